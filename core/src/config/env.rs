@@ -1,0 +1,449 @@
+//! Reading `TracingConfig` from `OTEL_*` variables.
+//!
+//! Precedence, when a specification variable and a standard OpenTelemetry variable say the same
+//! thing: the specification's variable wins (`OTEL_EXPORTER_ENDPOINT` over
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` over `OTEL_EXPORTER_OTLP_ENDPOINT`; `OTEL_SAMPLING_RATE`
+//! over `OTEL_TRACES_SAMPLER_ARG`; `OTEL_BACKEND` over `OTEL_TRACES_EXPORTER`; explicit
+//! `OTEL_SERVICE_NAME` over `service.name` in `OTEL_RESOURCE_ATTRIBUTES`). Signal-specific standard
+//! variables (`*_TRACES_*`) win over general ones. Disabling wins: tracing is off when
+//! `OTEL_ENABLED=false` or `OTEL_SDK_DISABLED=true`. A variable set to the empty string counts as
+//! unset, as the OpenTelemetry specification says. Every other bad value is an error naming the
+//! variable; nothing is silently replaced.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use super::{
+    Backend, Compression, LogLevel, OtlpProtocol, PropagatorKind, SamplerKind, TracingConfig,
+};
+use crate::error::ConfigError;
+
+/// Every variable `from_env` reads, for documentation and for bindings that forward an
+/// environment object (edge runtimes).
+pub const VARIABLES: &[&str] = &[
+    "OTEL_ENABLED",
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "OTEL_SERVICE_VERSION",
+    "ENVIRONMENT",
+    "OTEL_BACKEND",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_SAMPLING_RATE",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_AUTO_INSTRUMENT",
+    "OTEL_INSTRUMENT_DB",
+    "OTEL_INSTRUMENT_HTTP",
+    "OTEL_INSTRUMENT_LOGGING",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_PROPAGATORS",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_LOG_LEVEL",
+];
+
+struct Env<F> {
+    lookup: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// The value, `None` when unset or empty.
+    fn get(&self, name: &str) -> Option<(&'static str, String)> {
+        let name: &'static str = VARIABLES.iter().copied().find(|v| *v == name)?;
+        (self.lookup)(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (name, v))
+    }
+
+    /// The first of several variables that is set.
+    fn first(&self, names: &[&str]) -> Option<(&'static str, String)> {
+        names.iter().find_map(|n| self.get(n))
+    }
+
+    fn parse<T: FromStr>(&self, name: &str, expected: &str) -> Result<Option<T>, ConfigError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some((var, raw)) => raw
+                .trim()
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| ConfigError::new(var, raw, expected)),
+        }
+    }
+
+    fn bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some((var, raw)) => parse_bool(&raw)
+                .map(Some)
+                .ok_or_else(|| ConfigError::new(var, raw, "true or false")),
+        }
+    }
+
+    fn millis(&self, names: &[&str]) -> Result<Option<u64>, ConfigError> {
+        match self.first(names) {
+            None => Ok(None),
+            Some((var, raw)) => match raw.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => Ok(Some(ms)),
+                _ => Err(ConfigError::new(
+                    var,
+                    raw,
+                    "a positive whole number of milliseconds",
+                )),
+            },
+        }
+    }
+
+    fn positive(&self, names: &[&str]) -> Result<Option<usize>, ConfigError> {
+        match self.first(names) {
+            None => Ok(None),
+            Some((var, raw)) => match raw.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => Err(ConfigError::new(var, raw, "a positive whole number")),
+            },
+        }
+    }
+}
+
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_rate(var: &'static str, raw: &str) -> Result<f64, ConfigError> {
+    match raw.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(ConfigError::new(var, raw, "a number from 0.0 to 1.0")),
+    }
+}
+
+/// Parses `k=v,k=v` with percent-decoded keys and values (the W3C baggage / OTel format used by
+/// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`).
+pub(crate) fn parse_key_values(
+    var: &str,
+    raw: &str,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    const EXPECTED: &str =
+        "comma-separated key=value pairs with non-empty keys, percent-encoded where needed";
+    let mut out = BTreeMap::new();
+    for item in raw.split(',') {
+        if item.trim().is_empty() {
+            continue;
+        }
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| ConfigError::new(var, raw, EXPECTED))?;
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s.trim())
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| ConfigError::new(var, raw, EXPECTED))
+        };
+        let (k, v) = (decode(k)?, decode(v)?);
+        if k.is_empty() || k.chars().any(char::is_whitespace) {
+            return Err(ConfigError::new(var, raw, EXPECTED));
+        }
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+impl TracingConfig {
+    /// Reads the process environment. See the module docs of `config::env` for precedence.
+    pub fn from_env() -> Result<TracingConfig, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads a config from any key→value lookup (an edge runtime's env bindings, a test map).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<TracingConfig, ConfigError> {
+        let env = Env { lookup };
+        let mut c = TracingConfig::default();
+
+        let enabled = env.bool("OTEL_ENABLED")?.unwrap_or(true);
+        let sdk_disabled = env.bool("OTEL_SDK_DISABLED")?.unwrap_or(false);
+        c.enabled = enabled && !sdk_disabled;
+
+        if let Some((var, raw)) = env.get("OTEL_RESOURCE_ATTRIBUTES") {
+            c.resource_attributes = parse_key_values(var, &raw)?;
+        }
+        c.service_name = env
+            .get("OTEL_SERVICE_NAME")
+            .map(|(_, v)| v.trim().to_owned())
+            .or_else(|| c.resource_attributes.get("service.name").cloned())
+            .unwrap_or(c.service_name);
+        c.service_version = env
+            .get("OTEL_SERVICE_VERSION")
+            .map(|(_, v)| v.trim().to_owned())
+            .or_else(|| c.resource_attributes.get("service.version").cloned())
+            .unwrap_or(c.service_version);
+        c.environment = env
+            .get("ENVIRONMENT")
+            .map(|(_, v)| v.trim().to_owned())
+            .or_else(|| c.resource_attributes.get("deployment.environment").cloned())
+            .or_else(|| {
+                c.resource_attributes
+                    .get("deployment.environment.name")
+                    .cloned()
+            })
+            .unwrap_or(c.environment);
+        // These three are config fields of their own; keep one source of truth.
+        for k in ["service.name", "service.version"] {
+            c.resource_attributes.remove(k);
+        }
+
+        if let Some((var, raw)) = env.first(&["OTEL_BACKEND", "OTEL_TRACES_EXPORTER"]) {
+            c.backend = raw
+                .parse()
+                .map_err(|_| ConfigError::new(var, &raw, Backend::ACCEPTED))?;
+        }
+
+        let zipkin_endpoint = if c.backend == Backend::Zipkin {
+            &["OTEL_EXPORTER_ENDPOINT", "OTEL_EXPORTER_ZIPKIN_ENDPOINT"][..]
+        } else {
+            &[
+                "OTEL_EXPORTER_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ][..]
+        };
+        if let Some((var, raw)) = env.first(zipkin_endpoint) {
+            let url = raw.trim().to_owned();
+            super::validate_url(&url).map_err(|expected| ConfigError::new(var, &raw, expected))?;
+            c.endpoint = Some(url);
+        }
+
+        if let Some((var, raw)) = env.first(&[
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ]) {
+            c.otlp_protocol = Some(
+                raw.parse::<OtlpProtocol>()
+                    .map_err(|_| ConfigError::new(var, &raw, OtlpProtocol::ACCEPTED))?,
+            );
+        }
+
+        for var in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            if let Some((var, raw)) = env.get(var) {
+                c.headers.extend(parse_key_values(var, &raw)?);
+            }
+        }
+
+        if let Some((var, raw)) = env.first(&[
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ]) {
+            c.compression = match raw.trim().to_ascii_lowercase().as_str() {
+                "gzip" => Compression::Gzip,
+                "none" => Compression::None,
+                _ => return Err(ConfigError::new(var, raw, "gzip or none")),
+            };
+        }
+
+        if let Some(ms) = env.millis(&[
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "OTEL_BSP_EXPORT_TIMEOUT",
+        ])? {
+            c.export_timeout_seconds = ms as f64 / 1000.0;
+        }
+
+        if let Some(kind) = env.parse::<SamplerKind>("OTEL_TRACES_SAMPLER", SamplerKind::ACCEPTED)? {
+            c.sampler = kind;
+        }
+        match (
+            env.get("OTEL_SAMPLING_RATE"),
+            env.get("OTEL_TRACES_SAMPLER_ARG"),
+        ) {
+            (Some((var, raw)), _) => {
+                let rate = parse_rate(var, &raw)?;
+                if !c.sampler.uses_ratio() && rate != 1.0 {
+                    return Err(ConfigError::new(
+                        var,
+                        raw,
+                        format!(
+                            "no ratio with OTEL_TRACES_SAMPLER={} (use a traceidratio sampler)",
+                            c.sampler.as_str()
+                        ),
+                    ));
+                }
+                c.sampling_rate = rate;
+            }
+            (None, Some((var, raw))) if c.sampler.uses_ratio() => {
+                c.sampling_rate = parse_rate(var, &raw)?;
+            }
+            _ => {}
+        }
+
+        if let Some(ms) = env.millis(&["OTEL_BSP_SCHEDULE_DELAY"])? {
+            c.schedule_delay_millis = ms;
+        }
+        if let Some(n) = env.positive(&["OTEL_BSP_MAX_QUEUE_SIZE"])? {
+            c.max_queue_size = n;
+        }
+        if let Some(n) = env.positive(&["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"])? {
+            c.export_max_batch_size = n;
+        }
+        if let Some(n) = env.positive(&[
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        ])? {
+            c.attribute_value_length_limit = n;
+        }
+        if let Some(n) = env.positive(&[
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+        ])? {
+            c.attribute_count_limit = n;
+        }
+
+        c.auto_instrument = env.bool("OTEL_AUTO_INSTRUMENT")?.unwrap_or(c.auto_instrument);
+        c.instrument_db = env.bool("OTEL_INSTRUMENT_DB")?.unwrap_or(c.instrument_db);
+        c.instrument_http = env.bool("OTEL_INSTRUMENT_HTTP")?.unwrap_or(c.instrument_http);
+        c.instrument_logging = env
+            .bool("OTEL_INSTRUMENT_LOGGING")?
+            .unwrap_or(c.instrument_logging);
+
+        if let Some((var, raw)) = env.get("OTEL_PROPAGATORS") {
+            c.propagators = parse_propagators(var, &raw)?;
+        }
+        if let Some(level) = env.parse::<LogLevel>("OTEL_LOG_LEVEL", LogLevel::ACCEPTED)? {
+            c.log_level = level;
+        }
+
+        // Cross-field rules (batch <= queue, ...) name the variables involved.
+        c.validate().map_err(|e| match e.source_name.as_str() {
+            "export_max_batch_size" => ConfigError {
+                source_name: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE".into(),
+                expected: e
+                    .expected
+                    .replace("max_queue_size", "OTEL_BSP_MAX_QUEUE_SIZE"),
+                ..e
+            },
+            "service_name" => ConfigError {
+                source_name: "OTEL_SERVICE_NAME".into(),
+                ..e
+            },
+            _ => e,
+        })?;
+        Ok(c)
+    }
+}
+
+fn parse_propagators(var: &'static str, raw: &str) -> Result<Vec<PropagatorKind>, ConfigError> {
+    let names: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.len() == 1 && names[0].eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let p = name
+            .parse::<PropagatorKind>()
+            .map_err(|_| ConfigError::new(var, raw, PropagatorKind::ACCEPTED))?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<TracingConfig, ConfigError> {
+        let map: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        TracingConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_specifications() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c, TracingConfig::default());
+        assert_eq!(c.service_name, "retail-etl-pipeline");
+        assert_eq!(c.backend, Backend::Console);
+        assert_eq!(c.propagators.len(), 4);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, val) in [
+            ("OTEL_SAMPLING_RATE", "abc"),
+            ("OTEL_SAMPLING_RATE", "1.5"),
+            ("OTEL_BACKEND", "kafka"),
+            ("OTEL_PROPAGATORS", "tracecontext,xray"),
+            ("OTEL_EXPORTER_ENDPOINT", "localhost:4317"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "a=1,broken"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "-5"),
+            ("OTEL_ENABLED", "maybe"),
+        ] {
+            let e = cfg(&[(var, val)]).unwrap_err();
+            assert_eq!(e.source_name, var);
+            assert_eq!(e.value, val);
+            assert!(!e.expected.is_empty());
+        }
+    }
+
+    #[test]
+    fn spec_variables_win_over_standard_ones() {
+        let c = cfg(&[
+            ("OTEL_BACKEND", "otlp"),
+            ("OTEL_EXPORTER_ENDPOINT", "http://a:4317"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://b:4317"),
+            ("OTEL_SAMPLING_RATE", "0.25"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+        ])
+        .unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("http://a:4317"));
+        assert_eq!(c.sampling_rate, 0.25);
+    }
+
+    #[test]
+    fn either_switch_disables() {
+        assert!(!cfg(&[("OTEL_SDK_DISABLED", "true")]).unwrap().enabled);
+        assert!(!cfg(&[("OTEL_ENABLED", "false")]).unwrap().enabled);
+    }
+
+    #[test]
+    fn resource_attributes_are_percent_decoded() {
+        let c = cfg(&[(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "k8s.cluster.name=retail%20cluster,service.name=from-attrs",
+        )])
+        .unwrap();
+        assert_eq!(c.resource_attributes["k8s.cluster.name"], "retail cluster");
+        assert_eq!(c.service_name, "from-attrs");
+    }
+}

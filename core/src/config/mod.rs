@@ -1,0 +1,773 @@
+//! `TracingConfig`: every option of the specification, its defaults, validation and the
+//! environment (see [`env`]).
+
+mod env;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+
+/// Where finished spans go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Human-readable output on stderr (the default; no server needed).
+    #[default]
+    Console,
+    /// OTLP over gRPC or HTTP.
+    Otlp,
+    /// Jaeger (Thrift over HTTP on its collector port, or OTLP when the endpoint is an OTLP one).
+    Jaeger,
+    /// Zipkin v2 JSON.
+    Zipkin,
+    /// Spans are created and counted, never exported.
+    None,
+}
+
+impl Backend {
+    /// Every backend, for error messages.
+    pub const ACCEPTED: &'static str = "one of console, otlp, jaeger, zipkin, none";
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Console => "console",
+            Backend::Otlp => "otlp",
+            Backend::Jaeger => "jaeger",
+            Backend::Zipkin => "zipkin",
+            Backend::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "console" => Backend::Console,
+            "otlp" => Backend::Otlp,
+            "jaeger" => Backend::Jaeger,
+            "zipkin" => Backend::Zipkin,
+            "none" => Backend::None,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    /// OTLP/gRPC (port 4317 by convention).
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (port 4318, path `/v1/traces`).
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// OTLP/HTTP with JSON bodies.
+    #[serde(rename = "http/json")]
+    HttpJson,
+}
+
+impl OtlpProtocol {
+    /// Accepted spellings, for error messages.
+    pub const ACCEPTED: &'static str = "one of grpc, http/protobuf, http/json";
+
+    /// The standard spelling (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::HttpJson => "http/json",
+        }
+    }
+}
+
+impl FromStr for OtlpProtocol {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "grpc" => OtlpProtocol::Grpc,
+            "http/protobuf" | "http" => OtlpProtocol::HttpProtobuf,
+            "http/json" => OtlpProtocol::HttpJson,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// A propagation format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PropagatorKind {
+    /// W3C `traceparent` / `tracestate`.
+    TraceContext,
+    /// W3C `baggage`.
+    Baggage,
+    /// B3, injected as the single `b3` header (extraction accepts both forms).
+    B3,
+    /// B3, injected as `X-B3-*` headers (extraction accepts both forms).
+    B3Multi,
+    /// Jaeger `uber-trace-id` with `uberctx-*` baggage.
+    Jaeger,
+}
+
+impl PropagatorKind {
+    /// Accepted names, for error messages.
+    pub const ACCEPTED: &'static str =
+        "a comma-separated list of tracecontext, baggage, b3, b3multi, jaeger (or none)";
+
+    /// The standard name (`OTEL_PROPAGATORS`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PropagatorKind::TraceContext => "tracecontext",
+            PropagatorKind::Baggage => "baggage",
+            PropagatorKind::B3 => "b3",
+            PropagatorKind::B3Multi => "b3multi",
+            PropagatorKind::Jaeger => "jaeger",
+        }
+    }
+}
+
+impl FromStr for PropagatorKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "tracecontext" => PropagatorKind::TraceContext,
+            "baggage" => PropagatorKind::Baggage,
+            "b3" => PropagatorKind::B3,
+            "b3multi" => PropagatorKind::B3Multi,
+            "jaeger" => PropagatorKind::Jaeger,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// The sampler (`OTEL_TRACES_SAMPLER`); the ratio comes from `sampling_rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplerKind {
+    /// Keep everything.
+    AlwaysOn,
+    /// Keep nothing.
+    AlwaysOff,
+    /// Keep `sampling_rate` of traces by trace id, ignoring the parent.
+    TraceIdRatio,
+    /// Follow the parent; roots always kept.
+    ParentBasedAlwaysOn,
+    /// Follow the parent; roots never kept.
+    ParentBasedAlwaysOff,
+    /// Follow the parent; roots kept at `sampling_rate` (the default, as in the specification).
+    #[default]
+    ParentBasedTraceIdRatio,
+}
+
+impl SamplerKind {
+    /// Accepted names, for error messages.
+    pub const ACCEPTED: &'static str = "one of always_on, always_off, traceidratio, \
+         parentbased_always_on, parentbased_always_off, parentbased_traceidratio";
+
+    /// The standard name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SamplerKind::AlwaysOn => "always_on",
+            SamplerKind::AlwaysOff => "always_off",
+            SamplerKind::TraceIdRatio => "traceidratio",
+            SamplerKind::ParentBasedAlwaysOn => "parentbased_always_on",
+            SamplerKind::ParentBasedAlwaysOff => "parentbased_always_off",
+            SamplerKind::ParentBasedTraceIdRatio => "parentbased_traceidratio",
+        }
+    }
+
+    /// Whether the ratio (`sampling_rate`) is used by this sampler.
+    pub fn uses_ratio(self) -> bool {
+        matches!(
+            self,
+            SamplerKind::TraceIdRatio | SamplerKind::ParentBasedTraceIdRatio
+        )
+    }
+}
+
+impl FromStr for SamplerKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "always_on" => SamplerKind::AlwaysOn,
+            "always_off" => SamplerKind::AlwaysOff,
+            "traceidratio" => SamplerKind::TraceIdRatio,
+            "parentbased_always_on" => SamplerKind::ParentBasedAlwaysOn,
+            "parentbased_always_off" => SamplerKind::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => SamplerKind::ParentBasedTraceIdRatio,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// Export compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// No compression.
+    #[default]
+    None,
+    /// gzip, where the protocol allows it.
+    Gzip,
+}
+
+/// The severity threshold of crosstrace's own diagnostics (`OTEL_LOG_LEVEL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Everything.
+    Debug,
+    /// The default.
+    Info,
+    /// Warnings and errors.
+    Warn,
+    /// Errors only.
+    Error,
+    /// Nothing.
+    Off,
+}
+
+impl LogLevel {
+    /// Accepted names.
+    pub const ACCEPTED: &'static str = "one of debug, info, warn, error, off";
+}
+
+impl FromStr for LogLevel {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "debug" | "trace" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warn" | "warning" => LogLevel::Warn,
+            "error" | "critical" => LogLevel::Error,
+            "off" | "none" => LogLevel::Off,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// The whole configuration. Build it with [`TracingConfig::builder`], [`TracingConfig::from_env`],
+/// or deserialize it (serde); [`TracingConfig::validate`] checks it and
+/// [`crate::Tracing::new`] validates before use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingConfig {
+    /// Tracing on or off (`OTEL_ENABLED`, `OTEL_SDK_DISABLED`).
+    pub enabled: bool,
+    /// `service.name` (`OTEL_SERVICE_NAME`).
+    pub service_name: String,
+    /// `service.version` (`OTEL_SERVICE_VERSION`).
+    pub service_version: String,
+    /// `deployment.environment` (`ENVIRONMENT`).
+    pub environment: String,
+    /// Where spans go (`OTEL_BACKEND`).
+    pub backend: Backend,
+    /// The backend's URL (`OTEL_EXPORTER_ENDPOINT`); `None` means the backend's default.
+    pub endpoint: Option<String>,
+    /// OTLP transport (`OTEL_EXPORTER_OTLP_PROTOCOL`); `None` means: from the endpoint.
+    pub otlp_protocol: Option<OtlpProtocol>,
+    /// Extra export headers (`OTEL_EXPORTER_OTLP_HEADERS`).
+    pub headers: BTreeMap<String, String>,
+    /// Export compression (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+    pub compression: Compression,
+    /// The sampler (`OTEL_TRACES_SAMPLER`).
+    pub sampler: SamplerKind,
+    /// The ratio for ratio samplers, 0.0..=1.0 (`OTEL_SAMPLING_RATE`, `OTEL_TRACES_SAMPLER_ARG`).
+    pub sampling_rate: f64,
+    /// Time allowed for one export (`OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_BSP_EXPORT_TIMEOUT`).
+    pub export_timeout_seconds: f64,
+    /// Spans per export batch (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
+    pub export_max_batch_size: usize,
+    /// Spans waiting for export before new ones are dropped (`OTEL_BSP_MAX_QUEUE_SIZE`).
+    pub max_queue_size: usize,
+    /// Longest wait before a partial batch is exported, ms (`OTEL_BSP_SCHEDULE_DELAY`).
+    pub schedule_delay_millis: u64,
+    /// Enable library auto-instrumentation in bindings that have it (`OTEL_AUTO_INSTRUMENT`).
+    pub auto_instrument: bool,
+    /// Instrument database drivers (`OTEL_INSTRUMENT_DB`).
+    pub instrument_db: bool,
+    /// Instrument HTTP clients and servers (`OTEL_INSTRUMENT_HTTP`).
+    pub instrument_http: bool,
+    /// Put trace ids in log records (`OTEL_INSTRUMENT_LOGGING`).
+    pub instrument_logging: bool,
+    /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES`).
+    pub resource_attributes: BTreeMap<String, String>,
+    /// Propagation formats, in order (`OTEL_PROPAGATORS`).
+    pub propagators: Vec<PropagatorKind>,
+    /// Longest attribute value in bytes; longer strings are truncated and counted
+    /// (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+    pub attribute_value_length_limit: usize,
+    /// Most attributes per span; further ones are dropped and counted
+    /// (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`).
+    pub attribute_count_limit: usize,
+    /// crosstrace's own diagnostics threshold (`OTEL_LOG_LEVEL`).
+    pub log_level: LogLevel,
+}
+
+/// Defaults of the specification.
+pub mod defaults {
+    /// `OTEL_SERVICE_NAME`.
+    pub const SERVICE_NAME: &str = "retail-etl-pipeline";
+    /// `OTEL_SERVICE_VERSION`.
+    pub const SERVICE_VERSION: &str = "1.0.0";
+    /// `ENVIRONMENT`.
+    pub const ENVIRONMENT: &str = "development";
+    /// Export timeout, seconds.
+    pub const EXPORT_TIMEOUT_SECONDS: f64 = 30.0;
+    /// Batch size.
+    pub const MAX_EXPORT_BATCH_SIZE: usize = 512;
+    /// Queue size.
+    pub const MAX_QUEUE_SIZE: usize = 2048;
+    /// Schedule delay, ms.
+    pub const SCHEDULE_DELAY_MILLIS: u64 = 5000;
+    /// Attribute value length limit (the specification advises < 1 KB).
+    pub const ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 1024;
+    /// Attribute count limit (the OpenTelemetry default).
+    pub const ATTRIBUTE_COUNT_LIMIT: usize = 128;
+    /// Jaeger's Thrift-over-HTTP collector.
+    pub const JAEGER_ENDPOINT: &str = "http://localhost:14268/api/traces";
+    /// OTLP/gRPC.
+    pub const OTLP_GRPC_ENDPOINT: &str = "http://localhost:4317";
+    /// OTLP/HTTP.
+    pub const OTLP_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+    /// Zipkin v2.
+    pub const ZIPKIN_ENDPOINT: &str = "http://localhost:9411/api/v2/spans";
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig {
+            enabled: true,
+            service_name: defaults::SERVICE_NAME.into(),
+            service_version: defaults::SERVICE_VERSION.into(),
+            environment: defaults::ENVIRONMENT.into(),
+            backend: Backend::Console,
+            endpoint: None,
+            otlp_protocol: None,
+            headers: BTreeMap::new(),
+            compression: Compression::None,
+            sampler: SamplerKind::ParentBasedTraceIdRatio,
+            sampling_rate: 1.0,
+            export_timeout_seconds: defaults::EXPORT_TIMEOUT_SECONDS,
+            export_max_batch_size: defaults::MAX_EXPORT_BATCH_SIZE,
+            max_queue_size: defaults::MAX_QUEUE_SIZE,
+            schedule_delay_millis: defaults::SCHEDULE_DELAY_MILLIS,
+            auto_instrument: true,
+            instrument_db: true,
+            instrument_http: true,
+            instrument_logging: true,
+            resource_attributes: BTreeMap::new(),
+            propagators: vec![
+                PropagatorKind::TraceContext,
+                PropagatorKind::Baggage,
+                PropagatorKind::B3,
+                PropagatorKind::Jaeger,
+            ],
+            attribute_value_length_limit: defaults::ATTRIBUTE_VALUE_LENGTH_LIMIT,
+            attribute_count_limit: defaults::ATTRIBUTE_COUNT_LIMIT,
+            log_level: LogLevel::Info,
+        }
+    }
+}
+
+/// The OTLP transport and URL actually used for a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedEndpoint {
+    /// The full URL.
+    pub url: String,
+    /// For OTLP (and Jaeger pointed at OTLP): the transport.
+    pub otlp_protocol: Option<OtlpProtocol>,
+}
+
+impl TracingConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> TracingConfigBuilder {
+        TracingConfigBuilder {
+            config: TracingConfig::default(),
+        }
+    }
+
+    /// The export timeout as a `Duration`.
+    pub fn export_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.export_timeout_seconds)
+    }
+
+    /// The schedule delay as a `Duration`.
+    pub fn schedule_delay(&self) -> Duration {
+        Duration::from_millis(self.schedule_delay_millis)
+    }
+
+    /// Checks every field; the error names the field, the value and what is accepted.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(0.0..=1.0).contains(&self.sampling_rate) {
+            return Err(ConfigError::new(
+                "sampling_rate",
+                self.sampling_rate.to_string(),
+                "a number from 0.0 to 1.0",
+            ));
+        }
+        if !self.export_timeout_seconds.is_finite() || self.export_timeout_seconds <= 0.0 {
+            return Err(ConfigError::new(
+                "export_timeout_seconds",
+                self.export_timeout_seconds.to_string(),
+                "a positive number of seconds",
+            ));
+        }
+        if self.export_max_batch_size == 0 {
+            return Err(ConfigError::new(
+                "export_max_batch_size",
+                "0",
+                "a positive whole number",
+            ));
+        }
+        if self.max_queue_size == 0 {
+            return Err(ConfigError::new(
+                "max_queue_size",
+                "0",
+                "a positive whole number",
+            ));
+        }
+        if self.export_max_batch_size > self.max_queue_size {
+            return Err(ConfigError::new(
+                "export_max_batch_size",
+                self.export_max_batch_size.to_string(),
+                format!(
+                    "at most max_queue_size ({}), as OpenTelemetry requires",
+                    self.max_queue_size
+                ),
+            ));
+        }
+        if self.service_name.trim().is_empty() {
+            return Err(ConfigError::new(
+                "service_name",
+                &self.service_name,
+                "a non-empty name",
+            ));
+        }
+        if self.attribute_value_length_limit == 0 {
+            return Err(ConfigError::new(
+                "attribute_value_length_limit",
+                "0",
+                "a positive number of bytes",
+            ));
+        }
+        if let Some(endpoint) = &self.endpoint {
+            validate_url(endpoint).map_err(|expected| {
+                ConfigError::new("endpoint", endpoint.as_str(), expected)
+            })?;
+        }
+        for (k, v) in &self.headers {
+            if !is_header_name(k) || v.chars().any(|c| c.is_control()) {
+                return Err(ConfigError::new(
+                    "headers",
+                    format!("{k}={v}"),
+                    "HTTP header names (letters, digits, '-', '_') with printable values",
+                ));
+            }
+        }
+        for k in self.resource_attributes.keys() {
+            if k.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "resource_attributes",
+                    k.as_str(),
+                    "non-empty attribute keys",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The URL and transport the exporter will use: the configured endpoint or the backend's
+    /// default. For OTLP the transport comes from `otlp_protocol` if set, else from the endpoint
+    /// (port 4317 means gRPC; port 4318 or a `/v1/traces` path means HTTP), else gRPC.
+    /// `None` for the console and none backends.
+    pub fn resolved_endpoint(&self) -> Option<ResolvedEndpoint> {
+        match self.backend {
+            Backend::Console | Backend::None => None,
+            Backend::Zipkin => Some(ResolvedEndpoint {
+                url: self
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| defaults::ZIPKIN_ENDPOINT.into()),
+                otlp_protocol: None,
+            }),
+            Backend::Jaeger => {
+                let url = self
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| defaults::JAEGER_ENDPOINT.into());
+                let otlp_protocol = if looks_like_otlp(&url) {
+                    Some(self.otlp_protocol.unwrap_or_else(|| otlp_protocol_of(&url)))
+                } else {
+                    None
+                };
+                Some(ResolvedEndpoint { url, otlp_protocol })
+            }
+            Backend::Otlp => {
+                let protocol = match (&self.otlp_protocol, &self.endpoint) {
+                    (Some(p), _) => *p,
+                    (None, Some(url)) => otlp_protocol_of(url),
+                    (None, None) => OtlpProtocol::Grpc,
+                };
+                let url = match &self.endpoint {
+                    Some(url) if protocol != OtlpProtocol::Grpc && !has_path(url) => {
+                        format!("{}/v1/traces", url.trim_end_matches('/'))
+                    }
+                    Some(url) => url.clone(),
+                    None if protocol == OtlpProtocol::Grpc => defaults::OTLP_GRPC_ENDPOINT.into(),
+                    None => defaults::OTLP_HTTP_ENDPOINT.into(),
+                };
+                Some(ResolvedEndpoint {
+                    url,
+                    otlp_protocol: Some(protocol),
+                })
+            }
+        }
+    }
+}
+
+fn port_of(url: &str) -> Option<u16> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let port = authority.rsplit_once(':')?.1;
+    port.parse().ok()
+}
+
+fn has_path(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| rest.find('/').is_some_and(|i| rest.len() > i + 1))
+        .unwrap_or(false)
+}
+
+fn otlp_protocol_of(url: &str) -> OtlpProtocol {
+    if port_of(url) == Some(4318) || url.contains("/v1/traces") {
+        OtlpProtocol::HttpProtobuf
+    } else {
+        OtlpProtocol::Grpc
+    }
+}
+
+fn looks_like_otlp(url: &str) -> bool {
+    matches!(port_of(url), Some(4317 | 4318)) || url.contains("/v1/traces")
+}
+
+/// Whether an OTLP endpoint points at Jaeger's Thrift collector path (`/api/traces`), a mistake
+/// the specification's own Kubernetes example makes.
+pub fn is_jaeger_thrift_path(url: &str) -> bool {
+    url.split(['?', '#'])
+        .next()
+        .is_some_and(|u| u.trim_end_matches('/').ends_with("/api/traces"))
+        || port_of(url) == Some(14268)
+}
+
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// An endpoint must be an absolute http(s) URL with a host.
+pub(crate) fn validate_url(url: &str) -> Result<(), &'static str> {
+    const EXPECTED: &str = "an absolute http:// or https:// URL with a host, like http://localhost:4317";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(EXPECTED);
+    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return Err(EXPECTED);
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !authority.ends_with(']') => {
+            if port.is_empty() || port.parse::<u16>().is_err() {
+                return Err(EXPECTED);
+            }
+            host
+        }
+        _ => authority,
+    };
+    if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(EXPECTED);
+    }
+    Ok(())
+}
+
+/// Builds a [`TracingConfig`] from the defaults.
+#[derive(Debug, Clone)]
+pub struct TracingConfigBuilder {
+    config: TracingConfig,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident : $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: impl Into<$ty>) -> Self {
+                self.config.$name = value.into();
+                self
+            }
+        )*
+    };
+}
+
+impl TracingConfigBuilder {
+    setters! {
+        /// See [`TracingConfig::enabled`].
+        enabled: bool,
+        /// See [`TracingConfig::service_name`].
+        service_name: String,
+        /// See [`TracingConfig::service_version`].
+        service_version: String,
+        /// See [`TracingConfig::environment`].
+        environment: String,
+        /// See [`TracingConfig::backend`].
+        backend: Backend,
+        /// See [`TracingConfig::compression`].
+        compression: Compression,
+        /// See [`TracingConfig::sampler`].
+        sampler: SamplerKind,
+        /// See [`TracingConfig::sampling_rate`].
+        sampling_rate: f64,
+        /// See [`TracingConfig::export_timeout_seconds`].
+        export_timeout_seconds: f64,
+        /// See [`TracingConfig::export_max_batch_size`].
+        export_max_batch_size: usize,
+        /// See [`TracingConfig::max_queue_size`].
+        max_queue_size: usize,
+        /// See [`TracingConfig::schedule_delay_millis`].
+        schedule_delay_millis: u64,
+        /// See [`TracingConfig::auto_instrument`].
+        auto_instrument: bool,
+        /// See [`TracingConfig::instrument_db`].
+        instrument_db: bool,
+        /// See [`TracingConfig::instrument_http`].
+        instrument_http: bool,
+        /// See [`TracingConfig::instrument_logging`].
+        instrument_logging: bool,
+        /// See [`TracingConfig::propagators`].
+        propagators: Vec<PropagatorKind>,
+        /// See [`TracingConfig::attribute_value_length_limit`].
+        attribute_value_length_limit: usize,
+        /// See [`TracingConfig::attribute_count_limit`].
+        attribute_count_limit: usize,
+        /// See [`TracingConfig::log_level`].
+        log_level: LogLevel,
+    }
+
+    /// See [`TracingConfig::endpoint`].
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.config.endpoint = Some(url.into());
+        self
+    }
+
+    /// See [`TracingConfig::otlp_protocol`].
+    pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
+        self.config.otlp_protocol = Some(protocol);
+        self
+    }
+
+    /// Adds one export header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds one resource attribute.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config
+            .resource_attributes
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// Validates and returns the config.
+    pub fn build(self) -> Result<TracingConfig, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otlp_transport_follows_the_endpoint() {
+        let cfg = |e: &str| TracingConfig {
+            backend: Backend::Otlp,
+            endpoint: Some(e.into()),
+            ..TracingConfig::default()
+        };
+        let r = cfg("http://collector:4318").resolved_endpoint().unwrap();
+        assert_eq!(r.url, "http://collector:4318/v1/traces");
+        assert_eq!(r.otlp_protocol, Some(OtlpProtocol::HttpProtobuf));
+        let r = cfg("http://collector:4317").resolved_endpoint().unwrap();
+        assert_eq!(r.url, "http://collector:4317");
+        assert_eq!(r.otlp_protocol, Some(OtlpProtocol::Grpc));
+        let r = cfg("https://x.example/otlp/v1/traces")
+            .resolved_endpoint()
+            .unwrap();
+        assert_eq!(r.otlp_protocol, Some(OtlpProtocol::HttpProtobuf));
+    }
+
+    #[test]
+    fn jaeger_sends_otlp_only_to_otlp_endpoints() {
+        let mut c = TracingConfig {
+            backend: Backend::Jaeger,
+            ..TracingConfig::default()
+        };
+        let r = c.resolved_endpoint().unwrap();
+        assert_eq!(r.url, defaults::JAEGER_ENDPOINT);
+        assert_eq!(r.otlp_protocol, None);
+        c.endpoint = Some("http://jaeger:4317".into());
+        assert_eq!(
+            c.resolved_endpoint().unwrap().otlp_protocol,
+            Some(OtlpProtocol::Grpc)
+        );
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(validate_url("http://localhost:4317").is_ok());
+        assert!(validate_url("https://[::1]:4318/v1/traces").is_ok());
+        for bad in [
+            "localhost:4317",
+            "ftp://x",
+            "http://",
+            "http://host:notaport",
+            "http://a b",
+        ] {
+            assert!(validate_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn thrift_path_is_recognised() {
+        assert!(is_jaeger_thrift_path(
+            "http://jaeger-collector:14268/api/traces"
+        ));
+        assert!(is_jaeger_thrift_path("http://j:9999/api/traces/"));
+        assert!(!is_jaeger_thrift_path("http://j:4318/v1/traces"));
+    }
+
+    #[test]
+    fn builder_validates() {
+        let err = TracingConfig::builder()
+            .sampling_rate(1.5)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.source_name, "sampling_rate");
+        assert_eq!(err.value, "1.5");
+    }
+}
