@@ -1,11 +1,34 @@
-//! crosstrace: one tracing core for a polyglot pipeline.
+//! crosstrace: one tracing core for a polyglot pipeline, on the OpenTelemetry SDK.
+//!
+//! Build a [`Tracing`] from a [`TracingConfig`] (or the `OTEL_*` environment), start [`Span`]s
+//! with an explicit or the current [`Context`], propagate with [`Tracing::inject`] /
+//! [`Tracing::extract`], and read [`Tracing::health`].
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod context;
+mod diag;
+pub mod domain;
 pub mod error;
+pub mod export;
+pub mod health;
+pub mod platform;
+pub mod propagation;
+pub mod span;
+mod tracing;
 
 pub use config::{
     Backend, Compression, LogLevel, OtlpProtocol, PropagatorKind, SamplerKind, TracingConfig,
     TracingConfigBuilder,
 };
+pub use context::{correlation_id, Context, ContextGuard, Correlation};
 pub use error::{ConfigError, Error, ErrorKind, Result};
+pub use health::Health;
+pub use propagation::{Carrier, Propagators};
+pub use span::{Parent, Span};
+pub use tracing::{global, init, parse_span_context, SpanBuilder, Tracing, SCOPE_NAME};
+
+/// Re-exports of the OpenTelemetry types in crosstrace's API.
+pub use opentelemetry::trace::{SpanContext, SpanKind, Status};
+pub use opentelemetry::{KeyValue, Value};
+pub use opentelemetry_sdk::trace::SpanData;

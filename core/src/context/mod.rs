@@ -1,0 +1,158 @@
+//! The context a span is started in: its parent, baggage and correlation fields.
+//!
+//! crosstrace's [`Context`] is a small immutable value, cheap to clone, that bindings pass
+//! explicitly (Python keeps it in a `contextvar`, JS passes it along promises, C holds it on a
+//! thread). Rust code may also use the thread-local current context through [`Context::attach`].
+
+pub mod correlation;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use opentelemetry::trace::SpanContext;
+
+pub use correlation::{Correlation, CorrelationBuilder};
+
+/// Baggage entries, in order. Correlation fields are kept apart, in [`Correlation`].
+pub type Baggage = Vec<(String, String)>;
+
+/// A parent span (local or remote), baggage and the correlation context.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    span: Option<SpanContext>,
+    baggage: Arc<Baggage>,
+    correlation: Option<Arc<Correlation>>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Context> = RefCell::new(Context::default());
+}
+
+impl Context {
+    /// An empty context: no parent, no baggage, no correlation.
+    pub fn new() -> Self {
+        Context::default()
+    }
+
+    /// The thread's current context (set by [`Context::attach`]).
+    pub fn current() -> Context {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    /// Runs `f` with the thread's current context borrowed, without cloning it.
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Context) -> R) -> R {
+        CURRENT.with(|c| f(&c.borrow()))
+    }
+
+    /// Makes this the thread's current context until the guard drops; the previous one is then
+    /// restored.
+    pub fn attach(self) -> ContextGuard {
+        let previous = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), self));
+        ContextGuard {
+            previous: Some(previous),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// The parent span, if any.
+    pub fn span_context(&self) -> Option<&SpanContext> {
+        self.span.as_ref()
+    }
+
+    /// A copy with `span` as the parent.
+    pub fn with_span_context(&self, span: SpanContext) -> Context {
+        Context {
+            span: span.is_valid().then_some(span),
+            ..self.clone()
+        }
+    }
+
+    /// A copy without a parent span (baggage and correlation kept).
+    pub fn without_span(&self) -> Context {
+        Context {
+            span: None,
+            ..self.clone()
+        }
+    }
+
+    /// Baggage entries other than correlation fields.
+    pub fn baggage(&self) -> &[(String, String)] {
+        &self.baggage
+    }
+
+    /// A copy with the given baggage.
+    pub fn with_baggage(&self, baggage: Baggage) -> Context {
+        Context {
+            baggage: Arc::new(baggage),
+            ..self.clone()
+        }
+    }
+
+    /// The correlation context, if any.
+    pub fn correlation(&self) -> Option<&Correlation> {
+        self.correlation.as_deref()
+    }
+
+    /// A copy carrying `correlation`.
+    pub fn with_correlation(&self, correlation: Correlation) -> Context {
+        Context {
+            correlation: Some(Arc::new(correlation)),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn from_parts(
+        span: Option<SpanContext>,
+        baggage: Baggage,
+        correlation: Option<Correlation>,
+    ) -> Context {
+        Context {
+            span: span.filter(SpanContext::is_valid),
+            baggage: Arc::new(baggage),
+            correlation: correlation.map(Arc::new),
+        }
+    }
+}
+
+/// Restores the previous current context when dropped. Not `Send`: it belongs to its thread.
+#[derive(Debug)]
+#[must_use = "the context is detached again when the guard drops"]
+pub struct ContextGuard {
+    previous: Option<Context>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            // `try_with`: during thread teardown the slot may be gone; nothing to restore then.
+            let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+        }
+    }
+}
+
+/// The correlation id of the thread's current context.
+pub fn correlation_id() -> Option<String> {
+    Context::with_current(|c| c.correlation().map(|c| c.id().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_nests_and_restores() {
+        assert!(correlation_id().is_none());
+        let outer = Correlation::builder().id("outer-1").build().unwrap();
+        let g1 = Context::new().with_correlation(outer).attach();
+        assert_eq!(correlation_id().as_deref(), Some("outer-1"));
+        {
+            let inner = Correlation::builder().id("inner-2").build().unwrap();
+            let _g2 = Context::current().with_correlation(inner).attach();
+            assert_eq!(correlation_id().as_deref(), Some("inner-2"));
+        }
+        assert_eq!(correlation_id().as_deref(), Some("outer-1"));
+        drop(g1);
+        assert!(correlation_id().is_none());
+    }
+}

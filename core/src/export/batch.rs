@@ -1,0 +1,417 @@
+//! The batch processor: a bounded queue that ending a span pushes to without blocking on I/O,
+//! and (on native targets) one export thread that drains it in batches.
+//!
+//! The SDK's `BatchSpanProcessor` keeps its drop count private and spawns a thread (which
+//! panics on wasm32); this one counts every drop in health, reports export errors, and on
+//! wasm32 is a plain queue that the host's event loop drains with [`BatchProcessor::drain`].
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use opentelemetry_sdk::trace::SpanData;
+
+use super::ExporterFactory;
+use crate::config::TracingConfig;
+use crate::error::Result;
+use crate::health::Counters;
+
+/// What `shutdown` achieved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Spans still queued or in flight when the timeout ran out (counted as failed in health).
+    pub unsent: u64,
+    /// Whether the timeout ran out.
+    pub timed_out: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    spans: VecDeque<SpanData>,
+    /// Callers of `force_flush` waiting for the queue to be empty.
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    flush_waiters: Vec<std::sync::mpsc::Sender<()>>,
+    stop: bool,
+    /// Set when shutdown gave up waiting: the worker discards what is left.
+    abandon: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    capacity: usize,
+    batch_size: usize,
+    counters: Arc<Counters>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct BatchProcessor {
+    shared: Arc<Shared>,
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    worker: Mutex<Option<worker::Handle>>,
+}
+
+impl BatchProcessor {
+    /// Starts the processor (and, natively, its export thread, which builds the exporter).
+    pub(crate) fn start(
+        config: &TracingConfig,
+        exporter: ExporterFactory,
+        counters: Arc<Counters>,
+    ) -> Result<BatchProcessor> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                spans: VecDeque::with_capacity(config.max_queue_size.min(4096)),
+                ..State::default()
+            }),
+            wake: Condvar::new(),
+            capacity: config.max_queue_size,
+            batch_size: config.export_max_batch_size,
+            counters,
+        });
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        {
+            let handle = worker::spawn(
+                shared.clone(),
+                exporter,
+                config.schedule_delay(),
+                config.export_timeout(),
+            )?;
+            Ok(BatchProcessor {
+                shared,
+                worker: Mutex::new(Some(handle)),
+            })
+        }
+        #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
+        {
+            drop(exporter);
+            Ok(BatchProcessor { shared })
+        }
+    }
+
+    /// Queues an ended span; if the queue is full the span is dropped and counted.
+    pub(crate) fn push(&self, span: SpanData) {
+        let s = &*self.shared;
+        let mut st = s.lock();
+        if st.stop {
+            drop(st);
+            s.counters.export_failed(
+                1,
+                "ended_after_shutdown",
+                "a span ended after shutdown; it cannot be exported",
+            );
+            return;
+        }
+        if st.spans.len() >= s.capacity {
+            drop(st);
+            s.counters.queue_full();
+            return;
+        }
+        st.spans.push_back(span);
+        let len = st.spans.len();
+        drop(st);
+        Counters::add(&s.counters.queue_depth, 1);
+        if len == s.batch_size {
+            s.wake.notify_one();
+        }
+    }
+
+    /// Takes up to one batch of queued spans (for hosts without threads, such as wasm32, which
+    /// export on their own event loop). The caller reports the outcome with
+    /// [`BatchProcessor::report`].
+    pub fn drain(&self) -> Vec<SpanData> {
+        let mut st = self.shared.lock();
+        let n = st.spans.len().min(self.shared.batch_size);
+        st.spans.drain(..n).collect()
+    }
+
+    /// Records the outcome of exporting `spans` spans taken with `drain`.
+    pub fn report(&self, spans: usize, outcome: std::result::Result<(), (&str, &str)>) {
+        report(&self.shared.counters, spans, outcome);
+    }
+
+    /// Exports everything queued, waiting at most `timeout`.
+    pub(crate) fn force_flush(&self, timeout: Duration) -> Result<()> {
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        {
+            let (tx, rx) = std::sync::mpsc::channel();
+            {
+                let mut st = self.shared.lock();
+                if st.stop {
+                    return Err(crate::Error::AlreadyShutdown);
+                }
+                st.flush_waiters.push(tx);
+            }
+            self.shared.wake.notify_one();
+            rx.recv_timeout(timeout)
+                .map_err(|_| crate::Error::Timeout {
+                    operation: "flush",
+                    timeout_ms: timeout.as_millis() as u64,
+                })
+        }
+        #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
+        {
+            let _ = timeout;
+            Ok(())
+        }
+    }
+
+    /// Exports what is queued within `timeout`, then stops the worker and the exporter.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        {
+            let mut st = self.shared.lock();
+            st.stop = true;
+        }
+        self.shared.wake.notify_all();
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        {
+            let handle = self
+                .worker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(h) = handle {
+                if h.done.recv_timeout(timeout).is_ok() {
+                    let _ = h.thread.join();
+                    return ShutdownReport::default();
+                }
+                // Gave up: tell the worker to discard the rest; count what was not sent.
+                let unsent = {
+                    let mut st = self.shared.lock();
+                    st.abandon = true;
+                    self.shared
+                        .counters
+                        .snapshot()
+                        .queue_depth
+                };
+                self.shared.wake.notify_all();
+                return ShutdownReport {
+                    unsent,
+                    timed_out: true,
+                };
+            }
+            ShutdownReport::default()
+        }
+        #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
+        {
+            let _ = timeout;
+            let unsent = {
+                let mut st = self.shared.lock();
+                let n = st.spans.len();
+                st.spans.clear();
+                n
+            };
+            if unsent > 0 {
+                report(
+                    &self.shared.counters,
+                    unsent,
+                    Err(("shutdown", "spans still queued at shutdown")),
+                );
+            }
+            ShutdownReport {
+                unsent: unsent as u64,
+                timed_out: false,
+            }
+        }
+    }
+}
+
+fn report(counters: &Counters, spans: usize, outcome: std::result::Result<(), (&str, &str)>) {
+    counters
+        .queue_depth
+        .fetch_sub(spans as u64, std::sync::atomic::Ordering::Relaxed);
+    match outcome {
+        Ok(()) => counters.export_succeeded(spans as u64),
+        Err((kind, message)) => counters.export_failed(spans as u64, kind, message),
+    }
+}
+
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+mod worker {
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::thread::JoinHandle;
+    use std::time::{Duration, Instant};
+
+    use opentelemetry_sdk::error::OTelSdkError;
+
+    use super::{report, Shared};
+    use crate::error::{Error, Result};
+    use crate::export::{Export, ExporterFactory};
+
+    #[derive(Debug)]
+    pub(super) struct Handle {
+        pub(super) thread: JoinHandle<()>,
+        pub(super) done: mpsc::Receiver<()>,
+    }
+
+    pub(super) fn spawn(
+        shared: Arc<Shared>,
+        factory: ExporterFactory,
+        delay: Duration,
+        export_timeout: Duration,
+    ) -> Result<Handle> {
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let (done_tx, done_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("crosstrace-export".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(Error::ExporterSetup {
+                            backend: "runtime".into(),
+                            message: format!("cannot start the export runtime: {e}"),
+                        }));
+                        return;
+                    }
+                };
+                let exporter = {
+                    let _enter = rt.enter();
+                    factory()
+                };
+                let exporter = match exporter {
+                    Ok(e) => {
+                        let _ = ready_tx.send(Ok(()));
+                        e
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                run(&shared, &*exporter, &rt, delay, export_timeout);
+                let _ = exporter.shutdown_exporter();
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| Error::ExporterSetup {
+                backend: "thread".into(),
+                message: format!("cannot start the export thread: {e}"),
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Handle {
+                thread,
+                done: done_rx,
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(Error::ExporterSetup {
+                    backend: "thread".into(),
+                    message: "the export thread ended while building the exporter".into(),
+                })
+            }
+        }
+    }
+
+    /// A short stable kind for an export error, for health and "log the first of each kind".
+    fn classify(err: &OTelSdkError) -> (&'static str, String) {
+        let msg = err.to_string();
+        let lower = msg.to_ascii_lowercase();
+        let kind = match err {
+            OTelSdkError::Timeout(_) => "timeout",
+            OTelSdkError::AlreadyShutdown => "already_shutdown",
+            _ if lower.contains("connect") || lower.contains("refused") => "connection",
+            _ if lower.contains("timed out") || lower.contains("deadline") => "timeout",
+            _ if lower.contains("404") || lower.contains("not found") => "http_404",
+            _ if lower.contains("unavailable") || lower.contains("503") => "unavailable",
+            _ => "export",
+        };
+        (kind, msg)
+    }
+
+    fn run(
+        shared: &Shared,
+        exporter: &dyn Export,
+        rt: &tokio::runtime::Runtime,
+        delay: Duration,
+        export_timeout: Duration,
+    ) {
+        let mut deadline = Instant::now() + delay;
+        loop {
+            let (batch, waiters, stop) = {
+                let mut st = shared.lock();
+                loop {
+                    let now = Instant::now();
+                    if st.stop
+                        || !st.flush_waiters.is_empty()
+                        || st.spans.len() >= shared.batch_size
+                        || now >= deadline
+                    {
+                        break;
+                    }
+                    st = shared
+                        .wake
+                        .wait_timeout(st, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                if st.abandon {
+                    let n = st.spans.len();
+                    st.spans.clear();
+                    drop(st);
+                    if n > 0 {
+                        report(
+                            &shared.counters,
+                            n,
+                            Err(("shutdown_timeout", "spans still queued when shutdown timed out")),
+                        );
+                    }
+                    return;
+                }
+                let n = st.spans.len().min(shared.batch_size);
+                let batch: Vec<_> = st.spans.drain(..n).collect();
+                let empty = st.spans.is_empty();
+                let waiters = if empty {
+                    std::mem::take(&mut st.flush_waiters)
+                } else {
+                    Vec::new()
+                };
+                (batch, waiters, st.stop && empty)
+            };
+            if batch.len() < shared.batch_size {
+                deadline = Instant::now() + delay;
+            }
+            if !batch.is_empty() {
+                let n = batch.len();
+                let outcome = rt.block_on(async {
+                    tokio::time::timeout(export_timeout, exporter.export_batch(batch)).await
+                });
+                match outcome {
+                    Ok(Ok(())) => report(&shared.counters, n, Ok(())),
+                    Ok(Err(e)) => {
+                        let (kind, msg) = classify(&e);
+                        report(&shared.counters, n, Err((kind, &msg)));
+                    }
+                    Err(_) => report(
+                        &shared.counters,
+                        n,
+                        Err((
+                            "timeout",
+                            &format!("export took longer than {} ms", export_timeout.as_millis()),
+                        )),
+                    ),
+                }
+            }
+            for w in waiters {
+                let _ = w.send(());
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Counters and the health report. Every span that does not reach the backend is counted under
+//! one reason, so `spans_ended = spans_exported + spans_dropped_queue_full + spans_export_failed
+//! + queue_depth (+ in flight)` holds at any quiet moment.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::LogLevel;
+use crate::diag;
+
+/// Lock-free counters shared by spans, the processor and the exporter.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub(crate) started: AtomicU64,
+    pub(crate) ended: AtomicU64,
+    pub(crate) sampled_out: AtomicU64,
+    pub(crate) exported: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) export_failed: AtomicU64,
+    pub(crate) export_failures: AtomicU64,
+    pub(crate) after_shutdown: AtomicU64,
+    pub(crate) attributes_truncated: AtomicU64,
+    pub(crate) attributes_dropped: AtomicU64,
+    pub(crate) events_dropped: AtomicU64,
+    pub(crate) queue_depth: AtomicU64,
+    warned_queue_full: AtomicBool,
+    last_error: Mutex<Option<ExportErrorRecord>>,
+    last_success_unix_ms: AtomicU64,
+    warned_kinds: Mutex<Vec<String>>,
+}
+
+/// The last export error.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ExportErrorRecord {
+    /// A short stable kind (`connection`, `http_503`, `timeout`, `misconfigured_endpoint`...).
+    pub kind: String,
+    /// The message.
+    pub message: String,
+    /// When, in ms since the Unix epoch.
+    pub unix_ms: u64,
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A span was dropped because the queue was full: counted always, warned once.
+    pub(crate) fn queue_full(&self) {
+        Self::add(&self.dropped_queue_full, 1);
+        if !self.warned_queue_full.swap(true, Ordering::Relaxed) {
+            diag::log(
+                LogLevel::Warn,
+                "export queue full: spans are being dropped (counted in health \
+                 spans_dropped_queue_full; raise OTEL_BSP_MAX_QUEUE_SIZE or check the backend)",
+            );
+        }
+    }
+
+    /// An export of `spans` spans failed: counted, the first of each kind logged once, kept as
+    /// the latest error.
+    pub(crate) fn export_failed(&self, spans: u64, kind: &str, message: &str) {
+        Self::add(&self.export_failed, spans);
+        Self::add(&self.export_failures, 1);
+        self.record_error(kind, message);
+    }
+
+    /// Records an error (also one that loses no span, like a misconfiguration warning).
+    pub(crate) fn record_error(&self, kind: &str, message: &str) {
+        let first = {
+            let mut seen = self.warned_kinds.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.iter().any(|k| k == kind) {
+                false
+            } else {
+                seen.push(kind.to_owned());
+                true
+            }
+        };
+        if first {
+            diag::log(
+                LogLevel::Error,
+                &format!("export error ({kind}): {message} (further ones are counted in health)"),
+            );
+        }
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(ExportErrorRecord {
+            kind: kind.to_owned(),
+            message: message.to_owned(),
+            unix_ms: unix_ms(crate::platform::now()),
+        });
+    }
+
+    pub(crate) fn export_succeeded(&self, spans: u64) {
+        Self::add(&self.exported, spans);
+        self.last_success_unix_ms
+            .store(unix_ms(crate::platform::now()), Ordering::Relaxed);
+    }
+
+    /// A snapshot of the counters.
+    pub fn snapshot(&self) -> SpanCounts {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SpanCounts {
+            spans_started: g(&self.started),
+            spans_ended: g(&self.ended),
+            spans_sampled_out: g(&self.sampled_out),
+            spans_exported: g(&self.exported),
+            spans_dropped_queue_full: g(&self.dropped_queue_full),
+            spans_export_failed: g(&self.export_failed),
+            export_failures: g(&self.export_failures),
+            spans_started_after_shutdown: g(&self.after_shutdown),
+            attributes_truncated: g(&self.attributes_truncated),
+            attributes_dropped: g(&self.attributes_dropped),
+            events_dropped: g(&self.events_dropped),
+            queue_depth: g(&self.queue_depth),
+        }
+    }
+
+    pub(crate) fn last_error(&self) -> Option<ExportErrorRecord> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn last_success_unix_ms(&self) -> Option<u64> {
+        Some(self.last_success_unix_ms.load(Ordering::Relaxed)).filter(|v| *v > 0)
+    }
+}
+
+/// Span counters at one moment.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct SpanCounts {
+    /// Spans started (recording or not, after shutdown excluded).
+    pub spans_started: u64,
+    /// Recorded spans ended (each once).
+    pub spans_ended: u64,
+    /// Spans the sampler did not keep (never recorded, never exported).
+    pub spans_sampled_out: u64,
+    /// Spans the backend accepted.
+    pub spans_exported: u64,
+    /// Spans dropped because the export queue was full.
+    pub spans_dropped_queue_full: u64,
+    /// Spans in batches whose export failed.
+    pub spans_export_failed: u64,
+    /// Failed export calls.
+    pub export_failures: u64,
+    /// Spans started after shutdown (no-ops).
+    pub spans_started_after_shutdown: u64,
+    /// Attribute values cut to the length limit.
+    pub attributes_truncated: u64,
+    /// Attributes dropped at the count limit.
+    pub attributes_dropped: u64,
+    /// Events dropped at the count limit.
+    pub events_dropped: u64,
+    /// Spans waiting for export now.
+    pub queue_depth: u64,
+}
+
+/// The health report, serialisable with the specification's field names.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Health {
+    /// Whether tracing is on.
+    pub tracing_enabled: bool,
+    /// Whether `shutdown` ran.
+    pub shut_down: bool,
+    /// `service.name`.
+    pub service_name: String,
+    /// `service.version`.
+    pub service_version: String,
+    /// `deployment.environment`.
+    pub environment: String,
+    /// The backend.
+    pub backend: String,
+    /// The URL spans go to, if any.
+    pub endpoint: Option<String>,
+    /// The OTLP transport, if OTLP is spoken.
+    pub protocol: Option<String>,
+    /// The sampler.
+    pub sampler: String,
+    /// The configured ratio.
+    pub sampling_rate: f64,
+    /// The propagators, in order.
+    pub propagators: Vec<String>,
+    /// The export queue's capacity.
+    pub queue_capacity: usize,
+    /// The counters.
+    #[serde(flatten)]
+    pub counts: SpanCounts,
+    /// The latest export error.
+    pub last_export_error: Option<ExportErrorRecord>,
+    /// When an export last succeeded, ms since the Unix epoch.
+    pub last_export_success_unix_ms: Option<u64>,
+    /// Configuration problems found at startup (e.g. OTLP pointed at Jaeger's Thrift path).
+    pub warnings: Vec<String>,
+}
+
+impl Health {
+    /// As a JSON string.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}

@@ -1,0 +1,288 @@
+//! Owned span handles. A [`Span`] records straight into the SDK's `SpanData` and hands it to
+//! the pipeline's processor when it ends; no thread-local state is needed, so bindings can hold
+//! spans across threads, tasks and FFI calls.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};
+use opentelemetry::{KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::SpanData;
+
+use crate::context::Context;
+use crate::health::Counters;
+use crate::tracing::Pipeline;
+
+/// Most events per span (the OpenTelemetry default); further ones are dropped and counted.
+pub const MAX_EVENTS_PER_SPAN: usize = 128;
+
+/// Attribute names of the exception event (OpenTelemetry semantic conventions).
+pub mod exception {
+    /// Event name.
+    pub const EVENT: &str = "exception";
+    /// The exception's type.
+    pub const TYPE: &str = "exception.type";
+    /// The message.
+    pub const MESSAGE: &str = "exception.message";
+    /// The stack trace.
+    pub const STACKTRACE: &str = "exception.stacktrace";
+}
+
+/// Where a new span's parent comes from.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Parent<'a> {
+    /// The thread's current context ([`Context::current`]).
+    #[default]
+    Current,
+    /// No parent: a new trace (baggage and correlation of the current context are kept).
+    Root,
+    /// An explicit context: a local span's, or one extracted from headers.
+    Context(&'a Context),
+}
+
+/// An owned span. Ending is idempotent; dropping an un-ended span ends it.
+#[derive(Debug)]
+pub struct Span {
+    context: SpanContext,
+    /// The context the span started in (baggage, correlation); children inherit it.
+    parent_cx: Context,
+    /// `Some` while recording.
+    data: Option<Box<SpanData>>,
+    pipeline: Option<Arc<Pipeline>>,
+}
+
+impl Span {
+    pub(crate) fn recording(
+        context: SpanContext,
+        parent_cx: Context,
+        data: Box<SpanData>,
+        pipeline: Arc<Pipeline>,
+    ) -> Span {
+        Span {
+            context,
+            parent_cx,
+            data: Some(data),
+            pipeline: Some(pipeline),
+        }
+    }
+
+    pub(crate) fn non_recording(context: SpanContext, parent_cx: Context) -> Span {
+        Span {
+            context,
+            parent_cx,
+            data: None,
+            pipeline: None,
+        }
+    }
+
+    /// The span's identity.
+    pub fn span_context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// The trace id, 32 lowercase hex digits.
+    pub fn trace_id_hex(&self) -> String {
+        self.context.trace_id().to_string()
+    }
+
+    /// The span id, 16 lowercase hex digits.
+    pub fn span_id_hex(&self) -> String {
+        self.context.span_id().to_string()
+    }
+
+    /// Whether the span is recording (sampled, tracing on, not ended).
+    pub fn is_recording(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// Whether `end` was called (or the span never recorded).
+    pub fn is_ended(&self) -> bool {
+        self.data.is_none()
+    }
+
+    /// The context for children of this span: this span as parent, with the baggage and
+    /// correlation it started in. Valid (for propagation) even when not recording.
+    pub fn context(&self) -> Context {
+        if self.context.is_valid() {
+            self.parent_cx.with_span_context(self.context.clone())
+        } else {
+            self.parent_cx.clone()
+        }
+    }
+
+    /// Makes this span's context the thread's current one until the guard drops.
+    pub fn attach(&self) -> crate::context::ContextGuard {
+        self.context().attach()
+    }
+
+    /// Sets an attribute, applying the value-length and count limits.
+    pub fn set_attribute(&mut self, kv: KeyValue) {
+        let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
+            return;
+        };
+        p.push_attribute(&mut data.attributes, &mut data.dropped_attributes_count, kv);
+    }
+
+    /// Sets several attributes.
+    pub fn set_attributes(&mut self, kvs: impl IntoIterator<Item = KeyValue>) {
+        for kv in kvs {
+            self.set_attribute(kv);
+        }
+    }
+
+    /// Adds an event now.
+    pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        self.add_event_at(name, crate::platform::now(), attributes);
+    }
+
+    /// Adds an event at a given time.
+    pub fn add_event_at(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        time: SystemTime,
+        mut attributes: Vec<KeyValue>,
+    ) {
+        let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
+            return;
+        };
+        if data.events.events.len() >= MAX_EVENTS_PER_SPAN {
+            data.events.dropped_count += 1;
+            Counters::add(&p.counters.events_dropped, 1);
+            return;
+        }
+        for kv in &mut attributes {
+            p.truncate(kv);
+        }
+        data.events
+            .events
+            .push(Event::new(name, time, attributes, 0));
+    }
+
+    /// Records an exception: an `exception` event with type, message and stack trace, and sets
+    /// the status to error with the message.
+    pub fn record_exception(&mut self, type_name: &str, message: &str, stacktrace: Option<&str>) {
+        let mut attrs = vec![
+            KeyValue::new(exception::TYPE, type_name.to_owned()),
+            KeyValue::new(exception::MESSAGE, message.to_owned()),
+        ];
+        if let Some(st) = stacktrace {
+            attrs.push(KeyValue::new(exception::STACKTRACE, st.to_owned()));
+        }
+        self.add_event(exception::EVENT, attrs);
+        self.set_status(Status::error(message.to_owned()));
+    }
+
+    /// Records a Rust error (type name from `std::any::type_name`, message from `Display`, the
+    /// source chain as the stack trace).
+    pub fn record_error<E: std::error::Error + ?Sized>(&mut self, err: &E) {
+        let mut chain = String::new();
+        let mut source = err.source();
+        while let Some(s) = source {
+            chain.push_str("caused by: ");
+            chain.push_str(&s.to_string());
+            chain.push('\n');
+            source = s.source();
+        }
+        let ty = std::any::type_name::<E>();
+        self.record_exception(ty, &err.to_string(), (!chain.is_empty()).then_some(&chain));
+    }
+
+    /// Sets the status. `Ok` is final (a later error does not replace it, as OpenTelemetry
+    /// specifies); `Unset` never replaces a set status.
+    pub fn set_status(&mut self, status: Status) {
+        let Some(data) = self.data.as_deref_mut() else {
+            return;
+        };
+        match (&data.status, &status) {
+            (Status::Ok, _) | (_, Status::Unset) => {}
+            _ => data.status = status,
+        }
+    }
+
+    /// Renames the span.
+    pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        if let Some(data) = self.data.as_deref_mut() {
+            data.name = name.into();
+        }
+    }
+
+    /// Ends the span now. Idempotent.
+    pub fn end(&mut self) {
+        self.end_at(crate::platform::now());
+    }
+
+    /// Ends the span at `time`. Idempotent.
+    pub fn end_at(&mut self, time: SystemTime) {
+        if let (Some(mut data), Some(p)) = (self.data.take(), self.pipeline.take()) {
+            data.end_time = time.max(data.start_time);
+            p.on_end(*data);
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Truncates a string value to at most `limit` bytes on a char boundary; `true` if cut.
+pub(crate) fn truncate_value(value: &mut Value, limit: usize) -> bool {
+    fn cut(s: &str, limit: usize) -> Option<String> {
+        if s.len() <= limit {
+            return None;
+        }
+        let mut end = limit;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        Some(s[..end].to_owned())
+    }
+    match value {
+        Value::String(s) => match cut(s.as_str(), limit) {
+            Some(short) => {
+                *s = StringValue::from(short);
+                true
+            }
+            None => false,
+        },
+        Value::Array(opentelemetry::Array::String(items)) => {
+            let mut any = false;
+            for s in items.iter_mut() {
+                if let Some(short) = cut(s.as_str(), limit) {
+                    *s = StringValue::from(short);
+                    any = true;
+                }
+            }
+            any
+        }
+        _ => false,
+    }
+}
+
+/// Span kinds by name, for bindings: `internal`, `server`, `client`, `producer`, `consumer`.
+pub fn parse_kind(name: &str) -> Option<SpanKind> {
+    Some(match name.trim().to_ascii_lowercase().as_str() {
+        "internal" => SpanKind::Internal,
+        "server" => SpanKind::Server,
+        "client" => SpanKind::Client,
+        "producer" => SpanKind::Producer,
+        "consumer" => SpanKind::Consumer,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let mut v = Value::from("héllo");
+        assert!(truncate_value(&mut v, 2));
+        assert_eq!(v.as_str(), "h");
+        let mut v = Value::from("short");
+        assert!(!truncate_value(&mut v, 10));
+    }
+}

@@ -1,0 +1,533 @@
+//! `Tracing`: the provider built from a config — resource, sampler, limits, processor,
+//! propagators and health — and span creation.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample, SpanExporter, SpanData, SpanEvents, SpanLinks,
+};
+use opentelemetry_sdk::Resource;
+
+use crate::config::{Backend, SamplerKind, TracingConfig};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::export::{BatchProcessor, Export, ExporterFactory, ShutdownReport};
+use crate::health::{Counters, Health};
+use crate::propagation::{Carrier, Propagators};
+use crate::span::{truncate_value, Parent, Span};
+
+/// The instrumentation scope of spans crosstrace creates.
+pub const SCOPE_NAME: &str = "crosstrace";
+
+/// Everything a recording span needs, shared.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    pub(crate) counters: Arc<Counters>,
+    scope: InstrumentationScope,
+    root_sampler: Sampler,
+    parent_based: bool,
+    value_limit: usize,
+    count_limit: usize,
+    processor: BatchProcessor,
+    shut_down: AtomicBool,
+}
+
+impl Pipeline {
+    /// Truncates a value to the length limit, counting it.
+    pub(crate) fn truncate(&self, kv: &mut KeyValue) {
+        if truncate_value(&mut kv.value, self.value_limit) {
+            Counters::add(&self.counters.attributes_truncated, 1);
+        }
+    }
+
+    /// Adds or replaces an attribute under the limits.
+    pub(crate) fn push_attribute(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        dropped: &mut u32,
+        mut kv: KeyValue,
+    ) {
+        self.truncate(&mut kv);
+        if let Some(existing) = attrs.iter_mut().find(|e| e.key == kv.key) {
+            *existing = kv;
+        } else if attrs.len() < self.count_limit {
+            attrs.push(kv);
+        } else {
+            *dropped += 1;
+            Counters::add(&self.counters.attributes_dropped, 1);
+        }
+    }
+
+    pub(crate) fn on_end(&self, data: SpanData) {
+        Counters::add(&self.counters.ended, 1);
+        self.processor.push(data);
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: TracingConfig,
+    propagators: Propagators,
+    resource: Resource,
+    warnings: Vec<String>,
+    /// `None` when tracing is disabled.
+    pipeline: Option<Arc<Pipeline>>,
+    /// Counters also exist when disabled, so health always answers.
+    counters: Arc<Counters>,
+    ids: RandomIdGenerator,
+}
+
+/// The tracing provider: cheap to clone, shareable across threads.
+#[derive(Debug, Clone)]
+pub struct Tracing {
+    inner: Arc<Inner>,
+}
+
+impl Tracing {
+    /// Builds tracing from a config: validates it, builds the resource, sampler, processor and
+    /// exporter. With `enabled = false` spans are non-recording no-ops.
+    pub fn new(config: TracingConfig) -> Result<Tracing> {
+        Self::build(config, None)
+    }
+
+    /// Like [`Tracing::new`], but spans go to `exporter` (any OpenTelemetry SDK
+    /// `SpanExporter`) instead of the configured backend.
+    pub fn with_exporter<E: SpanExporter + 'static>(
+        config: TracingConfig,
+        mut exporter: E,
+    ) -> Result<Tracing> {
+        let resource = build_resource(&config);
+        exporter.set_resource(&resource);
+        Self::build(
+            config,
+            Some(Box::new(move || Ok(Box::new(exporter) as Box<dyn Export>))),
+        )
+    }
+
+    fn build(config: TracingConfig, exporter: Option<ExporterFactory>) -> Result<Tracing> {
+        config.validate()?;
+        crate::diag::set_level(config.log_level);
+        let counters = Arc::new(Counters::default());
+        let resource = build_resource(&config);
+        let propagators = Propagators::new(&config.propagators);
+        let mut warnings = Vec::new();
+        let pipeline = if config.enabled {
+            let exporter = match exporter {
+                Some(e) => e,
+                None => crate::export::build_exporter(&config, &resource, &mut warnings)?,
+            };
+            for w in &warnings {
+                counters.record_error("misconfigured_endpoint", w);
+            }
+            let processor = BatchProcessor::start(&config, exporter, counters.clone())?;
+            let (root_sampler, parent_based) = sampler_of(&config);
+            Some(Arc::new(Pipeline {
+                counters: counters.clone(),
+                scope: InstrumentationScope::builder(SCOPE_NAME)
+                    .with_version(env!("CARGO_PKG_VERSION"))
+                    .build(),
+                root_sampler,
+                parent_based,
+                value_limit: config.attribute_value_length_limit,
+                count_limit: config.attribute_count_limit,
+                processor,
+                shut_down: AtomicBool::new(false),
+            }))
+        } else {
+            None
+        };
+        Ok(Tracing {
+            inner: Arc::new(Inner {
+                config,
+                propagators,
+                resource,
+                warnings,
+                pipeline,
+                counters,
+                ids: RandomIdGenerator::default(),
+            }),
+        })
+    }
+
+    /// Reads the config from the environment and builds tracing.
+    pub fn from_env() -> Result<Tracing> {
+        Tracing::new(TracingConfig::from_env()?)
+    }
+
+    /// Tracing that records nothing (what [`global`] returns before [`init`]).
+    pub fn disabled() -> Tracing {
+        static DISABLED: OnceLock<Tracing> = OnceLock::new();
+        DISABLED
+            .get_or_init(|| {
+                Tracing::new(TracingConfig {
+                    enabled: false,
+                    ..TracingConfig::default()
+                })
+                .expect("the default config is valid")
+            })
+            .clone()
+    }
+
+    /// The config in use.
+    pub fn config(&self) -> &TracingConfig {
+        &self.inner.config
+    }
+
+    /// The resource spans are exported with.
+    pub fn resource(&self) -> &Resource {
+        &self.inner.resource
+    }
+
+    /// The propagators in use.
+    pub fn propagators(&self) -> &Propagators {
+        &self.inner.propagators
+    }
+
+    /// Starts building a span.
+    pub fn span(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder<'_> {
+        SpanBuilder {
+            tracing: self,
+            name: name.into(),
+            kind: SpanKind::Internal,
+            attributes: Vec::new(),
+            parent: Parent::Current,
+            start_time: None,
+        }
+    }
+
+    /// Starts a span with the current context as parent.
+    pub fn start(&self, name: impl Into<Cow<'static, str>>) -> Span {
+        self.span(name).start()
+    }
+
+    /// Runs `f` inside a new span (made current for its duration) and ends it. A returned
+    /// `Err` is recorded on the span.
+    pub fn in_span<T, E: std::fmt::Display>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        f: impl FnOnce(&mut Span) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut span = self.start(name);
+        let result = {
+            let _guard = span.attach();
+            f(&mut span)
+        };
+        if let Err(e) = &result {
+            span.record_exception("error", &e.to_string(), None);
+        }
+        span.end();
+        result
+    }
+
+    fn start_span(&self, b: SpanBuilder<'_>) -> Span {
+        let SpanBuilder {
+            name,
+            kind,
+            mut attributes,
+            parent,
+            start_time,
+            ..
+        } = b;
+        match parent {
+            Parent::Context(cx) => self.start_in(cx, false, name, kind, &mut attributes, start_time),
+            Parent::Current => Context::with_current(|cx| {
+                self.start_in(cx, false, name, kind, &mut attributes, start_time)
+            }),
+            Parent::Root => Context::with_current(|cx| {
+                self.start_in(cx, true, name, kind, &mut attributes, start_time)
+            }),
+        }
+    }
+
+    fn start_in(
+        &self,
+        cx: &Context,
+        root: bool,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        attributes: &mut Vec<KeyValue>,
+        start_time: Option<SystemTime>,
+    ) -> Span {
+        let inner = &*self.inner;
+        let parent = if root { None } else { cx.span_context() };
+        let Some(p) = &inner.pipeline else {
+            // Disabled: propagate what came in, record nothing.
+            let sc = parent.cloned().unwrap_or(SpanContext::NONE);
+            return Span::non_recording(sc, cx.clone());
+        };
+        if p.shut_down.load(Ordering::Relaxed) {
+            Counters::add(&p.counters.after_shutdown, 1);
+            return Span::non_recording(SpanContext::NONE, cx.clone());
+        }
+        Counters::add(&p.counters.started, 1);
+
+        let trace_id = parent
+            .map(SpanContext::trace_id)
+            .unwrap_or_else(|| inner.ids.new_trace_id());
+        let span_id = inner.ids.new_span_id();
+        let trace_state = parent
+            .map(|s| s.trace_state().clone())
+            .unwrap_or(TraceState::NONE);
+
+        let sampled = match parent {
+            Some(ps) if p.parent_based => ps.is_sampled(),
+            _ => {
+                let r =
+                    p.root_sampler
+                        .should_sample(None, trace_id, &name, &kind, attributes, &[]);
+                if r.decision == SamplingDecision::RecordAndSample {
+                    attributes.extend(r.attributes);
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+        if !sampled {
+            Counters::add(&p.counters.sampled_out, 1);
+            return Span::non_recording(context, cx.clone());
+        }
+
+        let mut attrs = Vec::with_capacity(attributes.len() + 4);
+        let mut dropped = 0;
+        if let Some(c) = cx.correlation() {
+            for kv in c.attributes() {
+                p.push_attribute(&mut attrs, &mut dropped, kv.clone());
+            }
+        }
+        for kv in attributes.drain(..) {
+            p.push_attribute(&mut attrs, &mut dropped, kv);
+        }
+        let start = start_time.unwrap_or_else(crate::platform::now);
+        let data = Box::new(SpanData {
+            span_context: context.clone(),
+            parent_span_id: parent.map(SpanContext::span_id).unwrap_or(SpanId::INVALID),
+            parent_span_is_remote: parent.is_some_and(SpanContext::is_remote),
+            span_kind: kind,
+            name,
+            start_time: start,
+            end_time: start,
+            attributes: attrs,
+            dropped_attributes_count: dropped,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: p.scope.clone(),
+        });
+        Span::recording(context, cx.clone(), data, p.clone())
+    }
+
+    /// Writes `cx` into `carrier` with the configured propagators (and `x-correlation-id`).
+    pub fn inject(&self, cx: &Context, carrier: &mut dyn Carrier) {
+        self.inner.propagators.inject(cx, carrier);
+    }
+
+    /// Writes the thread's current context into `carrier`.
+    pub fn inject_current(&self, carrier: &mut dyn Carrier) {
+        Context::with_current(|cx| self.inner.propagators.inject(cx, carrier));
+    }
+
+    /// Reads a context from `carrier`. Never fails: bad headers give an empty context.
+    pub fn extract(&self, carrier: &dyn Carrier) -> Context {
+        self.inner.propagators.extract(carrier)
+    }
+
+    /// Exports everything queued, waiting at most `timeout`.
+    pub fn force_flush(&self, timeout: Duration) -> Result<()> {
+        match &self.inner.pipeline {
+            Some(p) => p.processor.force_flush(timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// Exports what is queued within `timeout`, then stops; new spans become no-ops. The report
+    /// says how many spans could not be sent. A second call returns
+    /// [`Error::AlreadyShutdown`].
+    pub fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
+        let Some(p) = &self.inner.pipeline else {
+            return Ok(ShutdownReport::default());
+        };
+        if p.shut_down.swap(true, Ordering::SeqCst) {
+            return Err(Error::AlreadyShutdown);
+        }
+        Ok(p.processor.shutdown(timeout))
+    }
+
+    /// The health report.
+    pub fn health(&self) -> Health {
+        let c = &self.inner.config;
+        let resolved = c.resolved_endpoint();
+        let counts = self.inner.counters.snapshot();
+        Health {
+            tracing_enabled: c.enabled,
+            shut_down: self
+                .inner
+                .pipeline
+                .as_ref()
+                .is_some_and(|p| p.shut_down.load(Ordering::Relaxed)),
+            service_name: c.service_name.clone(),
+            service_version: c.service_version.clone(),
+            environment: c.environment.clone(),
+            backend: c.backend.to_string(),
+            endpoint: resolved.as_ref().map(|r| r.url.clone()),
+            protocol: resolved
+                .and_then(|r| r.otlp_protocol)
+                .map(|p| p.as_str().to_owned()),
+            sampler: c.sampler.as_str().to_owned(),
+            sampling_rate: c.sampling_rate,
+            propagators: c
+                .propagators
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            queue_capacity: c.max_queue_size,
+            counts,
+            last_export_error: self.inner.counters.last_error(),
+            last_export_success_unix_ms: self.inner.counters.last_success_unix_ms(),
+            warnings: self.inner.warnings.clone(),
+        }
+    }
+}
+
+/// Builds a span; see [`Tracing::span`].
+#[derive(Debug)]
+#[must_use = "call .start() to start the span"]
+pub struct SpanBuilder<'a> {
+    tracing: &'a Tracing,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+    parent: Parent<'a>,
+    start_time: Option<SystemTime>,
+}
+
+impl<'a> SpanBuilder<'a> {
+    /// The span kind (default internal).
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+    /// Adds an attribute (visible to the sampler).
+    pub fn attribute(mut self, kv: KeyValue) -> Self {
+        self.attributes.push(kv);
+        self
+    }
+    /// Adds attributes.
+    pub fn attributes(mut self, kvs: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.attributes.extend(kvs);
+        self
+    }
+    /// The parent (default: the thread's current context).
+    pub fn parent(mut self, parent: Parent<'a>) -> Self {
+        self.parent = parent;
+        self
+    }
+    /// An explicit parent context.
+    pub fn parent_context(self, cx: &'a Context) -> Self {
+        self.parent(Parent::Context(cx))
+    }
+    /// An explicit start time.
+    pub fn start_time(mut self, t: SystemTime) -> Self {
+        self.start_time = Some(t);
+        self
+    }
+    /// Starts the span.
+    pub fn start(self) -> Span {
+        self.tracing.start_span(self)
+    }
+}
+
+fn sampler_of(c: &TracingConfig) -> (Sampler, bool) {
+    let ratio = Sampler::TraceIdRatioBased(c.sampling_rate);
+    match c.sampler {
+        SamplerKind::AlwaysOn => (Sampler::AlwaysOn, false),
+        SamplerKind::AlwaysOff => (Sampler::AlwaysOff, false),
+        SamplerKind::TraceIdRatio => (ratio, false),
+        SamplerKind::ParentBasedAlwaysOn => (Sampler::AlwaysOn, true),
+        SamplerKind::ParentBasedAlwaysOff => (Sampler::AlwaysOff, true),
+        SamplerKind::ParentBasedTraceIdRatio => (ratio, true),
+    }
+}
+
+fn build_resource(c: &TracingConfig) -> Resource {
+    let mut attrs: Vec<KeyValue> = vec![
+        KeyValue::new("service.version", c.service_version.clone()),
+        KeyValue::new("deployment.environment", c.environment.clone()),
+        KeyValue::new("deployment.environment.name", c.environment.clone()),
+        KeyValue::new("telemetry.sdk.name", "crosstrace"),
+        KeyValue::new("telemetry.sdk.language", "rust"),
+        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+    ];
+    for (k, v) in &c.resource_attributes {
+        attrs.retain(|kv| kv.key.as_str() != k);
+        attrs.push(KeyValue::new(k.clone(), v.clone()));
+    }
+    Resource::builder_empty()
+        .with_service_name(c.service_name.clone())
+        .with_attributes(attrs)
+        .build()
+}
+
+static GLOBAL: RwLock<Option<Tracing>> = RwLock::new(None);
+
+/// Builds tracing from `config` and installs it as the process-wide instance used by
+/// [`global`] and the bindings. Replaces (without shutting down) any previous one.
+pub fn init(config: TracingConfig) -> Result<Tracing> {
+    let t = Tracing::new(config)?;
+    *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(t.clone());
+    Ok(t)
+}
+
+/// The process-wide instance, or a disabled one before [`init`].
+pub fn global() -> Tracing {
+    GLOBAL
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_else(Tracing::disabled)
+}
+
+/// Checks that a parsed hex id pair is valid (for bindings that accept ids as strings).
+pub fn parse_span_context(trace_id: &str, span_id: &str, sampled: bool) -> Result<SpanContext> {
+    let bad = |argument, value: &str, expected| Error::InvalidArgument {
+        argument,
+        value: value.to_owned(),
+        expected,
+    };
+    let t = (trace_id.len() == 32 && crate::propagation::is_lower_hex(trace_id))
+        .then(|| TraceId::from_hex(trace_id).ok())
+        .flatten()
+        .filter(|t| *t != TraceId::INVALID)
+        .ok_or_else(|| bad("trace_id", trace_id, "32 lowercase hex digits, not all zero"))?;
+    let s = (span_id.len() == 16 && crate::propagation::is_lower_hex(span_id))
+        .then(|| SpanId::from_hex(span_id).ok())
+        .flatten()
+        .filter(|s| *s != SpanId::INVALID)
+        .ok_or_else(|| bad("span_id", span_id, "16 lowercase hex digits, not all zero"))?;
+    let flags = if sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    Ok(SpanContext::new(t, s, flags, true, TraceState::NONE))
+}
+
+impl Backend {
+    /// Whether this backend sends spans anywhere.
+    pub fn exports(self) -> bool {
+        !matches!(self, Backend::None)
+    }
+}
