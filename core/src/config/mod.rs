@@ -154,20 +154,25 @@ impl FromStr for PropagatorKind {
 
 /// The sampler (`OTEL_TRACES_SAMPLER`); the ratio comes from `sampling_rate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
 pub enum SamplerKind {
     /// Keep everything.
+    #[serde(rename = "always_on")]
     AlwaysOn,
     /// Keep nothing.
+    #[serde(rename = "always_off")]
     AlwaysOff,
     /// Keep `sampling_rate` of traces by trace id, ignoring the parent.
+    #[serde(rename = "traceidratio")]
     TraceIdRatio,
     /// Follow the parent; roots always kept.
+    #[serde(rename = "parentbased_always_on")]
     ParentBasedAlwaysOn,
     /// Follow the parent; roots never kept.
+    #[serde(rename = "parentbased_always_off")]
     ParentBasedAlwaysOff,
     /// Follow the parent; roots kept at `sampling_rate` (the default, as in the specification).
     #[default]
+    #[serde(rename = "parentbased_traceidratio")]
     ParentBasedTraceIdRatio,
 }
 

@@ -1,0 +1,208 @@
+//! Runs the shared, language-neutral vectors in `tests/vectors/` against the core. Every
+//! binding runs the same files.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crosstrace::{
+    parse_span_context, Context, Correlation, ErrorKind, PropagatorKind, Propagators, SpanContext,
+    TracingConfig,
+};
+use opentelemetry::trace::TraceState;
+use serde_json::{json, Value};
+
+fn vectors(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/vectors")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+fn cases(v: &Value) -> &Vec<Value> {
+    v["cases"].as_array().expect("cases")
+}
+
+fn propagators(case: &Value) -> Propagators {
+    let kinds: Vec<PropagatorKind> = case["propagators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().parse().unwrap())
+        .collect();
+    Propagators::new(&kinds)
+}
+
+#[test]
+fn config_environments() {
+    let v = vectors("config_env.json");
+    for case in cases(&v) {
+        let name = case["name"].as_str().unwrap();
+        let env: BTreeMap<String, String> =
+            serde_json::from_value(case["env"].clone()).unwrap();
+        let result = TracingConfig::from_lookup(|k| env.get(k).cloned());
+        if let Some(expect) = case.get("expect") {
+            let cfg = result.unwrap_or_else(|e| panic!("{name}: unexpected error {e}"));
+            let got = serde_json::to_value(&cfg).unwrap();
+            for (k, want) in expect.as_object().unwrap() {
+                assert_eq!(&got[k], want, "{name}: field {k}");
+            }
+        } else {
+            let err = result.expect_err(name);
+            let want = &case["error"];
+            assert_eq!(want["kind"], "config", "{name}");
+            assert_eq!(err.source_name, want["variable"].as_str().unwrap(), "{name}");
+            assert_eq!(err.value, want["value"].as_str().unwrap(), "{name}");
+            assert!(!err.expected.is_empty(), "{name}: says what is accepted");
+            let msg = crosstrace::Error::from(err.clone()).to_string();
+            assert!(msg.contains(&err.source_name), "{name}: message names the variable: {msg}");
+        }
+    }
+}
+
+fn correlation_json(c: Option<&Correlation>) -> Value {
+    match c {
+        None => Value::Null,
+        Some(c) => {
+            let mut o = json!({ "id": c.id() });
+            if let Some(u) = c.user_id() {
+                o["user_id"] = json!(u);
+            }
+            if let Some(op) = c.operation() {
+                o["operation"] = json!(op);
+            }
+            if !c.fields().is_empty() {
+                let f: BTreeMap<&str, &str> =
+                    c.fields().iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                o["fields"] = json!(f);
+            }
+            o
+        }
+    }
+}
+
+#[test]
+fn propagation_extract() {
+    let v = vectors("propagation_extract.json");
+    for case in cases(&v) {
+        let name = case["name"].as_str().unwrap();
+        let headers: Vec<(String, String)> = case["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let cx = propagators(case).extract(&headers);
+        let expect = &case["expect"];
+        match (&expect["span"], cx.span_context()) {
+            (Value::Null, None) => {}
+            (Value::Null, Some(s)) => panic!("{name}: expected no parent, got {s:?}"),
+            (want, None) => panic!("{name}: expected {want}, got no parent"),
+            (want, Some(s)) => {
+                assert_eq!(s.trace_id().to_string(), want["trace_id"], "{name}");
+                assert_eq!(s.span_id().to_string(), want["span_id"], "{name}");
+                assert_eq!(s.is_sampled(), want["sampled"], "{name}");
+                assert!(s.is_remote(), "{name}: extracted parents are remote");
+                if let Some(ts) = want.get("tracestate") {
+                    assert_eq!(s.trace_state().header(), *ts, "{name}");
+                }
+            }
+        }
+        if let Some(b) = expect.get("baggage") {
+            let got: BTreeMap<&str, &str> =
+                cx.baggage().iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            assert_eq!(json!(got), *b, "{name}: baggage");
+        }
+        if let Some(n) = expect.get("baggage_count") {
+            assert_eq!(cx.baggage().len() as u64, n.as_u64().unwrap(), "{name}");
+        }
+        if let Some(c) = expect.get("correlation") {
+            assert_eq!(correlation_json(cx.correlation()), *c, "{name}: correlation");
+        }
+    }
+}
+
+#[test]
+fn propagation_inject() {
+    let v = vectors("propagation_inject.json");
+    for case in cases(&v) {
+        let name = case["name"].as_str().unwrap();
+        let c = &case["context"];
+        let mut cx = Context::new();
+        if let Some(t) = c.get("trace_id") {
+            let sc = parse_span_context(
+                t.as_str().unwrap(),
+                c["span_id"].as_str().unwrap(),
+                c["sampled"].as_bool().unwrap(),
+            )
+            .unwrap();
+            let ts = c
+                .get("tracestate")
+                .map(|t| t.as_str().unwrap().parse::<TraceState>().unwrap())
+                .unwrap_or_default();
+            let sc = SpanContext::new(sc.trace_id(), sc.span_id(), sc.trace_flags(), false, ts);
+            cx = cx.with_span_context(sc);
+        }
+        if let Some(b) = c.get("baggage") {
+            cx = cx.with_baggage(
+                b.as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                    .collect(),
+            );
+        }
+        if let Some(corr) = c.get("correlation") {
+            let mut b = Correlation::builder().id(corr["id"].as_str().unwrap());
+            if let Some(u) = corr.get("user_id") {
+                b = b.user_id(u.as_str().unwrap());
+            }
+            if let Some(o) = corr.get("operation") {
+                b = b.operation(o.as_str().unwrap());
+            }
+            if let Some(f) = corr.get("fields") {
+                for (k, v) in f.as_object().unwrap() {
+                    b = b.field(k.clone(), v.as_str().unwrap());
+                }
+            }
+            cx = cx.with_correlation(b.build().unwrap());
+        }
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        propagators(case).inject(&cx, &mut headers);
+        assert_eq!(json!(headers), case["expect_headers"], "{name}");
+
+        // What is injected extracts back to the same context.
+        let back = Propagators::new(&[
+            PropagatorKind::TraceContext,
+            PropagatorKind::Baggage,
+            PropagatorKind::B3,
+            PropagatorKind::Jaeger,
+        ])
+        .extract(&headers);
+        if let (Some(a), Some(b)) = (cx.span_context(), back.span_context()) {
+            assert_eq!(a.trace_id(), b.trace_id(), "{name}: round trip");
+            assert_eq!(a.span_id(), b.span_id(), "{name}: round trip");
+        }
+        assert_eq!(
+            back.correlation().map(Correlation::id),
+            cx.correlation().map(Correlation::id),
+            "{name}: correlation round trip"
+        );
+    }
+}
+
+#[test]
+fn error_kind_table() {
+    let v = vectors("error_kinds.json");
+    let rows = v["kinds"].as_array().unwrap();
+    assert_eq!(rows.len(), ErrorKind::ALL.len());
+    for (row, kind) in rows.iter().zip(ErrorKind::ALL) {
+        assert_eq!(row["kind"], kind.name());
+        assert_eq!(row["c_code"], kind.c_code());
+        assert_eq!(row["python_class"], kind.python_class());
+        assert_eq!(row["js_name"], kind.js_name());
+    }
+    let mut codes: Vec<u32> = ErrorKind::ALL.iter().map(|k| k.c_code()).collect();
+    codes.dedup();
+    assert_eq!(codes.len(), ErrorKind::ALL.len(), "codes are unique");
+}
