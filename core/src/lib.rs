@@ -21,7 +21,7 @@ pub use config::{
     Backend, Compression, LogLevel, OtlpProtocol, PropagatorKind, SamplerKind, TracingConfig,
     TracingConfigBuilder,
 };
-pub use context::{correlation_id, Context, ContextGuard, Correlation};
+pub use context::{correlation_id, Context, ContextGuard, Correlation, FutureExt};
 pub use error::{ConfigError, Error, ErrorKind, Result};
 pub use health::Health;
 pub use propagation::{Carrier, Propagators};

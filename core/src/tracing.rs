@@ -11,7 +11,8 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample, SpanExporter, SpanData, SpanEvents, SpanLinks,
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample, SpanData, SpanEvents,
+    SpanExporter, SpanLinks,
 };
 use opentelemetry_sdk::Resource;
 
@@ -236,7 +237,9 @@ impl Tracing {
             ..
         } = b;
         match parent {
-            Parent::Context(cx) => self.start_in(cx, false, name, kind, &mut attributes, start_time),
+            Parent::Context(cx) => {
+                self.start_in(cx, false, name, kind, &mut attributes, start_time)
+            }
             Parent::Current => Context::with_current(|cx| {
                 self.start_in(cx, false, name, kind, &mut attributes, start_time)
             }),
@@ -279,9 +282,9 @@ impl Tracing {
         let sampled = match parent {
             Some(ps) if p.parent_based => ps.is_sampled(),
             _ => {
-                let r =
-                    p.root_sampler
-                        .should_sample(None, trace_id, &name, &kind, attributes, &[]);
+                let r = p
+                    .root_sampler
+                    .should_sample(None, trace_id, &name, &kind, attributes, &[]);
                 if r.decision == SamplingDecision::RecordAndSample {
                     attributes.extend(r.attributes);
                     true
@@ -511,7 +514,13 @@ pub fn parse_span_context(trace_id: &str, span_id: &str, sampled: bool) -> Resul
         .then(|| TraceId::from_hex(trace_id).ok())
         .flatten()
         .filter(|t| *t != TraceId::INVALID)
-        .ok_or_else(|| bad("trace_id", trace_id, "32 lowercase hex digits, not all zero"))?;
+        .ok_or_else(|| {
+            bad(
+                "trace_id",
+                trace_id,
+                "32 lowercase hex digits, not all zero",
+            )
+        })?;
     let s = (span_id.len() == 16 && crate::propagation::is_lower_hex(span_id))
         .then(|| SpanId::from_hex(span_id).ok())
         .flatten()

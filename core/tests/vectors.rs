@@ -38,8 +38,7 @@ fn config_environments() {
     let v = vectors("config_env.json");
     for case in cases(&v) {
         let name = case["name"].as_str().unwrap();
-        let env: BTreeMap<String, String> =
-            serde_json::from_value(case["env"].clone()).unwrap();
+        let env: BTreeMap<String, String> = serde_json::from_value(case["env"].clone()).unwrap();
         let result = TracingConfig::from_lookup(|k| env.get(k).cloned());
         if let Some(expect) = case.get("expect") {
             let cfg = result.unwrap_or_else(|e| panic!("{name}: unexpected error {e}"));
@@ -51,11 +50,18 @@ fn config_environments() {
             let err = result.expect_err(name);
             let want = &case["error"];
             assert_eq!(want["kind"], "config", "{name}");
-            assert_eq!(err.source_name, want["variable"].as_str().unwrap(), "{name}");
+            assert_eq!(
+                err.source_name,
+                want["variable"].as_str().unwrap(),
+                "{name}"
+            );
             assert_eq!(err.value, want["value"].as_str().unwrap(), "{name}");
             assert!(!err.expected.is_empty(), "{name}: says what is accepted");
             let msg = crosstrace::Error::from(err.clone()).to_string();
-            assert!(msg.contains(&err.source_name), "{name}: message names the variable: {msg}");
+            assert!(
+                msg.contains(&err.source_name),
+                "{name}: message names the variable: {msg}"
+            );
         }
     }
 }
@@ -72,8 +78,11 @@ fn correlation_json(c: Option<&Correlation>) -> Value {
                 o["operation"] = json!(op);
             }
             if !c.fields().is_empty() {
-                let f: BTreeMap<&str, &str> =
-                    c.fields().iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let f: BTreeMap<&str, &str> = c
+                    .fields()
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 o["fields"] = json!(f);
             }
             o
@@ -109,15 +118,22 @@ fn propagation_extract() {
             }
         }
         if let Some(b) = expect.get("baggage") {
-            let got: BTreeMap<&str, &str> =
-                cx.baggage().iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let got: BTreeMap<&str, &str> = cx
+                .baggage()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             assert_eq!(json!(got), *b, "{name}: baggage");
         }
         if let Some(n) = expect.get("baggage_count") {
             assert_eq!(cx.baggage().len() as u64, n.as_u64().unwrap(), "{name}");
         }
         if let Some(c) = expect.get("correlation") {
-            assert_eq!(correlation_json(cx.correlation()), *c, "{name}: correlation");
+            assert_eq!(
+                correlation_json(cx.correlation()),
+                *c,
+                "{name}: correlation"
+            );
         }
     }
 }

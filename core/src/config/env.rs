@@ -273,7 +273,9 @@ impl TracingConfig {
             c.export_timeout_seconds = ms as f64 / 1000.0;
         }
 
-        if let Some(kind) = env.parse::<SamplerKind>("OTEL_TRACES_SAMPLER", SamplerKind::ACCEPTED)? {
+        if let Some(kind) =
+            env.parse::<SamplerKind>("OTEL_TRACES_SAMPLER", SamplerKind::ACCEPTED)?
+        {
             c.sampler = kind;
         }
         match (
@@ -322,9 +324,13 @@ impl TracingConfig {
             c.attribute_count_limit = n;
         }
 
-        c.auto_instrument = env.bool("OTEL_AUTO_INSTRUMENT")?.unwrap_or(c.auto_instrument);
+        c.auto_instrument = env
+            .bool("OTEL_AUTO_INSTRUMENT")?
+            .unwrap_or(c.auto_instrument);
         c.instrument_db = env.bool("OTEL_INSTRUMENT_DB")?.unwrap_or(c.instrument_db);
-        c.instrument_http = env.bool("OTEL_INSTRUMENT_HTTP")?.unwrap_or(c.instrument_http);
+        c.instrument_http = env
+            .bool("OTEL_INSTRUMENT_HTTP")?
+            .unwrap_or(c.instrument_http);
         c.instrument_logging = env
             .bool("OTEL_INSTRUMENT_LOGGING")?
             .unwrap_or(c.instrument_logging);

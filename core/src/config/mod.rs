@@ -469,9 +469,8 @@ impl TracingConfig {
             ));
         }
         if let Some(endpoint) = &self.endpoint {
-            validate_url(endpoint).map_err(|expected| {
-                ConfigError::new("endpoint", endpoint.as_str(), expected)
-            })?;
+            validate_url(endpoint)
+                .map_err(|expected| ConfigError::new("endpoint", endpoint.as_str(), expected))?;
         }
         for (k, v) in &self.headers {
             if !is_header_name(k) || v.chars().any(|c| c.is_control()) {
@@ -585,7 +584,8 @@ fn is_header_name(s: &str) -> bool {
 
 /// An endpoint must be an absolute http(s) URL with a host.
 pub(crate) fn validate_url(url: &str) -> Result<(), &'static str> {
-    const EXPECTED: &str = "an absolute http:// or https:// URL with a host, like http://localhost:4317";
+    const EXPECTED: &str =
+        "an absolute http:// or https:// URL with a host, like http://localhost:4317";
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(EXPECTED);
     };

@@ -156,3 +156,40 @@ mod tests {
         assert!(correlation_id().is_none());
     }
 }
+
+pin_project_lite::pin_project! {
+    /// A future that runs with a context attached on every poll; see [`FutureExt`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WithContext<F> {
+        #[pin]
+        inner: F,
+        cx: Context,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for WithContext<F> {
+    type Output = F::Output;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let _guard = this.cx.clone().attach();
+        this.inner.poll(task)
+    }
+}
+
+/// Carries a crosstrace [`Context`] into a future, across `.await` points and executor threads.
+pub trait FutureExt: std::future::Future + Sized {
+    /// Polls the future with `cx` as the current context.
+    fn with_context(self, cx: Context) -> WithContext<Self> {
+        WithContext { inner: self, cx }
+    }
+    /// Polls the future with the context that is current now.
+    fn in_current_context(self) -> WithContext<Self> {
+        self.with_context(Context::current())
+    }
+}
+
+impl<F: std::future::Future> FutureExt for F {}

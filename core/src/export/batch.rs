@@ -150,11 +150,10 @@ impl BatchProcessor {
                 st.flush_waiters.push(tx);
             }
             self.shared.wake.notify_one();
-            rx.recv_timeout(timeout)
-                .map_err(|_| crate::Error::Timeout {
-                    operation: "flush",
-                    timeout_ms: timeout.as_millis() as u64,
-                })
+            rx.recv_timeout(timeout).map_err(|_| crate::Error::Timeout {
+                operation: "flush",
+                timeout_ms: timeout.as_millis() as u64,
+            })
         }
         #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
         {
@@ -172,11 +171,7 @@ impl BatchProcessor {
         self.shared.wake.notify_all();
         #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
         {
-            let handle = self
-                .worker
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+            let handle = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(h) = handle {
                 if h.done.recv_timeout(timeout).is_ok() {
                     let _ = h.thread.join();
@@ -186,10 +181,7 @@ impl BatchProcessor {
                 let unsent = {
                     let mut st = self.shared.lock();
                     st.abandon = true;
-                    self.shared
-                        .counters
-                        .snapshot()
-                        .queue_depth
+                    self.shared.counters.snapshot().queue_depth
                 };
                 self.shared.wake.notify_all();
                 return ShutdownReport {
@@ -367,7 +359,10 @@ mod worker {
                         report(
                             &shared.counters,
                             n,
-                            Err(("shutdown_timeout", "spans still queued when shutdown timed out")),
+                            Err((
+                                "shutdown_timeout",
+                                "spans still queued when shutdown timed out",
+                            )),
                         );
                     }
                     return;

@@ -183,7 +183,13 @@ pub fn render_tree(spans: &[SpanData], style: TreeStyle) -> String {
     out
 }
 
-fn render_node(out: &mut String, span: &SpanData, all: &[&SpanData], depth: usize, style: TreeStyle) {
+fn render_node(
+    out: &mut String,
+    span: &SpanData,
+    all: &[&SpanData],
+    depth: usize,
+    style: TreeStyle,
+) {
     let indent = "  ".repeat(depth);
     let mut attrs: Vec<(String, String)> = span
         .attributes

@@ -30,8 +30,9 @@ pub(super) fn factory(
             OtlpProtocol::Grpc => {
                 let mut metadata = tonic::metadata::MetadataMap::new();
                 for (k, v) in &headers {
-                    let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-                        .map_err(|e| setup(&e))?;
+                    let key =
+                        tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                            .map_err(|e| setup(&e))?;
                     let value = v.parse().map_err(|e| setup(&e))?;
                     metadata.insert(key, value);
                 }

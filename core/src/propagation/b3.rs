@@ -7,10 +7,7 @@ use super::{is_lower_hex, Carrier, Extracted};
 
 pub(super) fn inject_single(s: &SpanContext, carrier: &mut dyn Carrier) {
     let sampled = if s.is_sampled() { "1" } else { "0" };
-    carrier.set(
-        "b3",
-        format!("{}-{}-{sampled}", s.trace_id(), s.span_id()),
-    );
+    carrier.set("b3", format!("{}-{}-{sampled}", s.trace_id(), s.span_id()));
 }
 
 pub(super) fn inject_multi(s: &SpanContext, carrier: &mut dyn Carrier) {

@@ -18,7 +18,10 @@ pub(super) fn inject(s: &SpanContext, baggage: &[(String, String)], carrier: &mu
     );
     for (k, v) in baggage.iter().take(MAX_BAGGAGE) {
         let key = k.to_ascii_lowercase();
-        if key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        if key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
             carrier.set(
                 &format!("{BAGGAGE_PREFIX}{key}"),
                 utf8_percent_encode(v, NON_ALPHANUMERIC).to_string(),

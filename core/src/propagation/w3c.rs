@@ -77,7 +77,9 @@ pub(crate) fn parse_tracestate(ts: &str) -> TraceState {
         };
         if v.is_empty()
             || v.ends_with(' ')
-            || !v.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+            || !v
+                .bytes()
+                .all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
             || members.iter().any(|(mk, _): &(&str, &str)| *mk == k)
         {
             return TraceState::NONE;
@@ -118,9 +120,8 @@ const BAGGAGE_VALUE: &AsciiSet = &CONTROLS
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Parses `baggage`. Over 8192 bytes, over 180 members or any malformed member: no baggage.
@@ -161,7 +162,10 @@ pub(crate) fn parse_baggage(header: &str) -> Vec<(String, String)> {
 pub(super) fn extract_baggage(carrier: &dyn Carrier) -> Extracted {
     Extracted {
         span: None,
-        baggage: carrier.get("baggage").map(parse_baggage).unwrap_or_default(),
+        baggage: carrier
+            .get("baggage")
+            .map(parse_baggage)
+            .unwrap_or_default(),
     }
 }
 

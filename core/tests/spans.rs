@@ -1,0 +1,555 @@
+//! The span pipeline end to end, with a collecting exporter: trees, parents, correlation,
+//! limits, sampling, queueing, flush, shutdown and health.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crosstrace::export::{render_tree, TreeStyle};
+use crosstrace::span::Parent;
+use crosstrace::{
+    Backend, Context, Correlation, FutureExt, KeyValue, SamplerKind, SpanData, SpanKind, Status,
+    Tracing, TracingConfig,
+};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::SpanExporter;
+
+#[derive(Debug, Clone, Default)]
+struct Collect {
+    spans: Arc<Mutex<Vec<SpanData>>>,
+    fail: Arc<AtomicBool>,
+    /// While true, export blocks (simulates a backend that hangs).
+    hold: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl SpanExporter for Collect {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        while self.hold.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(OTelSdkError::InternalFailure(
+                "HTTP 503 Service Unavailable".into(),
+            ));
+        }
+        self.spans.lock().unwrap().extend(batch);
+        Ok(())
+    }
+}
+
+impl Collect {
+    fn take(&self) -> Vec<SpanData> {
+        std::mem::take(&mut *self.spans.lock().unwrap())
+    }
+}
+
+fn config() -> TracingConfig {
+    TracingConfig {
+        service_name: "test-svc".into(),
+        schedule_delay_millis: 60_000,
+        ..TracingConfig::default()
+    }
+}
+
+fn tracing_with(cfg: TracingConfig) -> (Tracing, Collect) {
+    let c = Collect::default();
+    (Tracing::with_exporter(cfg, c.clone()).unwrap(), c)
+}
+
+const FLUSH: Duration = Duration::from_secs(5);
+
+#[test]
+fn a_retail_run_renders_as_the_golden_tree() {
+    let (t, c) = tracing_with(config());
+    let corr = Correlation::builder()
+        .id("job-42")
+        .operation("nightly")
+        .field("job_id", "j-42")
+        .build()
+        .unwrap();
+    let _g = Context::current().with_correlation(corr).attach();
+    t.in_span("etl.run", |_run| {
+        let mut s = t.etl_span("bronze_ingestion", "bronze").start();
+        s.set_etl_records(Some(10), Some(10));
+        {
+            let _g = s.attach();
+            let mut db = t.db_span("sqlite", "INSERT", "bronze_orders").start();
+            db.set_db_rows(10, true);
+        }
+        drop(s);
+        let mut silver = t.etl_span("silver_transformation", "silver").start();
+        silver.set_etl_records(Some(10), Some(8));
+        silver.set_etl_failed("ValueError", "2 rows without price");
+        Ok::<_, String>(())
+    })
+    .unwrap();
+    t.force_flush(FLUSH).unwrap();
+    let tree = render_tree(&c.take(), TreeStyle::Golden);
+    let want = r#"trace
+  etl.run [internal] unset {correlation.job_id="j-42", correlation.operation="nightly"}
+    bronze_ingestion [internal] unset {correlation.job_id="j-42", correlation.operation="nightly", etl.operation="bronze_ingestion", etl.records.input=10, etl.records.output=10, etl.stage="bronze"}
+      INSERT bronze_orders [client] unset {correlation.job_id="j-42", correlation.operation="nightly", db.collection.name="bronze_orders", db.operation.name="INSERT", db.response.affected_rows=10, db.system.name="sqlite"}
+    silver_transformation [internal] error: 2 rows without price {correlation.job_id="j-42", correlation.operation="nightly", etl.failed=true, etl.operation="silver_transformation", etl.records.input=10, etl.records.output=8, etl.records.rejected=2, etl.stage="silver"}
+      * exception {exception.type="ValueError", exception.message="2 rows without price"}
+"#;
+    assert_eq!(tree, want);
+}
+
+#[test]
+fn explicit_parents_and_remote_parents() {
+    let (t, c) = tracing_with(config());
+    let root = t.span("root").kind(SpanKind::Server).start();
+    let root_cx = root.context();
+    // An explicit parent works from another thread, with no thread-local state.
+    let child = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut ch = t.span("child").parent_context(&root_cx).start();
+            ch.end();
+            ch.span_context().clone()
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(child.trace_id(), root.span_context().trace_id());
+
+    let headers = vec![(
+        "traceparent".to_owned(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    )];
+    let remote = t.extract(&headers);
+    let r = t.span("from-remote").parent_context(&remote).start();
+    assert_eq!(
+        r.trace_id_hex(),
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "joins the caller's trace"
+    );
+    let root_span = t.span("new-root").parent(Parent::Root).start();
+    assert_ne!(
+        root_span.span_context().trace_id(),
+        root.span_context().trace_id()
+    );
+    drop((root, r, root_span));
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    let by_name = |n: &str| spans.iter().find(|s| s.name == n).unwrap();
+    assert_eq!(
+        by_name("child").parent_span_id,
+        by_name("root").span_context.span_id()
+    );
+    assert!(!by_name("child").parent_span_is_remote);
+    let fr = by_name("from-remote");
+    assert_eq!(fr.parent_span_id.to_string(), "00f067aa0ba902b7");
+    assert!(fr.parent_span_is_remote);
+    assert_eq!(
+        by_name("new-root").parent_span_id.to_string(),
+        "0000000000000000"
+    );
+}
+
+#[test]
+fn correlation_is_on_every_span_and_nesting_restores() {
+    let (t, c) = tracing_with(config());
+    let outer = Correlation::builder().user_id("u1").build().unwrap();
+    let outer_id = outer.id().to_owned();
+    assert_eq!(outer_id.len(), 36, "a UUID is generated");
+    {
+        let _g = Context::current().with_correlation(outer).attach();
+        assert_eq!(
+            crosstrace::correlation_id().as_deref(),
+            Some(outer_id.as_str())
+        );
+        t.start("a");
+        {
+            let inner = Correlation::builder().id("inner-1").build().unwrap();
+            let _g2 = Context::current().with_correlation(inner).attach();
+            t.start("b");
+        }
+        assert_eq!(
+            crosstrace::correlation_id().as_deref(),
+            Some(outer_id.as_str())
+        );
+    }
+    assert_eq!(crosstrace::correlation_id(), None);
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    let attr = |n: &str, k: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap()
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == k)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(attr("a", "correlation.id"), Some(outer_id.clone()));
+    assert_eq!(attr("a", "user.id").as_deref(), Some("u1"));
+    assert_eq!(attr("b", "correlation.id").as_deref(), Some("inner-1"));
+    // Injected headers carry it to the next service.
+    let _g = Context::new()
+        .with_correlation(Correlation::builder().id("req-9").build().unwrap())
+        .attach();
+    let mut h = std::collections::BTreeMap::new();
+    t.inject_current(&mut h);
+    assert_eq!(h["x-correlation-id"], "req-9");
+}
+
+#[test]
+fn async_futures_carry_their_context() {
+    let (t, c) = tracing_with(config());
+    let parent = t.start("parent");
+    let cx = parent.context();
+    let fut = async {
+        // Polled on another thread, the context still comes along.
+        let mut s = t.start("inside-future");
+        s.end();
+        s.span_context().clone()
+    }
+    .with_context(cx);
+    let child = std::thread::scope(|s| s.spawn(|| futures_lite_block_on(fut)).join().unwrap());
+    assert_eq!(child.trace_id(), parent.span_context().trace_id());
+    drop(parent);
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    let inside = spans.iter().find(|s| s.name == "inside-future").unwrap();
+    let parent = spans.iter().find(|s| s.name == "parent").unwrap();
+    assert_eq!(inside.parent_span_id, parent.span_context.span_id());
+}
+
+/// A minimal executor, so the test needs no runtime crate.
+fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context as TaskCx, Poll, RawWaker, RawWakerVTable, Waker};
+    fn noop(_: *const ()) {}
+    fn clone(p: *const ()) -> RawWaker {
+        RawWaker::new(p, &VTABLE)
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+    // SAFETY: the vtable's functions do nothing with the data pointer.
+    let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
+    let mut cx = TaskCx::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn exceptions_status_and_idempotent_end() {
+    let (t, c) = tracing_with(config());
+    let mut s = t.start("op");
+    s.set_status(Status::Ok);
+    s.set_status(Status::error("late")); // Ok is final
+    s.end();
+    s.end();
+    s.set_attribute(KeyValue::new("after.end", 1)); // ignored
+    let mut e = t.start("failing");
+    e.record_error(&std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "file gone",
+    ));
+    drop(e);
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    assert_eq!(spans.len(), 2, "ended once each");
+    assert_eq!(t.health().counts.spans_ended, 2);
+    let op = spans.iter().find(|s| s.name == "op").unwrap();
+    assert_eq!(op.status, Status::Ok);
+    assert!(op
+        .attributes
+        .iter()
+        .all(|kv| kv.key.as_str() != "after.end"));
+    let f = spans.iter().find(|s| s.name == "failing").unwrap();
+    assert_eq!(f.status, Status::error("file gone"));
+    let ev = &f.events.events[0];
+    assert_eq!(ev.name, "exception");
+    let get = |k: &str| {
+        ev.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == k)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(
+        get("exception.type").as_deref(),
+        Some("std::io::error::Error")
+    );
+    assert_eq!(get("exception.message").as_deref(), Some("file gone"));
+}
+
+#[test]
+fn limits_truncate_and_drop_and_are_counted() {
+    let (t, c) = tracing_with(TracingConfig {
+        attribute_value_length_limit: 8,
+        attribute_count_limit: 3,
+        ..config()
+    });
+    let mut s = t.start("limited");
+    s.set_attribute(KeyValue::new("long", "0123456789abcdef"));
+    s.set_attribute(KeyValue::new("utf8", "ééééé")); // 10 bytes, cut on a char boundary
+    s.set_attribute(KeyValue::new("n", 1));
+    s.set_attribute(KeyValue::new("n", 2)); // replaces, does not count
+    s.set_attribute(KeyValue::new("extra", 1)); // over the count limit
+    drop(s);
+    t.force_flush(FLUSH).unwrap();
+    let span = c.take().pop().unwrap();
+    let get = |k: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == k)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(get("long").as_deref(), Some("01234567"));
+    assert_eq!(get("utf8").as_deref(), Some("éééé"));
+    assert_eq!(get("n").as_deref(), Some("2"));
+    assert_eq!(get("extra"), None);
+    assert_eq!(span.dropped_attributes_count, 1);
+    let h = t.health().counts;
+    assert_eq!(h.attributes_truncated, 2);
+    assert_eq!(h.attributes_dropped, 1);
+}
+
+#[test]
+fn sampling_is_parent_based_and_counted() {
+    let (t, c) = tracing_with(TracingConfig {
+        sampling_rate: 0.0,
+        ..config()
+    });
+    let dropped = t.start("root-dropped");
+    assert!(!dropped.is_recording());
+    assert!(dropped.span_context().is_valid(), "still propagates ids");
+    // A child of an unsampled span is unsampled too.
+    let child = t.span("child").parent_context(&dropped.context()).start();
+    assert!(!child.is_recording());
+    // A remote sampled parent wins over the ratio.
+    let headers = vec![(
+        "traceparent".to_owned(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    )];
+    let remote = t.extract(&headers);
+    let kept = t.span("kept").parent_context(&remote).start();
+    assert!(kept.is_recording());
+    drop((dropped, child, kept));
+    t.force_flush(FLUSH).unwrap();
+    assert_eq!(c.take().len(), 1);
+    let h = t.health().counts;
+    assert_eq!(
+        (h.spans_started, h.spans_sampled_out, h.spans_ended),
+        (3, 2, 1)
+    );
+
+    // A plain ratio sampler ignores the parent.
+    let (t, _c) = tracing_with(TracingConfig {
+        sampler: SamplerKind::TraceIdRatio,
+        sampling_rate: 0.0,
+        ..config()
+    });
+    assert!(!t.span("x").parent_context(&remote).start().is_recording());
+}
+
+#[test]
+fn ratio_sampling_keeps_about_the_configured_share() {
+    let (t, _c) = tracing_with(TracingConfig {
+        sampling_rate: 0.25,
+        max_queue_size: 20_000,
+        export_max_batch_size: 512,
+        ..config()
+    });
+    let n = 20_000;
+    let kept = (0..n).filter(|_| t.start("s").is_recording()).count();
+    // Binomial(20000, 0.25): sd ≈ 61; 6 sd either side.
+    assert!((4634..=5366).contains(&kept), "kept {kept} of {n}");
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_without_blocking() {
+    let (t, c) = tracing_with(TracingConfig {
+        max_queue_size: 10,
+        export_max_batch_size: 5,
+        ..config()
+    });
+    c.hold.store(true, Ordering::SeqCst);
+    // The first batch of 5 goes to the (hanging) exporter; then 10 fit in the queue.
+    for i in 0..5 {
+        t.start(format!("s{i}"));
+    }
+    while c.calls.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for i in 5..40 {
+        t.start(format!("s{i}"));
+    }
+    let h = t.health().counts;
+    assert_eq!(h.spans_ended, 40);
+    assert_eq!(h.spans_dropped_queue_full, 25);
+    assert_eq!(h.queue_depth, 15, "10 queued + 5 in flight");
+    c.hold.store(false, Ordering::SeqCst);
+    t.force_flush(FLUSH).unwrap();
+    let h = t.health().counts;
+    assert_eq!(h.spans_exported, 15);
+    assert_eq!(
+        h.spans_ended,
+        h.spans_exported + h.spans_dropped_queue_full + h.spans_export_failed + h.queue_depth
+    );
+    assert_eq!(c.take().len(), 15);
+}
+
+#[test]
+fn export_failures_are_counted_with_the_last_error() {
+    let (t, c) = tracing_with(config());
+    c.fail.store(true, Ordering::SeqCst);
+    t.start("lost-1");
+    t.start("lost-2");
+    t.force_flush(FLUSH).unwrap();
+    let h = t.health();
+    assert_eq!(h.counts.spans_export_failed, 2);
+    assert_eq!(h.counts.export_failures, 1);
+    let err = h.last_export_error.expect("last error kept");
+    assert_eq!(err.kind, "unavailable");
+    assert!(err.message.contains("503"), "{}", err.message);
+    c.fail.store(false, Ordering::SeqCst);
+    t.start("ok");
+    t.force_flush(FLUSH).unwrap();
+    let h = t.health();
+    assert_eq!(h.counts.spans_exported, 1);
+    assert!(h.last_export_success_unix_ms.is_some());
+}
+
+#[test]
+fn batches_go_out_at_batch_size_and_on_the_timer() {
+    let (t, c) = tracing_with(TracingConfig {
+        export_max_batch_size: 4,
+        schedule_delay_millis: 100,
+        ..config()
+    });
+    for _ in 0..4 {
+        t.start("full-batch");
+    }
+    t.start("timer");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while c.spans.lock().unwrap().len() < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(c.take().len(), 5, "exported without an explicit flush");
+}
+
+#[test]
+fn shutdown_exports_the_queue_then_spans_are_noops() {
+    let (t, c) = tracing_with(config());
+    let open = t.start("open-at-shutdown");
+    for _ in 0..3 {
+        t.start("queued");
+    }
+    let report = t.shutdown(FLUSH).unwrap();
+    assert_eq!(report.unsent, 0);
+    assert_eq!(c.take().len(), 3);
+    let after = t.start("after");
+    assert!(!after.is_recording());
+    drop(open); // ended after shutdown: cannot be exported, but counted
+    let h = t.health();
+    assert!(h.shut_down);
+    assert_eq!(h.counts.spans_started_after_shutdown, 1);
+    assert_eq!(h.counts.spans_export_failed, 1);
+    assert!(matches!(
+        t.shutdown(FLUSH),
+        Err(crosstrace::Error::AlreadyShutdown)
+    ));
+}
+
+#[test]
+fn shutdown_reports_what_it_could_not_send() {
+    let (t, c) = tracing_with(config());
+    c.hold.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        t.start("stuck");
+    }
+    let report = t.shutdown(Duration::from_millis(200)).unwrap();
+    assert!(report.timed_out);
+    assert_eq!(report.unsent, 3);
+    c.hold.store(false, Ordering::SeqCst);
+}
+
+#[test]
+fn disabled_tracing_records_nothing_but_propagates() {
+    let (t, c) = tracing_with(TracingConfig {
+        enabled: false,
+        ..config()
+    });
+    let headers = vec![(
+        "traceparent".to_owned(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    )];
+    let remote = t.extract(&headers);
+    let s = t.span("x").parent_context(&remote).start();
+    assert!(!s.is_recording());
+    let mut out = std::collections::BTreeMap::new();
+    t.inject(&s.context(), &mut out);
+    assert!(out["traceparent"].contains("4bf92f3577b34da6a3ce929d0e0e4736"));
+    drop(s);
+    assert!(c.take().is_empty());
+    assert!(!t.health().tracing_enabled);
+}
+
+#[test]
+fn health_uses_the_specification_field_names() {
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::None,
+        ..config()
+    })
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&t.health().to_json()).unwrap();
+    for k in [
+        "tracing_enabled",
+        "service_name",
+        "backend",
+        "sampling_rate",
+        "propagators",
+        "spans_started",
+        "spans_ended",
+        "spans_sampled_out",
+        "spans_exported",
+        "spans_dropped_queue_full",
+        "spans_export_failed",
+        "queue_depth",
+        "last_export_error",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k} in {v}");
+    }
+}
+
+#[test]
+fn otlp_pointed_at_jaeger_thrift_is_called_out() {
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::Otlp,
+        endpoint: Some("http://127.0.0.1:14268/api/traces".into()),
+        ..config()
+    })
+    .unwrap();
+    let h = t.health();
+    assert_eq!(h.warnings.len(), 1);
+    assert!(h.warnings[0].contains("Thrift"), "{}", h.warnings[0]);
+    assert_eq!(
+        h.last_export_error.map(|e| e.kind).as_deref(),
+        Some("misconfigured_endpoint")
+    );
+}
+
+#[test]
+fn console_backend_prints_a_tree_per_trace() {
+    let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let exporter = crosstrace::export::ConsoleExporter::to_writer(buf.clone());
+    let t = Tracing::with_exporter(config(), exporter).unwrap();
+    t.in_span("parent", |_| {
+        t.start("child");
+        Ok::<_, String>(())
+    })
+    .unwrap();
+    t.force_flush(FLUSH).unwrap();
+    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("[test-svc] trace "), "{text}");
+    assert!(lines[1].starts_with("  parent [internal] "), "{text}");
+    assert!(lines[2].starts_with("    child [internal] "), "{text}");
+}
