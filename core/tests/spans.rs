@@ -1,6 +1,9 @@
 //! The span pipeline end to end, with a collecting exporter: trees, parents, correlation,
 //! limits, sampling, queueing, flush, shutdown and health.
 
+// Tests unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! Runs the shared, language-neutral vectors in `tests/vectors/` against the core. Every
 //! binding runs the same files.
 
+// Tests unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
