@@ -33,6 +33,7 @@ struct State {
     flush_waiters: Vec<std::sync::mpsc::Sender<()>>,
     stop: bool,
     /// Set when shutdown gave up waiting: the worker discards what is left.
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
     abandon: bool,
 }
 
