@@ -17,7 +17,7 @@ pub mod etl {
     pub const RECORDS_INPUT: &str = "etl.records.input";
     /// Records written.
     pub const RECORDS_OUTPUT: &str = "etl.records.output";
-    /// Records rejected (input − output when both are known and output is smaller).
+    /// Records rejected (invalid, filtered out).
     pub const RECORDS_REJECTED: &str = "etl.records.rejected";
     /// Set to true when the operation failed.
     pub const FAILED: &str = "etl.failed";
@@ -72,17 +72,20 @@ impl Tracing {
 }
 
 impl Span {
-    /// Records ETL record counts; rejected = input − output when output is smaller.
-    pub fn set_etl_records(&mut self, input: Option<u64>, output: Option<u64>) {
-        if let Some(i) = input {
-            self.set_attribute(KeyValue::new(etl::RECORDS_INPUT, i as i64));
-        }
-        if let Some(o) = output {
-            self.set_attribute(KeyValue::new(etl::RECORDS_OUTPUT, o as i64));
-        }
-        if let (Some(i), Some(o)) = (input, output) {
-            if o < i {
-                self.set_attribute(KeyValue::new(etl::RECORDS_REJECTED, (i - o) as i64));
+    /// Records ETL record counts: read, written and rejected (each when known).
+    pub fn set_etl_records(
+        &mut self,
+        input: Option<u64>,
+        output: Option<u64>,
+        rejected: Option<u64>,
+    ) {
+        for (key, n) in [
+            (etl::RECORDS_INPUT, input),
+            (etl::RECORDS_OUTPUT, output),
+            (etl::RECORDS_REJECTED, rejected),
+        ] {
+            if let Some(n) = n {
+                self.set_attribute(KeyValue::new(key, i64::try_from(n).unwrap_or(i64::MAX)));
             }
         }
     }
@@ -100,6 +103,6 @@ impl Span {
         } else {
             db::RETURNED_ROWS
         };
-        self.set_attribute(KeyValue::new(key, rows as i64));
+        self.set_attribute(KeyValue::new(key, i64::try_from(rows).unwrap_or(i64::MAX)));
     }
 }

@@ -75,7 +75,7 @@ fn a_retail_run_renders_as_the_golden_tree() {
     let _g = Context::current().with_correlation(corr).attach();
     t.in_span("etl.run", |_run| {
         let mut s = t.etl_span("bronze_ingestion", "bronze").start();
-        s.set_etl_records(Some(10), Some(10));
+        s.set_etl_records(Some(10), Some(10), None);
         {
             let _g = s.attach();
             let mut db = t.db_span("sqlite", "INSERT", "bronze_orders").start();
@@ -83,7 +83,7 @@ fn a_retail_run_renders_as_the_golden_tree() {
         }
         drop(s);
         let mut silver = t.etl_span("silver_transformation", "silver").start();
-        silver.set_etl_records(Some(10), Some(8));
+        silver.set_etl_records(Some(10), Some(8), Some(2));
         silver.set_etl_failed("ValueError", "2 rows without price");
         Ok::<_, String>(())
     })

@@ -177,15 +177,24 @@ pub fn render_tree(spans: &[SpanData], style: TreeStyle) -> String {
             TreeStyle::Golden => out.push_str("trace\n"),
         }
         for root in roots {
-            render_node(&mut out, root, &in_trace, 1, style);
+            render_node(&mut out, root, None, &in_trace, 1, style);
         }
     }
     out
 }
 
+/// Correlation attributes repeat on every span of a job; the timed tree shows them where they
+/// change, not on every line.
+fn inherited(kv: &opentelemetry::KeyValue, parent: Option<&SpanData>) -> bool {
+    let key = kv.key.as_str();
+    (key.starts_with("correlation.") || key == "user.id")
+        && parent.is_some_and(|p| p.attributes.iter().any(|pk| pk == kv))
+}
+
 fn render_node(
     out: &mut String,
     span: &SpanData,
+    parent: Option<&SpanData>,
     all: &[&SpanData],
     depth: usize,
     style: TreeStyle,
@@ -194,7 +203,10 @@ fn render_node(
     let mut attrs: Vec<(String, String)> = span
         .attributes
         .iter()
-        .filter(|kv| style == TreeStyle::Timed || kv.key.as_str() != "correlation.id")
+        .filter(|kv| match style {
+            TreeStyle::Timed => !inherited(kv, parent),
+            TreeStyle::Golden => kv.key.as_str() != "correlation.id",
+        })
         .map(|kv| (kv.key.to_string(), value_text(&kv.value)))
         .collect();
     if style == TreeStyle::Golden {
@@ -248,6 +260,6 @@ fn render_node(
         .collect();
     children.sort_by(|a, b| (a.start_time, &a.name).cmp(&(b.start_time, &b.name)));
     for c in children {
-        render_node(out, c, all, depth + 1, style);
+        render_node(out, c, Some(span), all, depth + 1, style);
     }
 }
