@@ -32,3 +32,8 @@ pub use tracing::{global, init, parse_span_context, SpanBuilder, Tracing, SCOPE_
 pub use opentelemetry::trace::{SpanContext, SpanKind, Status};
 pub use opentelemetry::{KeyValue, Value};
 pub use opentelemetry_sdk::trace::SpanData;
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

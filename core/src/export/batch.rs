@@ -317,7 +317,12 @@ mod worker {
         let kind = match err {
             OTelSdkError::Timeout(_) => "timeout",
             OTelSdkError::AlreadyShutdown => "already_shutdown",
-            _ if lower.contains("connect") || lower.contains("refused") => "connection",
+            _ if lower.contains("connect")
+                || lower.contains("refused")
+                || lower.contains("network error") =>
+            {
+                "connection"
+            }
             _ if lower.contains("timed out") || lower.contains("deadline") => "timeout",
             _ if lower.contains("404") || lower.contains("not found") => "http_404",
             _ if lower.contains("unavailable") || lower.contains("503") => "unavailable",

@@ -1,0 +1,33 @@
+# crosstrace: the two commands are `make demo` and `make test`. Each target is a thin call into
+# scripts/, which anyone can run locally; CI (.ci/run) calls `make test` and nothing more.
+#
+# Build outputs and installed tools are cached outside the clone, under ~/.cache/crosstrace.
+
+export CROSSTRACE_CACHE ?= $(HOME)/.cache/crosstrace
+export CARGO_TARGET_DIR ?= $(CROSSTRACE_CACHE)/target
+
+.PHONY: demo test lint bench jaeger jaeger-stop
+
+## Run the retail ETL demo on the console backend (no server needed).
+demo:
+	bash scripts/demo.sh
+
+## Install what the tests need, then run every check and test.
+test:
+	bash scripts/test.sh
+
+## Formatting and lints only.
+lint:
+	bash scripts/lint.sh
+
+## Benchmarks beside opentelemetry_sdk and fastrace, printed as ratios.
+bench:
+	bash scripts/bench.sh
+
+## Start a local Jaeger (UI on http://127.0.0.1:16686).
+jaeger:
+	bash scripts/jaeger.sh install
+	bash scripts/jaeger.sh start
+
+jaeger-stop:
+	bash scripts/jaeger.sh stop

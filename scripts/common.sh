@@ -1,0 +1,22 @@
+# Shared by the scripts: cache locations and the Rust toolchain parts the project needs.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CROSSTRACE_CACHE="${CROSSTRACE_CACHE:-$HOME/.cache/crosstrace}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CROSSTRACE_CACHE/target}"
+mkdir -p "$CROSSTRACE_CACHE"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# rustfmt, clippy and the wasm32 target: idempotent, quick when present.
+ensure_rust() {
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup" >&2; exit 1; }
+  local have
+  have="$(rustup component list --installed 2>/dev/null || true)"
+  for c in rustfmt clippy; do
+    grep -q "^$c" <<<"$have" || rustup component add "$c"
+  done
+  rustup target list --installed | grep -q '^wasm32-unknown-unknown$' ||
+    rustup target add wasm32-unknown-unknown
+}
