@@ -1,0 +1,394 @@
+//! `make bench`: per-span cost of crosstrace beside `opentelemetry_sdk` used directly and beside
+//! `fastrace`, in one run, printed as ratios. Wall time and process CPU time (which includes the
+//! export thread) per span, measured from the first span to the end of the final flush.
+// Benchmarks unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+};
+
+const N: u64 = 200_000;
+const N_EXPORT: u64 = 100_000;
+const ROUNDS: usize = 3;
+const QUEUE: usize = 1 << 18;
+
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[derive(Clone, Copy)]
+struct Cost {
+    wall_ns: f64,
+    cpu_ns: f64,
+}
+
+/// Best of `ROUNDS` runs of `run`, which must create `spans` spans and flush them.
+fn measure(spans: u64, mut run: impl FnMut()) -> Cost {
+    let mut best: Option<Cost> = None;
+    for _ in 0..ROUNDS {
+        let (w0, c0) = (Instant::now(), cpu_time());
+        run();
+        let (w, c) = (w0.elapsed(), cpu_time() - c0);
+        let cost = Cost {
+            wall_ns: w.as_nanos() as f64 / spans as f64,
+            cpu_ns: c.as_nanos() as f64 / spans as f64,
+        };
+        best = Some(match best {
+            Some(b) if b.cpu_ns <= cost.cpu_ns => b,
+            _ => cost,
+        });
+    }
+    best.unwrap()
+}
+
+/// An exporter that drops everything, counting spans.
+#[derive(Debug, Clone, Default)]
+struct Discard(Arc<AtomicU64>);
+
+impl SpanExporter for Discard {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+struct FastraceDiscard(Arc<AtomicU64>);
+impl fastrace::collector::Reporter for FastraceDiscard {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        self.0.fetch_add(spans.len() as u64, Ordering::Relaxed);
+    }
+}
+
+fn attrs() -> [KeyValue; 3] {
+    [
+        KeyValue::new("order.id", 12345_i64),
+        KeyValue::new("store", "berlin-01"),
+        KeyValue::new("express", true),
+    ]
+}
+
+fn crosstrace_with(sampler: crosstrace::SamplerKind) -> (crosstrace::Tracing, Discard) {
+    let d = Discard::default();
+    let t = crosstrace::Tracing::with_exporter(
+        crosstrace::TracingConfig {
+            sampler,
+            max_queue_size: QUEUE,
+            export_max_batch_size: 512,
+            ..crosstrace::TracingConfig::default()
+        },
+        d.clone(),
+    )
+    .unwrap();
+    (t, d)
+}
+
+fn sdk_with(sampler: Sampler) -> (SdkTracerProvider, Discard) {
+    let d = Discard::default();
+    let p = SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .with_span_processor(
+            BatchSpanProcessor::builder(d.clone())
+                .with_batch_config(
+                    BatchConfigBuilder::default()
+                        .with_max_queue_size(QUEUE)
+                        .with_max_export_batch_size(512)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    (p, d)
+}
+
+/// A local OTLP/HTTP endpoint that accepts every request (keep-alive) and counts bodies.
+fn otlp_sink() -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/v1/traces",
+        listener.local_addr().unwrap().port()
+    );
+    let requests = Arc::new(AtomicU64::new(0));
+    let r = requests.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut reader = BufReader::new(conn);
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    r.fetch_add(1, Ordering::Relaxed);
+                    let _ = w.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n",
+                    );
+                }
+            });
+        }
+    });
+    (url, requests)
+}
+
+struct Row {
+    scenario: &'static str,
+    crosstrace: Cost,
+    sdk: Cost,
+    fastrace: Option<Cost>,
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let mut rows = Vec::new();
+    let flush = Duration::from_secs(60);
+
+    // 1. One span with 3 attributes, start + end, through the batch path.
+    {
+        let (t, d) = crosstrace_with(crosstrace::SamplerKind::ParentBasedAlwaysOn);
+        let ct = measure(N, || {
+            for _ in 0..N {
+                let mut s = t.span("checkout").attributes(attrs()).start();
+                s.end();
+            }
+            t.force_flush(flush).unwrap();
+        });
+        assert_eq!(d.0.load(Ordering::Relaxed), N * ROUNDS as u64);
+        let (p, d) = sdk_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        let tracer = p.tracer("bench");
+        let sdk = measure(N, || {
+            for _ in 0..N {
+                let mut s = tracer
+                    .span_builder("checkout")
+                    .with_attributes(attrs())
+                    .start(&tracer);
+                s.end();
+            }
+            p.force_flush().unwrap();
+        });
+        assert_eq!(d.0.load(Ordering::Relaxed), N * ROUNDS as u64);
+        let fr = measure(N, || {
+            for _ in 0..N {
+                let root =
+                    fastrace::Span::root("checkout", fastrace::collector::SpanContext::random())
+                        .with_properties(|| {
+                            [
+                                ("order.id", "12345".to_string()),
+                                ("store", "berlin-01".to_string()),
+                                ("express", "true".to_string()),
+                            ]
+                        });
+                drop(root);
+            }
+            fastrace::flush();
+        });
+        rows.push(Row {
+            scenario: "span + 3 attributes, batch export",
+            crosstrace: ct,
+            sdk,
+            fastrace: Some(fr),
+        });
+    }
+
+    // 2. Nested: a parent and a child per iteration (costs per span).
+    {
+        let (t, _) = crosstrace_with(crosstrace::SamplerKind::ParentBasedAlwaysOn);
+        let ct = measure(2 * N, || {
+            for _ in 0..N {
+                let parent = t.start("parent");
+                let cx = parent.context();
+                let mut child = t.span("child").parent_context(&cx).start();
+                child.end();
+                drop(parent);
+            }
+            t.force_flush(flush).unwrap();
+        });
+        let (p, _) = sdk_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        let tracer = p.tracer("bench");
+        let sdk = measure(2 * N, || {
+            for _ in 0..N {
+                let parent = tracer.start("parent");
+                let cx = opentelemetry::Context::current_with_span(parent);
+                let mut child = tracer.start_with_context("child", &cx);
+                child.end();
+                cx.span().end();
+            }
+            p.force_flush().unwrap();
+        });
+        let fr = measure(2 * N, || {
+            for _ in 0..N {
+                let root =
+                    fastrace::Span::root("parent", fastrace::collector::SpanContext::random());
+                let child = fastrace::Span::enter_with_parent("child", &root);
+                drop(child);
+                drop(root);
+            }
+            fastrace::flush();
+        });
+        rows.push(Row {
+            scenario: "nested parent + child",
+            crosstrace: ct,
+            sdk,
+            fastrace: Some(fr),
+        });
+    }
+
+    // 3. Sampled out.
+    {
+        let (t, _) = crosstrace_with(crosstrace::SamplerKind::AlwaysOff);
+        let ct = measure(N, || {
+            for _ in 0..N {
+                let mut s = t.span("dropped").attributes(attrs()).start();
+                s.end();
+            }
+        });
+        let (p, _) = sdk_with(Sampler::AlwaysOff);
+        let tracer = p.tracer("bench");
+        let sdk = measure(N, || {
+            for _ in 0..N {
+                let mut s = tracer
+                    .span_builder("dropped")
+                    .with_attributes(attrs())
+                    .start(&tracer);
+                s.end();
+            }
+        });
+        let fr = measure(N, || {
+            for _ in 0..N {
+                let root = fastrace::Span::root(
+                    "dropped",
+                    fastrace::collector::SpanContext::random().sampled(false),
+                );
+                drop(root);
+            }
+        });
+        rows.push(Row {
+            scenario: "sampled out",
+            crosstrace: ct,
+            sdk,
+            fastrace: Some(fr),
+        });
+    }
+
+    // 4. OTLP/HTTP (protobuf) export to a local endpoint.
+    {
+        let (url, requests) = otlp_sink();
+        let t = crosstrace::Tracing::new(crosstrace::TracingConfig {
+            backend: crosstrace::Backend::Otlp,
+            endpoint: Some(url.clone()),
+            otlp_protocol: Some(crosstrace::OtlpProtocol::HttpProtobuf),
+            max_queue_size: QUEUE,
+            export_max_batch_size: 512,
+            ..crosstrace::TracingConfig::default()
+        })
+        .unwrap();
+        let ct = measure(N_EXPORT, || {
+            for _ in 0..N_EXPORT {
+                let mut s = t.span("checkout").attributes(attrs()).start();
+                s.end();
+            }
+            t.force_flush(flush).unwrap();
+        });
+        let h = t.health().counts;
+        assert_eq!(h.spans_exported, N_EXPORT * ROUNDS as u64, "{h:?}");
+
+        use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+        let client = std::thread::spawn(reqwest::blocking::Client::new)
+            .join()
+            .unwrap();
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_http_client(client)
+            .with_endpoint(url)
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .build()
+            .unwrap();
+        let p = SdkTracerProvider::builder()
+            .with_span_processor(
+                BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(
+                        BatchConfigBuilder::default()
+                            .with_max_queue_size(QUEUE)
+                            .with_max_export_batch_size(512)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let tracer = p.tracer("bench");
+        let sdk = measure(N_EXPORT, || {
+            for _ in 0..N_EXPORT {
+                let mut s = tracer
+                    .span_builder("checkout")
+                    .with_attributes(attrs())
+                    .start(&tracer);
+                s.end();
+            }
+            p.force_flush().unwrap();
+        });
+        assert!(requests.load(Ordering::Relaxed) > 0);
+        rows.push(Row {
+            scenario: "span + 3 attributes, OTLP/HTTP export",
+            crosstrace: ct,
+            sdk,
+            fastrace: None,
+        });
+    }
+
+    println!();
+    println!("per span, best of {ROUNDS} runs of {N} spans ({N_EXPORT} with OTLP export); CPU includes export threads");
+    println!(
+        "{:<40} {:>20} {:>20} {:>20} {:>16} {:>16}",
+        "scenario",
+        "crosstrace wall/cpu",
+        "otel sdk wall/cpu",
+        "fastrace wall/cpu",
+        "ct/sdk wall",
+        "ct/sdk cpu"
+    );
+    let fmt = |c: Cost| format!("{:.0}/{:.0} ns", c.wall_ns, c.cpu_ns);
+    for r in &rows {
+        println!(
+            "{:<40} {:>20} {:>20} {:>20} {:>16} {:>16}",
+            r.scenario,
+            fmt(r.crosstrace),
+            fmt(r.sdk),
+            r.fastrace.map(fmt).unwrap_or_else(|| "n/a".into()),
+            format!("{:.2}x", r.crosstrace.wall_ns / r.sdk.wall_ns),
+            format!("{:.2}x", r.crosstrace.cpu_ns / r.sdk.cpu_ns),
+        );
+    }
+    println!("(ratios below 1.00x: crosstrace is cheaper than the SDK it wraps)");
+}
