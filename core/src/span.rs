@@ -48,7 +48,7 @@ pub struct Span {
     /// The context the span started in (baggage, correlation); children inherit it.
     parent_cx: Context,
     /// `Some` while recording.
-    data: Option<Box<SpanData>>,
+    data: Option<SpanData>,
     pipeline: Option<Arc<Pipeline>>,
 }
 
@@ -56,7 +56,7 @@ impl Span {
     pub(crate) fn recording(
         context: SpanContext,
         parent_cx: Context,
-        data: Box<SpanData>,
+        data: SpanData,
         pipeline: Arc<Pipeline>,
     ) -> Span {
         Span {
@@ -118,7 +118,7 @@ impl Span {
 
     /// Sets an attribute, applying the value-length and count limits.
     pub fn set_attribute(&mut self, kv: KeyValue) {
-        let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
+        let (Some(data), Some(p)) = (self.data.as_mut(), self.pipeline.as_deref()) else {
             return;
         };
         p.push_attribute(&mut data.attributes, &mut data.dropped_attributes_count, kv);
@@ -133,7 +133,9 @@ impl Span {
 
     /// Adds an event now.
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        self.add_event_at(name, crate::platform::now(), attributes);
+        if self.data.is_some() {
+            self.add_event_at(name, crate::platform::now(), attributes);
+        }
     }
 
     /// Adds an event at a given time.
@@ -143,12 +145,12 @@ impl Span {
         time: SystemTime,
         mut attributes: Vec<KeyValue>,
     ) {
-        let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
+        let (Some(data), Some(p)) = (self.data.as_mut(), self.pipeline.as_deref()) else {
             return;
         };
         if data.events.events.len() >= MAX_EVENTS_PER_SPAN {
             data.events.dropped_count += 1;
-            Counters::add(&p.counters.events_dropped, 1);
+            Counters::add(&p.counters.app.events_dropped, 1);
             return;
         }
         for kv in &mut attributes {
@@ -191,7 +193,7 @@ impl Span {
     /// Sets the status. `Ok` is final (a later error does not replace it, as OpenTelemetry
     /// specifies); `Unset` never replaces a set status.
     pub fn set_status(&mut self, status: Status) {
-        let Some(data) = self.data.as_deref_mut() else {
+        let Some(data) = self.data.as_mut() else {
             return;
         };
         match (&data.status, &status) {
@@ -202,21 +204,24 @@ impl Span {
 
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        if let Some(data) = self.data.as_deref_mut() {
+        if let Some(data) = self.data.as_mut() {
             data.name = name.into();
         }
     }
 
     /// Ends the span now. Idempotent.
     pub fn end(&mut self) {
-        self.end_at(crate::platform::now());
+        // Read the clock only for a span that is still recording (drop calls this too).
+        if self.data.is_some() {
+            self.end_at(crate::platform::now());
+        }
     }
 
     /// Ends the span at `time`. Idempotent.
     pub fn end_at(&mut self, time: SystemTime) {
         if let (Some(mut data), Some(p)) = (self.data.take(), self.pipeline.take()) {
             data.end_time = time.max(data.start_time);
-            p.on_end(*data);
+            p.on_end(data);
         }
     }
 }

@@ -44,7 +44,7 @@ impl Pipeline {
     /// Truncates a value to the length limit, counting it.
     pub(crate) fn truncate(&self, kv: &mut KeyValue) {
         if truncate_value(&mut kv.value, self.value_limit) {
-            Counters::add(&self.counters.attributes_truncated, 1);
+            Counters::add(&self.counters.app.attributes_truncated, 1);
         }
     }
 
@@ -62,12 +62,11 @@ impl Pipeline {
             attrs.push(kv);
         } else {
             *dropped += 1;
-            Counters::add(&self.counters.attributes_dropped, 1);
+            Counters::add(&self.counters.app.attributes_dropped, 1);
         }
     }
 
     pub(crate) fn on_end(&self, data: SpanData) {
-        Counters::add(&self.counters.ended, 1);
         self.processor.push(data);
     }
 }
@@ -266,10 +265,9 @@ impl Tracing {
             return Span::non_recording(sc, cx.clone());
         };
         if p.shut_down.load(Ordering::Relaxed) {
-            Counters::add(&p.counters.after_shutdown, 1);
+            Counters::add(&p.counters.app.after_shutdown, 1);
             return Span::non_recording(SpanContext::NONE, cx.clone());
         }
-        Counters::add(&p.counters.started, 1);
 
         let trace_id = parent
             .map(SpanContext::trace_id)
@@ -300,22 +298,34 @@ impl Tracing {
         };
         let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
         if !sampled {
-            Counters::add(&p.counters.sampled_out, 1);
+            Counters::add(&p.counters.app.sampled_out, 1);
             return Span::non_recording(context, cx.clone());
         }
 
-        let mut attrs = Vec::with_capacity(attributes.len() + 4);
+        Counters::add(&p.counters.app.started, 1);
         let mut dropped = 0;
-        if let Some(c) = cx.correlation() {
-            for kv in c.attributes() {
-                p.push_attribute(&mut attrs, &mut dropped, kv.clone());
+        let attrs = match cx.correlation() {
+            // The common case: the builder's vector becomes the span's, no copy.
+            None if attributes.len() <= p.count_limit && !has_duplicate_keys(attributes) => {
+                for kv in attributes.iter_mut() {
+                    p.truncate(kv);
+                }
+                std::mem::take(attributes)
             }
-        }
-        for kv in attributes.drain(..) {
-            p.push_attribute(&mut attrs, &mut dropped, kv);
-        }
+            correlation => {
+                let extra = correlation.map_or(0, |c| c.attributes().len());
+                let mut attrs = Vec::with_capacity(attributes.len() + extra);
+                for kv in correlation.into_iter().flat_map(|c| c.attributes()) {
+                    p.push_attribute(&mut attrs, &mut dropped, kv.clone());
+                }
+                for kv in attributes.drain(..) {
+                    p.push_attribute(&mut attrs, &mut dropped, kv);
+                }
+                attrs
+            }
+        };
         let start = start_time.unwrap_or_else(crate::platform::now);
-        let data = Box::new(SpanData {
+        let data = SpanData {
             span_context: context.clone(),
             parent_span_id: parent.map(SpanContext::span_id).unwrap_or(SpanId::INVALID),
             parent_span_is_remote: parent.is_some_and(SpanContext::is_remote),
@@ -329,7 +339,7 @@ impl Tracing {
             links: SpanLinks::default(),
             status: Status::Unset,
             instrumentation_scope: p.scope.clone(),
-        });
+        };
         Span::recording(context, cx.clone(), data, p.clone())
     }
 
@@ -373,7 +383,13 @@ impl Tracing {
     pub fn health(&self) -> Health {
         let c = &self.inner.config;
         let resolved = c.resolved_endpoint();
-        let counts = self.inner.counters.snapshot();
+        let queue = self
+            .inner
+            .pipeline
+            .as_ref()
+            .map(|p| p.processor.counts())
+            .unwrap_or_default();
+        let counts = self.inner.counters.snapshot(queue);
         Health {
             tracing_enabled: c.enabled,
             shut_down: self
@@ -451,6 +467,14 @@ impl<'a> SpanBuilder<'a> {
     pub fn start(self) -> Span {
         self.tracing.start_span(self)
     }
+}
+
+/// Whether two attributes share a key (then the later one must replace the earlier).
+fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
+    attrs
+        .iter()
+        .enumerate()
+        .any(|(i, a)| attrs[..i].iter().any(|b| b.key == a.key))
 }
 
 fn sampler_of(c: &TracingConfig) -> (Sampler, bool) {

@@ -20,7 +20,8 @@ pub type Baggage = Vec<(String, String)>;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
     span: Option<SpanContext>,
-    baggage: Arc<Baggage>,
+    /// `None` when empty: most contexts carry no baggage, and cloning `None` is free.
+    baggage: Option<Arc<Baggage>>,
     correlation: Option<Arc<Correlation>>,
 }
 
@@ -77,13 +78,13 @@ impl Context {
 
     /// Baggage entries other than correlation fields.
     pub fn baggage(&self) -> &[(String, String)] {
-        &self.baggage
+        self.baggage.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// A copy with the given baggage.
     pub fn with_baggage(&self, baggage: Baggage) -> Context {
         Context {
-            baggage: Arc::new(baggage),
+            baggage: (!baggage.is_empty()).then(|| Arc::new(baggage)),
             ..self.clone()
         }
     }
@@ -108,7 +109,7 @@ impl Context {
     ) -> Context {
         Context {
             span: span.filter(SpanContext::is_valid),
-            baggage: Arc::new(baggage),
+            baggage: (!baggage.is_empty()).then(|| Arc::new(baggage)),
             correlation: correlation.map(Arc::new),
         }
     }

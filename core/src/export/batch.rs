@@ -14,7 +14,7 @@ use opentelemetry_sdk::trace::SpanData;
 use super::ExporterFactory;
 use crate::config::TracingConfig;
 use crate::error::Result;
-use crate::health::Counters;
+use crate::health::{Counters, QueueCounts};
 
 /// What `shutdown` achieved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,6 +28,12 @@ pub struct ShutdownReport {
 #[derive(Debug, Default)]
 struct State {
     spans: VecDeque<SpanData>,
+    /// Spans taken for export and not yet reported.
+    in_flight: usize,
+    /// Spans ended (pushed), counted here under the lock the push takes anyway.
+    ended: u64,
+    /// Spans dropped because the queue was full.
+    dropped_queue_full: u64,
     /// Callers of `force_flush` waiting for the queue to be empty.
     #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
     flush_waiters: Vec<std::sync::mpsc::Sender<()>>,
@@ -49,6 +55,15 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the outcome of exporting `spans` spans that were taken from the queue.
+    fn finish(&self, spans: usize, outcome: std::result::Result<(), (&str, &str)>) {
+        self.lock().in_flight -= spans;
+        match outcome {
+            Ok(()) => self.counters.export_succeeded(spans as u64),
+            Err((kind, message)) => self.counters.export_failed(spans as u64, kind, message),
+        }
     }
 }
 
@@ -101,6 +116,7 @@ impl BatchProcessor {
     pub(crate) fn push(&self, span: SpanData) {
         let s = &*self.shared;
         let mut st = s.lock();
+        st.ended += 1;
         if st.stop {
             drop(st);
             s.counters.export_failed(
@@ -111,14 +127,14 @@ impl BatchProcessor {
             return;
         }
         if st.spans.len() >= s.capacity {
+            st.dropped_queue_full += 1;
             drop(st);
-            s.counters.queue_full();
+            s.counters.warn_queue_full();
             return;
         }
         st.spans.push_back(span);
         let len = st.spans.len();
         drop(st);
-        Counters::add(&s.counters.queue_depth, 1);
         if len == s.batch_size {
             s.wake.notify_one();
         }
@@ -130,12 +146,23 @@ impl BatchProcessor {
     pub fn drain(&self) -> Vec<SpanData> {
         let mut st = self.shared.lock();
         let n = st.spans.len().min(self.shared.batch_size);
+        st.in_flight += n;
         st.spans.drain(..n).collect()
+    }
+
+    /// The queue's counts (for health).
+    pub(crate) fn counts(&self) -> QueueCounts {
+        let st = self.shared.lock();
+        QueueCounts {
+            ended: st.ended,
+            dropped_queue_full: st.dropped_queue_full,
+            depth: (st.spans.len() + st.in_flight) as u64,
+        }
     }
 
     /// Records the outcome of exporting `spans` spans taken with `drain`.
     pub fn report(&self, spans: usize, outcome: std::result::Result<(), (&str, &str)>) {
-        report(&self.shared.counters, spans, outcome);
+        self.shared.finish(spans, outcome);
     }
 
     /// Exports everything queued, waiting at most `timeout`.
@@ -182,7 +209,7 @@ impl BatchProcessor {
                 let unsent = {
                     let mut st = self.shared.lock();
                     st.abandon = true;
-                    self.shared.counters.snapshot().queue_depth
+                    (st.spans.len() + st.in_flight) as u64
                 };
                 self.shared.wake.notify_all();
                 return ShutdownReport {
@@ -202,10 +229,10 @@ impl BatchProcessor {
                 n
             };
             if unsent > 0 {
-                report(
-                    &self.shared.counters,
-                    unsent,
-                    Err(("shutdown", "spans still queued at shutdown")),
+                self.shared.counters.export_failed(
+                    unsent as u64,
+                    "shutdown",
+                    "spans still queued at shutdown",
                 );
             }
             ShutdownReport {
@@ -213,16 +240,6 @@ impl BatchProcessor {
                 timed_out: false,
             }
         }
-    }
-}
-
-fn report(counters: &Counters, spans: usize, outcome: std::result::Result<(), (&str, &str)>) {
-    counters
-        .queue_depth
-        .fetch_sub(spans as u64, std::sync::atomic::Ordering::Relaxed);
-    match outcome {
-        Ok(()) => counters.export_succeeded(spans as u64),
-        Err((kind, message)) => counters.export_failed(spans as u64, kind, message),
     }
 }
 
@@ -235,7 +252,7 @@ mod worker {
 
     use opentelemetry_sdk::error::OTelSdkError;
 
-    use super::{report, Shared};
+    use super::Shared;
     use crate::error::{Error, Result};
     use crate::export::{Export, ExporterFactory};
 
@@ -362,19 +379,17 @@ mod worker {
                     st.spans.clear();
                     drop(st);
                     if n > 0 {
-                        report(
-                            &shared.counters,
-                            n,
-                            Err((
-                                "shutdown_timeout",
-                                "spans still queued when shutdown timed out",
-                            )),
+                        shared.counters.export_failed(
+                            n as u64,
+                            "shutdown_timeout",
+                            "spans still queued when shutdown timed out",
                         );
                     }
                     return;
                 }
                 let n = st.spans.len().min(shared.batch_size);
                 let batch: Vec<_> = st.spans.drain(..n).collect();
+                st.in_flight += n;
                 let empty = st.spans.is_empty();
                 let waiters = if empty {
                     std::mem::take(&mut st.flush_waiters)
@@ -392,13 +407,12 @@ mod worker {
                     tokio::time::timeout(export_timeout, exporter.export_batch(batch)).await
                 });
                 match outcome {
-                    Ok(Ok(())) => report(&shared.counters, n, Ok(())),
+                    Ok(Ok(())) => shared.finish(n, Ok(())),
                     Ok(Err(e)) => {
                         let (kind, msg) = classify(&e);
-                        report(&shared.counters, n, Err((kind, &msg)));
+                        shared.finish(n, Err((kind, &msg)));
                     }
-                    Err(_) => report(
-                        &shared.counters,
+                    Err(_) => shared.finish(
                         n,
                         Err((
                             "timeout",

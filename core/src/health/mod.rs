@@ -11,24 +11,59 @@ use serde::Serialize;
 use crate::config::LogLevel;
 use crate::diag;
 
-/// Lock-free counters shared by spans, the processor and the exporter.
+/// Keeps a group of counters on cache lines of its own, so the application threads (span start)
+/// and the export thread never write the same line.
 #[derive(Debug, Default)]
-pub struct Counters {
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Written by application threads.
+#[derive(Debug, Default)]
+pub(crate) struct AppCounters {
+    /// Recording spans started (sampled-out ones are counted apart).
     pub(crate) started: AtomicU64,
-    pub(crate) ended: AtomicU64,
     pub(crate) sampled_out: AtomicU64,
-    pub(crate) exported: AtomicU64,
-    pub(crate) dropped_queue_full: AtomicU64,
-    pub(crate) export_failed: AtomicU64,
-    pub(crate) export_failures: AtomicU64,
     pub(crate) after_shutdown: AtomicU64,
     pub(crate) attributes_truncated: AtomicU64,
     pub(crate) attributes_dropped: AtomicU64,
     pub(crate) events_dropped: AtomicU64,
-    pub(crate) queue_depth: AtomicU64,
+}
+
+/// Written by the export thread (or the host's export loop on wasm).
+#[derive(Debug, Default)]
+pub(crate) struct ExportCounters {
+    pub(crate) exported: AtomicU64,
+    pub(crate) export_failed: AtomicU64,
+    pub(crate) export_failures: AtomicU64,
+    last_success_unix_ms: AtomicU64,
+}
+
+/// What the export queue counts under its own lock: spans ended (each pushed once), dropped
+/// because it was full, and waiting (queued or in flight).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Spans ended.
+    pub ended: u64,
+    /// Dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Queued or being exported.
+    pub depth: u64,
+}
+
+/// Counters shared by spans, the processor and the exporter.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub(crate) app: Padded<AppCounters>,
+    pub(crate) export: Padded<ExportCounters>,
     warned_queue_full: AtomicBool,
     last_error: Mutex<Option<ExportErrorRecord>>,
-    last_success_unix_ms: AtomicU64,
     warned_kinds: Mutex<Vec<String>>,
 }
 
@@ -55,9 +90,8 @@ impl Counters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// A span was dropped because the queue was full: counted always, warned once.
-    pub(crate) fn queue_full(&self) {
-        Self::add(&self.dropped_queue_full, 1);
+    /// Warns once that the queue is full (the drop itself is counted by the queue).
+    pub(crate) fn warn_queue_full(&self) {
         if !self.warned_queue_full.swap(true, Ordering::Relaxed) {
             diag::log(
                 LogLevel::Warn,
@@ -70,8 +104,8 @@ impl Counters {
     /// An export of `spans` spans failed: counted, the first of each kind logged once, kept as
     /// the latest error.
     pub(crate) fn export_failed(&self, spans: u64, kind: &str, message: &str) {
-        Self::add(&self.export_failed, spans);
-        Self::add(&self.export_failures, 1);
+        Self::add(&self.export.export_failed, spans);
+        Self::add(&self.export.export_failures, 1);
         self.record_error(kind, message);
     }
 
@@ -100,27 +134,29 @@ impl Counters {
     }
 
     pub(crate) fn export_succeeded(&self, spans: u64) {
-        Self::add(&self.exported, spans);
-        self.last_success_unix_ms
+        Self::add(&self.export.exported, spans);
+        self.export
+            .last_success_unix_ms
             .store(unix_ms(crate::platform::now()), Ordering::Relaxed);
     }
 
-    /// A snapshot of the counters.
-    pub fn snapshot(&self) -> SpanCounts {
+    /// A snapshot of the counters, with the queue's own counts.
+    pub fn snapshot(&self, queue: QueueCounts) -> SpanCounts {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let sampled_out = g(&self.app.sampled_out);
         SpanCounts {
-            spans_started: g(&self.started),
-            spans_ended: g(&self.ended),
-            spans_sampled_out: g(&self.sampled_out),
-            spans_exported: g(&self.exported),
-            spans_dropped_queue_full: g(&self.dropped_queue_full),
-            spans_export_failed: g(&self.export_failed),
-            export_failures: g(&self.export_failures),
-            spans_started_after_shutdown: g(&self.after_shutdown),
-            attributes_truncated: g(&self.attributes_truncated),
-            attributes_dropped: g(&self.attributes_dropped),
-            events_dropped: g(&self.events_dropped),
-            queue_depth: g(&self.queue_depth),
+            spans_started: g(&self.app.started) + sampled_out,
+            spans_ended: queue.ended,
+            spans_sampled_out: sampled_out,
+            spans_exported: g(&self.export.exported),
+            spans_dropped_queue_full: queue.dropped_queue_full,
+            spans_export_failed: g(&self.export.export_failed),
+            export_failures: g(&self.export.export_failures),
+            spans_started_after_shutdown: g(&self.app.after_shutdown),
+            attributes_truncated: g(&self.app.attributes_truncated),
+            attributes_dropped: g(&self.app.attributes_dropped),
+            events_dropped: g(&self.app.events_dropped),
+            queue_depth: queue.depth,
         }
     }
 
@@ -132,7 +168,7 @@ impl Counters {
     }
 
     pub(crate) fn last_success_unix_ms(&self) -> Option<u64> {
-        Some(self.last_success_unix_ms.load(Ordering::Relaxed)).filter(|v| *v > 0)
+        Some(self.export.last_success_unix_ms.load(Ordering::Relaxed)).filter(|v| *v > 0)
     }
 }
 
