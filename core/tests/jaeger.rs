@@ -10,7 +10,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crosstrace::{
-    Backend, Context, Correlation, KeyValue, OtlpProtocol, SpanKind, Status, Tracing, TracingConfig,
+    Backend, Compression, Context, Correlation, KeyValue, OtlpProtocol, SpanKind, Status, Tracing,
+    TracingConfig,
 };
 use serde_json::Value;
 
@@ -93,8 +94,11 @@ fn tag<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
         .map(|t| &t["value"])
 }
 
-fn send_and_check(protocol: OtlpProtocol, endpoint: &str) {
-    let service = format!("crosstrace-it-{}", protocol.as_str().replace('/', "-"));
+fn send_and_check(protocol: OtlpProtocol, endpoint: &str, compression: Compression) {
+    let service = format!(
+        "crosstrace-it-{}-{compression:?}",
+        protocol.as_str().replace('/', "-")
+    );
     let t = Tracing::new(TracingConfig {
         service_name: service.clone(),
         service_version: "9.9.9".into(),
@@ -103,6 +107,8 @@ fn send_and_check(protocol: OtlpProtocol, endpoint: &str) {
         endpoint: Some(endpoint.into()),
         otlp_protocol: Some(protocol),
         resource_attributes: [("service.namespace".to_owned(), "retail".to_owned())].into(),
+        compression,
+        headers: [("x-crosstrace-test".to_owned(), "1".to_owned())].into(),
         ..TracingConfig::default()
     })
     .unwrap();
@@ -199,7 +205,41 @@ fn port(var: &str, default: u16) -> u16 {
 #[test]
 fn otlp_grpc_spans_arrive_in_jaeger() {
     let p = port("JAEGER_OTLP_GRPC_PORT", 4317);
-    send_and_check(OtlpProtocol::Grpc, &format!("http://127.0.0.1:{p}"));
+    send_and_check(
+        OtlpProtocol::Grpc,
+        &format!("http://127.0.0.1:{p}"),
+        Compression::None,
+    );
+}
+
+#[test]
+fn otlp_grpc_gzip_spans_arrive_in_jaeger() {
+    let p = port("JAEGER_OTLP_GRPC_PORT", 4317);
+    send_and_check(
+        OtlpProtocol::Grpc,
+        &format!("http://127.0.0.1:{p}"),
+        Compression::Gzip,
+    );
+}
+
+#[test]
+fn otlp_http_gzip_spans_arrive_in_jaeger() {
+    let p = port("JAEGER_OTLP_HTTP_PORT", 4318);
+    send_and_check(
+        OtlpProtocol::HttpProtobuf,
+        &format!("http://127.0.0.1:{p}/v1/traces"),
+        Compression::Gzip,
+    );
+}
+
+#[test]
+fn otlp_http_json_spans_arrive_in_jaeger() {
+    let p = port("JAEGER_OTLP_HTTP_PORT", 4318);
+    send_and_check(
+        OtlpProtocol::HttpJson,
+        &format!("http://127.0.0.1:{p}/v1/traces"),
+        Compression::None,
+    );
 }
 
 #[test]
@@ -208,5 +248,6 @@ fn otlp_http_spans_arrive_in_jaeger() {
     send_and_check(
         OtlpProtocol::HttpProtobuf,
         &format!("http://127.0.0.1:{p}/v1/traces"),
+        Compression::None,
     );
 }
