@@ -7,11 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crosstrace::{
-    parse_span_context, Context, Correlation, ErrorKind, PropagatorKind, Propagators, SpanContext,
-    TracingConfig,
-};
-use opentelemetry::trace::TraceState;
+use crosstrace::{Correlation, ErrorKind, PropagatorKind, Propagators, TracingConfig};
 use serde_json::{json, Value};
 
 fn vectors(name: &str) -> Value {
@@ -69,30 +65,6 @@ fn config_environments() {
     }
 }
 
-fn correlation_json(c: Option<&Correlation>) -> Value {
-    match c {
-        None => Value::Null,
-        Some(c) => {
-            let mut o = json!({ "id": c.id() });
-            if let Some(u) = c.user_id() {
-                o["user_id"] = json!(u);
-            }
-            if let Some(op) = c.operation() {
-                o["operation"] = json!(op);
-            }
-            if !c.fields().is_empty() {
-                let f: BTreeMap<&str, &str> = c
-                    .fields()
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                o["fields"] = json!(f);
-            }
-            o
-        }
-    }
-}
-
 #[test]
 fn propagation_extract() {
     let v = vectors("propagation_extract.json");
@@ -133,7 +105,7 @@ fn propagation_extract() {
         }
         if let Some(c) = expect.get("correlation") {
             assert_eq!(
-                correlation_json(cx.correlation()),
+                crosstrace::interop::correlation_to_json(cx.correlation()),
                 *c,
                 "{name}: correlation"
             );
@@ -146,46 +118,7 @@ fn propagation_inject() {
     let v = vectors("propagation_inject.json");
     for case in cases(&v) {
         let name = case["name"].as_str().unwrap();
-        let c = &case["context"];
-        let mut cx = Context::new();
-        if let Some(t) = c.get("trace_id") {
-            let sc = parse_span_context(
-                t.as_str().unwrap(),
-                c["span_id"].as_str().unwrap(),
-                c["sampled"].as_bool().unwrap(),
-            )
-            .unwrap();
-            let ts = c
-                .get("tracestate")
-                .map(|t| t.as_str().unwrap().parse::<TraceState>().unwrap())
-                .unwrap_or_default();
-            let sc = SpanContext::new(sc.trace_id(), sc.span_id(), sc.trace_flags(), false, ts);
-            cx = cx.with_span_context(sc);
-        }
-        if let Some(b) = c.get("baggage") {
-            cx = cx.with_baggage(
-                b.as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-                    .collect(),
-            );
-        }
-        if let Some(corr) = c.get("correlation") {
-            let mut b = Correlation::builder().id(corr["id"].as_str().unwrap());
-            if let Some(u) = corr.get("user_id") {
-                b = b.user_id(u.as_str().unwrap());
-            }
-            if let Some(o) = corr.get("operation") {
-                b = b.operation(o.as_str().unwrap());
-            }
-            if let Some(f) = corr.get("fields") {
-                for (k, v) in f.as_object().unwrap() {
-                    b = b.field(k.clone(), v.as_str().unwrap());
-                }
-            }
-            cx = cx.with_correlation(b.build().unwrap());
-        }
+        let cx = crosstrace::interop::context_from_json(&case["context"]).unwrap();
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         propagators(case).inject(&cx, &mut headers);
         assert_eq!(json!(headers), case["expect_headers"], "{name}");
