@@ -6,7 +6,7 @@
 export CROSSTRACE_CACHE ?= $(HOME)/.cache/crosstrace
 export CARGO_TARGET_DIR ?= $(CROSSTRACE_CACHE)/target
 
-.PHONY: demo test lint bench jaeger jaeger-stop
+.PHONY: demo test lint bench jaeger jaeger-stop install
 
 ## Run the retail ETL demo on the console backend (no server needed).
 demo:
@@ -23,6 +23,11 @@ lint:
 ## Benchmarks beside opentelemetry_sdk and fastrace, printed as ratios.
 bench:
 	bash scripts/bench.sh
+
+## Install libcrosstrace (static and shared), crosstrace.h and crosstrace.pc under PREFIX.
+PREFIX ?= /usr/local
+install:
+	bash scripts/c.sh install $(PREFIX)
 
 ## Start a local Jaeger (UI on http://127.0.0.1:16686).
 jaeger:

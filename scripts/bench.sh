@@ -2,5 +2,21 @@
 # Benchmarks, side by side with the official SDK (and fastrace) in one run, printed as ratios.
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
+out="$CROSSTRACE_CACHE/bench"
+mkdir -p "$out"
 step "core: span cost beside opentelemetry_sdk and fastrace"
-cargo bench -p crosstrace --bench spans
+cargo bench -p crosstrace --bench spans | tee "$out/rust.txt"
+step "C: span start+end with 3 attributes through libcrosstrace"
+bash scripts/c.sh bench | tee "$out/c.txt"
+python3 - "$out/rust.txt" "$out/c.txt" <<'PY'
+import re, sys
+def result(path, name):
+    for line in open(path):
+        m = re.match(rf"RESULT {name} wall_ns=(\d+) cpu_ns=(\d+)", line)
+        if m:
+            return int(m[1]), int(m[2])
+    sys.exit(f"no RESULT {name} in {path}")
+rw, rc = result(sys.argv[1], "rust_span_3_attributes")
+cw, cc = result(sys.argv[2], "c_span_3_attributes")
+print(f"C vs Rust core, span + 3 attributes: wall {cw}/{rw} ns = {cw/rw:.2f}x, CPU {cc}/{rc} ns = {cc/rc:.2f}x (goal 1.2x)")
+PY

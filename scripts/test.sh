@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything CI runs: lints, unit and vector tests, the wasm32 build, and the integration tests
-# against a real Jaeger that this script installs (go install) and starts on 127.0.0.1.
+# Everything CI runs: lints, unit and vector tests, the C library's tests, the wasm32 build, and
+# the integration tests against a real Jaeger that this script builds and starts on 127.0.0.1.
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
@@ -8,6 +8,8 @@ bash scripts/lint.sh
 
 step "core: unit, vector and pipeline tests"
 cargo test -p crosstrace
+
+bash scripts/c.sh test
 
 step "core: builds for wasm32-unknown-unknown"
 cargo build -p crosstrace --target wasm32-unknown-unknown --no-default-features
@@ -23,3 +25,5 @@ trap 'bash scripts/jaeger.sh stop || true' EXIT
 step "core: integration tests against the real Jaeger"
 CROSSTRACE_JAEGER_QUERY="http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}" \
   cargo test -p crosstrace --features integration --test jaeger -- --test-threads=1
+
+bash scripts/c.sh jaeger-test

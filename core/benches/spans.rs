@@ -225,6 +225,10 @@ fn main() {
             "fastrace delivered {delivered} of {} spans to its reporter",
             N * ROUNDS as u64
         );
+        println!(
+            "RESULT rust_span_3_attributes wall_ns={:.0} cpu_ns={:.0}",
+            ct.wall_ns, ct.cpu_ns
+        );
         rows.push(Row {
             scenario: "span + 3 attributes, batch export",
             crosstrace: ct,

@@ -3,6 +3,8 @@
 
 mod env;
 
+pub use env::VARIABLES;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;

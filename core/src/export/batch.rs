@@ -243,6 +243,15 @@ impl BatchProcessor {
     }
 }
 
+impl Drop for BatchProcessor {
+    /// The last handle is gone (e.g. `init` replaced this pipeline): let the export thread send
+    /// what is queued and exit, instead of leaving it waiting forever.
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+    }
+}
+
 #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
 mod worker {
     use std::sync::mpsc;

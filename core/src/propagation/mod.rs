@@ -127,6 +127,29 @@ impl Propagators {
         out
     }
 
+    /// Every header name extraction may read (besides `uberctx-*`), for carriers that can only
+    /// be asked for named headers.
+    pub fn extract_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for k in &self.kinds {
+            out.extend_from_slice(match k {
+                PropagatorKind::TraceContext => &["traceparent", "tracestate"][..],
+                PropagatorKind::Baggage => &["baggage"][..],
+                PropagatorKind::B3 | PropagatorKind::B3Multi => &[
+                    "b3",
+                    "x-b3-traceid",
+                    "x-b3-spanid",
+                    "x-b3-sampled",
+                    "x-b3-flags",
+                ][..],
+                PropagatorKind::Jaeger => &["uber-trace-id"][..],
+            });
+        }
+        out.push(correlation::HEADER);
+        out.dedup();
+        out
+    }
+
     /// Writes `cx` into `carrier` in every configured format, plus `x-correlation-id` when `cx`
     /// carries a correlation.
     pub fn inject(&self, cx: &Context, carrier: &mut dyn Carrier) {

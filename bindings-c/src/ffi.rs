@@ -1,0 +1,356 @@
+//! The boundary: result codes, the panic guard, the thread's last error, argument conversion.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crosstrace::{Error, ErrorKind, Propagators};
+
+use crate::ct_header;
+
+/// Result of every fallible call. The numbers are stable: never renumbered, never reused.
+/// 0–9 belong to the C boundary; 10 and up mirror the core's error kinds
+/// (`tests/vectors/error_kinds.json`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum ct_result {
+    /// Success.
+    CT_OK = 0,
+    /// A bug inside crosstrace was caught before it could cross into C (see ct_last_error()).
+    CT_ERR_PANIC = 1,
+    /// A required pointer argument was NULL.
+    CT_ERR_NULL_POINTER = 2,
+    /// A string argument was not valid UTF-8.
+    CT_ERR_INVALID_UTF8 = 3,
+    /// The span was already ended.
+    CT_ERR_SPAN_ENDED = 4,
+    /// The handle was freed (or is not one of ours).
+    CT_ERR_INVALID_HANDLE = 5,
+    /// A configuration value was invalid.
+    CT_ERR_CONFIG = 10,
+    /// The exporter could not be set up.
+    CT_ERR_EXPORTER_SETUP = 11,
+    /// Exporting failed.
+    CT_ERR_EXPORT = 12,
+    /// An operation timed out.
+    CT_ERR_TIMEOUT = 13,
+    /// Tracing was already shut down.
+    CT_ERR_ALREADY_SHUTDOWN = 14,
+    /// An argument was invalid.
+    CT_ERR_INVALID_ARGUMENT = 15,
+}
+
+impl ct_result {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ct_result::CT_OK => "CT_OK\0",
+            ct_result::CT_ERR_PANIC => "CT_ERR_PANIC\0",
+            ct_result::CT_ERR_NULL_POINTER => "CT_ERR_NULL_POINTER\0",
+            ct_result::CT_ERR_INVALID_UTF8 => "CT_ERR_INVALID_UTF8\0",
+            ct_result::CT_ERR_SPAN_ENDED => "CT_ERR_SPAN_ENDED\0",
+            ct_result::CT_ERR_INVALID_HANDLE => "CT_ERR_INVALID_HANDLE\0",
+            ct_result::CT_ERR_CONFIG => "CT_ERR_CONFIG\0",
+            ct_result::CT_ERR_EXPORTER_SETUP => "CT_ERR_EXPORTER_SETUP\0",
+            ct_result::CT_ERR_EXPORT => "CT_ERR_EXPORT\0",
+            ct_result::CT_ERR_TIMEOUT => "CT_ERR_TIMEOUT\0",
+            ct_result::CT_ERR_ALREADY_SHUTDOWN => "CT_ERR_ALREADY_SHUTDOWN\0",
+            ct_result::CT_ERR_INVALID_ARGUMENT => "CT_ERR_INVALID_ARGUMENT\0",
+        }
+    }
+
+    fn of_kind(kind: ErrorKind) -> ct_result {
+        match kind {
+            ErrorKind::Config => ct_result::CT_ERR_CONFIG,
+            ErrorKind::ExporterSetup => ct_result::CT_ERR_EXPORTER_SETUP,
+            ErrorKind::Export => ct_result::CT_ERR_EXPORT,
+            ErrorKind::Timeout => ct_result::CT_ERR_TIMEOUT,
+            ErrorKind::AlreadyShutdown => ct_result::CT_ERR_ALREADY_SHUTDOWN,
+            _ => ct_result::CT_ERR_INVALID_ARGUMENT,
+        }
+    }
+}
+
+/// An error at the boundary.
+#[derive(Debug)]
+pub(crate) enum FfiError {
+    Core(Error),
+    Null(&'static str),
+    Utf8(&'static str),
+    SpanEnded,
+    InvalidHandle(&'static str),
+}
+
+impl From<Error> for FfiError {
+    fn from(e: Error) -> Self {
+        FfiError::Core(e)
+    }
+}
+
+impl From<crosstrace::ConfigError> for FfiError {
+    fn from(e: crosstrace::ConfigError) -> Self {
+        FfiError::Core(e.into())
+    }
+}
+
+impl FfiError {
+    fn code(&self) -> ct_result {
+        match self {
+            FfiError::Core(e) => ct_result::of_kind(e.kind()),
+            FfiError::Null(_) => ct_result::CT_ERR_NULL_POINTER,
+            FfiError::Utf8(_) => ct_result::CT_ERR_INVALID_UTF8,
+            FfiError::SpanEnded => ct_result::CT_ERR_SPAN_ENDED,
+            FfiError::InvalidHandle(_) => ct_result::CT_ERR_INVALID_HANDLE,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            FfiError::Core(e) => e.to_string(),
+            FfiError::Null(arg) => format!("{arg} is NULL: expected a valid pointer"),
+            FfiError::Utf8(arg) => format!("{arg} is not valid UTF-8"),
+            FfiError::SpanEnded => "the span was already ended".into(),
+            FfiError::InvalidHandle(what) => {
+                format!("{what} is not a live crosstrace handle (freed already?)")
+            }
+        }
+    }
+}
+
+pub(crate) fn null(arg: &'static str) -> FfiError {
+    FfiError::Null(arg)
+}
+
+pub(crate) fn invalid(argument: &'static str, value: &str, expected: &'static str) -> FfiError {
+    FfiError::Core(Error::InvalidArgument {
+        argument,
+        value: value.chars().take(200).collect(),
+        expected,
+    })
+}
+
+pub(crate) fn internal(message: String) -> FfiError {
+    FfiError::Core(Error::Export(message))
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn set_last_error(message: String) {
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = Some(c));
+}
+
+fn clear_last_error() {
+    LAST_ERROR.with(|e| {
+        let mut e = e.borrow_mut();
+        if e.is_some() {
+            *e = None;
+        }
+    });
+}
+
+pub(crate) fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
+}
+
+/// Runs `f` inside a panic boundary: a panic becomes `CT_ERR_PANIC` with its message as the
+/// last error; an error its code and message.
+pub(crate) fn guard(f: impl FnOnce() -> Result<(), FfiError>) -> ct_result {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => {
+            clear_last_error();
+            ct_result::CT_OK
+        }
+        Ok(Err(e)) => {
+            set_last_error(e.message());
+            e.code()
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(format!(
+                "internal error (panic caught at the C boundary): {msg}"
+            ));
+            ct_result::CT_ERR_PANIC
+        }
+    }
+}
+
+/// A required string argument.
+///
+/// # Safety
+/// `p` NULL or NUL-terminated.
+pub(crate) unsafe fn str_arg<'a>(p: *const c_char, arg: &'static str) -> Result<&'a str, FfiError> {
+    if p.is_null() {
+        return Err(FfiError::Null(arg));
+    }
+    CStr::from_ptr(p).to_str().map_err(|_| FfiError::Utf8(arg))
+}
+
+/// An optional string argument (NULL is `None`).
+///
+/// # Safety
+/// `p` NULL or NUL-terminated.
+pub(crate) unsafe fn opt_str_arg<'a>(
+    p: *const c_char,
+    arg: &'static str,
+) -> Result<Option<&'a str>, FfiError> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        str_arg(p, arg).map(Some)
+    }
+}
+
+/// A value the library allocated for an out-parameter: freed again if it cannot be handed out.
+pub(crate) trait Reclaim {
+    /// # Safety
+    /// `self` was allocated by this library and not handed out.
+    unsafe fn reclaim(self);
+}
+
+impl Reclaim for *mut c_char {
+    unsafe fn reclaim(self) {
+        crate::ct_string_free(self);
+    }
+}
+
+impl Reclaim for *mut *mut c_char {
+    unsafe fn reclaim(self) {
+        // Only `ct_inject_lines` hands these out, and it checks its pointers first.
+    }
+}
+
+/// Writes `v` to the out-parameter `p`.
+///
+/// # Safety
+/// `p` NULL or valid for writes.
+pub(crate) unsafe fn out<T: Reclaim>(p: *mut T, v: T) -> Result<(), FfiError> {
+    if p.is_null() {
+        v.reclaim();
+        return Err(FfiError::Null("out parameter"));
+    }
+    p.write(v);
+    Ok(())
+}
+
+pub(crate) fn cstring(s: String) -> Result<CString, FfiError> {
+    CString::new(s).map_err(|_| invalid("string", "(contains NUL)", "no NUL bytes"))
+}
+
+pub(crate) fn to_c_string(s: String) -> Result<*mut c_char, FfiError> {
+    Ok(cstring(s)?.into_raw())
+}
+
+/// Writes `hex` and a NUL to `out`.
+///
+/// # Safety
+/// `out` NULL or valid for `hex.len() + 1` bytes.
+pub(crate) unsafe fn write_hex(out: *mut c_char, hex: &str) -> Result<(), FfiError> {
+    if out.is_null() {
+        return Err(FfiError::Null("out"));
+    }
+    std::ptr::copy_nonoverlapping(hex.as_ptr().cast::<c_char>(), out, hex.len());
+    *out.add(hex.len()) = 0;
+    Ok(())
+}
+
+/// A required handle.
+///
+/// # Safety
+/// `p` NULL or a live handle of type `T`.
+pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &'static str) -> Result<&'a T, FfiError> {
+    p.as_ref().ok_or(FfiError::Null(what))
+}
+
+/// A required mutable handle.
+///
+/// # Safety
+/// `p` NULL or a live handle of type `T`, not aliased during the call.
+pub(crate) unsafe fn handle_mut<'a, T>(
+    p: *mut T,
+    what: &'static str,
+) -> Result<&'a mut T, FfiError> {
+    p.as_mut().ok_or(FfiError::Null(what))
+}
+
+/// Reads every header the configured propagators look at through a C getter.
+///
+/// # Safety
+/// `getter` must be safe to call with `userdata` and a NUL-terminated name.
+pub(crate) unsafe fn fetch_headers(
+    getter: unsafe extern "C" fn(*mut c_void, *const c_char) -> *const c_char,
+    userdata: *mut c_void,
+    propagators: &Propagators,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in propagators.extract_fields() {
+        let Ok(c) = CString::new(name) else { continue };
+        let v = getter(userdata, c.as_ptr());
+        if !v.is_null() {
+            // Invalid UTF-8 in a header is treated like a missing header.
+            if let Ok(s) = CStr::from_ptr(v).to_str() {
+                out.push((name.to_owned(), s.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// # Safety
+/// `headers` NULL (with `len` 0) or `len` valid entries.
+pub(crate) unsafe fn header_pairs(
+    headers: *const ct_header,
+    len: usize,
+) -> Result<Vec<(String, String)>, FfiError> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if headers.is_null() {
+        return Err(FfiError::Null("headers"));
+    }
+    let mut out = Vec::with_capacity(len);
+    for h in std::slice::from_raw_parts(headers, len) {
+        if h.name.is_null() || h.value.is_null() {
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (
+            CStr::from_ptr(h.name).to_str(),
+            CStr::from_ptr(h.value).to_str(),
+        ) {
+            out.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// # Safety
+/// `lines` NULL (with `len` 0) or `len` entries, each NULL or NUL-terminated.
+pub(crate) unsafe fn line_pairs(
+    lines: *const *const c_char,
+    len: usize,
+) -> Result<Vec<(String, String)>, FfiError> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if lines.is_null() {
+        return Err(FfiError::Null("lines"));
+    }
+    let mut out = Vec::with_capacity(len);
+    for &l in std::slice::from_raw_parts(lines, len) {
+        if l.is_null() {
+            continue;
+        }
+        if let Ok(line) = CStr::from_ptr(l).to_str() {
+            if let Some((k, v)) = line.split_once(':') {
+                out.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,486 @@
+/*
+ * Tests of libcrosstrace, written in C against the generated header. Run as
+ *   test_crosstrace <path to tests/vectors>
+ * Prints "N passed, N failed" and exits non-zero on any failure.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "crosstrace.h"
+
+static int passed = 0, failed = 0;
+static const char *current_test = "";
+
+#define CHECK(cond)                                                                        \
+    do {                                                                                   \
+        if (cond) {                                                                        \
+            passed++;                                                                      \
+        } else {                                                                           \
+            failed++;                                                                      \
+            fprintf(stderr, "FAIL %s (%s:%d): %s\n", current_test, __FILE__, __LINE__, #cond); \
+        }                                                                                  \
+    } while (0)
+
+#define CHECK_RC(expr, want)                                                               \
+    do {                                                                                   \
+        ct_result rc_ = (expr);                                                            \
+        if (rc_ == (want)) {                                                               \
+            passed++;                                                                      \
+        } else {                                                                           \
+            failed++;                                                                      \
+            fprintf(stderr, "FAIL %s (%s:%d): %s returned %s, want %s; last error: %s\n",  \
+                    current_test, __FILE__, __LINE__, #expr, ct_result_name(rc_),          \
+                    ct_result_name(want), ct_last_error() ? ct_last_error() : "(none)");  \
+        }                                                                                  \
+    } while (0)
+
+static void init_with(const char *const *kv) {
+    ct_config *cfg = ct_config_new();
+    for (; kv[0] != NULL; kv += 2) ct_config_set(cfg, kv[0], kv[1]);
+    ct_result rc = ct_init(cfg);
+    if (rc != CT_OK) {
+        fprintf(stderr, "init failed: %s\n", ct_last_error());
+        exit(2);
+    }
+    ct_config_free(cfg);
+}
+
+static void init_none(void) {
+    const char *kv[] = {"OTEL_BACKEND", "none", "OTEL_SERVICE_NAME", "c-tests", NULL};
+    init_with(kv);
+}
+
+static cJSON *health(void) {
+    char *json = NULL;
+    if (ct_health_json(&json) != CT_OK) return NULL;
+    cJSON *h = cJSON_Parse(json);
+    ct_string_free(json);
+    return h;
+}
+
+static double health_num(const char *field) {
+    cJSON *h = health();
+    double v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(h, field));
+    cJSON_Delete(h);
+    return v;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_version_and_result_names(void) {
+    current_test = "version";
+    CHECK(strlen(ct_version()) > 0);
+    CHECK(strcmp(ct_result_name(CT_ERR_CONFIG), "CT_ERR_CONFIG") == 0);
+    CHECK(CT_ERR_CONFIG == 10 && CT_ERR_INVALID_ARGUMENT == 15 && CT_ERR_PANIC == 1);
+}
+
+static void test_bad_config_names_the_variable(void) {
+    current_test = "bad config";
+    ct_config *cfg = ct_config_new();
+    CHECK_RC(ct_config_set(cfg, "OTEL_SAMPLING_RATE", "1.5"), CT_OK);
+    CHECK_RC(ct_init(cfg), CT_ERR_CONFIG);
+    CHECK(ct_last_error() != NULL && strstr(ct_last_error(), "OTEL_SAMPLING_RATE") != NULL);
+    CHECK(ct_last_error() != NULL && strstr(ct_last_error(), "1.5") != NULL);
+    CHECK_RC(ct_config_set(cfg, "NOT_A_VARIABLE", "x"), CT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(ct_config_set(cfg, NULL, "x"), CT_ERR_NULL_POINTER);
+    CHECK_RC(ct_config_set(NULL, "OTEL_BACKEND", "none"), CT_ERR_NULL_POINTER);
+    ct_config_free(cfg);
+}
+
+static void test_bad_input_never_crashes(void) {
+    current_test = "bad input";
+    init_none();
+    ct_span *s = NULL;
+    CHECK_RC(ct_span_start(NULL, CT_SPAN_KIND_INTERNAL, NULL, &s), CT_ERR_NULL_POINTER);
+    CHECK(s == NULL); /* outputs are written only on success */
+    CHECK_RC(ct_span_start("\xff\xfe", CT_SPAN_KIND_INTERNAL, NULL, &s), CT_ERR_INVALID_UTF8);
+    CHECK_RC(ct_span_start("x", 99, NULL, &s), CT_ERR_INVALID_ARGUMENT);
+    CHECK(ct_last_error() != NULL && strstr(ct_last_error(), "kind") != NULL);
+    CHECK_RC(ct_span_start("x", CT_SPAN_KIND_INTERNAL, NULL, NULL), CT_ERR_NULL_POINTER);
+    CHECK_RC(ct_span_set_str(NULL, "k", "v"), CT_ERR_NULL_POINTER);
+    CHECK_RC(ct_span_end(NULL), CT_ERR_NULL_POINTER);
+
+    CHECK_RC(ct_span_start("ok", CT_SPAN_KIND_INTERNAL, NULL, &s), CT_OK);
+    CHECK(ct_last_error() == NULL);
+    CHECK_RC(ct_span_set_str(s, "k", "\xc3\x28"), CT_ERR_INVALID_UTF8);
+    CHECK_RC(ct_span_set_status(s, 7, NULL), CT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(ct_span_end(s), CT_OK);
+    CHECK_RC(ct_span_end(s), CT_ERR_SPAN_ENDED);
+    CHECK_RC(ct_span_set_i64(s, "late", 1), CT_ERR_SPAN_ENDED);
+    ct_span_free(s);
+    CHECK_RC(ct_span_end(s), CT_ERR_INVALID_HANDLE); /* freed: detected, not a crash */
+    ct_span_free(s);                                 /* double free: detected, ignored */
+    ct_span_free(NULL);
+    ct_config_free(NULL);
+    ct_context_free(NULL);
+    ct_string_free(NULL);
+    ct_lines_free(NULL, 0);
+
+    ct_context *cx = NULL;
+    CHECK_RC(ct_context_from_traceparent("00-garbage", &cx), CT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(ct_correlation_begin("has space", NULL, NULL), CT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(ct_correlation_end(), CT_ERR_INVALID_ARGUMENT); /* nothing to end */
+    CHECK_RC(ct_span_exit(), CT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(ct_extract_headers(NULL, 3, &cx), CT_ERR_NULL_POINTER);
+}
+
+static void test_spans_ids_parents_and_health(void) {
+    current_test = "spans";
+    init_none();
+    ct_span *root = NULL, *child = NULL, *db = NULL;
+    CHECK_RC(ct_etl_span_start("bronze_ingestion", "bronze", NULL, &root), CT_OK);
+    CHECK_RC(ct_span_set_etl_records(root, 10, 9, 1), CT_OK);
+    CHECK_RC(ct_span_set_str(root, "source", "pos"), CT_OK);
+    CHECK_RC(ct_span_set_f64(root, "ratio", 0.9), CT_OK);
+    CHECK_RC(ct_span_set_bool(root, "full", 1), CT_OK);
+    CHECK_RC(ct_span_add_event(root, "checkpoint"), CT_OK);
+    CHECK_RC(ct_span_start("normalise", CT_SPAN_KIND_INTERNAL, root, &child), CT_OK);
+    CHECK_RC(ct_db_span_start("sqlite", "INSERT", "silver_prices", child, &db), CT_OK);
+    CHECK_RC(ct_span_set_db_rows(db, 9, 1), CT_OK);
+    CHECK_RC(ct_span_record_error(child, "ValueError", "bad price", NULL), CT_OK);
+
+    char t1[33], t2[33], t3[33], s1[17];
+    CHECK_RC(ct_span_trace_id(root, t1), CT_OK);
+    CHECK_RC(ct_span_trace_id(child, t2), CT_OK);
+    CHECK_RC(ct_span_trace_id(db, t3), CT_OK);
+    CHECK_RC(ct_span_span_id(root, s1), CT_OK);
+    CHECK(strlen(t1) == 32 && strlen(s1) == 16);
+    CHECK(strcmp(t1, t2) == 0 && strcmp(t1, t3) == 0);
+
+    /* The thread's current span is the parent of spans started with a NULL parent. */
+    CHECK_RC(ct_span_enter(child), CT_OK);
+    ct_span *inner = NULL;
+    CHECK_RC(ct_span_start("inner", CT_SPAN_KIND_CLIENT, NULL, &inner), CT_OK);
+    char t4[33];
+    ct_span_trace_id(inner, t4);
+    CHECK(strcmp(t1, t4) == 0);
+    CHECK_RC(ct_span_exit(), CT_OK);
+    ct_span *other = NULL;
+    CHECK_RC(ct_span_start("other-root", CT_SPAN_KIND_INTERNAL, NULL, &other), CT_OK);
+    char t5[33];
+    ct_span_trace_id(other, t5);
+    CHECK(strcmp(t1, t5) != 0);
+
+    ct_span_free(inner);
+    ct_span_free(other);
+    ct_span_free(db);
+    ct_span_free(child);
+    ct_span_free(root);
+    CHECK_RC(ct_force_flush(5000), CT_OK);
+    CHECK(health_num("spans_ended") == 5);
+    CHECK(health_num("spans_exported") == 5);
+}
+
+static void collect(void *userdata, const char *name, const char *value) {
+    cJSON_AddStringToObject((cJSON *)userdata, name, value);
+}
+
+static const char *lookup(void *userdata, const char *name) {
+    const cJSON *headers = (const cJSON *)userdata;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, headers) {
+        if (strcasecmp(item->string, name) == 0) return item->valuestring;
+    }
+    return NULL;
+}
+
+static void test_correlation_and_propagation(void) {
+    current_test = "correlation";
+    init_none();
+    CHECK_RC(ct_correlation_begin("job-7", "u1", "nightly"), CT_OK);
+    CHECK_RC(ct_correlation_set_field("job_id", "j-7"), CT_OK);
+    char *id = NULL;
+    CHECK_RC(ct_correlation_id(&id), CT_OK);
+    CHECK(id != NULL && strcmp(id, "job-7") == 0);
+    ct_string_free(id);
+
+    CHECK_RC(ct_correlation_begin(NULL, NULL, NULL), CT_OK); /* nested, generated UUID */
+    CHECK_RC(ct_correlation_id(&id), CT_OK);
+    CHECK(id != NULL && strlen(id) == 36 && id[14] == '4');
+    ct_string_free(id);
+    CHECK_RC(ct_correlation_end(), CT_OK);
+    CHECK_RC(ct_correlation_id(&id), CT_OK);
+    CHECK(id != NULL && strcmp(id, "job-7") == 0); /* the outer one is back */
+    ct_string_free(id);
+
+    ct_span *s = NULL;
+    CHECK_RC(ct_span_start("call inventory", CT_SPAN_KIND_CLIENT, NULL, &s), CT_OK);
+    cJSON *headers = cJSON_CreateObject();
+    CHECK_RC(ct_inject(s, collect, headers), CT_OK);
+    const cJSON *tp = cJSON_GetObjectItemCaseSensitive(headers, "traceparent");
+    char tid[33], sid[17];
+    ct_span_trace_id(s, tid);
+    ct_span_span_id(s, sid);
+    CHECK(cJSON_IsString(tp) && strstr(tp->valuestring, tid) && strstr(tp->valuestring, sid));
+    const cJSON *xc = cJSON_GetObjectItemCaseSensitive(headers, "x-correlation-id");
+    CHECK(cJSON_IsString(xc) && strcmp(xc->valuestring, "job-7") == 0);
+    const cJSON *bg = cJSON_GetObjectItemCaseSensitive(headers, "baggage");
+    CHECK(cJSON_IsString(bg) && strstr(bg->valuestring, "correlation.job_id=j-7"));
+
+    /* Extract through the callback, the array and libcurl-style lines: same context. */
+    ct_context *a = NULL, *b = NULL, *c = NULL;
+    CHECK_RC(ct_extract(lookup, headers, &a), CT_OK);
+    ct_header arr[1] = {{"TraceParent", tp->valuestring}};
+    CHECK_RC(ct_extract_headers(arr, 1, &b), CT_OK);
+    char **lines = NULL;
+    size_t n = 0;
+    CHECK_RC(ct_inject_lines(s, &lines, &n), CT_OK);
+    CHECK(n >= 4);
+    CHECK_RC(ct_extract_lines((const char *const *)lines, n, &c), CT_OK);
+    ct_lines_free(lines, n);
+    ct_context *all[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        char *json = NULL;
+        CHECK_RC(ct_context_to_json(all[i], &json), CT_OK);
+        cJSON *j = cJSON_Parse(json);
+        const cJSON *span = cJSON_GetObjectItemCaseSensitive(j, "span");
+        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(span, "trace_id")), tid) == 0);
+        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(span, "span_id")), sid) == 0);
+        cJSON_Delete(j);
+        ct_string_free(json);
+    }
+    /* A server span under the extracted context joins the trace. */
+    ct_span *server = NULL;
+    CHECK_RC(ct_span_start_from("GET /stock", CT_SPAN_KIND_SERVER, a, &server), CT_OK);
+    char tid2[33];
+    ct_span_trace_id(server, tid2);
+    CHECK(strcmp(tid, tid2) == 0);
+    ct_span_free(server);
+    ct_context_free(a);
+    ct_context_free(b);
+    ct_context_free(c);
+    cJSON_Delete(headers);
+    ct_span_free(s);
+    CHECK_RC(ct_correlation_end(), CT_OK);
+    CHECK_RC(ct_correlation_id(&id), CT_OK);
+    CHECK(id == NULL);
+}
+
+#define THREADS 8
+#define SPANS_PER_THREAD 2000
+
+static void *worker(void *arg) {
+    (void)arg;
+    for (int i = 0; i < SPANS_PER_THREAD; i++) {
+        ct_span *s = NULL;
+        if (ct_span_start("work", CT_SPAN_KIND_INTERNAL, NULL, &s) != CT_OK) return (void *)1;
+        ct_span_set_i64(s, "i", i);
+        ct_span_set_str(s, "thread", "worker");
+        ct_span_free(s);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    current_test = "threads";
+    const char *kv[] = {"OTEL_BACKEND", "none", "OTEL_BSP_MAX_QUEUE_SIZE", "100000", NULL};
+    init_with(kv);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, NULL);
+    int errors = 0;
+    for (int i = 0; i < THREADS; i++) {
+        void *r = NULL;
+        pthread_join(t[i], &r);
+        if (r != NULL) errors++;
+    }
+    CHECK(errors == 0);
+    CHECK_RC(ct_force_flush(10000), CT_OK);
+    CHECK(health_num("spans_ended") == THREADS * SPANS_PER_THREAD);
+    CHECK(health_num("spans_exported") == THREADS * SPANS_PER_THREAD);
+}
+
+/* ---------------------------------------------------------------- shared vectors */
+
+static cJSON *load(const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    if (fread(buf, 1, (size_t)len, f) != (size_t)len) exit(2);
+    buf[len] = 0;
+    fclose(f);
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    if (!j) {
+        fprintf(stderr, "bad JSON in %s\n", path);
+        exit(2);
+    }
+    return j;
+}
+
+/* Every key of `want` equals the same key of `got`. */
+static int subset(const cJSON *want, const cJSON *got) {
+    const cJSON *w;
+    cJSON_ArrayForEach(w, want) {
+        if (!cJSON_Compare(w, cJSON_GetObjectItemCaseSensitive(got, w->string), 1)) {
+            fprintf(stderr, "  field %s differs\n", w->string);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void test_config_vectors(const char *dir) {
+    current_test = "vectors: config_env";
+    cJSON *v = load(dir, "config_env.json");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(v, "cases")) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name"));
+        ct_config *cfg = ct_config_new();
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "env")) {
+            ct_config_set(cfg, e->string, e->valuestring);
+        }
+        char *json = NULL;
+        ct_result rc = ct_config_to_json(cfg, &json);
+        const cJSON *expect = cJSON_GetObjectItemCaseSensitive(c, "expect");
+        if (expect) {
+            cJSON *got = rc == CT_OK ? cJSON_Parse(json) : NULL;
+            int ok = got != NULL && subset(expect, got);
+            if (!ok) fprintf(stderr, "  case %s: %s\n", name, ct_last_error() ? ct_last_error() : json);
+            CHECK(ok);
+            cJSON_Delete(got);
+        } else {
+            const cJSON *err = cJSON_GetObjectItemCaseSensitive(c, "error");
+            const char *var = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "variable"));
+            int ok = rc == CT_ERR_CONFIG && ct_last_error() && strstr(ct_last_error(), var);
+            if (!ok) fprintf(stderr, "  case %s: rc %s\n", name, ct_result_name(rc));
+            CHECK(ok);
+        }
+        ct_string_free(json);
+        ct_config_free(cfg);
+    }
+    cJSON_Delete(v);
+}
+
+static void init_propagators(const cJSON *props) {
+    char list[256] = "";
+    const cJSON *p;
+    cJSON_ArrayForEach(p, props) {
+        if (list[0]) strcat(list, ",");
+        strcat(list, p->valuestring);
+    }
+    const char *kv[] = {"OTEL_BACKEND", "none", "OTEL_PROPAGATORS", list[0] ? list : "none", NULL};
+    init_with(kv);
+}
+
+static void test_extract_vectors(const char *dir) {
+    current_test = "vectors: propagation_extract";
+    cJSON *v = load(dir, "propagation_extract.json");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(v, "cases")) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name"));
+        init_propagators(cJSON_GetObjectItemCaseSensitive(c, "propagators"));
+        const cJSON *headers = cJSON_GetObjectItemCaseSensitive(c, "headers");
+        int n = cJSON_GetArraySize(headers);
+        ct_header *arr = calloc((size_t)n + 1, sizeof *arr);
+        int i = 0;
+        const cJSON *h;
+        cJSON_ArrayForEach(h, headers) {
+            arr[i].name = h->string;
+            arr[i].value = h->valuestring;
+            i++;
+        }
+        ct_context *cx = NULL;
+        CHECK_RC(ct_extract_headers(arr, (size_t)n, &cx), CT_OK);
+        free(arr);
+        char *json = NULL;
+        ct_context_to_json(cx, &json);
+        cJSON *got = cJSON_Parse(json);
+        const cJSON *expect = cJSON_GetObjectItemCaseSensitive(c, "expect");
+        const cJSON *want_span = cJSON_GetObjectItemCaseSensitive(expect, "span");
+        const cJSON *got_span = cJSON_GetObjectItemCaseSensitive(got, "span");
+        int ok = cJSON_IsNull(want_span) ? cJSON_IsNull(got_span) : subset(want_span, got_span);
+        const cJSON *bag = cJSON_GetObjectItemCaseSensitive(expect, "baggage");
+        if (bag) ok = ok && cJSON_Compare(bag, cJSON_GetObjectItemCaseSensitive(got, "baggage"), 1);
+        const cJSON *count = cJSON_GetObjectItemCaseSensitive(expect, "baggage_count");
+        if (count)
+            ok = ok && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(got, "baggage")) ==
+                           (int)cJSON_GetNumberValue(count);
+        const cJSON *corr = cJSON_GetObjectItemCaseSensitive(expect, "correlation");
+        if (corr) ok = ok && cJSON_Compare(corr, cJSON_GetObjectItemCaseSensitive(got, "correlation"), 1);
+        if (!ok) fprintf(stderr, "  case %s: got %s\n", name, json);
+        CHECK(ok);
+        cJSON_Delete(got);
+        ct_string_free(json);
+        ct_context_free(cx);
+    }
+    cJSON_Delete(v);
+}
+
+static void test_inject_vectors(const char *dir) {
+    current_test = "vectors: propagation_inject";
+    cJSON *v = load(dir, "propagation_inject.json");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(v, "cases")) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name"));
+        init_propagators(cJSON_GetObjectItemCaseSensitive(c, "propagators"));
+        char *ctx_json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(c, "context"));
+        ct_context *cx = NULL;
+        CHECK_RC(ct_context_from_json(ctx_json, &cx), CT_OK);
+        free(ctx_json);
+        cJSON *headers = cJSON_CreateObject();
+        CHECK_RC(ct_context_inject(cx, collect, headers), CT_OK);
+        const cJSON *want = cJSON_GetObjectItemCaseSensitive(c, "expect_headers");
+        int ok = cJSON_GetArraySize(want) == cJSON_GetArraySize(headers) && subset(want, headers);
+        if (!ok) {
+            char *got = cJSON_PrintUnformatted(headers);
+            fprintf(stderr, "  case %s: got %s\n", name, got);
+            free(got);
+        }
+        CHECK(ok);
+        cJSON_Delete(headers);
+        ct_context_free(cx);
+    }
+    cJSON_Delete(v);
+}
+
+static void test_error_kind_vectors(const char *dir) {
+    current_test = "vectors: error_kinds";
+    cJSON *v = load(dir, "error_kinds.json");
+    const cJSON *k;
+    cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(v, "kinds")) {
+        ct_result code = (ct_result)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(k, "c_code"));
+        char want[64] = "CT_ERR_";
+        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(k, "kind"));
+        for (size_t i = 0; kind[i] && i < 50; i++) {
+            char ch = kind[i];
+            want[7 + i] = (char)(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+            want[8 + i] = 0;
+        }
+        CHECK(strcmp(ct_result_name(code), want) == 0);
+    }
+    cJSON_Delete(v);
+}
+
+int main(int argc, char **argv) {
+    const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
+    test_version_and_result_names();
+    test_bad_config_names_the_variable();
+    test_bad_input_never_crashes();
+    test_spans_ids_parents_and_health();
+    test_correlation_and_propagation();
+    test_threads();
+    test_config_vectors(vectors);
+    test_extract_vectors(vectors);
+    test_inject_vectors(vectors);
+    test_error_kind_vectors(vectors);
+    uint64_t unsent = 0;
+    CHECK_RC(ct_shutdown(5000, &unsent), CT_OK);
+    CHECK(unsent == 0);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
