@@ -260,7 +260,9 @@ fn start(
     parent: Option<crosstrace::Context>,
 ) -> Result<*mut ct_span, FfiError> {
     let t = tracing();
-    let b = t.span(name.to_owned()).kind(span_kind(kind)?);
+    let b = t
+        .span(crosstrace::intern::name(name))
+        .kind(span_kind(kind)?);
     let span = match &parent {
         Some(cx) => b.parent_context(cx).start(),
         None => b.start(),
@@ -342,7 +344,7 @@ pub unsafe extern "C" fn ct_span_set_str(
 ) -> ct_result {
     set(span, || {
         Ok(KeyValue::new(
-            str_arg(key, "key")?.to_owned(),
+            crosstrace::intern::key(str_arg(key, "key")?),
             str_arg(value, "value")?.to_owned(),
         ))
     })
@@ -389,7 +391,10 @@ pub unsafe extern "C" fn ct_span_set_bool(
     value: c_int,
 ) -> ct_result {
     set(span, || {
-        Ok(KeyValue::new(str_arg(key, "key")?.to_owned(), value != 0))
+        Ok(KeyValue::new(
+            crosstrace::intern::key(str_arg(key, "key")?),
+            value != 0,
+        ))
     })
 }
 
@@ -401,7 +406,7 @@ pub unsafe extern "C" fn ct_span_set_bool(
 pub unsafe extern "C" fn ct_span_add_event(span: *const ct_span, name: *const c_char) -> ct_result {
     guard(|| {
         let h = handles::span_ref(span)?;
-        let name = str_arg(name, "name")?.to_owned();
+        let name = crosstrace::intern::name(str_arg(name, "name")?);
         h.with(|s| s.add_event(name, Vec::new()))
     })
 }

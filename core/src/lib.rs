@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod export;
 pub mod health;
+pub mod intern;
 pub mod interop;
 pub mod platform;
 pub mod propagation;

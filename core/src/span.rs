@@ -48,7 +48,7 @@ pub struct Span {
     /// The context the span started in (baggage, correlation); children inherit it.
     parent_cx: Context,
     /// `Some` while recording.
-    data: Option<SpanData>,
+    data: Option<Box<SpanData>>,
     pipeline: Option<Arc<Pipeline>>,
 }
 
@@ -56,7 +56,7 @@ impl Span {
     pub(crate) fn recording(
         context: SpanContext,
         parent_cx: Context,
-        data: SpanData,
+        data: Box<SpanData>,
         pipeline: Arc<Pipeline>,
     ) -> Span {
         Span {
@@ -118,7 +118,7 @@ impl Span {
 
     /// Sets an attribute, applying the value-length and count limits.
     pub fn set_attribute(&mut self, kv: KeyValue) {
-        let (Some(data), Some(p)) = (self.data.as_mut(), self.pipeline.as_deref()) else {
+        let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
             return;
         };
         p.push_attribute(&mut data.attributes, &mut data.dropped_attributes_count, kv);
@@ -145,7 +145,7 @@ impl Span {
         time: SystemTime,
         mut attributes: Vec<KeyValue>,
     ) {
-        let (Some(data), Some(p)) = (self.data.as_mut(), self.pipeline.as_deref()) else {
+        let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
             return;
         };
         if data.events.events.len() >= MAX_EVENTS_PER_SPAN {
@@ -193,7 +193,7 @@ impl Span {
     /// Sets the status. `Ok` is final (a later error does not replace it, as OpenTelemetry
     /// specifies); `Unset` never replaces a set status.
     pub fn set_status(&mut self, status: Status) {
-        let Some(data) = self.data.as_mut() else {
+        let Some(data) = self.data.as_deref_mut() else {
             return;
         };
         match (&data.status, &status) {
@@ -204,7 +204,7 @@ impl Span {
 
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        if let Some(data) = self.data.as_mut() {
+        if let Some(data) = self.data.as_deref_mut() {
             data.name = name.into();
         }
     }
@@ -221,7 +221,7 @@ impl Span {
     pub fn end_at(&mut self, time: SystemTime) {
         if let (Some(mut data), Some(p)) = (self.data.take(), self.pipeline.take()) {
             data.end_time = time.max(data.start_time);
-            p.on_end(data);
+            p.on_end(*data);
         }
     }
 }

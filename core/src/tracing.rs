@@ -325,7 +325,7 @@ impl Tracing {
             }
         };
         let start = start_time.unwrap_or_else(crate::platform::now);
-        let data = SpanData {
+        let data = Box::new(SpanData {
             span_context: context.clone(),
             parent_span_id: parent.map(SpanContext::span_id).unwrap_or(SpanId::INVALID),
             parent_span_is_remote: parent.is_some_and(SpanContext::is_remote),
@@ -339,7 +339,7 @@ impl Tracing {
             links: SpanLinks::default(),
             status: Status::Unset,
             instrumentation_scope: p.scope.clone(),
-        };
+        });
         Span::recording(context, cx.clone(), data, p.clone())
     }
 
