@@ -17,13 +17,17 @@ cargo build -p crosstrace --target wasm32-unknown-unknown --no-default-features
 step "demo runs"
 bash scripts/demo.sh >/dev/null
 
-step "Jaeger: install and start"
+step "Jaeger and Zipkin: install and start"
 bash scripts/jaeger.sh install
+bash scripts/zipkin.sh install
+trap 'bash scripts/jaeger.sh stop || true; bash scripts/zipkin.sh stop || true' EXIT
 bash scripts/jaeger.sh start
-trap 'bash scripts/jaeger.sh stop || true' EXIT
+bash scripts/zipkin.sh start
 
-step "core: integration tests against the real Jaeger"
-CROSSTRACE_JAEGER_QUERY="http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}" \
-  cargo test -p crosstrace --features integration --test jaeger -- --test-threads=1
+step "core: integration tests against the real Jaeger and Zipkin"
+export CROSSTRACE_JAEGER_QUERY="http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
+export CROSSTRACE_JAEGER_SCRIPT="$ROOT/scripts/jaeger.sh"
+export CROSSTRACE_ZIPKIN="http://127.0.0.1:${ZIPKIN_PORT:-9411}"
+cargo test -p crosstrace --features integration --test jaeger --test zipkin -- --test-threads=1
 
 bash scripts/c.sh jaeger-test

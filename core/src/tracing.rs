@@ -107,7 +107,9 @@ impl Tracing {
         exporter.set_resource(&resource);
         Self::build(
             config,
-            Some(Box::new(move || Ok(Box::new(exporter) as Box<dyn Export>))),
+            Some(Box::new(move || {
+                Ok(Box::new(crate::export::Sdk(exporter)) as Box<dyn Export>)
+            })),
         )
     }
 

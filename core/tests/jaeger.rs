@@ -5,9 +5,11 @@
 // Tests unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::http_get;
 
 use crosstrace::{
     Backend, Compression, Context, Correlation, KeyValue, OtlpProtocol, SpanKind, Status, Tracing,
@@ -19,50 +21,6 @@ fn query_base() -> String {
     std::env::var("CROSSTRACE_JAEGER_QUERY").expect(
         "CROSSTRACE_JAEGER_QUERY is not set: run these tests through `make test`, which starts Jaeger",
     )
-}
-
-/// A minimal HTTP/1.1 GET (the tests need no HTTP client crate).
-fn http_get(url: &str) -> (u16, String) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = TcpStream::connect(authority).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    (
-        status,
-        if chunked {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        },
-    )
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = &rest[n + 2..];
-    }
-    out
 }
 
 /// Polls Jaeger until the trace has `want` spans.
@@ -99,17 +57,26 @@ fn send_and_check(protocol: OtlpProtocol, endpoint: &str, compression: Compressi
         "crosstrace-it-{}-{compression:?}",
         protocol.as_str().replace('/', "-")
     );
-    let t = Tracing::new(TracingConfig {
-        service_name: service.clone(),
-        service_version: "9.9.9".into(),
-        environment: "integration".into(),
+    check_backend(TracingConfig {
+        service_name: service,
         backend: Backend::Otlp,
         endpoint: Some(endpoint.into()),
         otlp_protocol: Some(protocol),
-        resource_attributes: [("service.namespace".to_owned(), "retail".to_owned())].into(),
         compression,
-        headers: [("x-crosstrace-test".to_owned(), "1".to_owned())].into(),
         ..TracingConfig::default()
+    });
+}
+
+/// Sends a server span with a database child and a failing child, and finds them in Jaeger
+/// with names, tags, parent links, kinds, error status, logs and the process.
+fn check_backend(config: TracingConfig) {
+    let service = config.service_name.clone();
+    let t = Tracing::new(TracingConfig {
+        service_version: "9.9.9".into(),
+        environment: "integration".into(),
+        resource_attributes: [("service.namespace".to_owned(), "retail".to_owned())].into(),
+        headers: [("x-crosstrace-test".to_owned(), "1".to_owned())].into(),
+        ..config
     })
     .unwrap();
 
@@ -250,4 +217,73 @@ fn otlp_http_spans_arrive_in_jaeger() {
         &format!("http://127.0.0.1:{p}/v1/traces"),
         Compression::None,
     );
+}
+
+#[test]
+fn jaeger_thrift_spans_arrive_in_jaeger() {
+    let p = port("JAEGER_THRIFT_HTTP_PORT", 14268);
+    check_backend(TracingConfig {
+        service_name: "crosstrace-it-thrift".into(),
+        backend: Backend::Jaeger,
+        endpoint: Some(format!("http://127.0.0.1:{p}/api/traces")),
+        ..TracingConfig::default()
+    });
+}
+
+/// The backend goes down mid-run and comes back: the application keeps running, spans sent
+/// while it is down are counted as failed, and once it is back spans flow again.
+#[test]
+fn backend_stopped_and_restarted_during_a_run() {
+    let script = std::env::var("CROSSTRACE_JAEGER_SCRIPT")
+        .expect("CROSSTRACE_JAEGER_SCRIPT is not set: run through `make test`");
+    let jaeger = |cmd: &str| {
+        let ok = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(cmd)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "jaeger.sh {cmd} failed");
+    };
+    let p = port("JAEGER_OTLP_HTTP_PORT", 4318);
+    let t = Tracing::new(TracingConfig {
+        service_name: "crosstrace-it-restart".into(),
+        backend: Backend::Otlp,
+        endpoint: Some(format!("http://127.0.0.1:{p}/v1/traces")),
+        export_timeout_seconds: 2.0,
+        export_max_batch_size: 10,
+        schedule_delay_millis: 100,
+        ..TracingConfig::default()
+    })
+    .unwrap();
+    let burst = |label: &str| {
+        for i in 0..20 {
+            let mut s = t.start(format!("{label}-{i}"));
+            s.end();
+        }
+        t.force_flush(Duration::from_secs(30)).unwrap();
+    };
+    burst("before");
+    assert_eq!(t.health().counts.spans_exported, 20);
+
+    jaeger("stop");
+    burst("while-down");
+    let h = t.health();
+    assert_eq!(h.counts.spans_exported, 20);
+    assert_eq!(h.counts.spans_export_failed, 20, "{}", h.to_json());
+    let kind = h.last_export_error.unwrap().kind;
+    assert!(kind == "connection" || kind == "timeout", "{kind}");
+
+    jaeger("start");
+    let mut marker = t.start("after-restart");
+    let trace_id = marker.trace_id_hex();
+    marker.end();
+    burst("after");
+    let h = t.health();
+    assert_eq!(h.counts.spans_exported, 41, "{}", h.to_json());
+    assert_eq!(
+        h.counts.spans_ended,
+        h.counts.spans_exported + h.counts.spans_export_failed + h.counts.spans_dropped_queue_full
+    );
+    fetch_trace(&trace_id, 1);
 }

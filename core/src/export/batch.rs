@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use opentelemetry_sdk::trace::SpanData;
 
-use super::ExporterFactory;
+use super::{ExporterFactory, Outcome};
 use crate::config::TracingConfig;
 use crate::error::Result;
 use crate::health::{Counters, QueueCounts};
@@ -58,11 +58,13 @@ impl Shared {
     }
 
     /// Records the outcome of exporting `spans` spans that were taken from the queue.
-    fn finish(&self, spans: usize, outcome: std::result::Result<(), (&str, &str)>) {
+    fn finish(&self, spans: usize, outcome: Outcome) {
         self.lock().in_flight -= spans;
-        match outcome {
-            Ok(()) => self.counters.export_succeeded(spans as u64),
-            Err((kind, message)) => self.counters.export_failed(spans as u64, kind, message),
+        if outcome.exported > 0 {
+            self.counters.export_succeeded(outcome.exported);
+        }
+        for f in outcome.failures {
+            self.counters.export_failed(f.spans, &f.kind, &f.message);
         }
     }
 }
@@ -161,7 +163,7 @@ impl BatchProcessor {
     }
 
     /// Records the outcome of exporting `spans` spans taken with `drain`.
-    pub fn report(&self, spans: usize, outcome: std::result::Result<(), (&str, &str)>) {
+    pub fn report(&self, spans: usize, outcome: Outcome) {
         self.shared.finish(spans, outcome);
     }
 
@@ -259,11 +261,9 @@ mod worker {
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
 
-    use opentelemetry_sdk::error::OTelSdkError;
-
     use super::Shared;
     use crate::error::{Error, Result};
-    use crate::export::{Export, ExporterFactory};
+    use crate::export::{Export, ExporterFactory, Outcome};
 
     #[derive(Debug)]
     pub(super) struct Handle {
@@ -336,27 +336,6 @@ mod worker {
         }
     }
 
-    /// A short stable kind for an export error, for health and "log the first of each kind".
-    fn classify(err: &OTelSdkError) -> (&'static str, String) {
-        let msg = err.to_string();
-        let lower = msg.to_ascii_lowercase();
-        let kind = match err {
-            OTelSdkError::Timeout(_) => "timeout",
-            OTelSdkError::AlreadyShutdown => "already_shutdown",
-            _ if lower.contains("connect")
-                || lower.contains("refused")
-                || lower.contains("network error") =>
-            {
-                "connection"
-            }
-            _ if lower.contains("timed out") || lower.contains("deadline") => "timeout",
-            _ if lower.contains("404") || lower.contains("not found") => "http_404",
-            _ if lower.contains("unavailable") || lower.contains("503") => "unavailable",
-            _ => "export",
-        };
-        (kind, msg)
-    }
-
     fn run(
         shared: &Shared,
         exporter: &dyn Export,
@@ -412,23 +391,20 @@ mod worker {
             }
             if !batch.is_empty() {
                 let n = batch.len();
-                let outcome = rt.block_on(async {
-                    tokio::time::timeout(export_timeout, exporter.export_batch(batch)).await
-                });
-                match outcome {
-                    Ok(Ok(())) => shared.finish(n, Ok(())),
-                    Ok(Err(e)) => {
-                        let (kind, msg) = classify(&e);
-                        shared.finish(n, Err((kind, &msg)));
-                    }
-                    Err(_) => shared.finish(
-                        n,
-                        Err((
+                // Exporters bound themselves by the export timeout; this is the safety net.
+                let limit = export_timeout + Duration::from_secs(1);
+                let outcome = rt
+                    .block_on(async {
+                        tokio::time::timeout(limit, exporter.export_batch(batch)).await
+                    })
+                    .unwrap_or_else(|_| {
+                        Outcome::failed(
+                            n as u64,
                             "timeout",
-                            &format!("export took longer than {} ms", export_timeout.as_millis()),
-                        )),
-                    ),
-                }
+                            format!("export took longer than {} ms", limit.as_millis()),
+                        )
+                    });
+                shared.finish(n, outcome);
             }
             for w in waiters {
                 let _ = w.send(());

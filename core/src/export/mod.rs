@@ -1,47 +1,137 @@
-//! Export: the batch processor (bounded queue, counted drops), the console exporter and the OTLP
-//! exporters. Encoding and transport are the SDK's and `opentelemetry-otlp`'s; what crosstrace
-//! adds is the queue, the counting and the error reporting around them.
+//! Export: the batch processor (bounded queue, counted drops), the exporters, and the outcome
+//! model every exporter reports through, so health can say what happened to each span.
+//!
+//! Encoding and transport: OTLP/gRPC is `opentelemetry-otlp`'s (with its retries); OTLP/HTTP,
+//! Jaeger Thrift and Zipkin are encoded here and sent by one HTTP transport ([`http`]) that owns
+//! retries, `Retry-After`, splitting on 413, partial success and gzip. Encoding is kept apart
+//! from transport so the wasm binding can send the same bytes with `fetch`.
 
 mod batch;
 mod console;
 #[cfg(feature = "native")]
+mod http;
+pub mod jaeger_thrift;
+#[cfg(feature = "native")]
 mod otlp;
+pub mod otlp_proto;
+pub mod zipkin;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use crate::config::{is_jaeger_thrift_path, Backend, OtlpProtocol, TracingConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub use batch::{BatchProcessor, ShutdownReport};
 pub use console::{render_tree, ConsoleExporter, TreeStyle};
 
-/// An object-safe view of the SDK's [`SpanExporter`], so one processor serves every backend.
-pub trait Export: Send + Sync + fmt::Debug {
-    /// Exports one batch.
-    fn export_batch(
-        &self,
-        batch: Vec<SpanData>,
-    ) -> Pin<Box<dyn Future<Output = OTelSdkResult> + Send + '_>>;
-    /// Shuts the exporter down.
-    fn shutdown_exporter(&self) -> OTelSdkResult;
+/// Spans that could not be delivered, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// How many spans.
+    pub spans: u64,
+    /// A short stable kind (`connection`, `timeout`, `http_400`, `partial_success`, ...).
+    pub kind: String,
+    /// What happened.
+    pub message: String,
 }
 
-impl<E: SpanExporter> Export for E {
-    fn export_batch(
-        &self,
-        batch: Vec<SpanData>,
-    ) -> Pin<Box<dyn Future<Output = OTelSdkResult> + Send + '_>> {
-        Box::pin(self.export(batch))
+/// What exporting one batch achieved: every span is either exported or in one failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Spans the backend accepted.
+    pub exported: u64,
+    /// Spans it did not, by reason.
+    pub failures: Vec<Failure>,
+}
+
+impl Outcome {
+    /// All `n` spans exported.
+    pub fn exported(n: u64) -> Outcome {
+        Outcome {
+            exported: n,
+            failures: Vec::new(),
+        }
+    }
+
+    /// All `n` spans failed.
+    pub fn failed(n: u64, kind: impl Into<String>, message: impl Into<String>) -> Outcome {
+        Outcome {
+            exported: 0,
+            failures: vec![Failure {
+                spans: n,
+                kind: kind.into(),
+                message: message.into(),
+            }],
+        }
+    }
+
+    /// Adds another outcome (of a split batch).
+    pub fn merge(&mut self, other: Outcome) {
+        self.exported += other.exported;
+        self.failures.extend(other.failures);
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An exporter as the batch processor drives it.
+pub trait Export: Send + Sync + fmt::Debug {
+    /// Exports one batch and says what became of every span.
+    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome>;
+    /// Shuts the exporter down.
+    fn shutdown_exporter(&self) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// Any OpenTelemetry SDK `SpanExporter`, driven by the batch processor: `Ok` means every span
+/// was exported, `Err` that none was.
+#[derive(Debug)]
+pub struct Sdk<E>(pub E);
+
+impl<E: SpanExporter> Export for Sdk<E> {
+    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+        let n = batch.len() as u64;
+        Box::pin(async move {
+            match self.0.export(batch).await {
+                Ok(()) => Outcome::exported(n),
+                Err(e) => {
+                    let (kind, message) = classify(&e);
+                    Outcome::failed(n, kind, message)
+                }
+            }
+        })
     }
     fn shutdown_exporter(&self) -> OTelSdkResult {
-        self.shutdown()
+        self.0.shutdown()
     }
+}
+
+/// A short stable kind for an SDK export error, for health and "log the first of each kind".
+fn classify(err: &OTelSdkError) -> (&'static str, String) {
+    let msg = err.to_string();
+    let lower = msg.to_ascii_lowercase();
+    let kind = match err {
+        OTelSdkError::Timeout(_) => "timeout",
+        OTelSdkError::AlreadyShutdown => "already_shutdown",
+        _ if lower.contains("connect")
+            || lower.contains("refused")
+            || lower.contains("network error") =>
+        {
+            "connection"
+        }
+        _ if lower.contains("timed out") || lower.contains("deadline") => "timeout",
+        _ if lower.contains("404") || lower.contains("not found") => "http_404",
+        _ if lower.contains("unavailable") || lower.contains("503") => "unavailable",
+        _ => "export",
+    };
+    (kind, msg)
 }
 
 /// Builds an exporter inside the export thread (tonic channels need the runtime there).
@@ -59,23 +149,11 @@ pub(crate) fn build_exporter(
         Backend::Console => {
             let mut e = ConsoleExporter::stderr();
             e.set_resource(resource);
-            Ok(Box::new(move || Ok(Box::new(e) as Box<dyn Export>)))
+            Ok(Box::new(move || Ok(Box::new(Sdk(e)) as Box<dyn Export>)))
         }
         Backend::None => Ok(Box::new(|| Ok(Box::new(NoneExporter) as Box<dyn Export>))),
-        Backend::Otlp | Backend::Jaeger => {
+        Backend::Otlp | Backend::Jaeger | Backend::Zipkin => {
             let r = resolved.expect("exporting backends resolve an endpoint");
-            let Some(protocol) = r.otlp_protocol else {
-                return Err(Error::ExporterSetup {
-                    backend: config.backend.to_string(),
-                    message: format!(
-                        "{} is Jaeger's Thrift-over-HTTP collector endpoint; Thrift export is \
-                         not implemented yet (issue 3). Point OTEL_EXPORTER_ENDPOINT at Jaeger's \
-                         OTLP receiver instead: http://HOST:4317 (gRPC) or \
-                         http://HOST:4318/v1/traces (HTTP)",
-                        r.url
-                    ),
-                });
-            };
             if config.backend == Backend::Otlp && is_jaeger_thrift_path(&r.url) {
                 warnings.push(format!(
                     "OTEL_BACKEND=otlp but the endpoint {} is Jaeger's Thrift collector path \
@@ -85,35 +163,63 @@ pub(crate) fn build_exporter(
                     r.url
                 ));
             }
-            otlp_factory(config, resource, r.url, protocol)
+            let wire = match (config.backend, r.otlp_protocol) {
+                (Backend::Zipkin, _) => Wire::Zipkin,
+                (_, Some(OtlpProtocol::Grpc)) => Wire::OtlpGrpc,
+                (_, Some(OtlpProtocol::HttpProtobuf)) => {
+                    Wire::OtlpHttp(otlp_proto::Encoding::Protobuf)
+                }
+                (_, Some(OtlpProtocol::HttpJson)) => Wire::OtlpHttp(otlp_proto::Encoding::Json),
+                (_, None) => Wire::JaegerThrift,
+            };
+            native_factory(config, resource, r.url, wire)
         }
-        Backend::Zipkin => Err(Error::ExporterSetup {
-            backend: "zipkin".into(),
-            message: "the Zipkin exporter is not implemented yet (issue 3)".into(),
-        }),
     }
 }
 
+/// What an exporting backend sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    OtlpGrpc,
+    OtlpHttp(otlp_proto::Encoding),
+    JaegerThrift,
+    Zipkin,
+}
+
 #[cfg(feature = "native")]
-fn otlp_factory(
+fn native_factory(
     config: &TracingConfig,
     resource: &Resource,
     url: String,
-    protocol: OtlpProtocol,
+    wire: Wire,
 ) -> Result<ExporterFactory> {
-    otlp::factory(config, resource, url, protocol)
+    let http_wire = match wire {
+        Wire::OtlpGrpc => return otlp::grpc_factory(config, resource, url),
+        Wire::OtlpHttp(e) => http::Wire::Otlp(e),
+        Wire::JaegerThrift => http::Wire::JaegerThrift,
+        Wire::Zipkin => http::Wire::Zipkin,
+    };
+    let (config, resource) = (config.clone(), resource.clone());
+    Ok(Box::new(move || {
+        Ok(
+            Box::new(http::HttpExporter::new(&config, &resource, url, http_wire)?)
+                as Box<dyn Export>,
+        )
+    }))
 }
 
 #[cfg(not(feature = "native"))]
-fn otlp_factory(
+fn native_factory(
     config: &TracingConfig,
     _resource: &Resource,
     _url: String,
-    _protocol: OtlpProtocol,
+    _wire: Wire,
 ) -> Result<ExporterFactory> {
-    Err(Error::ExporterSetup {
+    Err(crate::error::Error::ExporterSetup {
         backend: config.backend.to_string(),
-        message: "this build has no OTLP transport (the `native` feature is off)".into(),
+        message: "this build has no network transport (the `native` feature is off); \
+                  the wasm binding exports with fetch"
+            .into(),
     })
 }
 
@@ -121,8 +227,9 @@ fn otlp_factory(
 #[derive(Debug)]
 struct NoneExporter;
 
-impl SpanExporter for NoneExporter {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
+impl Export for NoneExporter {
+    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+        let n = batch.len() as u64;
+        Box::pin(async move { Outcome::exported(n) })
     }
 }
