@@ -1,0 +1,290 @@
+//! Export under faults, against a scripted local OTLP/HTTP endpoint: throttling with
+//! Retry-After, a rejecting server, one that hangs, one that closes connections, 413, partial
+//! success, a backend that is down at start and comes back, and a long outage. Each ends with
+//! exact health counts: every ended span is exported, dropped or failed — once.
+
+// Tests unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crosstrace::{Backend, OtlpProtocol, Tracing, TracingConfig};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+enum Reply {
+    Status(u16, &'static [(&'static str, &'static str)], Vec<u8>),
+    Hang(Duration),
+    Close,
+}
+
+/// What the server saw: spans per request, and when.
+#[derive(Default)]
+struct Log {
+    requests: Vec<(usize, Instant)>,
+}
+
+type Behaviour = dyn Fn(usize, usize) -> Reply + Send + Sync;
+
+struct Server {
+    url: String,
+    log: Arc<Mutex<Log>>,
+}
+
+impl Server {
+    fn requests(&self) -> Vec<usize> {
+        self.log.lock().unwrap().requests.iter().map(|r| r.0).collect()
+    }
+}
+
+fn serve_on(listener: TcpListener, behaviour: Arc<Behaviour>) -> Server {
+    let url = format!(
+        "http://127.0.0.1:{}/v1/traces",
+        listener.local_addr().unwrap().port()
+    );
+    let log: Arc<Mutex<Log>> = Arc::default();
+    let l = log.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let (l, b) = (l.clone(), behaviour.clone());
+            std::thread::spawn(move || handle(conn, &l, &*b));
+        }
+    });
+    Server { url, log }
+}
+
+fn serve(behaviour: impl Fn(usize, usize) -> Reply + Send + Sync + 'static) -> Server {
+    serve_on(TcpListener::bind("127.0.0.1:0").unwrap(), Arc::new(behaviour))
+}
+
+fn handle(conn: TcpStream, log: &Mutex<Log>, behaviour: &Behaviour) {
+    let mut w = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    loop {
+        let mut len = 0;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; len];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        let spans: usize = ExportTraceServiceRequest::decode(&body[..])
+            .map(|req| {
+                req.resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let index = {
+            let mut l = log.lock().unwrap();
+            l.requests.push((spans, Instant::now()));
+            l.requests.len() - 1
+        };
+        match behaviour(index, spans) {
+            Reply::Status(code, headers, body) => {
+                let mut head = format!(
+                    "HTTP/1.1 {code} X\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n",
+                    body.len()
+                );
+                for (k, v) in headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                if w.write_all(head.as_bytes()).is_err() || w.write_all(&body).is_err() {
+                    return;
+                }
+            }
+            Reply::Hang(d) => {
+                std::thread::sleep(d);
+                return;
+            }
+            Reply::Close => return,
+        }
+    }
+}
+
+fn ok() -> Reply {
+    Reply::Status(200, &[], Vec::new())
+}
+
+fn tracing_to(url: &str, timeout_s: f64) -> Tracing {
+    Tracing::new(TracingConfig {
+        backend: Backend::Otlp,
+        endpoint: Some(url.to_owned()),
+        otlp_protocol: Some(OtlpProtocol::HttpProtobuf),
+        export_timeout_seconds: timeout_s,
+        schedule_delay_millis: 60_000,
+        log_level: crosstrace::LogLevel::Off,
+        ..TracingConfig::default()
+    })
+    .unwrap()
+}
+
+fn spans(t: &Tracing, n: usize) {
+    for i in 0..n {
+        t.start(format!("s{i}"));
+    }
+    t.force_flush(Duration::from_secs(60)).unwrap();
+}
+
+/// ended = exported + dropped + failed, and nothing left in the queue.
+fn assert_accounted(t: &Tracing) -> crosstrace::health::SpanCounts {
+    let c = t.health().counts;
+    assert_eq!(c.queue_depth, 0);
+    assert_eq!(
+        c.spans_ended,
+        c.spans_exported + c.spans_dropped_queue_full + c.spans_export_failed,
+        "{c:?}"
+    );
+    c
+}
+
+#[test]
+fn throttled_with_retry_after_then_accepted() {
+    let s = serve(|i, _| {
+        if i == 0 {
+            Reply::Status(503, &[("retry-after", "1")], b"busy".to_vec())
+        } else {
+            ok()
+        }
+    });
+    let t = tracing_to(&s.url, 10.0);
+    spans(&t, 5);
+    let c = assert_accounted(&t);
+    assert_eq!((c.spans_exported, c.spans_export_failed), (5, 0));
+    let log = s.log.lock().unwrap();
+    assert_eq!(log.requests.len(), 2, "one retry");
+    let gap = log.requests[1].1 - log.requests[0].1;
+    assert!(gap >= Duration::from_millis(950), "Retry-After honoured: {gap:?}");
+}
+
+#[test]
+fn a_rejecting_server_drops_the_batch_with_the_reason_and_no_retry() {
+    let s = serve(|_, _| Reply::Status(400, &[], b"bad payload".to_vec()));
+    let t = tracing_to(&s.url, 10.0);
+    spans(&t, 5);
+    let c = assert_accounted(&t);
+    assert_eq!((c.spans_exported, c.spans_export_failed), (0, 5));
+    assert_eq!(s.requests().len(), 1, "400 is not retried");
+    let e = t.health().last_export_error.unwrap();
+    assert_eq!(e.kind, "http_400");
+    assert!(e.message.contains("bad payload"), "{}", e.message);
+}
+
+#[test]
+fn a_hanging_server_fails_the_batch_at_the_deadline() {
+    let s = serve(|_, _| Reply::Hang(Duration::from_secs(20)));
+    let t = tracing_to(&s.url, 1.0);
+    spans(&t, 3);
+    let c = assert_accounted(&t);
+    assert_eq!((c.spans_exported, c.spans_export_failed), (0, 3));
+    assert_eq!(t.health().last_export_error.unwrap().kind, "timeout");
+}
+
+#[test]
+fn a_server_that_closes_connections_is_retried_then_failed() {
+    let s = serve(|_, _| Reply::Close);
+    let t = tracing_to(&s.url, 1.5);
+    spans(&t, 4);
+    let c = assert_accounted(&t);
+    assert_eq!((c.spans_exported, c.spans_export_failed), (0, 4));
+    assert!(s.requests().len() >= 2, "retried: {:?}", s.requests());
+    assert_eq!(t.health().last_export_error.unwrap().kind, "connection");
+}
+
+#[test]
+fn too_large_splits_the_batch_until_it_fits() {
+    let s = serve(|_, spans| {
+        if spans > 2 {
+            Reply::Status(413, &[], Vec::new())
+        } else {
+            ok()
+        }
+    });
+    let t = tracing_to(&s.url, 10.0);
+    spans(&t, 8);
+    let c = assert_accounted(&t);
+    assert_eq!((c.spans_exported, c.spans_export_failed), (8, 0));
+    let accepted: usize = s.requests().iter().filter(|n| **n <= 2).sum();
+    assert_eq!(accepted, 8, "each span sent in exactly one accepted request");
+}
+
+#[test]
+fn partial_success_counts_the_rejected_spans() {
+    let s = serve(|_, _| {
+        let body = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 2,
+                error_message: "2 spans had invalid attributes".into(),
+            }),
+        }
+        .encode_to_vec();
+        Reply::Status(200, &[], body)
+    });
+    let t = tracing_to(&s.url, 10.0);
+    spans(&t, 5);
+    let c = assert_accounted(&t);
+    assert_eq!((c.spans_exported, c.spans_export_failed), (3, 2));
+    let e = t.health().last_export_error.unwrap();
+    assert_eq!(e.kind, "partial_success");
+    assert!(e.message.contains("invalid attributes"));
+}
+
+#[test]
+fn a_backend_down_at_start_that_comes_back_gets_the_later_spans() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener); // nothing listens yet
+    let url = format!("http://{addr}/v1/traces");
+    let t = tracing_to(&url, 1.0);
+    spans(&t, 3);
+    assert_eq!(t.health().counts.spans_export_failed, 3);
+    let _s = serve_on(TcpListener::bind(addr).unwrap(), Arc::new(|_, _| ok()));
+    spans(&t, 4);
+    let c = assert_accounted(&t);
+    assert_eq!((c.spans_exported, c.spans_export_failed), (4, 3));
+}
+
+#[test]
+fn an_outage_keeps_memory_bounded_by_the_queue() {
+    let s = serve(|_, _| Reply::Hang(Duration::from_secs(20)));
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::Otlp,
+        endpoint: Some(s.url.clone()),
+        otlp_protocol: Some(OtlpProtocol::HttpProtobuf),
+        export_timeout_seconds: 2.0,
+        max_queue_size: 100,
+        export_max_batch_size: 50,
+        log_level: crosstrace::LogLevel::Off,
+        ..TracingConfig::default()
+    })
+    .unwrap();
+    // Were ending a span to wait for the hung backend, this loop would never finish.
+    for i in 0..5_000 {
+        t.start(format!("s{i}"));
+        assert!(t.health().counts.queue_depth <= 150, "queue + one batch in flight");
+    }
+    t.force_flush(Duration::from_secs(60)).unwrap();
+    let c = assert_accounted(&t);
+    assert_eq!(c.spans_exported, 0);
+    assert!(c.spans_dropped_queue_full >= 4_800, "{c:?}");
+}
