@@ -20,3 +20,10 @@ rw, rc = result(sys.argv[1], "rust_span_3_attributes")
 cw, cc = result(sys.argv[2], "c_span_3_attributes")
 print(f"C vs Rust core, span + 3 attributes: wall {cw}/{rw} ns = {cw/rw:.2f}x, CPU {cc}/{rc} ns = {cc/rc:.2f}x (goal 1.2x)")
 PY
+
+step "soak: 1,000,000 spans through OTLP/HTTP to the real Jaeger, then with the backend down"
+bash scripts/jaeger.sh install
+bash scripts/jaeger.sh start
+cargo run -q --release -p crosstrace --example soak -- up \
+  "http://127.0.0.1:${JAEGER_OTLP_HTTP_PORT:-4318}/v1/traces"
+cargo run -q --release -p crosstrace --example soak -- down

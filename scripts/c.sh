@@ -17,15 +17,7 @@ ensure_tools() {
     CARGO_TARGET_DIR="$CROSSTRACE_CACHE/tools-target" \
       cargo install cbindgen --version "=$CBINDGEN_VERSION" --locked --root "$TOOLS"
   fi
-  local missing=()
-  dpkg -s libcjson-dev >/dev/null 2>&1 || missing+=(libcjson-dev)
-  command -v valgrind >/dev/null || missing+=(valgrind)
-  command -v pkg-config >/dev/null || missing+=(pkg-config)
-  command -v cmake >/dev/null || missing+=(cmake)
-  if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-  fi
+    ensure_apt libcjson-dev valgrind pkg-config cmake gcc
 }
 
 build_lib() {

@@ -20,3 +20,13 @@ ensure_rust() {
   rustup target list --installed | grep -q '^wasm32-unknown-unknown$' ||
     rustup target add wasm32-unknown-unknown
 }
+
+# Debian packages, installed only when missing (apt-get update first, as this machine needs).
+ensure_apt() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}

@@ -4,7 +4,9 @@
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
+ensure_apt openssl curl ca-certificates
 bash scripts/lint.sh
+
 
 step "core: unit, vector and pipeline tests"
 cargo test -p crosstrace

@@ -27,6 +27,8 @@ enum Reply {
 #[derive(Default)]
 struct Log {
     requests: Vec<(usize, Instant)>,
+    /// Lowercased request heads.
+    heads: Vec<String>,
 }
 
 type Behaviour = dyn Fn(usize, usize) -> Reply + Send + Sync;
@@ -38,7 +40,13 @@ struct Server {
 
 impl Server {
     fn requests(&self) -> Vec<usize> {
-        self.log.lock().unwrap().requests.iter().map(|r| r.0).collect()
+        self.log
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .map(|r| r.0)
+            .collect()
     }
 }
 
@@ -60,7 +68,10 @@ fn serve_on(listener: TcpListener, behaviour: Arc<Behaviour>) -> Server {
 }
 
 fn serve(behaviour: impl Fn(usize, usize) -> Reply + Send + Sync + 'static) -> Server {
-    serve_on(TcpListener::bind("127.0.0.1:0").unwrap(), Arc::new(behaviour))
+    serve_on(
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        Arc::new(behaviour),
+    )
 }
 
 fn handle(conn: TcpStream, log: &Mutex<Log>, behaviour: &Behaviour) {
@@ -69,6 +80,7 @@ fn handle(conn: TcpStream, log: &Mutex<Log>, behaviour: &Behaviour) {
     loop {
         let mut len = 0;
         let mut line = String::new();
+        let mut head = String::new();
         loop {
             line.clear();
             if r.read_line(&mut line).unwrap_or(0) == 0 {
@@ -77,6 +89,7 @@ fn handle(conn: TcpStream, log: &Mutex<Log>, behaviour: &Behaviour) {
             if line == "\r\n" {
                 break;
             }
+            head.push_str(&line.to_ascii_lowercase());
             if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                 len = v.trim().parse().unwrap_or(0);
             }
@@ -84,6 +97,13 @@ fn handle(conn: TcpStream, log: &Mutex<Log>, behaviour: &Behaviour) {
         let mut body = vec![0; len];
         if r.read_exact(&mut body).is_err() {
             return;
+        }
+        if head.contains("content-encoding: gzip") {
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut plain)
+                .unwrap();
+            body = plain;
         }
         let spans: usize = ExportTraceServiceRequest::decode(&body[..])
             .map(|req| {
@@ -97,6 +117,7 @@ fn handle(conn: TcpStream, log: &Mutex<Log>, behaviour: &Behaviour) {
         let index = {
             let mut l = log.lock().unwrap();
             l.requests.push((spans, Instant::now()));
+            l.heads.push(head);
             l.requests.len() - 1
         };
         match behaviour(index, spans) {
@@ -174,7 +195,10 @@ fn throttled_with_retry_after_then_accepted() {
     let log = s.log.lock().unwrap();
     assert_eq!(log.requests.len(), 2, "one retry");
     let gap = log.requests[1].1 - log.requests[0].1;
-    assert!(gap >= Duration::from_millis(950), "Retry-After honoured: {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(950),
+        "Retry-After honoured: {gap:?}"
+    );
 }
 
 #[test]
@@ -225,7 +249,10 @@ fn too_large_splits_the_batch_until_it_fits() {
     let c = assert_accounted(&t);
     assert_eq!((c.spans_exported, c.spans_export_failed), (8, 0));
     let accepted: usize = s.requests().iter().filter(|n| **n <= 2).sum();
-    assert_eq!(accepted, 8, "each span sent in exactly one accepted request");
+    assert_eq!(
+        accepted, 8,
+        "each span sent in exactly one accepted request"
+    );
 }
 
 #[test]
@@ -281,10 +308,38 @@ fn an_outage_keeps_memory_bounded_by_the_queue() {
     // Were ending a span to wait for the hung backend, this loop would never finish.
     for i in 0..5_000 {
         t.start(format!("s{i}"));
-        assert!(t.health().counts.queue_depth <= 150, "queue + one batch in flight");
+        assert!(
+            t.health().counts.queue_depth <= 150,
+            "queue + one batch in flight"
+        );
     }
     t.force_flush(Duration::from_secs(60)).unwrap();
     let c = assert_accounted(&t);
     assert_eq!(c.spans_exported, 0);
     assert!(c.spans_dropped_queue_full >= 4_800, "{c:?}");
+}
+
+#[test]
+fn custom_headers_and_gzip_are_sent() {
+    let s = serve(|_, _| ok());
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::Otlp,
+        endpoint: Some(s.url.clone()),
+        otlp_protocol: Some(OtlpProtocol::HttpProtobuf),
+        compression: crosstrace::Compression::Gzip,
+        headers: [("x-api-key".to_owned(), "secret".to_owned())].into(),
+        schedule_delay_millis: 60_000,
+        ..TracingConfig::default()
+    })
+    .unwrap();
+    spans(&t, 3);
+    assert_eq!(assert_accounted(&t).spans_exported, 3);
+    assert_eq!(s.requests(), [3], "the gzipped body decodes to the 3 spans");
+    let head = s.log.lock().unwrap().heads[0].clone();
+    assert!(head.contains("x-api-key: secret"), "{head}");
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(
+        head.contains("content-type: application/x-protobuf"),
+        "{head}"
+    );
 }

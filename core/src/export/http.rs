@@ -5,7 +5,7 @@
 //! the batch; other statuses drop it with the reason; OTLP partial success is counted.
 
 use std::io::Write as _;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use opentelemetry_sdk::trace::SpanData;
@@ -13,14 +13,11 @@ use opentelemetry_sdk::Resource;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
 use super::otlp_proto::{self, Encoding};
+use super::retry::{self, error_chain, Attempt};
 use super::{jaeger_thrift, zipkin, BoxFuture, Export, Failure, Outcome};
 use crate::config::{Compression, TracingConfig};
 use crate::error::{Error, Result};
 
-/// First retry delay; doubles per attempt up to [`MAX_BACKOFF`], with ±50% jitter.
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest delay between attempts (unless `Retry-After` asks for more).
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The most response body read (for partial success and error messages).
 const MAX_RESPONSE: usize = 64 * 1024;
 
@@ -151,12 +148,11 @@ impl HttpExporter {
     }
 
     async fn send_all(&self, payload: Payload) -> Outcome {
-        let deadline = Instant::now() + self.deadline;
         let mut outcome = Outcome::default();
         let mut pending = vec![payload];
         while let Some(p) = pending.pop() {
             let n = p.span_count() as u64;
-            match self.send_one(&p, deadline).await {
+            match self.send_one(&p).await {
                 Sent::Accepted { rejected: None } => outcome.exported += n,
                 Sent::Accepted {
                     rejected: Some((rejected, message)),
@@ -193,24 +189,13 @@ impl HttpExporter {
         outcome
     }
 
-    async fn send_one(&self, payload: &Payload, deadline: Instant) -> Sent {
+    /// Sends one payload, retrying transient failures within the export deadline. (A split
+    /// after 413 starts a new deadline for each half: each half is a batch of its own.)
+    async fn send_one(&self, payload: &Payload) -> Sent {
         let (body, content_type) = payload.encode();
         let gzip = self.gzip && payload.compressible();
         let body = Bytes::from(if gzip { gzip_bytes(&body) } else { body });
-        let mut backoff = INITIAL_BACKOFF;
-        let mut last = String::new();
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Sent::Failed {
-                    kind: "timeout".into(),
-                    message: format!(
-                        "gave up on {} after the {} ms export deadline: {last}",
-                        self.url,
-                        self.deadline.as_millis()
-                    ),
-                };
-            }
+        let result = retry::run(&self.url, self.deadline, |remaining| {
             let mut req = self
                 .client
                 .post(&self.url)
@@ -221,67 +206,52 @@ impl HttpExporter {
             if gzip {
                 req = req.header(CONTENT_ENCODING, "gzip");
             }
-            let (kind, message, retry_after) = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    let body = read_body(resp).await;
-                    match status {
-                        200..=299 => {
-                            return Sent::Accepted {
-                                rejected: payload.partial_success(&body),
-                            }
-                        }
-                        413 => return Sent::TooLarge,
-                        429 | 502 | 503 | 504 => (
-                            format!("http_{status}"),
-                            format!("{} answered {status}: {}", self.url, snippet(&body)),
-                            retry_after,
-                        ),
-                        _ => {
-                            return Sent::Failed {
-                                kind: format!("http_{status}"),
-                                message: format!(
-                                    "{} answered {status} (not retried): {}",
-                                    self.url,
-                                    snippet(&body)
-                                ),
-                            }
-                        }
+            async move {
+                let resp = match req.send().await {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        let kind = if e.is_timeout() {
+                            "timeout"
+                        } else {
+                            "connection"
+                        };
+                        return Attempt::Retry {
+                            kind: kind.into(),
+                            message: format!("{}: {}", self.url, error_chain(&e)),
+                            after: None,
+                        };
                     }
-                }
-                Err(e) => {
-                    let kind = if e.is_timeout() {
-                        "timeout"
-                    } else {
-                        "connection"
-                    };
-                    (
-                        kind.to_owned(),
-                        format!("{}: {}", self.url, error_chain(&e)),
-                        None,
-                    )
-                }
-            };
-            last = message;
-            let wait = retry_after.unwrap_or_else(|| jitter(backoff));
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if wait >= remaining {
-                return Sent::Failed {
-                    kind,
-                    message: format!(
-                        "{last} (next retry in {} ms would pass the export deadline)",
-                        wait.as_millis()
-                    ),
                 };
+                let status = resp.status().as_u16();
+                let after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                let body = read_body(resp).await;
+                match status {
+                    200..=299 => Attempt::Done(Sent::Accepted {
+                        rejected: payload.partial_success(&body),
+                    }),
+                    413 => Attempt::Done(Sent::TooLarge),
+                    429 | 502 | 503 | 504 => Attempt::Retry {
+                        kind: format!("http_{status}"),
+                        message: format!("{} answered {status}: {}", self.url, snippet(&body)),
+                        after,
+                    },
+                    _ => Attempt::Done(Sent::Failed {
+                        kind: format!("http_{status}"),
+                        message: format!(
+                            "{} answered {status} (not retried): {}",
+                            self.url,
+                            snippet(&body)
+                        ),
+                    }),
+                }
             }
-            tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
+        })
+        .await;
+        result.unwrap_or_else(|(kind, message)| Sent::Failed { kind, message })
     }
 }
 
@@ -290,17 +260,6 @@ impl Export for HttpExporter {
         let payload = self.payload(batch);
         Box::pin(self.send_all(payload))
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 async fn read_body(mut resp: reqwest::Response) -> Vec<u8> {
@@ -335,12 +294,6 @@ fn gzip_bytes(body: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
-/// ±50% jitter.
-fn jitter(d: Duration) -> Duration {
-    let r = (crate::platform::random_u128() % 1000) as f64 / 1000.0; // 0..1
-    d.mul_f64(0.5 + r)
-}
-
 /// `Retry-After`: seconds, or an HTTP date.
 pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
@@ -366,13 +319,5 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
-    fn jitter_stays_within_half_either_side() {
-        for _ in 0..100 {
-            let j = jitter(Duration::from_millis(100));
-            assert!(j >= Duration::from_millis(50) && j <= Duration::from_millis(150));
-        }
     }
 }

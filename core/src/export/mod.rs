@@ -1,19 +1,21 @@
 //! Export: the batch processor (bounded queue, counted drops), the exporters, and the outcome
 //! model every exporter reports through, so health can say what happened to each span.
 //!
-//! Encoding and transport: OTLP/gRPC is `opentelemetry-otlp`'s (with its retries); OTLP/HTTP,
-//! Jaeger Thrift and Zipkin are encoded here and sent by one HTTP transport ([`http`]) that owns
-//! retries, `Retry-After`, splitting on 413, partial success and gzip. Encoding is kept apart
-//! from transport so the wasm binding can send the same bytes with `fetch`.
+//! Encoding (the SDK's `SpanData` into OTLP with `opentelemetry-proto`, Jaeger Thrift, Zipkin
+//! JSON) is kept apart from transport so the wasm binding can send the same bytes with `fetch`.
+//! Natively, OTLP/gRPC goes through tonic (`grpc`) and the rest through one HTTP transport
+//! (`http`); both share the OTLP retry rules (`retry`) and count partial success.
 
 mod batch;
 mod console;
 #[cfg(feature = "native")]
+mod grpc;
+#[cfg(feature = "native")]
 mod http;
 pub mod jaeger_thrift;
-#[cfg(feature = "native")]
-mod otlp;
 pub mod otlp_proto;
+#[cfg(feature = "native")]
+mod retry;
 pub mod zipkin;
 
 use std::fmt;
@@ -194,7 +196,12 @@ fn native_factory(
     wire: Wire,
 ) -> Result<ExporterFactory> {
     let http_wire = match wire {
-        Wire::OtlpGrpc => return otlp::grpc_factory(config, resource, url),
+        Wire::OtlpGrpc => {
+            let (config, resource) = (config.clone(), resource.clone());
+            return Ok(Box::new(move || {
+                Ok(Box::new(grpc::GrpcExporter::new(&config, &resource, url)?) as Box<dyn Export>)
+            }));
+        }
         Wire::OtlpHttp(e) => http::Wire::Otlp(e),
         Wire::JaegerThrift => http::Wire::JaegerThrift,
         Wire::Zipkin => http::Wire::Zipkin,

@@ -1,0 +1,150 @@
+//! OTLP/gRPC with tonic on the core's runtime: TLS with the system's roots for `https://`,
+//! metadata headers, gzip, and the OTLP retry rules — CANCELLED, DEADLINE_EXCEEDED, ABORTED,
+//! OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are retried, RESOURCE_EXHAUSTED only when the server
+//! sends RetryInfo (whose delay is honoured); partial success is counted.
+
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use super::otlp_proto::Request;
+use super::retry::{self, Attempt};
+use super::{BoxFuture, Export, Failure, Outcome};
+use crate::config::{Compression, TracingConfig};
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub(crate) struct GrpcExporter {
+    client: TraceServiceClient<Channel>,
+    metadata: MetadataMap,
+    url: String,
+    deadline: Duration,
+    resource: Resource,
+}
+
+impl GrpcExporter {
+    /// Builds the (lazily connecting) channel; call inside the export runtime.
+    pub(crate) fn new(config: &TracingConfig, resource: &Resource, url: String) -> Result<Self> {
+        let setup = |m: String| Error::ExporterSetup {
+            backend: config.backend.to_string(),
+            message: format!("{m} (endpoint {url})"),
+        };
+        let mut metadata = MetadataMap::new();
+        for (k, v) in &config.headers {
+            let key = MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                .map_err(|e| setup(format!("header name {k:?}: {e}")))?;
+            let value = MetadataValue::try_from(v.as_str())
+                .map_err(|e| setup(format!("header {k} value: {e}")))?;
+            metadata.insert(key, value);
+        }
+        let mut endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| setup(e.to_string()))?
+            .connect_timeout(Duration::from_secs(5));
+        if url.starts_with("https://") {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().with_native_roots())
+                .map_err(|e| setup(e.to_string()))?;
+        }
+        let mut client = TraceServiceClient::new(endpoint.connect_lazy());
+        if config.compression == Compression::Gzip {
+            client = client
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
+        }
+        Ok(GrpcExporter {
+            client,
+            metadata,
+            url,
+            deadline: config.export_timeout(),
+            resource: resource.clone(),
+        })
+    }
+
+    async fn send(&self, batch: Vec<SpanData>) -> Outcome {
+        let n = batch.len() as u64;
+        let request = Request::new(batch, &self.resource).0;
+        let result = retry::run(&self.url, self.deadline, |remaining| {
+            let mut client = self.client.clone();
+            let mut req = tonic::Request::new(request.clone());
+            *req.metadata_mut() = self.metadata.clone();
+            req.set_timeout(remaining);
+            async move {
+                match client.export(req).await {
+                    Ok(resp) => Attempt::Done(Ok(resp.into_inner().partial_success)),
+                    Err(status) => {
+                        // tonic reports a refused or dropped connection as UNAVAILABLE with a
+                        // transport message; call it what it is, as the HTTP transport does.
+                        let transport = status.code() == Code::Unavailable
+                            && ["connect", "transport", "broken pipe", "reset"]
+                                .iter()
+                                .any(|w| status.message().to_ascii_lowercase().contains(w));
+                        let kind = if transport {
+                            "connection".to_owned()
+                        } else {
+                            format!("grpc_{:?}", status.code()).to_ascii_lowercase()
+                        };
+                        let message = format!(
+                            "{} answered {:?}: {}",
+                            self.url,
+                            status.code(),
+                            status.message()
+                        );
+                        let retry_info = status.get_details_retry_info();
+                        match status.code() {
+                            Code::Cancelled
+                            | Code::DeadlineExceeded
+                            | Code::Aborted
+                            | Code::OutOfRange
+                            | Code::Unavailable
+                            | Code::DataLoss => Attempt::Retry {
+                                kind,
+                                message,
+                                after: retry_info.and_then(|r| r.retry_delay),
+                            },
+                            Code::ResourceExhausted if retry_info.is_some() => Attempt::Retry {
+                                kind,
+                                message,
+                                after: retry_info.and_then(|r| r.retry_delay),
+                            },
+                            _ => Attempt::Done(Err((kind, format!("{message} (not retried)")))),
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        match result.and_then(|r| r) {
+            Ok(None) => Outcome::exported(n),
+            Ok(Some(p)) if p.rejected_spans > 0 => {
+                let rejected = (p.rejected_spans as u64).min(n);
+                Outcome {
+                    exported: n - rejected,
+                    failures: vec![Failure {
+                        spans: rejected,
+                        kind: "partial_success".into(),
+                        message: format!(
+                            "{} rejected {rejected} of {n} spans: {}",
+                            self.url, p.error_message
+                        ),
+                    }],
+                }
+            }
+            Ok(Some(_)) => Outcome::exported(n),
+            Err((kind, message)) => Outcome::failed(n, kind, message),
+        }
+    }
+}
+
+impl Export for GrpcExporter {
+    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.send(batch))
+    }
+}

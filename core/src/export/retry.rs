@@ -1,0 +1,109 @@
+//! The OTLP retry loop shared by the HTTP and gRPC transports: exponential backoff with ±50%
+//! jitter from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], a server-given delay (`Retry-After`,
+//! gRPC `RetryInfo`) used instead when present, and one total deadline per batch: a retry that
+//! would end past it is not attempted.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest delay between attempts (unless the server asks for more).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// One attempt's result.
+pub(crate) enum Attempt<T> {
+    /// Final: success, or a failure that must not be retried.
+    Done(T),
+    /// Transient: try again after `after` (the server's word) or the backoff.
+    Retry {
+        kind: String,
+        message: String,
+        after: Option<Duration>,
+    },
+}
+
+/// Runs `attempt` (given the time left) until it is done or the deadline leaves no room for
+/// another try; then `Err((kind, message))` of the last transient failure.
+pub(crate) async fn run<T, F, Fut>(
+    what: &str,
+    budget: Duration,
+    mut attempt: F,
+) -> Result<T, (String, String)>
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Attempt<T>>,
+{
+    let deadline = Instant::now() + budget;
+    let mut backoff = INITIAL_BACKOFF;
+    let mut last = (String::from("timeout"), String::from("no attempt finished"));
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err((
+                "timeout".into(),
+                format!(
+                    "gave up on {what} after the {} ms export deadline: {}",
+                    budget.as_millis(),
+                    last.1
+                ),
+            ));
+        }
+        match attempt(remaining).await {
+            Attempt::Done(v) => return Ok(v),
+            Attempt::Retry {
+                kind,
+                message,
+                after,
+            } => {
+                let wait = after.unwrap_or_else(|| jitter(backoff));
+                if wait >= deadline.saturating_duration_since(Instant::now()) {
+                    return Err((
+                        kind,
+                        format!(
+                            "{message} (the next retry, in {} ms, would pass the export deadline)",
+                            wait.as_millis()
+                        ),
+                    ));
+                }
+                last = (kind, message);
+                tokio::time::sleep(wait).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// ±50% jitter.
+pub(crate) fn jitter(d: Duration) -> Duration {
+    let r = (crate::platform::random_u128() % 1000) as f64 / 1000.0;
+    d.mul_f64(0.5 + r)
+}
+
+/// A readable error with its causes.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let cs = c.to_string();
+        if !s.contains(&cs) {
+            s.push_str(": ");
+            s.push_str(&cs);
+        }
+        src = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_half_either_side() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_millis(100));
+            assert!(j >= Duration::from_millis(50) && j <= Duration::from_millis(150));
+        }
+    }
+}
