@@ -96,7 +96,13 @@ test_install() {
   PKG_CONFIG_PATH="$prefix/lib/pkgconfig" gcc -std=c11 -Wall -Wextra -Werror \
     bindings-c/examples/cmake/main.c $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs crosstrace) \
     -Wl,-rpath,"$prefix/lib" -o "$BUILD/hello_pkgconfig"
-  OTEL_BACKEND=none "$BUILD/hello_pkgconfig"
+    OTEL_BACKEND=none "$BUILD/hello_pkgconfig"
+  step "the README's C quick start compiles and runs"
+  awk '/^```c$/{on=1;next} /^```$/{on=0} on' README.md >"$BUILD/readme_quickstart.c"
+  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" gcc -std=c11 -Wall -Wextra -Werror \
+    "$BUILD/readme_quickstart.c" $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs crosstrace) \
+    -Wl,-rpath,"$prefix/lib" -o "$BUILD/readme_quickstart"
+  OTEL_BACKEND=none "$BUILD/readme_quickstart" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
   cmake -S bindings-c/examples/cmake -B "$BUILD/cmake-example" -DCMAKE_PREFIX_PATH="$prefix" \
     -DCMAKE_BUILD_RPATH="$prefix/lib" >/dev/null
   cmake --build "$BUILD/cmake-example" >/dev/null
