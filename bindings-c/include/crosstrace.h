@@ -418,6 +418,10 @@ ct_result ct_context_inject(const ct_context *context, ct_header_setter setter, 
 // `context` NULL or from this library, not freed before.
 void ct_context_free(ct_context *context);
 
+// Panics inside the library, for testing the panic boundary: returns `CT_ERR_PANIC` with the
+// panic's message in `ct_last_error()`, and the host process goes on.
+ct_result ct_debug_panic(void);
+
 // The C name of a result code (`"CT_ERR_CONFIG"`). Static; never free it.
 const char *ct_result_name(ct_result result);
 

@@ -946,6 +946,13 @@ pub unsafe extern "C" fn ct_context_free(context: *mut ct_context) {
     }
 }
 
+/// Panics inside the library, for testing the panic boundary: returns `CT_ERR_PANIC` with the
+/// panic's message in `ct_last_error()`, and the host process goes on.
+#[no_mangle]
+pub extern "C" fn ct_debug_panic() -> ct_result {
+    guard(|| panic!("ct_debug_panic was called"))
+}
+
 /// The C name of a result code (`"CT_ERR_CONFIG"`). Static; never free it.
 #[no_mangle]
 pub extern "C" fn ct_result_name(result: ct_result) -> *const c_char {

@@ -96,6 +96,9 @@ static void test_bad_config_names_the_variable(void) {
 static void test_bad_input_never_crashes(void) {
     current_test = "bad input";
     init_none();
+    /* A panic inside the library becomes an error code; the process goes on. */
+    CHECK_RC(ct_debug_panic(), CT_ERR_PANIC);
+    CHECK(ct_last_error() != NULL && strstr(ct_last_error(), "panic") != NULL);
     ct_span *s = NULL;
     CHECK_RC(ct_span_start(NULL, CT_SPAN_KIND_INTERNAL, NULL, &s), CT_ERR_NULL_POINTER);
     CHECK(s == NULL); /* outputs are written only on success */
