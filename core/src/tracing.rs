@@ -360,6 +360,23 @@ impl Tracing {
         self.inner.propagators.extract(carrier)
     }
 
+    /// Takes up to one batch of ended spans from the queue, for hosts without threads (wasm32)
+    /// that export on their own event loop; report what became of them with
+    /// [`Tracing::report_export`]. Natively the export thread does this.
+    pub fn take_batch(&self) -> Vec<SpanData> {
+        match &self.inner.pipeline {
+            Some(p) => p.processor.drain(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Records the outcome of exporting `spans` spans taken with [`Tracing::take_batch`].
+    pub fn report_export(&self, spans: usize, outcome: crate::export::Outcome) {
+        if let Some(p) = &self.inner.pipeline {
+            p.processor.report(spans, outcome);
+        }
+    }
+
     /// Exports everything queued, waiting at most `timeout`.
     pub fn force_flush(&self, timeout: Duration) -> Result<()> {
         match &self.inner.pipeline {

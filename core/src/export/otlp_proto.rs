@@ -10,6 +10,9 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use prost::Message;
 
+/// Whether this build can encode OTLP/JSON (the `otlp-json` feature).
+pub const JSON_SUPPORTED: bool = cfg!(feature = "otlp-json");
+
 /// OTLP/HTTP body encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -56,7 +59,10 @@ impl Request {
     pub fn encode(&self, encoding: Encoding) -> Vec<u8> {
         match encoding {
             Encoding::Protobuf => self.0.encode_to_vec(),
+            #[cfg(feature = "otlp-json")]
             Encoding::Json => serde_json::to_vec(&self.0).unwrap_or_default(),
+            #[cfg(not(feature = "otlp-json"))]
+            Encoding::Json => Vec::new(),
         }
     }
 
@@ -98,7 +104,10 @@ pub fn partial_success(body: &[u8], encoding: Encoding) -> Option<(u64, String)>
     }
     let response = match encoding {
         Encoding::Protobuf => ExportTraceServiceResponse::decode(body).ok()?,
+        #[cfg(feature = "otlp-json")]
         Encoding::Json => serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()?,
+        #[cfg(not(feature = "otlp-json"))]
+        Encoding::Json => return None,
     };
     let p = response.partial_success?;
     (p.rejected_spans > 0 || !p.error_message.is_empty())

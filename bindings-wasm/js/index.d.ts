@@ -1,0 +1,118 @@
+/** crosstrace: one tracing core for every language of the pipeline (WebAssembly build). */
+
+export type SpanKind = 'internal' | 'server' | 'client' | 'producer' | 'consumer';
+export type AttributeValue = string | number | boolean | bigint;
+export type Attributes = Record<string, AttributeValue>;
+
+/** TracingConfig fields in camelCase; every field optional (the specification's defaults). */
+export interface TracingConfig {
+  enabled?: boolean;
+  serviceName?: string;
+  serviceVersion?: string;
+  environment?: string;
+  backend?: 'console' | 'otlp' | 'jaeger' | 'zipkin' | 'none';
+  endpoint?: string | null;
+  otlpProtocol?: 'http/protobuf' | 'http/json';
+  headers?: Record<string, string>;
+  compression?: 'none' | 'gzip';
+  sampler?:
+    | 'always_on'
+    | 'always_off'
+    | 'traceidratio'
+    | 'parentbased_always_on'
+    | 'parentbased_always_off'
+    | 'parentbased_traceidratio';
+  samplingRate?: number;
+  exportTimeoutSeconds?: number;
+  exportMaxBatchSize?: number;
+  maxQueueSize?: number;
+  scheduleDelayMillis?: number;
+  autoInstrument?: boolean;
+  instrumentDb?: boolean;
+  instrumentHttp?: boolean;
+  instrumentLogging?: boolean;
+  resourceAttributes?: Record<string, string>;
+  propagators?: Array<'tracecontext' | 'baggage' | 'b3' | 'b3multi' | 'jaeger'>;
+  attributeValueLengthLimit?: number;
+  attributeCountLimit?: number;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'off';
+}
+
+/** `OTEL_*` variables as strings, as edge runtimes bind their environment. */
+export type OtelEnvironment = Record<`OTEL_${string}` | 'ENVIRONMENT', string>;
+
+/** An immutable propagation context: parent span, baggage, correlation. */
+export declare class Context {
+  constructor();
+  correlationId(): string | undefined;
+  traceId(): string | undefined;
+  spanId(): string | undefined;
+  toJSON(): string;
+  static fromJSON(json: string): Context;
+  withCorrelation(
+    id?: string,
+    userId?: string,
+    operation?: string,
+    fieldsJson?: string,
+  ): Context;
+  free(): void;
+}
+
+export declare class Span {
+  setAttribute(key: string, value: AttributeValue): this;
+  setAttributes(attributes: Attributes): this;
+  addEvent(name: string, attributes?: Attributes): this;
+  recordException(error: unknown): this;
+  setStatus(code: 'ok' | 'error' | 'unset', description?: string): this;
+  end(): void;
+  isRecording(): boolean;
+  readonly traceId: string;
+  readonly spanId: string;
+  context(): Context;
+}
+
+export interface StartSpanOptions {
+  kind?: SpanKind;
+  attributes?: Attributes;
+  parent?: Span | Context;
+}
+
+export interface CorrelationFields {
+  correlationId?: string;
+  userId?: string;
+  operation?: string;
+  [field: string]: string | undefined;
+}
+
+export interface Health {
+  tracing_enabled: boolean;
+  shut_down: boolean;
+  service_name: string;
+  backend: string;
+  endpoint: string | null;
+  sampler: string;
+  sampling_rate: number;
+  propagators: string[];
+  spans_started: number;
+  spans_ended: number;
+  spans_sampled_out: number;
+  spans_exported: number;
+  spans_dropped_queue_full: number;
+  spans_export_failed: number;
+  export_failures: number;
+  queue_depth: number;
+  last_export_error: { kind: string; message: string; unix_ms: number } | null;
+  [key: string]: unknown;
+}
+
+export function ready(moduleOrBytes?: WebAssembly.Module | BufferSource): Promise<void>;
+export function init(config?: TracingConfig | OtelEnvironment): Promise<void>;
+export function startSpan(name: string, options?: StartSpanOptions): Span;
+export function withSpan<T>(name: string, fn: (span: Span) => T, options?: StartSpanOptions): T;
+export function withCorrelation<T>(fields: CorrelationFields, fn: (correlationId: string) => T): T;
+export function getCorrelationId(): string | undefined;
+export function inject<H extends Headers | Record<string, string>>(headers: H, from?: Span | Context): H;
+export function extract(headers: Headers | Record<string, string>): Context;
+export function health(): Health;
+export function flush(): Promise<void>;
+export function shutdown(): Promise<void>;

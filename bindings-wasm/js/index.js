@@ -1,0 +1,249 @@
+// crosstrace for browsers, workers, edge runtimes and Node >= 18: the camelCase API over the
+// core compiled to WebAssembly. Spans, sampling, propagation, queueing and encoding are the
+// core's; this file only keeps the current context of synchronous code, schedules flushes and
+// adapts Headers objects.
+import initWasm, * as raw from './wasm/crosstrace_wasm.js';
+
+let loading = null;
+
+/** Loads the WebAssembly module (fetched next to this file, or read from disk in Node). Called by
+ * `init`; call it yourself with a module or bytes where neither works (some edge runtimes). */
+export function ready(moduleOrBytes) {
+  if (!loading) {
+    loading = (async () => {
+      if (moduleOrBytes !== undefined) {
+        await initWasm({ module_or_path: moduleOrBytes });
+      } else if (typeof process !== 'undefined' && process.versions && process.versions.node) {
+        const { readFile } = await import('node:fs/promises');
+        const bytes = await readFile(new URL('./wasm/crosstrace_wasm_bg.wasm', import.meta.url));
+        raw.initSync({ module: bytes });
+      } else {
+        await initWasm();
+      }
+    })();
+  }
+  return loading;
+}
+
+const stack = [];
+let timer = null;
+let flushing = null;
+let hooked = false;
+let initialised = false;
+
+function requireInit() {
+  if (!initialised) {
+    const e = new Error('crosstrace is not initialised: await init(config) first');
+    e.name = 'CrosstraceInvalidArgumentError';
+    throw e;
+  }
+}
+
+function currentContext() {
+  return stack.length > 0 ? stack[stack.length - 1] : new raw.Context();
+}
+
+function flushSoon(keepalive = false) {
+  if (!flushing) {
+    flushing = raw.flush(keepalive).finally(() => {
+      flushing = null;
+    });
+  }
+  return flushing;
+}
+
+function onHidden() {
+  if (typeof document === 'undefined' || document.visibilityState === 'hidden') {
+    flushSoon(true);
+  }
+}
+
+/**
+ * Configures tracing. `config` holds TracingConfig fields in camelCase (`serviceName`,
+ * `backend`, `endpoint`, `samplingRate`, ...) or `OTEL_*` strings (an edge runtime's env).
+ * Throws an Error named CrosstraceConfigError naming the bad setting.
+ */
+export async function init(config = {}) {
+  await ready();
+  raw.init(JSON.stringify(config));
+  initialised = true;
+  if (timer !== null) clearInterval(timer);
+  timer = setInterval(() => {
+    if (raw.queueDepth() > 0) flushSoon();
+  }, raw.scheduleDelayMillis());
+  if (typeof timer === 'object' && timer && typeof timer.unref === 'function') timer.unref();
+  if (!hooked && typeof addEventListener === 'function') {
+    hooked = true;
+    addEventListener('visibilitychange', onHidden);
+    addEventListener('pagehide', () => flushSoon(true));
+  }
+}
+
+/** A span. `end()` is idempotent; attributes take strings, numbers, booleans and bigints. */
+export class Span {
+  constructor(inner) {
+    this._inner = inner;
+  }
+  setAttribute(key, value) {
+    this._inner.setAttribute(key, value);
+    return this;
+  }
+  setAttributes(attributes) {
+    for (const [k, v] of Object.entries(attributes)) this._inner.setAttribute(k, v);
+    return this;
+  }
+  addEvent(name, attributes = {}) {
+    this._inner.addEvent(name, attributes);
+    return this;
+  }
+  /** Records an exception event (type, message, stack) and sets error status. */
+  recordException(error) {
+    const isError = error instanceof Error;
+    const type = isError ? error.name || 'Error' : typeof error;
+    const message = isError ? error.message : String(error);
+    this._inner.recordException(type, message, isError ? error.stack : undefined);
+    return this;
+  }
+  /** `code` is 'ok', 'error' or 'unset'. */
+  setStatus(code, description) {
+    this._inner.setStatus(code, description);
+    return this;
+  }
+  end() {
+    this._inner.end();
+    if (raw.queueDepth() >= raw.batchSize()) flushSoon();
+  }
+  isRecording() {
+    return this._inner.isRecording();
+  }
+  get traceId() {
+    return this._inner.traceId();
+  }
+  get spanId() {
+    return this._inner.spanId();
+  }
+  /** The context for children of this span (and for `inject`). */
+  context() {
+    return this._inner.context();
+  }
+}
+
+function parentContext(parent) {
+  if (parent === undefined || parent === null) return currentContext();
+  if (parent instanceof Span) return parent.context();
+  if (parent instanceof raw.Context) return parent;
+  const e = new Error('parent must be a Span or a Context from extract()');
+  e.name = 'CrosstraceInvalidArgumentError';
+  throw e;
+}
+
+/** Starts a span: `{ kind, attributes, parent }`; without a parent, the current span's. */
+export function startSpan(name, options = {}) {
+  requireInit();
+  const { kind = 'internal', attributes = {}, parent } = options;
+  return new Span(raw.startSpan(name, kind, parentContext(parent), attributes));
+}
+
+function runIn(context, fn, arg) {
+  stack.push(context);
+  try {
+    return fn(arg);
+  } finally {
+    stack.pop();
+  }
+}
+
+/**
+ * Runs `fn(span)` in a new span that is current while `fn` runs synchronously, and ends when
+ * `fn` returns or, for an async function, when its promise settles. A throw or rejection is
+ * recorded on the span and passed on unchanged.
+ */
+export function withSpan(name, fn, options = {}) {
+  const span = startSpan(name, options);
+  let result;
+  try {
+    result = runIn(span.context(), fn, span);
+  } catch (e) {
+    span.recordException(e);
+    span.end();
+    throw e;
+  }
+  if (result && typeof result.then === 'function') {
+    return result.then(
+      (value) => {
+        span.end();
+        return value;
+      },
+      (e) => {
+        span.recordException(e);
+        span.end();
+        throw e;
+      },
+    );
+  }
+  span.end();
+  return result;
+}
+
+/**
+ * Runs `fn` in a correlation context: `{ correlationId, userId, operation, ...fields }` (a UUID v4
+ * when no id is given). Spans started inside carry correlation.id and the fields; injected
+ * headers carry them on.
+ */
+export function withCorrelation(fields, fn) {
+  requireInit();
+  const { correlationId, userId, operation, ...rest } = fields || {};
+  const extra = Object.keys(rest).length > 0 ? JSON.stringify(rest) : undefined;
+  const cx = currentContext().withCorrelation(correlationId, userId, operation, extra);
+  return runIn(cx, fn, cx.correlationId());
+}
+
+/** The current correlation id, or undefined. */
+export function getCorrelationId() {
+  if (!initialised) return undefined;
+  return currentContext().correlationId() ?? undefined;
+}
+
+/** Writes propagation headers (traceparent, baggage, b3, uber-trace-id, x-correlation-id) of
+ * `from` (a Span or Context; default the current one) into a Headers or a plain object. */
+export function inject(headers, from) {
+  requireInit();
+  const values = raw.inject(parentContext(from));
+  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
+    for (const [k, v] of Object.entries(values)) headers.set(k, v);
+  } else {
+    Object.assign(headers, values);
+  }
+  return headers;
+}
+
+/** Reads a context from a Headers or a plain object; bad headers give an empty context. */
+export function extract(headers) {
+  requireInit();
+  let plain = headers;
+  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
+    plain = Object.fromEntries(headers.entries());
+  }
+  return raw.extract(plain || {});
+}
+
+/** The health report (the specification's field names). */
+export function health() {
+  return JSON.parse(raw.health());
+}
+
+/** Exports everything queued. */
+export async function flush() {
+  if (flushing) await flushing;
+  await flushSoon();
+}
+
+/** Exports what is queued, then stops: later spans are no-ops. */
+export async function shutdown() {
+  if (timer !== null) clearInterval(timer);
+  timer = null;
+  if (flushing) await flushing;
+  await raw.shutdown();
+}
+
+export const Context = raw.Context;

@@ -1,0 +1,641 @@
+//! The wasm side of the `crosstrace` npm package. The JS wrapper (`js/index.js`) gives the
+//! camelCase API and keeps the current context of synchronous code; everything else — spans,
+//! sampling, limits, correlation, propagation, queueing, encoding, health — is the core's.
+//!
+//! No threads and no DOM: spans queue in the core's bounded queue, and `flush` (called by the
+//! wrapper on a timer, at batch size, on `flush()` and when the page is hidden) drains it and
+//! sends each batch with `fetch`.
+
+use std::cell::RefCell;
+
+use crosstrace::export::otlp_proto::{self, Encoding};
+use crosstrace::export::{jaeger_thrift, render_tree, zipkin, Outcome, TreeStyle};
+use crosstrace::{
+    Backend, Correlation, Error as CoreError, KeyValue, OtlpProtocol, SpanData, Status, Tracing,
+    TracingConfig,
+};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use serde_json::Value as Json;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(s: &str);
+    #[wasm_bindgen(js_name = fetch)]
+    fn fetch(url: &str, init: &JsValue) -> js_sys::Promise;
+}
+
+/// A JS `Error` whose `name` is the stable name of the error kind (`CrosstraceConfigError`, ...).
+fn js_error(e: &CoreError) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name(e.kind().js_name());
+    err.into()
+}
+
+fn invalid(argument: &'static str, value: &str, expected: &'static str) -> JsValue {
+    js_error(&CoreError::InvalidArgument {
+        argument,
+        value: value.chars().take(200).collect(),
+        expected,
+    })
+}
+
+/// How finished spans leave.
+#[derive(Debug, Clone)]
+enum Target {
+    Console,
+    Discard,
+    Http {
+        url: String,
+        wire: Wire,
+        headers: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Wire {
+    Otlp(Encoding),
+    Thrift,
+    Zipkin,
+}
+
+struct State {
+    tracing: Tracing,
+    target: Target,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+fn tracing() -> Tracing {
+    STATE.with(|s| {
+        s.borrow()
+            .as_ref()
+            .map(|s| s.tracing.clone())
+            .unwrap_or_else(Tracing::disabled)
+    })
+}
+
+fn camel_to_snake(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reads a config from the JSON of a JS object: either `OTEL_*` strings (as edge runtimes bind
+/// their environment) or `TracingConfig` fields in camelCase.
+fn config_from_json(text: &str) -> Result<TracingConfig, CoreError> {
+    let v: Json = serde_json::from_str(text).map_err(|_| CoreError::InvalidArgument {
+        argument: "config",
+        value: text.chars().take(200).collect(),
+        expected: "a plain object",
+    })?;
+    let Json::Object(map) = v else {
+        return Err(CoreError::InvalidArgument {
+            argument: "config",
+            value: text.chars().take(200).collect(),
+            expected: "a plain object",
+        });
+    };
+    let env_like = !map.is_empty()
+        && map
+            .keys()
+            .all(|k| k.starts_with("OTEL_") || k == "ENVIRONMENT");
+    if env_like {
+        let vars: std::collections::BTreeMap<String, String> = map
+            .into_iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    Json::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, s)
+            })
+            .collect();
+        return Ok(TracingConfig::from_lookup(|k| vars.get(k).cloned())?);
+    }
+    let snake: serde_json::Map<String, Json> = map
+        .into_iter()
+        .map(|(k, v)| (camel_to_snake(&k), v))
+        .collect();
+    let config: TracingConfig = serde_json::from_value(Json::Object(snake)).map_err(|e| {
+        CoreError::Config(crosstrace::ConfigError {
+            source_name: "config".into(),
+            value: e.to_string(),
+            expected: "TracingConfig fields in camelCase (serviceName, backend, endpoint, \
+                           samplingRate, ...) or OTEL_* variables"
+                .into(),
+        })
+    })?;
+    config.validate()?;
+    Ok(config)
+}
+
+fn target_of(config: &TracingConfig) -> Result<Target, CoreError> {
+    let setup = |message: String| CoreError::ExporterSetup {
+        backend: config.backend.to_string(),
+        message,
+    };
+    let headers: Vec<(String, String)> = config
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(match (config.backend, config.resolved_endpoint()) {
+        (Backend::Console, _) => Target::Console,
+        (Backend::None, _) => Target::Discard,
+        (_, None) => Target::Discard,
+        (Backend::Zipkin, Some(r)) => Target::Http {
+            url: r.url,
+            wire: Wire::Zipkin,
+            headers,
+        },
+        (_, Some(r)) => {
+            let wire =
+                match r.otlp_protocol {
+                    Some(OtlpProtocol::Grpc) => {
+                        return Err(setup(format!(
+                            "{} is an OTLP/gRPC endpoint; browsers and edge runtimes cannot speak \
+                         gRPC: use OTLP/HTTP (port 4318, /v1/traces)",
+                            r.url
+                        )))
+                    }
+                    Some(OtlpProtocol::HttpProtobuf) => Wire::Otlp(Encoding::Protobuf),
+                    Some(OtlpProtocol::HttpJson) if otlp_proto::JSON_SUPPORTED => {
+                        Wire::Otlp(Encoding::Json)
+                    }
+                    Some(OtlpProtocol::HttpJson) => return Err(setup(
+                        "this build of the package has no OTLP/JSON encoder (built without the \
+                         `json` feature): use http/protobuf"
+                            .into(),
+                    )),
+                    None => Wire::Thrift,
+                };
+            Target::Http {
+                url: r.url,
+                wire,
+                headers,
+            }
+        }
+    })
+}
+
+/// Configures tracing from the JSON of a config object; replaces any earlier setup.
+#[wasm_bindgen(js_name = init)]
+pub fn init(config_json: &str) -> Result<(), JsValue> {
+    let config = config_from_json(config_json).map_err(|e| js_error(&e))?;
+    let target = target_of(&config).map_err(|e| js_error(&e))?;
+    let tracing = Tracing::new(config).map_err(|e| js_error(&e))?;
+    STATE.with(|s| *s.borrow_mut() = Some(State { tracing, target }));
+    Ok(())
+}
+
+/// The settings in force, as JSON (snake_case field names).
+#[wasm_bindgen(js_name = configJson)]
+pub fn config_json() -> String {
+    serde_json::to_string(tracing().config()).unwrap_or_default()
+}
+
+/// An immutable propagation context: parent span, baggage, correlation.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    inner: crosstrace::Context,
+}
+
+#[wasm_bindgen]
+impl Context {
+    /// An empty context (no parent: spans under it start new traces).
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// The correlation id, if any.
+    #[wasm_bindgen(js_name = correlationId)]
+    pub fn correlation_id(&self) -> Option<String> {
+        self.inner.correlation().map(|c| c.id().to_owned())
+    }
+
+    /// The parent trace id (32 hex digits), if any.
+    #[wasm_bindgen(js_name = traceId)]
+    pub fn trace_id(&self) -> Option<String> {
+        self.inner.span_context().map(|s| s.trace_id().to_string())
+    }
+
+    /// The parent span id (16 hex digits), if any.
+    #[wasm_bindgen(js_name = spanId)]
+    pub fn span_id(&self) -> Option<String> {
+        self.inner.span_context().map(|s| s.span_id().to_string())
+    }
+
+    /// The shared vectors' JSON shape of this context.
+    #[wasm_bindgen(js_name = toJSON)]
+    pub fn to_json(&self) -> String {
+        crosstrace::interop::context_to_json(&self.inner).to_string()
+    }
+
+    /// A context from the shared vectors' JSON shape.
+    #[wasm_bindgen(js_name = fromJSON)]
+    pub fn from_json(json: &str) -> Result<Context, JsValue> {
+        let v: Json =
+            serde_json::from_str(json).map_err(|_| invalid("json", json, "a JSON object"))?;
+        crosstrace::interop::context_from_json(&v)
+            .map(|inner| Context { inner })
+            .map_err(|e| js_error(&e))
+    }
+
+    /// A copy carrying a correlation context: `id` (validated; a UUID v4 when undefined),
+    /// `userId`, `operation` and further string `fields`.
+    #[wasm_bindgen(js_name = withCorrelation)]
+    pub fn with_correlation(
+        &self,
+        id: Option<String>,
+        user_id: Option<String>,
+        operation: Option<String>,
+        fields_json: Option<String>,
+    ) -> Result<Context, JsValue> {
+        let mut b = Correlation::builder();
+        if let Some(id) = id {
+            b = b.id(id);
+        }
+        if let Some(u) = user_id {
+            b = b.user_id(u);
+        }
+        if let Some(o) = operation {
+            b = b.operation(o);
+        }
+        if let Some(f) = fields_json {
+            let v: Json = serde_json::from_str(&f)
+                .map_err(|_| invalid("fields", &f, "an object of strings"))?;
+            for (k, v) in v.as_object().into_iter().flatten() {
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| invalid("fields", &f, "an object of strings"))?;
+                b = b.field(k.clone(), s);
+            }
+        }
+        let c = b.build().map_err(|e| js_error(&e))?;
+        Ok(Context {
+            inner: self.inner.with_correlation(c),
+        })
+    }
+}
+
+/// A span handle. Ending is idempotent.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Span {
+    inner: crosstrace::Span,
+}
+
+fn key_value(key: &str, value: &JsValue) -> Option<KeyValue> {
+    let k = crosstrace::intern::key(key);
+    if let Some(s) = value.as_string() {
+        Some(KeyValue::new(k, s))
+    } else if let Some(b) = value.as_bool() {
+        Some(KeyValue::new(k, b))
+    } else if let Some(n) = value.as_f64() {
+        if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+            Some(KeyValue::new(k, n as i64))
+        } else {
+            Some(KeyValue::new(k, n))
+        }
+    } else if value.is_bigint() {
+        i64::try_from(value.clone())
+            .ok()
+            .map(|i| KeyValue::new(k, i))
+    } else {
+        None
+    }
+}
+
+fn attributes(obj: &JsValue) -> Result<Vec<KeyValue>, JsValue> {
+    if obj.is_undefined() || obj.is_null() {
+        return Ok(Vec::new());
+    }
+    if !obj.is_object() {
+        return Err(invalid(
+            "attributes",
+            &format!("{obj:?}"),
+            "an object of string, number, boolean or bigint values",
+        ));
+    }
+    let mut out = Vec::new();
+    for entry in Object::entries(obj.unchecked_ref()).iter() {
+        let pair: Array = entry.unchecked_into();
+        let key = pair.get(0).as_string().unwrap_or_default();
+        let value = pair.get(1);
+        let kv = key_value(&key, &value).ok_or_else(|| {
+            invalid(
+                "attribute value",
+                &key,
+                "a string, number, boolean or bigint",
+            )
+        })?;
+        out.push(kv);
+    }
+    Ok(out)
+}
+
+#[wasm_bindgen]
+impl Span {
+    /// Sets an attribute (string, number, boolean or bigint).
+    #[wasm_bindgen(js_name = setAttribute)]
+    pub fn set_attribute(&mut self, key: &str, value: &JsValue) -> Result<(), JsValue> {
+        let kv = key_value(key, value).ok_or_else(|| {
+            invalid(
+                "attribute value",
+                key,
+                "a string, number, boolean or bigint",
+            )
+        })?;
+        self.inner.set_attribute(kv);
+        Ok(())
+    }
+
+    /// Adds an event with attributes.
+    #[wasm_bindgen(js_name = addEvent)]
+    pub fn add_event(&mut self, name: &str, attrs: &JsValue) -> Result<(), JsValue> {
+        let a = attributes(attrs)?;
+        self.inner.add_event(crosstrace::intern::name(name), a);
+        Ok(())
+    }
+
+    /// Records an exception: an `exception` event and error status.
+    #[wasm_bindgen(js_name = recordException)]
+    pub fn record_exception(&mut self, type_name: &str, message: &str, stack: Option<String>) {
+        self.inner
+            .record_exception(type_name, message, stack.as_deref());
+    }
+
+    /// Sets the status: `"ok"`, `"error"` (with a description) or `"unset"`.
+    #[wasm_bindgen(js_name = setStatus)]
+    pub fn set_status(&mut self, code: &str, description: Option<String>) -> Result<(), JsValue> {
+        let status = match code {
+            "ok" => Status::Ok,
+            "error" => Status::error(description.unwrap_or_default()),
+            "unset" => Status::Unset,
+            other => return Err(invalid("status", other, "\"ok\", \"error\" or \"unset\"")),
+        };
+        self.inner.set_status(status);
+        Ok(())
+    }
+
+    /// Ends the span (idempotent).
+    pub fn end(&mut self) {
+        self.inner.end();
+    }
+
+    /// Whether the span records (sampled and not ended).
+    #[wasm_bindgen(js_name = isRecording)]
+    pub fn is_recording(&self) -> bool {
+        self.inner.is_recording()
+    }
+
+    /// The trace id, 32 hex digits.
+    #[wasm_bindgen(js_name = traceId)]
+    pub fn trace_id(&self) -> String {
+        self.inner.trace_id_hex()
+    }
+
+    /// The span id, 16 hex digits.
+    #[wasm_bindgen(js_name = spanId)]
+    pub fn span_id(&self) -> String {
+        self.inner.span_id_hex()
+    }
+
+    /// The context for children of this span.
+    pub fn context(&self) -> Context {
+        Context {
+            inner: self.inner.context(),
+        }
+    }
+}
+
+/// Starts a span of `kind` under `parent`.
+#[wasm_bindgen(js_name = startSpan)]
+pub fn start_span(
+    name: &str,
+    kind: &str,
+    parent: &Context,
+    attrs: &JsValue,
+) -> Result<Span, JsValue> {
+    let kind = crosstrace::span::parse_kind(kind).ok_or_else(|| {
+        invalid(
+            "kind",
+            kind,
+            "internal, server, client, producer or consumer",
+        )
+    })?;
+    let attrs = attributes(attrs)?;
+    let t = tracing();
+    let inner = t
+        .span(crosstrace::intern::name(name))
+        .kind(kind)
+        .attributes(attrs)
+        .parent_context(&parent.inner)
+        .start();
+    Ok(Span { inner })
+}
+
+/// The propagation headers of `cx`, as a plain object (lowercase names).
+#[wasm_bindgen]
+pub fn inject(cx: &Context) -> Object {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    tracing().inject(&cx.inner, &mut headers);
+    let obj = Object::new();
+    for (k, v) in headers {
+        let _ = Reflect::set(&obj, &JsValue::from_str(&k), &JsValue::from_str(&v));
+    }
+    obj
+}
+
+/// A context from a plain object of headers. Never fails: bad headers give an empty context.
+#[wasm_bindgen]
+pub fn extract(headers: &JsValue) -> Context {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if headers.is_object() {
+        for entry in Object::entries(headers.unchecked_ref()).iter() {
+            let pair: Array = entry.unchecked_into();
+            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                pairs.push((k, v));
+            }
+        }
+    }
+    Context {
+        inner: tracing().extract(&pairs),
+    }
+}
+
+/// The health report as JSON.
+#[wasm_bindgen]
+pub fn health() -> String {
+    tracing().health().to_json()
+}
+
+/// Spans waiting for export.
+#[wasm_bindgen(js_name = queueDepth)]
+pub fn queue_depth() -> u32 {
+    tracing().health().counts.queue_depth as u32
+}
+
+fn request_init(
+    body: Vec<u8>,
+    content_type: &str,
+    headers: &[(String, String)],
+    keepalive: bool,
+) -> JsValue {
+    let init = Object::new();
+    let h = Object::new();
+    let _ = Reflect::set(&h, &"content-type".into(), &content_type.into());
+    for (k, v) in headers {
+        let _ = Reflect::set(&h, &JsValue::from_str(k), &JsValue::from_str(v));
+    }
+    let _ = Reflect::set(&init, &"method".into(), &"POST".into());
+    let _ = Reflect::set(&init, &"headers".into(), &h);
+    let _ = Reflect::set(&init, &"body".into(), &Uint8Array::from(&body[..]).into());
+    if keepalive {
+        let _ = Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+    }
+    init.into()
+}
+
+async fn send(
+    url: &str,
+    wire: Wire,
+    headers: &[(String, String)],
+    batch: Vec<SpanData>,
+    tracing: &Tracing,
+    keepalive: bool,
+) -> Outcome {
+    let n = batch.len() as u64;
+    let (body, content_type, encoding) = match wire {
+        Wire::Otlp(e) => {
+            let r = otlp_proto::Request::new(batch, tracing.resource());
+            (r.encode(e), e.content_type(), Some(e))
+        }
+        Wire::Thrift => (
+            jaeger_thrift::Batch {
+                process: jaeger_thrift::Process::from_resource(tracing.resource()),
+                spans: batch,
+            }
+            .encode(),
+            jaeger_thrift::CONTENT_TYPE,
+            None,
+        ),
+        Wire::Zipkin => (
+            zipkin::Batch::new(&batch, tracing.resource()).encode(),
+            zipkin::CONTENT_TYPE,
+            None,
+        ),
+    };
+    let init = request_init(body, content_type, headers, keepalive);
+    let response = match JsFuture::from(fetch(url, &init)).await {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = e
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+                .unwrap_or_else(|| format!("{e:?}"));
+            return Outcome::failed(n, "connection", format!("{url}: {msg}"));
+        }
+    };
+    let status = Reflect::get(&response, &"status".into())
+        .ok()
+        .and_then(|s| s.as_f64())
+        .unwrap_or(0.0) as u16;
+    let body = match Reflect::get(&response, &"arrayBuffer".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call0(&response).ok())
+    {
+        Some(p) => JsFuture::from(js_sys::Promise::from(p))
+            .await
+            .map(|b| Uint8Array::new(&b).to_vec())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if (200..300).contains(&status) {
+        match encoding.and_then(|e| otlp_proto::partial_success(&body, e)) {
+            Some((rejected, message)) => {
+                let rejected = rejected.min(n);
+                let mut o = Outcome::exported(n - rejected);
+                o.merge(Outcome::failed(rejected, "partial_success", message));
+                o
+            }
+            None => Outcome::exported(n),
+        }
+    } else {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        Outcome::failed(
+            n,
+            format!("http_{status}"),
+            format!("{url} answered {status}: {text}"),
+        )
+    }
+}
+
+/// Exports everything queued, batch by batch; `keepalive` lets the requests outlive a page
+/// that is being hidden or closed.
+#[wasm_bindgen]
+pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
+    let Some((tracing, target)) = STATE.with(|s| {
+        s.borrow()
+            .as_ref()
+            .map(|s| (s.tracing.clone(), s.target.clone()))
+    }) else {
+        return Ok(());
+    };
+    loop {
+        let batch = tracing.take_batch();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let n = batch.len();
+        let outcome = match &target {
+            Target::Console => {
+                console_log(render_tree(&batch, TreeStyle::Timed).trim_end());
+                Outcome::exported(n as u64)
+            }
+            Target::Discard => Outcome::exported(n as u64),
+            Target::Http { url, wire, headers } => {
+                send(url, *wire, headers, batch, &tracing, keepalive).await
+            }
+        };
+        tracing.report_export(n, outcome);
+    }
+}
+
+/// Exports what is queued, then stops: later spans are no-ops.
+#[wasm_bindgen]
+pub async fn shutdown() -> Result<(), JsValue> {
+    flush(true).await?;
+    let t = tracing();
+    match t.shutdown(std::time::Duration::from_secs(0)) {
+        Ok(_) | Err(CoreError::AlreadyShutdown) => Ok(()),
+        Err(e) => Err(js_error(&e)),
+    }
+}
+
+/// The configured batch size (the wrapper flushes when this many spans wait).
+#[wasm_bindgen(js_name = batchSize)]
+pub fn batch_size() -> u32 {
+    tracing().config().export_max_batch_size as u32
+}
+
+/// The configured schedule delay in ms (the wrapper's flush timer).
+#[wasm_bindgen(js_name = scheduleDelayMillis)]
+pub fn schedule_delay_millis() -> u32 {
+    tracing().config().schedule_delay_millis as u32
+}
