@@ -12,6 +12,8 @@ step "core: unit, vector and pipeline tests"
 cargo test -p crosstrace
 
 bash scripts/c.sh test
+bash scripts/wasm.sh test
+
 
 step "core: builds for wasm32-unknown-unknown"
 cargo build -p crosstrace --target wasm32-unknown-unknown --no-default-features
@@ -33,3 +35,4 @@ export CROSSTRACE_ZIPKIN="http://127.0.0.1:${ZIPKIN_PORT:-9411}"
 cargo test -p crosstrace --features integration --test jaeger --test zipkin -- --test-threads=1
 
 bash scripts/c.sh jaeger-test
+bash scripts/wasm.sh browser-test

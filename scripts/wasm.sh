@@ -38,7 +38,43 @@ build() {
   echo "built $PKG ($(du -sh "$PKG/wasm/crosstrace_wasm_bg.wasm" | cut -f1) wasm)"
 }
 
+unit_tests() {
+  ensure_apt chromium chromium-driver
+  step "wasm: wasm-bindgen-test with the shared vectors, in Node"
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test -p crosstrace-wasm --target wasm32-unknown-unknown --test web
+  step "wasm: wasm-bindgen-test with the shared vectors, in headless Chromium"
+  (cd bindings-wasm && CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test -p crosstrace-wasm --target wasm32-unknown-unknown --test web)
+  step "wasm: the npm package under node:test"
+  node --test bindings-wasm/tests/package.test.mjs
+  step "wasm: the typings compile (tsc --noEmit), and reject misuse"
+  tsc -p bindings-wasm/tests/tsconfig.json
+  local errors
+  errors="$(tsc --noEmit --strict --module NodeNext --moduleResolution NodeNext --target ES2022 \
+    --lib ES2022,DOM bindings-wasm/tests/typings_invalid.ts 2>&1 | grep -c 'error TS' || true)"
+  if [ "$errors" != 3 ]; then
+    echo "typings_invalid.ts: expected tsc to reject its 3 misuses, got $errors errors" >&2
+    exit 1
+  fi
+}
+
+browser_test() {
+  ensure_apt chromium
+  step "wasm: a page in headless Chromium traces a call and exports to a local endpoint and Jaeger"
+  node bindings-wasm/tests/browser/run.mjs \
+    "http://127.0.0.1:${JAEGER_OTLP_HTTP_PORT:-4318}/v1/traces" \
+    "http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
+}
+
 case "${1:-}" in
   build) build ;;
-  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+  test) build; unit_tests ;;
+  browser-test) browser_test ;;
+  bench)
+    build
+    node bindings-wasm/bench/bench.mjs
+    ;;
+  *) echo "usage: $0 build|test|browser-test|bench" >&2; exit 2 ;;
 esac

@@ -39,7 +39,7 @@ export interface TracingConfig {
 }
 
 /** `OTEL_*` variables as strings, as edge runtimes bind their environment. */
-export type OtelEnvironment = Record<`OTEL_${string}` | 'ENVIRONMENT', string>;
+export type OtelEnvironment = { [name: `OTEL_${string}`]: string; ENVIRONMENT?: string };
 
 /** An immutable propagation context: parent span, baggage, correlation. */
 export declare class Context {

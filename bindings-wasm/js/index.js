@@ -26,6 +26,8 @@ export function ready(moduleOrBytes) {
 }
 
 const stack = [];
+let root = null;
+let batchSize = 512;
 let timer = null;
 let flushing = null;
 let hooked = false;
@@ -40,7 +42,17 @@ function requireInit() {
 }
 
 function currentContext() {
-  return stack.length > 0 ? stack[stack.length - 1] : new raw.Context();
+  return stack.length > 0 ? stack[stack.length - 1] : root;
+}
+
+/** Attributes cross into wasm as one JSON string (one boundary crossing instead of one per
+ * attribute); objects holding bigints, which JSON cannot carry, cross as they are. */
+function encodeAttributes(attributes) {
+  for (const k in attributes) {
+    const t = typeof attributes[k];
+    if (t !== 'string' && t !== 'number' && t !== 'boolean') return attributes;
+  }
+  return JSON.stringify(attributes);
 }
 
 function flushSoon(keepalive = false) {
@@ -65,8 +77,10 @@ function onHidden() {
  */
 export async function init(config = {}) {
   await ready();
-  raw.init(JSON.stringify(config));
+    raw.init(JSON.stringify(config));
   initialised = true;
+  if (root === null) root = new raw.Context();
+  batchSize = raw.batchSize();
   if (timer !== null) clearInterval(timer);
   timer = setInterval(() => {
     if (raw.queueDepth() > 0) flushSoon();
@@ -81,19 +95,20 @@ export async function init(config = {}) {
 
 /** A span. `end()` is idempotent; attributes take strings, numbers, booleans and bigints. */
 export class Span {
-  constructor(inner) {
-    this._inner = inner;
+  constructor(handle) {
+    this._h = handle;
+    this._ids = null;
   }
   setAttribute(key, value) {
-    this._inner.setAttribute(key, value);
+    raw.spanSetAttribute(this._h, key, value);
     return this;
   }
   setAttributes(attributes) {
-    for (const [k, v] of Object.entries(attributes)) this._inner.setAttribute(k, v);
+    for (const [k, v] of Object.entries(attributes)) raw.spanSetAttribute(this._h, k, v);
     return this;
   }
-  addEvent(name, attributes = {}) {
-    this._inner.addEvent(name, attributes);
+  addEvent(name, attributes) {
+    raw.spanAddEvent(this._h, name, attributes === undefined ? undefined : encodeAttributes(attributes));
     return this;
   }
   /** Records an exception event (type, message, stack) and sets error status. */
@@ -101,30 +116,44 @@ export class Span {
     const isError = error instanceof Error;
     const type = isError ? error.name || 'Error' : typeof error;
     const message = isError ? error.message : String(error);
-    this._inner.recordException(type, message, isError ? error.stack : undefined);
+    raw.spanRecordException(this._h, type, message, isError ? error.stack : undefined);
     return this;
   }
   /** `code` is 'ok', 'error' or 'unset'. */
   setStatus(code, description) {
-    this._inner.setStatus(code, description);
+    raw.spanSetStatus(this._h, code, description);
     return this;
   }
+    /** Ends the span. Its ids and context stay readable if they were read before `end()`. */
   end() {
-    this._inner.end();
-    if (raw.queueDepth() >= raw.batchSize()) flushSoon();
+    raw.spanEnd(this._h);
+    if (raw.queueDepth() >= batchSize) flushSoon();
   }
-  isRecording() {
-    return this._inner.isRecording();
+    isRecording() {
+    return raw.spanIsRecording(this._h);
+  }
+  /** For tests: ends without the flush-at-batch-size check. */
+  _end_without_flush() {
+    raw.spanEnd(this._h);
+  }
+  _idPair() {
+    if (this._ids === null || this._ids === '') {
+      const ids = raw.spanIds(this._h);
+      if (ids !== '') this._ids = ids;
+      return ids;
+    }
+    return this._ids;
   }
   get traceId() {
-    return this._inner.traceId();
+    return this._idPair().slice(0, 32);
   }
   get spanId() {
-    return this._inner.spanId();
+    return this._idPair().slice(33);
   }
   /** The context for children of this span (and for `inject`). */
   context() {
-    return this._inner.context();
+    if (this._cx === undefined) this._cx = raw.spanContext(this._h);
+    return this._cx;
   }
 }
 
@@ -140,8 +169,9 @@ function parentContext(parent) {
 /** Starts a span: `{ kind, attributes, parent }`; without a parent, the current span's. */
 export function startSpan(name, options = {}) {
   requireInit();
-  const { kind = 'internal', attributes = {}, parent } = options;
-  return new Span(raw.startSpan(name, kind, parentContext(parent), attributes));
+    const { kind = 'internal', attributes, parent } = options;
+  const attrs = attributes === undefined ? undefined : encodeAttributes(attributes);
+  return new Span(raw.startSpan(name, kind, parentContext(parent), attrs));
 }
 
 function runIn(context, fn, arg) {

@@ -292,11 +292,67 @@ impl Context {
     }
 }
 
-/// A span handle. Ending is idempotent.
-#[wasm_bindgen]
-#[derive(Debug)]
-pub struct Span {
-    inner: crosstrace::Span,
+/// Live spans, addressed from JS by integer handles: `index | generation << 20`. Handing JS a
+/// wasm-bindgen object per span would register each with a FinalizationRegistry, and the
+/// garbage collector's work on those cells dominated the cost of a span. A span leaves the table
+/// when it ends; a stale handle (an ended span's) is refused. Past [`MAX_LIVE`] open spans, new
+/// ones are not recorded (a program that never ends its spans cannot grow memory forever).
+struct Slab {
+    slots: Vec<(u32, Option<crosstrace::Span>)>,
+    free: Vec<u32>,
+}
+
+const MAX_LIVE: usize = 1 << 20;
+const INDEX_BITS: u32 = 20;
+
+thread_local! {
+    static SPANS: RefCell<Slab> = const { RefCell::new(Slab { slots: Vec::new(), free: Vec::new() }) };
+}
+
+fn insert_span(span: crosstrace::Span) -> u32 {
+    SPANS.with(|s| {
+        let mut s = s.borrow_mut();
+        let index = match s.free.pop() {
+            Some(i) => i,
+            None if s.slots.len() < MAX_LIVE => {
+                s.slots.push((0, None));
+                (s.slots.len() - 1) as u32
+            }
+            None => return u32::MAX, // no room: the span is dropped (ended) right away
+        };
+        let slot = &mut s.slots[index as usize];
+        slot.0 = (slot.0 + 1) & 0xfff;
+        slot.1 = Some(span);
+        index | (slot.0 << INDEX_BITS)
+    })
+}
+
+/// Runs `f` on a live span; `None` for an ended or unknown handle.
+fn with_span<R>(handle: u32, f: impl FnOnce(&mut crosstrace::Span) -> R) -> Option<R> {
+    SPANS.with(|s| {
+        let mut s = s.borrow_mut();
+        let (generation, span) = s
+            .slots
+            .get_mut((handle & ((1 << INDEX_BITS) - 1)) as usize)?;
+        if *generation != handle >> INDEX_BITS {
+            return None;
+        }
+        span.as_mut().map(f)
+    })
+}
+
+fn remove_span(handle: u32) -> Option<crosstrace::Span> {
+    SPANS.with(|s| {
+        let mut s = s.borrow_mut();
+        let index = handle & ((1 << INDEX_BITS) - 1);
+        let (generation, span) = s.slots.get_mut(index as usize)?;
+        if *generation != handle >> INDEX_BITS {
+            return None;
+        }
+        let span = span.take()?;
+        s.free.push(index);
+        Some(span)
+    })
 }
 
 fn key_value(key: &str, value: &JsValue) -> Option<KeyValue> {
@@ -320,9 +376,40 @@ fn key_value(key: &str, value: &JsValue) -> Option<KeyValue> {
     }
 }
 
+fn json_attributes(text: &str) -> Result<Vec<KeyValue>, JsValue> {
+    let v: Json = serde_json::from_str(text)
+        .map_err(|_| invalid("attributes", text, "an object of plain values"))?;
+    let Json::Object(map) = v else {
+        return Err(invalid("attributes", text, "an object"));
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let key = crosstrace::intern::key(&k);
+        out.push(match v {
+            Json::String(s) => KeyValue::new(key, s),
+            Json::Bool(b) => KeyValue::new(key, b),
+            Json::Number(n) => match n.as_i64() {
+                Some(i) => KeyValue::new(key, i),
+                None => KeyValue::new(key, n.as_f64().unwrap_or(f64::NAN)),
+            },
+            _ => {
+                return Err(invalid(
+                    "attribute value",
+                    &k,
+                    "a string, number, boolean or bigint",
+                ))
+            }
+        });
+    }
+    Ok(out)
+}
+
 fn attributes(obj: &JsValue) -> Result<Vec<KeyValue>, JsValue> {
     if obj.is_undefined() || obj.is_null() {
         return Ok(Vec::new());
+    }
+    if let Some(text) = obj.as_string() {
+        return json_attributes(&text);
     }
     if !obj.is_object() {
         return Err(invalid(
@@ -348,78 +435,77 @@ fn attributes(obj: &JsValue) -> Result<Vec<KeyValue>, JsValue> {
     Ok(out)
 }
 
-#[wasm_bindgen]
-impl Span {
-    /// Sets an attribute (string, number, boolean or bigint).
-    #[wasm_bindgen(js_name = setAttribute)]
-    pub fn set_attribute(&mut self, key: &str, value: &JsValue) -> Result<(), JsValue> {
-        let kv = key_value(key, value).ok_or_else(|| {
-            invalid(
-                "attribute value",
-                key,
-                "a string, number, boolean or bigint",
-            )
-        })?;
-        self.inner.set_attribute(kv);
-        Ok(())
-    }
+/// Sets an attribute (string, number, boolean or bigint) on a live span.
+#[wasm_bindgen(js_name = spanSetAttribute)]
+pub fn span_set_attribute(span: u32, key: &str, value: &JsValue) -> Result<(), JsValue> {
+    let kv = key_value(key, value).ok_or_else(|| {
+        invalid(
+            "attribute value",
+            key,
+            "a string, number, boolean or bigint",
+        )
+    })?;
+    with_span(span, |s| s.set_attribute(kv));
+    Ok(())
+}
 
-    /// Adds an event with attributes.
-    #[wasm_bindgen(js_name = addEvent)]
-    pub fn add_event(&mut self, name: &str, attrs: &JsValue) -> Result<(), JsValue> {
-        let a = attributes(attrs)?;
-        self.inner.add_event(crosstrace::intern::name(name), a);
-        Ok(())
-    }
+/// Adds an event with attributes (an object, or its JSON).
+#[wasm_bindgen(js_name = spanAddEvent)]
+pub fn span_add_event(span: u32, name: &str, attrs: &JsValue) -> Result<(), JsValue> {
+    let a = attributes(attrs)?;
+    with_span(span, |s| s.add_event(crosstrace::intern::name(name), a));
+    Ok(())
+}
 
-    /// Records an exception: an `exception` event and error status.
-    #[wasm_bindgen(js_name = recordException)]
-    pub fn record_exception(&mut self, type_name: &str, message: &str, stack: Option<String>) {
-        self.inner
-            .record_exception(type_name, message, stack.as_deref());
-    }
+/// Records an exception: an `exception` event and error status.
+#[wasm_bindgen(js_name = spanRecordException)]
+pub fn span_record_exception(span: u32, type_name: &str, message: &str, stack: Option<String>) {
+    with_span(span, |s| {
+        s.record_exception(type_name, message, stack.as_deref())
+    });
+}
 
-    /// Sets the status: `"ok"`, `"error"` (with a description) or `"unset"`.
-    #[wasm_bindgen(js_name = setStatus)]
-    pub fn set_status(&mut self, code: &str, description: Option<String>) -> Result<(), JsValue> {
-        let status = match code {
-            "ok" => Status::Ok,
-            "error" => Status::error(description.unwrap_or_default()),
-            "unset" => Status::Unset,
-            other => return Err(invalid("status", other, "\"ok\", \"error\" or \"unset\"")),
-        };
-        self.inner.set_status(status);
-        Ok(())
-    }
+/// Sets the status: `"ok"`, `"error"` (with a description) or `"unset"`.
+#[wasm_bindgen(js_name = spanSetStatus)]
+pub fn span_set_status(span: u32, code: &str, description: Option<String>) -> Result<(), JsValue> {
+    let status = match code {
+        "ok" => Status::Ok,
+        "error" => Status::error(description.unwrap_or_default()),
+        "unset" => Status::Unset,
+        other => return Err(invalid("status", other, "\"ok\", \"error\" or \"unset\"")),
+    };
+    with_span(span, |s| s.set_status(status));
+    Ok(())
+}
 
-    /// Ends the span (idempotent).
-    pub fn end(&mut self) {
-        self.inner.end();
+/// Ends a span and releases its handle; ending again does nothing.
+#[wasm_bindgen(js_name = spanEnd)]
+pub fn span_end(span: u32) {
+    if let Some(mut s) = remove_span(span) {
+        s.end();
     }
+}
 
-    /// Whether the span records (sampled and not ended).
-    #[wasm_bindgen(js_name = isRecording)]
-    pub fn is_recording(&self) -> bool {
-        self.inner.is_recording()
-    }
+/// Whether the span records (sampled and not ended).
+#[wasm_bindgen(js_name = spanIsRecording)]
+pub fn span_is_recording(span: u32) -> bool {
+    with_span(span, |s| s.is_recording()).unwrap_or(false)
+}
 
-    /// The trace id, 32 hex digits.
-    #[wasm_bindgen(js_name = traceId)]
-    pub fn trace_id(&self) -> String {
-        self.inner.trace_id_hex()
-    }
+/// The trace and span ids, `"<32 hex>-<16 hex>"` (empty for an ended span).
+#[wasm_bindgen(js_name = spanIds)]
+pub fn span_ids(span: u32) -> String {
+    with_span(span, |s| {
+        format!("{}-{}", s.trace_id_hex(), s.span_id_hex())
+    })
+    .unwrap_or_default()
+}
 
-    /// The span id, 16 hex digits.
-    #[wasm_bindgen(js_name = spanId)]
-    pub fn span_id(&self) -> String {
-        self.inner.span_id_hex()
-    }
-
-    /// The context for children of this span.
-    pub fn context(&self) -> Context {
-        Context {
-            inner: self.inner.context(),
-        }
+/// The context for children of a live span (an empty one for an ended span).
+#[wasm_bindgen(js_name = spanContext)]
+pub fn span_context(span: u32) -> Context {
+    Context {
+        inner: with_span(span, |s| s.context()).unwrap_or_default(),
     }
 }
 
@@ -430,7 +516,7 @@ pub fn start_span(
     kind: &str,
     parent: &Context,
     attrs: &JsValue,
-) -> Result<Span, JsValue> {
+) -> Result<u32, JsValue> {
     let kind = crosstrace::span::parse_kind(kind).ok_or_else(|| {
         invalid(
             "kind",
@@ -446,7 +532,7 @@ pub fn start_span(
         .attributes(attrs)
         .parent_context(&parent.inner)
         .start();
-    Ok(Span { inner })
+    Ok(insert_span(inner))
 }
 
 /// The propagation headers of `cx`, as a plain object (lowercase names).
@@ -487,7 +573,7 @@ pub fn health() -> String {
 /// Spans waiting for export.
 #[wasm_bindgen(js_name = queueDepth)]
 pub fn queue_depth() -> u32 {
-    tracing().health().counts.queue_depth as u32
+    tracing().queue_depth() as u32
 }
 
 fn request_init(

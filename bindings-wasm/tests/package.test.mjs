@@ -172,7 +172,7 @@ test('a full queue drops and counts; export errors are counted', async () => {
   });
   for (let i = 0; i < 25; i++) {
     const s = ct.startSpan(`s${i}`);
-    s._inner.end(); // end without the wrapper's flush-at-batch-size
+    s._end_without_flush();
   }
   assert.equal(ct.health().spans_dropped_queue_full, 15);
   await ct.flush();

@@ -370,6 +370,14 @@ impl Tracing {
         }
     }
 
+    /// Spans waiting for export (queued or in flight); cheaper than [`Tracing::health`].
+    pub fn queue_depth(&self) -> u64 {
+        self.inner
+            .pipeline
+            .as_ref()
+            .map_or(0, |p| p.processor.counts().depth)
+    }
+
     /// Records the outcome of exporting `spans` spans taken with [`Tracing::take_batch`].
     pub fn report_export(&self, spans: usize, outcome: crate::export::Outcome) {
         if let Some(p) = &self.inner.pipeline {

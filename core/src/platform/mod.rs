@@ -37,10 +37,17 @@ mod wasm {
         fn now(this: &Performance) -> f64;
     }
 
+    thread_local! {
+        /// `performance.timeOrigin` never changes: read it once, not on every clock read.
+        static ORIGIN: Option<f64> = PERFORMANCE.with(|p| {
+            p.as_ref().map(|p| p.time_origin()).filter(|o| o.is_finite() && *o > 0.0)
+        });
+    }
+
     pub(super) fn now_ms() -> f64 {
-        PERFORMANCE
-            .with(|p| p.as_ref().map(|p| p.time_origin() + p.now()))
-            .filter(|ms| ms.is_finite() && *ms > 0.0)
+        ORIGIN
+            .with(|o| *o)
+            .and_then(|origin| PERFORMANCE.with(|p| p.as_ref().map(|p| origin + p.now())))
             .unwrap_or_else(js_sys::Date::now)
     }
 }

@@ -1,0 +1,41 @@
+// Compiled with `tsc --noEmit` against the package's index.d.ts: the typings users get.
+import {
+  init,
+  startSpan,
+  withSpan,
+  withCorrelation,
+  getCorrelationId,
+  inject,
+  extract,
+  health,
+  flush,
+  shutdown,
+  Context,
+  type Span,
+  type TracingConfig,
+} from '../pkg/index.js';
+
+const config: TracingConfig = { serviceName: 'storefront', backend: 'otlp', samplingRate: 0.5 };
+
+export async function main(): Promise<number> {
+  await init(config);
+  await init({ OTEL_SERVICE_NAME: 'edge', OTEL_BACKEND: 'none' });
+  const span: Span = startSpan('checkout', { kind: 'server', attributes: { items: 3, vip: true } });
+  span.setAttribute('total', 12.5).addEvent('priced', { currency: 'EUR' });
+  const total: number = await withSpan('async work', async (s) => {
+    s.setStatus('ok');
+    return 42;
+  });
+  const id: string = withCorrelation({ correlationId: 'c-1', jobId: 'j' }, (cid) => cid);
+  const maybe: string | undefined = getCorrelationId();
+  const headers = inject(new Headers(), span);
+  const plain: Record<string, string> = inject({}, span.context());
+  const parent: Context = extract(headers);
+  const child = startSpan('child', { parent });
+  child.recordException(new Error('x'));
+  child.end();
+  span.end();
+  await flush();
+  await shutdown();
+  return total + id.length + (maybe?.length ?? 0) + Object.keys(plain).length + health().spans_ended;
+}

@@ -1,0 +1,135 @@
+//! wasm-bindgen-test: the binding's own API on a real JS engine — Node, and headless Chromium
+//! (scripts/wasm.sh runs both) — with the shared vectors.
+#![cfg(target_arch = "wasm32")]
+// Tests unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use crosstrace_wasm::{
+    extract, health, init, inject, span_end, span_ids, span_set_attribute, start_span, Context,
+};
+use js_sys::{Object, Reflect};
+use serde_json::Value;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+fn vectors(text: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(text).unwrap();
+    v["cases"].as_array().unwrap().clone()
+}
+
+fn js_object(map: &serde_json::Map<String, Value>) -> JsValue {
+    let o = Object::new();
+    for (k, v) in map {
+        Reflect::set(&o, &k.into(), &v.as_str().unwrap().into()).unwrap();
+    }
+    o.into()
+}
+
+fn init_propagators(case: &Value) {
+    let props: Vec<&str> = case["propagators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let list = if props.is_empty() {
+        "none".to_owned()
+    } else {
+        props.join(",")
+    };
+    let cfg = serde_json::json!({ "OTEL_BACKEND": "none", "OTEL_PROPAGATORS": list });
+    init(&cfg.to_string()).unwrap();
+}
+
+#[wasm_bindgen_test]
+fn config_vectors() {
+    for case in vectors(include_str!("../../tests/vectors/config_env.json")) {
+        let name = case["name"].as_str().unwrap();
+        let mut env = case["env"].as_object().unwrap().clone();
+        match case.get("error") {
+            None => {
+                // Only OTLP/HTTP, Thrift and Zipkin can leave a browser; the config itself is
+                // what these vectors check.
+                env.entry("OTEL_BACKEND").or_insert("none".into());
+                env.insert("OTEL_BACKEND".into(), "none".into());
+                init(&Value::Object(env).to_string()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+                let got: Value = serde_json::from_str(&crosstrace_wasm::config_json()).unwrap();
+                for (k, want) in case["expect"].as_object().unwrap() {
+                    if k != "backend" && k != "endpoint" {
+                        assert_eq!(&got[k], want, "{name}: {k}");
+                    }
+                }
+            }
+            Some(err) => {
+                let e = init(&Value::Object(env).to_string()).unwrap_err();
+                let e: js_sys::Error = e.dyn_into().unwrap();
+                assert_eq!(String::from(e.name()), "CrosstraceConfigError", "{name}");
+                let msg = String::from(e.message());
+                assert!(
+                    msg.contains(err["variable"].as_str().unwrap()),
+                    "{name}: {msg}"
+                );
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn extract_vectors() {
+    for case in vectors(include_str!("../../tests/vectors/propagation_extract.json")) {
+        let name = case["name"].as_str().unwrap();
+        init_propagators(&case);
+        let cx = extract(&js_object(case["headers"].as_object().unwrap()));
+        let got: Value = serde_json::from_str(&cx.to_json()).unwrap();
+        let expect = &case["expect"];
+        if expect["span"].is_null() {
+            assert!(got["span"].is_null(), "{name}: {got}");
+        } else {
+            for (k, v) in expect["span"].as_object().unwrap() {
+                assert_eq!(&got["span"][k], v, "{name}: {k}");
+            }
+        }
+        if let Some(b) = expect.get("baggage") {
+            assert_eq!(&got["baggage"], b, "{name}");
+        }
+        if let Some(c) = expect.get("correlation") {
+            assert_eq!(&got["correlation"], c, "{name}");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn inject_vectors() {
+    for case in vectors(include_str!("../../tests/vectors/propagation_inject.json")) {
+        let name = case["name"].as_str().unwrap();
+        init_propagators(&case);
+        let cx = Context::from_json(&case["context"].to_string()).unwrap();
+        let headers = inject(&cx);
+        let got: Value =
+            serde_json::from_str(&String::from(js_sys::JSON::stringify(&headers).unwrap()))
+                .unwrap();
+        assert_eq!(got, case["expect_headers"], "{name}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn spans_join_the_extracted_trace_and_are_counted() {
+    init(r#"{"backend":"none","serviceName":"wasm-test"}"#).unwrap();
+    let headers = Object::new();
+    Reflect::set(
+        &headers,
+        &"traceparent".into(),
+        &"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+    )
+    .unwrap();
+    let parent = extract(&headers.into());
+    let span = start_span("GET /stock", "server", &parent, &JsValue::UNDEFINED).unwrap();
+    assert!(span_ids(span).starts_with("4bf92f3577b34da6a3ce929d0e0e4736-"));
+    span_set_attribute(span, "items", &JsValue::from_f64(3.0)).unwrap();
+    span_end(span);
+    span_end(span); // idempotent
+    assert_eq!(span_ids(span), "", "an ended handle is refused");
+    let h: Value = serde_json::from_str(&health()).unwrap();
+    assert_eq!(h["spans_ended"], 1);
+    assert_eq!(h["service_name"], "wasm-test");
+}
