@@ -6,7 +6,7 @@
 export CROSSTRACE_CACHE ?= $(HOME)/.cache/crosstrace
 export CARGO_TARGET_DIR ?= $(CROSSTRACE_CACHE)/target
 
-.PHONY: demo test lint bench jaeger jaeger-stop install
+.PHONY: demo test lint bench jaeger jaeger-stop install wasm
 
 ## Run the retail ETL demo on the console backend (no server needed).
 demo:
@@ -28,6 +28,10 @@ bench:
 PREFIX ?= /usr/local
 install:
 	bash scripts/c.sh install $(PREFIX)
+
+## Build the npm package `crosstrace` (WebAssembly) into bindings-wasm/pkg.
+wasm:
+	bash scripts/wasm.sh build
 
 ## Start a local Jaeger (UI on http://127.0.0.1:16686).
 jaeger:

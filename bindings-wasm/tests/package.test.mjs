@@ -211,6 +211,19 @@ test('timestamps have sub-millisecond precision (performance.now)', async () => 
   await c.close();
 });
 
+test('flushes on its own: at batch size and on the schedule-delay timer', async () => {
+  const c = await collector();
+  await ct.init({ backend: 'otlp', endpoint: c.url, exportMaxBatchSize: 5, scheduleDelayMillis: 60000 });
+  for (let i = 0; i < 5; i++) ct.startSpan(`b${i}`).end();
+  for (let i = 0; i < 50 && c.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(c.requests.length, 1, 'a full batch is sent without flush()');
+  await ct.init({ backend: 'otlp', endpoint: c.url, exportMaxBatchSize: 100, scheduleDelayMillis: 50 });
+  ct.startSpan('lonely').end();
+  for (let i = 0; i < 100 && c.requests.length === 1; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(c.requests.length, 2, 'a partial batch is sent when the timer fires');
+  await c.close();
+});
+
 test('shutdown exports what is queued; later spans are no-ops', async () => {
   const c = await collector();
   await ct.init({ backend: 'otlp', endpoint: c.url, scheduleDelayMillis: 60000 });

@@ -55,7 +55,7 @@ const server = createServer((req, res) => {
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-async function runPage(otlpUrl, corr) {
+async function runPage(otlpUrl, corr, hide = false) {
   const profile = mkdtempSync(join(tmpdir(), 'crosstrace-chromium-'));
   const done = new Promise((resolve, reject) => {
     state.done = resolve;
@@ -65,7 +65,7 @@ async function runPage(otlpUrl, corr) {
     '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--no-first-run', '--disable-quic', `--user-data-dir=${profile}`,
-    `${origin}/page.html?otlp=${encodeURIComponent(otlpUrl)}&corr=${corr}`,
+        `${origin}/page.html?otlp=${encodeURIComponent(otlpUrl)}&corr=${corr}&hide=${hide ? 1 : 0}`,
   ], { stdio: 'ignore' });
   try {
     const results = await done;
@@ -80,8 +80,8 @@ async function runPage(otlpUrl, corr) {
 const hex = (b) => Buffer.from(b).toString('hex');
 let checks = 0;
 
-// 1. To this harness: decode the OTLP body and check the spans.
-const r1 = await runPage(`${origin}/v1/traces`, 'browser-corr-1');
+// 1. To this harness, flushed by `pagehide` (keepalive): decode the OTLP body, check the spans.
+const r1 = await runPage(`${origin}/v1/traces`, 'browser-corr-1', true);
 assert.equal(r1.health.spans_exported, 2);
 const spans = state.otlp
   .map((b) => Request.decode(b))
@@ -105,19 +105,32 @@ assert.equal(state.api[0].traceparent, `00-${r1.traceId}-${r1.clientSpanId}-01`)
 assert.equal(state.api[0]['x-correlation-id'], 'browser-corr-1');
 checks += 12;
 
+// The very bodies the browser sent are accepted by the real Jaeger, which then holds the trace.
+for (const body of state.otlp) {
+  const res = await fetch(jaegerOtlp, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+  assert.ok(res.ok, `Jaeger accepted the browser's OTLP body: ${res.status}`);
+}
+checks += 1;
+
+async function jaegerTrace(traceId) {
+  for (let i = 0; i < 100; i++) {
+    const res = await fetch(`${jaegerQuery}/api/traces/${traceId}`);
+    if (res.ok) {
+      const data = (await res.json()).data;
+      if (data && data[0] && data[0].spans.length >= 2) return data[0];
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`trace ${traceId} not found in Jaeger`);
+}
+const t1 = await jaegerTrace(r1.traceId);
+assert.equal(t1.spans.find((s) => s.operationName === 'GET /api/stock').references[0].spanID, r1.checkoutSpanId);
+checks += 1;
+
 // 2. Straight to the real Jaeger's OTLP/HTTP receiver (cross-origin: CORS).
 const r2 = await runPage(jaegerOtlp, 'browser-corr-2');
 assert.equal(r2.health.spans_exported, 2, JSON.stringify(r2.health));
-let trace;
-for (let i = 0; i < 100 && !trace; i++) {
-  const res = await fetch(`${jaegerQuery}/api/traces/${r2.traceId}`);
-  if (res.ok) {
-    const data = (await res.json()).data;
-    if (data && data[0] && data[0].spans.length >= 2) trace = data[0];
-  }
-  if (!trace) await new Promise((r) => setTimeout(r, 300));
-}
-assert.ok(trace, `trace ${r2.traceId} not found in Jaeger`);
+const trace = await jaegerTrace(r2.traceId);
 const jc = trace.spans.find((s) => s.operationName === 'GET /api/stock');
 assert.equal(jc.references[0].spanID, r2.checkoutSpanId);
 assert.equal(trace.processes[jc.processID].serviceName, 'storefront-browser');
