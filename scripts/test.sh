@@ -13,6 +13,8 @@ cargo test -p crosstrace
 
 bash scripts/c.sh test
 bash scripts/wasm.sh test
+bash scripts/python.sh test
+
 
 
 step "core: builds for wasm32-unknown-unknown"

@@ -1,0 +1,506 @@
+"""The specification's tracing API (``core.tracing``), over the Rust core.
+
+The current span and correlation live in ``contextvars``, so asyncio tasks and threads never see
+each other's; spans, ids, sampling, attribute limits, batching and export are the core's.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import dataclasses
+import enum
+import functools
+import inspect
+import json
+import os
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from . import _native
+from ._native import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TracingBackend(str, enum.Enum):
+    """Where finished spans go."""
+
+    CONSOLE = "console"
+    OTLP = "otlp"
+    JAEGER = "jaeger"
+    ZIPKIN = "zipkin"
+    NONE = "none"
+
+
+@dataclasses.dataclass
+class TracingConfig:
+    """Every option of the specification (and the standard OTEL_* ones), with its defaults."""
+
+    enabled: bool = True
+    service_name: str = "retail-etl-pipeline"
+    service_version: str = "1.0.0"
+    environment: str = "development"
+    backend: TracingBackend | str = TracingBackend.CONSOLE
+    endpoint: str | None = None
+    otlp_protocol: str | None = None
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    compression: str = "none"
+    sampler: str = "parentbased_traceidratio"
+    sampling_rate: float = 1.0
+    export_timeout_seconds: float = 30.0
+    export_max_batch_size: int = 512
+    max_queue_size: int = 2048
+    schedule_delay_millis: int = 5000
+    auto_instrument: bool = True
+    instrument_db: bool = True
+    instrument_http: bool = True
+    instrument_logging: bool = True
+    resource_attributes: dict[str, str] = dataclasses.field(default_factory=dict)
+    propagators: list[str] = dataclasses.field(
+        default_factory=lambda: ["tracecontext", "baggage", "b3", "jaeger"]
+    )
+    attribute_value_length_limit: int = 1024
+    attribute_count_limit: int = 128
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls) -> TracingConfig:
+        """Reads the OTEL_* environment (the core's rules); raises ConfigError on a bad value."""
+        return cls._from_json(_native.config_from_env())
+
+    @classmethod
+    def _from_json(cls, text: str) -> TracingConfig:
+        data = json.loads(text)
+        data["backend"] = TracingBackend(data["backend"])
+        return cls(**data)
+
+    def to_json(self) -> str:
+        """Validates and returns the normalised JSON; raises ConfigError naming the field."""
+        data = dataclasses.asdict(self)
+        if isinstance(self.backend, TracingBackend):
+            data["backend"] = self.backend.value
+        return _native.config_normalize(json.dumps(data))
+
+
+@dataclasses.dataclass
+class _State:
+    config: TracingConfig | None = None
+    shut_down: bool = False
+
+
+_state = _State()
+_lock = threading.Lock()
+_ROOT = _native.Context()
+_current_context: contextvars.ContextVar[_native.Context] = contextvars.ContextVar(
+    "crosstrace_context", default=_ROOT
+)
+_current_span: contextvars.ContextVar[Span | None] = contextvars.ContextVar(
+    "crosstrace_span", default=None
+)
+
+
+def setup_tracing(config: TracingConfig | None = None) -> TracingConfig:
+    """Configures tracing from ``config`` or the environment. Replaces an earlier setup."""
+    config = config if config is not None else TracingConfig.from_env()
+    normalised = config.to_json()
+    with _lock:
+        _native.init(normalised)
+        _state.config = TracingConfig._from_json(normalised)
+        _state.shut_down = False
+    return _state.config
+
+
+def get_config() -> TracingConfig | None:
+    """The configuration in force, if tracing was set up."""
+    return _state.config
+
+
+def shutdown_tracing(timeout: float = 10.0) -> int:
+    """Exports what is queued within ``timeout`` seconds, then stops; returns the number of
+    spans that could not be sent. Idempotent."""
+    with _lock:
+        if _state.shut_down:
+            return 0
+        _state.shut_down = True
+    return _native.shutdown(timeout)
+
+
+def force_flush(timeout: float = 10.0) -> None:
+    """Exports everything queued, waiting at most ``timeout`` seconds."""
+    _native.force_flush(timeout)
+
+
+def _flush_at_exit() -> None:
+    with contextlib.suppress(Exception):
+        shutdown_tracing(5.0)
+
+
+atexit.register(_flush_at_exit)
+
+
+def _after_fork_in_child() -> None:
+    # The export thread does not survive fork(); the child gets a pipeline of its own.
+    if _state.config is not None and not _state.shut_down:
+        with contextlib.suppress(Exception):
+            _native.reinit_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Span:
+    """A span (what ``create_span`` yields)."""
+
+    __slots__ = ("_native", "__weakref__")
+
+    def __init__(self, native: _native.Span) -> None:
+        self._native = native
+
+    @property
+    def trace_id(self) -> str:
+        return self._native.trace_id
+
+    @property
+    def span_id(self) -> str:
+        return self._native.span_id
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self._native.set_attribute(key, value)
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        self._native.set_attributes(dict(attributes))
+
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        self._native.add_event(name, dict(attributes) if attributes else None)
+
+    def record_exception(self, exception: BaseException) -> None:
+        stack = "".join(
+            traceback.format_exception(type(exception), exception, exception.__traceback__)
+        )
+        self._native.record_exception(type(exception).__qualname__, str(exception), stack)
+
+    def set_status(self, status: str, description: str | None = None) -> None:
+        self._native.set_status(status, description)
+
+    def update_name(self, name: str) -> None:
+        self._native.update_name(name)
+
+    def is_recording(self) -> bool:
+        return self._native.is_recording()
+
+    def end(self) -> None:
+        self._native.end()
+
+    def context(self) -> _native.Context:
+        return self._native.context()
+
+
+def current_context() -> _native.Context:
+    """The context of the running task or thread."""
+    return _current_context.get()
+
+
+def get_current_span() -> Span | None:
+    """The span of the running task or thread, if any."""
+    return _current_span.get()
+
+
+@contextlib.contextmanager
+def use_context(context: _native.Context) -> Iterator[_native.Context]:
+    """Makes ``context`` (e.g. from ``extract``) current for the block."""
+    token = _current_context.set(context)
+    try:
+        yield context
+    finally:
+        _current_context.reset(token)
+
+
+@contextlib.contextmanager
+def _activate(span: Span) -> Iterator[Span]:
+    t1 = _current_context.set(span.context())
+    t2 = _current_span.set(span)
+    try:
+        yield span
+    except BaseException as e:
+        if not isinstance(e, (GeneratorExit, KeyboardInterrupt, SystemExit)):
+            span.record_exception(e)
+        raise
+    finally:
+        _current_span.reset(t2)
+        _current_context.reset(t1)
+        span.end()
+
+
+def start_span(
+    name: str,
+    attributes: Mapping[str, Any] | None = None,
+    kind: str = "internal",
+    parent: _native.Context | Span | None = None,
+) -> Span:
+    """Starts a span (not made current); end it with ``span.end()``."""
+    if isinstance(parent, Span):
+        parent = parent.context()
+    if parent is None:
+        parent = _current_context.get()
+    return Span(_native.start_span(name, parent, kind, dict(attributes) if attributes else None))
+
+
+@contextlib.contextmanager
+def create_span(
+    name: str,
+    attributes: Mapping[str, Any] | None = None,
+    kind: str = "internal",
+    parent: _native.Context | Span | None = None,
+) -> Iterator[Span]:
+    """A span that is current inside the block; an exception is recorded and re-raised."""
+    with _activate(start_span(name, attributes, kind, parent)) as span:
+        yield span
+
+
+def set_span_attribute(key: str, value: Any) -> None:
+    """Sets an attribute on the current span (no-op without one)."""
+    span = _current_span.get()
+    if span is not None:
+        span.set_attribute(key, value)
+
+
+def set_span_status(status: str, description: str | None = None) -> None:
+    """Sets the status ("ok" / "error") of the current span (no-op without one)."""
+    span = _current_span.get()
+    if span is not None:
+        span.set_status(status, description)
+
+
+def _decorate(start: Callable[[Callable[..., Any]], Span]) -> Callable[[F], F]:
+    """Wraps sync and async functions and (async) generators so each call runs in a span."""
+
+    def decorator(func: F) -> F:
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                span = start(func)
+                with _activate(span):
+                    async for item in func(*args, **kwargs):
+                        yield item
+
+            return agen_wrapper  # type: ignore[return-value]
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with _activate(start(func)):
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(func):
+
+            @functools.wraps(func)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with _activate(start(func)):
+                    return (yield from func(*args, **kwargs))
+
+            return gen_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _activate(start(func)):
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def trace_function(name: str | Callable[..., Any] | None = None, kind: str = "internal") -> Any:
+    """Traces every call of a function (sync, async or generator) in a span named ``name`` (the
+    function's qualified name by default). Usable bare (``@trace_function``) or called."""
+    if callable(name):
+        return trace_function()(name)
+
+    def start(func: Callable[..., Any]) -> Span:
+        return start_span(name or func.__qualname__, kind=kind)
+
+    return _decorate(start)
+
+
+def trace_async_function(name: str | None = None, kind: str = "internal") -> Callable[[F], F]:
+    """``trace_function`` for coroutine functions (the specification's name for it)."""
+    return trace_function(name, kind)
+
+
+def trace_etl_operation(name: str, stage: str = "unknown") -> Callable[[F], F]:
+    """Traces an ETL step (sync or async): a span named ``name`` with ``etl.operation`` and
+    ``etl.stage``; record counts with ``set_etl_records``."""
+
+    def start(func: Callable[..., Any]) -> Span:
+        return Span(_native.start_etl_span(name, stage, _current_context.get()))
+
+    return _decorate(start)
+
+
+def trace_database_operation(
+    operation: str, table: str, system: str = "postgresql"
+) -> Callable[[F], F]:
+    """Traces a database call: a client span ``"{OPERATION} {table}"`` with ``db.system.name``,
+    ``db.operation.name`` and ``db.collection.name``."""
+
+    def start(func: Callable[..., Any]) -> Span:
+        return Span(_native.start_db_span(system, operation.upper(), table, _current_context.get()))
+
+    return _decorate(start)
+
+
+def set_etl_records(
+    input: int | None = None, output: int | None = None, rejected: int | None = None
+) -> None:
+    """Records ETL record counts on the current span."""
+    span = _current_span.get()
+    if span is not None:
+        _native.set_etl_records(span._native, input, output, rejected)
+
+
+class CorrelationContext:
+    """What ``correlation_context`` yields."""
+
+    def __init__(self, context: _native.Context) -> None:
+        self._context = context
+        data = json.loads(context.correlation() or "null") or {}
+        self.correlation_id: str = data.get("id", "")
+        self.user_id: str | None = data.get("user_id")
+        self.operation: str | None = data.get("operation")
+        self.fields: dict[str, str] = data.get("fields", {})
+
+
+@contextlib.contextmanager
+def correlation_context(
+    correlation_id: str | None = None,
+    user_id: str | None = None,
+    operation: str | None = None,
+    **fields: Any,
+) -> Iterator[CorrelationContext]:
+    """A correlation context for the block: spans started inside carry ``correlation.id``
+    (a UUID v4 when none is given) and the other fields; injected headers carry them on.
+    Nesting restores the outer context on exit."""
+    context = _current_context.get().with_correlation(
+        correlation_id, user_id, operation, [(k, str(v)) for k, v in fields.items()]
+    )
+    with use_context(context):
+        yield CorrelationContext(context)
+
+
+def get_correlation_id() -> str | None:
+    """The current correlation id, or None."""
+    return _current_context.get().correlation_id
+
+
+def inject(headers: dict[str, str] | None = None, context: Any = None) -> dict[str, str]:
+    """Writes the propagation headers of ``context`` (default: current) into ``headers``."""
+    if isinstance(context, Span):
+        context = context.context()
+    headers = {} if headers is None else headers
+    headers.update(_native.inject(context if context is not None else _current_context.get()))
+    return headers
+
+
+def extract(headers: Mapping[str, str] | Any) -> _native.Context:
+    """Reads a context from headers (a mapping, or an iterable of pairs). Bad headers give an
+    empty context, never an error."""
+    items = headers.items() if hasattr(headers, "items") else headers
+    return _native.extract([(str(k), str(v)) for k, v in items])
+
+
+def bind_context(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Returns ``func`` bound to the current context (span and correlation), for running it in
+    a thread or an executor: ``executor.submit(bind_context(work), arg)``."""
+    captured = contextvars.copy_context()
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return captured.copy().run(func, *args, **kwargs)
+
+    return run
+
+
+def get_instrumentation_status() -> dict[str, Any]:
+    """Which library instrumentations are active, and why the others are not."""
+    config = _state.config
+    return {
+        "auto_instrument": bool(config and config.auto_instrument),
+        "instrumented_libraries": [],
+        "not_instrumented": {
+            "all": "crosstrace does not provide library auto-instrumentation yet (issue 4)"
+        },
+    }
+
+
+def get_tracing_health() -> dict[str, Any]:
+    """The health report (the specification's field names) and the instrumentation status."""
+    health: dict[str, Any] = json.loads(_native.health())
+    health["current_instrumentation"] = get_instrumentation_status()
+    return health
+
+
+class Tracer:
+    """What ``get_tracer`` returns."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def start_span(self, name: str, **kwargs: Any) -> Span:
+        return start_span(name, **kwargs)
+
+    @contextlib.contextmanager
+    def start_as_current_span(self, name: str, **kwargs: Any) -> Iterator[Span]:
+        with create_span(name, **kwargs) as span:
+            yield span
+
+    def record_exception(self, exception: BaseException) -> None:
+        """Records ``exception`` on the current span (as the specification's example does)."""
+        span = _current_span.get()
+        if span is not None:
+            span.record_exception(exception)
+
+
+def get_tracer(name: str = "crosstrace") -> Tracer:
+    """A tracer (spans from every tracer share the one core pipeline)."""
+    return Tracer(name)
+
+
+__all__ = [
+    "ConfigError",
+    "bind_context",
+    "CorrelationContext",
+    "Span",
+    "Tracer",
+    "TracingBackend",
+    "TracingConfig",
+    "correlation_context",
+    "create_span",
+    "current_context",
+    "extract",
+    "force_flush",
+    "get_config",
+    "get_correlation_id",
+    "get_current_span",
+    "get_instrumentation_status",
+    "get_tracer",
+    "get_tracing_health",
+    "inject",
+    "set_etl_records",
+    "set_span_attribute",
+    "set_span_status",
+    "setup_tracing",
+    "shutdown_tracing",
+    "start_span",
+    "trace_async_function",
+    "trace_database_operation",
+    "trace_etl_operation",
+    "trace_function",
+    "use_context",
+]

@@ -1,0 +1,486 @@
+//! `crosstrace._native`: the Python boundary over the core. Conversion, ownership and error
+//! mapping only; the pure-Python package `crosstrace` builds the specification's API on it.
+//! Export runs on the core's own thread, which never needs the GIL; `force_flush` and
+//! `shutdown` release the GIL while they wait.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crosstrace::{Correlation, ErrorKind, KeyValue, Status, Tracing, TracingConfig};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+
+create_exception!(
+    _native,
+    CrosstraceError,
+    PyException,
+    "Base of every crosstrace error."
+);
+create_exception!(
+    _native,
+    ConfigError,
+    CrosstraceError,
+    "A configuration value is invalid."
+);
+create_exception!(
+    _native,
+    ExporterSetupError,
+    CrosstraceError,
+    "The exporter could not be set up."
+);
+create_exception!(_native, ExportError, CrosstraceError, "Exporting failed.");
+create_exception!(
+    _native,
+    TimeoutError,
+    CrosstraceError,
+    "An operation timed out."
+);
+create_exception!(
+    _native,
+    AlreadyShutdownError,
+    CrosstraceError,
+    "Tracing was already shut down."
+);
+create_exception!(
+    _native,
+    InvalidArgumentError,
+    CrosstraceError,
+    "An argument was invalid."
+);
+
+/// The one place where core errors become Python exceptions (the table of
+/// `tests/vectors/error_kinds.json`).
+fn py_err(e: crosstrace::Error) -> PyErr {
+    let msg = e.to_string();
+    match e.kind() {
+        ErrorKind::Config => ConfigError::new_err(msg),
+        ErrorKind::ExporterSetup => ExporterSetupError::new_err(msg),
+        ErrorKind::Export => ExportError::new_err(msg),
+        ErrorKind::Timeout => TimeoutError::new_err(msg),
+        ErrorKind::AlreadyShutdown => AlreadyShutdownError::new_err(msg),
+        _ => InvalidArgumentError::new_err(msg),
+    }
+}
+
+fn config_err(e: crosstrace::ConfigError) -> PyErr {
+    py_err(e.into())
+}
+
+fn tracing() -> Tracing {
+    crosstrace::global()
+}
+
+/// The configuration read from the environment, normalised, as JSON.
+#[pyfunction]
+fn config_from_env() -> PyResult<String> {
+    let c = TracingConfig::from_env().map_err(config_err)?;
+    Ok(serde_json::to_string(&c).unwrap_or_default())
+}
+
+/// Validates a configuration given as JSON (the TracingConfig field names) and returns it
+/// normalised; a bad field raises ConfigError naming it.
+#[pyfunction]
+fn config_normalize(config_json: &str) -> PyResult<String> {
+    let c: TracingConfig = serde_json::from_str(config_json).map_err(|e| {
+        ConfigError::new_err(format!(
+            "invalid TracingConfig: {e}; expected the TracingConfig fields (service_name, \
+             backend, endpoint, sampling_rate, ...) with values of their types"
+        ))
+    })?;
+    c.validate().map_err(config_err)?;
+    Ok(serde_json::to_string(&c).unwrap_or_default())
+}
+
+/// Configures tracing from a normalised configuration (JSON), replacing any earlier setup.
+#[pyfunction]
+fn init(config_json: &str) -> PyResult<()> {
+    let c: TracingConfig =
+        serde_json::from_str(config_json).map_err(|e| ConfigError::new_err(e.to_string()))?;
+    crosstrace::init(c).map_err(py_err)?;
+    Ok(())
+}
+
+/// An immutable propagation context: parent span, baggage, correlation.
+#[pyclass(frozen, module = "crosstrace._native")]
+#[derive(Clone, Default)]
+struct Context {
+    inner: crosstrace::Context,
+}
+
+#[pymethods]
+impl Context {
+    /// An empty context (spans under it start new traces).
+    #[new]
+    fn new() -> Self {
+        Context::default()
+    }
+
+    /// The correlation id, or None.
+    #[getter]
+    fn correlation_id(&self) -> Option<String> {
+        self.inner.correlation().map(|c| c.id().to_owned())
+    }
+
+    /// The correlation context as a dict (id, user_id, operation, fields), or None.
+    fn correlation(&self) -> Option<String> {
+        self.inner
+            .correlation()
+            .map(|c| crosstrace::interop::correlation_to_json(Some(c)).to_string())
+    }
+
+    /// The parent trace id, or None.
+    #[getter]
+    fn trace_id(&self) -> Option<String> {
+        self.inner.span_context().map(|s| s.trace_id().to_string())
+    }
+
+    /// The parent span id, or None.
+    #[getter]
+    fn span_id(&self) -> Option<String> {
+        self.inner.span_context().map(|s| s.span_id().to_string())
+    }
+
+    /// A copy carrying a correlation context (a UUID v4 when `id` is None).
+    #[pyo3(signature = (id=None, user_id=None, operation=None, fields=None))]
+    fn with_correlation(
+        &self,
+        id: Option<String>,
+        user_id: Option<String>,
+        operation: Option<String>,
+        fields: Option<Vec<(String, String)>>,
+    ) -> PyResult<Context> {
+        let mut b = Correlation::builder();
+        if let Some(id) = id {
+            b = b.id(id);
+        }
+        if let Some(u) = user_id {
+            b = b.user_id(u);
+        }
+        if let Some(o) = operation {
+            b = b.operation(o);
+        }
+        for (k, v) in fields.unwrap_or_default() {
+            b = b.field(k, v);
+        }
+        let c = b.build().map_err(py_err)?;
+        Ok(Context {
+            inner: self.inner.with_correlation(c),
+        })
+    }
+
+    /// The shared vectors' JSON shape of this context.
+    fn to_json(&self) -> String {
+        crosstrace::interop::context_to_json(&self.inner).to_string()
+    }
+
+    /// A context from the shared vectors' JSON shape.
+    #[staticmethod]
+    fn from_json(json: &str) -> PyResult<Context> {
+        let v: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| InvalidArgumentError::new_err(format!("context json: {e}")))?;
+        crosstrace::interop::context_from_json(&v)
+            .map(|inner| Context { inner })
+            .map_err(py_err)
+    }
+}
+
+fn key_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<KeyValue> {
+    let k = crosstrace::intern::key(key);
+    // bool before int: Python's bool is an int.
+    if let Ok(b) = value.cast::<PyBool>() {
+        Ok(KeyValue::new(k, b.is_true()))
+    } else if value.is_instance_of::<PyInt>() {
+        match value.extract::<i64>() {
+            Ok(i) => Ok(KeyValue::new(k, i)),
+            Err(_) => Ok(KeyValue::new(k, value.str()?.to_string())),
+        }
+    } else if value.is_instance_of::<PyFloat>() {
+        Ok(KeyValue::new(k, value.extract::<f64>()?))
+    } else if let Ok(s) = value.cast::<PyString>() {
+        Ok(KeyValue::new(k, s.to_str()?.to_owned()))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "attribute {key:?}: expected str, int, float or bool, got {}",
+            value.get_type().name()?
+        )))
+    }
+}
+
+fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyValue>> {
+    let Some(attrs) = attrs else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(attrs.len());
+    for (k, v) in attrs.iter() {
+        let key = k
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("attribute keys must be str".to_owned()))?;
+        out.push(key_value(key.to_str()?, &v)?);
+    }
+    Ok(out)
+}
+
+/// A span. Thread-safe; ending is idempotent.
+#[pyclass(frozen, module = "crosstrace._native")]
+struct Span {
+    inner: Mutex<crosstrace::Span>,
+    trace_id: String,
+    span_id: String,
+    context: crosstrace::Context,
+}
+
+impl Span {
+    fn with<R>(&self, f: impl FnOnce(&mut crosstrace::Span) -> R) -> R {
+        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[pymethods]
+impl Span {
+    /// Sets an attribute (str, int, float or bool).
+    fn set_attribute(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let kv = key_value(key, value)?;
+        self.with(|s| s.set_attribute(kv));
+        Ok(())
+    }
+
+    /// Sets several attributes.
+    fn set_attributes(&self, attrs: &Bound<'_, PyDict>) -> PyResult<()> {
+        let kvs = attributes(Some(attrs))?;
+        self.with(|s| s.set_attributes(kvs));
+        Ok(())
+    }
+
+    /// Adds an event.
+    #[pyo3(signature = (name, attributes=None))]
+    fn add_event(&self, name: &str, attributes: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let a = self::attributes(attributes)?;
+        let name = crosstrace::intern::name(name);
+        self.with(|s| s.add_event(name, a));
+        Ok(())
+    }
+
+    /// Records an exception event (type, message, stack trace) and sets error status.
+    #[pyo3(signature = (type_name, message, stacktrace=None))]
+    fn record_exception(&self, type_name: &str, message: &str, stacktrace: Option<&str>) {
+        self.with(|s| s.record_exception(type_name, message, stacktrace));
+    }
+
+    /// Sets the status: "ok", "error" (with a description) or "unset".
+    #[pyo3(signature = (code, description=None))]
+    fn set_status(&self, code: &str, description: Option<String>) -> PyResult<()> {
+        let status = match code.to_ascii_lowercase().as_str() {
+            "ok" => Status::Ok,
+            "error" => Status::error(description.unwrap_or_default()),
+            "unset" => Status::Unset,
+            _ => {
+                return Err(InvalidArgumentError::new_err(format!(
+                    "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
+                )))
+            }
+        };
+        self.with(|s| s.set_status(status));
+        Ok(())
+    }
+
+    /// Renames the span.
+    fn update_name(&self, name: String) {
+        self.with(|s| s.update_name(name));
+    }
+
+    /// Ends the span (idempotent).
+    fn end(&self) {
+        self.with(|s| s.end());
+    }
+
+    /// Whether the span records (sampled and not ended).
+    fn is_recording(&self) -> bool {
+        self.with(|s| s.is_recording())
+    }
+
+    /// The trace id, 32 hex digits.
+    #[getter]
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// The span id, 16 hex digits.
+    #[getter]
+    fn span_id(&self) -> &str {
+        &self.span_id
+    }
+
+    /// The context for children of this span.
+    fn context(&self) -> Context {
+        Context {
+            inner: self.context.clone(),
+        }
+    }
+}
+
+fn wrap(span: crosstrace::Span) -> Span {
+    let trace_id = span.trace_id_hex();
+    let span_id = span.span_id_hex();
+    let context = span.context();
+    Span {
+        inner: Mutex::new(span),
+        trace_id,
+        span_id,
+        context,
+    }
+}
+
+fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
+    crosstrace::span::parse_kind(k).ok_or_else(|| {
+        InvalidArgumentError::new_err(format!(
+            "invalid kind={k:?}: expected internal, server, client, producer or consumer"
+        ))
+    })
+}
+
+/// Starts a span under `parent`.
+#[pyfunction]
+#[pyo3(signature = (name, parent, kind="internal", attributes=None))]
+fn start_span(
+    name: &str,
+    parent: &Context,
+    kind: &str,
+    attributes: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Span> {
+    let k = self::kind(kind)?;
+    let attrs = self::attributes(attributes)?;
+    let t = tracing();
+    let span = t
+        .span(crosstrace::intern::name(name))
+        .kind(k)
+        .attributes(attrs)
+        .parent_context(&parent.inner)
+        .start();
+    Ok(wrap(span))
+}
+
+/// Starts an ETL operation span (`etl.operation`, `etl.stage`).
+#[pyfunction]
+fn start_etl_span(operation: &str, stage: &str, parent: &Context) -> Span {
+    let t = tracing();
+    wrap(
+        t.etl_span(operation, stage)
+            .parent_context(&parent.inner)
+            .start(),
+    )
+}
+
+/// Starts a database client span named `"{operation} {table}"`.
+#[pyfunction]
+fn start_db_span(system: &str, operation: &str, table: &str, parent: &Context) -> Span {
+    let t = tracing();
+    wrap(
+        t.db_span(system, operation, table)
+            .parent_context(&parent.inner)
+            .start(),
+    )
+}
+
+/// Sets ETL record counts on a span.
+#[pyfunction]
+#[pyo3(signature = (span, input=None, output=None, rejected=None))]
+fn set_etl_records(span: &Span, input: Option<u64>, output: Option<u64>, rejected: Option<u64>) {
+    span.with(|s| s.set_etl_records(input, output, rejected));
+}
+
+/// The propagation headers of `context`, as a dict.
+#[pyfunction]
+fn inject(context: &Context) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    tracing().inject(&context.inner, &mut headers);
+    headers
+}
+
+/// A context from headers (any iterable of (name, value) pairs). Bad headers give an empty
+/// context, never an error.
+#[pyfunction]
+fn extract(headers: Vec<(String, String)>) -> Context {
+    Context {
+        inner: tracing().extract(&headers),
+    }
+}
+
+/// The health report as JSON.
+#[pyfunction]
+fn health() -> String {
+    tracing().health().to_json()
+}
+
+/// Exports everything queued (the GIL is released while waiting).
+#[pyfunction]
+fn force_flush(py: Python<'_>, timeout_seconds: f64) -> PyResult<()> {
+    let t = tracing();
+    py.detach(|| t.force_flush(Duration::from_secs_f64(timeout_seconds.max(0.0))))
+        .map_err(py_err)
+}
+
+/// Exports what is queued within the timeout, then stops; returns how many spans could not be
+/// sent. Idempotent: a second call returns 0.
+#[pyfunction]
+fn shutdown(py: Python<'_>, timeout_seconds: f64) -> PyResult<u64> {
+    let t = tracing();
+    match py.detach(|| t.shutdown(Duration::from_secs_f64(timeout_seconds.max(0.0)))) {
+        Ok(report) => Ok(report.unsent),
+        Err(crosstrace::Error::AlreadyShutdown) => Ok(0),
+        Err(e) => Err(py_err(e)),
+    }
+}
+
+/// In a forked child: the export thread did not survive `fork()`; start a fresh pipeline with
+/// the same configuration (spans ended in the parent stay the parent's to export).
+#[pyfunction]
+fn reinit_after_fork() -> PyResult<()> {
+    let config = tracing().config().clone();
+    crosstrace::init(config).map_err(py_err)?;
+    Ok(())
+}
+
+/// The current correlation context of the thread is Python's business (contextvars); this
+/// module only offers validation.
+#[pyfunction]
+fn validate_correlation_id(id: &str) -> PyResult<()> {
+    crosstrace::context::correlation::validate_id(id).map_err(py_err)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("CrosstraceError", py.get_type::<CrosstraceError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("ExporterSetupError", py.get_type::<ExporterSetupError>())?;
+    m.add("ExportError", py.get_type::<ExportError>())?;
+    m.add("TimeoutError", py.get_type::<TimeoutError>())?;
+    m.add(
+        "AlreadyShutdownError",
+        py.get_type::<AlreadyShutdownError>(),
+    )?;
+    m.add(
+        "InvalidArgumentError",
+        py.get_type::<InvalidArgumentError>(),
+    )?;
+    m.add_class::<Context>()?;
+    m.add_class::<Span>()?;
+    m.add_function(wrap_pyfunction!(config_from_env, m)?)?;
+    m.add_function(wrap_pyfunction!(config_normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(init, m)?)?;
+    m.add_function(wrap_pyfunction!(start_span, m)?)?;
+    m.add_function(wrap_pyfunction!(start_etl_span, m)?)?;
+    m.add_function(wrap_pyfunction!(start_db_span, m)?)?;
+    m.add_function(wrap_pyfunction!(set_etl_records, m)?)?;
+    m.add_function(wrap_pyfunction!(inject, m)?)?;
+    m.add_function(wrap_pyfunction!(extract, m)?)?;
+    m.add_function(wrap_pyfunction!(health, m)?)?;
+    m.add_function(wrap_pyfunction!(force_flush, m)?)?;
+    m.add_function(wrap_pyfunction!(shutdown, m)?)?;
+    m.add_function(wrap_pyfunction!(reinit_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_correlation_id, m)?)?;
+    m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

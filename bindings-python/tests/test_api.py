@@ -1,0 +1,360 @@
+"""The specification's Python API over the Rust core, as users rely on it."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import pathlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import crosstrace
+from conftest import Collector, attrs
+from crosstrace import startup
+
+VECTORS = pathlib.Path(__file__).parents[2] / "tests" / "vectors"
+
+
+def load(name: str) -> dict:
+    return json.loads((VECTORS / name).read_text())
+
+
+# --------------------------------------------------------------------------- shared vectors
+
+
+def test_vectors_config_environments(monkeypatch: pytest.MonkeyPatch) -> None:
+    for case in load("config_env.json")["cases"]:
+        for var in list(os.environ):
+            if var.startswith("OTEL_") or var == "ENVIRONMENT":
+                monkeypatch.delenv(var)
+        for k, v in case["env"].items():
+            monkeypatch.setenv(k, v)
+        if "expect" in case:
+            got = json.loads(crosstrace.TracingConfig.from_env().to_json())
+            for k, want in case["expect"].items():
+                assert got[k] == want, (case["name"], k)
+        else:
+            with pytest.raises(crosstrace.ConfigError) as e:
+                crosstrace.TracingConfig.from_env()
+            assert case["error"]["variable"] in str(e.value), case["name"]
+            assert case["error"]["value"] in str(e.value), case["name"]
+
+
+def test_vectors_propagation() -> None:
+    for case in load("propagation_extract.json")["cases"]:
+        props = case["propagators"]
+        crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none", propagators=props))
+        got = json.loads(crosstrace.extract(case["headers"]).to_json())
+        want = case["expect"]
+        if want["span"] is None:
+            assert got["span"] is None, case["name"]
+        else:
+            for k, v in want["span"].items():
+                assert got["span"][k] == v, (case["name"], k)
+        if "baggage" in want:
+            assert got["baggage"] == want["baggage"], case["name"]
+        if "correlation" in want:
+            assert got["correlation"] == want["correlation"], case["name"]
+    for case in load("propagation_inject.json")["cases"]:
+        props = case["propagators"]
+        crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none", propagators=props))
+        cx = crosstrace.Context.from_json(json.dumps(case["context"]))
+        assert crosstrace.inject({}, cx) == case["expect_headers"], case["name"]
+
+
+def test_vectors_error_kinds() -> None:
+    for kind in load("error_kinds.json")["kinds"]:
+        cls = getattr(crosstrace, kind["python_class"])
+        assert issubclass(cls, crosstrace.CrosstraceError)
+        assert issubclass(cls, Exception)
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_bad_config_raises_config_error_naming_the_field() -> None:
+    with pytest.raises(crosstrace.ConfigError, match="sampling_rate"):
+        crosstrace.setup_tracing(crosstrace.TracingConfig(sampling_rate=1.5))
+    with pytest.raises(crosstrace.ConfigError, match="backend"):
+        crosstrace.setup_tracing(crosstrace.TracingConfig(backend="kafka"))
+    with pytest.raises(crosstrace.ConfigError):
+        crosstrace.TracingConfig(export_max_batch_size=0).to_json()
+
+
+def test_backend_enum_and_specification_fields() -> None:
+    cfg = crosstrace.TracingConfig(
+        enabled=True,
+        service_name="retail-etl-pipeline",
+        service_version="1.0.0",
+        environment="production",
+        backend=crosstrace.TracingBackend.JAEGER,
+        endpoint="http://jaeger:14268/api/traces",
+        sampling_rate=0.1,
+        export_timeout_seconds=30,
+        export_max_batch_size=512,
+        auto_instrument=True,
+        instrument_db=True,
+        instrument_http=True,
+        resource_attributes={"service.namespace": "retail-analytics"},
+    )
+    normalised = json.loads(cfg.to_json())
+    assert normalised["backend"] == "jaeger"
+    assert normalised["resource_attributes"] == {"service.namespace": "retail-analytics"}
+
+
+# --------------------------------------------------------------------------- spans
+
+
+def test_spans_nest_and_arrive_with_parent_links(traced: Collector) -> None:
+    @crosstrace.trace_function(name="process_data", kind="internal")
+    def process_data(data: list[int]) -> list[int]:
+        crosstrace.set_span_attribute("rows", len(data))
+        return [x * 2 for x in data]
+
+    with crosstrace.create_span("custom_operation", attributes={"type": "etl"}) as span:
+        result = process_data([1, 2, 3])
+        span.set_attribute("result.count", len(result))
+        crosstrace.set_span_status("ok")
+    crosstrace.force_flush()
+    spans = traced.by_name()
+    op, child = spans["custom_operation"], spans["process_data"]
+    assert child.parent_span_id == op.span_id
+    assert child.trace_id == op.trace_id
+    assert attrs(op) == {"type": "etl", "result.count": 3}
+    assert attrs(child) == {"rows": 3}
+    assert op.status.code == 1  # STATUS_CODE_OK
+    resource = {kv.key: kv.value.string_value for kv in traced.spans()[0][1].attributes}
+    assert resource["service.name"] == "py-tests"
+    assert resource["telemetry.sdk.name"] == "crosstrace"
+
+
+def test_exceptions_are_recorded_and_reraised_unchanged(traced: Collector) -> None:
+    err = ValueError("bad price")
+
+    @crosstrace.trace_etl_operation("silver_transformation", stage="silver")
+    def transform() -> None:
+        raise err
+
+    with pytest.raises(ValueError) as raised:
+        transform()
+    assert raised.value is err
+    crosstrace.force_flush()
+    span = traced.by_name()["silver_transformation"]
+    assert attrs(span)["etl.stage"] == "silver"
+    assert span.status.code == 2  # STATUS_CODE_ERROR
+    assert span.status.message == "bad price"
+    event = span.events[0]
+    assert event.name == "exception"
+    ev = attrs(event)
+    assert ev["exception.type"] == "ValueError"
+    assert "Traceback" in ev["exception.stacktrace"]
+
+
+def test_decorators_keep_signature_name_doc_and_kind() -> None:
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+
+    @crosstrace.trace_function()
+    def sync(a: int, b: str = "x") -> str:
+        """Sync doc."""
+        return f"{a}{b}"
+
+    @crosstrace.trace_async_function(name="fetch", kind="client")
+    async def fetch(url: str) -> int:
+        """Async doc."""
+        await asyncio.sleep(0)
+        return len(url)
+
+    @crosstrace.trace_function
+    def gen(n: int):
+        yield from range(n)
+
+    @crosstrace.trace_database_operation("insert", "sales_transactions")
+    async def insert(rows: list[int]) -> int:
+        return len(rows)
+
+    assert sync.__name__ == "sync" and sync.__doc__ == "Sync doc."
+    assert str(inspect.signature(sync)) == "(a: 'int', b: 'str' = 'x') -> 'str'"
+    assert inspect.iscoroutinefunction(fetch) and fetch.__doc__ == "Async doc."
+    assert inspect.iscoroutinefunction(insert)
+    assert inspect.isgeneratorfunction(gen)
+    assert sync(1) == "1x"
+    assert asyncio.run(fetch("abc")) == 3
+    assert list(gen(3)) == [0, 1, 2]
+    assert asyncio.run(insert([1, 2])) == 2
+
+
+def test_database_and_etl_helpers_use_the_shared_attribute_names(traced: Collector) -> None:
+    @crosstrace.trace_database_operation("insert", "sales_transactions")
+    def insert() -> None:
+        pass
+
+    @crosstrace.trace_etl_operation("bronze_ingestion", stage="bronze")
+    async def ingest() -> None:
+        crosstrace.set_etl_records(input=10, output=9, rejected=1)
+        insert()
+
+    asyncio.run(ingest())
+    crosstrace.force_flush()
+    spans = traced.by_name()
+    db = spans["INSERT sales_transactions"]
+    assert db.kind == 3  # SPAN_KIND_CLIENT
+    assert attrs(db)["db.system.name"] == "postgresql"
+    assert attrs(db)["db.collection.name"] == "sales_transactions"
+    etl = attrs(spans["bronze_ingestion"])
+    assert etl["etl.operation"] == "bronze_ingestion"
+    assert (etl["etl.records.input"], etl["etl.records.output"], etl["etl.records.rejected"]) == (
+        10,
+        9,
+        1,
+    )
+    assert db.parent_span_id == spans["bronze_ingestion"].span_id
+
+
+# --------------------------------------------------------------------------- context
+
+
+def test_asyncio_tasks_never_see_each_others_context() -> None:
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    seen: dict[str, list[str | None]] = {}
+
+    async def job(name: str) -> None:
+        with crosstrace.correlation_context(correlation_id=f"corr-{name}", job_id=name):
+            with crosstrace.create_span(f"task-{name}"):
+                seen[name] = []
+                for _ in range(5):
+                    await asyncio.sleep(0.001)
+                    seen[name].append(crosstrace.get_correlation_id())
+                    seen[name].append(crosstrace.get_current_span().trace_id)  # type: ignore[union-attr]
+
+    async def main() -> None:
+        await asyncio.gather(job("a"), job("b"), job("c"))
+
+    asyncio.run(main())
+    for name, values in seen.items():
+        assert set(values[0::2]) == {f"corr-{name}"}
+        assert len(set(values[1::2])) == 1
+    traces = {values[1] for values in seen.values()}
+    assert len(traces) == 3
+    assert crosstrace.get_correlation_id() is None
+
+
+def test_correlation_nesting_and_generated_ids() -> None:
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    with crosstrace.correlation_context(
+        correlation_id="123e4567-e89b-12d3-a456-426614174000",
+        user_id="user123",
+        operation="data_processing",
+    ) as ctx:
+        assert ctx.correlation_id == "123e4567-e89b-12d3-a456-426614174000"
+        with crosstrace.correlation_context(operation="background_job", job_id="j1") as inner:
+            assert len(inner.correlation_id) == 36
+            assert crosstrace.get_correlation_id() == inner.correlation_id
+            headers = crosstrace.inject()
+            assert headers["x-correlation-id"] == inner.correlation_id
+            assert "correlation.job_id=j1" in headers["baggage"]
+        assert crosstrace.get_correlation_id() == ctx.correlation_id
+    with pytest.raises(crosstrace.InvalidArgumentError):
+        with crosstrace.correlation_context(correlation_id="not valid\n"):
+            pass
+
+
+def test_context_is_carried_into_threads_and_executors() -> None:
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+
+    def work() -> tuple[str | None, str | None]:
+        span = crosstrace.get_current_span()
+        return crosstrace.get_correlation_id(), span.trace_id if span else None
+
+    with crosstrace.correlation_context(correlation_id="thread-1"):
+        with crosstrace.create_span("parent") as parent:
+            with ThreadPoolExecutor(2) as pool:
+                bound = pool.submit(crosstrace.bind_context(work)).result()
+                unbound = pool.submit(work).result()
+    assert bound == ("thread-1", parent.trace_id)
+    assert unbound == (None, None)
+
+
+def test_extract_inject_round_trip_and_bad_headers() -> None:
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    incoming = {
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "X-Correlation-ID": "req-42",
+    }
+    cx = crosstrace.extract(incoming)
+    with crosstrace.use_context(cx):
+        assert crosstrace.get_correlation_id() == "req-42"
+        with crosstrace.create_span("handler", kind="server") as span:
+            assert span.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+            out = crosstrace.inject()
+            assert out["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    empty = crosstrace.extract({"traceparent": "garbage", "baggage": "x" * 9000})
+    assert empty.trace_id is None
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def test_wrong_types_raise_type_error_never_crash() -> None:
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    with crosstrace.create_span("x") as span:
+        with pytest.raises(TypeError, match="attribute"):
+            span.set_attribute("k", object())
+        with pytest.raises(TypeError):
+            span.set_attribute(1, "v")  # type: ignore[arg-type]
+        with pytest.raises(crosstrace.InvalidArgumentError):
+            span.set_status("maybe")
+    with pytest.raises(crosstrace.InvalidArgumentError, match="kind"):
+        crosstrace.start_span("x", kind="sideways")
+    # Errors are ordinary exceptions, caught by `except Exception`.
+    try:
+        crosstrace.setup_tracing(crosstrace.TracingConfig(sampling_rate=-1))
+    except Exception as e:  # noqa: BLE001 (that is the point)
+        assert isinstance(e, crosstrace.ConfigError)
+
+
+def test_health_and_startup() -> None:
+    health = asyncio.run(
+        startup.startup_application(crosstrace.TracingConfig(service_name="api", backend="none"))
+    )
+    assert health["tracing_enabled"] is True
+    assert health["service_name"] == "api"
+    assert "instrumented_libraries" in health["current_instrumentation"]
+    assert startup.get_tracing_health()["backend"] == "none"
+
+
+def test_shutdown_is_idempotent_and_later_spans_are_noops(traced: Collector) -> None:
+    with crosstrace.create_span("before"):
+        pass
+    assert crosstrace.shutdown_tracing() == 0
+    assert crosstrace.shutdown_tracing() == 0
+    span = crosstrace.start_span("after")
+    assert not span.is_recording()
+    assert [s.name for s, _ in traced.spans()] == ["before"]
+
+
+def test_a_forked_child_keeps_exporting(traced: Collector) -> None:
+    with crosstrace.create_span("parent-before-fork"):
+        pass
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            with crosstrace.create_span("in-child"):
+                pass
+            crosstrace.force_flush(10)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with crosstrace.create_span("parent-after-fork"):
+        pass
+    crosstrace.force_flush()
+    deadline = time.time() + 10
+    while time.time() < deadline and len(traced.by_name()) < 3:
+        time.sleep(0.05)
+    assert set(traced.by_name()) == {"parent-before-fork", "in-child", "parent-after-fork"}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The Python package `crosstrace`: `pip install ./bindings-python` into a cached virtualenv,
+# ruff, and the pytest suite.   scripts/python.sh test
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+VENV="$CROSSTRACE_CACHE/venv"
+PY="$VENV/bin/python"
+
+ensure_venv() {
+  [ -x "$PY" ] || python3 -m venv "$VENV"
+  if ! "$PY" -m pip freeze 2>/dev/null | grep -q '^pytest=='; then
+    "$PY" -m pip install -q --upgrade pip
+  fi
+  "$PY" -m pip install -q -r bindings-python/requirements-test.txt
+}
+
+case "${1:-}" in
+  test)
+    ensure_rust
+    ensure_venv
+    step "python: pip install ./bindings-python (maturin builds the Rust core)"
+    "$PY" -m pip install -q ./bindings-python
+    step "python: ruff"
+    "$VENV/bin/ruff" check bindings-python
+    "$VENV/bin/ruff" format --check bindings-python
+    step "python: pytest"
+    (cd bindings-python/tests && "$PY" -m pytest -q -p no:cacheprovider)
+    ;;
+  *) echo "usage: $0 test" >&2; exit 2 ;;
+esac
