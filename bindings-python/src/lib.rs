@@ -170,6 +170,29 @@ impl Context {
         })
     }
 
+    /// A copy whose parent span is `other`'s (baggage and correlation kept from this one).
+    fn with_parent_of(&self, other: &Context) -> Context {
+        Context {
+            inner: match other.inner.span_context() {
+                Some(s) => self.inner.with_span_context(s.clone()),
+                None => self.inner.without_span(),
+            },
+        }
+    }
+
+    /// A copy with a remote parent given by ids (as OpenTelemetry's API carries them).
+    fn with_remote_parent(
+        &self,
+        trace_id: &str,
+        span_id: &str,
+        sampled: bool,
+    ) -> PyResult<Context> {
+        let sc = crosstrace::parse_span_context(trace_id, span_id, sampled).map_err(py_err)?;
+        Ok(Context {
+            inner: self.inner.with_span_context(sc),
+        })
+    }
+
     /// The shared vectors' JSON shape of this context.
     fn to_json(&self) -> String {
         crosstrace::interop::context_to_json(&self.inner).to_string()
@@ -310,6 +333,12 @@ impl Span {
     #[getter]
     fn span_id(&self) -> &str {
         &self.span_id
+    }
+
+    /// Whether the sampler kept this span (its trace flags).
+    #[getter]
+    fn sampled(&self) -> bool {
+        self.context.span_context().is_some_and(|s| s.is_sampled())
     }
 
     /// The context for children of this span.

@@ -20,6 +20,10 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
+
 from . import _native
 from ._native import ConfigError
 
@@ -95,22 +99,24 @@ class _State:
 _state = _State()
 _lock = threading.Lock()
 _ROOT = _native.Context()
-_current_context: contextvars.ContextVar[_native.Context] = contextvars.ContextVar(
-    "crosstrace_context", default=_ROOT
-)
-_current_span: contextvars.ContextVar[Span | None] = contextvars.ContextVar(
-    "crosstrace_span", default=None
-)
+# crosstrace keeps its context (baggage, correlation, an extracted parent) in OpenTelemetry's
+# context, beside OpenTelemetry's current span: one contextvar for both APIs, so spans of the
+# official instrumentations and of crosstrace nest in one trace, per asyncio task and thread.
+_CX_KEY = otel_context.create_key("crosstrace-context")
 
 
 def setup_tracing(config: TracingConfig | None = None) -> TracingConfig:
     """Configures tracing from ``config`` or the environment. Replaces an earlier setup."""
+    from . import instrumentation, otel
+
     config = config if config is not None else TracingConfig.from_env()
     normalised = config.to_json()
     with _lock:
         _native.init(normalised)
         _state.config = TracingConfig._from_json(normalised)
         _state.shut_down = False
+    otel.install_global()
+    instrumentation.instrument(_state.config, otel.PROVIDER)
     return _state.config
 
 
@@ -153,10 +159,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class Span:
-    """A span (what ``create_span`` yields)."""
+class Span(otel_trace.Span):
+    """A span: what ``create_span`` yields, and what the OpenTelemetry API's tracers return."""
 
-    __slots__ = ("_native", "__weakref__")
+    __slots__ = ("_native",)
 
     def __init__(self, native: _native.Span) -> None:
         self._native = native
@@ -169,22 +175,41 @@ class Span:
     def span_id(self) -> str:
         return self._native.span_id
 
+    def get_span_context(self) -> SpanContext:
+        flags = TraceFlags(TraceFlags.SAMPLED if self._native.sampled else TraceFlags.DEFAULT)
+        return SpanContext(
+            int(self._native.trace_id, 16), int(self._native.span_id, 16), False, flags
+        )
+
     def set_attribute(self, key: str, value: Any) -> None:
         self._native.set_attribute(key, value)
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        self._native.set_attributes(dict(attributes))
+        self._native.set_attributes(_plain(attributes))
 
-    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
-        self._native.add_event(name, dict(attributes) if attributes else None)
+    def add_event(
+        self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: Any = None
+    ) -> None:
+        self._native.add_event(name, _plain(attributes) if attributes else None)
 
-    def record_exception(self, exception: BaseException) -> None:
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Any = None,
+        timestamp: Any = None,
+        escaped: bool = False,
+    ) -> None:
         stack = "".join(
             traceback.format_exception(type(exception), exception, exception.__traceback__)
         )
         self._native.record_exception(type(exception).__qualname__, str(exception), stack)
 
-    def set_status(self, status: str, description: str | None = None) -> None:
+    def set_status(self, status: Any, description: str | None = None) -> None:
+        """``"ok"`` / ``"error"`` (the specification), or OpenTelemetry's Status / StatusCode."""
+        if isinstance(status, Status):
+            status, description = status.status_code, description or status.description
+        if isinstance(status, StatusCode):
+            status = status.name.lower()
         self._native.set_status(status, description)
 
     def update_name(self, name: str) -> None:
@@ -193,37 +218,65 @@ class Span:
     def is_recording(self) -> bool:
         return self._native.is_recording()
 
-    def end(self) -> None:
+    def end(self, end_time: int | None = None) -> None:
         self._native.end()
 
     def context(self) -> _native.Context:
         return self._native.context()
 
 
+def _plain(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenTelemetry attributes as the core takes them: sequences become their text; None is
+    dropped (the OpenTelemetry API allows both)."""
+    out: dict[str, Any] = {}
+    for k, v in attributes.items():
+        if v is None:
+            continue
+        if isinstance(v, (list, tuple)):
+            v = str(list(v))
+        out[k] = v
+    return out
+
+
+def _context_of(ctx: otel_context.Context | None) -> _native.Context:
+    base = otel_context.get_value(_CX_KEY, ctx) or _ROOT
+    span = otel_trace.get_current_span(ctx)
+    if isinstance(span, Span):
+        return base.with_parent_of(span.context())
+    sc = span.get_span_context()
+    if sc.is_valid:
+        return base.with_remote_parent(
+            format(sc.trace_id, "032x"), format(sc.span_id, "016x"), sc.trace_flags.sampled
+        )
+    return base
+
+
 def current_context() -> _native.Context:
     """The context of the running task or thread."""
-    return _current_context.get()
+    return _context_of(None)
 
 
 def get_current_span() -> Span | None:
-    """The span of the running task or thread, if any."""
-    return _current_span.get()
+    """The crosstrace span of the running task or thread, if any."""
+    span = otel_trace.get_current_span()
+    return span if isinstance(span, Span) else None
 
 
 @contextlib.contextmanager
 def use_context(context: _native.Context) -> Iterator[_native.Context]:
     """Makes ``context`` (e.g. from ``extract``) current for the block."""
-    token = _current_context.set(context)
+    ctx = otel_trace.set_span_in_context(otel_trace.INVALID_SPAN)
+    token = otel_context.attach(otel_context.set_value(_CX_KEY, context, ctx))
     try:
         yield context
     finally:
-        _current_context.reset(token)
+        otel_context.detach(token)
 
 
 @contextlib.contextmanager
 def _activate(span: Span) -> Iterator[Span]:
-    t1 = _current_context.set(span.context())
-    t2 = _current_span.set(span)
+    ctx = otel_trace.set_span_in_context(span)
+    token = otel_context.attach(otel_context.set_value(_CX_KEY, span.context(), ctx))
     try:
         yield span
     except BaseException as e:
@@ -231,8 +284,7 @@ def _activate(span: Span) -> Iterator[Span]:
             span.record_exception(e)
         raise
     finally:
-        _current_span.reset(t2)
-        _current_context.reset(t1)
+        otel_context.detach(token)
         span.end()
 
 
@@ -246,8 +298,8 @@ def start_span(
     if isinstance(parent, Span):
         parent = parent.context()
     if parent is None:
-        parent = _current_context.get()
-    return Span(_native.start_span(name, parent, kind, dict(attributes) if attributes else None))
+        parent = current_context()
+    return Span(_native.start_span(name, parent, kind, _plain(attributes) if attributes else None))
 
 
 @contextlib.contextmanager
@@ -264,14 +316,14 @@ def create_span(
 
 def set_span_attribute(key: str, value: Any) -> None:
     """Sets an attribute on the current span (no-op without one)."""
-    span = _current_span.get()
+    span = get_current_span()
     if span is not None:
         span.set_attribute(key, value)
 
 
 def set_span_status(status: str, description: str | None = None) -> None:
     """Sets the status ("ok" / "error") of the current span (no-op without one)."""
-    span = _current_span.get()
+    span = get_current_span()
     if span is not None:
         span.set_status(status, description)
 
@@ -339,7 +391,7 @@ def trace_etl_operation(name: str, stage: str = "unknown") -> Callable[[F], F]:
     ``etl.stage``; record counts with ``set_etl_records``."""
 
     def start(func: Callable[..., Any]) -> Span:
-        return Span(_native.start_etl_span(name, stage, _current_context.get()))
+        return Span(_native.start_etl_span(name, stage, current_context()))
 
     return _decorate(start)
 
@@ -351,7 +403,7 @@ def trace_database_operation(
     ``db.operation.name`` and ``db.collection.name``."""
 
     def start(func: Callable[..., Any]) -> Span:
-        return Span(_native.start_db_span(system, operation.upper(), table, _current_context.get()))
+        return Span(_native.start_db_span(system, operation.upper(), table, current_context()))
 
     return _decorate(start)
 
@@ -360,7 +412,7 @@ def set_etl_records(
     input: int | None = None, output: int | None = None, rejected: int | None = None
 ) -> None:
     """Records ETL record counts on the current span."""
-    span = _current_span.get()
+    span = get_current_span()
     if span is not None:
         _native.set_etl_records(span._native, input, output, rejected)
 
@@ -387,16 +439,20 @@ def correlation_context(
     """A correlation context for the block: spans started inside carry ``correlation.id``
     (a UUID v4 when none is given) and the other fields; injected headers carry them on.
     Nesting restores the outer context on exit."""
-    context = _current_context.get().with_correlation(
+    context = current_context().with_correlation(
         correlation_id, user_id, operation, [(k, str(v)) for k, v in fields.items()]
     )
-    with use_context(context):
+    # The parent span stays what it is; only baggage and correlation change.
+    token = otel_context.attach(otel_context.set_value(_CX_KEY, context))
+    try:
         yield CorrelationContext(context)
+    finally:
+        otel_context.detach(token)
 
 
 def get_correlation_id() -> str | None:
     """The current correlation id, or None."""
-    return _current_context.get().correlation_id
+    return current_context().correlation_id
 
 
 def inject(headers: dict[str, str] | None = None, context: Any = None) -> dict[str, str]:
@@ -404,7 +460,7 @@ def inject(headers: dict[str, str] | None = None, context: Any = None) -> dict[s
     if isinstance(context, Span):
         context = context.context()
     headers = {} if headers is None else headers
-    headers.update(_native.inject(context if context is not None else _current_context.get()))
+    headers.update(_native.inject(context if context is not None else current_context()))
     return headers
 
 
@@ -429,14 +485,9 @@ def bind_context(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def get_instrumentation_status() -> dict[str, Any]:
     """Which library instrumentations are active, and why the others are not."""
-    config = _state.config
-    return {
-        "auto_instrument": bool(config and config.auto_instrument),
-        "instrumented_libraries": [],
-        "not_instrumented": {
-            "all": "crosstrace does not provide library auto-instrumentation yet (issue 4)"
-        },
-    }
+    from . import instrumentation
+
+    return instrumentation.status()
 
 
 def get_tracing_health() -> dict[str, Any]:
@@ -462,7 +513,7 @@ class Tracer:
 
     def record_exception(self, exception: BaseException) -> None:
         """Records ``exception`` on the current span (as the specification's example does)."""
-        span = _current_span.get()
+        span = get_current_span()
         if span is not None:
             span.record_exception(exception)
 
