@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python package `crosstrace`: `pip install ./bindings-python` into a cached virtualenv,
-# ruff, and the pytest suite.   scripts/python.sh test
+# ruff, and the pytest suite (with real PostgreSQL and Redis).   scripts/python.sh test
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
@@ -24,6 +24,10 @@ case "${1:-}" in
     step "python: ruff"
     "$VENV/bin/ruff" check bindings-python
     "$VENV/bin/ruff" format --check bindings-python
+    step "python: PostgreSQL and Redis for the database tests"
+    bash scripts/services.sh start
+    export CROSSTRACE_PG_URL="postgresql://postgres@127.0.0.1:${CROSSTRACE_PG_PORT:-55432}/retail"
+    export CROSSTRACE_REDIS_PORT="${CROSSTRACE_REDIS_PORT:-56379}"
     step "python: pytest"
     (cd bindings-python/tests && "$PY" -m pytest -q -p no:cacheprovider)
     ;;

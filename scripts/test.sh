@@ -13,6 +13,7 @@ cargo test -p crosstrace
 
 bash scripts/c.sh test
 bash scripts/wasm.sh test
+trap 'bash scripts/services.sh stop || true' EXIT
 bash scripts/python.sh test
 
 
@@ -26,7 +27,7 @@ bash scripts/demo.sh >/dev/null
 step "Jaeger and Zipkin: install and start"
 bash scripts/jaeger.sh install
 bash scripts/zipkin.sh install
-trap 'bash scripts/jaeger.sh stop || true; bash scripts/zipkin.sh stop || true' EXIT
+trap 'bash scripts/jaeger.sh stop || true; bash scripts/zipkin.sh stop || true; bash scripts/services.sh stop || true' EXIT
 bash scripts/jaeger.sh start
 bash scripts/zipkin.sh start
 

@@ -162,10 +162,16 @@ if hasattr(os, "register_at_fork"):
 class Span(otel_trace.Span):
     """A span: what ``create_span`` yields, and what the OpenTelemetry API's tracers return."""
 
-    __slots__ = ("_native",)
+    __slots__ = ("_native", "_name")
 
-    def __init__(self, native: _native.Span) -> None:
+    def __init__(self, native: _native.Span, name: str = "") -> None:
         self._native = native
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The span's name (instrumentations read it, as on SDK spans)."""
+        return self._name
 
     @property
     def trace_id(self) -> str:
@@ -213,6 +219,7 @@ class Span(otel_trace.Span):
         self._native.set_status(status, description)
 
     def update_name(self, name: str) -> None:
+        self._name = name
         self._native.update_name(name)
 
     def is_recording(self) -> bool:
@@ -299,7 +306,8 @@ def start_span(
         parent = parent.context()
     if parent is None:
         parent = current_context()
-    return Span(_native.start_span(name, parent, kind, _plain(attributes) if attributes else None))
+    attrs = _plain(attributes) if attributes else None
+    return Span(_native.start_span(name, parent, kind, attrs), name)
 
 
 @contextlib.contextmanager
@@ -391,7 +399,7 @@ def trace_etl_operation(name: str, stage: str = "unknown") -> Callable[[F], F]:
     ``etl.stage``; record counts with ``set_etl_records``."""
 
     def start(func: Callable[..., Any]) -> Span:
-        return Span(_native.start_etl_span(name, stage, current_context()))
+        return Span(_native.start_etl_span(name, stage, current_context()), name)
 
     return _decorate(start)
 
@@ -403,7 +411,8 @@ def trace_database_operation(
     ``db.operation.name`` and ``db.collection.name``."""
 
     def start(func: Callable[..., Any]) -> Span:
-        return Span(_native.start_db_span(system, operation.upper(), table, current_context()))
+        op = operation.upper()
+        return Span(_native.start_db_span(system, op, table, current_context()), f"{op} {table}")
 
     return _decorate(start)
 

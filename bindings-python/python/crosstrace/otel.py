@@ -44,7 +44,7 @@ class Tracer(otel_trace.Tracer):
     ) -> Span:
         parent = _context_of(context)
         attrs = _plain(attributes) if attributes else None
-        return Span(_native.start_span(name, parent, _KINDS.get(kind, "internal"), attrs))
+        return Span(_native.start_span(name, parent, _KINDS.get(kind, "internal"), attrs), name)
 
     @contextlib.contextmanager
     def start_as_current_span(
