@@ -21,6 +21,9 @@ cw, cc = result(sys.argv[2], "c_span_3_attributes")
 print(f"C vs Rust core, span + 3 attributes: wall {cw}/{rw} ns = {cw/rw:.2f}x, CPU {cc}/{rc} ns = {cc/rc:.2f}x (goal 1.2x)")
 PY
 
+step "python: per-span cost beside opentelemetry-sdk"
+bash scripts/python.sh bench
+
 step "wasm: per-span cost in Node beside @opentelemetry/sdk-trace-base, and package size"
 bash scripts/wasm.sh bench
 

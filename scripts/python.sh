@@ -31,5 +31,11 @@ case "${1:-}" in
     step "python: pytest"
     (cd bindings-python/tests && "$PY" -m pytest -q -p no:cacheprovider)
     ;;
-  *) echo "usage: $0 test" >&2; exit 2 ;;
+  bench)
+    ensure_rust
+    ensure_venv
+    "$PY" -m pip install -q ./bindings-python
+    "$PY" bindings-python/bench/bench.py
+    ;;
+  *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac
