@@ -24,6 +24,9 @@ case "${1:-}" in
     step "python: ruff"
     "$VENV/bin/ruff" check bindings-python
     "$VENV/bin/ruff" format --check bindings-python
+    step "python: the README's Python quick start runs"
+    awk '/^```python$/{on=1;next} /^```$/{on=0} on' README.md >"$CROSSTRACE_CACHE/readme_quickstart.py"
+    OTEL_BACKEND=none "$PY" "$CROSSTRACE_CACHE/readme_quickstart.py" >/dev/null
     step "python: PostgreSQL and Redis for the database tests"
     bash scripts/services.sh start
     export CROSSTRACE_PG_URL="postgresql://postgres@127.0.0.1:${CROSSTRACE_PG_PORT:-55432}/retail"

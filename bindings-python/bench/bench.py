@@ -154,7 +154,9 @@ def main() -> None:
         for lib in ("crosstrace", "sdk"):
             out = subprocess.run(
                 [sys.executable, __file__, lib, scenario, endpoint],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout.split()
             results[lib] = (float(out[0]), float(out[1]))
         ct, sdk = results["crosstrace"], results["sdk"]

@@ -64,6 +64,24 @@ fn py_err(e: crosstrace::Error) -> PyErr {
     }
 }
 
+/// Runs `f`, turning a panic (a bug in crosstrace) into `CrosstraceError`: PyO3 would raise
+/// `PanicException`, a `BaseException` that `except Exception` does not catch.
+fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(CrosstraceError::new_err(format!(
+                "internal error in crosstrace (please report it): {msg}"
+            )))
+        }
+    }
+}
+
 fn config_err(e: crosstrace::ConfigError) -> PyErr {
     py_err(e.into())
 }
@@ -75,31 +93,37 @@ fn tracing() -> Tracing {
 /// The configuration read from the environment, normalised, as JSON.
 #[pyfunction]
 fn config_from_env() -> PyResult<String> {
-    let c = TracingConfig::from_env().map_err(config_err)?;
-    Ok(serde_json::to_string(&c).unwrap_or_default())
+    guard(|| {
+        let c = TracingConfig::from_env().map_err(config_err)?;
+        Ok(serde_json::to_string(&c).unwrap_or_default())
+    })
 }
 
 /// Validates a configuration given as JSON (the TracingConfig field names) and returns it
 /// normalised; a bad field raises ConfigError naming it.
 #[pyfunction]
 fn config_normalize(config_json: &str) -> PyResult<String> {
-    let c: TracingConfig = serde_json::from_str(config_json).map_err(|e| {
-        ConfigError::new_err(format!(
-            "invalid TracingConfig: {e}; expected the TracingConfig fields (service_name, \
-             backend, endpoint, sampling_rate, ...) with values of their types"
-        ))
-    })?;
-    c.validate().map_err(config_err)?;
-    Ok(serde_json::to_string(&c).unwrap_or_default())
+    guard(|| {
+        let c: TracingConfig = serde_json::from_str(config_json).map_err(|e| {
+            ConfigError::new_err(format!(
+                "invalid TracingConfig: {e}; expected the TracingConfig fields (service_name, \
+                 backend, endpoint, sampling_rate, ...) with values of their types"
+            ))
+        })?;
+        c.validate().map_err(config_err)?;
+        Ok(serde_json::to_string(&c).unwrap_or_default())
+    })
 }
 
 /// Configures tracing from a normalised configuration (JSON), replacing any earlier setup.
 #[pyfunction]
 fn init(config_json: &str) -> PyResult<()> {
-    let c: TracingConfig =
-        serde_json::from_str(config_json).map_err(|e| ConfigError::new_err(e.to_string()))?;
-    crosstrace::init(c).map_err(py_err)?;
-    Ok(())
+    guard(|| {
+        let c: TracingConfig =
+            serde_json::from_str(config_json).map_err(|e| ConfigError::new_err(e.to_string()))?;
+        crosstrace::init(c).map_err(py_err)?;
+        Ok(())
+    })
 }
 
 /// An immutable propagation context: parent span, baggage, correlation.
@@ -151,22 +175,24 @@ impl Context {
         operation: Option<String>,
         fields: Option<Vec<(String, String)>>,
     ) -> PyResult<Context> {
-        let mut b = Correlation::builder();
-        if let Some(id) = id {
-            b = b.id(id);
-        }
-        if let Some(u) = user_id {
-            b = b.user_id(u);
-        }
-        if let Some(o) = operation {
-            b = b.operation(o);
-        }
-        for (k, v) in fields.unwrap_or_default() {
-            b = b.field(k, v);
-        }
-        let c = b.build().map_err(py_err)?;
-        Ok(Context {
-            inner: self.inner.with_correlation(c),
+        guard(|| {
+            let mut b = Correlation::builder();
+            if let Some(id) = id {
+                b = b.id(id);
+            }
+            if let Some(u) = user_id {
+                b = b.user_id(u);
+            }
+            if let Some(o) = operation {
+                b = b.operation(o);
+            }
+            for (k, v) in fields.unwrap_or_default() {
+                b = b.field(k, v);
+            }
+            let c = b.build().map_err(py_err)?;
+            Ok(Context {
+                inner: self.inner.with_correlation(c),
+            })
         })
     }
 
@@ -201,11 +227,13 @@ impl Context {
     /// A context from the shared vectors' JSON shape.
     #[staticmethod]
     fn from_json(json: &str) -> PyResult<Context> {
-        let v: serde_json::Value = serde_json::from_str(json)
-            .map_err(|e| InvalidArgumentError::new_err(format!("context json: {e}")))?;
-        crosstrace::interop::context_from_json(&v)
-            .map(|inner| Context { inner })
-            .map_err(py_err)
+        guard(|| {
+            let v: serde_json::Value = serde_json::from_str(json)
+                .map_err(|e| InvalidArgumentError::new_err(format!("context json: {e}")))?;
+            crosstrace::interop::context_from_json(&v)
+                .map(|inner| Context { inner })
+                .map_err(py_err)
+        })
     }
 }
 
@@ -264,25 +292,31 @@ impl Span {
 impl Span {
     /// Sets an attribute (str, int, float or bool).
     fn set_attribute(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let kv = key_value(key, value)?;
-        self.with(|s| s.set_attribute(kv));
-        Ok(())
+        guard(|| {
+            let kv = key_value(key, value)?;
+            self.with(|s| s.set_attribute(kv));
+            Ok(())
+        })
     }
 
     /// Sets several attributes.
     fn set_attributes(&self, attrs: &Bound<'_, PyDict>) -> PyResult<()> {
-        let kvs = attributes(Some(attrs))?;
-        self.with(|s| s.set_attributes(kvs));
-        Ok(())
+        guard(|| {
+            let kvs = attributes(Some(attrs))?;
+            self.with(|s| s.set_attributes(kvs));
+            Ok(())
+        })
     }
 
     /// Adds an event.
     #[pyo3(signature = (name, attributes=None))]
     fn add_event(&self, name: &str, attributes: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        let a = self::attributes(attributes)?;
-        let name = crosstrace::intern::name(name);
-        self.with(|s| s.add_event(name, a));
-        Ok(())
+        guard(|| {
+            let a = self::attributes(attributes)?;
+            let name = crosstrace::intern::name(name);
+            self.with(|s| s.add_event(name, a));
+            Ok(())
+        })
     }
 
     /// Records an exception event (type, message, stack trace) and sets error status.
@@ -294,18 +328,20 @@ impl Span {
     /// Sets the status: "ok", "error" (with a description) or "unset".
     #[pyo3(signature = (code, description=None))]
     fn set_status(&self, code: &str, description: Option<String>) -> PyResult<()> {
-        let status = match code.to_ascii_lowercase().as_str() {
-            "ok" => Status::Ok,
-            "error" => Status::error(description.unwrap_or_default()),
-            "unset" => Status::Unset,
-            _ => {
-                return Err(InvalidArgumentError::new_err(format!(
-                    "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
-                )))
-            }
-        };
-        self.with(|s| s.set_status(status));
-        Ok(())
+        guard(|| {
+            let status = match code.to_ascii_lowercase().as_str() {
+                "ok" => Status::Ok,
+                "error" => Status::error(description.unwrap_or_default()),
+                "unset" => Status::Unset,
+                _ => {
+                    return Err(InvalidArgumentError::new_err(format!(
+                        "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
+                    )))
+                }
+            };
+            self.with(|s| s.set_status(status));
+            Ok(())
+        })
     }
 
     /// Renames the span.
@@ -378,16 +414,18 @@ fn start_span(
     kind: &str,
     attributes: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Span> {
-    let k = self::kind(kind)?;
-    let attrs = self::attributes(attributes)?;
-    let t = tracing();
-    let span = t
-        .span(crosstrace::intern::name(name))
-        .kind(k)
-        .attributes(attrs)
-        .parent_context(&parent.inner)
-        .start();
-    Ok(wrap(span))
+    guard(|| {
+        let k = self::kind(kind)?;
+        let attrs = self::attributes(attributes)?;
+        let t = tracing();
+        let span = t
+            .span(crosstrace::intern::name(name))
+            .kind(k)
+            .attributes(attrs)
+            .parent_context(&parent.inner)
+            .start();
+        Ok(wrap(span))
+    })
 }
 
 /// Starts an ETL operation span (`etl.operation`, `etl.stage`).
@@ -445,21 +483,32 @@ fn health() -> String {
 /// Exports everything queued (the GIL is released while waiting).
 #[pyfunction]
 fn force_flush(py: Python<'_>, timeout_seconds: f64) -> PyResult<()> {
-    let t = tracing();
-    py.detach(|| t.force_flush(Duration::from_secs_f64(timeout_seconds.max(0.0))))
-        .map_err(py_err)
+    guard(|| {
+        let t = tracing();
+        py.detach(|| t.force_flush(Duration::from_secs_f64(timeout_seconds.max(0.0))))
+            .map_err(py_err)
+    })
 }
 
 /// Exports what is queued within the timeout, then stops; returns how many spans could not be
 /// sent. Idempotent: a second call returns 0.
 #[pyfunction]
 fn shutdown(py: Python<'_>, timeout_seconds: f64) -> PyResult<u64> {
-    let t = tracing();
-    match py.detach(|| t.shutdown(Duration::from_secs_f64(timeout_seconds.max(0.0)))) {
-        Ok(report) => Ok(report.unsent),
-        Err(crosstrace::Error::AlreadyShutdown) => Ok(0),
-        Err(e) => Err(py_err(e)),
-    }
+    guard(|| {
+        let t = tracing();
+        match py.detach(|| t.shutdown(Duration::from_secs_f64(timeout_seconds.max(0.0)))) {
+            Ok(report) => Ok(report.unsent),
+            Err(crosstrace::Error::AlreadyShutdown) => Ok(0),
+            Err(e) => Err(py_err(e)),
+        }
+    })
+}
+
+/// Panics inside the native module, to prove the boundary: raises CrosstraceError (an
+/// `Exception`), never a `BaseException`.
+#[pyfunction]
+fn _debug_panic() -> PyResult<()> {
+    guard(|| panic!("_debug_panic was called"))
 }
 
 /// In a forked child: the export thread did not survive `fork()`; start a fresh pipeline with
@@ -510,6 +559,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(reinit_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(validate_correlation_id, m)?)?;
+    m.add_function(wrap_pyfunction!(_debug_panic, m)?)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

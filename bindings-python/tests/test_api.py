@@ -316,6 +316,20 @@ def test_wrong_types_raise_type_error_never_crash() -> None:
         assert isinstance(e, crosstrace.ConfigError)
 
 
+def test_a_rust_panic_is_an_ordinary_exception() -> None:
+    from crosstrace import _native
+
+    with pytest.raises(crosstrace.CrosstraceError, match="internal error"):
+        _native._debug_panic()
+    try:
+        _native._debug_panic()
+    except Exception:  # noqa: BLE001 (the point: `except Exception` catches it)
+        pass
+    # The interpreter and tracing go on.
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    assert crosstrace.start_span("after").is_recording()
+
+
 def test_health_and_startup() -> None:
     health = asyncio.run(
         startup.startup_application(crosstrace.TracingConfig(service_name="api", backend="none"))
