@@ -34,11 +34,17 @@ case "${1:-}" in
     step "python: pytest"
     (cd bindings-python/tests && "$PY" -m pytest -q -p no:cacheprovider)
     ;;
+  jaeger-test)
+    step "python: spans found in the real Jaeger"
+    "$PY" bindings-python/tests/jaeger_check.py \
+      "http://127.0.0.1:${JAEGER_OTLP_HTTP_PORT:-4318}/v1/traces" \
+      "http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
+    ;;
   bench)
     ensure_rust
     ensure_venv
     "$PY" -m pip install -q ./bindings-python
     "$PY" bindings-python/bench/bench.py
     ;;
-  *) echo "usage: $0 test|bench" >&2; exit 2 ;;
+  *) echo "usage: $0 test|jaeger-test|bench" >&2; exit 2 ;;
 esac

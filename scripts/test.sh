@@ -39,3 +39,4 @@ cargo test -p crosstrace --features integration --test jaeger --test zipkin -- -
 
 bash scripts/c.sh jaeger-test
 bash scripts/wasm.sh browser-test
+bash scripts/python.sh jaeger-test
