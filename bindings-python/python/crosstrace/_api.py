@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from . import _native
 from ._native import ConfigError
@@ -162,11 +162,17 @@ if hasattr(os, "register_at_fork"):
 class Span(otel_trace.Span):
     """A span: what ``create_span`` yields, and what the OpenTelemetry API's tracers return."""
 
-    __slots__ = ("_native", "_name")
+    __slots__ = ("_native", "_name", "_kind")
 
-    def __init__(self, native: _native.Span, name: str = "") -> None:
+    def __init__(self, native: _native.Span, name: str = "", kind: str = "internal") -> None:
         self._native = native
         self._name = name
+        self._kind = kind
+
+    @property
+    def kind(self) -> SpanKind:
+        """The span's kind (instrumentations read it, as on SDK spans)."""
+        return SpanKind[self._kind.upper()]
 
     @property
     def name(self) -> str:
@@ -307,7 +313,7 @@ def start_span(
     if parent is None:
         parent = current_context()
     attrs = _plain(attributes) if attributes else None
-    return Span(_native.start_span(name, parent, kind, attrs), name)
+    return Span(_native.start_span(name, parent, kind, attrs), name, kind)
 
 
 @contextlib.contextmanager
@@ -412,7 +418,9 @@ def trace_database_operation(
 
     def start(func: Callable[..., Any]) -> Span:
         op = operation.upper()
-        return Span(_native.start_db_span(system, op, table, current_context()), f"{op} {table}")
+        return Span(
+            _native.start_db_span(system, op, table, current_context()), f"{op} {table}", "client"
+        )
 
     return _decorate(start)
 

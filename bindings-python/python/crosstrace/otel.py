@@ -44,7 +44,8 @@ class Tracer(otel_trace.Tracer):
     ) -> Span:
         parent = _context_of(context)
         attrs = _plain(attributes) if attributes else None
-        return Span(_native.start_span(name, parent, _KINDS.get(kind, "internal"), attrs), name)
+        k = _KINDS.get(kind, "internal")
+        return Span(_native.start_span(name, parent, k, attrs), name, k)
 
     @contextlib.contextmanager
     def start_as_current_span(
