@@ -24,6 +24,9 @@ case "${1:-}" in
     step "python: ruff"
     "$VENV/bin/ruff" check bindings-python
     "$VENV/bin/ruff" format --check bindings-python
+    step "python: typed: mypy on the package, stubtest of the native module's .pyi"
+    (cd "$CROSSTRACE_CACHE" && "$PY" -m mypy -p crosstrace --python-version 3.10 &&
+      "$PY" -m mypy.stubtest crosstrace._native)
     step "python: the README's Python quick start runs"
     awk '/^```python$/{on=1;next} /^```$/{on=0} on' README.md >"$CROSSTRACE_CACHE/readme_quickstart.py"
     OTEL_BACKEND=none "$PY" "$CROSSTRACE_CACHE/readme_quickstart.py" >/dev/null

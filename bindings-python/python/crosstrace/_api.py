@@ -18,7 +18,7 @@ import os
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
@@ -252,7 +252,7 @@ def _plain(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _context_of(ctx: otel_context.Context | None) -> _native.Context:
-    base = otel_context.get_value(_CX_KEY, ctx) or _ROOT
+    base = cast(_native.Context, otel_context.get_value(_CX_KEY, ctx) or _ROOT)
     span = otel_trace.get_current_span(ctx)
     if isinstance(span, Span):
         return base.with_parent_of(span.context())
@@ -484,7 +484,7 @@ def inject(headers: dict[str, str] | None = None, context: Any = None) -> dict[s
 def extract(headers: Mapping[str, str] | Any) -> _native.Context:
     """Reads a context from headers (a mapping, or an iterable of pairs). Bad headers give an
     empty context, never an error."""
-    items = headers.items() if hasattr(headers, "items") else headers
+    items: Any = headers.items() if hasattr(headers, "items") else headers
     return _native.extract([(str(k), str(v)) for k, v in items])
 
 

@@ -1,6 +1,35 @@
 """Type stubs of the native module (Rust, PyO3)."""
 
 from collections.abc import Iterable
+from typing import final
+
+__all__ = [
+    "VERSION",
+    "_debug_panic",
+    "AlreadyShutdownError",
+    "ConfigError",
+    "Context",
+    "CrosstraceError",
+    "ExportError",
+    "ExporterSetupError",
+    "InvalidArgumentError",
+    "Span",
+    "TimeoutError",
+    "config_from_env",
+    "config_normalize",
+    "extract",
+    "force_flush",
+    "health",
+    "init",
+    "inject",
+    "reinit_after_fork",
+    "set_etl_records",
+    "shutdown",
+    "start_db_span",
+    "start_etl_span",
+    "start_span",
+    "validate_correlation_id",
+]
 
 VERSION: str
 
@@ -14,6 +43,7 @@ class InvalidArgumentError(CrosstraceError): ...
 
 _Value = str | int | float | bool
 
+@final
 class Context:
     def __init__(self) -> None: ...
     @property
@@ -36,6 +66,7 @@ class Context:
     @staticmethod
     def from_json(json: str) -> Context: ...
 
+@final
 class Span:
     def set_attribute(self, key: str, value: _Value) -> None: ...
     def set_attributes(self, attrs: dict[str, _Value]) -> None: ...

@@ -47,8 +47,9 @@ class Tracer(otel_trace.Tracer):
         k = _KINDS.get(kind, "internal")
         return Span(_native.start_span(name, parent, k, attrs), name, k)
 
+    # The API declares its own context-manager type; a generator-based one behaves the same.
     @contextlib.contextmanager
-    def start_as_current_span(
+    def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
         context: otel_context.Context | None = None,
