@@ -10,7 +10,7 @@ use crosstrace::{Correlation, ErrorKind, KeyValue, Status, Tracing, TracingConfi
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 create_exception!(
     _native,
@@ -237,20 +237,26 @@ impl Context {
     }
 }
 
-fn key_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<KeyValue> {
-    let k = crosstrace::intern::key(key);
-    // bool before int: Python's bool is an int.
-    if let Ok(b) = value.cast::<PyBool>() {
-        Ok(KeyValue::new(k, b.is_true()))
+/// An attribute from a Python value: str, bool, int, float; a list or tuple of them becomes
+/// its text (as the OpenTelemetry API allows sequences); `None` is no attribute.
+fn key_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<KeyValue>> {
+    let k = || crosstrace::intern::key(key);
+    // Most common first; bool before int (Python's bool is an int).
+    if let Ok(s) = value.cast::<PyString>() {
+        Ok(Some(KeyValue::new(k(), s.to_str()?.to_owned())))
+    } else if let Ok(b) = value.cast::<PyBool>() {
+        Ok(Some(KeyValue::new(k(), b.is_true())))
     } else if value.is_instance_of::<PyInt>() {
         match value.extract::<i64>() {
-            Ok(i) => Ok(KeyValue::new(k, i)),
-            Err(_) => Ok(KeyValue::new(k, value.str()?.to_string())),
+            Ok(i) => Ok(Some(KeyValue::new(k(), i))),
+            Err(_) => Ok(Some(KeyValue::new(k(), value.str()?.to_string()))),
         }
     } else if value.is_instance_of::<PyFloat>() {
-        Ok(KeyValue::new(k, value.extract::<f64>()?))
-    } else if let Ok(s) = value.cast::<PyString>() {
-        Ok(KeyValue::new(k, s.to_str()?.to_owned()))
+        Ok(Some(KeyValue::new(k(), value.extract::<f64>()?)))
+    } else if value.is_none() {
+        Ok(None)
+    } else if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        Ok(Some(KeyValue::new(k(), value.str()?.to_string())))
     } else {
         Err(PyTypeError::new_err(format!(
             "attribute {key:?}: expected str, int, float or bool, got {}",
@@ -268,7 +274,7 @@ fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyValue>> {
         let key = k
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err("attribute keys must be str".to_owned()))?;
-        out.push(key_value(key.to_str()?, &v)?);
+        out.extend(key_value(key.to_str()?, &v)?);
     }
     Ok(out)
 }
@@ -293,8 +299,9 @@ impl Span {
     /// Sets an attribute (str, int, float or bool).
     fn set_attribute(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         guard(|| {
-            let kv = key_value(key, value)?;
-            self.with(|s| s.set_attribute(kv));
+            if let Some(kv) = key_value(key, value)? {
+                self.with(|s| s.set_attribute(kv));
+            }
             Ok(())
         })
     }
@@ -405,24 +412,34 @@ fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
     })
 }
 
-/// Starts a span under `parent`.
+/// Starts a span under `parent` — or, when `parent_span` is given, under that span with
+/// `parent`'s baggage and correlation (one call, no intermediate context object).
 #[pyfunction]
-#[pyo3(signature = (name, parent, kind="internal", attributes=None))]
+#[pyo3(signature = (name, parent, kind="internal", attributes=None, parent_span=None))]
 fn start_span(
     name: &str,
     parent: &Context,
     kind: &str,
     attributes: Option<&Bound<'_, PyDict>>,
+    parent_span: Option<&Span>,
 ) -> PyResult<Span> {
     guard(|| {
         let k = self::kind(kind)?;
         let attrs = self::attributes(attributes)?;
+        let merged;
+        let parent = match parent_span.and_then(|p| p.context.span_context()) {
+            Some(sc) => {
+                merged = parent.inner.with_span_context(sc.clone());
+                &merged
+            }
+            None => &parent.inner,
+        };
         let t = tracing();
         let span = t
             .span(crosstrace::intern::name(name))
             .kind(k)
             .attributes(attrs)
-            .parent_context(&parent.inner)
+            .parent_context(parent)
             .start();
         Ok(wrap(span))
     })

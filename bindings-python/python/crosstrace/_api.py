@@ -197,12 +197,12 @@ class Span(otel_trace.Span):
         self._native.set_attribute(key, value)
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        self._native.set_attributes(_plain(attributes))
+        self._native.set_attributes(dict(attributes))
 
     def add_event(
         self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: Any = None
     ) -> None:
-        self._native.add_event(name, _plain(attributes) if attributes else None)
+        self._native.add_event(name, dict(attributes) if attributes else None)
 
     def record_exception(
         self,
@@ -236,19 +236,6 @@ class Span(otel_trace.Span):
 
     def context(self) -> _native.Context:
         return self._native.context()
-
-
-def _plain(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """OpenTelemetry attributes as the core takes them: sequences become their text; None is
-    dropped (the OpenTelemetry API allows both)."""
-    out: dict[str, Any] = {}
-    for k, v in attributes.items():
-        if v is None:
-            continue
-        if isinstance(v, (list, tuple)):
-            v = str(list(v))
-        out[k] = v
-    return out
 
 
 def _context_of(ctx: otel_context.Context | None) -> _native.Context:
@@ -308,12 +295,20 @@ def start_span(
     parent: _native.Context | Span | None = None,
 ) -> Span:
     """Starts a span (not made current); end it with ``span.end()``."""
+    attrs = attributes if attributes is None or type(attributes) is dict else dict(attributes)
     if isinstance(parent, Span):
-        parent = parent.context()
-    if parent is None:
-        parent = current_context()
-    attrs = _plain(attributes) if attributes else None
-    return Span(_native.start_span(name, parent, kind, attrs), name, kind)
+        native = _native.start_span(name, parent.context(), kind, attrs)
+    elif parent is not None:
+        native = _native.start_span(name, parent, kind, attrs)
+    else:
+        # The hot path: the current span and context, merged in one native call.
+        base = cast(_native.Context, otel_context.get_value(_CX_KEY) or _ROOT)
+        current = otel_trace.get_current_span()
+        if type(current) is Span:
+            native = _native.start_span(name, base, kind, attrs, current._native)
+        else:
+            native = _native.start_span(name, _context_of(None), kind, attrs)
+    return Span(native, name, kind)
 
 
 @contextlib.contextmanager

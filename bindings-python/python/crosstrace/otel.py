@@ -13,7 +13,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Link, SpanKind
 
 from . import _native
-from ._api import Span, _context_of, _plain
+from ._api import Span, _context_of
 
 _KINDS = {
     SpanKind.INTERNAL: "internal",
@@ -43,7 +43,7 @@ class Tracer(otel_trace.Tracer):
         set_status_on_exception: bool = True,
     ) -> Span:
         parent = _context_of(context)
-        attrs = _plain(attributes) if attributes else None
+        attrs = dict(attributes) if attributes else None
         k = _KINDS.get(kind, "internal")
         return Span(_native.start_span(name, parent, k, attrs), name, k)
 
