@@ -172,6 +172,14 @@ def test_decorators_keep_signature_name_doc_and_kind() -> None:
     def gen(n: int):
         yield from range(n)
 
+    @crosstrace.trace_function
+    async def agen(n: int):
+        for i in range(n):
+            yield i
+
+    async def collect() -> list[int]:
+        return [i async for i in agen(3)]
+
     @crosstrace.trace_database_operation("insert", "sales_transactions")
     async def insert(rows: list[int]) -> int:
         return len(rows)
@@ -184,6 +192,8 @@ def test_decorators_keep_signature_name_doc_and_kind() -> None:
     assert sync(1) == "1x"
     assert asyncio.run(fetch("abc")) == 3
     assert list(gen(3)) == [0, 1, 2]
+    assert inspect.isasyncgenfunction(agen)
+    assert asyncio.run(collect()) == [0, 1, 2]
     assert asyncio.run(insert([1, 2])) == 2
 
 
@@ -296,6 +306,27 @@ def test_extract_inject_round_trip_and_bad_headers() -> None:
 
 
 # --------------------------------------------------------------------------- robustness
+
+
+def test_decorators_never_raise_their_own_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crosstrace import _native
+
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise crosstrace.CrosstraceError("tracing is broken")
+
+    @crosstrace.trace_function(name="f")
+    def f(x: int) -> int:
+        return x + 1
+
+    @crosstrace.trace_async_function(name="g")
+    async def g() -> str:
+        return "ok"
+
+    monkeypatch.setattr(_native, "start_span", broken)
+    assert f(1) == 2
+    assert asyncio.run(g()) == "ok"
 
 
 def test_wrong_types_raise_type_error_never_crash() -> None:

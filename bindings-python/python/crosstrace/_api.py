@@ -274,7 +274,10 @@ def use_context(context: _native.Context) -> Iterator[_native.Context]:
 
 
 @contextlib.contextmanager
-def _activate(span: Span) -> Iterator[Span]:
+def _activate(span: Span | None) -> Iterator[Span | None]:
+    if span is None:  # untraced (a decorator could not start its span)
+        yield None
+        return
     ctx = otel_trace.set_span_in_context(span)
     token = otel_context.attach(otel_context.set_value(_CX_KEY, span.context(), ctx))
     try:
@@ -319,7 +322,8 @@ def create_span(
     parent: _native.Context | Span | None = None,
 ) -> Iterator[Span]:
     """A span that is current inside the block; an exception is recorded and re-raised."""
-    with _activate(start_span(name, attributes, kind, parent)) as span:
+    span = start_span(name, attributes, kind, parent)
+    with _activate(span):
         yield span
 
 
@@ -337,8 +341,16 @@ def set_span_status(status: str, description: str | None = None) -> None:
         span.set_status(status, description)
 
 
-def _decorate(start: Callable[[Callable[..., Any]], Span]) -> Callable[[F], F]:
-    """Wraps sync and async functions and (async) generators so each call runs in a span."""
+def _decorate(start_traced: Callable[[Callable[..., Any]], Span]) -> Callable[[F], F]:
+    """Wraps sync and async functions and (async) generators so each call runs in a span. The
+    decorators never raise their own errors into user code: if a span cannot be started, the
+    function runs untraced."""
+
+    def start(func: Callable[..., Any]) -> Span | None:
+        try:
+            return start_traced(func)
+        except Exception:  # noqa: BLE001 (tracing must not break the traced function)
+            return None
 
     def decorator(func: F) -> F:
         if inspect.isasyncgenfunction(func):
