@@ -72,8 +72,15 @@ async function runPage(otlpUrl, corr, hide = false) {
     assert.equal(results.error, undefined, results.error);
     return results;
   } finally {
+    const exited = new Promise((r) => chrome.once('exit', r));
     chrome.kill('SIGKILL');
-    rmSync(profile, { recursive: true, force: true });
+    await exited;
+    // Chromium's helper processes may still be writing to the profile for a moment.
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    } catch {
+      /* a leftover temp directory is not a test failure */
+    }
   }
 }
 
