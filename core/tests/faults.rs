@@ -308,10 +308,8 @@ fn an_outage_keeps_memory_bounded_by_the_queue() {
     // Were ending a span to wait for the hung backend, this loop would never finish.
     for i in 0..5_000 {
         t.start(format!("s{i}"));
-        assert!(
-            t.health().counts.queue_depth <= 150,
-            "queue + one batch in flight"
-        );
+        // The queue (100) plus what the export thread took from it (at most a queue's worth).
+        assert!(t.health().counts.queue_depth <= 200, "bounded by the queue");
     }
     t.force_flush(Duration::from_secs(60)).unwrap();
     let c = assert_accounted(&t);

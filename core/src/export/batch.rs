@@ -256,10 +256,13 @@ impl Drop for BatchProcessor {
 
 #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
 mod worker {
+    use std::collections::VecDeque;
     use std::sync::mpsc;
     use std::sync::Arc;
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
+
+    use opentelemetry_sdk::trace::SpanData;
 
     use super::Shared;
     use crate::error::{Error, Result};
@@ -344,8 +347,11 @@ mod worker {
         export_timeout: Duration,
     ) {
         let mut deadline = Instant::now() + delay;
+        // The queue is taken whole by swapping it with this (empty, already allocated) one, so
+        // the lock that `push` needs is held for O(1), not for copying a batch out.
+        let mut taken: VecDeque<SpanData> = VecDeque::with_capacity(shared.batch_size);
         loop {
-            let (batch, waiters, stop) = {
+            let (waiters, stop) = {
                 let mut st = shared.lock();
                 loop {
                     let now = Instant::now();
@@ -375,22 +381,16 @@ mod worker {
                     }
                     return;
                 }
-                let n = st.spans.len().min(shared.batch_size);
-                let batch: Vec<_> = st.spans.drain(..n).collect();
-                st.in_flight += n;
-                let empty = st.spans.is_empty();
-                let waiters = if empty {
-                    std::mem::take(&mut st.flush_waiters)
-                } else {
-                    Vec::new()
-                };
-                (batch, waiters, st.stop && empty)
+                std::mem::swap(&mut st.spans, &mut taken);
+                st.in_flight += taken.len();
+                (std::mem::take(&mut st.flush_waiters), st.stop)
             };
-            if batch.len() < shared.batch_size {
+            if taken.len() < shared.batch_size {
                 deadline = Instant::now() + delay;
             }
-            if !batch.is_empty() {
-                let n = batch.len();
+            while !taken.is_empty() {
+                let n = taken.len().min(shared.batch_size);
+                let batch: Vec<SpanData> = taken.drain(..n).collect();
                 // Exporters bound themselves by the export timeout; this is the safety net.
                 let limit = export_timeout + Duration::from_secs(1);
                 let outcome = rt
@@ -405,7 +405,20 @@ mod worker {
                         )
                     });
                 shared.finish(n, outcome);
+                if shared.lock().abandon && !taken.is_empty() {
+                    let rest = taken.len();
+                    taken.clear();
+                    shared.finish(
+                        rest,
+                        Outcome::failed(
+                            rest as u64,
+                            "shutdown_timeout",
+                            "spans still queued when shutdown timed out",
+                        ),
+                    );
+                }
             }
+            let stop = stop && shared.lock().spans.is_empty();
             for w in waiters {
                 let _ = w.send(());
             }
