@@ -38,14 +38,7 @@ start() {
   exit 1
 }
 
-stop() {
-  if [ -f "$PIDFILE" ]; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
-    for _ in $(seq 1 20); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.25; done
-    kill -9 "$(cat "$PIDFILE")" 2>/dev/null || true
-    rm -f "$PIDFILE"
-  fi
-}
+stop() { stop_pidfile "$PIDFILE"; }
 
 case "${1:-}" in
   install) install ;;

@@ -643,17 +643,13 @@ pub unsafe extern "C" fn ct_correlation_begin(
     operation: *const c_char,
 ) -> ct_result {
     guard(|| {
-        let mut b = Correlation::builder();
-        if let Some(id) = ffi::opt_str_arg(id, "id")? {
-            b = b.id(id);
-        }
-        if let Some(u) = ffi::opt_str_arg(user_id, "user_id")? {
-            b = b.user_id(u);
-        }
-        if let Some(o) = ffi::opt_str_arg(operation, "operation")? {
-            b = b.operation(o);
-        }
-        let c = b.build()?;
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        let c = Correlation::new(
+            owned(ffi::opt_str_arg(id, "id")?),
+            owned(ffi::opt_str_arg(user_id, "user_id")?),
+            owned(ffi::opt_str_arg(operation, "operation")?),
+            [],
+        )?;
         handles::push_context(crosstrace::Context::current().with_correlation(c));
         Ok(())
     })
@@ -680,17 +676,7 @@ pub unsafe extern "C" fn ct_correlation_set_field(
                 "an open correlation context (ct_correlation_begin)",
             ));
         };
-        let mut b = Correlation::builder().id(c.id());
-        if let Some(u) = c.user_id() {
-            b = b.user_id(u);
-        }
-        if let Some(o) = c.operation() {
-            b = b.operation(o);
-        }
-        for (k, v) in c.fields() {
-            b = b.field(k.clone(), v.clone());
-        }
-        let c = b.field(name, value).build()?;
+        let c = c.with_field(name, value)?;
         handles::replace_top_context(cx.with_correlation(c))
     })
 }

@@ -176,20 +176,8 @@ impl Context {
         fields: Option<Vec<(String, String)>>,
     ) -> PyResult<Context> {
         guard(|| {
-            let mut b = Correlation::builder();
-            if let Some(id) = id {
-                b = b.id(id);
-            }
-            if let Some(u) = user_id {
-                b = b.user_id(u);
-            }
-            if let Some(o) = operation {
-                b = b.operation(o);
-            }
-            for (k, v) in fields.unwrap_or_default() {
-                b = b.field(k, v);
-            }
-            let c = b.build().map_err(py_err)?;
+            let c = Correlation::new(id, user_id, operation, fields.unwrap_or_default())
+                .map_err(py_err)?;
             Ok(Context {
                 inner: self.inner.with_correlation(c),
             })

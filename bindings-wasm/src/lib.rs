@@ -265,16 +265,7 @@ impl Context {
         operation: Option<String>,
         fields_json: Option<String>,
     ) -> Result<Context, JsValue> {
-        let mut b = Correlation::builder();
-        if let Some(id) = id {
-            b = b.id(id);
-        }
-        if let Some(u) = user_id {
-            b = b.user_id(u);
-        }
-        if let Some(o) = operation {
-            b = b.operation(o);
-        }
+        let mut fields = Vec::new();
         if let Some(f) = fields_json {
             let v: Json = serde_json::from_str(&f)
                 .map_err(|_| invalid("fields", &f, "an object of strings"))?;
@@ -282,10 +273,10 @@ impl Context {
                 let s = v
                     .as_str()
                     .ok_or_else(|| invalid("fields", &f, "an object of strings"))?;
-                b = b.field(k.clone(), s);
+                fields.push((k.clone(), s.to_owned()));
             }
         }
-        let c = b.build().map_err(|e| js_error(&e))?;
+        let c = Correlation::new(id, user_id, operation, fields).map_err(|e| js_error(&e))?;
         Ok(Context {
             inner: self.inner.with_correlation(c),
         })

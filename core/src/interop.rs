@@ -111,22 +111,17 @@ pub fn context_from_json(v: &Value) -> Result<Context> {
         cx = cx.with_baggage(string_map(b)?);
     }
     if let Some(c) = v.get("correlation").filter(|c| !c.is_null()) {
-        let mut b = Correlation::builder();
-        if let Some(id) = c.get("id").and_then(Value::as_str) {
-            b = b.id(id);
-        }
-        if let Some(u) = c.get("user_id").and_then(Value::as_str) {
-            b = b.user_id(u);
-        }
-        if let Some(o) = c.get("operation").and_then(Value::as_str) {
-            b = b.operation(o);
-        }
-        if let Some(f) = c.get("fields") {
-            for (k, val) in string_map(f)? {
-                b = b.field(k, val);
-            }
-        }
-        cx = cx.with_correlation(b.build()?);
+        let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
+        let fields = match c.get("fields") {
+            Some(f) => string_map(f)?,
+            None => Vec::new(),
+        };
+        cx = cx.with_correlation(Correlation::new(
+            text("id"),
+            text("user_id"),
+            text("operation"),
+            fields,
+        )?);
     }
     Ok(cx)
 }

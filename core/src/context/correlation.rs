@@ -39,6 +39,48 @@ impl Correlation {
         CorrelationBuilder::default()
     }
 
+    /// A correlation from optional parts, as bindings receive them: a UUID v4 when `id` is
+    /// `None`; every part validated.
+    pub fn new(
+        id: Option<String>,
+        user_id: Option<String>,
+        operation: Option<String>,
+        fields: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Correlation, Error> {
+        let mut b = Correlation::builder();
+        if let Some(id) = id {
+            b = b.id(id);
+        }
+        if let Some(u) = user_id {
+            b = b.user_id(u);
+        }
+        if let Some(o) = operation {
+            b = b.operation(o);
+        }
+        for (k, v) in fields {
+            b = b.field(k, v);
+        }
+        b.build()
+    }
+
+    /// A copy with one more field (or `name` replaced).
+    pub fn with_field(
+        &self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Correlation, Error> {
+        let mut fields = self.fields.clone();
+        let name = name.into();
+        fields.retain(|(n, _)| *n != name);
+        fields.push((name, value.into()));
+        Correlation::new(
+            Some(self.id.clone()),
+            self.user_id.clone(),
+            self.operation.clone(),
+            fields,
+        )
+    }
+
     /// The correlation id.
     pub fn id(&self) -> &str {
         &self.id
