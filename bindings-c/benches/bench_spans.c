@@ -45,11 +45,33 @@ int main(void) {
             best_wall = wall;
         }
     }
+    /* The same span, its attributes given at start in one call. */
+    double best_wall2 = 1e18, best_cpu2 = 1e18;
+    ct_attribute attrs[3] = {
+        {"order.id", CT_ATTRIBUTE_INT, NULL, 12345, 0},
+        {"store", CT_ATTRIBUTE_STRING, "berlin-01", 0, 0},
+        {"express", CT_ATTRIBUTE_BOOL, NULL, 1, 0},
+    };
+    for (int r = 0; r < ROUNDS; r++) {
+        double w0 = now_ns(CLOCK_MONOTONIC), c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+        for (int i = 0; i < N; i++) {
+            ct_span *s = NULL;
+            ct_span_start_with_attributes("checkout", CT_SPAN_KIND_INTERNAL, NULL, attrs, 3, &s);
+            ct_span_free(s);
+        }
+        ct_force_flush(60000);
+        double wall = (now_ns(CLOCK_MONOTONIC) - w0) / N, cpu = (now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / N;
+        if (cpu < best_cpu2) {
+            best_cpu2 = cpu;
+            best_wall2 = wall;
+        }
+    }
     char *health = NULL;
     ct_health_json(&health);
     fprintf(stderr, "%s\n", health);
     ct_string_free(health);
     ct_shutdown(10000, NULL);
     printf("RESULT c_span_3_attributes wall_ns=%.0f cpu_ns=%.0f\n", best_wall, best_cpu);
+    printf("RESULT c_span_3_attributes_at_start wall_ns=%.0f cpu_ns=%.0f\n", best_wall2, best_cpu2);
     return 0;
 }

@@ -156,6 +156,21 @@ static void test_spans_ids_parents_and_health(void) {
     CHECK(strlen(t1) == 32 && strlen(s1) == 16);
     CHECK(strcmp(t1, t2) == 0 && strcmp(t1, t3) == 0);
 
+    /* Attributes in one call; a bad attribute type is refused. */
+    ct_attribute attrs[3] = {
+        {"order.id", CT_ATTRIBUTE_INT, NULL, 7, 0},
+        {"store", CT_ATTRIBUTE_STRING, "berlin-01", 0, 0},
+        {"express", CT_ATTRIBUTE_BOOL, NULL, 1, 0},
+    };
+    ct_span *batch = NULL;
+    CHECK_RC(ct_span_start_with_attributes("with attrs", CT_SPAN_KIND_INTERNAL, root, attrs, 3, &batch), CT_OK);
+    ct_attribute bad[1] = {{"x", 9, NULL, 0, 0}};
+    ct_span *none = NULL;
+    CHECK_RC(ct_span_start_with_attributes("bad", CT_SPAN_KIND_INTERNAL, NULL, bad, 1, &none), CT_ERR_INVALID_ARGUMENT);
+    CHECK(none == NULL);
+    CHECK_RC(ct_span_start_with_attributes("x", CT_SPAN_KIND_INTERNAL, NULL, NULL, 2, &none), CT_ERR_NULL_POINTER);
+    ct_span_free(batch);
+
     /* The thread's current span is the parent of spans started with a NULL parent. */
     CHECK_RC(ct_span_enter(child), CT_OK);
     ct_span *inner = NULL;
@@ -176,8 +191,8 @@ static void test_spans_ids_parents_and_health(void) {
     ct_span_free(child);
     ct_span_free(root);
     CHECK_RC(ct_force_flush(5000), CT_OK);
-    CHECK(health_num("spans_ended") == 5);
-    CHECK(health_num("spans_exported") == 5);
+    CHECK(health_num("spans_ended") == 6);
+    CHECK(health_num("spans_exported") == 6);
 }
 
 static void collect(void *userdata, const char *name, const char *value) {
