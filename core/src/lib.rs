@@ -14,6 +14,7 @@ pub mod export;
 pub mod health;
 pub mod intern;
 pub mod interop;
+pub mod metrics;
 pub mod platform;
 pub mod propagation;
 pub mod span;

@@ -12,6 +12,7 @@ use opentelemetry_sdk::trace::SpanData;
 
 use crate::context::Context;
 use crate::health::Counters;
+use crate::metrics::MetricsOnly;
 use crate::tracing::Pipeline;
 
 /// Most events per span (the OpenTelemetry default); further ones are dropped and counted.
@@ -49,6 +50,8 @@ pub struct Span {
     parent_cx: Context,
     /// `Some` while recording.
     data: Option<Box<SpanData>>,
+    /// `Some` while an unsampled span is being measured for the span metrics.
+    only: Option<Box<MetricsOnly>>,
     pipeline: Option<Arc<Pipeline>>,
 }
 
@@ -63,6 +66,22 @@ impl Span {
             context,
             parent_cx,
             data: Some(data),
+            only: None,
+            pipeline: Some(pipeline),
+        }
+    }
+
+    pub(crate) fn metrics_only(
+        context: SpanContext,
+        parent_cx: Context,
+        only: Box<MetricsOnly>,
+        pipeline: Arc<Pipeline>,
+    ) -> Span {
+        Span {
+            context,
+            parent_cx,
+            data: None,
+            only: Some(only),
             pipeline: Some(pipeline),
         }
     }
@@ -72,6 +91,7 @@ impl Span {
             context,
             parent_cx,
             data: None,
+            only: None,
             pipeline: None,
         }
     }
@@ -98,7 +118,7 @@ impl Span {
 
     /// Whether `end` was called (or the span never recorded).
     pub fn is_ended(&self) -> bool {
-        self.data.is_none()
+        self.data.is_none() && self.only.is_none()
     }
 
     /// The context for children of this span: this span as parent, with the baggage and
@@ -119,6 +139,9 @@ impl Span {
     /// Sets an attribute, applying the value-length and count limits.
     pub fn set_attribute(&mut self, kv: KeyValue) {
         let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
+            if let Some(only) = self.only.as_deref_mut() {
+                only.hints.note(kv.key.as_str(), &kv.value);
+            }
             return;
         };
         p.push_attribute(&mut data.attributes, &mut data.dropped_attributes_count, kv);
@@ -193,12 +216,14 @@ impl Span {
     /// Sets the status. `Ok` is final (a later error does not replace it, as OpenTelemetry
     /// specifies); `Unset` never replaces a set status.
     pub fn set_status(&mut self, status: Status) {
-        let Some(data) = self.data.as_deref_mut() else {
-            return;
+        let current = match (self.data.as_deref_mut(), self.only.as_deref_mut()) {
+            (Some(data), _) => &mut data.status,
+            (None, Some(only)) => &mut only.status,
+            (None, None) => return,
         };
-        match (&data.status, &status) {
+        match (&*current, &status) {
             (Status::Ok, _) | (_, Status::Unset) => {}
-            _ => data.status = status,
+            _ => *current = status,
         }
     }
 
@@ -206,23 +231,41 @@ impl Span {
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
         if let Some(data) = self.data.as_deref_mut() {
             data.name = name.into();
+        } else if let Some(only) = self.only.as_deref_mut() {
+            only.name = name.into();
+        }
+    }
+
+    /// Moves the start time, for a span created after its work began (a timestamp carried in
+    /// the data, or one measured by the caller's own clock). No effect once ended.
+    pub fn set_start_time(&mut self, time: SystemTime) {
+        if let Some(data) = self.data.as_deref_mut() {
+            data.start_time = time;
+        } else if let Some(only) = self.only.as_deref_mut() {
+            only.start = time;
         }
     }
 
     /// Ends the span now. Idempotent.
     pub fn end(&mut self) {
         // Read the clock only for a span that is still recording (drop calls this too).
-        if self.data.is_some() {
+        if self.data.is_some() || self.only.is_some() {
             self.end_at(crate::platform::now());
         }
     }
 
     /// Ends the span at `time`. Idempotent.
     pub fn end_at(&mut self, time: SystemTime) {
-        if let (Some(mut data), Some(p)) = (self.data.take(), self.pipeline.take()) {
+        if let (Some(mut data), Some(p)) = (self.data.take(), self.pipeline.as_deref()) {
             data.end_time = time.max(data.start_time);
             p.on_end(*data);
+        } else if let (Some(only), Some(m)) = (
+            self.only.take(),
+            self.pipeline.as_deref().and_then(|p| p.metrics.as_ref()),
+        ) {
+            m.record_only(&only, time);
         }
+        self.pipeline = None;
     }
 }
 

@@ -21,6 +21,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::export::{BatchProcessor, Export, ExporterFactory, ShutdownReport};
 use crate::health::{Counters, Health};
+use crate::metrics::{Hints, MetricsOnly, MetricsSnapshot, SpanMetrics};
 use crate::propagation::{Carrier, Propagators};
 use crate::span::{truncate_value, Parent, Span};
 
@@ -38,6 +39,8 @@ pub(crate) struct Pipeline {
     count_limit: usize,
     processor: BatchProcessor,
     shut_down: AtomicBool,
+    /// Span-derived metrics, when on.
+    pub(crate) metrics: Option<SpanMetrics>,
 }
 
 impl Pipeline {
@@ -67,6 +70,9 @@ impl Pipeline {
     }
 
     pub(crate) fn on_end(&self, data: SpanData) {
+        if let Some(m) = &self.metrics {
+            m.record_span(&data);
+        }
         self.processor.push(data);
     }
 }
@@ -141,6 +147,13 @@ impl Tracing {
                 count_limit: config.attribute_count_limit,
                 processor,
                 shut_down: AtomicBool::new(false),
+                metrics: config.metrics_enabled.then(|| {
+                    SpanMetrics::new(
+                        &config.service_name,
+                        &config.metrics_buckets_ms,
+                        config.metrics_max_series,
+                    )
+                }),
             }))
         } else {
             None
@@ -301,6 +314,17 @@ impl Tracing {
         let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
         if !sampled {
             Counters::add(&p.counters.app.sampled_out, 1);
+            if p.metrics.is_some() {
+                // Not recorded, but counted in the metrics when it ends.
+                let only = MetricsOnly {
+                    name,
+                    kind,
+                    start: start_time.unwrap_or_else(crate::platform::now),
+                    status: Status::Unset,
+                    hints: Hints::from_attributes(attributes),
+                };
+                return Span::metrics_only(context, cx.clone(), Box::new(only), p.clone());
+            }
             return Span::non_recording(context, cx.clone());
         }
 
@@ -406,6 +430,27 @@ impl Tracing {
         Ok(p.processor.shutdown(timeout))
     }
 
+    /// The span-derived metrics (see [`crate::metrics`]); `None` when tracing or metrics are
+    /// off.
+    pub fn metrics(&self) -> Option<MetricsSnapshot> {
+        let p = self.inner.pipeline.as_ref()?;
+        let m = p.metrics.as_ref()?;
+        let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        Some(m.snapshot(
+            self.inner.config.sampling_rate_in_effect(),
+            g(&p.counters.app.started),
+            g(&p.counters.app.sampled_out),
+        ))
+    }
+
+    /// The span-derived metrics in the Prometheus text format; empty when tracing or metrics
+    /// are off.
+    pub fn metrics_text(&self) -> String {
+        self.metrics()
+            .map(|m| m.prometheus_text())
+            .unwrap_or_default()
+    }
+
     /// The health report.
     pub fn health(&self) -> Health {
         let c = &self.inner.config;
@@ -417,6 +462,11 @@ impl Tracing {
             .map(|p| p.processor.counts())
             .unwrap_or_default();
         let counts = self.inner.counters.snapshot(queue);
+        let metrics = self
+            .inner
+            .pipeline
+            .as_ref()
+            .and_then(|p| p.metrics.as_ref());
         Health {
             tracing_enabled: c.enabled,
             shut_down: self
@@ -444,6 +494,9 @@ impl Tracing {
             last_export_error: self.inner.counters.last_error(),
             last_export_success_unix_ms: self.inner.counters.last_success_unix_ms(),
             warnings: self.inner.warnings.clone(),
+            metrics_enabled: metrics.is_some(),
+            metrics_series: metrics.map_or(0, SpanMetrics::series_count),
+            metrics_overflowed: metrics.map_or(0, SpanMetrics::overflowed),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Reading `TracingConfig` from `OTEL_*` variables.
+//! Reading `TracingConfig` from `OTEL_*` variables (and crosstrace's own `CROSSTRACE_*` ones
+//! for what no standard variable covers: span metrics).
 //!
 //! Precedence, when a specification variable and a standard OpenTelemetry variable say the same
 //! thing: the specification's variable wins (`OTEL_EXPORTER_ENDPOINT` over
@@ -58,6 +59,9 @@ pub const VARIABLES: &[&str] = &[
     "OTEL_ATTRIBUTE_COUNT_LIMIT",
     "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
     "OTEL_LOG_LEVEL",
+    "CROSSTRACE_METRICS",
+    "CROSSTRACE_METRICS_BUCKETS_MS",
+    "CROSSTRACE_METRICS_MAX_SERIES",
 ];
 
 struct Env<F> {
@@ -322,6 +326,25 @@ impl TracingConfig {
             "OTEL_ATTRIBUTE_COUNT_LIMIT",
         ])? {
             c.attribute_count_limit = n;
+        }
+
+        c.metrics_enabled = env.bool("CROSSTRACE_METRICS")?.unwrap_or(c.metrics_enabled);
+        if let Some((var, raw)) = env.get("CROSSTRACE_METRICS_BUCKETS_MS") {
+            let bounds: Option<Vec<f64>> = raw
+                .split(',')
+                .map(|v| v.trim().parse::<f64>().ok())
+                .collect();
+            match bounds {
+                Some(b) if super::check_buckets(&b).is_none() => c.metrics_buckets_ms = b,
+                _ => return Err(ConfigError::new(
+                    var,
+                    raw,
+                    "comma-separated, positive, strictly increasing milliseconds, like 5,50,500",
+                )),
+            }
+        }
+        if let Some(n) = env.positive(&["CROSSTRACE_METRICS_MAX_SERIES"])? {
+            c.metrics_max_series = n;
         }
 
         c.auto_instrument = env

@@ -321,6 +321,14 @@ pub struct TracingConfig {
     pub attribute_count_limit: usize,
     /// crosstrace's own diagnostics threshold (`OTEL_LOG_LEVEL`).
     pub log_level: LogLevel,
+    /// Span-derived metrics from every span, sampled or not (`CROSSTRACE_METRICS`); see
+    /// [`crate::metrics`].
+    pub metrics_enabled: bool,
+    /// Duration histogram bucket upper bounds in ms, ascending (`CROSSTRACE_METRICS_BUCKETS_MS`).
+    pub metrics_buckets_ms: Vec<f64>,
+    /// Most metric label sets; further ones are counted in overflow series
+    /// (`CROSSTRACE_METRICS_MAX_SERIES`).
+    pub metrics_max_series: usize,
 }
 
 /// Defaults of the specification.
@@ -385,6 +393,9 @@ impl Default for TracingConfig {
             attribute_value_length_limit: defaults::ATTRIBUTE_VALUE_LENGTH_LIMIT,
             attribute_count_limit: defaults::ATTRIBUTE_COUNT_LIMIT,
             log_level: LogLevel::Info,
+            metrics_enabled: true,
+            metrics_buckets_ms: crate::metrics::DEFAULT_BUCKETS_MS.to_vec(),
+            metrics_max_series: crate::metrics::DEFAULT_MAX_SERIES,
         }
     }
 }
@@ -399,6 +410,16 @@ pub struct ResolvedEndpoint {
 }
 
 impl TracingConfig {
+    /// The ratio of root spans the sampler keeps: `sampling_rate` for ratio samplers, 1 or 0
+    /// for the always-on and always-off ones.
+    pub fn sampling_rate_in_effect(&self) -> f64 {
+        match self.sampler {
+            SamplerKind::AlwaysOn | SamplerKind::ParentBasedAlwaysOn => 1.0,
+            SamplerKind::AlwaysOff | SamplerKind::ParentBasedAlwaysOff => 0.0,
+            _ => self.sampling_rate,
+        }
+    }
+
     /// A builder starting from the defaults.
     pub fn builder() -> TracingConfigBuilder {
         TracingConfigBuilder {
@@ -461,6 +482,20 @@ impl TracingConfig {
                 "service_name",
                 &self.service_name,
                 "a non-empty name",
+            ));
+        }
+        if let Some(expected) = check_buckets(&self.metrics_buckets_ms) {
+            return Err(ConfigError::new(
+                "metrics_buckets_ms",
+                format!("{:?}", self.metrics_buckets_ms),
+                expected,
+            ));
+        }
+        if self.metrics_max_series == 0 {
+            return Err(ConfigError::new(
+                "metrics_max_series",
+                "0",
+                "a positive whole number",
             ));
         }
         if self.attribute_value_length_limit == 0 {
@@ -585,6 +620,14 @@ fn is_header_name(s: &str) -> bool {
 }
 
 /// An endpoint must be an absolute http(s) URL with a host.
+/// What is wrong with histogram bounds, if anything.
+pub(crate) fn check_buckets(b: &[f64]) -> Option<&'static str> {
+    let ok = !b.is_empty()
+        && b.iter().all(|v| v.is_finite() && *v > 0.0)
+        && b.windows(2).all(|w| w[0] < w[1]);
+    (!ok).then_some("one or more positive, finite, strictly increasing numbers of milliseconds")
+}
+
 pub(crate) fn validate_url(url: &str) -> Result<(), &'static str> {
     const EXPECTED: &str =
         "an absolute http:// or https:// URL with a host, like http://localhost:4317";
@@ -670,6 +713,12 @@ impl TracingConfigBuilder {
         attribute_count_limit: usize,
         /// See [`TracingConfig::log_level`].
         log_level: LogLevel,
+        /// See [`TracingConfig::metrics_enabled`].
+        metrics_enabled: bool,
+        /// See [`TracingConfig::metrics_buckets_ms`].
+        metrics_buckets_ms: Vec<f64>,
+        /// See [`TracingConfig::metrics_max_series`].
+        metrics_max_series: usize,
     }
 
     /// See [`TracingConfig::endpoint`].

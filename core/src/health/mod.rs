@@ -237,6 +237,12 @@ pub struct Health {
     pub last_export_success_unix_ms: Option<u64>,
     /// Configuration problems found at startup (e.g. OTLP pointed at Jaeger's Thrift path).
     pub warnings: Vec<String>,
+    /// Whether span-derived metrics are on.
+    pub metrics_enabled: bool,
+    /// Metric label sets in use.
+    pub metrics_series: usize,
+    /// Spans counted in overflow series because the label-set cap was reached.
+    pub metrics_overflowed: u64,
 }
 
 impl Health {

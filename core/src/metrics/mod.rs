@@ -1,0 +1,663 @@
+//! Span-derived metrics: request rate, errors and duration (RED) per service, span name, kind and
+//! status, the service map, and the sampling rate actually applied — computed from **every**
+//! ended span, before sampling drops anything, so the numbers are exact at any sampling rate.
+//!
+//! A span the sampler drops is not recorded (no attributes, events or export), but while metrics
+//! are on it keeps a small "metrics-only" record — name, kind, start time, status and the few
+//! attributes that label metrics — and is counted when it ends.
+//!
+//! Labels: `service_name`, `span_name`, `span_kind`, `status` (`ok` / `error` / `unset`), plus
+//! `http_route` on server spans that have an `http.route`, and `target_service` on client and
+//! producer spans (from `peer.service`, else `server.address`): the service map's edges.
+//! Cardinality is bounded twice: id-like path segments of span names (`/orders/123`,
+//! UUIDs, long hex) become `{id}`, and past `metrics_max_series` label sets new ones are counted
+//! in one overflow series per kind and status (`otel_metric_overflow="true"`), which keeps totals
+//! and error rates exact; how many spans went there is `metrics_overflow_total`.
+//!
+//! Exposition is the Prometheus text format ([`SpanMetrics::prometheus_text`]); durations are in
+//! milliseconds, as the specification's `HighLatency` alert (`> 1000`) implies.
+
+mod sketch;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::{KeyValue, Value};
+use opentelemetry_sdk::trace::SpanData;
+
+pub use sketch::{Sketch, RELATIVE_ACCURACY};
+
+use crate::intern::Fnv;
+
+/// Default histogram bucket upper bounds, milliseconds.
+pub const DEFAULT_BUCKETS_MS: &[f64] = &[
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+];
+/// Default cap on label sets.
+pub const DEFAULT_MAX_SERIES: usize = 2000;
+/// The quantiles exposed as `duration_quantile`.
+pub const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+/// The `span_name` of overflow series.
+pub const OVERFLOW_NAME: &str = "_overflow";
+
+/// Attribute keys that label metrics.
+pub mod keys {
+    /// Server route template (`http_route` label of server spans).
+    pub const HTTP_ROUTE: &str = "http.route";
+    /// The called service (`target_service` of client/producer spans).
+    pub const PEER_SERVICE: &str = "peer.service";
+    /// The called host, when `peer.service` is absent.
+    pub const SERVER_ADDRESS: &str = "server.address";
+}
+
+/// The status label.
+fn status_label(s: &Status) -> &'static str {
+    match s {
+        Status::Unset => "unset",
+        Status::Ok => "ok",
+        Status::Error { .. } => "error",
+    }
+}
+
+fn kind_index(k: &SpanKind) -> u8 {
+    match k {
+        SpanKind::Internal => 0,
+        SpanKind::Server => 1,
+        SpanKind::Client => 2,
+        SpanKind::Producer => 3,
+        SpanKind::Consumer => 4,
+    }
+}
+
+const KIND_LABELS: [&str; 5] = ["internal", "server", "client", "producer", "consumer"];
+
+/// The attributes that label a span's metrics, gathered as they are set.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hints {
+    route: Option<String>,
+    peer_service: Option<String>,
+    server_address: Option<String>,
+}
+
+impl Hints {
+    /// Notes `key = value` if it labels metrics.
+    #[inline]
+    pub(crate) fn note(&mut self, key: &str, value: &Value) {
+        let slot = match key {
+            keys::HTTP_ROUTE => &mut self.route,
+            keys::PEER_SERVICE => &mut self.peer_service,
+            keys::SERVER_ADDRESS => &mut self.server_address,
+            _ => return,
+        };
+        *slot = Some(value.as_str().into_owned());
+    }
+
+    pub(crate) fn from_attributes(attrs: &[KeyValue]) -> Hints {
+        let mut h = Hints::default();
+        for kv in attrs {
+            h.note(kv.key.as_str(), &kv.value);
+        }
+        h
+    }
+}
+
+/// What the metrics of an unsampled span need; see the module docs.
+#[derive(Debug)]
+pub(crate) struct MetricsOnly {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) start: SystemTime,
+    pub(crate) status: Status,
+    pub(crate) hints: Hints,
+}
+
+/// One label set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeriesKey {
+    /// The span name, id-like segments templated (or [`OVERFLOW_NAME`]).
+    pub span_name: String,
+    /// `internal`, `server`, `client`, `producer` or `consumer`.
+    pub span_kind: &'static str,
+    /// `ok`, `error` or `unset`.
+    pub status: &'static str,
+    /// The route template, server spans only.
+    pub http_route: Option<String>,
+    /// The called service, client and producer spans only.
+    pub target_service: Option<String>,
+    /// Whether this is the overflow series.
+    pub overflow: bool,
+}
+
+/// The numbers of one label set.
+#[derive(Debug, Clone)]
+pub struct SeriesStats {
+    /// Spans ended.
+    pub count: u64,
+    /// Their total duration, ms.
+    pub sum_ms: f64,
+    /// Per bucket (non-cumulative), the last one for values above every bound.
+    pub buckets: Vec<u64>,
+    /// The durations' quantile sketch.
+    pub sketch: Sketch,
+}
+
+#[derive(Debug)]
+struct Table {
+    index: HashMap<u64, Vec<u32>, BuildHasherDefault<Fnv>>,
+    series: Vec<(SeriesKey, SeriesStats)>,
+}
+
+/// A consistent copy of every series, for tests and custom exposition.
+#[derive(Debug, Clone)]
+pub struct MetricsSnapshot {
+    /// `service.name`.
+    pub service_name: String,
+    /// Histogram upper bounds, ms.
+    pub buckets_ms: Vec<f64>,
+    /// Every series, sorted by key.
+    pub series: Vec<(SeriesKey, SeriesStats)>,
+    /// The configured sampling ratio.
+    pub sampling_rate: f64,
+    /// Spans the sampler kept.
+    pub sampled: u64,
+    /// Spans the sampler dropped.
+    pub sampled_out: u64,
+    /// Spans counted in overflow series.
+    pub overflowed: u64,
+}
+
+/// The span metrics of one [`crate::Tracing`].
+#[derive(Debug)]
+pub struct SpanMetrics {
+    service_name: String,
+    buckets_ms: Box<[f64]>,
+    max_series: usize,
+    table: Mutex<Table>,
+    overflowed: AtomicU64,
+}
+
+/// The span name with query strings cut and id-like path segments replaced by `{id}`; borrowed
+/// when nothing changes (the common case, no allocation).
+pub fn template_name(name: &str) -> Cow<'_, str> {
+    let base = name.split_once('?').map_or(name, |(b, _)| b);
+    let idlike = |seg: &str| {
+        let n = seg.len();
+        n > 0
+            && (seg.bytes().all(|b| b.is_ascii_digit())
+                || (n == 36
+                    && seg.bytes().enumerate().all(|(i, b)| match i {
+                        8 | 13 | 18 | 23 => b == b'-',
+                        _ => b.is_ascii_hexdigit(),
+                    }))
+                || (n >= 16
+                    && seg.bytes().all(|b| b.is_ascii_hexdigit())
+                    && seg.bytes().any(|b| b.is_ascii_digit())))
+    };
+    if base.len() == name.len() && !base.split('/').skip(1).any(idlike) {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(base.len());
+    for (i, seg) in base.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if i > 0 && idlike(seg) { "{id}" } else { seg });
+    }
+    Cow::Owned(out)
+}
+
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h = Fnv::default();
+    for p in parts {
+        h.write(p);
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+impl SpanMetrics {
+    /// Metrics for `service_name` with histogram bounds `buckets_ms` (ascending) and at most
+    /// `max_series` label sets.
+    pub fn new(service_name: &str, buckets_ms: &[f64], max_series: usize) -> SpanMetrics {
+        SpanMetrics {
+            service_name: service_name.to_owned(),
+            buckets_ms: buckets_ms.into(),
+            max_series: max_series.max(1),
+            table: Mutex::new(Table {
+                index: HashMap::default(),
+                series: Vec::new(),
+            }),
+            overflowed: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a recorded span (at its end).
+    pub(crate) fn record_span(&self, data: &SpanData) {
+        let hints = Hints::from_attributes(&data.attributes);
+        self.record(
+            &data.name,
+            &data.span_kind,
+            &data.status,
+            &hints,
+            duration_ms(data.start_time, data.end_time),
+        );
+    }
+
+    /// Counts a metrics-only (unsampled) span ending at `end`.
+    pub(crate) fn record_only(&self, m: &MetricsOnly, end: SystemTime) {
+        self.record(
+            &m.name,
+            &m.kind,
+            &m.status,
+            &m.hints,
+            duration_ms(m.start, end),
+        );
+    }
+
+    fn record(&self, name: &str, kind: &SpanKind, status: &Status, h: &Hints, ms: f64) {
+        let name = template_name(name);
+        let ki = kind_index(kind);
+        let route = match kind {
+            SpanKind::Server => h.route.as_deref(),
+            _ => None,
+        };
+        let target = match kind {
+            SpanKind::Client | SpanKind::Producer => {
+                h.peer_service.as_deref().or(h.server_address.as_deref())
+            }
+            _ => None,
+        };
+        let status = status_label(status);
+        let hash = fnv(&[
+            name.as_bytes(),
+            &[ki],
+            status.as_bytes(),
+            route.unwrap_or("\u{0}").as_bytes(),
+            target.unwrap_or("\u{0}").as_bytes(),
+        ]);
+        let bucket = self.buckets_ms.partition_point(|b| *b < ms);
+
+        let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let t = &mut *t;
+        let found = t.index.get(&hash).and_then(|ids| {
+            ids.iter().copied().find(|i| {
+                let k = &t.series[*i as usize].0;
+                !k.overflow
+                    && k.span_name == name
+                    && k.span_kind == KIND_LABELS[ki as usize]
+                    && k.status == status
+                    && k.http_route.as_deref() == route
+                    && k.target_service.as_deref() == target
+            })
+        });
+        let i = match found {
+            Some(i) => i as usize,
+            None if t.series.len() < self.max_series => self.insert(
+                t,
+                hash,
+                SeriesKey {
+                    span_name: name.into_owned(),
+                    span_kind: KIND_LABELS[ki as usize],
+                    status,
+                    http_route: route.map(str::to_owned),
+                    target_service: target.map(str::to_owned),
+                    overflow: false,
+                },
+            ),
+            None => {
+                self.overflowed.fetch_add(1, Ordering::Relaxed);
+                self.overflow_index(t, ki, status)
+            }
+        };
+        let s = &mut t.series[i].1;
+        s.count += 1;
+        s.sum_ms += ms;
+        s.buckets[bucket] += 1;
+        s.sketch.add(ms);
+    }
+
+    fn insert(&self, t: &mut Table, hash: u64, key: SeriesKey) -> usize {
+        let i = t.series.len();
+        t.series.push((
+            key,
+            SeriesStats {
+                count: 0,
+                sum_ms: 0.0,
+                buckets: vec![0; self.buckets_ms.len() + 1],
+                sketch: Sketch::default(),
+            },
+        ));
+        t.index.entry(hash).or_default().push(i as u32);
+        i
+    }
+
+    /// The overflow series of a kind and status (created past the cap: at most 15 of them).
+    fn overflow_index(&self, t: &mut Table, ki: u8, status: &'static str) -> usize {
+        let hash = fnv(&[
+            OVERFLOW_NAME.as_bytes(),
+            &[ki],
+            status.as_bytes(),
+            b"overflow",
+        ]);
+        let existing = t.index.get(&hash).and_then(|ids| {
+            ids.iter().copied().find(|i| {
+                let k = &t.series[*i as usize].0;
+                k.overflow && k.span_kind == KIND_LABELS[ki as usize] && k.status == status
+            })
+        });
+        match existing {
+            Some(i) => i as usize,
+            None => self.insert(
+                t,
+                hash,
+                SeriesKey {
+                    span_name: OVERFLOW_NAME.to_owned(),
+                    span_kind: KIND_LABELS[ki as usize],
+                    status,
+                    http_route: None,
+                    target_service: None,
+                    overflow: true,
+                },
+            ),
+        }
+    }
+
+    /// Spans counted in overflow series.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Label sets in use.
+    pub fn series_count(&self) -> usize {
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .series
+            .len()
+    }
+
+    /// A consistent copy of every series, sorted by key.
+    pub(crate) fn snapshot(
+        &self,
+        sampling_rate: f64,
+        sampled: u64,
+        sampled_out: u64,
+    ) -> MetricsSnapshot {
+        let mut series = self
+            .table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .series
+            .clone();
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        MetricsSnapshot {
+            service_name: self.service_name.clone(),
+            buckets_ms: self.buckets_ms.to_vec(),
+            series,
+            sampling_rate,
+            sampled,
+            sampled_out,
+            overflowed: self.overflowed(),
+        }
+    }
+}
+
+fn duration_ms(start: SystemTime, end: SystemTime) -> f64 {
+    end.duration_since(start)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+impl MetricsSnapshot {
+    /// The `q` quantile of the duration (ms) of every series matching `select`, merged over
+    /// them (e.g. all statuses of one route); within [`RELATIVE_ACCURACY`] of the true value.
+    pub fn quantile(&self, q: f64, select: impl Fn(&SeriesKey) -> bool) -> Option<f64> {
+        let mut merged = Sketch::default();
+        for (k, s) in &self.series {
+            if select(k) {
+                merged.merge(&s.sketch);
+            }
+        }
+        merged.quantile(q)
+    }
+
+    /// Spans counted for series matching `select`.
+    pub fn count(&self, select: impl Fn(&SeriesKey) -> bool) -> u64 {
+        self.series
+            .iter()
+            .filter(|(k, _)| select(k))
+            .map(|(_, s)| s.count)
+            .sum()
+    }
+
+    /// The share of spans the sampler kept, `None` before any span.
+    pub fn kept_ratio(&self) -> Option<f64> {
+        let all = self.sampled + self.sampled_out;
+        (all > 0).then(|| self.sampled as f64 / all as f64)
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn prometheus_text(&self) -> String {
+        let mut out = String::with_capacity(256 + self.series.len() * 600);
+        let svc = escape(&self.service_name);
+        let labels = |k: &SeriesKey, with_status: bool| {
+            let mut l = format!(
+                "service_name=\"{svc}\",span_name=\"{}\",span_kind=\"{}\"",
+                escape(&k.span_name),
+                k.span_kind,
+            );
+            if with_status {
+                let _ = write!(l, ",status=\"{}\"", k.status);
+            }
+            if let Some(r) = &k.http_route {
+                let _ = write!(l, ",http_route=\"{}\"", escape(r));
+            }
+            if let Some(t) = &k.target_service {
+                let _ = write!(l, ",target_service=\"{}\"", escape(t));
+            }
+            if k.overflow {
+                l.push_str(",otel_metric_overflow=\"true\"");
+            }
+            l
+        };
+        let all: Vec<String> = self.series.iter().map(|(k, _)| labels(k, true)).collect();
+
+        family(
+            &mut out,
+            "traces_total",
+            "counter",
+            "Spans ended (every span, sampled or not), by service, span name, kind and status; \
+             client and producer spans carry the called service (target_service).",
+        );
+        for ((_, s), l) in self.series.iter().zip(&all) {
+            let _ = writeln!(out, "traces_total{{{l}}} {}", s.count);
+        }
+
+        family(
+            &mut out,
+            "duration",
+            "histogram",
+            "Span duration in milliseconds (every span, sampled or not).",
+        );
+        for ((_, s), l) in self.series.iter().zip(&all) {
+            let mut cumulative = 0;
+            for (i, n) in s.buckets.iter().enumerate() {
+                cumulative += n;
+                let le = self
+                    .buckets_ms
+                    .get(i)
+                    .map_or_else(|| "+Inf".to_owned(), |b| number(*b));
+                let _ = writeln!(out, "duration_bucket{{{l},le=\"{le}\"}} {cumulative}");
+            }
+            let _ = writeln!(out, "duration_sum{{{l}}} {}", number(s.sum_ms));
+            let _ = writeln!(out, "duration_count{{{l}}} {}", s.count);
+        }
+
+        family(
+            &mut out,
+            "duration_quantile",
+            "gauge",
+            "Span duration quantiles in milliseconds over every status of a span name, from a \
+             DDSketch; each is within 1% of the true quantile.",
+        );
+        let mut groups: Vec<(&SeriesKey, Sketch)> = Vec::new();
+        for (k, s) in &self.series {
+            // The statuses of one name/kind/route/target need not be adjacent in key order.
+            let same = |g: &SeriesKey| {
+                g.span_name == k.span_name
+                    && g.span_kind == k.span_kind
+                    && g.http_route == k.http_route
+                    && g.target_service == k.target_service
+                    && g.overflow == k.overflow
+            };
+            match groups.iter_mut().find(|(g, _)| same(g)) {
+                Some((_, sk)) => sk.merge(&s.sketch),
+                None => groups.push((k, s.sketch.clone())),
+            }
+        }
+        for (k, sk) in &groups {
+            // No status label: the quantiles are over every status.
+            let l = labels(k, false);
+            for q in QUANTILES {
+                if let Some(v) = sk.quantile(q) {
+                    let _ = writeln!(
+                        out,
+                        "duration_quantile{{{l},quantile=\"{}\"}} {}",
+                        number(q),
+                        number(round_sig(v))
+                    );
+                }
+            }
+        }
+
+        family(
+            &mut out,
+            "sampling_rate_configured",
+            "gauge",
+            "The configured sampling ratio.",
+        );
+        let _ = writeln!(
+            out,
+            "sampling_rate_configured{{service_name=\"{svc}\"}} {}",
+            number(self.sampling_rate)
+        );
+        family(
+            &mut out,
+            "sampling_kept_ratio",
+            "gauge",
+            "The share of spans the sampler kept (NaN before the first span).",
+        );
+        let _ = writeln!(
+            out,
+            "sampling_kept_ratio{{service_name=\"{svc}\"}} {}",
+            self.kept_ratio().map_or_else(|| "NaN".to_owned(), number)
+        );
+        family(
+            &mut out,
+            "sampling_decisions_total",
+            "counter",
+            "Sampling decisions, by decision (kept or dropped).",
+        );
+        let _ = writeln!(
+            out,
+            "sampling_decisions_total{{service_name=\"{svc}\",decision=\"kept\"}} {}",
+            self.sampled
+        );
+        let _ = writeln!(
+            out,
+            "sampling_decisions_total{{service_name=\"{svc}\",decision=\"dropped\"}} {}",
+            self.sampled_out
+        );
+        family(
+            &mut out,
+            "metrics_overflow_total",
+            "counter",
+            "Spans counted in an overflow series because the label-set cap was reached.",
+        );
+        let _ = writeln!(
+            out,
+            "metrics_overflow_total{{service_name=\"{svc}\"}} {}",
+            self.overflowed
+        );
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, ty: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {ty}");
+}
+
+/// A label value escaped for the text format.
+fn escape(s: &str) -> Cow<'_, str> {
+    if !s.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n"),
+    )
+}
+
+/// A sample value: shortest round-trip form, `+Inf`/`-Inf`/`NaN` as Prometheus spells them.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Six significant digits: sketch representatives are within 1% anyway, and this keeps the
+/// text identical across platforms' `exp`/`ln`.
+fn round_sig(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let digits = 6 - 1 - v.abs().log10().floor() as i32;
+    let f = 10f64.powi(digits);
+    (v * f).round() / f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_segments_are_templated() {
+        assert_eq!(template_name("GET /orders/123"), "GET /orders/{id}");
+        assert_eq!(template_name("GET /orders/123?x=1"), "GET /orders/{id}");
+        assert_eq!(
+            template_name("/u/3f2b8a4e-1c2d-4e5f-9a0b-123456789abc/cart"),
+            "/u/{id}/cart"
+        );
+        assert_eq!(template_name("/blob/0123456789abcdef0123"), "/blob/{id}");
+        assert!(matches!(
+            template_name("GET /orders/{id}"),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            template_name("etl.silver.clean"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(template_name("/v1/items/deadbeef"), "/v1/items/deadbeef");
+    }
+
+    #[test]
+    fn escaping_and_numbers() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(number(1000.0), "1000");
+        assert_eq!(number(2.5), "2.5");
+        assert_eq!(number(f64::INFINITY), "+Inf");
+        assert_eq!(round_sig(1234.5678), 1234.57);
+        assert_eq!(round_sig(0.0123456789), 0.0123457);
+    }
+}
