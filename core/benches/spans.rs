@@ -87,10 +87,18 @@ fn attrs() -> [KeyValue; 3] {
 }
 
 fn crosstrace_with(sampler: crosstrace::SamplerKind) -> (crosstrace::Tracing, Discard) {
+    crosstrace_metrics(sampler, true)
+}
+
+fn crosstrace_metrics(
+    sampler: crosstrace::SamplerKind,
+    metrics_enabled: bool,
+) -> (crosstrace::Tracing, Discard) {
     let d = Discard::default();
     let t = crosstrace::Tracing::with_exporter(
         crosstrace::TracingConfig {
             sampler,
+            metrics_enabled,
             max_queue_size: QUEUE,
             export_max_batch_size: 512,
             ..crosstrace::TracingConfig::default()
@@ -385,6 +393,38 @@ fn main() {
         });
     }
 
+    // 5. The span metrics' cost: the same spans with metrics on (the default) and off.
+    let mut metrics_rows = Vec::new();
+    for (scenario, sampler) in [
+        (
+            "sampled span + 3 attributes",
+            crosstrace::SamplerKind::AlwaysOn,
+        ),
+        (
+            "sampled-out span + 3 attributes",
+            crosstrace::SamplerKind::AlwaysOff,
+        ),
+    ] {
+        let mut cost = [None; 2];
+        for (i, on) in [true, false].into_iter().enumerate() {
+            let (t, _) = crosstrace_metrics(sampler, on);
+            cost[i] = Some(measure(N, || {
+                for _ in 0..N {
+                    let mut s = t.span("checkout").attributes(attrs()).start();
+                    s.end();
+                }
+                t.force_flush(flush).unwrap();
+            }));
+            assert_eq!(t.metrics().is_some(), on);
+        }
+        let (on, off) = (cost[0].unwrap(), cost[1].unwrap());
+        println!(
+            "RESULT metrics_cost scenario={scenario:?} on_cpu_ns={:.0} off_cpu_ns={:.0}",
+            on.cpu_ns, off.cpu_ns
+        );
+        metrics_rows.push((scenario, on, off));
+    }
+
     println!();
     println!("per span, best of {ROUNDS} runs of {N} spans ({N_EXPORT} with OTLP export); CPU includes export threads");
     println!(
@@ -409,4 +449,19 @@ fn main() {
         );
     }
     println!("(ratios below 1.00x: crosstrace is cheaper than the SDK it wraps)");
+    println!();
+    println!(
+        "{:<40} {:>20} {:>20} {:>16} {:>16}",
+        "span metrics", "on wall/cpu", "off wall/cpu", "on/off wall", "added cpu"
+    );
+    for (scenario, on, off) in metrics_rows {
+        println!(
+            "{:<40} {:>20} {:>20} {:>16} {:>16}",
+            scenario,
+            fmt(on),
+            fmt(off),
+            format!("{:.2}x", on.wall_ns / off.wall_ns),
+            format!("{:+.0} ns", on.cpu_ns - off.cpu_ns),
+        );
+    }
 }

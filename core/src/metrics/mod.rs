@@ -33,8 +33,6 @@ use opentelemetry_sdk::trace::SpanData;
 
 pub use sketch::{Sketch, RELATIVE_ACCURACY};
 
-use crate::intern::Fnv;
-
 /// Default histogram bucket upper bounds, milliseconds.
 pub const DEFAULT_BUCKETS_MS: &[f64] = &[
     1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
@@ -56,12 +54,13 @@ pub mod keys {
     pub const SERVER_ADDRESS: &str = "server.address";
 }
 
-/// The status label.
-fn status_label(s: &Status) -> &'static str {
+const STATUS_LABELS: [&str; 3] = ["unset", "ok", "error"];
+
+fn status_index(s: &Status) -> u8 {
     match s {
-        Status::Unset => "unset",
-        Status::Ok => "ok",
-        Status::Error { .. } => "error",
+        Status::Unset => 0,
+        Status::Ok => 1,
+        Status::Error { .. } => 2,
     }
 }
 
@@ -132,6 +131,8 @@ pub struct SeriesKey {
     pub target_service: Option<String>,
     /// Whether this is the overflow series.
     pub overflow: bool,
+    /// `span_kind` and `status` as small numbers, for the lookup.
+    kind_status: (u8, u8),
 }
 
 /// The numbers of one label set.
@@ -149,7 +150,7 @@ pub struct SeriesStats {
 
 #[derive(Debug)]
 struct Table {
-    index: HashMap<u64, Vec<u32>, BuildHasherDefault<Fnv>>,
+    index: HashMap<u64, Vec<u32>, BuildHasherDefault<Identity>>,
     series: Vec<(SeriesKey, SeriesStats)>,
 }
 
@@ -185,6 +186,20 @@ pub struct SpanMetrics {
 /// The span name with query strings cut and id-like path segments replaced by `{id}`; borrowed
 /// when nothing changes (the common case, no allocation).
 pub fn template_name(name: &str) -> Cow<'_, str> {
+    let bytes = name.as_bytes();
+    // Fast path, no allocation: no query and no segment starting with a digit or hex letter
+    // followed by enough to be an id.
+    let mut suspicious = false;
+    for i in 0..bytes.len() {
+        let b = bytes[i];
+        if b == b'?' || (b == b'/' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_hexdigit()) {
+            suspicious = true;
+            break;
+        }
+    }
+    if !suspicious {
+        return Cow::Borrowed(name);
+    }
     let base = name.split_once('?').map_or(name, |(b, _)| b);
     let idlike = |seg: &str| {
         let n = seg.len();
@@ -212,13 +227,42 @@ pub fn template_name(name: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A word-at-a-time hash of the label parts (FxHash's mixing); the table is private, so no
+/// flooding concern.
 fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h = Fnv::default();
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = 0;
+    let mut mix = |w: u64| h = (h.rotate_left(5) ^ w).wrapping_mul(K);
     for p in parts {
-        h.write(p);
-        h.write_u8(0xff);
+        let mut chunks = p.chunks_exact(8);
+        for c in &mut chunks {
+            mix(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        }
+        let mut tail = [0u8; 8];
+        let r = chunks.remainder();
+        tail[..r.len()].copy_from_slice(r);
+        mix(u64::from_le_bytes(tail) ^ ((r.len() as u64) << 59));
+        mix(0xff);
     }
-    h.finish()
+    h
+}
+
+/// The table's keys are hashes already.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 impl SpanMetrics {
@@ -273,11 +317,10 @@ impl SpanMetrics {
             }
             _ => None,
         };
-        let status = status_label(status);
+        let si = status_index(status);
         let hash = fnv(&[
             name.as_bytes(),
-            &[ki],
-            status.as_bytes(),
+            &[ki, si],
             route.unwrap_or("\u{0}").as_bytes(),
             target.unwrap_or("\u{0}").as_bytes(),
         ]);
@@ -288,10 +331,9 @@ impl SpanMetrics {
         let found = t.index.get(&hash).and_then(|ids| {
             ids.iter().copied().find(|i| {
                 let k = &t.series[*i as usize].0;
-                !k.overflow
+                k.kind_status == (ki, si)
+                    && !k.overflow
                     && k.span_name == name
-                    && k.span_kind == KIND_LABELS[ki as usize]
-                    && k.status == status
                     && k.http_route.as_deref() == route
                     && k.target_service.as_deref() == target
             })
@@ -304,15 +346,16 @@ impl SpanMetrics {
                 SeriesKey {
                     span_name: name.into_owned(),
                     span_kind: KIND_LABELS[ki as usize],
-                    status,
+                    status: STATUS_LABELS[si as usize],
                     http_route: route.map(str::to_owned),
                     target_service: target.map(str::to_owned),
                     overflow: false,
+                    kind_status: (ki, si),
                 },
             ),
             None => {
                 self.overflowed.fetch_add(1, Ordering::Relaxed);
-                self.overflow_index(t, ki, status)
+                self.overflow_index(t, ki, si)
             }
         };
         let s = &mut t.series[i].1;
@@ -338,17 +381,12 @@ impl SpanMetrics {
     }
 
     /// The overflow series of a kind and status (created past the cap: at most 15 of them).
-    fn overflow_index(&self, t: &mut Table, ki: u8, status: &'static str) -> usize {
-        let hash = fnv(&[
-            OVERFLOW_NAME.as_bytes(),
-            &[ki],
-            status.as_bytes(),
-            b"overflow",
-        ]);
+    fn overflow_index(&self, t: &mut Table, ki: u8, si: u8) -> usize {
+        let hash = fnv(&[OVERFLOW_NAME.as_bytes(), &[ki, si], b"overflow"]);
         let existing = t.index.get(&hash).and_then(|ids| {
             ids.iter().copied().find(|i| {
                 let k = &t.series[*i as usize].0;
-                k.overflow && k.span_kind == KIND_LABELS[ki as usize] && k.status == status
+                k.overflow && k.kind_status == (ki, si)
             })
         });
         match existing {
@@ -359,10 +397,11 @@ impl SpanMetrics {
                 SeriesKey {
                     span_name: OVERFLOW_NAME.to_owned(),
                     span_kind: KIND_LABELS[ki as usize],
-                    status,
+                    status: STATUS_LABELS[si as usize],
                     http_route: None,
                     target_service: None,
                     overflow: true,
+                    kind_status: (ki, si),
                 },
             ),
         }

@@ -14,9 +14,12 @@ const MIN_VALUE: f64 = 1e-6;
 /// Most buckets per sketch; with α = 1% this spans 1e-6 to beyond 1e12.
 const MAX_BUCKETS: usize = 2048;
 
-fn gamma_ln() -> f64 {
-    ((1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY)).ln()
-}
+/// `ln γ` for α = 1% (a test checks it against the formula; `ln` is not `const`).
+const GAMMA_LN: f64 = 0.020000666706669435;
+/// `1 / ln γ`, so a key costs one `ln` and a multiplication.
+const INV_GAMMA_LN: f64 = 49.99833328888678;
+/// `2 / (γ + 1)`: a bucket's representative is this times `γ^k`.
+const REPRESENTATIVE: f64 = 0.9900000000000001;
 
 /// A DDSketch over non-negative values.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,13 +32,13 @@ pub struct Sketch {
 }
 
 impl Sketch {
+    #[inline]
     fn key(v: f64) -> i32 {
-        (v.ln() / gamma_ln()).ceil() as i32
+        (v.ln() * INV_GAMMA_LN).ceil() as i32
     }
 
     fn value(k: i32) -> f64 {
-        let g = gamma_ln().exp();
-        2.0 * (f64::from(k) * gamma_ln()).exp() / (g + 1.0)
+        REPRESENTATIVE * (f64::from(k) * GAMMA_LN).exp()
     }
 
     /// Adds one value (negative and NaN values count as zero).
@@ -168,6 +171,15 @@ mod tests {
         merged.merge(&b);
         assert_eq!(merged, both);
         assert_eq!(merged.count(), 1001);
+    }
+
+    #[test]
+    fn constants_match_their_formulas() {
+        let a = RELATIVE_ACCURACY;
+        let g = (1.0 + a) / (1.0 - a);
+        assert!((GAMMA_LN - g.ln()).abs() < 1e-15);
+        assert!((INV_GAMMA_LN - 1.0 / g.ln()).abs() < 1e-10);
+        assert!((REPRESENTATIVE - 2.0 / (g + 1.0)).abs() < 1e-15);
     }
 
     #[test]
