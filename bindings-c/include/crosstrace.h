@@ -210,6 +210,13 @@ ct_result ct_force_flush(uint32_t timeout_ms);
 // `out_unsent` must be NULL or a valid pointer.
 ct_result ct_shutdown(uint32_t timeout_ms, uint64_t *out_unsent);
 
+// The span-derived metrics (every span, sampled or not) in the Prometheus text format; empty
+// when metrics are off. Free with `ct_string_free`.
+//
+// # Safety
+// `out_text` must be a valid pointer.
+ct_result ct_metrics_text(char **out_text);
+
 // The health report as JSON (the specification's field names). Free with `ct_string_free`.
 //
 // # Safety
@@ -300,6 +307,20 @@ ct_result ct_span_set_status(const ct_span *span, uint32_t status, const char *d
 // # Safety
 // `span` a live span.
 ct_result ct_span_end(const ct_span *span);
+
+// Ends the span at `end_unix_nanos` (nanoseconds since the Unix epoch), for work timed by the
+// caller's own clock. A second end returns `CT_ERR_SPAN_ENDED`.
+//
+// # Safety
+// `span` a live span.
+ct_result ct_span_end_at(const ct_span *span, uint64_t end_unix_nanos);
+
+// Moves the span's start to `start_unix_nanos` (nanoseconds since the Unix epoch), for work
+// that began before the span could be started.
+//
+// # Safety
+// `span` a live span.
+ct_result ct_span_set_start_time(const ct_span *span, uint64_t start_unix_nanos);
 
 // Ends the span if needed and frees the handle. NULL is a no-op. Using the handle afterwards
 // returns `CT_ERR_INVALID_HANDLE` while the memory is quarantined (the last 1024 handles freed

@@ -79,13 +79,17 @@ impl ct_span {
         Ok(())
     }
 
-    pub(crate) fn end(&self) -> Result<(), FfiError> {
+    /// Ends the span, now or at `at`.
+    pub(crate) fn end(&self, at: Option<std::time::SystemTime>) -> Result<(), FfiError> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if st.ended {
             return Err(FfiError::SpanEnded);
         }
         st.ended = true;
-        st.span.end();
+        match at {
+            Some(t) => st.span.end_at(t),
+            None => st.span.end(),
+        }
         Ok(())
     }
 }

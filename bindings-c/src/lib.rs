@@ -275,6 +275,16 @@ pub unsafe extern "C" fn ct_shutdown(timeout_ms: u32, out_unsent: *mut u64) -> c
     })
 }
 
+/// The span-derived metrics (every span, sampled or not) in the Prometheus text format; empty
+/// when metrics are off. Free with `ct_string_free`.
+///
+/// # Safety
+/// `out_text` must be a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn ct_metrics_text(out_text: *mut *mut c_char) -> ct_result {
+    guard(|| out(out_text, to_c_string(tracing().metrics_text())?))
+}
+
 /// The health report as JSON (the specification's field names). Free with `ct_string_free`.
 ///
 /// # Safety
@@ -556,7 +566,34 @@ pub unsafe extern "C" fn ct_span_set_status(
 /// `span` a live span.
 #[no_mangle]
 pub unsafe extern "C" fn ct_span_end(span: *const ct_span) -> ct_result {
-    guard(|| handles::span_ref(span)?.end())
+    guard(|| handles::span_ref(span)?.end(None))
+}
+
+fn unix_nanos(ns: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_nanos(ns)
+}
+
+/// Ends the span at `end_unix_nanos` (nanoseconds since the Unix epoch), for work timed by the
+/// caller's own clock. A second end returns `CT_ERR_SPAN_ENDED`.
+///
+/// # Safety
+/// `span` a live span.
+#[no_mangle]
+pub unsafe extern "C" fn ct_span_end_at(span: *const ct_span, end_unix_nanos: u64) -> ct_result {
+    guard(|| handles::span_ref(span)?.end(Some(unix_nanos(end_unix_nanos))))
+}
+
+/// Moves the span's start to `start_unix_nanos` (nanoseconds since the Unix epoch), for work
+/// that began before the span could be started.
+///
+/// # Safety
+/// `span` a live span.
+#[no_mangle]
+pub unsafe extern "C" fn ct_span_set_start_time(
+    span: *const ct_span,
+    start_unix_nanos: u64,
+) -> ct_result {
+    guard(|| handles::span_ref(span)?.with(|s| s.set_start_time(unix_nanos(start_unix_nanos))))
 }
 
 /// Ends the span if needed and frees the handle. NULL is a no-op. Using the handle afterwards

@@ -344,9 +344,14 @@ impl Span {
         self.with(|s| s.update_name(name));
     }
 
-    /// Ends the span (idempotent).
-    fn end(&self) {
-        self.with(|s| s.end());
+    /// Ends the span (idempotent), now or at `end_time_ns` (ns since the Unix epoch, as the
+    /// OpenTelemetry API passes it).
+    #[pyo3(signature = (end_time_ns=None))]
+    fn end(&self, end_time_ns: Option<u64>) {
+        match end_time_ns {
+            Some(ns) => self.with(|s| s.end_at(unix_nanos(ns))),
+            None => self.with(|s| s.end()),
+        }
     }
 
     /// Whether the span records (sampled and not ended).
@@ -403,13 +408,14 @@ fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
 /// Starts a span under `parent` — or, when `parent_span` is given, under that span with
 /// `parent`'s baggage and correlation (one call, no intermediate context object).
 #[pyfunction]
-#[pyo3(signature = (name, parent, kind="internal", attributes=None, parent_span=None))]
+#[pyo3(signature = (name, parent, kind="internal", attributes=None, parent_span=None, start_time_ns=None))]
 fn start_span(
     name: &str,
     parent: &Context,
     kind: &str,
     attributes: Option<&Bound<'_, PyDict>>,
     parent_span: Option<&Span>,
+    start_time_ns: Option<u64>,
 ) -> PyResult<Span> {
     guard(|| {
         let k = self::kind(kind)?;
@@ -423,13 +429,15 @@ fn start_span(
             None => &parent.inner,
         };
         let t = tracing();
-        let span = t
+        let mut b = t
             .span(crosstrace::intern::name(name))
             .kind(k)
             .attributes(attrs)
-            .parent_context(parent)
-            .start();
-        Ok(wrap(span))
+            .parent_context(parent);
+        if let Some(ns) = start_time_ns {
+            b = b.start_time(unix_nanos(ns));
+        }
+        Ok(wrap(b.start()))
     })
 }
 
@@ -477,6 +485,16 @@ fn extract(headers: Vec<(String, String)>) -> Context {
     Context {
         inner: tracing().extract(&headers),
     }
+}
+
+fn unix_nanos(ns: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_nanos(ns)
+}
+
+/// The span-derived metrics in the Prometheus text format (empty when metrics are off).
+#[pyfunction]
+fn metrics_text() -> String {
+    tracing().metrics_text()
 }
 
 /// The health report as JSON.
@@ -560,6 +578,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inject, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(health, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics_text, m)?)?;
     m.add_function(wrap_pyfunction!(force_flush, m)?)?;
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(reinit_after_fork, m)?)?;

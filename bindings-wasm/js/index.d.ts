@@ -36,10 +36,19 @@ export interface TracingConfig {
   attributeValueLengthLimit?: number;
   attributeCountLimit?: number;
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'off';
+  /** Span-derived metrics from every span (default true). */
+  metricsEnabled?: boolean;
+  /** Duration histogram bounds in ms, ascending. */
+  metricsBucketsMs?: number[];
+  /** Most metric label sets; further ones go to overflow series. */
+  metricsMaxSeries?: number;
 }
 
 /** `OTEL_*` variables as strings, as edge runtimes bind their environment. */
-export type OtelEnvironment = { [name: `OTEL_${string}`]: string; ENVIRONMENT?: string };
+export type OtelEnvironment = {
+  [name: `OTEL_${string}` | `CROSSTRACE_${string}`]: string;
+  ENVIRONMENT?: string;
+};
 
 /** An immutable propagation context: parent span, baggage, correlation. */
 export declare class Context {
@@ -64,7 +73,8 @@ export declare class Span {
   addEvent(name: string, attributes?: Attributes): this;
   recordException(error: unknown): this;
   setStatus(code: 'ok' | 'error' | 'unset', description?: string): this;
-  end(): void;
+  /** Ends the span, now or at `endTime` (a Date or ms since the Unix epoch). */
+  end(endTime?: Date | number): void;
   isRecording(): boolean;
   readonly traceId: string;
   readonly spanId: string;
@@ -75,6 +85,8 @@ export interface StartSpanOptions {
   kind?: SpanKind;
   attributes?: Attributes;
   parent?: Span | Context;
+  /** When the work began: a Date or ms since the Unix epoch (default now). */
+  startTime?: Date | number;
 }
 
 export interface CorrelationFields {
@@ -102,6 +114,9 @@ export interface Health {
   export_failures: number;
   queue_depth: number;
   last_export_error: { kind: string; message: string; unix_ms: number } | null;
+  metrics_enabled: boolean;
+  metrics_series: number;
+  metrics_overflowed: number;
   [key: string]: unknown;
 }
 
@@ -114,5 +129,7 @@ export function getCorrelationId(): string | undefined;
 export function inject<H extends Headers | Record<string, string>>(headers: H, from?: Span | Context): H;
 export function extract(headers: Headers | Record<string, string>): Context;
 export function health(): Health;
+/** The span metrics in the Prometheus text format. */
+export function metricsText(): string;
 export function flush(): Promise<void>;
 export function shutdown(): Promise<void>;

@@ -124,12 +124,16 @@ export class Span {
     raw.spanSetStatus(this._h, code, description);
     return this;
   }
-    /** Ends the span. Its ids and context stay readable if they were read before `end()`. */
-  end() {
-    raw.spanEnd(this._h);
+  /**
+   * Ends the span, now or at `endTime` (a Date or ms since the Unix epoch). Its ids and context
+   * stay readable if they were read before `end()`.
+   */
+  end(endTime) {
+    if (endTime === undefined) raw.spanEnd(this._h);
+    else raw.spanEndAt(this._h, timeInput(endTime));
     if (raw.queueDepth() >= batchSize) flushSoon();
   }
-    isRecording() {
+  isRecording() {
     return raw.spanIsRecording(this._h);
   }
   /** For tests: ends without the flush-at-batch-size check. */
@@ -166,12 +170,20 @@ function parentContext(parent) {
   throw e;
 }
 
-/** Starts a span: `{ kind, attributes, parent }`; without a parent, the current span's. */
+function timeInput(t) {
+  return t instanceof Date ? t.getTime() : t;
+}
+
+/**
+ * Starts a span: `{ kind, attributes, parent, startTime }`; without a parent, the current
+ * span's; `startTime` a Date or ms since the Unix epoch (default now).
+ */
 export function startSpan(name, options = {}) {
   requireInit();
-    const { kind = 'internal', attributes, parent } = options;
+  const { kind = 'internal', attributes, parent, startTime } = options;
   const attrs = attributes === undefined ? undefined : encodeAttributes(attributes);
-  return new Span(raw.startSpan(name, kind, parentContext(parent), attrs));
+  const start = startTime === undefined ? undefined : timeInput(startTime);
+  return new Span(raw.startSpan(name, kind, parentContext(parent), attrs, start));
 }
 
 function runIn(context, fn, arg) {
@@ -260,6 +272,14 @@ export function extract(headers) {
 /** The health report (the specification's field names). */
 export function health() {
   return JSON.parse(raw.health());
+}
+
+/**
+ * The span-derived metrics (every span, sampled or not) in the Prometheus text format:
+ * `traces_total`, the `duration` histogram in ms, `duration_quantile`, the sampling gauges.
+ */
+export function metricsText() {
+  return raw.metricsText();
 }
 
 /** Exports everything queued. */

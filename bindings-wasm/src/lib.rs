@@ -110,7 +110,7 @@ fn config_from_json(text: &str) -> Result<TracingConfig, CoreError> {
     let env_like = !map.is_empty()
         && map
             .keys()
-            .all(|k| k.starts_with("OTEL_") || k == "ENVIRONMENT");
+            .all(|k| k.starts_with("OTEL_") || k.starts_with("CROSSTRACE_") || k == "ENVIRONMENT");
     if env_like {
         let vars: std::collections::BTreeMap<String, String> = map
             .into_iter()
@@ -477,6 +477,33 @@ pub fn span_end(span: u32) {
     }
 }
 
+fn epoch_millis(ms: f64) -> Result<std::time::SystemTime, JsValue> {
+    if !(ms.is_finite() && ms >= 0.0) {
+        return Err(invalid(
+            "time",
+            &ms.to_string(),
+            "milliseconds since the Unix epoch (a finite, non-negative number or a Date)",
+        ));
+    }
+    Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(ms / 1000.0))
+}
+
+/// Ends a span at `end_ms` (ms since the Unix epoch, as `Date.now()`) and releases its handle.
+#[wasm_bindgen(js_name = spanEndAt)]
+pub fn span_end_at(span: u32, end_ms: f64) -> Result<(), JsValue> {
+    let at = epoch_millis(end_ms)?;
+    if let Some(mut s) = remove_span(span) {
+        s.end_at(at);
+    }
+    Ok(())
+}
+
+/// The span-derived metrics in the Prometheus text format (empty when metrics are off).
+#[wasm_bindgen(js_name = metricsText)]
+pub fn metrics_text() -> String {
+    tracing().metrics_text()
+}
+
 /// Whether the span records (sampled and not ended).
 #[wasm_bindgen(js_name = spanIsRecording)]
 pub fn span_is_recording(span: u32) -> bool {
@@ -507,6 +534,7 @@ pub fn start_span(
     kind: &str,
     parent: &Context,
     attrs: &JsValue,
+    start_ms: Option<f64>,
 ) -> Result<u32, JsValue> {
     let kind = crosstrace::span::parse_kind(kind).ok_or_else(|| {
         invalid(
@@ -516,14 +544,17 @@ pub fn start_span(
         )
     })?;
     let attrs = attributes(attrs)?;
+    let start = start_ms.map(epoch_millis).transpose()?;
     let t = tracing();
-    let inner = t
+    let mut b = t
         .span(crosstrace::intern::name(name))
         .kind(kind)
         .attributes(attrs)
-        .parent_context(&parent.inner)
-        .start();
-    Ok(insert_span(inner))
+        .parent_context(&parent.inner);
+    if let Some(at) = start {
+        b = b.start_time(at);
+    }
+    Ok(insert_span(b.start()))
 }
 
 /// The propagation headers of `cx`, as a plain object (lowercase names).

@@ -234,3 +234,30 @@ test('shutdown exports what is queued; later spans are no-ops', async () => {
   assert.equal(ct.health().spans_started_after_shutdown, 1);
   await c.close();
 });
+
+test('span metrics: the shared span program gives the golden text byte for byte', async () => {
+  const program = vectors('metrics_program.json');
+  const golden = readFileSync(
+    new URL('../../tests/vectors/metrics_program.prom', import.meta.url),
+    'utf8',
+  );
+  await ct.init(program.config);
+  const unsampled = ct.extract({ traceparent: program.unsampled_parent_traceparent });
+  for (const s of program.spans) {
+    const span = ct.startSpan(s.name, {
+      kind: s.kind,
+      attributes: s.attributes,
+      parent: s.unsampled_parent ? unsampled : new ct.Context(),
+      startTime: new Date(program.base_unix_ms + s.start_ms),
+    });
+    if (s.attributes_after) span.setAttributes(s.attributes_after);
+    if (s.status) span.setStatus(s.status, s.description);
+    span.end(program.base_unix_ms + s.end_ms);
+  }
+  assert.equal(ct.metricsText(), golden);
+  assert.equal(ct.health().metrics_series, 9);
+  assert.throws(
+    () => ct.startSpan('x', { startTime: Number.NaN }),
+    (e) => e.name === 'CrosstraceInvalidArgumentError' && /time/.test(e.message),
+  );
+});

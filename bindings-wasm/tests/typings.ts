@@ -8,6 +8,7 @@ import {
   inject,
   extract,
   health,
+  metricsText,
   flush,
   shutdown,
   Context,
@@ -33,9 +34,13 @@ export async function main(): Promise<number> {
   const parent: Context = extract(headers);
   const child = startSpan('child', { parent });
   child.recordException(new Error('x'));
-  child.end();
+  child.end(Date.now());
   span.end();
+  const timed = startSpan('timed', { startTime: new Date(0) });
+  timed.end(new Date());
+  const text: string = metricsText();
+  const series: number = health().metrics_series;
   await flush();
   await shutdown();
-  return total + id.length + (maybe?.length ?? 0) + Object.keys(plain).length + health().spans_ended;
+  return total + text.length + series + id.length + (maybe?.length ?? 0) + Object.keys(plain).length + health().spans_ended;
 }

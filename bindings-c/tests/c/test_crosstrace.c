@@ -315,6 +315,24 @@ static void test_threads(void) {
 
 /* ---------------------------------------------------------------- shared vectors */
 
+static char *read_text(const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    if (fread(buf, 1, (size_t)len, f) != (size_t)len) exit(2);
+    buf[len] = 0;
+    fclose(f);
+    return buf;
+}
+
 static cJSON *load(const char *dir, const char *name) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -484,6 +502,111 @@ static void test_error_kind_vectors(const char *dir) {
     cJSON_Delete(v);
 }
 
+static ct_attribute attribute_of(const cJSON *a) {
+    ct_attribute attr = {0};
+    attr.key = a->string;
+    if (cJSON_IsString(a)) {
+        attr.type = CT_ATTRIBUTE_STRING;
+        attr.string_value = a->valuestring;
+    } else if (cJSON_IsBool(a)) {
+        attr.type = CT_ATTRIBUTE_BOOL;
+        attr.int_value = cJSON_IsTrue(a);
+    } else {
+        attr.type = CT_ATTRIBUTE_DOUBLE;
+        attr.double_value = a->valuedouble;
+    }
+    return attr;
+}
+
+static uint32_t kind_of(const char *k) {
+    if (strcmp(k, "server") == 0) return CT_SPAN_KIND_SERVER;
+    if (strcmp(k, "client") == 0) return CT_SPAN_KIND_CLIENT;
+    if (strcmp(k, "producer") == 0) return CT_SPAN_KIND_PRODUCER;
+    if (strcmp(k, "consumer") == 0) return CT_SPAN_KIND_CONSUMER;
+    return CT_SPAN_KIND_INTERNAL;
+}
+
+/* The shared span program (tests/vectors/metrics_program.json) through the C API; the span
+ * metrics text must equal metrics_program.prom byte for byte, as in every other runtime. */
+static void test_metrics_program(const char *dir) {
+    current_test = "vectors: metrics_program";
+    cJSON *p = load(dir, "metrics_program.json");
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(p, "config");
+    ct_config *cfg = ct_config_new();
+    const cJSON *c;
+    cJSON_ArrayForEach(c, config) {
+        if (strcmp(c->string, "service_name") == 0) {
+            ct_config_set(cfg, "OTEL_SERVICE_NAME", c->valuestring);
+        } else if (strcmp(c->string, "backend") == 0) {
+            ct_config_set(cfg, "OTEL_BACKEND", c->valuestring);
+        } else if (strcmp(c->string, "metrics_buckets_ms") == 0) {
+            char buckets[256] = "";
+            const cJSON *b;
+            cJSON_ArrayForEach(b, c) {
+                char one[32];
+                snprintf(one, sizeof one, "%s%g", buckets[0] ? "," : "", b->valuedouble);
+                strncat(buckets, one, sizeof buckets - strlen(buckets) - 1);
+            }
+            ct_config_set(cfg, "CROSSTRACE_METRICS_BUCKETS_MS", buckets);
+        } else {
+            fprintf(stderr, "  metrics_program: config key %s has no C mapping\n", c->string);
+            CHECK(0);
+        }
+    }
+    CHECK_RC(ct_init(cfg), CT_OK);
+    ct_config_free(cfg);
+
+    uint64_t base_ns = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "base_unix_ms")) * 1000000u;
+    ct_header tp = {"traceparent", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "unsampled_parent_traceparent"))};
+    ct_context *unsampled = NULL;
+    CHECK_RC(ct_extract_headers(&tp, 1, &unsampled), CT_OK);
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(p, "spans")) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "name"));
+        uint32_t kind = kind_of(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "kind")));
+        uint64_t start = base_ns + (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "start_ms")) * 1000000u;
+        uint64_t end = base_ns + (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "end_ms")) * 1000000u;
+        ct_attribute attrs[8];
+        size_t n = 0;
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "attributes")) {
+            if (n < 8) attrs[n++] = attribute_of(a);
+        }
+        ct_span *span = NULL;
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "unsampled_parent"))) {
+            /* Under an extracted context; the attributes follow (the program's are strings). */
+            CHECK_RC(ct_span_start_from(name, kind, unsampled, &span), CT_OK);
+            for (size_t i = 0; i < n; i++) {
+                CHECK(attrs[i].type == CT_ATTRIBUTE_STRING);
+                CHECK_RC(ct_span_set_str(span, attrs[i].key, attrs[i].string_value), CT_OK);
+            }
+        } else {
+            CHECK_RC(ct_span_start_with_attributes(name, kind, NULL, attrs, n, &span), CT_OK);
+        }
+        CHECK_RC(ct_span_set_start_time(span, start), CT_OK);
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "attributes_after")) {
+            CHECK_RC(ct_span_set_str(span, a->string, a->valuestring), CT_OK);
+        }
+        const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "status"));
+        const char *description = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "description"));
+        if (status && strcmp(status, "ok") == 0) CHECK_RC(ct_span_set_status(span, CT_STATUS_OK, NULL), CT_OK);
+        if (status && strcmp(status, "error") == 0) CHECK_RC(ct_span_set_status(span, CT_STATUS_ERROR, description), CT_OK);
+        CHECK_RC(ct_span_end_at(span, end), CT_OK);
+        CHECK_RC(ct_span_end_at(span, end), CT_ERR_SPAN_ENDED);
+        ct_span_free(span);
+    }
+    ct_context_free(unsampled);
+    char *text = NULL;
+    CHECK_RC(ct_metrics_text(&text), CT_OK);
+    char *golden = read_text(dir, "metrics_program.prom");
+    int same = text != NULL && strcmp(text, golden) == 0;
+    if (!same) fprintf(stderr, "  metrics text differs from metrics_program.prom:\n%s\n", text ? text : "(null)");
+    CHECK(same);
+    free(golden);
+    ct_string_free(text);
+    cJSON_Delete(p);
+}
+
 int main(int argc, char **argv) {
     const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
     test_version_and_result_names();
@@ -496,6 +619,7 @@ int main(int argc, char **argv) {
     test_extract_vectors(vectors);
     test_inject_vectors(vectors);
     test_error_kind_vectors(vectors);
+    test_metrics_program(vectors);
     uint64_t unsent = 0;
     CHECK_RC(ct_shutdown(5000, &unsent), CT_OK);
     CHECK(unsent == 0);

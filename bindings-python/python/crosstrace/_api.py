@@ -70,6 +70,13 @@ class TracingConfig:
     attribute_value_length_limit: int = 1024
     attribute_count_limit: int = 128
     log_level: str = "info"
+    metrics_enabled: bool = True
+    metrics_buckets_ms: list[float] = dataclasses.field(
+        default_factory=lambda: [
+            1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0
+        ]
+    )
+    metrics_max_series: int = 2000
 
     @classmethod
     def from_env(cls) -> TracingConfig:
@@ -232,7 +239,8 @@ class Span(otel_trace.Span):
         return self._native.is_recording()
 
     def end(self, end_time: int | None = None) -> None:
-        self._native.end()
+        """Ends the span, now or at ``end_time`` (ns since the Unix epoch)."""
+        self._native.end(end_time)
 
     def context(self) -> _native.Context:
         return self._native.context()
@@ -296,10 +304,18 @@ def start_span(
     attributes: Mapping[str, Any] | None = None,
     kind: str = "internal",
     parent: _native.Context | Span | None = None,
+    start_time: int | None = None,
 ) -> Span:
-    """Starts a span (not made current); end it with ``span.end()``."""
+    """Starts a span (not made current), now or at ``start_time`` (ns since the Unix epoch);
+    end it with ``span.end()``."""
     attrs = attributes if attributes is None or type(attributes) is dict else dict(attributes)
-    if isinstance(parent, Span):
+    if start_time is not None:
+        if isinstance(parent, Span):
+            base = parent.context()
+        else:
+            base = parent if parent is not None else _context_of(None)
+        native = _native.start_span(name, base, kind, attrs, None, start_time)
+    elif isinstance(parent, Span):
         native = _native.start_span(name, parent.context(), kind, attrs)
     elif parent is not None:
         native = _native.start_span(name, parent, kind, attrs)
@@ -521,6 +537,16 @@ def get_tracing_health() -> dict[str, Any]:
     return health
 
 
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def metrics_text() -> str:
+    """The span-derived metrics (every span, sampled or not) in the Prometheus text format:
+    ``traces_total``, the ``duration`` histogram in ms, ``duration_quantile``, the sampling
+    gauges. Empty when metrics are off (``CROSSTRACE_METRICS=false``)."""
+    return _native.metrics_text()
+
+
 class Tracer:
     """What ``get_tracer`` returns."""
 
@@ -548,6 +574,7 @@ def get_tracer(name: str = "crosstrace") -> Tracer:
 
 
 __all__ = [
+    "PROMETHEUS_CONTENT_TYPE",
     "ConfigError",
     "bind_context",
     "CorrelationContext",
@@ -567,6 +594,7 @@ __all__ = [
     "get_tracer",
     "get_tracing_health",
     "inject",
+    "metrics_text",
     "set_etl_records",
     "set_span_attribute",
     "set_span_status",

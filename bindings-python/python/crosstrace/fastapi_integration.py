@@ -65,14 +65,24 @@ class TracingMiddleware:
         include_request_body: bool = False,
         exclude_paths: Iterable[str] = (),
         max_body_bytes: int = 1024,
+        metrics_route: str | None = None,
     ) -> None:
         self.app = app
+        self.metrics_route = metrics_route
         self.service_name = service_name
         self.include_request_body = include_request_body
         self.exclude_paths = frozenset(exclude_paths)
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.metrics_route is not None
+            and scope["type"] == "http"
+            and scope.get("path") == self.metrics_route
+            and scope.get("method", "GET") in ("GET", "HEAD")
+        ):
+            await _serve_metrics(scope, send)
+            return
         if scope["type"] != "http" or scope.get("path") in self.exclude_paths:
             await self.app(scope, receive, send)
             return
@@ -152,16 +162,36 @@ class TracingMiddleware:
             span.end()
 
 
+async def _serve_metrics(scope: Scope, send: Send) -> None:
+    """The span metrics in the Prometheus text format (not traced: scrapes would drown the
+    service's own traffic)."""
+    body = _api.metrics_text().encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", _api.PROMETHEUS_CONTENT_TYPE.encode("latin-1")),
+                (b"content-length", str(len(body)).encode("latin-1")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+
 def setup_tracing_middleware(
     app: Any,
     service_name: str | None = None,
     include_request_body: bool = False,
     exclude_paths: Iterable[str] = (),
     max_body_bytes: int = 1024,
+    metrics_route: str | None = None,
 ) -> Any:
     """Adds crosstrace's tracing middleware to a FastAPI (or any Starlette) app. If the
     OpenTelemetry FastAPI instrumentation already instrumented the app, or FastAPI's own
-    telemetry would trace it, those are turned off for this app: one server span per request."""
+    telemetry would trace it, those are turned off for this app: one server span per request.
+    With ``metrics_route`` (e.g. ``"/metrics"``) the middleware also serves the span metrics
+    there in the Prometheus text format."""
     if getattr(app, "_is_instrumented_by_opentelemetry", False):
         with contextlib.suppress(Exception):
             from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -181,6 +211,7 @@ def setup_tracing_middleware(
         include_request_body=include_request_body,
         exclude_paths=list(exclude_paths),
         max_body_bytes=max_body_bytes,
+        metrics_route=metrics_route,
     )
     return app
 
