@@ -20,6 +20,7 @@ import pytest
 import requests
 import uvicorn
 from fastapi import FastAPI, Request
+from prometheus_client.parser import text_string_to_metric_families
 
 import crosstrace
 from conftest import Collector, attrs
@@ -121,7 +122,11 @@ def api(traced: Collector) -> Iterator[tuple[str, Collector]]:
         return {"status": "ok"}
 
     setup_tracing_middleware(
-        app, service_name="orders-api", include_request_body=True, exclude_paths=["/health"]
+        app,
+        service_name="orders-api",
+        include_request_body=True,
+        exclude_paths=["/health"],
+        metrics_route="/metrics",
     )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
@@ -195,3 +200,34 @@ def test_fastapi_middleware_over_real_http(api: tuple[str, Collector]) -> None:
     assert failed.status.code == 2
     assert attrs(failed)["http.response.status_code"] == 500
     assert [s.name for s in spans].count("GET /orders/{order_id}") == 1, "one server span"
+
+
+def test_metrics_route_serves_the_span_metrics(api: tuple[str, Collector]) -> None:
+    base, _ = api
+    for order_id in range(1, 6):
+        assert requests.get(f"{base}/orders/{order_id}", timeout=10).status_code == 200
+    assert requests.get(f"{base}/boom", timeout=10).status_code == 500
+    r = requests.get(f"{base}/metrics", timeout=10)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    got = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for f in text_string_to_metric_families(r.text)
+        for s in f.samples
+    }
+
+    def total(span_name: str, status: str, route: str) -> float:
+        labels = {
+            ("service_name", crosstrace.get_tracing_health()["service_name"]),
+            ("span_name", span_name),
+            ("span_kind", "server"),
+            ("status", status),
+            ("http_route", route),
+        }
+        return got.get(("traces_total", frozenset(labels)), 0.0)
+
+    # Five requests with five ids: one series, by route template.
+    assert total("GET /orders/{order_id}", "unset", "/orders/{order_id}") == 5
+    assert total("GET /boom", "error", "/boom") == 1
+    # Scrapes are not traced.
+    assert not any(dict(labels).get("span_name") == "GET /metrics" for _, labels in got)

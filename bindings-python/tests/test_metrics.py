@@ -8,9 +8,7 @@ import json
 import math
 import subprocess
 from pathlib import Path
-from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import crosstrace
@@ -67,7 +65,7 @@ def test_the_text_parses_with_the_official_parser() -> None:
         ("http_route", "/orders/{id}"),
     }
     assert got[("traces_total", frozenset(route | {("status", "ok")}))] == 3
-    assert got[("duration_bucket", frozenset(route | {("status", "ok"), ("le", "50.0")}))] == 3
+    assert got[("duration_bucket", frozenset(route | {("status", "ok"), ("le", "50")}))] == 3
     assert got[("duration_sum", frozenset(route | {("status", "ok")}))] == 57
     edge = {
         ("service_name", "metrics-vector"),
@@ -111,7 +109,9 @@ def test_at_one_percent_sampling_every_span_is_counted() -> None:
 
 # --- The specification's alert rules, evaluated by promtool ------------------------------------
 
-SHIPPED_RULES = Path(__file__).resolve().parents[2] / "examples" / "prometheus" / "tracing-alerts.yml"
+SHIPPED_RULES = (
+    Path(__file__).resolve().parents[2] / "examples" / "prometheus" / "tracing-alerts.yml"
+)
 
 # The specification's HighErrorRate, verbatim.
 VERBATIM_ERROR_RULE = """\
@@ -177,6 +177,12 @@ def promtool() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+SUMMARIES = {
+    "HighErrorRate": "High error rate in traces",
+    "HighLatency": "High P95 latency detected",
+}
+
+
 def alert(name: str, firing: list[str]) -> str:
     """A promtool alert test at 15m: ``firing`` lists the expected alerts' label sets."""
     out = f"      - eval_time: 15m\n        alertname: {name}\n"
@@ -185,6 +191,7 @@ def alert(name: str, firing: list[str]) -> str:
     out += "        exp_alerts:\n"
     for labels in firing:
         out += f"          - exp_labels: {{{labels}}}\n"
+        out += f'            exp_annotations: {{summary: "{SUMMARIES[name]}"}}\n'
     return out
 
 
@@ -236,3 +243,11 @@ def test_alert_rules_fire_on_errors_and_latency(tmp_path: Path) -> None:
     quiet = alert("HighErrorRate", []) + alert("HighLatency", [])
     ok, _ = promtool_test(tmp_path, SHIPPED_RULES.read_text(), series, quiet)
     assert not ok
+
+
+def test_the_python_config_defaults_are_the_cores() -> None:
+    config = crosstrace.TracingConfig()
+    normalised = json.loads(config.to_json())
+    assert normalised["metrics_buckets_ms"] == config.metrics_buckets_ms
+    assert normalised["metrics_enabled"] is True
+    assert normalised["metrics_max_series"] == config.metrics_max_series

@@ -40,6 +40,10 @@ class TracingBackend(str, enum.Enum):
     NONE = "none"
 
 
+# The core's default duration buckets, ms (crosstrace::metrics::DEFAULT_BUCKETS_MS).
+_DEFAULT_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1e3, 2.5e3, 5e3, 1e4)
+
+
 @dataclasses.dataclass
 class TracingConfig:
     """Every option of the specification (and the standard OTEL_* ones), with its defaults."""
@@ -72,9 +76,7 @@ class TracingConfig:
     log_level: str = "info"
     metrics_enabled: bool = True
     metrics_buckets_ms: list[float] = dataclasses.field(
-        default_factory=lambda: [
-            1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0
-        ]
+        default_factory=lambda: list(_DEFAULT_BUCKETS_MS)
     )
     metrics_max_series: int = 2000
 
