@@ -485,7 +485,12 @@ fn epoch_millis(ms: f64) -> Result<std::time::SystemTime, JsValue> {
             "milliseconds since the Unix epoch (a finite, non-negative number or a Date)",
         ));
     }
-    Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(ms / 1000.0))
+    // Whole milliseconds exactly (as `Date` gives them), the fraction to the nanosecond: an f64
+    // of seconds since 1970 would lose tens of nanoseconds.
+    let whole = ms.trunc();
+    Ok(std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis(whole as u64)
+        + std::time::Duration::from_nanos(((ms - whole) * 1e6).round() as u64))
 }
 
 /// Ends a span at `end_ms` (ms since the Unix epoch, as `Date.now()`) and releases its handle.
