@@ -166,6 +166,12 @@ impl Context {
         self.inner.span_context().map(|s| s.span_id().to_string())
     }
 
+    /// Whether the parent is sampled (False without a parent).
+    #[getter]
+    fn sampled(&self) -> bool {
+        self.inner.span_context().is_some_and(|s| s.is_sampled())
+    }
+
     /// A copy carrying a correlation context (a UUID v4 when `id` is None).
     #[pyo3(signature = (id=None, user_id=None, operation=None, fields=None))]
     fn with_correlation(

@@ -11,6 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from opentelemetry import propagate
+from opentelemetry import trace as otel_trace
 
 import crosstrace
 from conftest import Collector, attrs
@@ -403,3 +405,21 @@ def test_a_forked_child_keeps_exporting(traced: Collector) -> None:
     while time.time() < deadline and len(traced.by_name()) < 3:
         time.sleep(0.05)
     assert set(traced.by_name()) == {"parent-before-fork", "in-child", "parent-after-fork"}
+
+
+def test_instrumented_clients_inject_crosstraces_headers() -> None:
+    """The OpenTelemetry API's global propagator is crosstrace's: what an instrumented client
+    injects follows crosstrace's configured formats and carries the correlation id."""
+    crosstrace.setup_tracing(
+        crosstrace.TracingConfig(backend="none", propagators=["b3"], auto_instrument=False)
+    )
+    with crosstrace.correlation_context("order-42"), crosstrace.create_span("call") as span:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+    assert carrier["b3"].startswith(f"{span.trace_id}-{span.span_id}-1")
+    assert carrier["x-correlation-id"] == "order-42"
+    assert "traceparent" not in carrier
+    ctx = propagate.extract(carrier)
+    remote = otel_trace.get_current_span(ctx).get_span_context()
+    assert format(remote.trace_id, "032x") == span.trace_id
+    assert remote.is_remote and remote.trace_flags.sampled

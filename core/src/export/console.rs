@@ -229,6 +229,11 @@ fn render_node(
                 status_text(&span.status),
                 span.span_context.span_id(),
             );
+            // A local root under a remote parent names it, so trees printed by different
+            // processes can be joined into one (the retail pipeline's demo does).
+            if parent.is_none() && span.parent_span_id != SpanId::INVALID {
+                let _ = write!(out, " parent={}", span.parent_span_id);
+            }
         }
         TreeStyle::Golden => {
             let _ = write!(
