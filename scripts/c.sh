@@ -139,6 +139,15 @@ case "${1:-}" in
     test_install
     ;;
   jaeger-test) jaeger_test ;;
+  component)
+    # The retail pipeline's C component: libcrosstrace and libprice_normalise.so; prints both.
+    ensure_tools >&2
+    build_lib >&2
+    gcc "${CFLAGS[@]}" -fPIC -shared -Ibindings-c/examples/price_normalise \
+      bindings-c/examples/price_normalise/price_normalise.c -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" \
+      -lcrosstrace -lm -o "$BUILD/libprice_normalise.so"
+    echo "$BUILD/libprice_normalise.so $LIBDIR/libcrosstrace.so"
+    ;;
   install) install_to "${2:?usage: c.sh install PREFIX}" ;;
   bench) bench ;;
   header) header ;;

@@ -22,8 +22,8 @@ case "${1:-}" in
     step "python: pip install ./bindings-python (maturin builds the Rust core)"
     "$PY" -m pip install -q ./bindings-python
     step "python: ruff"
-    "$VENV/bin/ruff" check bindings-python
-    "$VENV/bin/ruff" format --check bindings-python
+    "$VENV/bin/ruff" check bindings-python examples tests
+    "$VENV/bin/ruff" format --check bindings-python examples tests
     step "python: typed: mypy on the package, stubtest of the native module's .pyi"
     (cd "$CROSSTRACE_CACHE" && "$PY" -m mypy -p crosstrace --python-version 3.10 &&
       "$PY" -m mypy.stubtest crosstrace._native)
@@ -36,6 +36,13 @@ case "${1:-}" in
     export CROSSTRACE_REDIS_PORT="${CROSSTRACE_REDIS_PORT:-56379}"
     step "python: pytest"
     (cd bindings-python/tests && "$PY" -m pytest -q -p no:cacheprovider)
+    ;;
+  venv)
+    # The virtualenv with the package installed; prints its python.
+    ensure_rust >&2
+    ensure_venv >&2
+    "$PY" -m pip install -q ./bindings-python >&2
+    echo "$PY"
     ;;
   jaeger-test)
     step "python: spans found in the real Jaeger"

@@ -21,8 +21,10 @@ bash scripts/python.sh test
 step "core: builds for wasm32-unknown-unknown"
 cargo build -p crosstrace --target wasm32-unknown-unknown --no-default-features
 
-step "demo runs"
+step "demo runs: the retail pipeline across four runtimes, joined from console output"
 bash scripts/demo.sh >/dev/null
+step "demo runs: the Rust-only ETL example"
+cargo run --quiet -p crosstrace --example retail_etl 2>/dev/null
 
 step "Jaeger and Zipkin: install and start"
 bash scripts/jaeger.sh install
@@ -40,3 +42,4 @@ cargo test -p crosstrace --features integration --test jaeger --test zipkin -- -
 bash scripts/c.sh jaeger-test
 bash scripts/wasm.sh browser-test
 bash scripts/python.sh jaeger-test
+bash scripts/pipeline.sh jaeger-test

@@ -1,0 +1,47 @@
+"""The ingestion API: FastAPI with crosstrace's middleware. POST /orders writes the raw order
+into the bronze layer together with the propagation headers of its trace, so the ETL job can
+continue that trace later. SQLite by default, PostgreSQL when DATABASE_URL is set
+(``postgresql+psycopg://...``). GET /metrics serves the span metrics.
+
+    API_PORT=8000 python api.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, HTTPException
+
+import crosstrace
+import store
+from crosstrace.fastapi_integration import setup_tracing_middleware
+
+crosstrace.setup_tracing()
+engine = store.engine()
+app = FastAPI(title="retail ingestion API")
+
+
+@app.post("/orders")
+def ingest(order: dict[str, Any]) -> dict[str, Any]:
+    for field in ("order_id", "sku", "qty", "price", "currency"):
+        if field not in order:
+            raise HTTPException(422, f"order without {field!r}")
+    # The current context is this request's server span: the ETL job continues from it.
+    headers = crosstrace.inject()
+    with crosstrace.create_span(
+        "bronze_ingestion", {"etl.operation": "bronze_ingestion", "etl.stage": "bronze"}
+    ) as span:
+        store.insert_bronze(engine, order["order_id"], json.dumps(order), json.dumps(headers))
+        crosstrace.set_etl_records(input=1, output=1)
+        return {"accepted": order["order_id"], "trace_id": span.trace_id}
+
+
+setup_tracing_middleware(app, service_name="ingestion-api", metrics_route="/metrics")
+
+if __name__ == "__main__":
+    uvicorn.run(
+        app, host="127.0.0.1", port=int(os.environ.get("API_PORT", "8000")), log_level="warning"
+    )

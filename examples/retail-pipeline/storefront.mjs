@@ -1,0 +1,82 @@
+// The storefront: a checkout module compiled to WebAssembly (crosstrace's npm package) that sends
+// order events to the ingestion API. Each order is a new trace with its own correlation id; the
+// request carries trace context, baggage and X-Correlation-ID. Prints one `ORDER {json}` line per
+// order (its trace id, correlation id and the API's answer).
+//
+//   node storefront.mjs <package-dir> <api-url> <orders>
+// Tracing is configured from the OTEL_* / CROSSTRACE_* environment, as an edge runtime binds it.
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+
+const [pkgDir, apiUrl, count = '3'] = process.argv.slice(2);
+if (!pkgDir || !apiUrl) {
+  console.error('usage: node storefront.mjs <package-dir> <api-url> <orders>');
+  process.exit(2);
+}
+const ct = await import(pathToFileURL(resolve(pkgDir, 'index.js')).href);
+
+const env = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => k.startsWith('OTEL_') || k.startsWith('CROSSTRACE_')),
+);
+await ct.init({ OTEL_SERVICE_NAME: 'storefront', ...env });
+
+const catalogue = [
+  { sku: 'SKU-APPLE', price: 1.2, currency: 'EUR' },
+  { sku: 'SKU-PEAR', price: 2.5, currency: 'USD' },
+  { sku: 'SKU-FIG', price: 4.0, currency: 'GBP' },
+];
+
+let failed = 0;
+for (let i = 0; i < Number(count); i++) {
+  const item = catalogue[i % catalogue.length];
+  const order = { order_id: `ord-${Date.now()}-${i}`, qty: 1 + (i % 3), ...item };
+  // A new trace and correlation per order: the customer's checkout.
+  const cx = new ct.Context().withCorrelation(undefined, `customer-${i % 5}`, 'checkout');
+  const checkout = ct.startSpan('checkout', {
+    parent: cx,
+    attributes: { 'order.id': order.order_id, 'order.sku': order.sku, 'order.qty': order.qty },
+  });
+  const call = ct.startSpan('POST /orders', {
+    kind: 'client',
+    parent: checkout,
+    attributes: {
+      'peer.service': 'ingestion-api',
+      'http.request.method': 'POST',
+      'url.full': `${apiUrl}/orders`,
+    },
+  });
+  const traceId = checkout.traceId;
+  const headers = ct.inject({ 'content-type': 'application/json' }, call);
+  let answer;
+  try {
+    const res = await fetch(`${apiUrl}/orders`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(order),
+    });
+    call.setAttribute('http.response.status_code', res.status);
+    answer = await res.json();
+    if (!res.ok) {
+      call.setStatus('error', `HTTP ${res.status}`);
+      failed++;
+    }
+  } catch (e) {
+    call.recordException(e);
+    failed++;
+  }
+  call.end();
+  checkout.end();
+  console.log(
+    `ORDER ${JSON.stringify({
+      order_id: order.order_id,
+      trace_id: traceId,
+      correlation_id: cx.correlationId(),
+      api: answer,
+    })}`,
+  );
+}
+await ct.flush();
+await ct.shutdown();
+const h = ct.health();
+if (h.spans_export_failed > 0) console.error(`storefront: ${h.spans_export_failed} spans failed to export`);
+process.exit(failed === 0 ? 0 : 1);
