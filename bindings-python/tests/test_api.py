@@ -423,3 +423,25 @@ def test_instrumented_clients_inject_crosstraces_headers() -> None:
     remote = otel_trace.get_current_span(ctx).get_span_context()
     assert format(remote.trace_id, "032x") == span.trace_id
     assert remote.is_remote and remote.trace_flags.sampled
+
+
+def test_otel_propagators_naming_b3_and_jaeger_do_not_break_the_opentelemetry_api() -> None:
+    """The OpenTelemetry API resolves OTEL_PROPAGATORS when imported and raises on names no
+    installed package provides; crosstrace provides b3, b3multi and jaeger."""
+    import subprocess
+    import sys
+
+    code = (
+        "import fastapi, crosstrace\n"
+        "from opentelemetry import propagate\n"
+        "crosstrace.setup_tracing()\n"
+        "c = {}\n"
+        "with crosstrace.create_span('x'):\n"
+        "    propagate.inject(c)\n"
+        "print(sorted(c))\n"
+    )
+    env = {**os.environ, "OTEL_PROPAGATORS": "b3,jaeger", "OTEL_BACKEND": "none"}
+    env["OTEL_AUTO_INSTRUMENT"] = "false"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['b3', 'uber-trace-id']"
