@@ -3,8 +3,9 @@
 #   pipeline.sh demo        build the four parts, run the pipeline (console backend by default:
 #                           no server), print one order's trace joined across the runtimes
 #   pipeline.sh jaeger-test against the running Jaeger (scripts/jaeger.sh start): the trace in
-#                           Jaeger's API for every propagation format, the sampling test, and a
-#                           screenshot of the trace in the Jaeger UI (headless Chromium)
+#                           Jaeger's API for every propagation format, the sampling test; then
+#                           into Zipkin (started here) and a screenshot of the trace in Zipkin's
+#                           UI (headless Chromium)
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
@@ -38,11 +39,13 @@ case "${1:-}" in
     bash scripts/services.sh start
     export CROSSTRACE_PG_URL="postgresql://postgres@127.0.0.1:${CROSSTRACE_PG_PORT:-55432}/retail"
     ensure_apt chromium
-    step "pipeline: one trace across four runtimes in the real Jaeger"
+    bash scripts/zipkin.sh start
+    step "pipeline: one trace across four runtimes in the real Jaeger (and Zipkin)"
     PIPELINE_WORKDIR="$WORK/e2e" \
       JAEGER_QUERY="http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}" \
       JAEGER_THRIFT="http://127.0.0.1:${JAEGER_THRIFT_HTTP_PORT:-14268}/api/traces" \
-      SCREENSHOT="$WORK/jaeger-trace.png" \
+      ZIPKIN="http://127.0.0.1:${ZIPKIN_PORT:-9411}" \
+      SCREENSHOT="$WORK/zipkin-trace.png" \
       "$PY" tests/e2e/pipeline_jaeger.py
     ;;
   *) echo "usage: $0 demo|jaeger-test" >&2; exit 2 ;;
