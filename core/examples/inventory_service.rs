@@ -89,7 +89,9 @@ fn reserve(t: &Tracing, stock: &Stock, body: &str, server: &mut Span) -> (u16, S
         }
     };
     let (Some(sku), Some(qty)) = (parsed["sku"].as_str(), parsed["qty"].as_i64()) else {
-        server.set_status(Status::error("expected {\"sku\": string, \"qty\": integer}"));
+        server.set_status(Status::error(
+            "expected {\"sku\": string, \"qty\": integer}",
+        ));
         return (400, "{\"error\":\"expected sku and qty\"}".into());
     };
     let mut span = t
@@ -104,7 +106,10 @@ fn reserve(t: &Tracing, stock: &Stock, body: &str, server: &mut Span) -> (u16, S
     if *left < qty {
         span.set_status(Status::error("insufficient stock"));
         server.set_status(Status::error("HTTP 409"));
-        return (409, format!("{{\"sku\":\"{sku}\",\"reserved\":0,\"left\":{left}}}"));
+        return (
+            409,
+            format!("{{\"sku\":\"{sku}\",\"reserved\":0,\"left\":{left}}}"),
+        );
     }
     *left -= qty;
     span.set_attribute(KeyValue::new("inventory.left", *left));
@@ -185,7 +190,10 @@ fn main() {
                 _ => (404, "{\"error\":\"not found\"}".into()),
             }
         };
-        server.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+        server.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
         server.end();
         respond(&mut stream, status, &body);
     }
