@@ -187,17 +187,8 @@ pub struct SpanMetrics {
 /// when nothing changes (the common case, no allocation).
 pub fn template_name(name: &str) -> Cow<'_, str> {
     let bytes = name.as_bytes();
-    // Fast path, no allocation: no query and no segment starting with a digit or hex letter
-    // followed by enough to be an id.
-    let mut suspicious = false;
-    for i in 0..bytes.len() {
-        let b = bytes[i];
-        if b == b'?' || (b == b'/' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_hexdigit()) {
-            suspicious = true;
-            break;
-        }
-    }
-    if !suspicious {
+    // Fast path, no allocation: nothing to template without a '/' or a '?'.
+    if !bytes.iter().any(|b| *b == b'/' || *b == b'?') {
         return Cow::Borrowed(name);
     }
     let base = name.split_once('?').map_or(name, |(b, _)| b);
@@ -238,11 +229,13 @@ fn fnv(parts: &[&[u8]]) -> u64 {
         for c in &mut chunks {
             mix(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
         }
-        let mut tail = [0u8; 8];
+        // The tail byte by byte (a variable-length copy would be a memcpy call).
         let r = chunks.remainder();
-        tail[..r.len()].copy_from_slice(r);
-        mix(u64::from_le_bytes(tail) ^ ((r.len() as u64) << 59));
-        mix(0xff);
+        let mut tail = (r.len() as u64) << 59;
+        for (i, b) in r.iter().enumerate() {
+            tail |= u64::from(*b) << (8 * i);
+        }
+        mix(tail);
     }
     h
 }
@@ -542,7 +535,7 @@ impl MetricsSnapshot {
             "duration_quantile",
             "gauge",
             "Span duration quantiles in milliseconds over every status of a span name, from a \
-             DDSketch; each is within 1% of the true quantile.",
+             DDSketch; each is within 1% (1/128) of the true quantile.",
         );
         let mut groups: Vec<(&SeriesKey, Sketch)> = Vec::new();
         for (k, s) in &self.series {
@@ -568,7 +561,7 @@ impl MetricsSnapshot {
                         out,
                         "duration_quantile{{{l},quantile=\"{}\"}} {}",
                         number(q),
-                        number(round_sig(v))
+                        number(v)
                     );
                 }
             }
@@ -655,17 +648,6 @@ fn number(v: f64) -> String {
     }
 }
 
-/// Six significant digits: sketch representatives are within 1% anyway, and this keeps the
-/// text identical across platforms' `exp`/`ln`.
-fn round_sig(v: f64) -> f64 {
-    if v == 0.0 || !v.is_finite() {
-        return v;
-    }
-    let digits = 6 - 1 - v.abs().log10().floor() as i32;
-    let f = 10f64.powi(digits);
-    (v * f).round() / f
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,7 +678,5 @@ mod tests {
         assert_eq!(number(1000.0), "1000");
         assert_eq!(number(2.5), "2.5");
         assert_eq!(number(f64::INFINITY), "+Inf");
-        assert_eq!(round_sig(1234.5678), 1234.57);
-        assert_eq!(round_sig(0.0123456789), 0.0123457);
     }
 }
