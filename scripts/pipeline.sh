@@ -44,6 +44,7 @@ case "${1:-}" in
     PIPELINE_WORKDIR="$WORK/e2e" \
       JAEGER_QUERY="http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}" \
       JAEGER_THRIFT="http://127.0.0.1:${JAEGER_THRIFT_HTTP_PORT:-14268}/api/traces" \
+      JAEGER_OTLP="http://127.0.0.1:${JAEGER_OTLP_HTTP_PORT:-4318}/v1/traces" \
       ZIPKIN="http://127.0.0.1:${ZIPKIN_PORT:-9411}" \
       SCREENSHOT="$WORK/zipkin-trace.png" \
       "$PY" tests/e2e/pipeline_jaeger.py

@@ -24,6 +24,12 @@ engine = store.engine()
 app = FastAPI(title="retail ingestion API")
 
 
+@crosstrace.trace_etl_operation("bronze_ingestion", stage="bronze")
+def bronze(order: dict[str, Any], headers: dict[str, str]) -> None:
+    store.insert_bronze(engine, order["order_id"], json.dumps(order), json.dumps(headers))
+    crosstrace.set_etl_records(input=1, output=1)
+
+
 @app.post("/orders")
 def ingest(order: dict[str, Any]) -> dict[str, Any]:
     for field in ("order_id", "sku", "qty", "price", "currency"):
@@ -31,12 +37,9 @@ def ingest(order: dict[str, Any]) -> dict[str, Any]:
             raise HTTPException(422, f"order without {field!r}")
     # The current context is this request's server span: the ETL job continues from it.
     headers = crosstrace.inject()
-    with crosstrace.create_span(
-        "bronze_ingestion", {"etl.operation": "bronze_ingestion", "etl.stage": "bronze"}
-    ) as span:
-        store.insert_bronze(engine, order["order_id"], json.dumps(order), json.dumps(headers))
-        crosstrace.set_etl_records(input=1, output=1)
-        return {"accepted": order["order_id"], "trace_id": span.trace_id}
+    bronze(order, headers)
+    span = crosstrace.get_current_span()
+    return {"accepted": order["order_id"], "trace_id": span.trace_id if span else None}
 
 
 setup_tracing_middleware(app, service_name="ingestion-api", metrics_route="/metrics")

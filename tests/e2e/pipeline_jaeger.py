@@ -1,10 +1,11 @@
 """The retail pipeline against the real Jaeger: one trace per order across WebAssembly, Python,
 C and Rust, with the exact parent chain, one correlation id on every span and no orphans — with
-all propagators, with only b3 (on PostgreSQL) and with only jaeger; then sampling at 0.25 keeps
-whole traces or none, at a share within binomial bounds. Then the same pipeline into the real
-Zipkin, and a screenshot of the trace in Zipkin's UI by headless Chromium: the Jaeger binary built
-from Jaeger's Go module serves only a placeholder page (its UI assets are built from the
-jaeger-ui repository, which no registry reachable here serves), so its UI cannot show a trace.
+all propagators, with only b3 (on PostgreSQL), with only jaeger, and over OTLP; then sampling
+at 0.25 keeps whole traces or none, at a share within binomial bounds. Then the same pipeline
+into the real Zipkin, and a screenshot of the trace in Zipkin's UI by headless Chromium: the
+Jaeger binary built from Jaeger's Go module serves only a placeholder page (its UI assets are
+built from the jaeger-ui repository, which no registry reachable here serves), so its UI cannot
+show a trace.
 
 Run by scripts/pipeline.sh jaeger-test (which builds the parts and sets the paths).
 """
@@ -247,6 +248,19 @@ def main() -> int:
     check(t is not None, "jaeger propagation: trace in Jaeger")
     if t:
         verify(t, o, s["job_id"], "jaeger propagation")
+    # 3b. OTLP (HTTP, protobuf) instead of Jaeger's Thrift, into the same Jaeger.
+    s = run_pipeline(
+        "otlp",
+        1,
+        OTEL_BACKEND="otlp",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_ENDPOINT=os.environ["JAEGER_OTLP"],
+    )
+    o = s["orders"][0]
+    t = settled(o["trace_id"])
+    check(t is not None, "otlp: trace in Jaeger")
+    if t:
+        verify(t, o, s["job_id"], "otlp")
     # 4. Sampling at 0.25: every trace complete or absent; the kept share within bounds.
     n, rate = 60, 0.25
     s = run_pipeline("sampled", n, OTEL_SAMPLING_RATE=str(rate))
