@@ -192,6 +192,37 @@ pub(crate) unsafe fn str_arg<'a>(p: *const c_char, arg: &'static str) -> Result<
     CStr::from_ptr(p).to_str().map_err(|_| FfiError::Utf8(arg))
 }
 
+/// An attribute key argument, interned; UTF-8 is checked only for keys not seen before on the
+/// thread.
+///
+/// # Safety
+/// `p` NULL or NUL-terminated.
+pub(crate) unsafe fn key_arg(
+    p: *const c_char,
+    arg: &'static str,
+) -> Result<crosstrace::Key, FfiError> {
+    if p.is_null() {
+        return Err(FfiError::Null(arg));
+    }
+    crosstrace::intern::key_from_bytes(CStr::from_ptr(p).to_bytes())
+        .map_err(|_| FfiError::Utf8(arg))
+}
+
+/// A span or event name argument, interned like [`key_arg`].
+///
+/// # Safety
+/// `p` NULL or NUL-terminated.
+pub(crate) unsafe fn name_arg(
+    p: *const c_char,
+    arg: &'static str,
+) -> Result<std::borrow::Cow<'static, str>, FfiError> {
+    if p.is_null() {
+        return Err(FfiError::Null(arg));
+    }
+    crosstrace::intern::name_from_bytes(CStr::from_ptr(p).to_bytes())
+        .map_err(|_| FfiError::Utf8(arg))
+}
+
 /// An optional string argument (NULL is `None`).
 ///
 /// # Safety

@@ -298,14 +298,12 @@ pub unsafe extern "C" fn ct_health_json(out_json: *mut *mut c_char) -> ct_result
 // Spans
 
 fn start(
-    name: &str,
+    name: std::borrow::Cow<'static, str>,
     kind: u32,
     parent: Option<crosstrace::Context>,
 ) -> Result<*mut ct_span, FfiError> {
     let t = tracing();
-    let b = t
-        .span(crosstrace::intern::name(name))
-        .kind(span_kind(kind)?);
+    let b = t.span(name).kind(span_kind(kind)?);
     let span = match &parent {
         Some(cx) => b.parent_context(cx).start(),
         None => b.start(),
@@ -327,7 +325,7 @@ pub unsafe extern "C" fn ct_span_start(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
-        let name = str_arg(name, "name")?;
+        let name = ffi::name_arg(name, "name")?;
         let parent = if parent.is_null() {
             None
         } else {
@@ -352,14 +350,14 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
-        let name = str_arg(name, "name")?;
+        let name = ffi::name_arg(name, "name")?;
         let mut attrs = Vec::with_capacity(len);
         if len > 0 {
             if attributes.is_null() {
                 return Err(ffi::null("attributes"));
             }
             for a in std::slice::from_raw_parts(attributes, len) {
-                let key = crosstrace::intern::key(str_arg(a.key, "attribute key")?);
+                let key = ffi::key_arg(a.key, "attribute key")?;
                 attrs.push(match a.r#type {
                     0 => KeyValue::new(key, str_arg(a.string_value, "string_value")?.to_owned()),
                     1 => KeyValue::new(key, a.int_value),
@@ -381,10 +379,7 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
             Some(handles::span_ref(parent)?.context())
         };
         let t = tracing();
-        let b = t
-            .span(crosstrace::intern::name(name))
-            .kind(span_kind(kind)?)
-            .attributes(attrs);
+        let b = t.span(name).kind(span_kind(kind)?).attributes(attrs);
         let span = match &parent {
             Some(cx) => b.parent_context(cx).start(),
             None => b.start(),
@@ -406,7 +401,7 @@ pub unsafe extern "C" fn ct_span_start_from(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
-        let name = str_arg(name, "name")?;
+        let name = ffi::name_arg(name, "name")?;
         let current = crosstrace::Context::current();
         let cx = if context.is_null() {
             current.without_span()
@@ -443,7 +438,7 @@ pub unsafe extern "C" fn ct_span_set_str(
 ) -> ct_result {
     set(span, || {
         Ok(KeyValue::new(
-            crosstrace::intern::key(str_arg(key, "key")?),
+            ffi::key_arg(key, "key")?,
             str_arg(value, "value")?.to_owned(),
         ))
     })
@@ -459,9 +454,7 @@ pub unsafe extern "C" fn ct_span_set_i64(
     key: *const c_char,
     value: i64,
 ) -> ct_result {
-    set(span, || {
-        Ok(KeyValue::new(str_arg(key, "key")?.to_owned(), value))
-    })
+    set(span, || Ok(KeyValue::new(ffi::key_arg(key, "key")?, value)))
 }
 
 /// Sets a floating-point attribute.
@@ -474,9 +467,7 @@ pub unsafe extern "C" fn ct_span_set_f64(
     key: *const c_char,
     value: f64,
 ) -> ct_result {
-    set(span, || {
-        Ok(KeyValue::new(str_arg(key, "key")?.to_owned(), value))
-    })
+    set(span, || Ok(KeyValue::new(ffi::key_arg(key, "key")?, value)))
 }
 
 /// Sets a boolean attribute (`value` non-zero is true).
@@ -490,10 +481,7 @@ pub unsafe extern "C" fn ct_span_set_bool(
     value: c_int,
 ) -> ct_result {
     set(span, || {
-        Ok(KeyValue::new(
-            crosstrace::intern::key(str_arg(key, "key")?),
-            value != 0,
-        ))
+        Ok(KeyValue::new(ffi::key_arg(key, "key")?, value != 0))
     })
 }
 
@@ -505,7 +493,7 @@ pub unsafe extern "C" fn ct_span_set_bool(
 pub unsafe extern "C" fn ct_span_add_event(span: *const ct_span, name: *const c_char) -> ct_result {
     guard(|| {
         let h = handles::span_ref(span)?;
-        let name = crosstrace::intern::name(str_arg(name, "name")?);
+        let name = ffi::name_arg(name, "name")?;
         h.with(|s| s.add_event(name, Vec::new()))
     })
 }

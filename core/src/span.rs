@@ -258,7 +258,7 @@ impl Span {
     pub fn end_at(&mut self, time: SystemTime) {
         if let (Some(mut data), Some(p)) = (self.data.take(), self.pipeline.as_deref()) {
             data.end_time = time.max(data.start_time);
-            p.on_end(*data);
+            p.on_end(data);
         } else if let (Some(only), Some(m)) = (
             self.only.take(),
             self.pipeline.as_deref().and_then(|p| p.metrics.as_ref()),

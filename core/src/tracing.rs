@@ -69,7 +69,7 @@ impl Pipeline {
         }
     }
 
-    pub(crate) fn on_end(&self, data: SpanData) {
+    pub(crate) fn on_end(&self, data: Box<SpanData>) {
         if let Some(m) = &self.metrics {
             m.record_span(&data);
         }

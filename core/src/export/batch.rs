@@ -115,7 +115,9 @@ impl BatchProcessor {
     }
 
     /// Queues an ended span; if the queue is full the span is dropped and counted.
-    pub(crate) fn push(&self, span: SpanData) {
+    /// Queues an ended span. It arrives boxed and is moved into the queue under the lock: one
+    /// copy, straight from the box into the queue's slot.
+    pub(crate) fn push(&self, span: Box<SpanData>) {
         let s = &*self.shared;
         let mut st = s.lock();
         st.ended += 1;
@@ -134,7 +136,7 @@ impl BatchProcessor {
             s.counters.warn_queue_full();
             return;
         }
-        st.spans.push_back(span);
+        st.spans.push_back(*span);
         let len = st.spans.len();
         drop(st);
         if len == s.batch_size {
