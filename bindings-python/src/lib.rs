@@ -360,7 +360,7 @@ impl Span {
         }
     }
 
-    /// Whether the span records (sampled and not ended).
+    /// Whether the span records (sampled, or measured for the span metrics; not ended).
     fn is_recording(&self) -> bool {
         self.with(|s| s.is_recording())
     }

@@ -9,6 +9,7 @@ import math
 import subprocess
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import crosstrace
@@ -251,3 +252,27 @@ def test_the_python_config_defaults_are_the_cores() -> None:
     assert normalised["metrics_buckets_ms"] == config.metrics_buckets_ms
     assert normalised["metrics_enabled"] is True
     assert normalised["metrics_max_series"] == config.metrics_max_series
+
+
+def test_unsampled_spans_of_the_opentelemetry_api_still_count_their_errors() -> None:
+    """The OpenTelemetry API (and the instrumentations) set status and attributes only on
+    recording spans; an unsampled span is recording for the metrics (RECORD_ONLY), so its
+    error is counted while nothing is exported."""
+    from opentelemetry import trace as otel_trace
+
+    crosstrace.setup_tracing(
+        crosstrace.TracingConfig(
+            backend="none", sampling_rate=0.0, service_name="unsampled", auto_instrument=False
+        )
+    )
+    tracer = otel_trace.get_tracer("test")
+    for _ in range(10):
+        with pytest.raises(ValueError), tracer.start_as_current_span("work") as span:
+            assert span.is_recording()
+            assert not span.get_span_context().trace_flags.sampled
+            raise ValueError("boom")
+    got = samples(crosstrace.metrics_text())
+    labels = {("service_name", "unsampled"), ("span_name", "work"), ("span_kind", "internal")}
+    assert got[("traces_total", frozenset(labels | {("status", "error")}))] == 10
+    health = crosstrace.get_tracing_health()
+    assert health["spans_exported"] == 0 and health["spans_sampled_out"] == 10

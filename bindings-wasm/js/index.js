@@ -129,7 +129,7 @@ export class Span {
    * stay readable if they were read before `end()`.
    */
   end(endTime) {
-    if (endTime === undefined) raw.spanEnd(this._h);
+    if (endTime === undefined || endTime === null) raw.spanEnd(this._h);
     else raw.spanEndAt(this._h, timeInput(endTime));
     if (raw.queueDepth() >= batchSize) flushSoon();
   }
@@ -171,7 +171,14 @@ function parentContext(parent) {
 }
 
 function timeInput(t) {
-  return t instanceof Date ? t.getTime() : t;
+  const ms = t instanceof Date ? t.getTime() : t;
+  // performance.now() values (ms since the page loaded) would silently become 1970.
+  if (typeof ms !== 'number' || !(ms >= 1e12)) {
+    const e = new Error(`time: expected a Date or ms since the Unix epoch, got ${String(t)}`);
+    e.name = 'CrosstraceInvalidArgumentError';
+    throw e;
+  }
+  return ms;
 }
 
 /**

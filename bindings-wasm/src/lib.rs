@@ -509,7 +509,7 @@ pub fn metrics_text() -> String {
     tracing().metrics_text()
 }
 
-/// Whether the span records (sampled and not ended).
+/// Whether the span records (sampled, or measured for the span metrics; not ended).
 #[wasm_bindgen(js_name = spanIsRecording)]
 pub fn span_is_recording(span: u32) -> bool {
     with_span(span, |s| s.is_recording()).unwrap_or(false)

@@ -36,7 +36,7 @@ export async function main(): Promise<number> {
   child.recordException(new Error('x'));
   child.end(Date.now());
   span.end();
-  const timed = startSpan('timed', { startTime: new Date(0) });
+  const timed = startSpan('timed', { startTime: new Date(Date.now() - 5) });
   timed.end(new Date());
   const text: string = metricsText();
   const series: number = health().metrics_series;

@@ -103,21 +103,18 @@ fn reserve(t: &Tracing, stock: &Stock, body: &str, server: &mut Span) -> (u16, S
         .start();
     let mut levels = stock.lock().unwrap_or_else(|e| e.into_inner());
     let left = levels.entry(sku.to_owned()).or_insert(1_000);
-    if *left < qty {
+    let reserved = if *left < qty {
         span.set_status(Status::error("insufficient stock"));
         server.set_status(Status::error("HTTP 409"));
-        return (
-            409,
-            format!("{{\"sku\":\"{sku}\",\"reserved\":0,\"left\":{left}}}"),
-        );
-    }
-    *left -= qty;
-    span.set_attribute(KeyValue::new("inventory.left", *left));
-    span.set_status(Status::Ok);
-    (
-        200,
-        format!("{{\"sku\":\"{sku}\",\"reserved\":{qty},\"left\":{left}}}"),
-    )
+        0
+    } else {
+        *left -= qty;
+        span.set_attribute(KeyValue::new("inventory.left", *left));
+        span.set_status(Status::Ok);
+        qty
+    };
+    let body = serde_json::json!({"sku": sku, "reserved": reserved, "left": *left}).to_string();
+    (if reserved == 0 && qty > 0 { 409 } else { 200 }, body)
 }
 
 fn main() {
@@ -168,20 +165,29 @@ fn main() {
         }
         // The caller's trace, baggage and correlation id.
         let cx = t.extract(&req.headers);
-        let route = req.path.split('?').next().unwrap_or("/").to_owned();
+        let path = req.path.split('?').next().unwrap_or("/").to_owned();
+        // Only known routes name spans (and metric series); anything else is just the method.
+        let route = ["/reserve", "/report"]
+            .contains(&path.as_str())
+            .then_some(path.as_str());
         let mut server = t
-            .span(format!("{} {route}", req.method))
+            .span(match route {
+                Some(r) => format!("{} {r}", req.method),
+                None => req.method.clone(),
+            })
             .kind(SpanKind::Server)
             .parent_context(&cx)
             .attributes([
                 KeyValue::new("http.request.method", req.method.clone()),
-                KeyValue::new("url.path", route.clone()),
-                KeyValue::new("http.route", route.clone()),
+                KeyValue::new("url.path", path.clone()),
             ])
             .start();
+        if let Some(r) = route {
+            server.set_attribute(KeyValue::new("http.route", r.to_owned()));
+        }
         let (status, body) = {
             let _guard = server.attach();
-            match (req.method.as_str(), route.as_str()) {
+            match (req.method.as_str(), path.as_str()) {
                 ("POST", "/reserve") => reserve(&t, &stock, &req.body, &mut server),
                 ("GET", "/report") => {
                     let levels = stock.lock().unwrap_or_else(|e| e.into_inner());

@@ -111,12 +111,15 @@ impl Span {
         self.context.span_id().to_string()
     }
 
-    /// Whether the span is recording (sampled, tracing on, not ended).
+    /// Whether the span is recording: sampled, or — while span metrics are on — measured for
+    /// them (OpenTelemetry's RECORD_ONLY: its status and labelling attributes reach the metrics,
+    /// nothing is exported). `span_context().is_sampled()` tells the two apart. False once
+    /// ended, when tracing is off, and after shutdown.
     pub fn is_recording(&self) -> bool {
-        self.data.is_some()
+        self.data.is_some() || self.only.is_some()
     }
 
-    /// Whether `end` was called (or the span never recorded).
+    /// Whether `end` was called, or the span never recorded anything.
     pub fn is_ended(&self) -> bool {
         self.data.is_none() && self.only.is_none()
     }

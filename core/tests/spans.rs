@@ -321,11 +321,13 @@ fn sampling_is_parent_based_and_counted() {
         ..config()
     });
     let dropped = t.start("root-dropped");
-    assert!(!dropped.is_recording());
+    assert!(!dropped.span_context().is_sampled());
+    // Still recording for the span metrics (RECORD_ONLY), never exported.
+    assert!(dropped.is_recording());
     assert!(dropped.span_context().is_valid(), "still propagates ids");
     // A child of an unsampled span is unsampled too.
     let child = t.span("child").parent_context(&dropped.context()).start();
-    assert!(!child.is_recording());
+    assert!(!child.span_context().is_sampled());
     // A remote sampled parent wins over the ratio.
     let headers = vec![(
         "traceparent".to_owned(),
@@ -333,7 +335,7 @@ fn sampling_is_parent_based_and_counted() {
     )];
     let remote = t.extract(&headers);
     let kept = t.span("kept").parent_context(&remote).start();
-    assert!(kept.is_recording());
+    assert!(kept.is_recording() && kept.span_context().is_sampled());
     drop((dropped, child, kept));
     t.force_flush(FLUSH).unwrap();
     assert_eq!(c.take().len(), 1);
@@ -349,7 +351,12 @@ fn sampling_is_parent_based_and_counted() {
         sampling_rate: 0.0,
         ..config()
     });
-    assert!(!t.span("x").parent_context(&remote).start().is_recording());
+    assert!(!t
+        .span("x")
+        .parent_context(&remote)
+        .start()
+        .span_context()
+        .is_sampled());
 }
 
 #[test]
@@ -361,7 +368,9 @@ fn ratio_sampling_keeps_about_the_configured_share() {
         ..config()
     });
     let n = 20_000;
-    let kept = (0..n).filter(|_| t.start("s").is_recording()).count();
+    let kept = (0..n)
+        .filter(|_| t.start("s").span_context().is_sampled())
+        .count();
     // Binomial(20000, 0.25): sd ≈ 61; 6 sd either side.
     assert!((4634..=5366).contains(&kept), "kept {kept} of {n}");
 }

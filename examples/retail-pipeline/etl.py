@@ -35,16 +35,26 @@ class PriceNormaliser:
         self.ct.ct_last_error.restype = ctypes.c_char_p
         self.ct.ct_shutdown.argtypes = [ctypes.c_uint32, ctypes.c_void_p]
         config = self.ct.ct_config_new()
-        for name, value in os.environ.items():
-            if name.startswith(("OTEL_", "CROSSTRACE_")) or name == "ENVIRONMENT":
-                # Names libcrosstrace does not read are refused; that is fine here.
-                self.ct.ct_config_set(config, name.encode(), value.encode())
-        self.ct.ct_config_set(config, b"OTEL_SERVICE_NAME", b"price-normalise")
-        if self.ct.ct_init(config) != 0:
-            raise RuntimeError(f"libcrosstrace: {self.ct.ct_last_error().decode()}")
-        self.ct.ct_config_free(config)
+        try:
+            for name, value in os.environ.items():
+                if name.startswith(("OTEL_", "CROSSTRACE_")) or name == "ENVIRONMENT":
+                    # Names libcrosstrace does not read are refused; that is fine here.
+                    self.ct.ct_config_set(config, name.encode(), value.encode())
+            self.ct.ct_config_set(config, b"OTEL_SERVICE_NAME", b"price-normalise")
+            if self.ct.ct_init(config) != 0:
+                raise RuntimeError(f"libcrosstrace: {self.ct.ct_last_error().decode()}")
+        finally:
+            self.ct.ct_config_free(config)
         self.pn = ctypes.CDLL(component)
         self.pn.pn_normalise_prices.restype = ctypes.c_long
+        self.pn.pn_normalise_prices.argtypes = [
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_size_t,
+            ctypes.c_char_p,
+            ctypes.POINTER(ctypes.c_double),
+            ctypes.c_size_t,
+            ctypes.POINTER(ctypes.c_long),
+        ]
 
     def to_cents(self, prices: list[float], currency: str) -> list[int]:
         lines = [f"{k}: {v}".encode() for k, v in crosstrace.inject().items()]
@@ -90,7 +100,8 @@ def reserve(inventory_url: str, order: dict[str, Any]) -> dict[str, Any]:
         )
         span.set_attribute("http.response.status_code", r.status_code)
         if r.status_code != 200:
-            span.set_status("error", f"HTTP {r.status_code}")
+            # Not reserved (409: out of stock): the order does not reach gold.
+            raise RuntimeError(f"inventory refused {order['sku']} x{order['qty']}: {r.text}")
         return dict(r.json())
 
 

@@ -39,15 +39,23 @@ RUNTIMES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports (all held open while choosing)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
-def wait_http(url: str, seconds: float = 30) -> None:
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
     deadline = time.time() + seconds
     while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited ({proc.returncode}):\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -141,8 +149,8 @@ class Pipeline:
         self, name: str, argv: list[str], service: str, **extra: str
     ) -> subprocess.Popen[bytes]:
         env = {**self.env, "OTEL_SERVICE_NAME": service, **extra}
-        out = open(self.log(name), "wb")  # noqa: SIM115 (closed when the process ends)
-        p = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=HERE)
+        with open(self.log(name), "wb") as out:  # the child keeps its own descriptor
+            p = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=HERE)
         self.procs.append(p)
         return p
 
@@ -157,26 +165,26 @@ class Pipeline:
         if Path(self.env["PIPELINE_SQLITE"]).exists():
             Path(self.env["PIPELINE_SQLITE"]).unlink()
         orders = os.environ.get("PIPELINE_ORDERS", "3")
-        inv_port, api_port = free_port(), free_port()
+        inv_port, api_port = free_ports(2)
         inventory = f"http://127.0.0.1:{inv_port}"
         api = f"http://127.0.0.1:{api_port}"
         try:
-            self.start(
+            inv = self.start(
                 "inventory-service",
                 [os.environ["INVENTORY_BIN"]],
                 "inventory-service",
                 INVENTORY_PORT=str(inv_port),
             )
             # The API starts first and empties the tables (a database may be shared between runs).
-            self.start(
+            api_proc = self.start(
                 "ingestion-api",
                 [sys.executable, "api.py"],
                 "ingestion-api",
                 API_PORT=str(api_port),
                 PIPELINE_RESET="1",
             )
-            wait_http(f"{inventory}/report")
-            wait_http(f"{api}/metrics")
+            wait_http(f"{inventory}/report", inv, self.log("inventory-service"))
+            wait_http(f"{api}/metrics", api_proc, self.log("ingestion-api"))
             print(f"inventory service (Rust) on {inventory}, ingestion API (Python) on {api}")
             rc = self.run(
                 "storefront",

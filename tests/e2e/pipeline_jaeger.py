@@ -51,7 +51,9 @@ def run_pipeline(name: str, orders: int, **env: str) -> dict[str, Any]:
         **env,
     }
     started = time.time()
-    r = subprocess.run([sys.executable, str(PIPELINE)], env=full, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(PIPELINE)], env=full, capture_output=True, text=True, timeout=600
+    )
     if r.returncode != 0:
         print(r.stdout, r.stderr, file=sys.stderr)
         for log in sorted(work.glob("*.log")):
@@ -72,19 +74,17 @@ def fetch(trace_id: str) -> dict[str, Any] | None:
         raise
 
 
-def settled(trace_id: str, expect_present: bool = True) -> dict[str, Any] | None:
-    """The trace once every service's spans arrived and the count stopped changing."""
-    deadline = time.time() + 30
+def settled(trace_id: str) -> dict[str, Any] | None:
+    """The trace once every service's spans arrived and the count stayed the same for 2 s
+    (Jaeger ingests each process's batches on its own schedule)."""
+    deadline = time.time() + 45
     last, stable = -1, 0
     while time.time() < deadline:
         t = fetch(trace_id)
-        if t is None and not expect_present:
-            time.sleep(0.5)
-            return fetch(trace_id)
         n = len(t["spans"]) if t else 0
         services = {p["serviceName"] for p in t["processes"].values()} if t else set()
         stable = stable + 1 if n == last and services >= SERVICES else 0
-        if stable >= 2:
+        if stable >= 4:
             return t
         last = n
         time.sleep(0.5)
@@ -214,13 +214,13 @@ def screenshot(url: str, path: Path) -> None:
             timeout=120,
         )
     data = path.read_bytes()
-    width, height = struct.unpack(">II", data[16:24])
+    width, height = struct.unpack(">II", data[16:24]) if len(data) >= 24 else (0, 0)
     check(
         data[:8] == b"\x89PNG\r\n\x1a\n" and (width, height) == (1600, 1000),
         f"screenshot {path} is a 1600x1000 PNG",
     )
     # A rendered trace view is far richer than a blank or loading page.
-    check(len(data) > 60_000, f"screenshot shows a rendered page ({len(data)} bytes)")
+    check(len(data) > 40_000, f"screenshot shows a rendered page ({len(data)} bytes)")
 
 
 def main() -> int:
@@ -264,13 +264,17 @@ def main() -> int:
     # 4. Sampling at 0.25: every trace complete or absent; the kept share within bounds.
     n, rate = 60, 0.25
     s = run_pipeline("sampled", n, OTEL_SAMPLING_RATE=str(rate))
-    kept = 0
-    for o in s["orders"]:
-        t = settled(o["trace_id"], expect_present=False)
-        if t is None:
-            continue
-        kept += 1
-        verify(t, o, s["job_id"], f"sampled {o['order_id']}")
+    kept = [o for o in s["orders"] if o["sampled"]]
+    for o in kept:
+        t = settled(o["trace_id"])
+        check(t is not None, f"sampled {o['order_id']}: kept trace in Jaeger")
+        if t:
+            verify(t, o, s["job_id"], f"sampled {o['order_id']}")
+    # The kept traces have all arrived: the dropped ones had as long and must be absent.
+    time.sleep(1)
+    present = [o["order_id"] for o in s["orders"] if not o["sampled"] and fetch(o["trace_id"])]
+    check(not present, f"sampling: no span of a dropped trace reached Jaeger ({present})")
+    kept = len(kept)
     lo, hi = binomial_bounds(n, rate, 1e-4)
     check(
         lo <= kept <= hi,

@@ -338,9 +338,10 @@ def create_span(
     attributes: Mapping[str, Any] | None = None,
     kind: str = "internal",
     parent: _native.Context | Span | None = None,
+    start_time: int | None = None,
 ) -> Iterator[Span]:
     """A span that is current inside the block; an exception is recorded and re-raised."""
-    span = start_span(name, attributes, kind, parent)
+    span = start_span(name, attributes, kind, parent, start_time)
     with _activate(span):
         yield span
 

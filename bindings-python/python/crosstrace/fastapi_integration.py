@@ -152,6 +152,10 @@ class TracingMiddleware:
             if route:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
+            else:
+                # No route matched (404s, scanners): the method alone, as the semantic
+                # conventions say, so raw paths never become span names or metric series.
+                span.update_name(method)
             span.set_attribute("http.response.status_code", status_code)
             if status_code >= 500:
                 span.set_status("error", f"HTTP {status_code}")

@@ -175,7 +175,7 @@ impl Counters {
 /// Span counters at one moment.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct SpanCounts {
-    /// Spans started (recording or not, after shutdown excluded).
+    /// Spans started: sampled plus sampled out (after shutdown excluded).
     pub spans_started: u64,
     /// Recorded spans ended (each once).
     pub spans_ended: u64,

@@ -94,7 +94,10 @@ impl Hints {
             keys::SERVER_ADDRESS => &mut self.server_address,
             _ => return,
         };
-        *slot = Some(value.as_str().into_owned());
+        // An empty value is no label (Prometheus treats `l=""` as absent: two series would
+        // collide), and must not hide the next source of a target.
+        let v = value.as_str();
+        *slot = (!v.is_empty()).then(|| v.into_owned());
     }
 
     pub(crate) fn from_attributes(attrs: &[KeyValue]) -> Hints {
@@ -421,12 +424,11 @@ impl SpanMetrics {
         sampled: u64,
         sampled_out: u64,
     ) -> MetricsSnapshot {
-        let mut series = self
-            .table
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .series
-            .clone();
+        let (mut series, overflowed) = {
+            let t = self.table.lock().unwrap_or_else(|e| e.into_inner());
+            // Read under the lock: consistent with the overflow series' counts.
+            (t.series.clone(), self.overflowed())
+        };
         series.sort_by(|a, b| a.0.cmp(&b.0));
         MetricsSnapshot {
             service_name: self.service_name.clone(),
@@ -435,7 +437,7 @@ impl SpanMetrics {
             sampling_rate,
             sampled,
             sampled_out,
-            overflowed: self.overflowed(),
+            overflowed,
         }
     }
 }
