@@ -140,9 +140,10 @@ impl Span {
     }
 
     /// Sets an attribute, applying the value-length and count limits.
-    pub fn set_attribute(&mut self, kv: KeyValue) {
+    pub fn set_attribute(&mut self, mut kv: KeyValue) {
         let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
-            if let Some(only) = self.only.as_deref_mut() {
+            if let (Some(only), Some(p)) = (self.only.as_deref_mut(), self.pipeline.as_deref()) {
+                p.cut(&mut kv);
                 only.hints.note(kv.key.as_str(), &kv.value);
             }
             return;

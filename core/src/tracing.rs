@@ -51,6 +51,12 @@ impl Pipeline {
         }
     }
 
+    /// Cuts a value to the length limit without counting it (for the labels of a span that is
+    /// only measured, so that it lands in the same series as a recorded one would).
+    pub(crate) fn cut(&self, kv: &mut KeyValue) {
+        truncate_value(&mut kv.value, self.value_limit);
+    }
+
     /// Adds or replaces an attribute under the limits.
     pub(crate) fn push_attribute(
         &self,
@@ -321,7 +327,12 @@ impl Tracing {
                     kind,
                     start: start_time.unwrap_or_else(crate::platform::now),
                     status: Status::Unset,
-                    hints: Hints::from_attributes(attributes),
+                    hints: {
+                        for kv in attributes.iter_mut() {
+                            p.cut(kv);
+                        }
+                        Hints::from_attributes(attributes)
+                    },
                 };
                 return Span::metrics_only(context, cx.clone(), Box::new(only), p.clone());
             }

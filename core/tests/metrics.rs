@@ -316,3 +316,39 @@ fn bad_metrics_settings_name_the_variable() {
         "metrics_buckets_ms"
     );
 }
+
+#[test]
+fn a_long_route_lands_in_one_series_sampled_or_not() {
+    let route = format!("/{}", "r".repeat(2000));
+    let t = Tracing::new(TracingConfig {
+        backend: crosstrace::Backend::None,
+        sampling_rate: 0.5,
+        ..TracingConfig::default()
+    })
+    .unwrap();
+    for _ in 0..200 {
+        let mut s = t
+            .span("GET /long")
+            .kind(SpanKind::Server)
+            .parent(Parent::Root)
+            .start();
+        s.set_attribute(KeyValue::new("http.route", route.clone()));
+        s.end();
+    }
+    let m = t.metrics().unwrap();
+    assert!(m.sampled > 0 && m.sampled_out > 0);
+    // Both kinds of span cut the route to the value-length limit: one series.
+    assert_eq!(
+        m.series.len(),
+        1,
+        "{:?}",
+        m.series
+            .iter()
+            .map(|(k, _)| k.http_route.as_ref().map(String::len))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        m.series[0].0.http_route.as_ref().map(String::len),
+        Some(1024)
+    );
+}
