@@ -65,14 +65,19 @@ run_test() {
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$BUILD/test_asan" tests/vectors
   step "price normalisation component"
-  gcc "${CFLAGS[@]}" -fPIC -shared -Ibindings-c/examples/price_normalise \
-    bindings-c/examples/price_normalise/price_normalise.c -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" \
-    -lcrosstrace -lm -o "$BUILD/libprice_normalise.so"
+  build_component
   gcc "${CFLAGS[@]}" -Ibindings-c/examples/price_normalise \
     bindings-c/examples/price_normalise/test_price_normalise.c -L"$BUILD" -L"$LIBDIR" \
     -Wl,-rpath,"$BUILD" -Wl,-rpath,"$LIBDIR" -lprice_normalise -lcrosstrace -lm \
     -o "$BUILD/test_price_normalise"
   "$BUILD/test_price_normalise"
+}
+
+# The pipeline's C component on the built libcrosstrace: $BUILD/libprice_normalise.so.
+build_component() {
+  gcc "${CFLAGS[@]}" -fPIC -shared -Ibindings-c/examples/price_normalise \
+    bindings-c/examples/price_normalise/price_normalise.c -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" \
+    -lcrosstrace -lm -o "$BUILD/libprice_normalise.so"
 }
 
 install_to() {
@@ -143,9 +148,7 @@ case "${1:-}" in
     # The retail pipeline's C component: libcrosstrace and libprice_normalise.so; prints both.
     ensure_tools >&2
     build_lib >&2
-    gcc "${CFLAGS[@]}" -fPIC -shared -Ibindings-c/examples/price_normalise \
-      bindings-c/examples/price_normalise/price_normalise.c -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" \
-      -lcrosstrace -lm -o "$BUILD/libprice_normalise.so"
+    build_component >&2
     echo "$BUILD/libprice_normalise.so $LIBDIR/libcrosstrace.so"
     ;;
   install) install_to "${2:?usage: c.sh install PREFIX}" ;;

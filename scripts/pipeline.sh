@@ -39,6 +39,7 @@ case "${1:-}" in
     bash scripts/services.sh start
     export CROSSTRACE_PG_URL="postgresql://postgres@127.0.0.1:${CROSSTRACE_PG_PORT:-55432}/retail"
     ensure_apt chromium
+    bash scripts/jaeger.sh start
     bash scripts/zipkin.sh start
     step "pipeline: one trace across four runtimes in the real Jaeger (and Zipkin)"
     PIPELINE_WORKDIR="$WORK/e2e" \

@@ -15,12 +15,17 @@ ensure_venv() {
   "$PY" -m pip install -q -r bindings-python/requirements-test.txt
 }
 
+# The virtualenv with the package (built from this checkout) installed.
+install_package() {
+  ensure_rust
+  ensure_venv
+  "$PY" -m pip install -q ./bindings-python
+}
+
 case "${1:-}" in
   test)
-    ensure_rust
-    ensure_venv
     step "python: pip install ./bindings-python (maturin builds the Rust core)"
-    "$PY" -m pip install -q ./bindings-python
+    install_package
     step "python: ruff"
     "$VENV/bin/ruff" check bindings-python examples tests
     "$VENV/bin/ruff" format --check bindings-python examples tests
@@ -39,9 +44,7 @@ case "${1:-}" in
     ;;
   venv)
     # The virtualenv with the package installed; prints its python.
-    ensure_rust >&2
-    ensure_venv >&2
-    "$PY" -m pip install -q ./bindings-python >&2
+    install_package >&2
     echo "$PY"
     ;;
   jaeger-test)
@@ -51,9 +54,7 @@ case "${1:-}" in
       "http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
     ;;
   bench)
-    ensure_rust
-    ensure_venv
-    "$PY" -m pip install -q ./bindings-python
+    install_package
     "$PY" bindings-python/bench/bench.py
     ;;
   *) echo "usage: $0 test|jaeger-test|bench" >&2; exit 2 ;;

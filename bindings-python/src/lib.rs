@@ -503,6 +503,12 @@ fn metrics_text() -> String {
     tracing().metrics_text()
 }
 
+/// The headers the configured propagators write (and `x-correlation-id`).
+#[pyfunction]
+fn propagation_fields() -> Vec<&'static str> {
+    tracing().propagators().fields()
+}
+
 /// The health report as JSON.
 #[pyfunction]
 fn health() -> String {
@@ -585,6 +591,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(health, m)?)?;
     m.add_function(wrap_pyfunction!(metrics_text, m)?)?;
+    m.add_function(wrap_pyfunction!(propagation_fields, m)?)?;
     m.add_function(wrap_pyfunction!(force_flush, m)?)?;
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(reinit_after_fork, m)?)?;

@@ -76,6 +76,8 @@ export declare class Span {
   /** Ends the span, now or at `endTime` (a Date or ms since the Unix epoch). */
   end(endTime?: Date | number): void;
   isRecording(): boolean;
+  /** Whether the sampler kept this span's trace (read it before `end()`). */
+  readonly sampled: boolean;
   readonly traceId: string;
   readonly spanId: string;
   context(): Context;

@@ -136,6 +136,10 @@ export class Span {
   isRecording() {
     return raw.spanIsRecording(this._h);
   }
+  /** Whether the sampler kept this span's trace (read it before `end()`). */
+  get sampled() {
+    return raw.spanIsSampled(this._h);
+  }
   /** For tests: ends without the flush-at-batch-size check. */
   _end_without_flush() {
     raw.spanEnd(this._h);

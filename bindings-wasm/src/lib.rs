@@ -515,6 +515,12 @@ pub fn span_is_recording(span: u32) -> bool {
     with_span(span, |s| s.is_recording()).unwrap_or(false)
 }
 
+/// Whether the sampler kept the span's trace (its trace flags; false for an ended span).
+#[wasm_bindgen(js_name = spanIsSampled)]
+pub fn span_is_sampled(span: u32) -> bool {
+    with_span(span, |s| s.span_context().is_sampled()).unwrap_or(false)
+}
+
 /// The trace and span ids, `"<32 hex>-<16 hex>"` (empty for an ended span).
 #[wasm_bindgen(js_name = spanIds)]
 pub fn span_ids(span: u32) -> String {

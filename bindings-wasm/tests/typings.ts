@@ -38,9 +38,10 @@ export async function main(): Promise<number> {
   span.end();
   const timed = startSpan('timed', { startTime: new Date(Date.now() - 5) });
   timed.end(new Date());
+  const kept: boolean = timed.sampled;
   const text: string = metricsText();
   const series: number = health().metrics_series;
   await flush();
   await shutdown();
-  return total + text.length + series + id.length + (maybe?.length ?? 0) + Object.keys(plain).length + health().spans_ended;
+  return total + Number(kept) + text.length + series + id.length + (maybe?.length ?? 0) + Object.keys(plain).length + health().spans_ended;
 }

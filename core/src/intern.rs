@@ -22,7 +22,7 @@ pub const MAX_LEN: usize = 128;
 
 /// FNV-1a: fast for the short strings interned here.
 #[derive(Default)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {

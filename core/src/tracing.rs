@@ -331,7 +331,7 @@ impl Tracing {
                         for kv in attributes.iter_mut() {
                             p.cut(kv);
                         }
-                        Hints::from_attributes(attributes)
+                        Hints::from_attributes(attributes).into_owned()
                     },
                 };
                 return Span::metrics_only(context, cx.clone(), Box::new(only), p.clone());

@@ -26,15 +26,6 @@ const catalogue = [
   { sku: 'SKU-FIG', price: 4.0, currency: 'GBP' },
 ];
 
-/** The sampling decision as the injected headers carry it, whichever format is configured. */
-function isSampled(h) {
-  if (h.traceparent) return h.traceparent.endsWith('-01');
-  if (h.b3) return h.b3.split('-')[2] === '1';
-  if (h['x-b3-sampled']) return h['x-b3-sampled'] === '1';
-  if (h['uber-trace-id']) return (Number.parseInt(h['uber-trace-id'].split(':')[3], 16) & 1) === 1;
-  return null;
-}
-
 let failed = 0;
 for (let i = 0; i < Number(count); i++) {
   const item = catalogue[i % catalogue.length];
@@ -56,7 +47,7 @@ for (let i = 0; i < Number(count); i++) {
   });
   const traceId = checkout.traceId;
   const headers = ct.inject({ 'content-type': 'application/json' }, call);
-  const sampled = isSampled(headers);
+  const sampled = call.sampled;
   let answer;
   try {
     const res = await fetch(`${apiUrl}/orders`, {

@@ -334,24 +334,11 @@ static char *read_text(const char *dir, const char *name) {
 }
 
 static cJSON *load(const char *dir, const char *name) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    if (fread(buf, 1, (size_t)len, f) != (size_t)len) exit(2);
-    buf[len] = 0;
-    fclose(f);
+    char *buf = read_text(dir, name);
     cJSON *j = cJSON_Parse(buf);
     free(buf);
     if (!j) {
-        fprintf(stderr, "bad JSON in %s\n", path);
+        fprintf(stderr, "bad JSON in %s/%s\n", dir, name);
         exit(2);
     }
     return j;

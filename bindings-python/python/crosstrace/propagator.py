@@ -18,21 +18,6 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-# Every header crosstrace's propagators may write (the configured ones are a subset).
-_FIELDS = {
-    "traceparent",
-    "tracestate",
-    "baggage",
-    "b3",
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-    "x-b3-flags",
-    "uber-trace-id",
-    "x-correlation-id",
-}
-
 
 class CrosstracePropagator(TextMapPropagator):
     """Injects what crosstrace's configured propagators write — tracecontext, baggage, b3,
@@ -78,4 +63,6 @@ class CrosstracePropagator(TextMapPropagator):
 
     @property
     def fields(self) -> set[str]:
-        return set(_FIELDS)
+        from . import _native
+
+        return set(_native.propagation_fields())

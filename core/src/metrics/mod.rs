@@ -76,36 +76,61 @@ fn kind_index(k: &SpanKind) -> u8 {
 
 const KIND_LABELS: [&str; 5] = ["internal", "server", "client", "producer", "consumer"];
 
-/// The attributes that label a span's metrics, gathered as they are set.
+/// The attributes that label a span's metrics: borrowed from a recorded span's attributes at
+/// its end (no allocation on that path), owned by a metrics-only span while it runs.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Hints {
-    route: Option<String>,
-    peer_service: Option<String>,
-    server_address: Option<String>,
+pub(crate) struct Hints<'a> {
+    route: Option<Cow<'a, str>>,
+    peer_service: Option<Cow<'a, str>>,
+    server_address: Option<Cow<'a, str>>,
 }
 
-impl Hints {
-    /// Notes `key = value` if it labels metrics.
+impl<'a> Hints<'a> {
+    /// The slot `key` fills, if it labels metrics.
     #[inline]
-    pub(crate) fn note(&mut self, key: &str, value: &Value) {
-        let slot = match key {
-            keys::HTTP_ROUTE => &mut self.route,
-            keys::PEER_SERVICE => &mut self.peer_service,
-            keys::SERVER_ADDRESS => &mut self.server_address,
-            _ => return,
-        };
-        // An empty value is no label (Prometheus treats `l=""` as absent: two series would
-        // collide), and must not hide the next source of a target.
-        let v = value.as_str();
-        *slot = (!v.is_empty()).then(|| v.into_owned());
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
+        match key {
+            keys::HTTP_ROUTE => Some(&mut self.route),
+            keys::PEER_SERVICE => Some(&mut self.peer_service),
+            keys::SERVER_ADDRESS => Some(&mut self.server_address),
+            _ => None,
+        }
     }
 
-    pub(crate) fn from_attributes(attrs: &[KeyValue]) -> Hints {
+    /// An empty value is no label (Prometheus treats `l=""` as absent: two series would
+    /// collide), and must not hide the next source of a target.
+    fn set(slot: &mut Option<Cow<'a, str>>, v: Cow<'a, str>) {
+        *slot = (!v.is_empty()).then_some(v);
+    }
+
+    pub(crate) fn from_attributes(attrs: &'a [KeyValue]) -> Hints<'a> {
         let mut h = Hints::default();
         for kv in attrs {
-            h.note(kv.key.as_str(), &kv.value);
+            if let Some(slot) = h.slot(kv.key.as_str()) {
+                Self::set(slot, kv.value.as_str());
+            }
         }
         h
+    }
+
+    /// The same hints, owning their text.
+    pub(crate) fn into_owned(self) -> Hints<'static> {
+        let own = |v: Option<Cow<'a, str>>| v.map(|c| Cow::Owned(c.into_owned()));
+        Hints {
+            route: own(self.route),
+            peer_service: own(self.peer_service),
+            server_address: own(self.server_address),
+        }
+    }
+}
+
+impl Hints<'static> {
+    /// Notes `key = value` (set on a running metrics-only span) if it labels metrics.
+    #[inline]
+    pub(crate) fn note(&mut self, key: &str, value: &Value) {
+        if let Some(slot) = self.slot(key) {
+            Self::set(slot, Cow::Owned(value.as_str().into_owned()));
+        }
     }
 }
 
@@ -116,7 +141,7 @@ pub(crate) struct MetricsOnly {
     pub(crate) kind: SpanKind,
     pub(crate) start: SystemTime,
     pub(crate) status: Status,
-    pub(crate) hints: Hints,
+    pub(crate) hints: Hints<'static>,
 }
 
 /// One label set.
@@ -221,26 +246,13 @@ pub fn template_name(name: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A word-at-a-time hash of the label parts (FxHash's mixing); the table is private, so no
-/// flooding concern.
+/// A hash of the label parts (intern's word-at-a-time hasher; each part ends with its length).
 fn fnv(parts: &[&[u8]]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h: u64 = 0;
-    let mut mix = |w: u64| h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let mut h = crate::intern::Fnv::default();
     for p in parts {
-        let mut chunks = p.chunks_exact(8);
-        for c in &mut chunks {
-            mix(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-        }
-        // The tail byte by byte (a variable-length copy would be a memcpy call).
-        let r = chunks.remainder();
-        let mut tail = (r.len() as u64) << 59;
-        for (i, b) in r.iter().enumerate() {
-            tail |= u64::from(*b) << (8 * i);
-        }
-        mix(tail);
+        h.write(p);
     }
-    h
+    h.finish()
 }
 
 /// The table's keys are hashes already.
@@ -300,7 +312,7 @@ impl SpanMetrics {
         );
     }
 
-    fn record(&self, name: &str, kind: &SpanKind, status: &Status, h: &Hints, ms: f64) {
+    fn record(&self, name: &str, kind: &SpanKind, status: &Status, h: &Hints<'_>, ms: f64) {
         let name = template_name(name);
         let ki = kind_index(kind);
         let route = match kind {
