@@ -48,11 +48,21 @@ pub struct Span {
     context: SpanContext,
     /// The context the span started in (baggage, correlation); children inherit it.
     parent_cx: Context,
-    /// `Some` while recording.
-    data: Option<Box<SpanData>>,
-    /// `Some` while an unsampled span is being measured for the span metrics.
-    only: Option<Box<MetricsOnly>>,
+    state: State,
     pipeline: Option<Arc<Pipeline>>,
+}
+
+/// What a span holds while it runs. The span data is boxed: a span handle stays small to move
+/// (bindings move it into their own handles), and the box is freed on the thread that ended the
+/// span. An unsampled span's small metrics record is inline: no allocation.
+#[derive(Debug)]
+enum State {
+    /// Sampled: the data that will be exported.
+    Recording(Box<SpanData>),
+    /// Unsampled while span metrics are on: what the metrics need.
+    Measured(MetricsOnly),
+    /// Ended, or never recording.
+    Done,
 }
 
 impl Span {
@@ -65,8 +75,7 @@ impl Span {
         Span {
             context,
             parent_cx,
-            data: Some(data),
-            only: None,
+            state: State::Recording(data),
             pipeline: Some(pipeline),
         }
     }
@@ -74,14 +83,13 @@ impl Span {
     pub(crate) fn metrics_only(
         context: SpanContext,
         parent_cx: Context,
-        only: Box<MetricsOnly>,
+        only: MetricsOnly,
         pipeline: Arc<Pipeline>,
     ) -> Span {
         Span {
             context,
             parent_cx,
-            data: None,
-            only: Some(only),
+            state: State::Measured(only),
             pipeline: Some(pipeline),
         }
     }
@@ -90,8 +98,7 @@ impl Span {
         Span {
             context,
             parent_cx,
-            data: None,
-            only: None,
+            state: State::Done,
             pipeline: None,
         }
     }
@@ -116,12 +123,12 @@ impl Span {
     /// nothing is exported). `span_context().is_sampled()` tells the two apart. False once
     /// ended, when tracing is off, and after shutdown.
     pub fn is_recording(&self) -> bool {
-        self.data.is_some() || self.only.is_some()
+        !matches!(self.state, State::Done)
     }
 
     /// Whether `end` was called, or the span never recorded anything.
     pub fn is_ended(&self) -> bool {
-        self.data.is_none() && self.only.is_none()
+        matches!(self.state, State::Done)
     }
 
     /// The context for children of this span: this span as parent, with the baggage and
@@ -140,15 +147,17 @@ impl Span {
     }
 
     /// Sets an attribute, applying the value-length and count limits.
-    pub fn set_attribute(&mut self, mut kv: KeyValue) {
-        let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
-            if let (Some(only), Some(p)) = (self.only.as_deref_mut(), self.pipeline.as_deref()) {
-                p.cut(&mut kv);
-                only.hints.note(kv.key.as_str(), &kv.value);
-            }
+    pub fn set_attribute(&mut self, kv: KeyValue) {
+        let Some(p) = self.pipeline.as_deref() else {
             return;
         };
-        p.push_attribute(&mut data.attributes, &mut data.dropped_attributes_count, kv);
+        match &mut self.state {
+            State::Recording(data) => {
+                p.push_attribute(&mut data.attributes, &mut data.dropped_attributes_count, kv)
+            }
+            State::Measured(only) => only.note(p, kv.key.as_str(), &kv.value),
+            State::Done => {}
+        }
     }
 
     /// Sets several attributes.
@@ -160,7 +169,7 @@ impl Span {
 
     /// Adds an event now.
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        if self.data.is_some() {
+        if let State::Recording(_) = self.state {
             self.add_event_at(name, crate::platform::now(), attributes);
         }
     }
@@ -172,7 +181,7 @@ impl Span {
         time: SystemTime,
         mut attributes: Vec<KeyValue>,
     ) {
-        let (Some(data), Some(p)) = (self.data.as_deref_mut(), self.pipeline.as_deref()) else {
+        let (State::Recording(data), Some(p)) = (&mut self.state, self.pipeline.as_deref()) else {
             return;
         };
         if data.events.events.len() >= MAX_EVENTS_PER_SPAN {
@@ -220,56 +229,60 @@ impl Span {
     /// Sets the status. `Ok` is final (a later error does not replace it, as OpenTelemetry
     /// specifies); `Unset` never replaces a set status.
     pub fn set_status(&mut self, status: Status) {
-        let current = match (self.data.as_deref_mut(), self.only.as_deref_mut()) {
-            (Some(data), _) => &mut data.status,
-            (None, Some(only)) => &mut only.status,
-            (None, None) => return,
-        };
-        match (&*current, &status) {
-            (Status::Ok, _) | (_, Status::Unset) => {}
-            _ => *current = status,
+        match &mut self.state {
+            State::Recording(data) => match (&data.status, &status) {
+                (Status::Ok, _) | (_, Status::Unset) => {}
+                _ => data.status = status,
+            },
+            State::Measured(only) => only.set_status(&status),
+            State::Done => {}
         }
     }
 
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        if let Some(data) = self.data.as_deref_mut() {
-            data.name = name.into();
-        } else if let Some(only) = self.only.as_deref_mut() {
-            only.name = name.into();
+        match &mut self.state {
+            State::Recording(data) => data.name = name.into(),
+            State::Measured(only) => only.name = name.into(),
+            State::Done => {}
         }
     }
 
     /// Moves the start time, for a span created after its work began (a timestamp carried in
     /// the data, or one measured by the caller's own clock). No effect once ended.
     pub fn set_start_time(&mut self, time: SystemTime) {
-        if let Some(data) = self.data.as_deref_mut() {
-            data.start_time = time;
-        } else if let Some(only) = self.only.as_deref_mut() {
-            only.start = time;
+        match &mut self.state {
+            State::Recording(data) => data.start_time = time,
+            State::Measured(only) => only.start = time,
+            State::Done => {}
         }
     }
 
     /// Ends the span now. Idempotent.
     pub fn end(&mut self) {
         // Read the clock only for a span that is still recording (drop calls this too).
-        if self.data.is_some() || self.only.is_some() {
+        if self.is_recording() {
             self.end_at(crate::platform::now());
         }
     }
 
     /// Ends the span at `time`. Idempotent.
     pub fn end_at(&mut self, time: SystemTime) {
-        if let (Some(mut data), Some(p)) = (self.data.take(), self.pipeline.as_deref()) {
-            data.end_time = time.max(data.start_time);
-            p.on_end(data);
-        } else if let (Some(only), Some(m)) = (
-            self.only.take(),
-            self.pipeline.as_deref().and_then(|p| p.metrics.as_ref()),
-        ) {
-            m.record_only(&only, time);
+        let state = std::mem::replace(&mut self.state, State::Done);
+        if let Some(p) = self.pipeline.take() {
+            match state {
+                State::Recording(mut data) => {
+                    data.end_time = time.max(data.start_time);
+                    p.on_end(data);
+                }
+                State::Measured(only) => {
+                    if let Some(m) = &p.metrics {
+                        m.record_only(&only, time);
+                    }
+                }
+                State::Done => {}
+            }
         }
-        self.pipeline = None;
     }
 }
 
@@ -282,14 +295,7 @@ impl Drop for Span {
 /// Truncates a string value to at most `limit` bytes on a char boundary; `true` if cut.
 pub(crate) fn truncate_value(value: &mut Value, limit: usize) -> bool {
     fn cut(s: &str, limit: usize) -> Option<String> {
-        if s.len() <= limit {
-            return None;
-        }
-        let mut end = limit;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        Some(s[..end].to_owned())
+        (s.len() > limit).then(|| cut_str(s, limit).to_owned())
     }
     match value {
         Value::String(s) => match cut(s.as_str(), limit) {
@@ -311,6 +317,18 @@ pub(crate) fn truncate_value(value: &mut Value, limit: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// The longest prefix of `s` of at most `limit` bytes that ends on a char boundary.
+pub(crate) fn cut_str(s: &str, limit: usize) -> &str {
+    if s.len() <= limit {
+        return s;
+    }
+    let mut end = limit;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Span kinds by name, for bindings: `internal`, `server`, `client`, `producer`, `consumer`.

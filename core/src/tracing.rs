@@ -21,7 +21,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::export::{BatchProcessor, Export, ExporterFactory, ShutdownReport};
 use crate::health::{Counters, Health};
-use crate::metrics::{Hints, MetricsOnly, MetricsSnapshot, SpanMetrics};
+use crate::metrics::{MetricsOnly, MetricsSnapshot, SpanMetrics};
 use crate::propagation::{Carrier, Propagators};
 use crate::span::{truncate_value, Parent, Span};
 
@@ -51,10 +51,10 @@ impl Pipeline {
         }
     }
 
-    /// Cuts a value to the length limit without counting it (for the labels of a span that is
-    /// only measured, so that it lands in the same series as a recorded one would).
-    pub(crate) fn cut(&self, kv: &mut KeyValue) {
-        truncate_value(&mut kv.value, self.value_limit);
+    /// `s` cut to the length limit (on a char boundary) without counting it: for the labels of
+    /// a span that is only measured, so that it lands in the series a recorded one would.
+    pub(crate) fn cut_str<'a>(&self, s: &'a str) -> &'a str {
+        crate::span::cut_str(s, self.value_limit)
     }
 
     /// Adds or replaces an attribute under the limits.
@@ -322,19 +322,9 @@ impl Tracing {
             Counters::add(&p.counters.app.sampled_out, 1);
             if p.metrics.is_some() {
                 // Not recorded, but counted in the metrics when it ends.
-                let only = MetricsOnly {
-                    name,
-                    kind,
-                    start: start_time.unwrap_or_else(crate::platform::now),
-                    status: Status::Unset,
-                    hints: {
-                        for kv in attributes.iter_mut() {
-                            p.cut(kv);
-                        }
-                        Hints::from_attributes(attributes).into_owned()
-                    },
-                };
-                return Span::metrics_only(context, cx.clone(), Box::new(only), p.clone());
+                let start = start_time.unwrap_or_else(crate::platform::now);
+                let only = MetricsOnly::new(p, name, kind, start, attributes);
+                return Span::metrics_only(context, cx.clone(), only, p.clone());
             }
             return Span::non_recording(context, cx.clone());
         }

@@ -352,3 +352,62 @@ fn a_long_route_lands_in_one_series_sampled_or_not() {
         Some(1024)
     );
 }
+
+/// `&'static` span names (literals, and the names bindings intern) are found by their address;
+/// owned names by their text. Both must give the same series, sampled or not, and the cap must
+/// still count every overflowing span.
+#[test]
+fn static_and_owned_names_land_in_the_same_series() {
+    for sampler in [
+        crosstrace::SamplerKind::AlwaysOn,
+        crosstrace::SamplerKind::AlwaysOff,
+    ] {
+        let t = Tracing::new(TracingConfig {
+            backend: crosstrace::Backend::None,
+            metrics_max_series: 6,
+            sampler,
+            ..TracingConfig::default()
+        })
+        .unwrap();
+        let server = |name: std::borrow::Cow<'static, str>, route: Option<&'static str>| {
+            let mut b = t.span(name).kind(SpanKind::Server);
+            if let Some(r) = route {
+                b = b.attributes([KeyValue::new("http.route", r)]);
+            }
+            b.start().end();
+        };
+        for _ in 0..3 {
+            server("GET /orders/1".into(), None);
+        }
+        server("GET /orders/2".into(), None);
+        server("GET /orders/2".into(), None);
+        server(format!("GET /orders/{}", 3).into(), None);
+        server("GET /x".into(), Some("/x"));
+        server("GET /x".into(), None);
+        for status in [Status::Ok, Status::Ok, Status::error("e"), Status::Unset] {
+            let mut s = t.start("load");
+            s.set_status(status);
+            s.end();
+        }
+        t.start(String::from("load")).end();
+        // Six series now; the seventh name overflows on every span.
+        for _ in 0..3 {
+            t.start("late").end();
+        }
+        let m = t.metrics().unwrap();
+        let count = |name: &str, status: &str, route: Option<&str>| {
+            m.count(|k| {
+                k.span_name == name && k.status == status && k.http_route.as_deref() == route
+            })
+        };
+        assert_eq!(count("GET /orders/{id}", "unset", None), 6, "{sampler:?}");
+        assert_eq!(count("GET /x", "unset", Some("/x")), 1, "{sampler:?}");
+        assert_eq!(count("GET /x", "unset", None), 1, "{sampler:?}");
+        assert_eq!(count("load", "ok", None), 2, "{sampler:?}");
+        assert_eq!(count("load", "error", None), 1, "{sampler:?}");
+        assert_eq!(count("load", "unset", None), 2, "{sampler:?}");
+        assert_eq!(m.overflowed, 3, "{sampler:?}");
+        assert_eq!(m.count(|k| k.overflow), 3, "{sampler:?}");
+        assert_eq!(m.count(|_| true), 16, "{sampler:?}");
+    }
+}

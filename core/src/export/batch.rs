@@ -114,9 +114,8 @@ impl BatchProcessor {
         }
     }
 
-    /// Queues an ended span; if the queue is full the span is dropped and counted.
-    /// Queues an ended span. It arrives boxed and is moved into the queue under the lock: one
-    /// copy, straight from the box into the queue's slot.
+    /// Queues an ended span; if the queue is full the span is dropped and counted. It arrives
+    /// boxed and is moved into the queue under the lock: one copy, from the box into the slot.
     pub(crate) fn push(&self, span: Box<SpanData>) {
         let s = &*self.shared;
         let mut st = s.lock();

@@ -31,6 +31,8 @@ use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 
+use crate::tracing::Pipeline;
+
 pub use sketch::{Sketch, RELATIVE_ACCURACY};
 
 /// Default histogram bucket upper bounds, milliseconds.
@@ -76,6 +78,15 @@ fn kind_index(k: &SpanKind) -> u8 {
 
 const KIND_LABELS: [&str; 5] = ["internal", "server", "client", "producer", "consumer"];
 
+/// The kinds in the order of [`kind_index`].
+const KINDS: [SpanKind; 5] = [
+    SpanKind::Internal,
+    SpanKind::Server,
+    SpanKind::Client,
+    SpanKind::Producer,
+    SpanKind::Consumer,
+];
+
 /// The attributes that label a span's metrics: borrowed from a recorded span's attributes at
 /// its end (no allocation on that path), owned by a metrics-only span while it runs.
 #[derive(Debug, Clone, Default)]
@@ -86,15 +97,30 @@ pub(crate) struct Hints<'a> {
 }
 
 impl<'a> Hints<'a> {
-    /// The slot `key` fills, if it labels metrics.
+    /// The slot `key` fills, if it labels the metrics of a span of `kind` (a route labels
+    /// server spans, a target client and producer spans; nothing labels the others).
     #[inline]
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
-        match key {
-            keys::HTTP_ROUTE => Some(&mut self.route),
-            keys::PEER_SERVICE => Some(&mut self.peer_service),
-            keys::SERVER_ADDRESS => Some(&mut self.server_address),
+    fn slot(&mut self, kind: &SpanKind, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
+        match (kind, key) {
+            (SpanKind::Server, keys::HTTP_ROUTE) => Some(&mut self.route),
+            (SpanKind::Client | SpanKind::Producer, keys::PEER_SERVICE) => {
+                Some(&mut self.peer_service)
+            }
+            (SpanKind::Client | SpanKind::Producer, keys::SERVER_ADDRESS) => {
+                Some(&mut self.server_address)
+            }
             _ => None,
         }
+    }
+
+    /// Whether any attribute can label a span of `kind`.
+    #[inline]
+    fn labelled(kind: &SpanKind) -> bool {
+        !matches!(kind, SpanKind::Internal | SpanKind::Consumer)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.route.is_none() && self.peer_service.is_none() && self.server_address.is_none()
     }
 
     /// An empty value is no label (Prometheus treats `l=""` as absent: two series would
@@ -103,45 +129,104 @@ impl<'a> Hints<'a> {
         *slot = (!v.is_empty()).then_some(v);
     }
 
-    pub(crate) fn from_attributes(attrs: &'a [KeyValue]) -> Hints<'a> {
+    pub(crate) fn from_attributes(kind: &SpanKind, attrs: &'a [KeyValue]) -> Hints<'a> {
         let mut h = Hints::default();
-        for kv in attrs {
-            if let Some(slot) = h.slot(kv.key.as_str()) {
-                Self::set(slot, kv.value.as_str());
+        if Self::labelled(kind) {
+            for kv in attrs {
+                if let Some(slot) = h.slot(kind, kv.key.as_str()) {
+                    Self::set(slot, kv.value.as_str());
+                }
+            }
+        }
+        h
+    }
+}
+
+impl Hints<'static> {
+    /// The hints among `attrs`, owning their text, each cut to the value-length limit (so that
+    /// a measured-only span lands in the series a recorded one would). Only the labelling
+    /// values are copied or cut; other attributes are not touched.
+    /// `None` when there are none (the common case: no allocation).
+    pub(crate) fn owned(
+        p: &Pipeline,
+        kind: &SpanKind,
+        attrs: &[KeyValue],
+    ) -> Option<Box<Hints<'static>>> {
+        let mut h = None;
+        if Self::labelled(kind) {
+            for kv in attrs {
+                note(&mut h, p, kind, kv.key.as_str(), &kv.value);
             }
         }
         h
     }
 
-    /// The same hints, owning their text.
-    pub(crate) fn into_owned(self) -> Hints<'static> {
-        let own = |v: Option<Cow<'a, str>>| v.map(|c| Cow::Owned(c.into_owned()));
-        Hints {
-            route: own(self.route),
-            peer_service: own(self.peer_service),
-            server_address: own(self.server_address),
-        }
-    }
-}
-
-impl Hints<'static> {
-    /// Notes `key = value` (set on a running metrics-only span) if it labels metrics.
+    /// Notes `key = value` (set on a running metrics-only span of `kind`) if it labels its
+    /// metrics.
     #[inline]
-    pub(crate) fn note(&mut self, key: &str, value: &Value) {
-        if let Some(slot) = self.slot(key) {
-            Self::set(slot, Cow::Owned(value.as_str().into_owned()));
+    pub(crate) fn note(&mut self, p: &Pipeline, kind: &SpanKind, key: &str, value: &Value) {
+        if let Some(slot) = self.slot(kind, key) {
+            Self::set(slot, Cow::Owned(p.cut_str(&value.as_str()).to_owned()));
         }
     }
 }
 
-/// What the metrics of an unsampled span need; see the module docs.
+/// Notes `key = value` in `hints` (allocated on the first labelling attribute).
+fn note(
+    hints: &mut Option<Box<Hints<'static>>>,
+    p: &Pipeline,
+    kind: &SpanKind,
+    key: &str,
+    value: &Value,
+) {
+    if Hints::default().slot(kind, key).is_some() {
+        hints
+            .get_or_insert_with(Box::default)
+            .note(p, kind, key, value);
+    }
+}
+
+/// What the metrics of an unsampled span need; see the module docs. Small, held inline in the
+/// span: measuring an unsampled span allocates nothing unless it has labelling attributes.
 #[derive(Debug)]
 pub(crate) struct MetricsOnly {
     pub(crate) name: Cow<'static, str>,
-    pub(crate) kind: SpanKind,
     pub(crate) start: SystemTime,
-    pub(crate) status: Status,
-    pub(crate) hints: Hints<'static>,
+    pub(crate) kind: SpanKind,
+    /// Unset, ok or error, as [`status_index`] numbers them.
+    status: u8,
+    hints: Option<Box<Hints<'static>>>,
+}
+
+impl MetricsOnly {
+    pub(crate) fn new(
+        p: &Pipeline,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        start: SystemTime,
+        attrs: &[KeyValue],
+    ) -> MetricsOnly {
+        MetricsOnly {
+            hints: Hints::owned(p, &kind, attrs),
+            name,
+            start,
+            kind,
+            status: 0,
+        }
+    }
+
+    /// Notes an attribute set while the span runs, if it labels the metrics.
+    pub(crate) fn note(&mut self, p: &Pipeline, key: &str, value: &Value) {
+        note(&mut self.hints, p, &self.kind, key, value);
+    }
+
+    /// Sets the status with the span's rules: ok is final, unset never replaces.
+    pub(crate) fn set_status(&mut self, status: &Status) {
+        let si = status_index(status);
+        if self.status != 1 && si != 0 {
+            self.status = si;
+        }
+    }
 }
 
 /// One label set.
@@ -179,7 +264,45 @@ pub struct SeriesStats {
 #[derive(Debug)]
 struct Table {
     index: HashMap<u64, Vec<u32>, BuildHasherDefault<Identity>>,
+    /// The series of a `'static` span name (a literal, or a binding's interned name) with no
+    /// labelling attributes, found by the name's address: no templating, hashing or comparing
+    /// of text on the common path. A `'static` str never changes, so its address identifies it.
+    statics: HashMap<StaticName, u32, BuildHasherDefault<Mix>>,
     series: Vec<(SeriesKey, SeriesStats)>,
+}
+
+/// See [`Table::statics`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StaticName {
+    addr: usize,
+    len: usize,
+    kind_status: (u8, u8),
+}
+
+impl Hash for StaticName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let ks = (u64::from(self.kind_status.0) << 8) | u64::from(self.kind_status.1);
+        state.write_u64((self.addr as u64) ^ ((self.len as u64) << 32) ^ (ks << 56));
+    }
+}
+
+/// Multiplicative mixing of one word (addresses share their high bits and their low ones).
+#[derive(Default)]
+struct Mix(u64);
+
+impl Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b) ^ self.0.rotate_left(8));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        let m = u128::from(v) * 0x9e37_79b9_7f4a_7c15;
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
 }
 
 /// A consistent copy of every series, for tests and custom exposition.
@@ -283,6 +406,7 @@ impl SpanMetrics {
             max_series: max_series.max(1),
             table: Mutex::new(Table {
                 index: HashMap::default(),
+                statics: HashMap::default(),
                 series: Vec::new(),
             }),
             overflowed: AtomicU64::new(0),
@@ -291,11 +415,11 @@ impl SpanMetrics {
 
     /// Counts a recorded span (at its end).
     pub(crate) fn record_span(&self, data: &SpanData) {
-        let hints = Hints::from_attributes(&data.attributes);
+        let hints = Hints::from_attributes(&data.span_kind, &data.attributes);
         self.record(
             &data.name,
             &data.span_kind,
-            &data.status,
+            status_index(&data.status),
             &hints,
             duration_ms(data.start_time, data.end_time),
         );
@@ -303,18 +427,55 @@ impl SpanMetrics {
 
     /// Counts a metrics-only (unsampled) span ending at `end`.
     pub(crate) fn record_only(&self, m: &MetricsOnly, end: SystemTime) {
+        let none = Hints::default();
         self.record(
             &m.name,
             &m.kind,
-            &m.status,
-            &m.hints,
+            m.status,
+            m.hints.as_deref().unwrap_or(&none),
             duration_ms(m.start, end),
         );
     }
 
-    fn record(&self, name: &str, kind: &SpanKind, status: &Status, h: &Hints<'_>, ms: f64) {
-        let name = template_name(name);
+    // `&Cow`, not `&str`: whether the name is `'static` decides the lookup.
+    #[allow(clippy::ptr_arg)]
+    fn record(&self, name: &Cow<'static, str>, kind: &SpanKind, si: u8, h: &Hints<'_>, ms: f64) {
         let ki = kind_index(kind);
+        let bucket = self.buckets_ms.partition_point(|b| *b < ms);
+        let fast = match name {
+            Cow::Borrowed(s) if h.is_empty() => Some(StaticName {
+                addr: s.as_ptr() as usize,
+                len: s.len(),
+                kind_status: (ki, 0),
+            }),
+            _ => None,
+        };
+        let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let t = &mut *t;
+        let i = match fast.and_then(|k| t.statics.get(&k)) {
+            Some(i) => *i as usize,
+            None => {
+                let i = self.find(t, name, ki, si, h);
+                if let Some(k) = fast {
+                    if !t.series[i].0.overflow && t.statics.len() < 4 * self.max_series {
+                        t.statics.insert(k, i as u32);
+                    }
+                }
+                i
+            }
+        };
+        let s = &mut t.series[i].1;
+        s.count += 1;
+        s.sum_ms += ms;
+        s.buckets[bucket] += 1;
+        s.sketch.add(ms);
+    }
+
+    /// The series of a label set: found by its hash, else created, else (past the cap) the
+    /// overflow series of its kind and status.
+    fn find(&self, t: &mut Table, name: &str, ki: u8, si: u8, h: &Hints<'_>) -> usize {
+        let name = template_name(name);
+        let kind = &KINDS[ki as usize];
         let route = match kind {
             SpanKind::Server => h.route.as_deref(),
             _ => None,
@@ -325,17 +486,12 @@ impl SpanMetrics {
             }
             _ => None,
         };
-        let si = status_index(status);
         let hash = fnv(&[
             name.as_bytes(),
             &[ki, si],
             route.unwrap_or("\u{0}").as_bytes(),
             target.unwrap_or("\u{0}").as_bytes(),
         ]);
-        let bucket = self.buckets_ms.partition_point(|b| *b < ms);
-
-        let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        let t = &mut *t;
         let found = t.index.get(&hash).and_then(|ids| {
             ids.iter().copied().find(|i| {
                 let k = &t.series[*i as usize].0;
@@ -346,7 +502,7 @@ impl SpanMetrics {
                     && k.target_service.as_deref() == target
             })
         });
-        let i = match found {
+        match found {
             Some(i) => i as usize,
             None if t.series.len() < self.max_series => self.insert(
                 t,
@@ -365,12 +521,7 @@ impl SpanMetrics {
                 self.overflowed.fetch_add(1, Ordering::Relaxed);
                 self.overflow_index(t, ki, si)
             }
-        };
-        let s = &mut t.series[i].1;
-        s.count += 1;
-        s.sum_ms += ms;
-        s.buckets[bucket] += 1;
-        s.sketch.add(ms);
+        }
     }
 
     fn insert(&self, t: &mut Table, hash: u64, key: SeriesKey) -> usize {
