@@ -12,7 +12,7 @@ use crate::ffi::{FfiError, Reclaim};
 const LIVE: u64 = 0x6374_7370_616e_4c56; // "ctspanLV"
 const DEAD: u64 = 0x6374_7370_616e_4444; // "ctspanDD"
 /// Freed span handles kept allocated (per thread) so that a use after free is reported instead
-/// of reading freed memory.
+/// of reading freed memory; after that many later frees a handle is reused for a new span.
 const QUARANTINE: usize = 1024;
 
 /// Configuration: settings by environment variable name.
@@ -95,12 +95,30 @@ impl ct_span {
 }
 
 pub(crate) fn new_span(span: crosstrace::Span) -> *mut ct_span {
-    let span_context = span.span_context().clone();
-    Box::into_raw(Box::new(ct_span {
+    let handle = ct_span {
         magic: AtomicU64::new(LIVE),
-        span_context,
+        span_context: span.span_context().clone(),
         state: Mutex::new(SpanState { span, ended: false }),
-    }))
+    };
+    // A handle that has served its time in quarantine is reused: no allocation, no free.
+    let reused = FREED
+        .try_with(|q| {
+            let mut q = q.borrow_mut();
+            if q.len() >= QUARANTINE {
+                q.pop_front()
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten();
+    match reused {
+        Some(mut b) => {
+            *b = handle;
+            Box::into_raw(b)
+        }
+        None => Box::into_raw(Box::new(handle)),
+    }
 }
 
 /// # Safety
@@ -139,10 +157,12 @@ pub(crate) unsafe fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
         }
     }
     let boxed = Box::from_raw(p);
+    // Quarantined until `QUARANTINE` later frees on this thread; then `new_span` reuses it
+    // (or, on a thread that frees more than it starts, it is released here).
     let evicted = FREED.try_with(|q| {
         let mut q = q.borrow_mut();
         q.push_back(boxed);
-        if q.len() > QUARANTINE {
+        if q.len() > 2 * QUARANTINE {
             q.pop_front()
         } else {
             None

@@ -19,7 +19,7 @@ use opentelemetry_sdk::trace::{
 
 const N: u64 = 200_000;
 const N_EXPORT: u64 = 100_000;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// Big enough that neither side drops a span (the SDK's processor needs it).
 const QUEUE: usize = 1 << 18;
 /// OTLP export is slower than span creation: this queue holds a whole run.
@@ -41,23 +41,33 @@ struct Cost {
     cpu_ns: f64,
 }
 
-/// Best of `ROUNDS` runs of `run`, which must create `spans` spans and flush them.
-fn measure(spans: u64, mut run: impl FnMut()) -> Cost {
-    let mut best: Option<Cost> = None;
-    for _ in 0..ROUNDS {
-        let (w0, c0) = (Instant::now(), cpu_time());
-        run();
-        let (w, c) = (w0.elapsed(), cpu_time() - c0);
-        let cost = Cost {
-            wall_ns: w.as_nanos() as f64 / spans as f64,
-            cpu_ns: c.as_nanos() as f64 / spans as f64,
-        };
-        best = Some(match best {
-            Some(b) if b.cpu_ns <= cost.cpu_ns => b,
-            _ => cost,
-        });
+/// The cost of one run of `run`, which must create `spans` spans and flush them.
+fn once(spans: u64, run: &mut dyn FnMut()) -> Cost {
+    let (w0, c0) = (Instant::now(), cpu_time());
+    run();
+    let (w, c) = (w0.elapsed(), cpu_time() - c0);
+    Cost {
+        wall_ns: w.as_nanos() as f64 / spans as f64,
+        cpu_ns: c.as_nanos() as f64 / spans as f64,
     }
-    best.unwrap()
+}
+
+/// Each contender's best (least CPU) of `ROUNDS` runs. The contenders take turns within a round,
+/// in a rotating order, so a machine that gets busier or quieter during the bench (a shared VM
+/// does) weighs on all of them alike instead of on whichever ran last.
+fn measure_all<const K: usize>(spans: u64, runs: [&mut dyn FnMut(); K]) -> [Cost; K] {
+    let mut best: [Option<Cost>; K] = [None; K];
+    for round in 0..ROUNDS {
+        for j in 0..K {
+            let i = (j + round) % K;
+            let cost = once(spans, &mut *runs[i]);
+            best[i] = Some(match best[i] {
+                Some(b) if b.cpu_ns <= cost.cpu_ns => b,
+                _ => cost,
+            });
+        }
+    }
+    best.map(Option::unwrap)
 }
 
 /// An exporter that drops everything, counting spans.
@@ -194,17 +204,16 @@ fn main() {
     // 1. One span with 3 attributes, start + end, through the batch path.
     {
         let (t, d) = crosstrace_with(crosstrace::SamplerKind::ParentBasedAlwaysOn);
-        let ct = measure(N, || {
+        let mut ct_run = || {
             for _ in 0..N {
                 let mut s = t.span("checkout").attributes(attrs()).start();
                 s.end();
             }
             t.force_flush(flush).unwrap();
-        });
-        assert_eq!(d.0.load(Ordering::Relaxed), N * ROUNDS as u64);
-        let (p, d) = sdk_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        };
+        let (p, sdk_d) = sdk_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
         let tracer = p.tracer("bench");
-        let sdk = measure(N, || {
+        let mut sdk_run = || {
             for _ in 0..N {
                 let mut s = tracer
                     .span_builder("checkout")
@@ -213,9 +222,8 @@ fn main() {
                 s.end();
             }
             p.force_flush().unwrap();
-        });
-        assert_eq!(d.0.load(Ordering::Relaxed), N * ROUNDS as u64);
-        let fr = measure(N, || {
+        };
+        let mut fr_run = || {
             for _ in 0..N {
                 let root =
                     fastrace::Span::root("checkout", fastrace::collector::SpanContext::random())
@@ -229,7 +237,10 @@ fn main() {
                 drop(root);
             }
             fastrace::flush();
-        });
+        };
+        let [ct, sdk, fr] = measure_all(N, [&mut ct_run, &mut sdk_run, &mut fr_run]);
+        assert_eq!(d.0.load(Ordering::Relaxed), N * ROUNDS as u64);
+        assert_eq!(sdk_d.0.load(Ordering::Relaxed), N * ROUNDS as u64);
         // fastrace's collector drops spans when its channel fills; say how many arrived.
         let delivered = fastrace_spans.load(Ordering::Relaxed);
         println!(
@@ -251,7 +262,7 @@ fn main() {
     // 2. Nested: a parent and a child per iteration (costs per span).
     {
         let (t, _) = crosstrace_with(crosstrace::SamplerKind::ParentBasedAlwaysOn);
-        let ct = measure(2 * N, || {
+        let mut ct_run = || {
             for _ in 0..N {
                 let parent = t.start("parent");
                 let cx = parent.context();
@@ -260,10 +271,10 @@ fn main() {
                 drop(parent);
             }
             t.force_flush(flush).unwrap();
-        });
+        };
         let (p, _) = sdk_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
         let tracer = p.tracer("bench");
-        let sdk = measure(2 * N, || {
+        let mut sdk_run = || {
             for _ in 0..N {
                 let parent = tracer.start("parent");
                 let cx = opentelemetry::Context::current_with_span(parent);
@@ -272,8 +283,8 @@ fn main() {
                 cx.span().end();
             }
             p.force_flush().unwrap();
-        });
-        let fr = measure(2 * N, || {
+        };
+        let mut fr_run = || {
             for _ in 0..N {
                 let root =
                     fastrace::Span::root("parent", fastrace::collector::SpanContext::random());
@@ -282,7 +293,8 @@ fn main() {
                 drop(root);
             }
             fastrace::flush();
-        });
+        };
+        let [ct, sdk, fr] = measure_all(2 * N, [&mut ct_run, &mut sdk_run, &mut fr_run]);
         rows.push(Row {
             scenario: "nested parent + child",
             crosstrace: ct,
@@ -294,15 +306,15 @@ fn main() {
     // 3. Sampled out.
     {
         let (t, _) = crosstrace_with(crosstrace::SamplerKind::AlwaysOff);
-        let ct = measure(N, || {
+        let mut ct_run = || {
             for _ in 0..N {
                 let mut s = t.span("dropped").attributes(attrs()).start();
                 s.end();
             }
-        });
+        };
         let (p, _) = sdk_with(Sampler::AlwaysOff);
         let tracer = p.tracer("bench");
-        let sdk = measure(N, || {
+        let mut sdk_run = || {
             for _ in 0..N {
                 let mut s = tracer
                     .span_builder("dropped")
@@ -310,8 +322,8 @@ fn main() {
                     .start(&tracer);
                 s.end();
             }
-        });
-        let fr = measure(N, || {
+        };
+        let mut fr_run = || {
             for _ in 0..N {
                 let root = fastrace::Span::root(
                     "dropped",
@@ -319,7 +331,8 @@ fn main() {
                 );
                 drop(root);
             }
-        });
+        };
+        let [ct, sdk, fr] = measure_all(N, [&mut ct_run, &mut sdk_run, &mut fr_run]);
         rows.push(Row {
             scenario: "sampled out",
             crosstrace: ct,
@@ -340,15 +353,13 @@ fn main() {
             ..crosstrace::TracingConfig::default()
         })
         .unwrap();
-        let ct = measure(N_EXPORT, || {
+        let mut ct_run = || {
             for _ in 0..N_EXPORT {
                 let mut s = t.span("checkout").attributes(attrs()).start();
                 s.end();
             }
             t.force_flush(flush).unwrap();
-        });
-        let h = t.health().counts;
-        assert_eq!(h.spans_exported, N_EXPORT * ROUNDS as u64, "{h:?}");
+        };
 
         use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
         let client = std::thread::spawn(reqwest::blocking::Client::new)
@@ -374,7 +385,7 @@ fn main() {
             )
             .build();
         let tracer = p.tracer("bench");
-        let sdk = measure(N_EXPORT, || {
+        let mut sdk_run = || {
             for _ in 0..N_EXPORT {
                 let mut s = tracer
                     .span_builder("checkout")
@@ -383,7 +394,10 @@ fn main() {
                 s.end();
             }
             p.force_flush().unwrap();
-        });
+        };
+        let [ct, sdk] = measure_all(N_EXPORT, [&mut ct_run, &mut sdk_run]);
+        let h = t.health().counts;
+        assert_eq!(h.spans_exported, N_EXPORT * ROUNDS as u64, "{h:?}");
         assert!(requests.load(Ordering::Relaxed) > 0);
         rows.push(Row {
             scenario: "span + 3 attributes, OTLP/HTTP export",
@@ -405,19 +419,18 @@ fn main() {
             crosstrace::SamplerKind::AlwaysOff,
         ),
     ] {
-        let mut cost = [None; 2];
-        for (i, on) in [true, false].into_iter().enumerate() {
-            let (t, _) = crosstrace_metrics(sampler, on);
-            cost[i] = Some(measure(N, || {
-                for _ in 0..N {
-                    let mut s = t.span("checkout").attributes(attrs()).start();
-                    s.end();
-                }
-                t.force_flush(flush).unwrap();
-            }));
-            assert_eq!(t.metrics().is_some(), on);
-        }
-        let (on, off) = (cost[0].unwrap(), cost[1].unwrap());
+        let (on_t, _) = crosstrace_metrics(sampler, true);
+        let (off_t, _) = crosstrace_metrics(sampler, false);
+        let spans = |t: &crosstrace::Tracing| {
+            for _ in 0..N {
+                let mut s = t.span("checkout").attributes(attrs()).start();
+                s.end();
+            }
+            t.force_flush(flush).unwrap();
+        };
+        let cost = measure_all(N, [&mut || spans(&on_t), &mut || spans(&off_t)]);
+        assert!(on_t.metrics().is_some() && off_t.metrics().is_none());
+        let [on, off] = cost;
         println!(
             "RESULT metrics_cost scenario={scenario:?} on_cpu_ns={:.0} off_cpu_ns={:.0}",
             on.cpu_ns, off.cpu_ns

@@ -1,17 +1,18 @@
 //! Interning of attribute keys and span names that arrive as borrowed strings from bindings
 //! (C, Python, JS). The same few keys and names recur on every span; interning turns an
-//! allocation on the caller's thread plus a free on the export thread into a reference-count
-//! increment (keys) or nothing (names).
+//! allocation on the caller's thread plus a free on the export thread into nothing: an interned
+//! string is a `&'static str` (no reference count to bump on one core and drop on another).
 //!
-//! Both caches are per thread (no lock on the hot path) and bounded: past [`MAX_ENTRIES`]
-//! distinct strings, new ones are simply copied. Interned names live for the process (they
-//! become `&'static str`), which the bound keeps small; a global list keeps them reachable.
+//! The cache is per thread (no lock on the hot path) and bounded: past [`MAX_ENTRIES`] distinct
+//! strings on a thread, or `16 × MAX_ENTRIES` in the process, new ones are simply copied.
+//! Interned strings live for the process, which the bound keeps small; a global list keeps them
+//! reachable.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use opentelemetry::Key;
 
@@ -49,40 +50,31 @@ impl Hasher for Fnv {
 
 /// Keyed by bytes, so a binding can look up what it was handed before validating it as UTF-8:
 /// only strings not seen before on the thread are validated.
-type Map<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<Fnv>>;
+type Map = HashMap<Box<[u8]>, &'static str, BuildHasherDefault<Fnv>>;
 
 thread_local! {
-    static KEYS: RefCell<Map<Key>> = RefCell::new(Map::default());
-    static NAMES: RefCell<Map<&'static str>> = RefCell::new(Map::default());
+    /// Keyed by bytes, so a binding can look up what it was handed before validating it as
+    /// UTF-8: only strings not seen before on the thread are validated. Keys and names share
+    /// one map: both become `&'static str`.
+    static STRINGS: RefCell<Map> = RefCell::new(Map::default());
 }
 
-/// Keeps leaked names reachable (for leak checkers) and bounds them across threads.
-static ALL_NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-const MAX_NAMES_TOTAL: usize = 16 * MAX_ENTRIES;
+/// Keeps leaked strings reachable (for leak checkers) and bounds them across threads.
+static ALL: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+const MAX_TOTAL: usize = 16 * MAX_ENTRIES;
 
-/// An attribute key for `s`, shared with earlier keys of the same text on this thread.
+/// An attribute key for `s`: a `'static` key (cloned and dropped without touching memory)
+/// when the caches have room, else a copy.
 pub fn key(s: &str) -> Key {
     key_from_bytes(s.as_bytes()).unwrap_or_else(|_| Key::new(s.to_owned()))
 }
 
 /// An attribute key for `bytes` (UTF-8 checked only when not already interned on this thread).
 pub fn key_from_bytes(bytes: &[u8]) -> Result<Key, std::str::Utf8Error> {
-    if bytes.len() > MAX_LEN {
-        return Ok(Key::new(std::str::from_utf8(bytes)?.to_owned()));
-    }
-    KEYS.try_with(|m| {
-        let mut m = m.borrow_mut();
-        if let Some(k) = m.get(bytes) {
-            return Ok(k.clone());
-        }
-        let s = std::str::from_utf8(bytes)?;
-        let k = Key::from(Arc::<str>::from(s));
-        if m.len() < MAX_ENTRIES {
-            m.insert(bytes.into(), k.clone());
-        }
-        Ok(k)
+    Ok(match interned(bytes)? {
+        Cow::Borrowed(s) => Key::from_static_str(s),
+        Cow::Owned(s) => Key::new(s),
     })
-    .unwrap_or_else(|_| Ok(Key::new(std::str::from_utf8(bytes)?.to_owned())))
 }
 
 /// A span name for `s`: an interned `&'static str` when the caches have room, else a copy.
@@ -92,10 +84,16 @@ pub fn name(s: &str) -> Cow<'static, str> {
 
 /// A span name for `bytes` (UTF-8 checked only when not already interned on this thread).
 pub fn name_from_bytes(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
+    interned(bytes)
+}
+
+/// `bytes` as an interned `&'static str`, or (long strings, full caches, a thread being torn
+/// down) an owned copy.
+fn interned(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
     if bytes.len() > MAX_LEN {
         return Ok(Cow::Owned(std::str::from_utf8(bytes)?.to_owned()));
     }
-    NAMES
+    STRINGS
         .try_with(|m| {
             let mut m = m.borrow_mut();
             if let Some(n) = m.get(bytes) {
@@ -105,10 +103,10 @@ pub fn name_from_bytes(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8
             if m.len() >= MAX_ENTRIES {
                 return Ok(Cow::Owned(s.to_owned()));
             }
-            let mut all = ALL_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+            let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
             let interned: &'static str = match all.iter().find(|n| **n == s) {
                 Some(n) => n,
-                None if all.len() < MAX_NAMES_TOTAL => {
+                None if all.len() < MAX_TOTAL => {
                     let leaked: &'static str = Box::leak(s.into());
                     all.push(leaked);
                     leaked

@@ -527,7 +527,12 @@ impl<'a> SpanBuilder<'a> {
     }
     /// Adds attributes.
     pub fn attributes(mut self, kvs: impl IntoIterator<Item = KeyValue>) -> Self {
-        self.attributes.extend(kvs);
+        if self.attributes.is_empty() {
+            // One exact allocation (or, from a `Vec`, none: collecting reuses its buffer).
+            self.attributes = kvs.into_iter().collect();
+        } else {
+            self.attributes.extend(kvs);
+        }
         self
     }
     /// The parent (default: the thread's current context).

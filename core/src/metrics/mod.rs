@@ -446,7 +446,7 @@ impl SpanMetrics {
             Cow::Borrowed(s) if h.is_empty() => Some(StaticName {
                 addr: s.as_ptr() as usize,
                 len: s.len(),
-                kind_status: (ki, 0),
+                kind_status: (ki, si),
             }),
             _ => None,
         };
