@@ -300,17 +300,20 @@ impl Tracing {
 
         let sampled = match parent {
             Some(ps) if p.parent_based => ps.is_sampled(),
-            _ => {
-                let r = p
-                    .root_sampler
-                    .should_sample(None, trace_id, &name, &kind, attributes, &[]);
-                if r.decision == SamplingDecision::RecordAndSample {
-                    attributes.extend(r.attributes);
-                    true
-                } else {
-                    false
+            // The constant samplers decide without building a `SamplingResult`.
+            _ => match &p.root_sampler {
+                Sampler::AlwaysOn => true,
+                Sampler::AlwaysOff => false,
+                sampler => {
+                    let r = sampler.should_sample(None, trace_id, &name, &kind, attributes, &[]);
+                    if r.decision == SamplingDecision::RecordAndSample {
+                        attributes.extend(r.attributes);
+                        true
+                    } else {
+                        false
+                    }
                 }
-            }
+            },
         };
         let flags = if sampled {
             TraceFlags::SAMPLED
