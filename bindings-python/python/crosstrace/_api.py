@@ -327,6 +327,9 @@ def start_span(
         current = otel_trace.get_current_span()
         if type(current) is Span:
             native = _native.start_span(name, base, kind, attrs, current._native)
+        elif current is otel_trace.INVALID_SPAN:
+            # No current span at all (a root): the base context is the whole parent.
+            native = _native.start_span(name, base, kind, attrs)
         else:
             native = _native.start_span(name, _context_of(None), kind, attrs)
     return Span(native, name, kind)
