@@ -104,7 +104,7 @@ pub(crate) fn new_span(span: crosstrace::Span) -> *mut ct_span {
     let reused = FREED
         .try_with(|q| {
             let mut q = q.borrow_mut();
-            if q.len() >= QUARANTINE {
+            if q.len() > QUARANTINE {
                 q.pop_front()
             } else {
                 None

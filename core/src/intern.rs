@@ -10,9 +10,9 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 
 use opentelemetry::Key;
 
@@ -59,8 +59,10 @@ thread_local! {
     static STRINGS: RefCell<Map> = RefCell::new(Map::default());
 }
 
-/// Keeps leaked strings reachable (for leak checkers) and bounds them across threads.
-static ALL: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+/// Keeps leaked strings reachable (for leak checkers), shares them across threads (a string
+/// new to a thread but known to the process is found in O(1)) and bounds them.
+static ALL: LazyLock<Mutex<HashSet<&'static str, BuildHasherDefault<Fnv>>>> =
+    LazyLock::new(Mutex::default);
 const MAX_TOTAL: usize = 16 * MAX_ENTRIES;
 
 /// An attribute key for `s`: a `'static` key (cloned and dropped without touching memory)
@@ -104,11 +106,11 @@ fn interned(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
                 return Ok(Cow::Owned(s.to_owned()));
             }
             let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
-            let interned: &'static str = match all.iter().find(|n| **n == s) {
+            let interned: &'static str = match all.get(s) {
                 Some(n) => n,
                 None if all.len() < MAX_TOTAL => {
                     let leaked: &'static str = Box::leak(s.into());
-                    all.push(leaked);
+                    all.insert(leaked);
                     leaked
                 }
                 None => return Ok(Cow::Owned(s.to_owned())),

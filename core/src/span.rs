@@ -295,7 +295,14 @@ impl Drop for Span {
 /// Truncates a string value to at most `limit` bytes on a char boundary; `true` if cut.
 pub(crate) fn truncate_value(value: &mut Value, limit: usize) -> bool {
     fn cut(s: &str, limit: usize) -> Option<String> {
-        (s.len() > limit).then(|| cut_str(s, limit).to_owned())
+        if s.len() <= limit {
+            return None;
+        }
+        let mut end = limit;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        Some(s[..end].to_owned())
     }
     match value {
         Value::String(s) => match cut(s.as_str(), limit) {
@@ -317,18 +324,6 @@ pub(crate) fn truncate_value(value: &mut Value, limit: usize) -> bool {
         }
         _ => false,
     }
-}
-
-/// The longest prefix of `s` of at most `limit` bytes that ends on a char boundary.
-pub(crate) fn cut_str(s: &str, limit: usize) -> &str {
-    if s.len() <= limit {
-        return s;
-    }
-    let mut end = limit;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Span kinds by name, for bindings: `internal`, `server`, `client`, `producer`, `consumer`.

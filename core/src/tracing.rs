@@ -51,10 +51,11 @@ impl Pipeline {
         }
     }
 
-    /// `s` cut to the length limit (on a char boundary) without counting it: for the labels of
-    /// a span that is only measured, so that it lands in the series a recorded one would.
-    pub(crate) fn cut_str<'a>(&self, s: &'a str) -> &'a str {
-        crate::span::cut_str(s, self.value_limit)
+    /// `value` cut to the length limit exactly as a recorded attribute is, without counting
+    /// it: for the labels of a span that is only measured, so that it lands in the series a
+    /// recorded one would.
+    pub(crate) fn cut_value(&self, value: &mut opentelemetry::Value) {
+        truncate_value(value, self.value_limit);
     }
 
     /// Adds or replaces an attribute under the limits.

@@ -166,7 +166,9 @@ impl Hints<'static> {
     #[inline]
     pub(crate) fn note(&mut self, p: &Pipeline, kind: &SpanKind, key: &str, value: &Value) {
         if let Some(slot) = self.slot(kind, key) {
-            Self::set(slot, Cow::Owned(p.cut_str(&value.as_str()).to_owned()));
+            let mut v = value.clone();
+            p.cut_value(&mut v);
+            Self::set(slot, Cow::Owned(v.as_str().into_owned()));
         }
     }
 }
@@ -282,7 +284,7 @@ struct StaticName {
 impl Hash for StaticName {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let ks = (u64::from(self.kind_status.0) << 8) | u64::from(self.kind_status.1);
-        state.write_u64((self.addr as u64) ^ ((self.len as u64) << 32) ^ (ks << 56));
+        state.write_u64((self.addr as u64) ^ ((self.len as u64) << 32) ^ (ks << 48));
     }
 }
 
@@ -457,7 +459,9 @@ impl SpanMetrics {
             None => {
                 let i = self.find(t, name, ki, si, h);
                 if let Some(k) = fast {
-                    if !t.series[i].0.overflow && t.statics.len() < 4 * self.max_series {
+                    if !t.series[i].0.overflow
+                        && t.statics.len() < self.max_series.saturating_mul(4)
+                    {
                         t.statics.insert(k, i as u32);
                     }
                 }
