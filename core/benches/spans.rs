@@ -10,30 +10,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _, TracerProvider as _};
-use opentelemetry::KeyValue;
-use opentelemetry_sdk::error::OTelSdkResult;
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{cpu_time, crosstrace_metrics, sdk_with};
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
 };
 
 const N: u64 = 200_000;
 const N_EXPORT: u64 = 100_000;
 const ROUNDS: usize = 5;
-/// Big enough that neither side drops a span (the SDK's processor needs it).
-const QUEUE: usize = 1 << 18;
 /// OTLP export is slower than span creation: this queue holds a whole run.
 const EXPORT_QUEUE: usize = 1 << 18;
-
-fn cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 #[derive(Clone, Copy)]
 struct Cost {
@@ -70,71 +60,11 @@ fn measure_all<const K: usize>(spans: u64, runs: [&mut dyn FnMut(); K]) -> [Cost
     best.map(Option::unwrap)
 }
 
-/// An exporter that drops everything, counting spans.
-#[derive(Debug, Clone, Default)]
-struct Discard(Arc<AtomicU64>);
-
-impl SpanExporter for Discard {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
 struct FastraceDiscard(Arc<AtomicU64>);
 impl fastrace::collector::Reporter for FastraceDiscard {
     fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
         self.0.fetch_add(spans.len() as u64, Ordering::Relaxed);
     }
-}
-
-fn attrs() -> [KeyValue; 3] {
-    [
-        KeyValue::new("order.id", 12345_i64),
-        KeyValue::new("store", "berlin-01"),
-        KeyValue::new("express", true),
-    ]
-}
-
-fn crosstrace_with(sampler: crosstrace::SamplerKind) -> (crosstrace::Tracing, Discard) {
-    crosstrace_metrics(sampler, true)
-}
-
-fn crosstrace_metrics(
-    sampler: crosstrace::SamplerKind,
-    metrics_enabled: bool,
-) -> (crosstrace::Tracing, Discard) {
-    let d = Discard::default();
-    let t = crosstrace::Tracing::with_exporter(
-        crosstrace::TracingConfig {
-            sampler,
-            metrics_enabled,
-            max_queue_size: QUEUE,
-            export_max_batch_size: 512,
-            ..crosstrace::TracingConfig::default()
-        },
-        d.clone(),
-    )
-    .unwrap();
-    (t, d)
-}
-
-fn sdk_with(sampler: Sampler) -> (SdkTracerProvider, Discard) {
-    let d = Discard::default();
-    let p = SdkTracerProvider::builder()
-        .with_sampler(sampler)
-        .with_span_processor(
-            BatchSpanProcessor::builder(d.clone())
-                .with_batch_config(
-                    BatchConfigBuilder::default()
-                        .with_max_queue_size(QUEUE)
-                        .with_max_export_batch_size(512)
-                        .build(),
-                )
-                .build(),
-        )
-        .build();
-    (p, d)
 }
 
 /// A local OTLP/HTTP endpoint that accepts every request (keep-alive) and counts bodies.
@@ -203,11 +133,10 @@ fn main() {
 
     // 1. One span with 3 attributes, start + end, through the batch path.
     {
-        let (t, d) = crosstrace_with(crosstrace::SamplerKind::ParentBasedAlwaysOn);
+        let (t, d) = crosstrace_metrics(crosstrace::SamplerKind::ParentBasedAlwaysOn, true);
         let mut ct_run = || {
             for _ in 0..N {
-                let mut s = t.span("checkout").attributes(attrs()).start();
-                s.end();
+                common::ct_span(&t, "checkout");
             }
             t.force_flush(flush).unwrap();
         };
@@ -215,11 +144,7 @@ fn main() {
         let tracer = p.tracer("bench");
         let mut sdk_run = || {
             for _ in 0..N {
-                let mut s = tracer
-                    .span_builder("checkout")
-                    .with_attributes(attrs())
-                    .start(&tracer);
-                s.end();
+                common::sdk_span(&tracer, "checkout");
             }
             p.force_flush().unwrap();
         };
@@ -261,14 +186,10 @@ fn main() {
 
     // 2. Nested: a parent and a child per iteration (costs per span).
     {
-        let (t, _) = crosstrace_with(crosstrace::SamplerKind::ParentBasedAlwaysOn);
+        let (t, _) = crosstrace_metrics(crosstrace::SamplerKind::ParentBasedAlwaysOn, true);
         let mut ct_run = || {
             for _ in 0..N {
-                let parent = t.start("parent");
-                let cx = parent.context();
-                let mut child = t.span("child").parent_context(&cx).start();
-                child.end();
-                drop(parent);
+                common::ct_nested(&t);
             }
             t.force_flush(flush).unwrap();
         };
@@ -276,11 +197,7 @@ fn main() {
         let tracer = p.tracer("bench");
         let mut sdk_run = || {
             for _ in 0..N {
-                let parent = tracer.start("parent");
-                let cx = opentelemetry::Context::current_with_span(parent);
-                let mut child = tracer.start_with_context("child", &cx);
-                child.end();
-                cx.span().end();
+                common::sdk_nested(&tracer);
             }
             p.force_flush().unwrap();
         };
@@ -305,22 +222,17 @@ fn main() {
 
     // 3. Sampled out.
     {
-        let (t, _) = crosstrace_with(crosstrace::SamplerKind::AlwaysOff);
+        let (t, _) = crosstrace_metrics(crosstrace::SamplerKind::AlwaysOff, true);
         let mut ct_run = || {
             for _ in 0..N {
-                let mut s = t.span("dropped").attributes(attrs()).start();
-                s.end();
+                common::ct_span(&t, "dropped");
             }
         };
         let (p, _) = sdk_with(Sampler::AlwaysOff);
         let tracer = p.tracer("bench");
         let mut sdk_run = || {
             for _ in 0..N {
-                let mut s = tracer
-                    .span_builder("dropped")
-                    .with_attributes(attrs())
-                    .start(&tracer);
-                s.end();
+                common::sdk_span(&tracer, "dropped");
             }
         };
         let mut fr_run = || {
@@ -355,8 +267,7 @@ fn main() {
         .unwrap();
         let mut ct_run = || {
             for _ in 0..N_EXPORT {
-                let mut s = t.span("checkout").attributes(attrs()).start();
-                s.end();
+                common::ct_span(&t, "checkout");
             }
             t.force_flush(flush).unwrap();
         };
@@ -387,11 +298,7 @@ fn main() {
         let tracer = p.tracer("bench");
         let mut sdk_run = || {
             for _ in 0..N_EXPORT {
-                let mut s = tracer
-                    .span_builder("checkout")
-                    .with_attributes(attrs())
-                    .start(&tracer);
-                s.end();
+                common::sdk_span(&tracer, "checkout");
             }
             p.force_flush().unwrap();
         };
@@ -423,8 +330,7 @@ fn main() {
         let (off_t, _) = crosstrace_metrics(sampler, false);
         let spans = |t: &crosstrace::Tracing| {
             for _ in 0..N {
-                let mut s = t.span("checkout").attributes(attrs()).start();
-                s.end();
+                common::ct_span(t, "checkout");
             }
             t.force_flush(flush).unwrap();
         };

@@ -269,7 +269,7 @@ struct Table {
     /// The series of a `'static` span name (a literal, or a binding's interned name) with no
     /// labelling attributes, found by the name's address: no templating, hashing or comparing
     /// of text on the common path. A `'static` str never changes, so its address identifies it.
-    statics: HashMap<StaticName, u32, BuildHasherDefault<Mix>>,
+    statics: HashMap<StaticName, u32, BuildHasherDefault<Identity>>,
     series: Vec<(SeriesKey, SeriesStats)>,
 }
 
@@ -284,26 +284,11 @@ struct StaticName {
 impl Hash for StaticName {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let ks = (u64::from(self.kind_status.0) << 8) | u64::from(self.kind_status.1);
-        state.write_u64((self.addr as u64) ^ ((self.len as u64) << 32) ^ (ks << 48));
-    }
-}
-
-/// Multiplicative mixing of one word (addresses share their high bits and their low ones).
-#[derive(Default)]
-struct Mix(u64);
-
-impl Hasher for Mix {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b) ^ self.0.rotate_left(8));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        let m = u128::from(v) * 0x9e37_79b9_7f4a_7c15;
-        self.0 = (m as u64) ^ ((m >> 64) as u64);
+        // Addresses share their high bits and their low ones: mix the word (the table's
+        // `Identity` hasher takes it as is).
+        let w = (self.addr as u64) ^ ((self.len as u64) << 32) ^ (ks << 48);
+        let m = u128::from(w) * 0x9e37_79b9_7f4a_7c15;
+        state.write_u64((m as u64) ^ ((m >> 64) as u64));
     }
 }
 

@@ -1,0 +1,131 @@
+//! What `benches/spans.rs` and `examples/span_probe.rs` share: the exporters, the pipelines on
+//! each side and the span each scenario makes, so the probe profiles exactly what the bench
+//! times.
+#![allow(dead_code)] // each includer uses a part
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanData,
+    SpanExporter,
+};
+
+/// Big enough that neither side drops a span (the SDK's processor needs it).
+pub const QUEUE: usize = 1 << 18;
+
+/// An exporter that drops everything, counting spans.
+#[derive(Debug, Clone, Default)]
+pub struct Discard(pub Arc<AtomicU64>);
+
+impl SpanExporter for Discard {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn clock(id: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU time of the whole process (the export threads count).
+pub fn cpu_time() -> Duration {
+    clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// CPU time of the calling thread.
+pub fn thread_time() -> Duration {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+pub fn attrs() -> [KeyValue; 3] {
+    [
+        KeyValue::new("order.id", 12345_i64),
+        KeyValue::new("store", "berlin-01"),
+        KeyValue::new("express", true),
+    ]
+}
+
+/// crosstrace into a [`Discard`], span metrics on or off.
+pub fn crosstrace_metrics(
+    sampler: crosstrace::SamplerKind,
+    metrics_enabled: bool,
+) -> (crosstrace::Tracing, Discard) {
+    let d = Discard::default();
+    let t = crosstrace::Tracing::with_exporter(
+        crosstrace::TracingConfig {
+            sampler,
+            metrics_enabled,
+            max_queue_size: QUEUE,
+            export_max_batch_size: 512,
+            ..crosstrace::TracingConfig::default()
+        },
+        d.clone(),
+    )
+    .unwrap();
+    (t, d)
+}
+
+/// The SDK with its batch processor into a [`Discard`].
+pub fn sdk_with(sampler: Sampler) -> (SdkTracerProvider, Discard) {
+    let d = Discard::default();
+    let p = SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .with_span_processor(
+            BatchSpanProcessor::builder(d.clone())
+                .with_batch_config(
+                    BatchConfigBuilder::default()
+                        .with_max_queue_size(QUEUE)
+                        .with_max_export_batch_size(512)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    (p, d)
+}
+
+/// One span with 3 attributes, started and ended.
+pub fn ct_span(t: &crosstrace::Tracing, name: &'static str) {
+    let mut s = t.span(name).attributes(attrs()).start();
+    s.end();
+}
+
+/// The same span through the SDK.
+pub fn sdk_span(tracer: &SdkTracer, name: &'static str) {
+    let mut s = tracer
+        .span_builder(name)
+        .with_attributes(attrs())
+        .start(tracer);
+    s.end();
+}
+
+/// A parent and a child.
+pub fn ct_nested(t: &crosstrace::Tracing) {
+    let parent = t.start("parent");
+    let cx = parent.context();
+    let mut child = t.span("child").parent_context(&cx).start();
+    child.end();
+    drop(parent);
+}
+
+/// The same pair through the SDK.
+pub fn sdk_nested(tracer: &SdkTracer) {
+    let parent = tracer.start("parent");
+    let cx = opentelemetry::Context::current_with_span(parent);
+    let mut child = tracer.start_with_context("child", &cx);
+    child.end();
+    cx.span().end();
+}
