@@ -10,9 +10,10 @@ use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};
 use opentelemetry::{KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 
-use crate::context::Context;
+use crate::context::{Carried, Context};
 use crate::health::Counters;
 use crate::metrics::MetricsOnly;
+use crate::platform::Stamp;
 use crate::tracing::Pipeline;
 
 /// Most events per span (the OpenTelemetry default); further ones are dropped and counted.
@@ -46,8 +47,9 @@ pub enum Parent<'a> {
 #[derive(Debug)]
 pub struct Span {
     context: SpanContext,
-    /// The context the span started in (baggage, correlation); children inherit it.
-    parent_cx: Context,
+    /// The baggage and correlation the span started in; children inherit them. (Not the whole
+    /// parent context: a span handle stays at 128 bytes, moved without a `memcpy` call.)
+    carried: Option<Arc<Carried>>,
     state: State,
     pipeline: Option<Arc<Pipeline>>,
 }
@@ -57,8 +59,9 @@ pub struct Span {
 /// span. An unsampled span's small metrics record is inline: no allocation.
 #[derive(Debug)]
 enum State {
-    /// Sampled: the data that will be exported.
-    Recording(Box<SpanData>),
+    /// Sampled: the data that will be exported, and a stamp of its start time: the end time
+    /// is the start time plus the stamps' difference (one wall-clock read per span, not two).
+    Recording(Box<SpanData>, Stamp),
     /// Unsampled while span metrics are on: what the metrics need.
     Measured(MetricsOnly),
     /// Ended, or never recording.
@@ -68,36 +71,37 @@ enum State {
 impl Span {
     pub(crate) fn recording(
         context: SpanContext,
-        parent_cx: Context,
+        parent_cx: &Context,
         data: Box<SpanData>,
+        started: Stamp,
         pipeline: Arc<Pipeline>,
     ) -> Span {
         Span {
             context,
-            parent_cx,
-            state: State::Recording(data),
+            carried: parent_cx.carried(),
+            state: State::Recording(data, started),
             pipeline: Some(pipeline),
         }
     }
 
     pub(crate) fn metrics_only(
         context: SpanContext,
-        parent_cx: Context,
+        parent_cx: &Context,
         only: MetricsOnly,
         pipeline: Arc<Pipeline>,
     ) -> Span {
         Span {
             context,
-            parent_cx,
+            carried: parent_cx.carried(),
             state: State::Measured(only),
             pipeline: Some(pipeline),
         }
     }
 
-    pub(crate) fn non_recording(context: SpanContext, parent_cx: Context) -> Span {
+    pub(crate) fn non_recording(context: SpanContext, parent_cx: &Context) -> Span {
         Span {
             context,
-            parent_cx,
+            carried: parent_cx.carried(),
             state: State::Done,
             pipeline: None,
         }
@@ -134,11 +138,7 @@ impl Span {
     /// The context for children of this span: this span as parent, with the baggage and
     /// correlation it started in. Valid (for propagation) even when not recording.
     pub fn context(&self) -> Context {
-        if self.context.is_valid() {
-            self.parent_cx.with_span_context(self.context.clone())
-        } else {
-            self.parent_cx.clone()
-        }
+        Context::assemble(self.context.clone(), self.carried.clone())
     }
 
     /// Makes this span's context the thread's current one until the guard drops.
@@ -152,7 +152,7 @@ impl Span {
             return;
         };
         match &mut self.state {
-            State::Recording(data) => {
+            State::Recording(data, _) => {
                 p.push_attribute(&mut data.attributes, &mut data.dropped_attributes_count, kv)
             }
             State::Measured(only) => only.note(p, kv.key.as_str(), &kv.value),
@@ -169,7 +169,7 @@ impl Span {
 
     /// Adds an event now.
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        if let State::Recording(_) = self.state {
+        if let State::Recording(..) = self.state {
             self.add_event_at(name, crate::platform::now(), attributes);
         }
     }
@@ -181,7 +181,8 @@ impl Span {
         time: SystemTime,
         mut attributes: Vec<KeyValue>,
     ) {
-        let (State::Recording(data), Some(p)) = (&mut self.state, self.pipeline.as_deref()) else {
+        let (State::Recording(data, _), Some(p)) = (&mut self.state, self.pipeline.as_deref())
+        else {
             return;
         };
         if data.events.events.len() >= MAX_EVENTS_PER_SPAN {
@@ -230,7 +231,7 @@ impl Span {
     /// specifies); `Unset` never replaces a set status.
     pub fn set_status(&mut self, status: Status) {
         match &mut self.state {
-            State::Recording(data) => match (&data.status, &status) {
+            State::Recording(data, _) => match (&data.status, &status) {
                 (Status::Ok, _) | (_, Status::Unset) => {}
                 _ => data.status = status,
             },
@@ -242,7 +243,7 @@ impl Span {
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
         match &mut self.state {
-            State::Recording(data) => data.name = name.into(),
+            State::Recording(data, _) => data.name = name.into(),
             State::Measured(only) => only.name = name.into(),
             State::Done => {}
         }
@@ -252,36 +253,50 @@ impl Span {
     /// the data, or one measured by the caller's own clock). No effect once ended.
     pub fn set_start_time(&mut self, time: SystemTime) {
         match &mut self.state {
-            State::Recording(data) => data.start_time = time,
-            State::Measured(only) => only.start = time,
+            State::Recording(data, started) => {
+                data.start_time = time;
+                *started = Stamp::at(time);
+            }
+            State::Measured(only) => only.set_start(time),
             State::Done => {}
         }
     }
 
     /// Ends the span now. Idempotent.
     pub fn end(&mut self) {
-        // Read the clock only for a span that is still recording (drop calls this too).
-        if self.is_recording() {
-            self.end_at(crate::platform::now());
-        }
+        self.finish(None);
     }
 
     /// Ends the span at `time`. Idempotent.
     pub fn end_at(&mut self, time: SystemTime) {
+        self.finish(Some(time));
+    }
+
+    fn finish(&mut self, time: Option<SystemTime>) {
+        // Drop calls this too: an ended or non-recording span reads no clock.
         let state = std::mem::replace(&mut self.state, State::Done);
-        if let Some(p) = self.pipeline.take() {
-            match state {
-                State::Recording(mut data) => {
-                    data.end_time = time.max(data.start_time);
-                    p.on_end(data);
-                }
-                State::Measured(only) => {
-                    if let Some(m) = &p.metrics {
-                        m.record_only(&only, time);
+        let Some(p) = self.pipeline.take() else {
+            return;
+        };
+        match state {
+            State::Recording(mut data, started) => {
+                let end = match time {
+                    Some(t) => t,
+                    None if started.is_ticks() => {
+                        started.advance(data.start_time, crate::platform::stamp())
                     }
-                }
-                State::Done => {}
+                    None => crate::platform::now(),
+                };
+                data.end_time = end.max(data.start_time);
+                p.on_end(data);
             }
+            State::Measured(only) => {
+                if let Some(m) = &p.metrics {
+                    let end = time.map_or_else(crate::platform::stamp, Stamp::at);
+                    m.record_only(&only, end);
+                }
+            }
+            State::Done => {}
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::export::{BatchProcessor, Export, ExporterFactory, ShutdownReport};
 use crate::health::{Counters, Health};
 use crate::metrics::{MetricsOnly, MetricsSnapshot, SpanMetrics};
+use crate::platform::Stamp;
 use crate::propagation::{Carrier, Propagators};
 use crate::span::{truncate_value, Parent, Span};
 
@@ -284,11 +285,13 @@ impl Tracing {
         let Some(p) = &inner.pipeline else {
             // Disabled: propagate what came in, record nothing.
             let sc = parent.cloned().unwrap_or(SpanContext::NONE);
-            return Span::non_recording(sc, cx.clone());
+            return Span::non_recording(sc, cx);
         };
         if p.shut_down.load(Ordering::Relaxed) {
+            // Like disabled: what came in still propagates through the no-op span.
             Counters::add(&p.counters.app.after_shutdown, 1);
-            return Span::non_recording(SpanContext::NONE, cx.clone());
+            let sc = parent.cloned().unwrap_or(SpanContext::NONE);
+            return Span::non_recording(sc, cx);
         }
 
         let trace_id = parent
@@ -326,11 +329,11 @@ impl Tracing {
             Counters::add(&p.counters.app.sampled_out, 1);
             if p.metrics.is_some() {
                 // Not recorded, but counted in the metrics when it ends.
-                let start = start_time.unwrap_or_else(crate::platform::now);
+                let start = start_time.map_or_else(crate::platform::stamp, Stamp::at);
                 let only = MetricsOnly::new(p, name, kind, start, attributes);
-                return Span::metrics_only(context, cx.clone(), only, p.clone());
+                return Span::metrics_only(context, cx, only, p.clone());
             }
-            return Span::non_recording(context, cx.clone());
+            return Span::non_recording(context, cx);
         }
 
         Counters::add(&p.counters.app.started, 1);
@@ -355,7 +358,13 @@ impl Tracing {
                 attrs
             }
         };
-        let start = start_time.unwrap_or_else(crate::platform::now);
+        let (start, started) = match start_time {
+            Some(t) => (t, Stamp::at(t)),
+            None => {
+                let now = crate::platform::now();
+                (now, crate::platform::stamp_of(now))
+            }
+        };
         let data = Box::new(SpanData {
             span_context: context.clone(),
             parent_span_id: parent.map(SpanContext::span_id).unwrap_or(SpanId::INVALID),
@@ -371,7 +380,7 @@ impl Tracing {
             status: Status::Unset,
             instrumentation_scope: p.scope.clone(),
         });
-        Span::recording(context, cx.clone(), data, p.clone())
+        Span::recording(context, cx, data, started, p.clone())
     }
 
     /// Writes `cx` into `carrier` with the configured propagators (and `x-correlation-id`).

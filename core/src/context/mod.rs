@@ -20,9 +20,28 @@ pub type Baggage = Vec<(String, String)>;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
     span: Option<SpanContext>,
-    /// `None` when empty: most contexts carry no baggage, and cloning `None` is free.
-    baggage: Option<Arc<Baggage>>,
-    correlation: Option<Arc<Correlation>>,
+    /// Baggage and correlation, shared. `None` when both are empty (most contexts): a clone
+    /// is then a copy, and a span that keeps what its children inherit holds one pointer.
+    carried: Option<Arc<Carried>>,
+}
+
+/// What a context carries besides its parent span. Changed rarely (a correlation scope, an
+/// extracted header), read by every child span.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Carried {
+    baggage: Baggage,
+    correlation: Option<Correlation>,
+}
+
+impl Carried {
+    fn shared(baggage: Baggage, correlation: Option<Correlation>) -> Option<Arc<Carried>> {
+        (!baggage.is_empty() || correlation.is_some()).then(|| {
+            Arc::new(Carried {
+                baggage,
+                correlation,
+            })
+        })
+    }
 }
 
 thread_local! {
@@ -62,43 +81,42 @@ impl Context {
 
     /// A copy with `span` as the parent.
     pub fn with_span_context(&self, span: SpanContext) -> Context {
-        Context {
-            span: span.is_valid().then_some(span),
-            ..self.clone()
-        }
+        Context::assemble(span, self.carried.clone())
     }
 
     /// A copy without a parent span (baggage and correlation kept).
     pub fn without_span(&self) -> Context {
         Context {
             span: None,
-            ..self.clone()
+            carried: self.carried.clone(),
         }
     }
 
     /// Baggage entries other than correlation fields.
     pub fn baggage(&self) -> &[(String, String)] {
-        self.baggage.as_deref().map_or(&[], Vec::as_slice)
+        self.carried
+            .as_deref()
+            .map_or(&[], |c| c.baggage.as_slice())
     }
 
     /// A copy with the given baggage.
     pub fn with_baggage(&self, baggage: Baggage) -> Context {
         Context {
-            baggage: (!baggage.is_empty()).then(|| Arc::new(baggage)),
-            ..self.clone()
+            span: self.span.clone(),
+            carried: Carried::shared(baggage, self.correlation().cloned()),
         }
     }
 
     /// The correlation context, if any.
     pub fn correlation(&self) -> Option<&Correlation> {
-        self.correlation.as_deref()
+        self.carried.as_deref().and_then(|c| c.correlation.as_ref())
     }
 
     /// A copy carrying `correlation`.
     pub fn with_correlation(&self, correlation: Correlation) -> Context {
         Context {
-            correlation: Some(Arc::new(correlation)),
-            ..self.clone()
+            span: self.span.clone(),
+            carried: Carried::shared(self.baggage().to_vec(), Some(correlation)),
         }
     }
 
@@ -109,8 +127,20 @@ impl Context {
     ) -> Context {
         Context {
             span: span.filter(SpanContext::is_valid),
-            baggage: (!baggage.is_empty()).then(|| Arc::new(baggage)),
-            correlation: correlation.map(Arc::new),
+            carried: Carried::shared(baggage, correlation),
+        }
+    }
+
+    /// What children inherit besides the parent span.
+    pub(crate) fn carried(&self) -> Option<Arc<Carried>> {
+        self.carried.clone()
+    }
+
+    /// `span` (if valid) as the parent, with what a context carried.
+    pub(crate) fn assemble(span: SpanContext, carried: Option<Arc<Carried>>) -> Context {
+        Context {
+            span: span.is_valid().then_some(span),
+            carried,
         }
     }
 }

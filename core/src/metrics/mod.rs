@@ -31,6 +31,7 @@ use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 
+use crate::platform::Stamp;
 use crate::tracing::Pipeline;
 
 pub use sketch::{Sketch, RELATIVE_ACCURACY};
@@ -193,7 +194,8 @@ fn note(
 #[derive(Debug)]
 pub(crate) struct MetricsOnly {
     pub(crate) name: Cow<'static, str>,
-    pub(crate) start: SystemTime,
+    /// 8 bytes where a `SystemTime` takes 16, and usually a counter read (see [`Stamp`]).
+    start: Stamp,
     pub(crate) kind: SpanKind,
     /// Unset, ok or error, as [`status_index`] numbers them.
     status: u8,
@@ -205,7 +207,7 @@ impl MetricsOnly {
         p: &Pipeline,
         name: Cow<'static, str>,
         kind: SpanKind,
-        start: SystemTime,
+        start: Stamp,
         attrs: &[KeyValue],
     ) -> MetricsOnly {
         MetricsOnly {
@@ -220,6 +222,11 @@ impl MetricsOnly {
     /// Notes an attribute set while the span runs, if it labels the metrics.
     pub(crate) fn note(&mut self, p: &Pipeline, key: &str, value: &Value) {
         note(&mut self.hints, p, &self.kind, key, value);
+    }
+
+    /// Moves the start time.
+    pub(crate) fn set_start(&mut self, start: SystemTime) {
+        self.start = Stamp::at(start);
     }
 
     /// Sets the status with the span's rules: ok is final, unset never replaces.
@@ -413,14 +420,14 @@ impl SpanMetrics {
     }
 
     /// Counts a metrics-only (unsampled) span ending at `end`.
-    pub(crate) fn record_only(&self, m: &MetricsOnly, end: SystemTime) {
+    pub(crate) fn record_only(&self, m: &MetricsOnly, end: Stamp) {
         let none = Hints::default();
         self.record(
             &m.name,
             &m.kind,
             m.status,
             m.hints.as_deref().unwrap_or(&none),
-            duration_ms(m.start, end),
+            m.start.nanos_until(end) as f64 / 1e6,
         );
     }
 
@@ -428,7 +435,11 @@ impl SpanMetrics {
     #[allow(clippy::ptr_arg)]
     fn record(&self, name: &Cow<'static, str>, kind: &SpanKind, si: u8, h: &Hints<'_>, ms: f64) {
         let ki = kind_index(kind);
-        let bucket = self.buckets_ms.partition_point(|b| *b < ms);
+        // The first bound at or above `ms`. A scan from the smallest bound, not a binary
+        // search: most spans are short, so it stops at the first compare or two, predictably.
+        let bucket = (self.buckets_ms.iter())
+            .position(|b| *b >= ms)
+            .unwrap_or(self.buckets_ms.len());
         let fast = match name {
             Cow::Borrowed(s) if h.is_empty() => Some(StaticName {
                 addr: s.as_ptr() as usize,
