@@ -459,10 +459,15 @@ fn shutdown_exports_the_queue_then_spans_are_noops() {
     assert_eq!(c.take().len(), 3);
     let after = t.start("after");
     assert!(!after.is_recording());
+    // What came in still propagates through a no-op span, as when tracing is disabled.
+    let cx = open.context();
+    let child = t.span("after-child").parent_context(&cx).start();
+    assert!(!child.is_recording());
+    assert_eq!(child.context().span_context(), cx.span_context());
     drop(open); // ended after shutdown: cannot be exported, but counted
     let h = t.health();
     assert!(h.shut_down);
-    assert_eq!(h.counts.spans_started_after_shutdown, 1);
+    assert_eq!(h.counts.spans_started_after_shutdown, 2);
     assert_eq!(h.counts.spans_export_failed, 1);
     assert!(matches!(
         t.shutdown(FLUSH),
