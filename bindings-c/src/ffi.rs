@@ -1,6 +1,6 @@
 //! The boundary: result codes, the panic guard, the thread's last error, argument conversion.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -204,8 +204,10 @@ pub(crate) unsafe fn key_arg(
     if p.is_null() {
         return Err(FfiError::Null(arg));
     }
-    crosstrace::intern::key_from_bytes(CStr::from_ptr(p).to_bytes())
-        .map_err(|_| FfiError::Utf8(arg))
+    Ok(match interned(p).map_err(|_| FfiError::Utf8(arg))? {
+        std::borrow::Cow::Borrowed(s) => crosstrace::Key::from_static_str(s),
+        std::borrow::Cow::Owned(s) => crosstrace::Key::new(s),
+    })
 }
 
 /// A span or event name argument, interned like [`key_arg`].
@@ -219,8 +221,58 @@ pub(crate) unsafe fn name_arg(
     if p.is_null() {
         return Err(FfiError::Null(arg));
     }
-    crosstrace::intern::name_from_bytes(CStr::from_ptr(p).to_bytes())
-        .map_err(|_| FfiError::Utf8(arg))
+    interned(p).map_err(|_| FfiError::Utf8(arg))
+}
+
+/// Slots of the per-thread cache of [`interned`].
+const BY_ADDRESS_SLOTS: usize = 64;
+
+thread_local! {
+    /// Interned keys and names by the address C passed them at. C code mostly passes string
+    /// literals, the same address with the same bytes on every call.
+    static BY_ADDRESS: [Cell<(usize, &'static str)>; BY_ADDRESS_SLOTS] =
+        const { [const { Cell::new((0, "")) }; BY_ADDRESS_SLOTS] };
+}
+
+/// A key or name, interned by [`crosstrace::intern`]. A string seen before at the same address
+/// is found there, compared byte for byte (the caller's buffer may have changed since): no
+/// length scan, UTF-8 check or hash lookup.
+///
+/// # Safety
+/// `p` non-NULL and NUL-terminated.
+unsafe fn interned(
+    p: *const c_char,
+) -> Result<std::borrow::Cow<'static, str>, std::str::Utf8Error> {
+    let addr = p as usize;
+    let slot = ((addr >> 3) ^ (addr >> 11)) % BY_ADDRESS_SLOTS;
+    let seen = BY_ADDRESS.try_with(|c| c[slot].get()).ok();
+    if let Some((a, s)) = seen {
+        // SAFETY: `p` is NUL-terminated (the caller's contract).
+        if a == addr && unsafe { is_c_str(p, s) } {
+            return Ok(std::borrow::Cow::Borrowed(s));
+        }
+    }
+    // SAFETY: as above.
+    let got = crosstrace::intern::name_from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())?;
+    if let std::borrow::Cow::Borrowed(s) = got {
+        // Interned strings from C hold no NUL, which `is_c_str` relies on.
+        if !s.as_bytes().contains(&0) {
+            let _ = BY_ADDRESS.try_with(|c| c[slot].set((addr, s)));
+        }
+    }
+    Ok(got)
+}
+
+/// Whether the NUL-terminated string at `p` is exactly `s` (which holds no NUL). Reads nothing
+/// past `p`'s terminator: a shorter string differs from `s` at that terminator, and the scan
+/// stops at the first difference.
+///
+/// # Safety
+/// `p` non-NULL and NUL-terminated.
+unsafe fn is_c_str(p: *const c_char, s: &str) -> bool {
+    let p = p.cast::<u8>();
+    // SAFETY: each read is at or before the terminator, as explained above.
+    unsafe { s.bytes().enumerate().all(|(i, b)| *p.add(i) == b) && *p.add(s.len()) == 0 }
 }
 
 /// An optional string argument (NULL is `None`).

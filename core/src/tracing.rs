@@ -577,7 +577,12 @@ fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
 }
 
 fn sampler_of(c: &TracingConfig) -> (Sampler, bool) {
-    let ratio = Sampler::TraceIdRatioBased(c.sampling_rate);
+    // A ratio of 1 (the default) or 0 decides like the constant samplers, which decide inline.
+    let ratio = match c.sampling_rate {
+        r if r >= 1.0 => Sampler::AlwaysOn,
+        r if r <= 0.0 => Sampler::AlwaysOff,
+        r => Sampler::TraceIdRatioBased(r),
+    };
     match c.sampler {
         SamplerKind::AlwaysOn => (Sampler::AlwaysOn, false),
         SamplerKind::AlwaysOff => (Sampler::AlwaysOff, false),

@@ -594,10 +594,39 @@ static void test_metrics_program(const char *dir) {
     cJSON_Delete(p);
 }
 
+/* Names and keys are looked up by the address C passes them at; a buffer reused for another
+ * string (shorter, longer, same prefix) must give that string, not the one seen there before. */
+static void test_reused_name_buffer(void) {
+    current_test = "a reused name buffer";
+    init_none();
+    const char *names[] = {"reused.alpha", "reused.beta", "reused.alp", "reused.alphabet", "reused.alpha"};
+    char buf[32];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        strcpy(buf, names[i]);
+        ct_span *s = NULL;
+        CHECK_RC(ct_span_start(buf, CT_SPAN_KIND_INTERNAL, NULL, &s), CT_OK);
+        CHECK_RC(ct_span_set_i64(s, buf, 1), CT_OK);
+        ct_span_free(s);
+    }
+    char *text = NULL;
+    CHECK_RC(ct_metrics_text(&text), CT_OK);
+    const char *want[][2] = {{"reused.alpha", "2"}, {"reused.beta", "1"}, {"reused.alp", "1"}, {"reused.alphabet", "1"}};
+    for (size_t i = 0; i < 4; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "span_name=\"%s\",span_kind=\"internal\",status=\"unset\"} %s\n", want[i][0], want[i][1]);
+        int found = text != NULL && strstr(text, line) != NULL;
+        if (!found) fprintf(stderr, "  no line ending in: %s", line);
+        CHECK(found);
+    }
+    ct_string_free(text);
+    CHECK_RC(ct_shutdown(5000, NULL), CT_OK);
+}
+
 int main(int argc, char **argv) {
     const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
     test_version_and_result_names();
     test_bad_config_names_the_variable();
+    test_reused_name_buffer();
     test_bad_input_never_crashes();
     test_spans_ids_parents_and_health();
     test_correlation_and_propagation();
