@@ -570,3 +570,11 @@ fn console_backend_prints_a_tree_per_trace() {
     assert!(lines[1].starts_with("  parent [internal] "), "{text}");
     assert!(lines[2].starts_with("    child [internal] "), "{text}");
 }
+
+/// A span handle is moved through builders, closures and binding handles by value; at 128 bytes
+/// or less those moves are inline copies, not `memcpy` calls (ARCHITECTURE.md, span recording).
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_span_handle_stays_within_128_bytes() {
+    assert!(std::mem::size_of::<crosstrace::Span>() <= 128);
+}

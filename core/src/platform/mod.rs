@@ -57,7 +57,9 @@ mod wasm {
 /// a span reads the clock twice. The counter is used only where the kernel itself trusts it
 /// (x86_64 Linux with the `tsc` clocksource: invariant and synchronised across cores), and only
 /// once [`stamp`] has calibrated it against the monotonic clock over the process's first
-/// 100 ms of stamps; until then, and everywhere else, a stamp is Unix nanoseconds.
+/// 100 ms of stamps (to within 10 ppm); until then, and everywhere else, a stamp is Unix
+/// nanoseconds. Stamps of the two kinds mix (a start time set by hand, an explicit end): the
+/// counter stamp is then converted through a fresh pair of readings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stamp(u64);
 
@@ -70,7 +72,7 @@ impl Stamp {
         Stamp(unix_nanos(t) & !TICKS)
     }
 
-    /// Unix nanoseconds (counter ticks converted through the calibration's anchor).
+    /// Unix nanoseconds (counter ticks converted through a fresh pair of readings).
     fn unix_nanos(self) -> u64 {
         if self.0 & TICKS == 0 {
             return self.0;
@@ -129,33 +131,48 @@ mod tsc {
     use std::time::{Duration, Instant, SystemTime};
 
     /// How long the counter is watched against the monotonic clock before it is trusted for
-    /// durations. A pair of reads is a few tens of ns apart, so the rate is off by under a
-    /// millionth (under 0.01% even if the thread was preempted between the two reads).
+    /// durations.
     const CALIBRATE_OVER: Duration = Duration::from_millis(100);
 
-    struct Calibration {
-        nanos_per_tick: f64,
-        anchor_ticks: u64,
-        anchor_unix: u64,
-    }
+    /// The most the rate may be off, from how far apart each clock read's counter brackets
+    /// are: 10 ppm (36 ms in an hour). A calibration that cannot promise it waits for the next
+    /// stamp.
+    const MAX_RATE_ERROR: f64 = 1e-5;
 
-    struct Anchor {
-        ticks: u64,
-        mono: Instant,
-    }
-
-    static CALIBRATION: OnceLock<Calibration> = OnceLock::new();
-    static ANCHOR: OnceLock<Option<Anchor>> = OnceLock::new();
+    static NANOS_PER_TICK: OnceLock<f64> = OnceLock::new();
+    static ANCHOR: OnceLock<Option<(u64, Instant, u64)>> = OnceLock::new();
 
     fn read() -> u64 {
         // SAFETY: `rdtsc` has no preconditions on x86_64.
         unsafe { std::arch::x86_64::_rdtsc() }
     }
 
+    /// `clock()` paired with the counter: the narrowest of up to eight brackets
+    /// counter, clock, counter (a thread preempted inside one gets a wide bracket, not a wrong
+    /// pair). Returns the bracket's middle, the clock's reading and the bracket's width.
+    fn paired<T>(clock: impl Fn() -> T) -> (u64, T, u64) {
+        let sample = || {
+            let (a, t, b) = (read(), clock(), read());
+            let w = b.wrapping_sub(a);
+            (a.wrapping_add(w / 2), t, w)
+        };
+        let mut best = sample();
+        for _ in 0..7 {
+            if best.2 < 1_000 {
+                break;
+            }
+            let next = sample();
+            if next.2 < best.2 {
+                best = next;
+            }
+        }
+        best
+    }
+
     /// Counter ticks now, once calibrated; `None` before, or where the counter is not trusted.
     #[inline]
     pub(super) fn ticks() -> Option<u64> {
-        if CALIBRATION.get().is_some() {
+        if NANOS_PER_TICK.get().is_some() {
             return Some(read());
         }
         calibrate();
@@ -169,40 +186,46 @@ mod tsc {
             let source = std::fs::read_to_string(
                 "/sys/devices/system/clocksource/clocksource0/current_clocksource",
             );
-            source.is_ok_and(|s| s.trim() == "tsc").then(|| Anchor {
-                ticks: read(),
-                mono: Instant::now(),
-            })
+            source
+                .is_ok_and(|s| s.trim() == "tsc")
+                .then(|| paired(Instant::now))
         });
-        let Some(anchor) = anchor else { return };
-        let (ticks, mono) = (read(), Instant::now());
-        let elapsed = mono.duration_since(anchor.mono);
-        if elapsed < CALIBRATE_OVER || ticks <= anchor.ticks {
+        let Some((ticks0, mono0, width0)) = *anchor else {
+            return;
+        };
+        let (ticks, mono, width) = paired(Instant::now);
+        let elapsed = mono.duration_since(mono0);
+        if elapsed < CALIBRATE_OVER || ticks <= ticks0 {
             return;
         }
-        let _ = CALIBRATION.set(Calibration {
-            nanos_per_tick: elapsed.as_nanos() as f64 / (ticks - anchor.ticks) as f64,
-            anchor_ticks: ticks,
-            anchor_unix: super::unix_nanos(SystemTime::now()),
-        });
+        let span = (ticks - ticks0) as f64;
+        if (width0.saturating_add(width)) as f64 > span * MAX_RATE_ERROR {
+            return;
+        }
+        let _ = NANOS_PER_TICK.set(elapsed.as_nanos() as f64 / span);
     }
 
-    fn calibration() -> &'static Calibration {
-        CALIBRATION
+    fn nanos_per_tick() -> f64 {
+        *NANOS_PER_TICK
             .get()
             .expect("a tick stamp exists only once calibrated")
     }
 
     pub(super) fn nanos(ticks: u64) -> u64 {
-        (ticks as f64 * calibration().nanos_per_tick) as u64
+        (ticks as f64 * nanos_per_tick()) as u64
     }
 
-    /// Unix nanoseconds of a tick count, through the anchor (integers where `f64` would
-    /// round today's ~1.8e18 ns to 256 ns steps).
+    /// Unix nanoseconds of a tick count, through a fresh pair of readings (not an anchor from
+    /// long ago): off by at most the rate error times the distance from now, and unmoved by
+    /// wall-clock steps that happened before.
     pub(super) fn converted(ticks: u64) -> u64 {
-        let c = calibration();
-        let delta = (i128::from(ticks) - i128::from(c.anchor_ticks)) as f64 * c.nanos_per_tick;
-        (i128::from(c.anchor_unix) + delta as i128).max(0) as u64
+        let (now_ticks, now, _) = paired(SystemTime::now);
+        let now = super::unix_nanos(now);
+        if ticks <= now_ticks {
+            now.saturating_sub(nanos(now_ticks - ticks))
+        } else {
+            now.saturating_add(nanos(ticks - now_ticks))
+        }
     }
 }
 
