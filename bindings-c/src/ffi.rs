@@ -263,6 +263,53 @@ unsafe fn interned(
     Ok(got)
 }
 
+thread_local! {
+    /// Short string attribute values by the address C passed them at, shared: C passes many
+    /// values as literals ("EUR", a component's name), and a shared value costs a reference
+    /// count where a copy costs an allocation here and a free on the export thread (where the
+    /// two threads then contend for malloc's arena lock).
+    static VALUES: [RefCell<(usize, Option<std::sync::Arc<str>>)>; BY_ADDRESS_SLOTS] =
+        const { [const { RefCell::new((0, None)) }; BY_ADDRESS_SLOTS] };
+}
+
+/// Values longer than this are copied, not kept in [`VALUES`].
+const SHARED_VALUE_MAX: usize = 64;
+
+/// A string attribute value. One seen before at the same address with the same bytes is
+/// shared; any other is copied (the caller's buffer is theirs to change or free).
+///
+/// # Safety
+/// `p` NULL or NUL-terminated.
+pub(crate) unsafe fn value_arg(
+    p: *const c_char,
+    arg: &'static str,
+) -> Result<crosstrace::StringValue, FfiError> {
+    if p.is_null() {
+        return Err(FfiError::Null(arg));
+    }
+    let addr = p as usize;
+    let slot = ((addr >> 3) ^ (addr >> 11)) % BY_ADDRESS_SLOTS;
+    let seen = VALUES
+        .try_with(|v| match &*v[slot].borrow() {
+            // SAFETY: `p` is NUL-terminated (the caller's contract).
+            (a, Some(s)) if *a == addr && unsafe { is_c_str(p, s) } => Some(s.clone()),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    if let Some(s) = seen {
+        return Ok(s.into());
+    }
+    // SAFETY: as above.
+    let s = unsafe { str_arg(p, arg) }?;
+    if s.len() > SHARED_VALUE_MAX {
+        return Ok(s.to_owned().into());
+    }
+    let shared: std::sync::Arc<str> = s.into();
+    let _ = VALUES.try_with(|v| *v[slot].borrow_mut() = (addr, Some(shared.clone())));
+    Ok(shared.into())
+}
+
 /// Whether the NUL-terminated string at `p` is exactly `s` (which holds no NUL). Reads nothing
 /// past `p`'s terminator: a shorter string differs from `s` at that terminator, and the scan
 /// stops at the first difference.

@@ -359,7 +359,7 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
             for a in std::slice::from_raw_parts(attributes, len) {
                 let key = ffi::key_arg(a.key, "attribute key")?;
                 attrs.push(match a.r#type {
-                    0 => KeyValue::new(key, str_arg(a.string_value, "string_value")?.to_owned()),
+                    0 => KeyValue::new(key, ffi::value_arg(a.string_value, "string_value")?),
                     1 => KeyValue::new(key, a.int_value),
                     2 => KeyValue::new(key, a.double_value),
                     3 => KeyValue::new(key, a.int_value != 0),
@@ -439,7 +439,7 @@ pub unsafe extern "C" fn ct_span_set_str(
     set(span, || {
         Ok(KeyValue::new(
             ffi::key_arg(key, "key")?,
-            str_arg(value, "value")?.to_owned(),
+            ffi::value_arg(value, "value")?,
         ))
     })
 }

@@ -33,7 +33,7 @@ pub use tracing::{global, init, parse_span_context, SpanBuilder, Tracing, SCOPE_
 
 /// Re-exports of the OpenTelemetry types in crosstrace's API.
 pub use opentelemetry::trace::{SpanContext, SpanKind, Status};
-pub use opentelemetry::{Key, KeyValue, Value};
+pub use opentelemetry::{Key, KeyValue, StringValue, Value};
 pub use opentelemetry_sdk::trace::SpanData;
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.

@@ -608,8 +608,26 @@ static void test_reused_name_buffer(void) {
         CHECK_RC(ct_span_set_i64(s, buf, 1), CT_OK);
         ct_span_free(s);
     }
+    /* String values too: a client span's peer.service labels its metrics series. */
+    const char *targets[] = {"svc.alpha", "svc.beta", "svc.alp", "svc.alpha"};
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        strcpy(buf, targets[i]);
+        ct_span *s = NULL;
+        CHECK_RC(ct_span_start("reused.call", CT_SPAN_KIND_CLIENT, NULL, &s), CT_OK);
+        CHECK_RC(ct_span_set_str(s, "peer.service", buf), CT_OK);
+        strcpy(buf, "overwritten after the call");
+        ct_span_free(s);
+    }
     char *text = NULL;
     CHECK_RC(ct_metrics_text(&text), CT_OK);
+    const char *want_targets[][2] = {{"svc.alpha", "2"}, {"svc.beta", "1"}, {"svc.alp", "1"}};
+    for (size_t i = 0; i < 3; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "status=\"unset\",target_service=\"%s\"} %s\n", want_targets[i][0], want_targets[i][1]);
+        int found = text != NULL && strstr(text, line) != NULL;
+        if (!found) fprintf(stderr, "  no line ending in: %s", line);
+        CHECK(found);
+    }
     const char *want[][2] = {{"reused.alpha", "2"}, {"reused.beta", "1"}, {"reused.alp", "1"}, {"reused.alphabet", "1"}};
     for (size_t i = 0; i < 4; i++) {
         char line[128];
