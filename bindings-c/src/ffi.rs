@@ -224,8 +224,14 @@ pub(crate) unsafe fn name_arg(
     interned(p).map_err(|_| FfiError::Utf8(arg))
 }
 
-/// Slots of the per-thread cache of [`interned`].
+/// Slots of the per-thread caches by address ([`interned`], [`value_arg`]).
 const BY_ADDRESS_SLOTS: usize = 64;
+
+/// A C string's address and its slot in the caches by address.
+fn address_slot(p: *const c_char) -> (usize, usize) {
+    let addr = p as usize;
+    (addr, ((addr >> 3) ^ (addr >> 11)) % BY_ADDRESS_SLOTS)
+}
 
 thread_local! {
     /// Interned keys and names by the address C passed them at. C code mostly passes string
@@ -243,8 +249,7 @@ thread_local! {
 unsafe fn interned(
     p: *const c_char,
 ) -> Result<std::borrow::Cow<'static, str>, std::str::Utf8Error> {
-    let addr = p as usize;
-    let slot = ((addr >> 3) ^ (addr >> 11)) % BY_ADDRESS_SLOTS;
+    let (addr, slot) = address_slot(p);
     let seen = BY_ADDRESS.try_with(|c| c[slot].get()).ok();
     if let Some((a, s)) = seen {
         // SAFETY: `p` is NUL-terminated (the caller's contract).
@@ -287,8 +292,7 @@ pub(crate) unsafe fn value_arg(
     if p.is_null() {
         return Err(FfiError::Null(arg));
     }
-    let addr = p as usize;
-    let slot = ((addr >> 3) ^ (addr >> 11)) % BY_ADDRESS_SLOTS;
+    let (addr, slot) = address_slot(p);
     let seen = VALUES
         .try_with(|v| match &*v[slot].borrow() {
             // SAFETY: `p` is NUL-terminated (the caller's contract).
