@@ -51,7 +51,6 @@ pub struct Span {
     /// parent context: a span handle stays at 128 bytes, moved without a `memcpy` call.)
     carried: Option<Arc<Carried>>,
     state: State,
-    pipeline: Option<Arc<Pipeline>>,
 }
 
 /// What a span holds while it runs. The span data is boxed: a span handle stays small to move
@@ -59,10 +58,12 @@ pub struct Span {
 /// span. An unsampled span's small metrics record is inline: no allocation.
 #[derive(Debug)]
 enum State {
-    /// Sampled: the data that will be exported, and a stamp of its start time: the end time
-    /// is the start time plus the stamps' difference (one wall-clock read per span, not two).
-    Recording(Box<SpanData>, Stamp),
-    /// Unsampled while span metrics are on: what the metrics need.
+    /// Sampled: the data that will be exported, a stamp of its start time (the end time is
+    /// the start time plus the stamps' difference: one wall-clock read per span, not two),
+    /// and the pipeline it goes to.
+    Recording(Box<SpanData>, Stamp, Arc<Pipeline>),
+    /// Unsampled while span metrics are on: what the metrics need (no pipeline reference:
+    /// see [`MetricsOnly`]).
     Measured(MetricsOnly),
     /// Ended, or never recording.
     Done,
@@ -79,8 +80,7 @@ impl Span {
         Span {
             context,
             carried: parent_cx.carried(),
-            state: State::Recording(data, started),
-            pipeline: Some(pipeline),
+            state: State::Recording(data, started, pipeline),
         }
     }
 
@@ -88,13 +88,11 @@ impl Span {
         context: SpanContext,
         parent_cx: &Context,
         only: MetricsOnly,
-        pipeline: Arc<Pipeline>,
     ) -> Span {
         Span {
             context,
             carried: parent_cx.carried(),
             state: State::Measured(only),
-            pipeline: Some(pipeline),
         }
     }
 
@@ -103,7 +101,6 @@ impl Span {
             context,
             carried: parent_cx.carried(),
             state: State::Done,
-            pipeline: None,
         }
     }
 
@@ -148,14 +145,11 @@ impl Span {
 
     /// Sets an attribute, applying the value-length and count limits.
     pub fn set_attribute(&mut self, kv: KeyValue) {
-        let Some(p) = self.pipeline.as_deref() else {
-            return;
-        };
         match &mut self.state {
-            State::Recording(data, _) => {
+            State::Recording(data, _, p) => {
                 p.push_attribute(&mut data.attributes, &mut data.dropped_attributes_count, kv)
             }
-            State::Measured(only) => only.note(p, kv.key.as_str(), &kv.value),
+            State::Measured(only) => only.note(kv.key.as_str(), &kv.value),
             State::Done => {}
         }
     }
@@ -181,8 +175,7 @@ impl Span {
         time: SystemTime,
         mut attributes: Vec<KeyValue>,
     ) {
-        let (State::Recording(data, _), Some(p)) = (&mut self.state, self.pipeline.as_deref())
-        else {
+        let State::Recording(data, _, p) = &mut self.state else {
             return;
         };
         if data.events.events.len() >= MAX_EVENTS_PER_SPAN {
@@ -231,7 +224,7 @@ impl Span {
     /// specifies); `Unset` never replaces a set status.
     pub fn set_status(&mut self, status: Status) {
         match &mut self.state {
-            State::Recording(data, _) => match (&data.status, &status) {
+            State::Recording(data, _, _) => match (&data.status, &status) {
                 (Status::Ok, _) | (_, Status::Unset) => {}
                 _ => data.status = status,
             },
@@ -243,7 +236,7 @@ impl Span {
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
         match &mut self.state {
-            State::Recording(data, _) => data.name = name.into(),
+            State::Recording(data, _, _) => data.name = name.into(),
             State::Measured(only) => only.name = name.into(),
             State::Done => {}
         }
@@ -253,7 +246,7 @@ impl Span {
     /// the data, or one measured by the caller's own clock). No effect once ended.
     pub fn set_start_time(&mut self, time: SystemTime) {
         match &mut self.state {
-            State::Recording(data, started) => {
+            State::Recording(data, started, _) => {
                 data.start_time = time;
                 *started = Stamp::at(time);
             }
@@ -274,12 +267,8 @@ impl Span {
 
     fn finish(&mut self, time: Option<SystemTime>) {
         // Drop calls this too: an ended or non-recording span reads no clock.
-        let state = std::mem::replace(&mut self.state, State::Done);
-        let Some(p) = self.pipeline.take() else {
-            return;
-        };
-        match state {
-            State::Recording(mut data, started) => {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Recording(mut data, started, p) => {
                 let end = match time {
                     Some(t) => t,
                     None if started.is_ticks() => {
@@ -291,10 +280,7 @@ impl Span {
                 p.on_end(data);
             }
             State::Measured(only) => {
-                if let Some(m) = &p.metrics {
-                    let end = time.map_or_else(crate::platform::stamp, Stamp::at);
-                    m.record_only(&only, end);
-                }
+                only.record(time.map_or_else(crate::platform::stamp, Stamp::at));
             }
             State::Done => {}
         }

@@ -36,12 +36,12 @@ pub(crate) struct Pipeline {
     scope: InstrumentationScope,
     root_sampler: Sampler,
     parent_based: bool,
-    value_limit: usize,
+    pub(crate) value_limit: usize,
     count_limit: usize,
     processor: BatchProcessor,
     shut_down: AtomicBool,
     /// Span-derived metrics, when on.
-    pub(crate) metrics: Option<SpanMetrics>,
+    pub(crate) metrics: Option<Arc<SpanMetrics>>,
 }
 
 impl Pipeline {
@@ -50,13 +50,6 @@ impl Pipeline {
         if truncate_value(&mut kv.value, self.value_limit) {
             Counters::add(&self.counters.app.attributes_truncated, 1);
         }
-    }
-
-    /// `value` cut to the length limit exactly as a recorded attribute is, without counting
-    /// it: for the labels of a span that is only measured, so that it lands in the series a
-    /// recorded one would.
-    pub(crate) fn cut_value(&self, value: &mut opentelemetry::Value) {
-        truncate_value(value, self.value_limit);
     }
 
     /// Adds or replaces an attribute under the limits.
@@ -161,6 +154,7 @@ impl Tracing {
                         &config.metrics_buckets_ms,
                         config.metrics_max_series,
                     )
+                    .shared()
                 }),
             }))
         } else {
@@ -326,13 +320,14 @@ impl Tracing {
         };
         let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
         if !sampled {
-            Counters::add(&p.counters.app.sampled_out, 1);
-            if p.metrics.is_some() {
-                // Not recorded, but counted in the metrics when it ends.
+            if let Some(m) = &p.metrics {
+                // Not recorded, but counted in the metrics when it ends (and counted as
+                // sampled out in this thread's shard of them).
                 let start = start_time.map_or_else(crate::platform::stamp, Stamp::at);
-                let only = MetricsOnly::new(p, name, kind, start, attributes);
-                return Span::metrics_only(context, cx, only, p.clone());
+                let only = MetricsOnly::new(p, m, name, kind, start, attributes);
+                return Span::metrics_only(context, cx, only);
             }
+            Counters::add(&p.counters.app.sampled_out, 1);
             return Span::non_recording(context, cx);
         }
 
@@ -453,7 +448,7 @@ impl Tracing {
         Some(m.snapshot(
             self.inner.config.sampling_rate_in_effect(),
             g(&p.counters.app.started),
-            g(&p.counters.app.sampled_out),
+            g(&p.counters.app.sampled_out) + m.sampled_out(),
         ))
     }
 
@@ -475,7 +470,12 @@ impl Tracing {
             .as_ref()
             .map(|p| p.processor.counts())
             .unwrap_or_default();
-        let counts = self.inner.counters.snapshot(queue);
+        let counts = self.inner.counters.snapshot(
+            queue,
+            (self.inner.pipeline.as_ref())
+                .and_then(|p| p.metrics.as_ref())
+                .map_or(0, |m| m.sampled_out()),
+        );
         let metrics = self
             .inner
             .pipeline
@@ -509,8 +509,8 @@ impl Tracing {
             last_export_success_unix_ms: self.inner.counters.last_success_unix_ms(),
             warnings: self.inner.warnings.clone(),
             metrics_enabled: metrics.is_some(),
-            metrics_series: metrics.map_or(0, SpanMetrics::series_count),
-            metrics_overflowed: metrics.map_or(0, SpanMetrics::overflowed),
+            metrics_series: metrics.map_or(0, |m| m.series_count()),
+            metrics_overflowed: metrics.map_or(0, |m| m.overflowed()),
         }
     }
 }

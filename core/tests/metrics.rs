@@ -411,3 +411,100 @@ fn static_and_owned_names_land_in_the_same_series() {
         assert_eq!(m.count(|_| true), 16, "{sampler:?}");
     }
 }
+
+/// The common span is counted in a per-thread ring that readers fold: a reader sees every span
+/// ended before it read, from threads still running (rings part full, some folded by their
+/// thread) and from threads that have exited; spans of several tracings on one thread (more
+/// than a thread keeps rings for) land in their own metrics.
+#[test]
+fn spans_from_many_threads_and_tracings_are_all_counted() {
+    let new = |sampler| {
+        Tracing::new(TracingConfig {
+            backend: crosstrace::Backend::None,
+            sampler,
+            ..TracingConfig::default()
+        })
+        .unwrap()
+    };
+    let t = new(crosstrace::SamplerKind::ParentBasedAlwaysOn);
+    let off = new(crosstrace::SamplerKind::AlwaysOff);
+    let ended = Arc::new(std::sync::Barrier::new(5));
+    let read = Arc::new(std::sync::Barrier::new(5));
+    let threads: Vec<_> = (0..4_u64)
+        .map(|n| {
+            let (t, off, ended, read) = (t.clone(), off.clone(), ended.clone(), read.clone());
+            std::thread::spawn(move || {
+                // 300 + 77n: past one ring's 256 for every thread, never a multiple of it.
+                for i in 0..300 + 77 * n {
+                    let mut s = t.start("step");
+                    if i % 3 == 0 {
+                        s.set_status(Status::error("x"));
+                    }
+                    s.end();
+                    off.start("step").end();
+                }
+                ended.wait();
+                read.wait();
+                for _ in 0..10 {
+                    t.start("after").end();
+                }
+            })
+        })
+        .collect();
+    ended.wait();
+    let spans: u64 = (0..4).map(|n| 300 + 77 * n).sum();
+    let errors: u64 = (0..4).map(|n| (300 + 77 * n as u64).div_ceil(3)).sum();
+    let m = t.metrics().unwrap();
+    assert_eq!(
+        m.count(|k| k.span_name == "step"),
+        spans,
+        "threads still running"
+    );
+    assert_eq!(m.count(|k| k.status == "error"), errors);
+    assert_eq!(off.metrics().unwrap().count(|_| true), spans);
+    read.wait();
+    for th in threads {
+        th.join().unwrap();
+    }
+    let m = t.metrics().unwrap();
+    assert_eq!(m.count(|k| k.span_name == "after"), 40, "threads gone");
+    assert_eq!(m.count(|_| true), spans + 40);
+
+    assert_eq!(off.health().counts.spans_sampled_out, spans);
+
+    // Unsampled spans started on threads that exit before the spans end here: each thread's
+    // count of them outlives it, and the spans find their metrics from this thread.
+    let moved: Vec<crosstrace::Span> = (0..3)
+        .map(|_| {
+            let off = off.clone();
+            std::thread::spawn(move || off.start("moved")).join().unwrap()
+        })
+        .collect();
+    for mut s in moved {
+        s.end();
+    }
+    let m = off.metrics().unwrap();
+    assert_eq!(m.count(|k| k.span_name == "moved"), 3);
+    assert_eq!(m.sampled_out, spans + 3);
+    assert_eq!(off.health().counts.spans_sampled_out, spans + 3);
+    // A span that outlives its tracing ends quietly.
+    let mut late = off.start("late");
+    drop(off);
+    late.end();
+
+    // Six tracings in turns on one thread: a thread keeps rings for four at a time.
+    let many: Vec<Tracing> = (0..6)
+        .map(|_| new(crosstrace::SamplerKind::AlwaysOff))
+        .collect();
+    for round in 0..500 {
+        for (i, t) in many.iter().enumerate() {
+            if round % (i + 1) == 0 {
+                t.start("turn").end();
+            }
+        }
+    }
+    for (i, t) in many.iter().enumerate() {
+        let want = (0..500).filter(|r| r % (i + 1) == 0).count() as u64;
+        assert_eq!(t.metrics().unwrap().count(|_| true), want, "tracing {i}");
+    }
+}

@@ -140,10 +140,11 @@ impl Counters {
             .store(unix_ms(crate::platform::now()), Ordering::Relaxed);
     }
 
-    /// A snapshot of the counters, with the queue's own counts.
-    pub fn snapshot(&self, queue: QueueCounts) -> SpanCounts {
+    /// A snapshot of the counters, with the queue's own counts and the spans sampled out
+    /// that the span metrics counted (in their per-thread shards).
+    pub fn snapshot(&self, queue: QueueCounts, metrics_sampled_out: u64) -> SpanCounts {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let sampled_out = g(&self.app.sampled_out);
+        let sampled_out = g(&self.app.sampled_out) + metrics_sampled_out;
         SpanCounts {
             spans_started: g(&self.app.started) + sampled_out,
             spans_ended: queue.ended,

@@ -17,6 +17,7 @@
 //! Exposition is the Prometheus text format ([`SpanMetrics::prometheus_text`]); durations are in
 //! milliseconds, as the specification's `HighLatency` alert (`> 1000`) implies.
 
+mod local;
 mod sketch;
 
 use std::borrow::Cow;
@@ -24,7 +25,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanKind, Status};
@@ -149,14 +150,14 @@ impl Hints<'static> {
     /// values are copied or cut; other attributes are not touched.
     /// `None` when there are none (the common case: no allocation).
     pub(crate) fn owned(
-        p: &Pipeline,
+        limit: usize,
         kind: &SpanKind,
         attrs: &[KeyValue],
     ) -> Option<Box<Hints<'static>>> {
         let mut h = None;
         if Self::labelled(kind) {
             for kv in attrs {
-                note(&mut h, p, kind, kv.key.as_str(), &kv.value);
+                note(&mut h, limit, kind, kv.key.as_str(), &kv.value);
             }
         }
         h
@@ -165,10 +166,10 @@ impl Hints<'static> {
     /// Notes `key = value` (set on a running metrics-only span of `kind`) if it labels its
     /// metrics.
     #[inline]
-    pub(crate) fn note(&mut self, p: &Pipeline, kind: &SpanKind, key: &str, value: &Value) {
+    pub(crate) fn note(&mut self, limit: usize, kind: &SpanKind, key: &str, value: &Value) {
         if let Some(slot) = self.slot(kind, key) {
             let mut v = value.clone();
-            p.cut_value(&mut v);
+            crate::span::truncate_value(&mut v, limit);
             Self::set(slot, Cow::Owned(v.as_str().into_owned()));
         }
     }
@@ -177,7 +178,7 @@ impl Hints<'static> {
 /// Notes `key = value` in `hints` (allocated on the first labelling attribute).
 fn note(
     hints: &mut Option<Box<Hints<'static>>>,
-    p: &Pipeline,
+    limit: usize,
     kind: &SpanKind,
     key: &str,
     value: &Value,
@@ -185,17 +186,23 @@ fn note(
     if Hints::default().slot(kind, key).is_some() {
         hints
             .get_or_insert_with(Box::default)
-            .note(p, kind, key, value);
+            .note(limit, kind, key, value);
     }
 }
 
 /// What the metrics of an unsampled span need; see the module docs. Small, held inline in the
-/// span: measuring an unsampled span allocates nothing unless it has labelling attributes.
+/// span: measuring an unsampled span allocates nothing unless it has labelling attributes, and
+/// holds no reference to the pipeline (no reference count to move): its metrics are found by
+/// their id when it ends, in the ending thread's shard (see [`local`]).
 #[derive(Debug)]
 pub(crate) struct MetricsOnly {
     pub(crate) name: Cow<'static, str>,
     /// 8 bytes where a `SystemTime` takes 16, and usually a counter read (see [`Stamp`]).
     start: Stamp,
+    /// [`SpanMetrics::id`] of the metrics that count it.
+    metrics: u64,
+    /// The attribute value-length limit, which labelling values are cut to.
+    value_limit: u32,
     pub(crate) kind: SpanKind,
     /// Unset, ok or error, as [`status_index`] numbers them.
     status: u8,
@@ -203,25 +210,61 @@ pub(crate) struct MetricsOnly {
 }
 
 impl MetricsOnly {
+    /// A span of `metrics` that started at `start`; counts it as sampled out.
     pub(crate) fn new(
         p: &Pipeline,
+        metrics: &Arc<SpanMetrics>,
         name: Cow<'static, str>,
         kind: SpanKind,
         start: Stamp,
         attrs: &[KeyValue],
     ) -> MetricsOnly {
+        if !local::count_sampled_out(metrics) {
+            crate::health::Counters::add(&p.counters.app.sampled_out, 1);
+        }
+        let value_limit = u32::try_from(p.value_limit).unwrap_or(u32::MAX);
         MetricsOnly {
-            hints: Hints::owned(p, &kind, attrs),
+            hints: Hints::owned(value_limit as usize, &kind, attrs),
             name,
             start,
+            metrics: metrics.id,
+            value_limit,
             kind,
             status: 0,
         }
     }
 
     /// Notes an attribute set while the span runs, if it labels the metrics.
-    pub(crate) fn note(&mut self, p: &Pipeline, key: &str, value: &Value) {
-        note(&mut self.hints, p, &self.kind, key, value);
+    pub(crate) fn note(&mut self, key: &str, value: &Value) {
+        note(
+            &mut self.hints,
+            self.value_limit as usize,
+            &self.kind,
+            key,
+            value,
+        );
+    }
+
+    /// Counts the span, ended at `end`, in its metrics (if they still exist).
+    pub(crate) fn record(&self, end: Stamp) {
+        let none = Hints::default();
+        let h = self.hints.as_deref().unwrap_or(&none);
+        let (ki, si) = (kind_index(&self.kind), self.status);
+        let nanos = self.start.nanos_until(end);
+        if let Some(k) = StaticName::of(&self.name, ki, si, h) {
+            if local::record(
+                self.metrics,
+                || local::resolve(self.metrics),
+                &self.name,
+                k,
+                nanos,
+            ) {
+                return;
+            }
+        }
+        if let Some(m) = local::resolve(self.metrics) {
+            m.record_locked(&self.name, ki, si, h, nanos);
+        }
     }
 
     /// Moves the start time.
@@ -278,6 +321,10 @@ struct Table {
     /// of text on the common path. A `'static` str never changes, so its address identifies it.
     statics: HashMap<StaticName, u32, BuildHasherDefault<Identity>>,
     series: Vec<(SeriesKey, SeriesStats)>,
+    /// Every thread's pending spans (see [`local`]).
+    shards: Vec<Arc<local::Shard>>,
+    /// Spans sampled out that were counted in shards since forgotten.
+    retired_sampled_out: u64,
 }
 
 /// See [`Table::statics`].
@@ -286,6 +333,23 @@ struct StaticName {
     addr: usize,
     len: usize,
     kind_status: (u8, u8),
+}
+
+impl StaticName {
+    /// The key of a `'static` name with no labelling attributes; `None` for any other span.
+    // `&Cow`, not `&str`: whether the name is `'static` decides.
+    #[allow(clippy::ptr_arg)]
+    #[inline]
+    fn of(name: &Cow<'static, str>, ki: u8, si: u8, h: &Hints<'_>) -> Option<StaticName> {
+        match name {
+            Cow::Borrowed(s) if h.is_empty() => Some(StaticName {
+                addr: s.as_ptr() as usize,
+                len: s.len(),
+                kind_status: (ki, si),
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl Hash for StaticName {
@@ -321,6 +385,8 @@ pub struct MetricsSnapshot {
 /// The span metrics of one [`crate::Tracing`].
 #[derive(Debug)]
 pub struct SpanMetrics {
+    /// Unique in the process: names this instance in threads' shards.
+    id: u64,
     service_name: String,
     buckets_ms: Box<[f64]>,
     max_series: usize,
@@ -394,7 +460,9 @@ impl SpanMetrics {
     /// Metrics for `service_name` with histogram bounds `buckets_ms` (ascending) and at most
     /// `max_series` label sets.
     pub fn new(service_name: &str, buckets_ms: &[f64], max_series: usize) -> SpanMetrics {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         SpanMetrics {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             service_name: service_name.to_owned(),
             buckets_ms: buckets_ms.into(),
             max_series: max_series.max(1),
@@ -402,73 +470,92 @@ impl SpanMetrics {
                 index: HashMap::default(),
                 statics: HashMap::default(),
                 series: Vec::new(),
+                shards: Vec::new(),
+                retired_sampled_out: 0,
             }),
             overflowed: AtomicU64::new(0),
         }
     }
 
+    /// Shares these metrics with spans: an unsampled span holds only their id and finds
+    /// them by it when it ends (on another thread, or after its thread's shard was evicted).
+    pub(crate) fn shared(self) -> Arc<SpanMetrics> {
+        let m = Arc::new(self);
+        local::register(&m);
+        m
+    }
+
     /// Counts a recorded span (at its end).
-    pub(crate) fn record_span(&self, data: &SpanData) {
+    pub(crate) fn record_span(self: &Arc<Self>, data: &SpanData) {
         let hints = Hints::from_attributes(&data.span_kind, &data.attributes);
-        self.record(
-            &data.name,
-            &data.span_kind,
-            status_index(&data.status),
-            &hints,
-            duration_ms(data.start_time, data.end_time),
-        );
+        let (ki, si) = (kind_index(&data.span_kind), status_index(&data.status));
+        let nanos =
+            (data.end_time.duration_since(data.start_time)).map_or(0, |d| d.as_nanos() as u64);
+        // The common span: through this thread's shard, no lock.
+        if let Some(k) = StaticName::of(&data.name, ki, si, &hints) {
+            if local::record(self.id, || Some(self.clone()), &data.name, k, nanos) {
+                return;
+            }
+        }
+        self.record_locked(&data.name, ki, si, &hints, nanos);
     }
 
-    /// Counts a metrics-only (unsampled) span ending at `end`.
-    pub(crate) fn record_only(&self, m: &MetricsOnly, end: Stamp) {
-        let none = Hints::default();
-        self.record(
-            &m.name,
-            &m.kind,
-            m.status,
-            m.hints.as_deref().unwrap_or(&none),
-            m.start.nanos_until(end) as f64 / 1e6,
-        );
-    }
-
+    /// Counts a span under the table's lock.
     // `&Cow`, not `&str`: whether the name is `'static` decides the lookup.
     #[allow(clippy::ptr_arg)]
-    fn record(&self, name: &Cow<'static, str>, kind: &SpanKind, si: u8, h: &Hints<'_>, ms: f64) {
-        let ki = kind_index(kind);
+    fn record_locked(&self, name: &Cow<'static, str>, ki: u8, si: u8, h: &Hints<'_>, nanos: u64) {
+        let mut t = self.lock();
+        let i = match StaticName::of(name, ki, si, h) {
+            Some(k) => self.static_series(&mut t, name, k).0,
+            None => self.find(&mut t, name, ki, si, h),
+        };
+        self.add(&mut t, i, nanos);
+    }
+
+    /// Spans counted as sampled out by threads' shards.
+    pub(crate) fn sampled_out(&self) -> u64 {
+        let t = self.lock();
+        t.retired_sampled_out + t.shards.iter().map(|s| s.sampled_out()).sum::<u64>()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The series of a `'static` name with no labelling attributes, and whether it may be
+    /// cached by the name's address (not an overflow series: those are found again each time,
+    /// so that [`SpanMetrics::find`] counts every span that lands there).
+    fn static_series(&self, t: &mut Table, name: &str, k: StaticName) -> (usize, bool) {
+        if let Some(i) = t.statics.get(&k) {
+            return (*i as usize, true);
+        }
+        let (ki, si) = k.kind_status;
+        let i = self.find(t, name, ki, si, &Hints::default());
+        let cacheable = !t.series[i].0.overflow;
+        if cacheable && t.statics.len() < self.max_series.saturating_mul(4) {
+            t.statics.insert(k, i as u32);
+        }
+        (i, cacheable)
+    }
+
+    /// Adds one span of `nanos` to series `i`.
+    fn add(&self, t: &mut Table, i: usize, nanos: u64) {
+        let ms = nanos as f64 / 1e6;
         // The first bound at or above `ms`. A scan from the smallest bound, not a binary
         // search: most spans are short, so it stops at the first compare or two, predictably.
         let bucket = (self.buckets_ms.iter())
             .position(|b| *b >= ms)
             .unwrap_or(self.buckets_ms.len());
-        let fast = match name {
-            Cow::Borrowed(s) if h.is_empty() => Some(StaticName {
-                addr: s.as_ptr() as usize,
-                len: s.len(),
-                kind_status: (ki, si),
-            }),
-            _ => None,
-        };
-        let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        let t = &mut *t;
-        let i = match fast.and_then(|k| t.statics.get(&k)) {
-            Some(i) => *i as usize,
-            None => {
-                let i = self.find(t, name, ki, si, h);
-                if let Some(k) = fast {
-                    if !t.series[i].0.overflow
-                        && t.statics.len() < self.max_series.saturating_mul(4)
-                    {
-                        t.statics.insert(k, i as u32);
-                    }
-                }
-                i
-            }
-        };
         let s = &mut t.series[i].1;
         s.count += 1;
         s.sum_ms += ms;
         s.buckets[bucket] += 1;
         s.sketch.add(ms);
+    }
+
+    /// Folds one thread's pending spans into the table.
+    fn fold(&self, t: &mut Table, shard: &local::Shard) {
+        shard.fold(|i, nanos| self.add(t, i, nanos));
     }
 
     /// The series of a label set: found by its hash, else created, else (past the cap) the
@@ -588,7 +675,8 @@ impl SpanMetrics {
         sampled_out: u64,
     ) -> MetricsSnapshot {
         let (mut series, overflowed) = {
-            let t = self.table.lock().unwrap_or_else(|e| e.into_inner());
+            let mut t = self.lock();
+            local::fold_all(self, &mut t);
             // Read under the lock: consistent with the overflow series' counts.
             (t.series.clone(), self.overflowed())
         };
@@ -603,11 +691,6 @@ impl SpanMetrics {
             overflowed,
         }
     }
-}
-
-fn duration_ms(start: SystemTime, end: SystemTime) -> f64 {
-    end.duration_since(start)
-        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 impl MetricsSnapshot {

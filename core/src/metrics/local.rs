@@ -1,0 +1,247 @@
+//! Per-thread recording of the common span: a `'static` name and no labelling attributes.
+//!
+//! A thread keeps, per [`SpanMetrics`](super::SpanMetrics) it records into, a [`Shard`]: a ring
+//! of `(series, nanoseconds)` pairs that only this thread writes, and a small cache from the
+//! span's [`StaticName`] to its series. Recording is then two plain stores and a release store
+//! of the ring's head — no lock, no read-modify-write, no hashing of text. The pairs are folded
+//! into the shared table, under its lock, when the ring is full and before anything reads the
+//! table, so a reader sees every span that ended before it read.
+//!
+//! Folding happens only under the table's lock, so the table's lock is also what makes one
+//! folder at a time: the shard's `tail` is stored only there. The table holds every shard it has
+//! given out (a thread that exits leaves its unfolded pairs there; the next fold takes them and
+//! forgets the shard).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use super::{SpanMetrics, StaticName, Table};
+
+/// Pairs per ring: 4 KiB, a fold per 256 spans.
+const CAP: u64 = 256;
+/// Entries of the per-thread name cache (direct-mapped).
+const CACHE: usize = 64;
+/// Metrics a thread keeps a shard for at once (a process usually has one).
+const MAX_LOCALS: usize = 4;
+
+/// One thread's pending pairs for one [`SpanMetrics`], and its count of sampled-out spans.
+#[derive(Debug)]
+pub(super) struct Shard {
+    /// Pairs written; stored by the owning thread only.
+    head: AtomicU64,
+    /// Pairs folded; stored only under the table's lock.
+    tail: AtomicU64,
+    /// Spans this thread started unsampled; stored by the owning thread only.
+    sampled_out: AtomicU64,
+    /// `2 * CAP` words: series index, then nanoseconds.
+    ring: Box<[AtomicU64]>,
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            head: AtomicU64::new(0),
+            tail: AtomicU64::new(0),
+            sampled_out: AtomicU64::new(0),
+            ring: (0..2 * CAP).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Appends a pair; `false` when the ring is full (fold, then push again). Owner only.
+    #[inline]
+    fn push(&self, series: u32, nanos: u64) -> bool {
+        let h = self.head.load(Ordering::Relaxed);
+        // Acquire: the folder has read the slots it released.
+        if h.wrapping_sub(self.tail.load(Ordering::Acquire)) >= CAP {
+            return false;
+        }
+        let i = ((h % CAP) * 2) as usize;
+        self.ring[i].store(u64::from(series), Ordering::Relaxed);
+        self.ring[i + 1].store(nanos, Ordering::Relaxed);
+        // Release: a folder that sees the head sees the pair.
+        self.head.store(h.wrapping_add(1), Ordering::Release);
+        true
+    }
+
+    /// Hands every pending pair to `add` and releases their slots. Under the table's lock only.
+    pub(super) fn fold(&self, mut add: impl FnMut(usize, u64)) {
+        let (tail, head) = (
+            self.tail.load(Ordering::Relaxed),
+            self.head.load(Ordering::Acquire),
+        );
+        let mut k = tail;
+        while k != head {
+            let i = ((k % CAP) * 2) as usize;
+            add(
+                self.ring[i].load(Ordering::Relaxed) as usize,
+                self.ring[i + 1].load(Ordering::Relaxed),
+            );
+            k = k.wrapping_add(1);
+        }
+        self.tail.store(head, Ordering::Release);
+    }
+
+    pub(super) fn sampled_out(&self) -> u64 {
+        self.sampled_out.load(Ordering::Relaxed)
+    }
+}
+
+/// A thread's state for one [`SpanMetrics`].
+struct Local {
+    id: u64,
+    /// Upgraded only on a cache miss and a fold (once per [`CAP`] spans).
+    metrics: Weak<SpanMetrics>,
+    shard: Arc<Shard>,
+    cache: Box<[Option<(StaticName, u32)>; CACHE]>,
+}
+
+thread_local! {
+    static LOCALS: RefCell<Vec<Local>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Every shared [`SpanMetrics`], by id: how a span that holds only an id finds its metrics on
+/// a thread with no shard for them.
+static REGISTRY: Mutex<Vec<(u64, Weak<SpanMetrics>)>> = Mutex::new(Vec::new());
+
+pub(super) fn register(m: &Arc<SpanMetrics>) {
+    let mut r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    r.retain(|(_, w)| w.strong_count() > 0);
+    r.push((m.id, Arc::downgrade(m)));
+}
+
+/// The metrics of `id`, while they exist: this thread's shard knows them, else the registry.
+pub(super) fn resolve(id: u64) -> Option<Arc<SpanMetrics>> {
+    let here = LOCALS
+        .try_with(|l| {
+            let l = l.try_borrow().ok()?;
+            l.iter().find(|l| l.id == id)?.metrics.upgrade()
+        })
+        .ok()
+        .flatten();
+    here.or_else(|| {
+        let r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        r.iter().find(|(i, _)| *i == id)?.1.upgrade()
+    })
+}
+
+/// The cache slot of a name (its hash's top bits).
+fn slot(k: &StaticName) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = super::Identity::default();
+    k.hash(&mut h);
+    (h.finish() >> 58) as usize % CACHE
+}
+
+/// Runs `f` on this thread's state for the metrics `id`, made from `get()` when there is none;
+/// `None` when that cannot be (the thread is exiting, the metrics are gone).
+#[inline]
+fn with_local<R>(
+    id: u64,
+    get: impl FnOnce() -> Option<Arc<SpanMetrics>>,
+    f: impl FnOnce(&mut Local) -> R,
+) -> Option<R> {
+    LOCALS
+        .try_with(|locals| {
+            let mut locals = locals.try_borrow_mut().ok()?;
+            let i = match locals.iter().position(|l| l.id == id) {
+                Some(i) => i,
+                None => {
+                    let m = get()?;
+                    // A shard the table no longer holds belongs to dropped metrics.
+                    locals.retain(|l| Arc::strong_count(&l.shard) > 1);
+                    if locals.len() >= MAX_LOCALS {
+                        locals.remove(0);
+                    }
+                    let shard = Arc::new(Shard::new());
+                    m.lock().shards.push(shard.clone());
+                    locals.push(Local {
+                        id,
+                        metrics: Arc::downgrade(&m),
+                        shard,
+                        cache: Box::new([None; CACHE]),
+                    });
+                    locals.len() - 1
+                }
+            };
+            Some(f(&mut locals[i]))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Counts a span started unsampled in this thread's shard; `false` when it cannot (the caller
+/// counts it in the shared counter).
+#[inline]
+pub(super) fn count_sampled_out(m: &Arc<SpanMetrics>) -> bool {
+    with_local(
+        m.id,
+        || Some(m.clone()),
+        |l| {
+            // One writer: a plain add, no read-modify-write.
+            let c = &l.shard.sampled_out;
+            c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        },
+    )
+    .is_some()
+}
+
+/// Records `nanos` for the series of `name` (whose [`StaticName`] is `key`) in the metrics
+/// `id` through this thread's shard; `false` when it cannot (the thread is exiting, the metrics
+/// are gone): the caller takes the locked path. A span of an overflow series is added under the
+/// lock here.
+#[inline]
+pub(super) fn record(
+    id: u64,
+    get: impl FnOnce() -> Option<Arc<SpanMetrics>>,
+    name: &str,
+    key: StaticName,
+    nanos: u64,
+) -> bool {
+    with_local(id, get, |local| {
+        let s = slot(&key);
+        let series = match local.cache[s] {
+            Some((k, i)) if k == key => i,
+            _ => {
+                let Some(m) = local.metrics.upgrade() else {
+                    return false;
+                };
+                let mut t = m.lock();
+                let (i, cacheable) = m.static_series(&mut t, name, key);
+                if !cacheable {
+                    m.add(&mut t, i, nanos);
+                    return true;
+                }
+                local.cache[s] = Some((key, i as u32));
+                i as u32
+            }
+        };
+        while !local.shard.push(series, nanos) {
+            let Some(m) = local.metrics.upgrade() else {
+                return false;
+            };
+            let mut t = m.lock();
+            m.fold(&mut t, &local.shard);
+        }
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Folds every shard of `t` and forgets those whose thread is gone (keeping their counts).
+pub(super) fn fold_all(m: &SpanMetrics, t: &mut Table) {
+    let shards = std::mem::take(&mut t.shards);
+    for s in &shards {
+        m.fold(t, s);
+    }
+    t.shards = shards;
+    let mut retired = 0;
+    t.shards.retain(|s| {
+        let live = Arc::strong_count(s) > 1;
+        if !live {
+            retired += s.sampled_out();
+        }
+        live
+    });
+    t.retired_sampled_out += retired;
+}
