@@ -4,8 +4,6 @@
 // Benchmarks unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +11,7 @@ use std::time::{Duration, Instant};
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{cpu_time, crosstrace_metrics, sdk_with};
+use common::{cpu_time, crosstrace_metrics, otlp_sink, sdk_with};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
@@ -65,53 +63,6 @@ impl fastrace::collector::Reporter for FastraceDiscard {
     fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
         self.0.fetch_add(spans.len() as u64, Ordering::Relaxed);
     }
-}
-
-/// A local OTLP/HTTP endpoint that accepts every request (keep-alive) and counts bodies.
-fn otlp_sink() -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/v1/traces",
-        listener.local_addr().unwrap().port()
-    );
-    let requests = Arc::new(AtomicU64::new(0));
-    let r = requests.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            let r = r.clone();
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut reader = BufReader::new(conn);
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        let lower = line.to_ascii_lowercase();
-                        if let Some(v) = lower.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    r.fetch_add(1, Ordering::Relaxed);
-                    let _ = w.write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n",
-                    );
-                }
-            });
-        }
-    });
-    (url, requests)
 }
 
 struct Row {

@@ -1,7 +1,7 @@
 //! Profiling aid: one scenario of `make bench` per run, for `valgrind --tool=callgrind`
 //! (instruction counts are stable where wall time is not).
-//! `span_probe <ct|sdk> <attrs|nested|off> [N]`; `CT_METRICS=0` turns crosstrace's span
-//! metrics off.
+//! `span_probe <ct|sdk> <attrs|nested|off|otlp> [N]`; `CT_METRICS=0` turns crosstrace's span
+//! metrics off. `otlp` exports to a local OTLP/HTTP endpoint in this process.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../benches/common/mod.rs"]
@@ -20,6 +20,9 @@ fn main() {
     let n: u64 = args.get(2).map_or(100_000, |v| v.parse().unwrap());
     let metrics = std::env::var("CT_METRICS").map_or(true, |v| v != "0");
     let (w0, c0, t0) = (Instant::now(), cpu_time(), thread_time());
+    if what == "otlp" {
+        return otlp(who, n);
+    }
     let exported = if who == "ct" {
         let sampler = if what == "off" {
             crosstrace::SamplerKind::AlwaysOff
@@ -59,5 +62,76 @@ fn main() {
         per(c),
         per(t),
         exported.0.load(Ordering::Relaxed)
+    );
+}
+
+/// Spans with 3 attributes exported by OTLP/HTTP protobuf to a local endpoint, as `make bench`
+/// does: crosstrace's exporter or the SDK's batch processor with `opentelemetry-otlp`.
+fn otlp(who: &str, n: u64) {
+    let (url, requests) = common::otlp_sink();
+    let (w0, c0) = (Instant::now(), cpu_time());
+    if who == "ct" {
+        let t = crosstrace::Tracing::new(crosstrace::TracingConfig {
+            backend: crosstrace::Backend::Otlp,
+            endpoint: Some(url),
+            otlp_protocol: Some(crosstrace::OtlpProtocol::HttpProtobuf),
+            max_queue_size: common::QUEUE,
+            export_max_batch_size: 512,
+            ..crosstrace::TracingConfig::default()
+        })
+        .unwrap();
+        for _ in 0..n {
+            common::ct_span(&t, "checkout");
+        }
+        t.force_flush(Duration::from_secs(60)).unwrap();
+        assert_eq!(t.health().counts.spans_exported, n);
+    } else {
+        use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+        use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+        // rustls needs a process-wide crypto provider: crosstrace's exporter installs one (in
+        // `make bench` it is built first).
+        drop(
+            crosstrace::Tracing::new(crosstrace::TracingConfig {
+                backend: crosstrace::Backend::Otlp,
+                endpoint: Some(url.clone()),
+                otlp_protocol: Some(crosstrace::OtlpProtocol::HttpProtobuf),
+                ..crosstrace::TracingConfig::default()
+            })
+            .unwrap(),
+        );
+        let client = std::thread::spawn(reqwest::blocking::Client::new)
+            .join()
+            .unwrap();
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_http_client(client)
+            .with_endpoint(url)
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .build()
+            .unwrap();
+        let p = SdkTracerProvider::builder()
+            .with_span_processor(
+                BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(
+                        BatchConfigBuilder::default()
+                            .with_max_queue_size(common::QUEUE)
+                            .with_max_export_batch_size(512)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let tracer = p.tracer("bench");
+        for _ in 0..n {
+            common::sdk_span(&tracer, "checkout");
+        }
+        p.force_flush().unwrap();
+    }
+    let (w, c) = (w0.elapsed(), cpu_time() - c0);
+    println!(
+        "{who} otlp: {:.0} ns wall, {:.0} ns CPU per span; {} requests",
+        w.as_nanos() as f64 / n as f64,
+        c.as_nanos() as f64 / n as f64,
+        requests.load(Ordering::Relaxed)
     );
 }

@@ -1,5 +1,6 @@
 //! Owned span handles. A [`Span`] records straight into the SDK's `SpanData` and hands it to
-//! the pipeline's processor when it ends; no thread-local state is needed, so bindings can hold
+//! the pipeline's processor when it ends. A span needs no thread-local state (span metrics use
+//! the ending thread's shard when there is one, and a lock when not), so bindings can hold
 //! spans across threads, tasks and FFI calls.
 
 use std::borrow::Cow;

@@ -477,7 +477,9 @@ fn spans_from_many_threads_and_tracings_are_all_counted() {
     let moved: Vec<crosstrace::Span> = (0..3)
         .map(|_| {
             let off = off.clone();
-            std::thread::spawn(move || off.start("moved")).join().unwrap()
+            std::thread::spawn(move || off.start("moved"))
+                .join()
+                .unwrap()
         })
         .collect();
     for mut s in moved {

@@ -96,6 +96,20 @@ struct Local {
     cache: Box<[Option<(StaticName, u32)>; CACHE]>,
 }
 
+impl Drop for Local {
+    /// A thread that exits, or evicts this shard, hands what it holds to the table: its
+    /// pending pairs are folded, its count of sampled-out spans kept, its shard forgotten (no
+    /// memory kept per thread that ever made a span).
+    fn drop(&mut self) {
+        if let Some(m) = self.metrics.upgrade() {
+            let mut t = m.lock();
+            m.fold(&mut t, &self.shard);
+            t.retired_sampled_out += self.shard.sampled_out();
+            t.shards.retain(|s| !Arc::ptr_eq(s, &self.shard));
+        }
+    }
+}
+
 thread_local! {
     static LOCALS: RefCell<Vec<Local>> = const { RefCell::new(Vec::new()) };
 }
@@ -110,19 +124,17 @@ pub(super) fn register(m: &Arc<SpanMetrics>) {
     r.push((m.id, Arc::downgrade(m)));
 }
 
-/// The metrics of `id`, while they exist: this thread's shard knows them, else the registry.
+/// The metrics of `id`, while they exist: through this thread's shard for them (made from the
+/// registry the first time, so the registry's lock is taken once per thread, not per span).
 pub(super) fn resolve(id: u64) -> Option<Arc<SpanMetrics>> {
-    let here = LOCALS
-        .try_with(|l| {
-            let l = l.try_borrow().ok()?;
-            l.iter().find(|l| l.id == id)?.metrics.upgrade()
-        })
-        .ok()
-        .flatten();
-    here.or_else(|| {
-        let r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        r.iter().find(|(i, _)| *i == id)?.1.upgrade()
-    })
+    with_local(id, || registered(id), |l| l.metrics.upgrade())
+        .flatten()
+        .or_else(|| registered(id))
+}
+
+fn registered(id: u64) -> Option<Arc<SpanMetrics>> {
+    let r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    r.iter().find(|(i, _)| *i == id)?.1.upgrade()
 }
 
 /// The cache slot of a name (its hash's top bits).
@@ -228,20 +240,60 @@ pub(super) fn record(
     .unwrap_or(false)
 }
 
-/// Folds every shard of `t` and forgets those whose thread is gone (keeping their counts).
+/// Folds every shard of `t`, and forgets any whose thread is gone (keeping its count). A
+/// thread's `Local` normally forgets its shard itself when dropped; this is the safety net.
 pub(super) fn fold_all(m: &SpanMetrics, t: &mut Table) {
     let shards = std::mem::take(&mut t.shards);
-    for s in &shards {
-        m.fold(t, s);
-    }
-    t.shards = shards;
-    let mut retired = 0;
-    t.shards.retain(|s| {
-        let live = Arc::strong_count(s) > 1;
-        if !live {
-            retired += s.sampled_out();
+    let mut kept = Vec::with_capacity(shards.len());
+    for s in shards {
+        // Whether the owner is gone is read before the fold (then no push can follow it), and
+        // the fence orders the owner's last stores before the fold's reads.
+        let gone = Arc::strong_count(&s) == 1;
+        std::sync::atomic::fence(Ordering::Acquire);
+        m.fold(t, &s);
+        if gone {
+            t.retired_sampled_out += s.sampled_out();
+        } else {
+            kept.push(s);
         }
-        live
-    });
-    t.retired_sampled_out += retired;
+    }
+    t.shards = kept;
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    fn key(name: &'static str) -> StaticName {
+        StaticName {
+            addr: name.as_ptr() as usize,
+            len: name.len(),
+            kind_status: (0, 0),
+        }
+    }
+
+    /// A thread that exits hands over its pending spans and its count, and the table keeps no
+    /// shard for it: threads that come and go cost no memory.
+    #[test]
+    fn exited_threads_leave_their_counts_and_no_shard() {
+        let m = SpanMetrics::new("s", &[1.0], 10).shared();
+        for _ in 0..20 {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                assert!(count_sampled_out(&m));
+                for _ in 0..3 {
+                    assert!(record(m.id, || Some(m.clone()), "step", key("step"), 500));
+                }
+            })
+            .join()
+            .unwrap();
+        }
+        {
+            let t = m.lock();
+            assert!(t.shards.is_empty(), "{} shards kept", t.shards.len());
+            assert_eq!(t.retired_sampled_out, 20);
+            assert_eq!(t.series[0].1.count, 60, "folded when the threads exited");
+        }
+        assert_eq!(m.sampled_out(), 20);
+    }
 }
