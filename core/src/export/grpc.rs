@@ -70,7 +70,7 @@ impl GrpcExporter {
 
     async fn send(&self, batch: Vec<SpanData>) -> Outcome {
         let n = batch.len() as u64;
-        let request = Request::new(batch, &self.resource).0;
+        let request = Request::new(batch, &self.resource).into_proto();
         let result = retry::run(&self.url, self.deadline, |remaining| {
             let mut client = self.client.clone();
             let mut req = tonic::Request::new(request.clone());

@@ -13,6 +13,7 @@ mod grpc;
 #[cfg(feature = "native")]
 mod http;
 pub mod jaeger_thrift;
+mod otlp_pb;
 pub mod otlp_proto;
 #[cfg(feature = "native")]
 mod retry;

@@ -32,68 +32,66 @@ impl Encoding {
     }
 }
 
-/// One OTLP export request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request(pub ExportTraceServiceRequest);
+/// One OTLP export request: the batch and its resource, encoded when sent.
+#[derive(Debug, Clone)]
+pub struct Request {
+    spans: Vec<SpanData>,
+    resource: Resource,
+}
 
 impl Request {
-    /// Groups `spans` by scope under `resource`.
+    /// The request for `spans` under `resource`.
     pub fn new(spans: Vec<SpanData>, resource: &Resource) -> Request {
-        let resource = ResourceAttributesWithSchema::from(resource);
-        Request(ExportTraceServiceRequest {
-            resource_spans: group_spans_by_resource_and_scope(spans, &resource),
-        })
+        Request {
+            spans,
+            resource: resource.clone(),
+        }
     }
 
     /// Spans in the request.
     pub fn span_count(&self) -> usize {
-        self.0
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum()
+        self.spans.len()
     }
 
-    /// The body bytes.
+    /// The body bytes. Protobuf is written straight from the spans (see [`super::otlp_pb`]).
     pub fn encode(&self, encoding: Encoding) -> Vec<u8> {
         match encoding {
-            Encoding::Protobuf => self.0.encode_to_vec(),
+            Encoding::Protobuf => super::otlp_pb::encode(&self.spans, &self.resource),
             #[cfg(feature = "otlp-json")]
-            Encoding::Json => serde_json::to_vec(&self.0).unwrap_or_default(),
+            Encoding::Json => serde_json::to_vec(&to_proto(self.spans.clone(), &self.resource))
+                .unwrap_or_default(),
             #[cfg(not(feature = "otlp-json"))]
             Encoding::Json => Vec::new(),
         }
     }
 
+    /// The `opentelemetry-proto` message (for tonic), spans grouped by scope.
+    pub fn into_proto(self) -> ExportTraceServiceRequest {
+        to_proto(self.spans, &self.resource)
+    }
+
     /// Splits into two requests of about half the spans each; `None` for one span or fewer.
-    pub fn split(self) -> Option<(Request, Request)> {
-        let total = self.span_count();
-        if total < 2 {
+    pub fn split(mut self) -> Option<(Request, Request)> {
+        if self.spans.len() < 2 {
             return None;
         }
-        let mut left = self.0.clone();
-        let mut right = self.0;
-        let mut budget = total / 2;
-        for (rl, rr) in left
-            .resource_spans
-            .iter_mut()
-            .zip(right.resource_spans.iter_mut())
-        {
-            for (sl, sr) in rl.scope_spans.iter_mut().zip(rr.scope_spans.iter_mut()) {
-                let take = budget.min(sl.spans.len());
-                sl.spans.truncate(take);
-                sr.spans.drain(..take);
-                budget -= take;
-            }
-        }
-        for req in [&mut left, &mut right] {
-            for r in &mut req.resource_spans {
-                r.scope_spans.retain(|s| !s.spans.is_empty());
-            }
-            req.resource_spans.retain(|r| !r.scope_spans.is_empty());
-        }
-        Some((Request(left), Request(right)))
+        let right = self.spans.split_off(self.spans.len() / 2);
+        let resource = self.resource.clone();
+        Some((
+            self,
+            Request {
+                spans: right,
+                resource,
+            },
+        ))
+    }
+}
+
+/// The request `opentelemetry-proto`'s transform builds.
+fn to_proto(spans: Vec<SpanData>, resource: &Resource) -> ExportTraceServiceRequest {
+    let resource = ResourceAttributesWithSchema::from(resource);
+    ExportTraceServiceRequest {
+        resource_spans: group_spans_by_resource_and_scope(spans, &resource),
     }
 }
 
