@@ -1,15 +1,16 @@
 //! Opaque handles and the thread's context stack.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use crosstrace::{ContextGuard, SpanContext};
 
 use crate::ffi::{FfiError, Reclaim};
 
 const LIVE: u64 = 0x6374_7370_616e_4c56; // "ctspanLV"
+/// Live, and a call is using it (see [`ct_span::lock`]).
+const BUSY: u64 = 0x6374_7370_616e_4255; // "ctspanBU"
 const DEAD: u64 = 0x6374_7370_616e_4444; // "ctspanDD"
 /// Freed span handles kept allocated (per thread) so that a use after free is reported instead
 /// of reading freed memory; after that many later frees a handle is reused for a new span.
@@ -40,13 +41,53 @@ struct SpanState {
 }
 
 /// A span handle. Thread-safe: calls on one span from several threads are serialised.
-#[derive(Debug)]
 #[allow(non_camel_case_types)]
 pub struct ct_span {
+    /// [`LIVE`], [`BUSY`] or [`DEAD`]: the handle's validity and its lock in one word, so a
+    /// call costs one compare-and-swap and a plain store (a mutex, on top of the validity check,
+    /// cost three atomic read-modify-writes).
     magic: AtomicU64,
     /// Immutable after start: the ids, readable without locking.
     span_context: SpanContext,
-    state: Mutex<SpanState>,
+    /// Only touched while `magic` is [`BUSY`] by this call, or [`DEAD`] by the freeing one.
+    state: UnsafeCell<SpanState>,
+}
+
+// SAFETY: `state` is only reached through `lock` (which makes the caller the only one until its
+// guard drops) or by `free_span` after it moved `magic` to `DEAD` (after which no lock succeeds).
+unsafe impl Sync for ct_span {}
+
+impl std::fmt::Debug for ct_span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ct_span")
+            .field("span_context", &self.span_context)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A call's exclusive use of a span handle; released when dropped (also when unwinding from a
+/// panic, which the boundary then reports).
+struct Locked<'a>(&'a ct_span);
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = SpanState;
+    fn deref(&self) -> &SpanState {
+        // SAFETY: `magic` is BUSY by this guard.
+        unsafe { &*self.0.state.get() }
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut SpanState {
+        // SAFETY: as above.
+        unsafe { &mut *self.0.state.get() }
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.0.magic.store(LIVE, Ordering::Release);
+    }
 }
 
 impl Reclaim for *mut ct_span {
@@ -56,13 +97,36 @@ impl Reclaim for *mut ct_span {
 }
 
 impl ct_span {
+    /// Moves `from` to `to` once no other call uses the handle; an error if it was freed.
+    fn acquire(&self, from: u64, to: u64) -> Result<(), FfiError> {
+        let mut spins = 0_u32;
+        loop {
+            match (self.magic).compare_exchange_weak(from, to, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                // Another thread's call on this span (rare, short): wait for it.
+                Err(BUSY) => {
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+                Err(LIVE) => {} // a spurious failure of the weak exchange
+                Err(_) => return Err(FfiError::InvalidHandle("span")),
+            }
+        }
+    }
+
+    fn lock(&self) -> Result<Locked<'_>, FfiError> {
+        self.acquire(LIVE, BUSY)?;
+        Ok(Locked(self))
+    }
+
     /// The context children inherit (this span as parent, its baggage and correlation).
-    pub(crate) fn context(&self) -> crosstrace::Context {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .span
-            .context()
+    pub(crate) fn context(&self) -> Result<crosstrace::Context, FfiError> {
+        Ok(self.lock()?.span.context())
     }
 
     pub(crate) fn span_context(&self) -> &SpanContext {
@@ -71,7 +135,7 @@ impl ct_span {
 
     /// Runs `f` on a span that has not ended.
     pub(crate) fn with(&self, f: impl FnOnce(&mut crosstrace::Span)) -> Result<(), FfiError> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock()?;
         if st.ended {
             return Err(FfiError::SpanEnded);
         }
@@ -81,7 +145,7 @@ impl ct_span {
 
     /// Ends the span, now or at `at`.
     pub(crate) fn end(&self, at: Option<std::time::SystemTime>) -> Result<(), FfiError> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock()?;
         if st.ended {
             return Err(FfiError::SpanEnded);
         }
@@ -98,7 +162,7 @@ pub(crate) fn new_span(span: crosstrace::Span) -> *mut ct_span {
     let handle = ct_span {
         magic: AtomicU64::new(LIVE),
         span_context: span.span_context().clone(),
-        state: Mutex::new(SpanState { span, ended: false }),
+        state: UnsafeCell::new(SpanState { span, ended: false }),
     };
     // A handle that has served its time in quarantine is reused: no allocation, no free.
     let reused = FREED
@@ -125,10 +189,10 @@ pub(crate) fn new_span(span: crosstrace::Span) -> *mut ct_span {
 /// `p` NULL or a pointer this library returned (possibly freed but still quarantined).
 pub(crate) unsafe fn span_ref<'a>(p: *const ct_span) -> Result<&'a ct_span, FfiError> {
     let s = p.as_ref().ok_or(FfiError::Null("span"))?;
-    if s.magic.load(Ordering::Acquire) != LIVE {
-        return Err(FfiError::InvalidHandle("span"));
+    match s.magic.load(Ordering::Relaxed) {
+        LIVE | BUSY => Ok(s),
+        _ => Err(FfiError::InvalidHandle("span")),
     }
-    Ok(s)
 }
 
 thread_local! {
@@ -143,14 +207,10 @@ pub(crate) unsafe fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
         return Ok(());
     }
     let s = span_ref(p)?;
-    if s.magic
-        .compare_exchange(LIVE, DEAD, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
+    s.acquire(LIVE, DEAD)?;
     {
-        return Err(FfiError::InvalidHandle("span"));
-    }
-    {
-        let mut st = s.state.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: DEAD by this call: no other call reaches the state any more.
+        let st = unsafe { &mut *s.state.get() };
         if !st.ended {
             st.ended = true;
             st.span.end();

@@ -302,12 +302,14 @@ fn start(
     kind: u32,
     parent: Option<crosstrace::Context>,
 ) -> Result<*mut ct_span, FfiError> {
-    let t = tracing();
-    let b = t.span(name).kind(span_kind(kind)?);
-    let span = match &parent {
-        Some(cx) => b.parent_context(cx).start(),
-        None => b.start(),
-    };
+    let kind = span_kind(kind)?;
+    let span = crosstrace::with_global(|t| {
+        let b = t.span(name).kind(kind);
+        match &parent {
+            Some(cx) => b.parent_context(cx).start(),
+            None => b.start(),
+        }
+    });
     Ok(handles::new_span(span))
 }
 
@@ -329,7 +331,7 @@ pub unsafe extern "C" fn ct_span_start(
         let parent = if parent.is_null() {
             None
         } else {
-            Some(handles::span_ref(parent)?.context())
+            Some(handles::span_ref(parent)?.context()?)
         };
         out(out_span, start(name, kind, parent)?)
     })
@@ -376,14 +378,16 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
         let parent = if parent.is_null() {
             None
         } else {
-            Some(handles::span_ref(parent)?.context())
+            Some(handles::span_ref(parent)?.context()?)
         };
-        let t = tracing();
-        let b = t.span(name).kind(span_kind(kind)?).attributes(attrs);
-        let span = match &parent {
-            Some(cx) => b.parent_context(cx).start(),
-            None => b.start(),
-        };
+        let kind = span_kind(kind)?;
+        let span = crosstrace::with_global(|t| {
+            let b = t.span(name).kind(kind).attributes(attrs);
+            match &parent {
+                Some(cx) => b.parent_context(cx).start(),
+                None => b.start(),
+            }
+        });
         out(out_span, handles::new_span(span))
     })
 }
@@ -633,7 +637,7 @@ pub unsafe extern "C" fn ct_span_span_id(span: *const ct_span, out: *mut c_char)
 #[no_mangle]
 pub unsafe extern "C" fn ct_span_enter(span: *const ct_span) -> ct_result {
     guard(|| {
-        let cx = handles::span_ref(span)?.context();
+        let cx = handles::span_ref(span)?.context()?;
         handles::push_context(cx);
         Ok(())
     })
@@ -666,14 +670,15 @@ pub unsafe extern "C" fn ct_etl_span_start(
         let parent = if parent.is_null() {
             None
         } else {
-            Some(handles::span_ref(parent)?.context())
+            Some(handles::span_ref(parent)?.context()?)
         };
-        let t = tracing();
-        let b = t.etl_span(op, stage);
-        let span = match &parent {
-            Some(cx) => b.parent_context(cx).start(),
-            None => b.start(),
-        };
+        let span = crosstrace::with_global(|t| {
+            let b = t.etl_span(op, stage);
+            match &parent {
+                Some(cx) => b.parent_context(cx).start(),
+                None => b.start(),
+            }
+        });
         out(out_span, handles::new_span(span))
     })
 }
@@ -716,14 +721,15 @@ pub unsafe extern "C" fn ct_db_span_start(
         let parent = if parent.is_null() {
             None
         } else {
-            Some(handles::span_ref(parent)?.context())
+            Some(handles::span_ref(parent)?.context()?)
         };
-        let t = tracing();
-        let b = t.db_span(system, op, coll);
-        let span = match &parent {
-            Some(cx) => b.parent_context(cx).start(),
-            None => b.start(),
-        };
+        let span = crosstrace::with_global(|t| {
+            let b = t.db_span(system, op, coll);
+            match &parent {
+                Some(cx) => b.parent_context(cx).start(),
+                None => b.start(),
+            }
+        });
         out(out_span, handles::new_span(span))
     })
 }
@@ -821,7 +827,7 @@ fn context_of(span: *const ct_span) -> Result<crosstrace::Context, FfiError> {
         Ok(crosstrace::Context::current())
     } else {
         // SAFETY: checked by span_ref.
-        Ok(unsafe { handles::span_ref(span)? }.context())
+        unsafe { handles::span_ref(span)? }.context()
     }
 }
 

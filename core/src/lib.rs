@@ -29,7 +29,9 @@ pub use error::{ConfigError, Error, ErrorKind, Result};
 pub use health::Health;
 pub use propagation::{Carrier, Propagators};
 pub use span::{Parent, Span};
-pub use tracing::{global, init, parse_span_context, SpanBuilder, Tracing, SCOPE_NAME};
+pub use tracing::{
+    global, init, parse_span_context, with_global, SpanBuilder, Tracing, SCOPE_NAME,
+};
 
 /// Re-exports of the OpenTelemetry types in crosstrace's API.
 pub use opentelemetry::trace::{SpanContext, SpanKind, Status};

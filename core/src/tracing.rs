@@ -2,7 +2,7 @@
 //! propagators and health — and span creation.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -613,13 +613,54 @@ fn build_resource(c: &TracingConfig) -> Resource {
 }
 
 static GLOBAL: RwLock<Option<Tracing>> = RwLock::new(None);
+/// Bumped by every [`init`]: how a thread's cached instance knows it is stale.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's clone of the process-wide instance and the [`GENERATION`] it is of.
+    static CACHED: std::cell::RefCell<Option<(u64, Tracing)>> =
+        const { std::cell::RefCell::new(None) };
+}
 
 /// Builds tracing from `config` and installs it as the process-wide instance used by
 /// [`global`] and the bindings. Replaces (without shutting down) any previous one.
 pub fn init(config: TracingConfig) -> Result<Tracing> {
     let t = Tracing::new(config)?;
-    *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(t.clone());
+    let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+    *g = Some(t.clone());
+    GENERATION.fetch_add(1, Ordering::Release);
     Ok(t)
+}
+
+/// Runs `f` with the process-wide instance (a disabled one before [`init`]), without the
+/// lock and the reference counting of [`global`]: each thread keeps a clone, replaced when
+/// [`init`] installs a new instance. (A thread that never calls again keeps the old instance
+/// alive until it exits.) For bindings, which find the instance on every span.
+pub fn with_global<R>(f: impl FnOnce(&Tracing) -> R) -> R {
+    let generation = GENERATION.load(Ordering::Acquire);
+    let mut f = Some(f);
+    let done = CACHED.try_with(|c| {
+        let fresh = |c: &Option<(u64, Tracing)>| matches!(c, Some((g, _)) if *g == generation);
+        if !c.try_borrow().is_ok_and(|c| fresh(&c)) {
+            // Not while `f` runs further up this thread's stack (then borrowed): that call
+            // takes the locked path below.
+            if let Ok(mut c) = c.try_borrow_mut() {
+                // Read after `generation`: at worst a newer instance under an older number,
+                // replaced again on the next call.
+                *c = Some((generation, global()));
+            }
+        }
+        let c = c.try_borrow().ok()?;
+        match &*c {
+            Some((g, t)) if *g == generation => f.take().map(|f| f(t)),
+            _ => None,
+        }
+    });
+    match (done, f.take()) {
+        (Ok(Some(r)), _) => r,
+        (_, Some(f)) => f(&global()),
+        (_, None) => unreachable!("`f` ran only if it returned"),
+    }
 }
 
 /// The process-wide instance, or a disabled one before [`init`].

@@ -313,6 +313,55 @@ static void test_threads(void) {
     CHECK(health_num("spans_exported") == THREADS * SPANS_PER_THREAD);
 }
 
+/* One span, used by every thread at once: calls are serialised on the handle, none is lost
+ * (each thread adds its own attributes, so the span's vector grows while they all call: without
+ * the serialisation it is reallocated under another thread's write). */
+#define SHARED_CALLS 1000
+
+struct shared_arg {
+    ct_span *span;
+    int thread;
+};
+
+static void *shared_worker(void *arg) {
+    struct shared_arg *a = arg;
+    char key[32];
+    for (int i = 0; i < SHARED_CALLS; i++) {
+        snprintf(key, sizeof key, "t%d.k%d", a->thread, i);
+        if (ct_span_set_i64(a->span, key, i) != CT_OK) return (void *)1;
+        if (i % 8 == 0 && ct_span_add_event(a->span, "step") != CT_OK) return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_one_span_many_threads(void) {
+    current_test = "one_span_many_threads";
+    const char *kv[] = {"OTEL_BACKEND", "none", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "100000", NULL};
+    init_with(kv);
+    ct_span *s = NULL;
+    CHECK_RC(ct_span_start("shared", CT_SPAN_KIND_INTERNAL, NULL, &s), CT_OK);
+    pthread_t t[THREADS];
+    struct shared_arg args[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i].span = s;
+        args[i].thread = i;
+        pthread_create(&t[i], NULL, shared_worker, &args[i]);
+    }
+    int errors = 0;
+    for (int i = 0; i < THREADS; i++) {
+        void *r = NULL;
+        pthread_join(t[i], &r);
+        if (r != NULL) errors++;
+    }
+    CHECK(errors == 0);
+    ct_span_free(s);
+    CHECK_RC(ct_force_flush(10000), CT_OK);
+    /* 128 events are kept per span; every other one is counted as dropped. */
+    CHECK(health_num("events_dropped") == THREADS * (SHARED_CALLS / 8) - 128);
+    CHECK(health_num("attributes_dropped") == 0);
+    CHECK(health_num("spans_exported") == 1);
+}
+
 /* ---------------------------------------------------------------- shared vectors */
 
 static char *read_text(const char *dir, const char *name) {
@@ -649,6 +698,7 @@ int main(int argc, char **argv) {
     test_spans_ids_parents_and_health();
     test_correlation_and_propagation();
     test_threads();
+    test_one_span_many_threads();
     test_config_vectors(vectors);
     test_extract_vectors(vectors);
     test_inject_vectors(vectors);

@@ -1,0 +1,162 @@
+//! `make bench` for the C library: span start+end with 3 attributes from C — a loop compiled by
+//! the C compiler (`spans.c`) calling the C API, linked statically as a C program links
+//! `libcrosstrace.a` — beside the Rust core used directly, in one process, in turns (the
+//! median of 15 rounds' ratios), so that both see the same machine. CPU time is the process's: export threads
+//! count. Prints `RESULT` lines that `scripts/bench.sh` reads, and the ratios.
+
+use std::time::{Duration, Instant};
+
+// The C library's symbols, which `spans.c` calls.
+use ctc as _;
+
+extern "C" {
+    fn ctbench_init() -> i32;
+    fn ctbench_spans(n: libc::c_long, mode: libc::c_int) -> libc::c_long;
+    fn ctbench_flush() -> i32;
+}
+
+const N: u64 = 100_000;
+/// Rounds of each side, in turns (`CT_BENCH_ROUNDS` overrides).
+const ROUNDS: usize = 15;
+
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[derive(Clone, Copy)]
+struct Cost {
+    wall_ns: f64,
+    cpu_ns: f64,
+}
+
+fn once(run: &mut dyn FnMut()) -> Cost {
+    let (w0, c0) = (Instant::now(), cpu_time());
+    run();
+    let per = |d: Duration| d.as_nanos() as f64 / N as f64;
+    Cost {
+        wall_ns: per(w0.elapsed()),
+        cpu_ns: per(cpu_time() - c0),
+    }
+}
+
+fn main() {
+    // SAFETY: plain C functions of spans.c, called from one thread.
+    assert_eq!(unsafe { ctbench_init() }, 0, "ct_init failed");
+    let t = crosstrace::Tracing::new(crosstrace::TracingConfig {
+        backend: crosstrace::Backend::None,
+        max_queue_size: 262_144,
+        export_max_batch_size: 512,
+        ..crosstrace::TracingConfig::default()
+    })
+    .expect("the Rust side's tracing");
+    let mut rust = || {
+        for _ in 0..N {
+            let mut s = t
+                .span("checkout")
+                .attributes([
+                    crosstrace::KeyValue::new("order.id", 12345_i64),
+                    crosstrace::KeyValue::new("store", "berlin-01"),
+                    crosstrace::KeyValue::new("express", true),
+                ])
+                .start();
+            s.end();
+        }
+        t.force_flush(Duration::from_secs(60)).expect("flush");
+    };
+    let c = |mode: i32| {
+        move || {
+            // SAFETY: as above.
+            let failed = unsafe { ctbench_spans(N as libc::c_long, mode) };
+            assert_eq!(failed, 0, "C calls failed");
+            // SAFETY: as above.
+            assert_eq!(unsafe { ctbench_flush() }, 0);
+        }
+    };
+    let (mut per_call, mut at_start) = (c(0), c(1));
+    // One warm-up round of each, then rounds in turns. The machine's speed drifts between
+    // rounds (a shared VM); each round's C/Rust ratio compares neighbours, and the median of
+    // those ratios is the result. The costs shown are each side's median.
+    for run in [&mut rust as &mut dyn FnMut(), &mut per_call, &mut at_start] {
+        once(run);
+    }
+    let rounds = std::env::var("CT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ROUNDS);
+    let mut costs: [Vec<Cost>; 3] = Default::default();
+    for _ in 0..rounds {
+        let runs: [&mut dyn FnMut(); 3] = [&mut rust, &mut per_call, &mut at_start];
+        for (i, run) in runs.into_iter().enumerate() {
+            costs[i].push(once(run));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let med_cost = |c: &[Cost]| Cost {
+        wall_ns: median(c.iter().map(|c| c.wall_ns).collect()),
+        cpu_ns: median(c.iter().map(|c| c.cpu_ns).collect()),
+    };
+    let ratio = |side: usize, cpu: bool| {
+        median(
+            (costs[side].iter().zip(&costs[0]))
+                .map(|(c, r)| {
+                    if cpu {
+                        c.cpu_ns / r.cpu_ns
+                    } else {
+                        c.wall_ns / r.wall_ns
+                    }
+                })
+                .collect(),
+        )
+    };
+    let [r, pc, st] = [
+        med_cost(&costs[0]),
+        med_cost(&costs[1]),
+        med_cost(&costs[2]),
+    ];
+    println!(
+        "RESULT rust_span_3_attributes wall_ns={:.0} cpu_ns={:.0}",
+        r.wall_ns, r.cpu_ns
+    );
+    for (name, side, c) in [
+        ("c_span_3_attributes", 1, pc),
+        ("c_span_3_attributes_at_start", 2, st),
+    ] {
+        println!(
+            "RESULT {name} wall_ns={:.0} cpu_ns={:.0} wall_ratio={:.3} cpu_ratio={:.3}",
+            c.wall_ns,
+            c.cpu_ns,
+            ratio(side, false),
+            ratio(side, true)
+        );
+    }
+    println!();
+    println!(
+        "per span, medians of {rounds} rounds of {N} spans in turns; CPU includes export threads"
+    );
+    println!(
+        "{:<44} {:>16} {:>12} {:>12}",
+        "span + 3 attributes", "wall/cpu", "C/Rust wall", "C/Rust cpu"
+    );
+    for (label, side, c) in [
+        ("Rust core, directly", 0, r),
+        ("C, a call per attribute", 1, pc),
+        ("C, attributes at start", 2, st),
+    ] {
+        println!(
+            "{label:<44} {:>16} {:>11.2}x {:>11.2}x",
+            format!("{:.0}/{:.0} ns", c.wall_ns, c.cpu_ns),
+            ratio(side, false),
+            ratio(side, true)
+        );
+    }
+    println!("(goal: C within 1.2x of Rust)");
+}
