@@ -3,8 +3,12 @@
 //! Export runs on the core's own thread, which never needs the GIL; `force_flush` and
 //! `shutdown` release the GIL while they wait.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+
+/// See Cargo.toml: cross-thread frees without an arena lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use crosstrace::{Correlation, ErrorKind, KeyValue, Status, Tracing, TracingConfig};
 use pyo3::create_exception;
@@ -88,6 +92,12 @@ fn config_err(e: crosstrace::ConfigError) -> PyErr {
 
 fn tracing() -> Tracing {
     crosstrace::global()
+}
+
+/// Runs `f` with the process-wide tracing, without a lock or a reference count (for the
+/// per-span calls).
+fn with_tracing<R>(f: impl FnOnce(&Tracing) -> R) -> R {
+    crosstrace::with_global(f)
 }
 
 /// The configuration read from the environment, normalised, as JSON.
@@ -277,8 +287,9 @@ fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyValue>> {
 #[pyclass(frozen, module = "crosstrace._native")]
 struct Span {
     inner: Mutex<crosstrace::Span>,
-    trace_id: String,
-    span_id: String,
+    /// The ids as hex, formatted on first use (most spans are never asked).
+    trace_id: OnceLock<String>,
+    span_id: OnceLock<String>,
     context: crosstrace::Context,
 }
 
@@ -368,13 +379,19 @@ impl Span {
     /// The trace id, 32 hex digits.
     #[getter]
     fn trace_id(&self) -> &str {
-        &self.trace_id
+        self.trace_id.get_or_init(|| {
+            let sc = self.context.span_context();
+            sc.map_or_else(|| "0".repeat(32), |s| s.trace_id().to_string())
+        })
     }
 
     /// The span id, 16 hex digits.
     #[getter]
     fn span_id(&self) -> &str {
-        &self.span_id
+        self.span_id.get_or_init(|| {
+            let sc = self.context.span_context();
+            sc.map_or_else(|| "0".repeat(16), |s| s.span_id().to_string())
+        })
     }
 
     /// Whether the sampler kept this span (its trace flags).
@@ -392,13 +409,11 @@ impl Span {
 }
 
 fn wrap(span: crosstrace::Span) -> Span {
-    let trace_id = span.trace_id_hex();
-    let span_id = span.span_id_hex();
     let context = span.context();
     Span {
         inner: Mutex::new(span),
-        trace_id,
-        span_id,
+        trace_id: OnceLock::new(),
+        span_id: OnceLock::new(),
         context,
     }
 }
@@ -434,39 +449,39 @@ fn start_span(
             }
             None => &parent.inner,
         };
-        let t = tracing();
-        let mut b = t
-            .span(crosstrace::intern::name(name))
-            .kind(k)
-            .attributes(attrs)
-            .parent_context(parent);
-        if let Some(ns) = start_time_ns {
-            b = b.start_time(unix_nanos(ns));
-        }
-        Ok(wrap(b.start()))
+        let span = with_tracing(|t| {
+            let mut b = t
+                .span(crosstrace::intern::name(name))
+                .kind(k)
+                .attributes(attrs)
+                .parent_context(parent);
+            if let Some(ns) = start_time_ns {
+                b = b.start_time(unix_nanos(ns));
+            }
+            b.start()
+        });
+        Ok(wrap(span))
     })
 }
 
 /// Starts an ETL operation span (`etl.operation`, `etl.stage`).
 #[pyfunction]
 fn start_etl_span(operation: &str, stage: &str, parent: &Context) -> Span {
-    let t = tracing();
-    wrap(
+    wrap(with_tracing(|t| {
         t.etl_span(operation, stage)
             .parent_context(&parent.inner)
-            .start(),
-    )
+            .start()
+    }))
 }
 
 /// Starts a database client span named `"{operation} {table}"`.
 #[pyfunction]
 fn start_db_span(system: &str, operation: &str, table: &str, parent: &Context) -> Span {
-    let t = tracing();
-    wrap(
+    wrap(with_tracing(|t| {
         t.db_span(system, operation, table)
             .parent_context(&parent.inner)
-            .start(),
-    )
+            .start()
+    }))
 }
 
 /// Sets ETL record counts on a span.
