@@ -118,11 +118,35 @@ _CX_KEY = otel_context.create_key("crosstrace-context")
 # calls fewer per span), or through the API when another runtime context is configured.
 _RUNTIME = getattr(otel_context, "_RUNTIME_CONTEXT", None)
 _CURRENT_VAR = getattr(_RUNTIME, "_current_context", None)
+if not isinstance(_CURRENT_VAR, contextvars.ContextVar):
+    _CURRENT_VAR = None
 _get_current: Callable[[], otel_context.Context] = (
-    _CURRENT_VAR.get
-    if isinstance(_CURRENT_VAR, contextvars.ContextVar)
-    else otel_context.get_current
+    _CURRENT_VAR.get if _CURRENT_VAR is not None else otel_context.get_current
 )
+
+
+def _attach_span(span: Span) -> object:
+    """Makes ``span`` (and its crosstrace context) current; returns the token to detach."""
+    if _CURRENT_VAR is None:
+        ctx = otel_trace.set_span_in_context(span)
+        return otel_context.attach(otel_context.set_value(_CX_KEY, span.context(), ctx))
+    # What set_span_in_context + set_value + attach do, with one copy of the context instead
+    # of two and no calls between.
+    return _CURRENT_VAR.set(
+        otel_context.Context({**_CURRENT_VAR.get(), _SPAN_KEY: span, _CX_KEY: span.context()})
+    )
+
+
+def _detach(token: object) -> None:
+    if _CURRENT_VAR is None:
+        otel_context.detach(cast(Any, token))
+        return
+    try:
+        _CURRENT_VAR.reset(cast(Any, token))
+    except Exception:  # noqa: BLE001
+        # A token from another context (a generator resumed elsewhere), or reused: the API
+        # logs it and goes on, and so do we (through it).
+        otel_context.detach(cast(Any, token))
 
 
 def setup_tracing(config: TracingConfig | None = None) -> TracingConfig:
@@ -307,8 +331,7 @@ class _activate:  # noqa: N801 (used like the context-manager function it replac
     def __enter__(self) -> Span | None:
         span = self._span
         if span is not None:  # None: untraced (a decorator could not start its span)
-            ctx = otel_trace.set_span_in_context(span)
-            self._token = otel_context.attach(otel_context.set_value(_CX_KEY, span.context(), ctx))
+            self._token = _attach_span(span)
         return span
 
     def __exit__(self, _type: object, e: BaseException | None, _tb: object) -> None:
@@ -319,7 +342,7 @@ class _activate:  # noqa: N801 (used like the context-manager function it replac
             if e is not None and not isinstance(e, (GeneratorExit, KeyboardInterrupt, SystemExit)):
                 span.record_exception(e)
         finally:
-            otel_context.detach(cast(Any, self._token))
+            _detach(self._token)
             span.end()
 
 
@@ -370,7 +393,7 @@ class create_span(contextlib.ContextDecorator):  # noqa: N801 (the specification
     """A span that is current inside the block; an exception is recorded and re-raised. The
     span starts when the block is entered. Also usable as a decorator."""
 
-    __slots__ = ("_args", "_active")
+    __slots__ = ("_name", "_attributes", "_kind", "_parent", "_start_time", "_span", "_token")
 
     def __init__(
         self,
@@ -380,22 +403,30 @@ class create_span(contextlib.ContextDecorator):  # noqa: N801 (the specification
         parent: _native.Context | Span | None = None,
         start_time: int | None = None,
     ) -> None:
-        self._args = (name, attributes, kind, parent, start_time)
-        self._active: _activate | None = None
+        self._name = name
+        self._attributes = attributes
+        self._kind = kind
+        self._parent = parent
+        self._start_time = start_time
 
     def _recreate_cm(self) -> create_span:
-        return create_span(*self._args)
+        return create_span(self._name, self._attributes, self._kind, self._parent, self._start_time)
 
     def __enter__(self) -> Span:
-        span = start_span(*self._args)
-        self._active = _activate(span)
-        self._active.__enter__()
+        span = self._span = start_span(
+            self._name, self._attributes, self._kind, self._parent, self._start_time
+        )
+        self._token = _attach_span(span)
         return span
 
-    def __exit__(self, t: object, e: BaseException | None, tb: object) -> None:
-        active, self._active = self._active, None
-        if active is not None:
-            active.__exit__(t, e, tb)
+    def __exit__(self, _type: object, e: BaseException | None, _tb: object) -> None:
+        span = self._span
+        try:
+            if e is not None and not isinstance(e, (GeneratorExit, KeyboardInterrupt, SystemExit)):
+                span.record_exception(e)
+        finally:
+            _detach(self._token)
+            span.end()
 
 
 def set_span_attribute(key: str, value: Any) -> None:
