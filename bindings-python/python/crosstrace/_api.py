@@ -484,8 +484,20 @@ def _decorate(start_traced: Callable[[Callable[..., Any]], Span]) -> Callable[[F
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with _activate(start(func)):
+            # What `with _activate(start(func))` does, inline: the common decorated call.
+            span = start(func)
+            if span is None:
                 return func(*args, **kwargs)
+            token = _attach_span(span)
+            try:
+                return func(*args, **kwargs)
+            except BaseException as e:
+                if not isinstance(e, (GeneratorExit, KeyboardInterrupt, SystemExit)):
+                    span.record_exception(e)
+                raise
+            finally:
+                _detach(token)
+                span.end()
 
         return wrapper  # type: ignore[return-value]
 
