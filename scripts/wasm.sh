@@ -31,7 +31,8 @@ build() {
   wasm-bindgen --target web --out-dir "$PKG/wasm" --no-typescript \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/crosstrace_wasm.wasm"
   # Debian's binaryen breaks wasm-bindgen output; the npm package's wasm-opt does not.
-  wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # -O3, not -Oz: see the wasm-release profile in Cargo.toml.
+  wasm-opt -O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     -o "$PKG/wasm/crosstrace_wasm_bg.wasm" "$PKG/wasm/crosstrace_wasm_bg.wasm"
   cp bindings-wasm/js/index.js bindings-wasm/js/index.d.ts bindings-wasm/package.json "$PKG/"

@@ -7,6 +7,7 @@ import inspect
 import json
 import os
 import pathlib
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -405,6 +406,72 @@ def test_a_forked_child_keeps_exporting(traced: Collector) -> None:
     while time.time() < deadline and len(traced.by_name()) < 3:
         time.sleep(0.05)
     assert set(traced.by_name()) == {"parent-before-fork", "in-child", "parent-after-fork"}
+
+
+def test_forks_while_the_export_thread_is_busy_do_not_hang(traced: Collector) -> None:
+    """Forks while another thread makes spans and the export thread exports them: every child
+    starts its own pipeline, exports and exits in time (a lock held at the fork by a thread the
+    child does not have would hang it)."""
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            for _ in range(200):
+                crosstrace.start_span("busy", {"k": "v" * 40}).end()
+            crosstrace.force_flush(1)
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        for i in range(8):
+            time.sleep(0.02)
+            pid = os.fork()
+            if pid == 0:  # the child
+                code = 1
+                try:
+                    with crosstrace.create_span(f"child-{i}", {"k": "v" * 40}):
+                        pass
+                    crosstrace.force_flush(10)
+                    code = 0
+                finally:
+                    os._exit(code)
+            deadline = time.time() + 20
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.time() > deadline:
+                    os.kill(pid, 9)
+                    pytest.fail(f"child {i} hung after fork")
+                time.sleep(0.02)
+            assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        stop.set()
+        worker.join()
+    names = set(traced.by_name())
+    assert {f"child-{i}" for i in range(8)} <= names
+
+
+def test_create_span_is_one_block_at_a_time() -> None:
+    """A create_span object runs one block at a time; entered again while in use it says so
+    (instead of losing the outer span), and after its block it can be used again."""
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none", auto_instrument=False))
+    cs = crosstrace.create_span("reused")
+    with cs as first:
+        with pytest.raises(RuntimeError, match="already in use"), cs:
+            pass
+        assert crosstrace.get_current_span() is first
+    assert crosstrace.get_current_span() is None
+    assert not first.is_recording()
+    with cs as second:
+        assert second is not first and crosstrace.get_current_span() is second
+
+    @crosstrace.create_span("as-decorator")
+    def twice() -> str | None:
+        span = crosstrace.get_current_span()
+        return span.span_id if span is not None else None
+
+    assert twice() != twice()
 
 
 def test_instrumented_clients_inject_crosstraces_headers() -> None:

@@ -367,32 +367,91 @@ fn key_value(key: &str, value: &JsValue) -> Option<KeyValue> {
     }
 }
 
+/// Attributes from the JSON text `encodeAttributes` makes of a plain object, parsed straight
+/// into key-values in the object's order: keys borrowed from the text (no copy unless escaped)
+/// and interned, no intermediate JSON tree.
 fn json_attributes(text: &str) -> Result<Vec<KeyValue>, JsValue> {
-    let v: Json = serde_json::from_str(text)
-        .map_err(|_| invalid("attributes", text, "an object of plain values"))?;
-    let Json::Object(map) = v else {
-        return Err(invalid("attributes", text, "an object"));
-    };
-    let mut out = Vec::with_capacity(map.len());
-    for (k, v) in map {
-        let key = crosstrace::intern::key(&k);
-        out.push(match v {
-            Json::String(s) => KeyValue::new(key, s),
-            Json::Bool(b) => KeyValue::new(key, b),
-            Json::Number(n) => match n.as_i64() {
-                Some(i) => KeyValue::new(key, i),
-                None => KeyValue::new(key, n.as_f64().unwrap_or(f64::NAN)),
-            },
-            _ => {
-                return Err(invalid(
-                    "attribute value",
-                    &k,
-                    "a string, number, boolean or bigint",
-                ))
+    use serde::de::{Deserializer as _, Error as _, MapAccess, Visitor};
+    use std::borrow::Cow;
+
+    struct Key<'de>(Cow<'de, str>);
+    impl<'de> serde::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(s)))
+                }
+                fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(s.to_owned())))
+                }
             }
-        });
+            d.deserialize_str(V)
+        }
     }
-    Ok(out)
+
+    struct Val(crosstrace::Value);
+    impl<'de> serde::Deserialize<'de> for Val {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Val;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a string, number or boolean")
+                }
+                fn visit_str<E>(self, s: &str) -> Result<Val, E> {
+                    Ok(Val(crosstrace::Value::from(s.to_owned())))
+                }
+                fn visit_bool<E>(self, b: bool) -> Result<Val, E> {
+                    Ok(Val(crosstrace::Value::Bool(b)))
+                }
+                fn visit_i64<E>(self, i: i64) -> Result<Val, E> {
+                    Ok(Val(crosstrace::Value::I64(i)))
+                }
+                fn visit_u64<E>(self, u: u64) -> Result<Val, E> {
+                    Ok(Val(i64::try_from(u).map_or(crosstrace::Value::F64(u as f64), crosstrace::Value::I64)))
+                }
+                fn visit_f64<E>(self, f: f64) -> Result<Val, E> {
+                    Ok(Val(crosstrace::Value::F64(f)))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    struct Attrs(Vec<KeyValue>);
+    impl<'de> Visitor<'de> for &mut Attrs {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+            while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
+                let Val(v) = m
+                    .next_value::<Val>()
+                    .map_err(|_| A::Error::custom(format!("attribute {k:?}")))?;
+                self.0.push(KeyValue::new(crosstrace::intern::key(&k), v));
+            }
+            Ok(())
+        }
+    }
+
+    let mut out = Attrs(Vec::with_capacity(4));
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_map(&mut out)
+        .and_then(|()| de.end())
+        .map_err(|_| {
+            invalid(
+                "attributes",
+                text,
+                "an object of string, number, boolean or bigint values",
+            )
+        })?;
+    Ok(out.0)
 }
 
 fn attributes(obj: &JsValue) -> Result<Vec<KeyValue>, JsValue> {

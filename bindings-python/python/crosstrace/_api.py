@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation import _SPAN_KEY
 
@@ -118,7 +119,11 @@ _CX_KEY = otel_context.create_key("crosstrace-context")
 # calls fewer per span), or through the API when another runtime context is configured.
 _RUNTIME = getattr(otel_context, "_RUNTIME_CONTEXT", None)
 _CURRENT_VAR = getattr(_RUNTIME, "_current_context", None)
-if not isinstance(_CURRENT_VAR, contextvars.ContextVar):
+# Only the API's own contextvars runtime: a subclass (OTEL_PYTHON_CONTEXT) may override attach,
+# detach or get_current, and then goes through the API.
+if type(_RUNTIME) is not ContextVarsRuntimeContext or not isinstance(
+    _CURRENT_VAR, contextvars.ContextVar
+):
     _CURRENT_VAR = None
 _get_current: Callable[[], otel_context.Context] = (
     _CURRENT_VAR.get if _CURRENT_VAR is not None else otel_context.get_current
@@ -408,11 +413,17 @@ class create_span(contextlib.ContextDecorator):  # noqa: N801 (the specification
         self._kind = kind
         self._parent = parent
         self._start_time = start_time
+        self._span: Span | None = None
+        self._token: object = None
 
     def _recreate_cm(self) -> create_span:
         return create_span(self._name, self._attributes, self._kind, self._parent, self._start_time)
 
     def __enter__(self) -> Span:
+        if self._span is not None:
+            # One block at a time: a second entry would overwrite the first one's span and
+            # context token (use a new create_span per block, or it as a decorator).
+            raise RuntimeError(f"create_span({self._name!r}) is already in use")
         span = self._span = start_span(
             self._name, self._attributes, self._kind, self._parent, self._start_time
         )
@@ -420,12 +431,15 @@ class create_span(contextlib.ContextDecorator):  # noqa: N801 (the specification
         return span
 
     def __exit__(self, _type: object, e: BaseException | None, _tb: object) -> None:
-        span = self._span
+        span, token = self._span, self._token
+        self._span = self._token = None
+        if span is None:
+            return
         try:
             if e is not None and not isinstance(e, (GeneratorExit, KeyboardInterrupt, SystemExit)):
                 span.record_exception(e)
         finally:
-            _detach(self._token)
+            _detach(token)
             span.end()
 
 
