@@ -413,7 +413,10 @@ fn json_attributes(text: &str) -> Result<Vec<KeyValue>, JsValue> {
                     Ok(Val(crosstrace::Value::I64(i)))
                 }
                 fn visit_u64<E>(self, u: u64) -> Result<Val, E> {
-                    Ok(Val(i64::try_from(u).map_or(crosstrace::Value::F64(u as f64), crosstrace::Value::I64)))
+                    Ok(Val(i64::try_from(u).map_or(
+                        crosstrace::Value::F64(u as f64),
+                        crosstrace::Value::I64,
+                    )))
                 }
                 fn visit_f64<E>(self, f: f64) -> Result<Val, E> {
                     Ok(Val(crosstrace::Value::F64(f)))
