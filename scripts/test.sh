@@ -23,8 +23,14 @@ cargo build -p crosstrace --target wasm32-unknown-unknown --no-default-features
 
 step "demo runs: the retail pipeline across four runtimes, joined from console output"
 bash scripts/demo.sh >/dev/null
-step "demo runs: the Rust-only ETL example"
-cargo run --quiet -p crosstrace --example retail_etl 2>/dev/null
+step "demo runs: the Rust-only ETL example (its trace on stderr: silver failed, then retried)"
+etl_trace=$(cargo run --quiet -p crosstrace --example retail_etl 2>&1 >/dev/null)
+for want in "^\[retail-etl-demo\] trace [0-9a-f]{32}$" \
+  "^    silver_transformation \[internal\] [0-9.]+ ms error: warehouse connection reset span=[0-9a-f]{16} .*etl.attempt=1" \
+  "^    silver_transformation \[internal\] [0-9.]+ ms unset span=[0-9a-f]{16} .*etl.attempt=2" \
+  "^    gold_aggregation \[internal\] "; do
+  grep -Eq "$want" <<<"$etl_trace" || { echo "retail_etl: no line matching $want in:"; echo "$etl_trace"; exit 1; }
+done
 
 step "Jaeger and Zipkin: install and start"
 bash scripts/jaeger.sh install

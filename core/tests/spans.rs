@@ -240,6 +240,44 @@ fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
+/// Every span kind reaches the exporter as given; events keep their name, time order and
+/// attributes (cut to the value-length limit like span attributes).
+#[test]
+fn kinds_and_events_are_recorded() {
+    let (t, c) = tracing_with(TracingConfig {
+        attribute_value_length_limit: 8,
+        ..config()
+    });
+    for kind in [
+        SpanKind::Internal,
+        SpanKind::Server,
+        SpanKind::Client,
+        SpanKind::Producer,
+        SpanKind::Consumer,
+    ] {
+        let mut s = t.span(format!("{kind:?}")).kind(kind).start();
+        s.add_event("first", vec![KeyValue::new("n", 1_i64)]);
+        s.add_event("second", vec![KeyValue::new("text", "0123456789abc")]);
+        s.end();
+    }
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    assert_eq!(spans.len(), 5);
+    for s in &spans {
+        assert_eq!(format!("{:?}", s.span_kind), s.name, "kind as given");
+        let names: Vec<&str> = s.events.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(names, ["first", "second"]);
+        assert!(s.events.events[0].timestamp <= s.events.events[1].timestamp);
+        assert_eq!(s.events.events[0].attributes, [KeyValue::new("n", 1_i64)]);
+        assert_eq!(
+            s.events.events[1].attributes,
+            [KeyValue::new("text", "01234567")],
+            "cut to the limit"
+        );
+    }
+    assert_eq!(t.health().counts.attributes_truncated, 5);
+}
+
 #[test]
 fn exceptions_status_and_idempotent_end() {
     let (t, c) = tracing_with(config());
@@ -280,6 +318,39 @@ fn exceptions_status_and_idempotent_end() {
         Some("std::io::error::Error")
     );
     assert_eq!(get("exception.message").as_deref(), Some("file gone"));
+    // A Rust error's source chain is its stack trace; one given explicitly is kept as given.
+    let mut chained = t.start("chained");
+    chained.record_error(&Outer(std::io::Error::other("disk full")));
+    chained.end();
+    let mut given = t.start("given");
+    given.record_exception("ValueError", "bad row", Some("Traceback ...\n  line 3"));
+    given.end();
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    let stack = |name: &str| {
+        let s = spans.iter().find(|s| s.name == name).unwrap();
+        let ev = &s.events.events[0];
+        (ev.attributes.iter())
+            .find(|kv| kv.key.as_str() == "exception.stacktrace")
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(stack("chained").as_deref(), Some("caused by: disk full\n"));
+    assert_eq!(stack("given").as_deref(), Some("Traceback ...\n  line 3"));
+}
+
+#[derive(Debug)]
+struct Outer(std::io::Error);
+
+impl std::fmt::Display for Outer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cannot write the batch")
+    }
+}
+
+impl std::error::Error for Outer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 #[test]
@@ -569,6 +640,23 @@ fn console_backend_prints_a_tree_per_trace() {
     assert!(lines[0].starts_with("[test-svc] trace "), "{text}");
     assert!(lines[1].starts_with("  parent [internal] "), "{text}");
     assert!(lines[2].starts_with("    child [internal] "), "{text}");
+
+    // Each line: name, kind, duration, status, span id, attributes; the trace id heads the tree.
+    buf.lock().unwrap().clear();
+    let mut s = t.span("checkout").kind(SpanKind::Server).start();
+    s.set_attribute(KeyValue::new("order.id", 42_i64));
+    s.set_status(Status::error("card declined"));
+    let (trace_id, span_id) = (s.trace_id_hex(), s.span_id_hex());
+    s.end();
+    t.force_flush(FLUSH).unwrap();
+    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("[test-svc] trace {trace_id}"), "{text}");
+    let line = lines[1];
+    assert!(line.starts_with("  checkout [server] "), "{text}");
+    assert!(line.contains(" ms error: card declined "), "{text}");
+    assert!(line.contains(&format!("span={span_id}")), "{text}");
+    assert!(line.ends_with("{order.id=42}"), "{text}");
 }
 
 /// A span handle is moved through builders, closures and binding handles by value; at 128 bytes

@@ -777,6 +777,78 @@ mod tests {
         assert_eq!(r.otlp_protocol, Some(OtlpProtocol::HttpProtobuf));
     }
 
+    /// Each backend's default endpoint, and the protocol setting (OTEL_EXPORTER_OTLP_PROTOCOL)
+    /// winning over what the endpoint's port suggests.
+    #[test]
+    fn endpoint_defaults_per_backend_and_the_protocol_override() {
+        let with = |backend, endpoint: Option<&str>, protocol| {
+            TracingConfig {
+                backend,
+                endpoint: endpoint.map(str::to_owned),
+                otlp_protocol: protocol,
+                ..TracingConfig::default()
+            }
+            .resolved_endpoint()
+        };
+        let r = with(Backend::Otlp, None, None).unwrap();
+        assert_eq!(
+            (r.url.as_str(), r.otlp_protocol),
+            (defaults::OTLP_GRPC_ENDPOINT, Some(OtlpProtocol::Grpc))
+        );
+        let r = with(Backend::Otlp, None, Some(OtlpProtocol::HttpProtobuf)).unwrap();
+        assert_eq!(r.url, defaults::OTLP_HTTP_ENDPOINT);
+        let r = with(Backend::Zipkin, None, None).unwrap();
+        assert_eq!(
+            (r.url.as_str(), r.otlp_protocol),
+            (defaults::ZIPKIN_ENDPOINT, None)
+        );
+        assert!(with(Backend::Console, None, None).is_none());
+        assert!(with(Backend::None, None, None).is_none());
+        // The protocol setting wins over the port.
+        let r = with(
+            Backend::Otlp,
+            Some("http://collector:4318"),
+            Some(OtlpProtocol::Grpc),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.url.as_str(), r.otlp_protocol),
+            ("http://collector:4318", Some(OtlpProtocol::Grpc))
+        );
+        let r = with(
+            Backend::Otlp,
+            Some("http://collector:4317"),
+            Some(OtlpProtocol::HttpProtobuf),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.url.as_str(), r.otlp_protocol),
+            (
+                "http://collector:4317/v1/traces",
+                Some(OtlpProtocol::HttpProtobuf)
+            )
+        );
+        // Also when read from the environment.
+        let env = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect();
+            TracingConfig::from_lookup(|k| {
+                pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            })
+            .unwrap()
+            .resolved_endpoint()
+            .unwrap()
+        };
+        let r = env(&[
+            ("OTEL_BACKEND", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]);
+        assert_eq!(r.otlp_protocol, Some(OtlpProtocol::Grpc));
+    }
+
     #[test]
     fn jaeger_sends_otlp_only_to_otlp_endpoints() {
         let mut c = TracingConfig {
