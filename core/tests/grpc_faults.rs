@@ -25,6 +25,8 @@ type Script = dyn Fn(usize) -> Result<ExportTraceServiceResponse, Status> + Send
 struct Scripted {
     calls: Calls,
     script: Arc<Script>,
+    /// The `x-tenant` and `api-key` metadata of each call.
+    metadata: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
 }
 
 #[tonic::async_trait]
@@ -40,6 +42,15 @@ impl TraceService for Scripted {
             .flat_map(|r| &r.scope_spans)
             .map(|s| s.spans.len())
             .sum();
+        let md = |k: &str| {
+            (request.metadata().get(k))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        self.metadata
+            .lock()
+            .unwrap()
+            .push((md("x-tenant"), md("api-key")));
         let index = {
             let mut c = self.calls.lock().unwrap();
             c.push((spans, Instant::now()));
@@ -53,10 +64,25 @@ impl TraceService for Scripted {
 fn serve(
     script: impl Fn(usize) -> Result<ExportTraceServiceResponse, Status> + Send + Sync + 'static,
 ) -> (String, Calls) {
+    let (url, calls, _) = serve_with_metadata(script);
+    (url, calls)
+}
+
+/// [`serve`], also returning the metadata each call carried.
+#[allow(clippy::type_complexity)]
+fn serve_with_metadata(
+    script: impl Fn(usize) -> Result<ExportTraceServiceResponse, Status> + Send + Sync + 'static,
+) -> (
+    String,
+    Calls,
+    Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+) {
     let calls: Calls = Arc::default();
+    let metadata: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
     let svc = Scripted {
         calls: calls.clone(),
         script: Arc::new(script),
+        metadata: metadata.clone(),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -72,7 +98,7 @@ fn serve(
                 .unwrap();
         });
     });
-    (format!("http://{addr}"), calls)
+    (format!("http://{addr}"), calls, metadata)
 }
 
 fn ok() -> Result<ExportTraceServiceResponse, Status> {
@@ -167,4 +193,61 @@ fn partial_success_is_counted() {
         (4, 1)
     );
     assert_eq!(h.last_export_error.unwrap().kind, "partial_success");
+}
+
+/// Configured headers travel as gRPC metadata on every call.
+#[test]
+fn headers_are_sent_as_metadata() {
+    let (url, calls, metadata) = serve_with_metadata(|_| ok());
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::Otlp,
+        endpoint: Some(url),
+        otlp_protocol: Some(OtlpProtocol::Grpc),
+        headers: [("x-tenant", "retail"), ("api-key", "s3cret")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        log_level: LogLevel::Off,
+        ..TracingConfig::default()
+    })
+    .unwrap();
+    t.start("one");
+    t.force_flush(Duration::from_secs(30)).unwrap();
+    assert_eq!(t.health().counts.spans_exported, 1);
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(
+        metadata.lock().unwrap()[0],
+        (Some("retail".to_owned()), Some("s3cret".to_owned()))
+    );
+}
+
+/// A server that does not answer fails the batch at the export timeout, counted as a timeout.
+#[test]
+fn a_hanging_server_fails_the_batch_at_the_timeout() {
+    let (url, calls) = serve(|_| {
+        std::thread::sleep(Duration::from_secs(5));
+        ok()
+    });
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::Otlp,
+        endpoint: Some(url),
+        otlp_protocol: Some(OtlpProtocol::Grpc),
+        export_timeout_seconds: 1.0,
+        log_level: LogLevel::Off,
+        ..TracingConfig::default()
+    })
+    .unwrap();
+    t.start("a");
+    t.start("b");
+    let t0 = Instant::now();
+    t.force_flush(Duration::from_secs(30)).unwrap();
+    let took = t0.elapsed();
+    let h = t.health();
+    assert_eq!(h.counts.spans_export_failed, 2, "{h:?}");
+    assert_eq!(h.last_export_error.unwrap().kind, "timeout");
+    assert!(
+        took < Duration::from_secs(4),
+        "bounded by the timeout, took {took:?}"
+    );
+    assert!(!calls.lock().unwrap().is_empty(), "the server was called");
 }

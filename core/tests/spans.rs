@@ -278,6 +278,40 @@ fn kinds_and_events_are_recorded() {
     assert_eq!(t.health().counts.attributes_truncated, 5);
 }
 
+/// The resource: service name and version, deployment environment, the SDK's identity and the
+/// configured extra attributes; an `Err` from `in_span` is recorded on its span.
+#[test]
+fn the_resource_and_in_span_errors() {
+    let mut cfg = config();
+    cfg.service_version = "2.3.4".into();
+    cfg.environment = "staging".into();
+    cfg.resource_attributes
+        .insert("k8s.cluster.name".into(), "retail".into());
+    let (t, c) = tracing_with(cfg);
+    let attr = |k: &str| {
+        t.resource()
+            .get(&opentelemetry::Key::from(k.to_owned()))
+            .map(|v| v.to_string())
+    };
+    assert_eq!(attr("service.name").as_deref(), Some("test-svc"));
+    assert_eq!(attr("service.version").as_deref(), Some("2.3.4"));
+    assert_eq!(attr("deployment.environment").as_deref(), Some("staging"));
+    assert_eq!(attr("k8s.cluster.name").as_deref(), Some("retail"));
+    assert_eq!(attr("telemetry.sdk.language").as_deref(), Some("rust"));
+    assert!(attr("telemetry.sdk.name").is_some() && attr("telemetry.sdk.version").is_some());
+
+    let r: Result<(), String> = t.in_span("step", |_| Err("disk full".into()));
+    assert_eq!(
+        r,
+        Err("disk full".to_owned()),
+        "the error is returned unchanged"
+    );
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    assert_eq!(spans[0].status, Status::error("disk full"));
+    assert_eq!(spans[0].events.events[0].name, "exception");
+}
+
 #[test]
 fn exceptions_status_and_idempotent_end() {
     let (t, c) = tracing_with(config());
@@ -600,8 +634,22 @@ fn health_uses_the_specification_field_names() {
         "spans_exported",
         "spans_dropped_queue_full",
         "spans_export_failed",
+        "export_failures",
         "queue_depth",
         "last_export_error",
+        "last_export_success_unix_ms",
+        "shut_down",
+        "service_version",
+        "environment",
+        "endpoint",
+        "protocol",
+        "sampler",
+        "spans_started_after_shutdown",
+        "attributes_truncated",
+        "attributes_dropped",
+        "events_dropped",
+        "warnings",
+        "metrics_enabled",
     ] {
         assert!(v.get(k).is_some(), "missing {k} in {v}");
     }

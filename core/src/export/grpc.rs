@@ -86,8 +86,15 @@ impl GrpcExporter {
                             && ["connect", "transport", "broken pipe", "reset"]
                                 .iter()
                                 .any(|w| status.message().to_ascii_lowercase().contains(w));
+                        // The deadline passing (tonic's own timeout is CANCELLED "Timeout
+                        // expired") is a timeout, as on the HTTP transport.
+                        let timed_out = status.code() == Code::DeadlineExceeded
+                            || (status.code() == Code::Cancelled
+                                && status.message().to_ascii_lowercase().contains("timeout"));
                         let kind = if transport {
                             "connection".to_owned()
+                        } else if timed_out {
+                            "timeout".to_owned()
                         } else {
                             format!("grpc_{:?}", status.code()).to_ascii_lowercase()
                         };
