@@ -20,13 +20,14 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 /// Spans per call, and when.
 type Calls = Arc<Mutex<Vec<(usize, Instant)>>>;
+/// The `x-tenant` and `api-key` metadata of each call.
+type Metadata = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
 type Script = dyn Fn(usize) -> Result<ExportTraceServiceResponse, Status> + Send + Sync;
 
 struct Scripted {
     calls: Calls,
     script: Arc<Script>,
-    /// The `x-tenant` and `api-key` metadata of each call.
-    metadata: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    metadata: Metadata,
 }
 
 #[tonic::async_trait]
@@ -69,16 +70,11 @@ fn serve(
 }
 
 /// [`serve`], also returning the metadata each call carried.
-#[allow(clippy::type_complexity)]
 fn serve_with_metadata(
     script: impl Fn(usize) -> Result<ExportTraceServiceResponse, Status> + Send + Sync + 'static,
-) -> (
-    String,
-    Calls,
-    Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
-) {
+) -> (String, Calls, Metadata) {
     let calls: Calls = Arc::default();
-    let metadata: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+    let metadata: Metadata = Arc::default();
     let svc = Scripted {
         calls: calls.clone(),
         script: Arc::new(script),
