@@ -192,10 +192,26 @@ function timeInput(t) {
 export function startSpan(name, options = {}) {
   requireInit();
   const { kind = 'internal', attributes, parent, startTime } = options;
+  const k = KINDS[kind];
+  if (k === undefined) {
+    const e = new Error(
+      `invalid kind=${JSON.stringify(String(kind))}: expected internal, server, client, producer or consumer`,
+    );
+    e.name = 'CrosstraceInvalidArgumentError';
+    throw e;
+  }
   const attrs = attributes === undefined ? undefined : encodeAttributes(attributes);
   const start = startTime === undefined ? undefined : timeInput(startTime);
-  return new Span(raw.startSpan(name, kind, parentContext(parent), attrs, start));
+  const json = typeof attrs === 'string';
+  return new Span(
+    raw.startSpan(name, k, parentContext(parent), json ? attrs : undefined, json ? undefined : attrs, start),
+  );
 }
+
+/** Span kinds as the numbers the wasm side takes (no inherited keys: `toString` is no kind). */
+const KINDS = Object.freeze(
+  Object.assign(Object.create(null), { internal: 0, server: 1, client: 2, producer: 3, consumer: 4 }),
+);
 
 function runIn(context, fn, arg) {
   stack.push(context);

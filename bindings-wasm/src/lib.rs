@@ -604,19 +604,34 @@ pub fn span_context(span: u32) -> Context {
 #[wasm_bindgen(js_name = startSpan)]
 pub fn start_span(
     name: &str,
-    kind: &str,
+    kind: u32,
     parent: &Context,
+    attrs_json: Option<String>,
     attrs: &JsValue,
     start_ms: Option<f64>,
 ) -> Result<u32, JsValue> {
-    let kind = crosstrace::span::parse_kind(kind).ok_or_else(|| {
-        invalid(
-            "kind",
-            kind,
-            "internal, server, client, producer or consumer",
-        )
-    })?;
-    let attrs = attributes(attrs)?;
+    // A number, not the kind's name: one string fewer to copy into wasm per span (index.js maps
+    // the names and rejects unknown ones).
+    let kind = match kind {
+        0 => crosstrace::SpanKind::Internal,
+        1 => crosstrace::SpanKind::Server,
+        2 => crosstrace::SpanKind::Client,
+        3 => crosstrace::SpanKind::Producer,
+        4 => crosstrace::SpanKind::Consumer,
+        other => {
+            return Err(invalid(
+                "kind",
+                &other.to_string(),
+                "internal, server, client, producer or consumer",
+            ))
+        }
+    };
+    // The JSON text of plain attributes comes as a string argument (copied in with the
+    // arguments, not fetched back from JS); other objects come as they are.
+    let attrs = match attrs_json {
+        Some(text) => json_attributes(&text)?,
+        None => attributes(attrs)?,
+    };
     let start = start_ms.map(epoch_millis).transpose()?;
     let t = tracing();
     let mut b = t

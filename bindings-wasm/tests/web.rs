@@ -123,7 +123,7 @@ fn spans_join_the_extracted_trace_and_are_counted() {
     )
     .unwrap();
     let parent = extract(&headers.into());
-    let span = start_span("GET /stock", "server", &parent, &JsValue::UNDEFINED, None).unwrap();
+    let span = start_span("GET /stock", 1, &parent, None, &JsValue::UNDEFINED, None).unwrap(); // 1: server
     assert!(span_ids(span).starts_with("4bf92f3577b34da6a3ce929d0e0e4736-"));
     span_set_attribute(span, "items", &JsValue::from_f64(3.0)).unwrap();
     span_end(span);
