@@ -57,6 +57,13 @@ pub struct ct_span {
 // guard drops) or by `free_span` after it moved `magic` to `DEAD` (after which no lock succeeds).
 unsafe impl Sync for ct_span {}
 
+// What the mutex this replaced made the compiler check: the state moves between the threads that
+// call in (and is dropped on whichever frees the handle), so it must be `Send`.
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<SpanState>();
+};
+
 impl std::fmt::Debug for ct_span {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ct_span")

@@ -371,7 +371,7 @@ fn key_value(key: &str, value: &JsValue) -> Option<KeyValue> {
 /// into key-values in the object's order: keys borrowed from the text (no copy unless escaped)
 /// and interned, no intermediate JSON tree.
 fn json_attributes(text: &str) -> Result<Vec<KeyValue>, JsValue> {
-    use serde::de::{Deserializer as _, Error as _, MapAccess, Visitor};
+    use serde::de::{Deserializer as _, MapAccess, Visitor};
     use std::borrow::Cow;
 
     struct Key<'de>(Cow<'de, str>);
@@ -434,9 +434,7 @@ fn json_attributes(text: &str) -> Result<Vec<KeyValue>, JsValue> {
         }
         fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
             while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
-                let Val(v) = m
-                    .next_value::<Val>()
-                    .map_err(|_| A::Error::custom(format!("attribute {k:?}")))?;
+                let Val(v) = m.next_value::<Val>()?;
                 self.0.push(KeyValue::new(crosstrace::intern::key(&k), v));
             }
             Ok(())

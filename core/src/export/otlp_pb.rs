@@ -174,6 +174,15 @@ impl Item<'_> {
     }
 }
 
+/// Whether this encoder knows the array's element type (the enum is non-exhaustive; an unknown
+/// one is written as its text, as an unknown value is).
+fn known(a: &Array) -> bool {
+    matches!(
+        a,
+        Array::Bool(_) | Array::I64(_) | Array::F64(_) | Array::String(_)
+    )
+}
+
 /// The items of an array value.
 fn items(a: &Array) -> Box<dyn Iterator<Item = Item<'_>> + '_> {
     match a {
@@ -198,7 +207,7 @@ fn any_len(v: &Value) -> usize {
         Value::I64(i) => Item::I64(*i).len(),
         Value::F64(f) => Item::F64(*f).len(),
         Value::String(s) => Item::Str(s.as_str()).len(),
-        Value::Array(a) => field_len(5, array_len(a)),
+        Value::Array(a) if known(a) => field_len(5, array_len(a)),
         // A kind this encoder does not know (the enum is non-exhaustive): as its text.
         other => field_len(1, other.as_str().len()),
     }
@@ -211,7 +220,7 @@ fn put_any(buf: &mut Vec<u8>, v: &Value) {
         Value::I64(i) => Item::I64(*i).put(buf),
         Value::F64(f) => Item::F64(*f).put(buf),
         Value::String(s) => Item::Str(s.as_str()).put(buf),
-        Value::Array(a) => {
+        Value::Array(a) if known(a) => {
             put_key(buf, 5, LEN);
             put_varint(buf, array_len(a) as u64);
             for i in items(a) {
