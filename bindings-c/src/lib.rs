@@ -44,19 +44,12 @@ pub enum ct_span_kind {
 /// Span kinds cross the boundary as `uint32_t` (a C enum can hold any value; a Rust enum
 /// cannot), checked here.
 fn span_kind(k: u32) -> Result<SpanKind, FfiError> {
-    Ok(match k {
-        0 => SpanKind::Internal,
-        1 => SpanKind::Server,
-        2 => SpanKind::Client,
-        3 => SpanKind::Producer,
-        4 => SpanKind::Consumer,
-        _ => {
-            return Err(ffi::invalid(
-                "kind",
-                &k.to_string(),
-                "a ct_span_kind (CT_SPAN_KIND_INTERNAL .. CT_SPAN_KIND_CONSUMER)",
-            ))
-        }
+    crosstrace::span::kind_from_number(k).ok_or_else(|| {
+        ffi::invalid(
+            "kind",
+            &k.to_string(),
+            "a ct_span_kind (CT_SPAN_KIND_INTERNAL .. CT_SPAN_KIND_CONSUMER)",
+        )
     })
 }
 

@@ -94,12 +94,6 @@ fn tracing() -> Tracing {
     crosstrace::global()
 }
 
-/// Runs `f` with the process-wide tracing, without a lock or a reference count (for the
-/// per-span calls).
-fn with_tracing<R>(f: impl FnOnce(&Tracing) -> R) -> R {
-    crosstrace::with_global(f)
-}
-
 /// The configuration read from the environment, normalised, as JSON.
 #[pyfunction]
 fn config_from_env() -> PyResult<String> {
@@ -449,7 +443,7 @@ fn start_span(
             }
             None => &parent.inner,
         };
-        let span = with_tracing(|t| {
+        let span = crosstrace::with_global(|t| {
             let mut b = t
                 .span(crosstrace::intern::name(name))
                 .kind(k)
@@ -467,7 +461,7 @@ fn start_span(
 /// Starts an ETL operation span (`etl.operation`, `etl.stage`).
 #[pyfunction]
 fn start_etl_span(operation: &str, stage: &str, parent: &Context) -> Span {
-    wrap(with_tracing(|t| {
+    wrap(crosstrace::with_global(|t| {
         t.etl_span(operation, stage)
             .parent_context(&parent.inner)
             .start()
@@ -477,7 +471,7 @@ fn start_etl_span(operation: &str, stage: &str, parent: &Context) -> Span {
 /// Starts a database client span named `"{operation} {table}"`.
 #[pyfunction]
 fn start_db_span(system: &str, operation: &str, table: &str, parent: &Context) -> Span {
-    wrap(with_tracing(|t| {
+    wrap(crosstrace::with_global(|t| {
         t.db_span(system, operation, table)
             .parent_context(&parent.inner)
             .start()

@@ -610,20 +610,13 @@ pub fn start_span(
 ) -> Result<u32, JsValue> {
     // A number, not the kind's name: one string fewer to copy into wasm per span (index.js maps
     // the names and rejects unknown ones).
-    let kind = match kind {
-        0 => crosstrace::SpanKind::Internal,
-        1 => crosstrace::SpanKind::Server,
-        2 => crosstrace::SpanKind::Client,
-        3 => crosstrace::SpanKind::Producer,
-        4 => crosstrace::SpanKind::Consumer,
-        other => {
-            return Err(invalid(
-                "kind",
-                &other.to_string(),
-                "internal, server, client, producer or consumer",
-            ))
-        }
-    };
+    let kind = crosstrace::span::kind_from_number(kind).ok_or_else(|| {
+        invalid(
+            "kind",
+            &kind.to_string(),
+            "internal, server, client, producer or consumer",
+        )
+    })?;
     // The JSON text of plain attributes comes as a string argument (copied in with the
     // arguments, not fetched back from JS); other objects come as they are.
     let attrs = match attrs_json {

@@ -13,15 +13,12 @@ mod common;
 
 use common::{cpu_time, crosstrace_metrics, otlp_sink, sdk_with};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
-};
+use opentelemetry_sdk::trace::Sampler;
 
 const N: u64 = 200_000;
 const N_EXPORT: u64 = 100_000;
 const ROUNDS: usize = 5;
 /// OTLP export is slower than span creation: this queue holds a whole run.
-const EXPORT_QUEUE: usize = 1 << 18;
 
 #[derive(Clone, Copy)]
 struct Cost {
@@ -207,45 +204,14 @@ fn main() {
     // 4. OTLP/HTTP (protobuf) export to a local endpoint.
     {
         let (url, requests) = otlp_sink();
-        let t = crosstrace::Tracing::new(crosstrace::TracingConfig {
-            backend: crosstrace::Backend::Otlp,
-            endpoint: Some(url.clone()),
-            otlp_protocol: Some(crosstrace::OtlpProtocol::HttpProtobuf),
-            max_queue_size: EXPORT_QUEUE,
-            export_max_batch_size: 512,
-            ..crosstrace::TracingConfig::default()
-        })
-        .unwrap();
+        let t = common::crosstrace_otlp(&url);
         let mut ct_run = || {
             for _ in 0..N_EXPORT {
                 common::ct_span(&t, "checkout");
             }
             t.force_flush(flush).unwrap();
         };
-
-        use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-        let client = std::thread::spawn(reqwest::blocking::Client::new)
-            .join()
-            .unwrap();
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_http_client(client)
-            .with_endpoint(url)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .build()
-            .unwrap();
-        let p = SdkTracerProvider::builder()
-            .with_span_processor(
-                BatchSpanProcessor::builder(exporter)
-                    .with_batch_config(
-                        BatchConfigBuilder::default()
-                            .with_max_queue_size(EXPORT_QUEUE)
-                            .with_max_export_batch_size(512)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build();
+        let p = common::sdk_otlp(&url);
         let tracer = p.tracer("bench");
         let mut sdk_run = || {
             for _ in 0..N_EXPORT {

@@ -71,56 +71,17 @@ fn otlp(who: &str, n: u64) {
     let (url, requests) = common::otlp_sink();
     let (w0, c0) = (Instant::now(), cpu_time());
     if who == "ct" {
-        let t = crosstrace::Tracing::new(crosstrace::TracingConfig {
-            backend: crosstrace::Backend::Otlp,
-            endpoint: Some(url),
-            otlp_protocol: Some(crosstrace::OtlpProtocol::HttpProtobuf),
-            max_queue_size: common::QUEUE,
-            export_max_batch_size: 512,
-            ..crosstrace::TracingConfig::default()
-        })
-        .unwrap();
+        let t = common::crosstrace_otlp(&url);
         for _ in 0..n {
             common::ct_span(&t, "checkout");
         }
         t.force_flush(Duration::from_secs(60)).unwrap();
         assert_eq!(t.health().counts.spans_exported, n);
     } else {
-        use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-        use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
-        // rustls needs a process-wide crypto provider: crosstrace's exporter installs one (in
+        // crosstrace's exporter installs the crypto provider the SDK's client needs (in
         // `make bench` it is built first).
-        drop(
-            crosstrace::Tracing::new(crosstrace::TracingConfig {
-                backend: crosstrace::Backend::Otlp,
-                endpoint: Some(url.clone()),
-                otlp_protocol: Some(crosstrace::OtlpProtocol::HttpProtobuf),
-                ..crosstrace::TracingConfig::default()
-            })
-            .unwrap(),
-        );
-        let client = std::thread::spawn(reqwest::blocking::Client::new)
-            .join()
-            .unwrap();
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_http_client(client)
-            .with_endpoint(url)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .build()
-            .unwrap();
-        let p = SdkTracerProvider::builder()
-            .with_span_processor(
-                BatchSpanProcessor::builder(exporter)
-                    .with_batch_config(
-                        BatchConfigBuilder::default()
-                            .with_max_queue_size(common::QUEUE)
-                            .with_max_export_batch_size(512)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build();
+        drop(common::crosstrace_otlp(&url));
+        let p = common::sdk_otlp(&url);
         let tracer = p.tracer("bench");
         for _ in 0..n {
             common::sdk_span(&tracer, "checkout");

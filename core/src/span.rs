@@ -340,6 +340,19 @@ pub fn parse_kind(name: &str) -> Option<SpanKind> {
     })
 }
 
+/// Span kinds by number, for bindings that pass them as integers (C's `ct_span_kind`, the
+/// wasm package): 0 internal, 1 server, 2 client, 3 producer, 4 consumer.
+pub fn kind_from_number(n: u32) -> Option<SpanKind> {
+    Some(match n {
+        0 => SpanKind::Internal,
+        1 => SpanKind::Server,
+        2 => SpanKind::Client,
+        3 => SpanKind::Producer,
+        4 => SpanKind::Consumer,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

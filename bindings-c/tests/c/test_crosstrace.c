@@ -295,19 +295,24 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static void test_threads(void) {
-    current_test = "threads";
-    const char *kv[] = {"OTEL_BACKEND", "none", "OTEL_BSP_MAX_QUEUE_SIZE", "100000", NULL};
-    init_with(kv);
-    pthread_t t[THREADS];
-    for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, NULL);
+/* Joins the THREADS threads; how many returned non-NULL (a failed call). */
+static int join_all(pthread_t *t) {
     int errors = 0;
     for (int i = 0; i < THREADS; i++) {
         void *r = NULL;
         pthread_join(t[i], &r);
         if (r != NULL) errors++;
     }
-    CHECK(errors == 0);
+    return errors;
+}
+
+static void test_threads(void) {
+    current_test = "threads";
+    const char *kv[] = {"OTEL_BACKEND", "none", "OTEL_BSP_MAX_QUEUE_SIZE", "100000", NULL};
+    init_with(kv);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, NULL);
+    CHECK(join_all(t) == 0);
     CHECK_RC(ct_force_flush(10000), CT_OK);
     CHECK(health_num("spans_ended") == THREADS * SPANS_PER_THREAD);
     CHECK(health_num("spans_exported") == THREADS * SPANS_PER_THREAD);
@@ -347,13 +352,7 @@ static void test_one_span_many_threads(void) {
         args[i].thread = i;
         pthread_create(&t[i], NULL, shared_worker, &args[i]);
     }
-    int errors = 0;
-    for (int i = 0; i < THREADS; i++) {
-        void *r = NULL;
-        pthread_join(t[i], &r);
-        if (r != NULL) errors++;
-    }
-    CHECK(errors == 0);
+    CHECK(join_all(t) == 0);
     ct_span_free(s);
     CHECK_RC(ct_force_flush(10000), CT_OK);
     /* 128 events are kept per span; every other one is counted as dropped. */

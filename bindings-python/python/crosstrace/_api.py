@@ -340,14 +340,15 @@ class _activate:  # noqa: N801 (used like the context-manager function it replac
         return span
 
     def __exit__(self, _type: object, e: BaseException | None, _tb: object) -> None:
-        span = self._span
+        span, token = self._span, self._token
+        self._span = self._token = None  # (create_span may be entered again afterwards)
         if span is None:
             return
         try:
             if e is not None and not isinstance(e, (GeneratorExit, KeyboardInterrupt, SystemExit)):
                 span.record_exception(e)
         finally:
-            _detach(self._token)
+            _detach(token)
             span.end()
 
 
@@ -394,11 +395,12 @@ def start_span(
     return Span(native, name, kind)
 
 
-class create_span(contextlib.ContextDecorator):  # noqa: N801 (the specification's name)
+class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the specification's name)
     """A span that is current inside the block; an exception is recorded and re-raised. The
-    span starts when the block is entered. Also usable as a decorator."""
+    span starts when the block is entered (leaving it is `_activate`'s). Also usable as a
+    decorator."""
 
-    __slots__ = ("_name", "_attributes", "_kind", "_parent", "_start_time", "_span", "_token")
+    __slots__ = ("_name", "_attributes", "_kind", "_parent", "_start_time")
 
     def __init__(
         self,
@@ -413,8 +415,8 @@ class create_span(contextlib.ContextDecorator):  # noqa: N801 (the specification
         self._kind = kind
         self._parent = parent
         self._start_time = start_time
-        self._span: Span | None = None
-        self._token: object = None
+        self._span = None  # (set here, not through _activate.__init__: one call fewer)
+        self._token = None
 
     def _recreate_cm(self) -> create_span:
         return create_span(self._name, self._attributes, self._kind, self._parent, self._start_time)
@@ -429,18 +431,6 @@ class create_span(contextlib.ContextDecorator):  # noqa: N801 (the specification
         )
         self._token = _attach_span(span)
         return span
-
-    def __exit__(self, _type: object, e: BaseException | None, _tb: object) -> None:
-        span, token = self._span, self._token
-        self._span = self._token = None
-        if span is None:
-            return
-        try:
-            if e is not None and not isinstance(e, (GeneratorExit, KeyboardInterrupt, SystemExit)):
-                span.record_exception(e)
-        finally:
-            _detach(token)
-            span.end()
 
 
 def set_span_attribute(key: str, value: Any) -> None:

@@ -105,6 +105,48 @@ pub fn ct_span(t: &crosstrace::Tracing, name: &'static str) {
     s.end();
 }
 
+/// crosstrace exporting OTLP/HTTP protobuf to `url`.
+pub fn crosstrace_otlp(url: &str) -> crosstrace::Tracing {
+    crosstrace::Tracing::new(crosstrace::TracingConfig {
+        backend: crosstrace::Backend::Otlp,
+        endpoint: Some(url.to_owned()),
+        otlp_protocol: Some(crosstrace::OtlpProtocol::HttpProtobuf),
+        max_queue_size: QUEUE,
+        export_max_batch_size: 512,
+        ..crosstrace::TracingConfig::default()
+    })
+    .unwrap()
+}
+
+/// The SDK's batch processor with `opentelemetry-otlp`'s HTTP protobuf exporter to `url`. Its
+/// reqwest client needs rustls's process-wide crypto provider, which crosstrace's exporter
+/// installs: build a [`crosstrace_otlp`] first.
+pub fn sdk_otlp(url: &str) -> SdkTracerProvider {
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    let client = std::thread::spawn(reqwest::blocking::Client::new)
+        .join()
+        .unwrap();
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(client)
+        .with_endpoint(url)
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .build()
+        .unwrap();
+    SdkTracerProvider::builder()
+        .with_span_processor(
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(
+                    BatchConfigBuilder::default()
+                        .with_max_queue_size(QUEUE)
+                        .with_max_export_batch_size(512)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
 /// The same span through the SDK.
 pub fn sdk_span(tracer: &SdkTracer, name: &'static str) {
     let mut s = tracer
