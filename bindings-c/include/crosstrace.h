@@ -116,6 +116,9 @@ typedef struct ct_config ct_config;
 typedef struct ct_context ct_context;
 
 // A span handle. Thread-safe: calls on one span from several threads are serialised.
+//
+// Never dereferenced: the pointer C holds is a number, a slot of the span slab and the slot's
+// generation (see [`Slab`]), so a freed, stale or foreign handle is recognised, not read.
 typedef struct ct_span ct_span;
 
 // One attribute for `ct_span_start_with_attributes`: `key`, and the value field its `type`
@@ -323,11 +326,12 @@ ct_result ct_span_end_at(const ct_span *span, uint64_t end_unix_nanos);
 ct_result ct_span_set_start_time(const ct_span *span, uint64_t start_unix_nanos);
 
 // Ends the span if needed and frees the handle. NULL is a no-op. Using the handle afterwards
-// returns `CT_ERR_INVALID_HANDLE` while the memory is quarantined (the last 1024 handles freed
-// on a thread), and is undefined after.
+// (freeing it again included) returns `CT_ERR_INVALID_HANDLE`: handles are never dereferenced,
+// and a freed one names an outdated generation of its slot (until that slot has been reused
+// 2^40 times). So does any value that is not a handle.
 //
 // # Safety
-// `span` NULL or a span from this library, not freed before.
+// `span` NULL or a value this library handed out as a span.
 void ct_span_free(ct_span *span);
 
 // Writes the trace id as 32 lowercase hex digits and a NUL into `out` (33 bytes).
@@ -491,6 +495,8 @@ ct_result ct_debug_panic(void);
 
 // The C name of a result code (`"CT_ERR_CONFIG"`). Static; never free it.
 const char *ct_result_name(ct_result result);
+
+extern int strncmp(const char *a, const char *b, size_t n);
 
 #ifdef __cplusplus
 }  // extern "C"

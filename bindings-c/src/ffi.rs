@@ -268,12 +268,33 @@ unsafe fn interned(
     Ok(got)
 }
 
+/// A string attribute value from C, as cached by the address it came at.
+#[derive(Clone)]
+enum Cached {
+    /// Seen once at this address: shared by reference count.
+    Shared(std::sync::Arc<str>),
+    /// Seen again at the same address with the same bytes (a literal, most likely): interned,
+    /// so it costs no reference count (which the export thread would drop on another core).
+    Interned(&'static str),
+}
+
+impl Cached {
+    fn as_str(&self) -> &str {
+        match self {
+            Cached::Shared(s) => s,
+            Cached::Interned(s) => s,
+        }
+    }
+}
+
 thread_local! {
-    /// Short string attribute values by the address C passed them at, shared: C passes many
-    /// values as literals ("EUR", a component's name), and a shared value costs a reference
-    /// count where a copy costs an allocation here and a free on the export thread (where the
-    /// two threads then contend for malloc's arena lock).
-    static VALUES: [RefCell<(usize, Option<std::sync::Arc<str>>)>; BY_ADDRESS_SLOTS] =
+    /// Short string attribute values by the address C passed them at. C passes many values as
+    /// literals ("EUR", a component's name): a value seen twice at one address with the same
+    /// bytes is interned; one seen once is shared (an allocation, but one copy however often
+    /// it recurs). Values that change at one address (a reused buffer) or come at a new address
+    /// each time (formatted into fresh memory) are never interned, so they cannot fill the
+    /// bounded intern tables that keys and names rely on.
+    static VALUES: [RefCell<(usize, Option<Cached>)>; BY_ADDRESS_SLOTS] =
         const { [const { RefCell::new((0, None)) }; BY_ADDRESS_SLOTS] };
 }
 
@@ -281,7 +302,8 @@ thread_local! {
 const SHARED_VALUE_MAX: usize = 64;
 
 /// A string attribute value. One seen before at the same address with the same bytes is
-/// shared; any other is copied (the caller's buffer is theirs to change or free).
+/// reused (see [`VALUES`]); any other is copied (the caller's buffer is theirs to change or
+/// free).
 ///
 /// # Safety
 /// `p` NULL or NUL-terminated.
@@ -294,15 +316,30 @@ pub(crate) unsafe fn value_arg(
     }
     let (addr, slot) = address_slot(p);
     let seen = VALUES
-        .try_with(|v| match &*v[slot].borrow() {
-            // SAFETY: `p` is NUL-terminated (the caller's contract).
-            (a, Some(s)) if *a == addr && unsafe { is_c_str(p, s) } => Some(s.clone()),
-            _ => None,
+        .try_with(|v| {
+            let mut v = v[slot].borrow_mut();
+            let (a, cached) = &mut *v;
+            match cached {
+                // SAFETY: `p` is NUL-terminated (the caller's contract).
+                Some(c) if *a == addr && unsafe { is_c_str(p, c.as_str()) } => {
+                    if let Cached::Shared(s) = c {
+                        if let Ok(std::borrow::Cow::Borrowed(i)) =
+                            crosstrace::intern::name_from_bytes(s.as_bytes())
+                        {
+                            *c = Cached::Interned(i);
+                        }
+                    }
+                    Some(c.clone())
+                }
+                _ => None,
+            }
         })
         .ok()
         .flatten();
-    if let Some(s) = seen {
-        return Ok(s.into());
+    match seen {
+        Some(Cached::Interned(s)) => return Ok(s.into()),
+        Some(Cached::Shared(s)) => return Ok(s.into()),
+        None => {}
     }
     // SAFETY: as above.
     let s = unsafe { str_arg(p, arg) }?;
@@ -310,20 +347,25 @@ pub(crate) unsafe fn value_arg(
         return Ok(s.to_owned().into());
     }
     let shared: std::sync::Arc<str> = s.into();
-    let _ = VALUES.try_with(|v| *v[slot].borrow_mut() = (addr, Some(shared.clone())));
+    let _ =
+        VALUES.try_with(|v| *v[slot].borrow_mut() = (addr, Some(Cached::Shared(shared.clone()))));
     Ok(shared.into())
 }
 
+unsafe extern "C" {
+    fn strncmp(a: *const c_char, b: *const c_char, n: usize) -> std::ffi::c_int;
+}
+
 /// Whether the NUL-terminated string at `p` is exactly `s` (which holds no NUL). Reads nothing
-/// past `p`'s terminator: a shorter string differs from `s` at that terminator, and the scan
-/// stops at the first difference.
+/// past `p`'s terminator: `strncmp` stops at the first difference, and a shorter `p` differs
+/// from `s` at its terminator (`s` has no NUL); only when all of `s` matched is `p[len]` read,
+/// which is then `p`'s terminator or a byte before it.
 ///
 /// # Safety
 /// `p` non-NULL and NUL-terminated.
 unsafe fn is_c_str(p: *const c_char, s: &str) -> bool {
-    let p = p.cast::<u8>();
-    // SAFETY: each read is at or before the terminator, as explained above.
-    unsafe { s.bytes().enumerate().all(|(i, b)| *p.add(i) == b) && *p.add(s.len()) == 0 }
+    // SAFETY: `strncmp` reads `p` up to its terminator and at most `s.len()` bytes of `s`.
+    unsafe { strncmp(p, s.as_ptr().cast(), s.len()) == 0 && *p.add(s.len()) == 0 }
 }
 
 /// An optional string argument (NULL is `None`).

@@ -1,20 +1,13 @@
 //! Opaque handles and the thread's context stack.
 
 use std::cell::{RefCell, UnsafeCell};
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crosstrace::{ContextGuard, SpanContext};
 
 use crate::ffi::{FfiError, Reclaim};
-
-const LIVE: u64 = 0x6374_7370_616e_4c56; // "ctspanLV"
-/// Live, and a call is using it (see [`ct_span::lock`]).
-const BUSY: u64 = 0x6374_7370_616e_4255; // "ctspanBU"
-const DEAD: u64 = 0x6374_7370_616e_4444; // "ctspanDD"
-/// Freed span handles kept allocated (per thread) so that a use after free is reported instead
-/// of reading freed memory; after that many later frees a handle is reused for a new span.
-const QUARANTINE: usize = 1024;
 
 /// Configuration: settings by environment variable name.
 #[derive(Debug, Default)]
@@ -41,59 +34,173 @@ struct SpanState {
 }
 
 /// A span handle. Thread-safe: calls on one span from several threads are serialised.
+///
+/// Never dereferenced: the pointer C holds is a number, a slot of the span slab and the slot's
+/// generation (see [`Slab`]), so a freed, stale or foreign handle is recognised, not read.
 #[allow(non_camel_case_types)]
+#[derive(Debug)]
 pub struct ct_span {
-    /// [`LIVE`], [`BUSY`] or [`DEAD`]: the handle's validity and its lock in one word, so a
-    /// call costs one compare-and-swap and a plain store (a mutex, on top of the validity check,
-    /// cost three atomic read-modify-writes).
-    magic: AtomicU64,
-    /// Immutable after start: the ids, readable without locking.
-    span_context: SpanContext,
-    /// Only touched while `magic` is [`BUSY`] by this call, or [`DEAD`] by the freeing one.
-    state: UnsafeCell<SpanState>,
+    _opaque: [u8; 0],
 }
 
-// SAFETY: `state` is only reached through `lock` (which makes the caller the only one until its
-// guard drops) or by `free_span` after it moved `magic` to `DEAD` (after which no lock succeeds).
-unsafe impl Sync for ct_span {}
-
-// What the mutex this replaced made the compiler check: the state moves between the threads that
-// call in (and is dropped on whichever frees the handle), so it must be `Send`.
+// What the mutex a slot's lock word replaced made the compiler check: the state moves between
+// the threads that call in (and is dropped on whichever frees the handle), so it must be `Send`.
 const _: () = {
     const fn send<T: Send>() {}
     send::<SpanState>();
 };
 
-impl std::fmt::Debug for ct_span {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ct_span")
-            .field("span_context", &self.span_context)
-            .finish_non_exhaustive()
-    }
+// A handle is `generation << INDEX_BITS | index`. A slot's generation moves on each time its
+// span is freed, so a handle of a freed span names an old generation: detected on every later
+// call, not only for a while (as a quarantine would). Generations start at 1, so no handle is
+// NULL; they wrap after 2^40 reuses of one slot (2^24 on 32-bit targets).
+const INDEX_BITS: u32 = if usize::BITS >= 64 { 24 } else { 12 };
+const GENERATION_BITS: u32 = if usize::BITS >= 64 { 40 } else { 20 };
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+const GENERATION_MASK: u64 = (1 << GENERATION_BITS) - 1;
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+const CHUNKS: usize = 1 << (INDEX_BITS - CHUNK_BITS);
+
+// A slot's word: its generation and one of these, so that validity and the lock are one
+// compare-and-swap (a mutex on top of a validity check cost three atomic read-modify-writes).
+const FREE: u64 = 0;
+const LIVE: u64 = 1;
+/// Live, and a call is using it (see [`SpanRef::lock`]).
+const BUSY: u64 = 2;
+
+fn word(generation: u64, status: u64) -> u64 {
+    generation << 2 | status
 }
 
-/// A call's exclusive use of a span handle; released when dropped (also when unwinding from a
-/// panic, which the boundary then reports).
-struct Locked<'a>(&'a ct_span);
-
-impl std::ops::Deref for Locked<'_> {
-    type Target = SpanState;
-    fn deref(&self) -> &SpanState {
-        // SAFETY: `magic` is BUSY by this guard.
-        unsafe { &*self.0.state.get() }
-    }
+struct Slot {
+    word: AtomicU64,
+    /// Touched only by the call that moved `word` to BUSY, or by the owner of a FREE slot (the
+    /// thread that took it from a free list).
+    state: UnsafeCell<Option<SpanState>>,
 }
 
-impl std::ops::DerefMut for Locked<'_> {
-    fn deref_mut(&mut self) -> &mut SpanState {
-        // SAFETY: as above.
-        unsafe { &mut *self.0.state.get() }
-    }
+/// The span slab: chunks of slots, allocated as the number of live spans grows and kept (a
+/// freed slot goes to its thread's free list and is reused first, while it is still in the
+/// cache: the quarantine this replaced made each new span write memory 1,024 spans old).
+struct Slab {
+    chunks: [AtomicPtr<Slot>; CHUNKS],
+    /// Slots ever handed out; those below it are in a chunk.
+    next: AtomicUsize,
+    chunk_lock: Mutex<()>,
+    /// Free slots of threads that freed more than they started, or exited.
+    free: Mutex<Vec<usize>>,
 }
 
-impl Drop for Locked<'_> {
+// SAFETY: a slot's state is reached only as described on `Slot::state`.
+unsafe impl Sync for Slot {}
+
+static SLAB: Slab = Slab {
+    chunks: [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS],
+    next: AtomicUsize::new(0),
+    chunk_lock: Mutex::new(()),
+    free: Mutex::new(Vec::new()),
+};
+
+/// A thread's free slots (most recently freed last, reused first).
+struct FreeList(Vec<usize>);
+
+impl Drop for FreeList {
     fn drop(&mut self) {
-        self.0.magic.store(LIVE, Ordering::Release);
+        let mut free = SLAB.free.lock().unwrap_or_else(|e| e.into_inner());
+        free.append(&mut self.0);
+    }
+}
+
+/// Free slots a thread keeps; past this, half go to the shared list.
+const LOCAL_FREE_MAX: usize = 256;
+
+thread_local! {
+    static FREE_SLOTS: RefCell<FreeList> = const { RefCell::new(FreeList(Vec::new())) };
+    static STACK: RefCell<Vec<ContextGuard>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Slab {
+    fn slot(&self, index: usize) -> Option<&Slot> {
+        let chunk = self.chunks[index >> CHUNK_BITS].load(Ordering::Acquire);
+        // SAFETY: a chunk, once published, holds CHUNK slots and is never freed.
+        (!chunk.is_null()).then(|| unsafe { &*chunk.add(index & (CHUNK - 1)) })
+    }
+
+    /// A FREE slot the caller now owns.
+    fn take(&self) -> Result<usize, FfiError> {
+        let local = FREE_SLOTS
+            .try_with(|f| f.borrow_mut().0.pop())
+            .ok()
+            .flatten();
+        if let Some(i) = local {
+            return Ok(i);
+        }
+        let shared = {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            let i = free.pop();
+            // Take a few more for this thread while the lock is held.
+            let more = free
+                .len()
+                .saturating_sub(free.len().min(LOCAL_FREE_MAX / 4));
+            let batch = free.split_off(more);
+            drop(free);
+            let _ = FREE_SLOTS.try_with(|f| f.borrow_mut().0.extend(batch));
+            i
+        };
+        if let Some(i) = shared {
+            return Ok(i);
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        if i > INDEX_MASK {
+            self.next.fetch_sub(1, Ordering::Relaxed);
+            return Err(crate::ffi::invalid(
+                "live spans",
+                &i.to_string(),
+                "fewer live spans at once (free spans with ct_span_free)",
+            ));
+        }
+        if self.chunks[i >> CHUNK_BITS]
+            .load(Ordering::Acquire)
+            .is_null()
+        {
+            let _g = self.chunk_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let c = &self.chunks[i >> CHUNK_BITS];
+            if c.load(Ordering::Acquire).is_null() {
+                let slots: Box<[Slot]> = (0..CHUNK)
+                    .map(|_| Slot {
+                        word: AtomicU64::new(word(1, FREE)),
+                        state: UnsafeCell::new(None),
+                    })
+                    .collect();
+                c.store(Box::leak(slots).as_mut_ptr(), Ordering::Release);
+            }
+        }
+        Ok(i)
+    }
+
+    /// Returns a slot the caller moved to FREE.
+    fn give_back(&self, index: usize) {
+        let overflow = FREE_SLOTS.try_with(|f| {
+            let mut f = f.borrow_mut();
+            f.0.push(index);
+            (f.0.len() > LOCAL_FREE_MAX)
+                .then(|| f.0.drain(..LOCAL_FREE_MAX / 2).collect::<Vec<_>>())
+        });
+        match overflow {
+            Ok(None) => {}
+            Ok(Some(batch)) => self
+                .free
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(batch),
+            // The thread is exiting: straight to the shared list.
+            Err(_) => self
+                .free
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(index),
+        }
     }
 }
 
@@ -103,16 +210,58 @@ impl Reclaim for *mut ct_span {
     }
 }
 
-impl ct_span {
-    /// Moves `from` to `to` once no other call uses the handle; an error if it was freed.
-    fn acquire(&self, from: u64, to: u64) -> Result<(), FfiError> {
+/// A handle checked to name a slot; [`SpanRef::lock`] checks that its span is still there.
+pub(crate) struct SpanRef {
+    slot: &'static Slot,
+    generation: u64,
+}
+
+/// A call's exclusive use of a span; released when dropped (also when unwinding from a panic,
+/// which the boundary then reports).
+struct Locked<'a> {
+    slot: &'a Slot,
+    generation: u64,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = SpanState;
+    fn deref(&self) -> &SpanState {
+        // SAFETY: the slot is BUSY by this guard, and a LIVE slot holds a span.
+        unsafe { (*self.slot.state.get()).as_ref() }.expect("a live slot holds a span")
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut SpanState {
+        // SAFETY: as above.
+        unsafe { (*self.slot.state.get()).as_mut() }.expect("a live slot holds a span")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.slot
+            .word
+            .store(word(self.generation, LIVE), Ordering::Release);
+    }
+}
+
+impl SpanRef {
+    /// Moves the slot from LIVE to `to` once no other call uses it; an error if the span was
+    /// freed (the slot's generation moved on).
+    fn acquire(&self, to: u64) -> Result<(), FfiError> {
+        let (live, busy) = (word(self.generation, LIVE), word(self.generation, BUSY));
         let mut spins = 0_u32;
         loop {
-            match (self.magic).compare_exchange_weak(from, to, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match self.slot.word.compare_exchange_weak(
+                live,
+                to,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return Ok(()),
                 // Another thread's call on this span (rare, short): wait for it.
-                Err(BUSY) => {
+                Err(w) if w == busy => {
                     spins += 1;
                     if spins < 64 {
                         std::hint::spin_loop();
@@ -120,15 +269,18 @@ impl ct_span {
                         std::thread::yield_now();
                     }
                 }
-                Err(LIVE) => {} // a spurious failure of the weak exchange
+                Err(w) if w == live => {} // a spurious failure of the weak exchange
                 Err(_) => return Err(FfiError::InvalidHandle("span")),
             }
         }
     }
 
-    fn lock(&self) -> Result<Locked<'_>, FfiError> {
-        self.acquire(LIVE, BUSY)?;
-        Ok(Locked(self))
+    fn lock(&self) -> Result<Locked<'static>, FfiError> {
+        self.acquire(word(self.generation, BUSY))?;
+        Ok(Locked {
+            slot: self.slot,
+            generation: self.generation,
+        })
     }
 
     /// The context children inherit (this span as parent, its baggage and correlation).
@@ -136,8 +288,9 @@ impl ct_span {
         Ok(self.lock()?.span.context())
     }
 
-    pub(crate) fn span_context(&self) -> &SpanContext {
-        &self.span_context
+    /// The span's ids (also after it ended).
+    pub(crate) fn span_context(&self) -> Result<SpanContext, FfiError> {
+        Ok(self.lock()?.span.span_context().clone())
     }
 
     /// Runs `f` on a span that has not ended.
@@ -165,77 +318,61 @@ impl ct_span {
     }
 }
 
-pub(crate) fn new_span(span: crosstrace::Span) -> *mut ct_span {
-    let handle = ct_span {
-        magic: AtomicU64::new(LIVE),
-        span_context: span.span_context().clone(),
-        state: UnsafeCell::new(SpanState { span, ended: false }),
-    };
-    // A handle that has served its time in quarantine is reused: no allocation, no free.
-    let reused = FREED
-        .try_with(|q| {
-            let mut q = q.borrow_mut();
-            if q.len() > QUARANTINE {
-                q.pop_front()
-            } else {
-                None
-            }
-        })
-        .ok()
-        .flatten();
-    match reused {
-        Some(mut b) => {
-            *b = handle;
-            Box::into_raw(b)
-        }
-        None => Box::into_raw(Box::new(handle)),
-    }
+/// A handle for `span` (an error only past 2^24 live spans).
+pub(crate) fn new_span(span: crosstrace::Span) -> Result<*mut ct_span, FfiError> {
+    let index = SLAB.take()?;
+    let slot = SLAB.slot(index).expect("a taken slot is in a chunk");
+    let generation = slot.word.load(Ordering::Relaxed) >> 2;
+    // SAFETY: the slot is FREE and was taken by this call: nothing else reaches its state.
+    unsafe { *slot.state.get() = Some(SpanState { span, ended: false }) };
+    slot.word.store(word(generation, LIVE), Ordering::Release);
+    Ok(((generation as usize) << INDEX_BITS | index) as *mut ct_span)
 }
 
-/// # Safety
-/// `p` NULL or a pointer this library returned (possibly freed but still quarantined).
-pub(crate) unsafe fn span_ref<'a>(p: *const ct_span) -> Result<&'a ct_span, FfiError> {
-    let s = p.as_ref().ok_or(FfiError::Null("span"))?;
-    match s.magic.load(Ordering::Relaxed) {
-        LIVE | BUSY => Ok(s),
+/// The slot a handle names; an error for NULL, or a value no slot ever had.
+pub(crate) fn span_ref(p: *const ct_span) -> Result<SpanRef, FfiError> {
+    if p.is_null() {
+        return Err(FfiError::Null("span"));
+    }
+    let h = p as usize;
+    let generation = (h >> INDEX_BITS) as u64;
+    match SLAB.slot(h & INDEX_MASK) {
+        Some(slot) if generation != 0 && generation <= GENERATION_MASK => {
+            Ok(SpanRef { slot, generation })
+        }
         _ => Err(FfiError::InvalidHandle("span")),
     }
 }
 
-thread_local! {
-    static FREED: RefCell<VecDeque<Box<ct_span>>> = const { RefCell::new(VecDeque::new()) };
-    static STACK: RefCell<Vec<ContextGuard>> = const { RefCell::new(Vec::new()) };
-}
-
-/// # Safety
-/// `p` NULL or a pointer this library returned.
-pub(crate) unsafe fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
+/// Ends the span if needed and frees its handle; NULL is a no-op.
+pub(crate) fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
     if p.is_null() {
         return Ok(());
     }
-    let s = span_ref(p)?;
-    s.acquire(LIVE, DEAD)?;
-    {
-        // SAFETY: DEAD by this call: no other call reaches the state any more.
-        let st = unsafe { &mut *s.state.get() };
+    let r = span_ref(p)?;
+    r.acquire(word(r.generation, BUSY))?;
+    /// Frees the slot when dropped, also when ending the span panicked (the boundary reports
+    /// the panic; the slot must not stay BUSY, where every later call would wait on it).
+    struct Release<'a>(&'a SpanRef, usize);
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            let g = self.0.generation;
+            let next = if g == GENERATION_MASK { 1 } else { g + 1 };
+            // From here the old handle is refused, and the slot is this thread's to reuse.
+            self.0.slot.word.store(word(next, FREE), Ordering::Release);
+            SLAB.give_back(self.1);
+        }
+    }
+    let _release = Release(&r, p as usize & INDEX_MASK);
+    // SAFETY: BUSY by this call. Ended and dropped in place (moving it out costs a copy).
+    let state = unsafe { &mut *r.slot.state.get() };
+    if let Some(st) = state {
         if !st.ended {
             st.ended = true;
             st.span.end();
         }
     }
-    let boxed = Box::from_raw(p);
-    // Quarantined until `QUARANTINE` later frees on this thread; then `new_span` reuses it
-    // (or, on a thread that frees more than it starts, it is released here).
-    let evicted = FREED.try_with(|q| {
-        let mut q = q.borrow_mut();
-        q.push_back(boxed);
-        if q.len() > 2 * QUARANTINE {
-            q.pop_front()
-        } else {
-            None
-        }
-    });
-    drop(evicted);
+    *state = None;
     Ok(())
 }
 

@@ -303,7 +303,7 @@ fn start(
             None => b.start(),
         }
     });
-    Ok(handles::new_span(span))
+    handles::new_span(span)
 }
 
 /// Starts a span of `kind` (a `ct_span_kind`). `parent` NULL means the thread's current span (see `ct_span_enter`), or a
@@ -381,7 +381,7 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
                 None => b.start(),
             }
         });
-        out(out_span, handles::new_span(span))
+        out(out_span, handles::new_span(span)?)
     })
 }
 
@@ -582,11 +582,12 @@ pub unsafe extern "C" fn ct_span_set_start_time(
 }
 
 /// Ends the span if needed and frees the handle. NULL is a no-op. Using the handle afterwards
-/// returns `CT_ERR_INVALID_HANDLE` while the memory is quarantined (the last 1024 handles freed
-/// on a thread), and is undefined after.
+/// (freeing it again included) returns `CT_ERR_INVALID_HANDLE`: handles are never dereferenced,
+/// and a freed one names an outdated generation of its slot (until that slot has been reused
+/// 2^40 times). So does any value that is not a handle.
 ///
 /// # Safety
-/// `span` NULL or a span from this library, not freed before.
+/// `span` NULL or a value this library handed out as a span.
 #[no_mangle]
 pub unsafe extern "C" fn ct_span_free(span: *mut ct_span) {
     let _ = guard(|| handles::free_span(span));
@@ -600,7 +601,7 @@ pub unsafe extern "C" fn ct_span_free(span: *mut ct_span) {
 pub unsafe extern "C" fn ct_span_trace_id(span: *const ct_span, out: *mut c_char) -> ct_result {
     guard(|| {
         let hex = handles::span_ref(span)?
-            .span_context()
+            .span_context()?
             .trace_id()
             .to_string();
         ffi::write_hex(out, &hex)
@@ -615,7 +616,7 @@ pub unsafe extern "C" fn ct_span_trace_id(span: *const ct_span, out: *mut c_char
 pub unsafe extern "C" fn ct_span_span_id(span: *const ct_span, out: *mut c_char) -> ct_result {
     guard(|| {
         let hex = handles::span_ref(span)?
-            .span_context()
+            .span_context()?
             .span_id()
             .to_string();
         ffi::write_hex(out, &hex)
@@ -672,7 +673,7 @@ pub unsafe extern "C" fn ct_etl_span_start(
                 None => b.start(),
             }
         });
-        out(out_span, handles::new_span(span))
+        out(out_span, handles::new_span(span)?)
     })
 }
 
@@ -723,7 +724,7 @@ pub unsafe extern "C" fn ct_db_span_start(
                 None => b.start(),
             }
         });
-        out(out_span, handles::new_span(span))
+        out(out_span, handles::new_span(span)?)
     })
 }
 
@@ -819,8 +820,7 @@ fn context_of(span: *const ct_span) -> Result<crosstrace::Context, FfiError> {
     if span.is_null() {
         Ok(crosstrace::Context::current())
     } else {
-        // SAFETY: checked by span_ref.
-        unsafe { handles::span_ref(span)? }.context()
+        handles::span_ref(span)?.context()
     }
 }
 

@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,29 @@ static void test_bad_input_never_crashes(void) {
     CHECK_RC(ct_span_end(s), CT_ERR_INVALID_HANDLE); /* freed: detected, not a crash */
     ct_span_free(s);                                 /* double free: detected, ignored */
     ct_span_free(NULL);
+    /* The slot of a freed span is reused at once; the old handle still refuses, and leaves the
+     * new span alone, however many spans come later. */
+    ct_span *stale = s, *reused = NULL;
+    CHECK_RC(ct_span_start("reuses the slot", CT_SPAN_KIND_INTERNAL, NULL, &reused), CT_OK);
+    CHECK_RC(ct_span_set_i64(stale, "k", 1), CT_ERR_INVALID_HANDLE);
+    ct_span_free(stale);
+    CHECK_RC(ct_span_set_i64(reused, "k", 1), CT_OK);
+    ct_span_free(reused);
+    int later_ok = 1;
+    for (int i = 0; i < 5000; i++) {
+        ct_span *t = NULL;
+        later_ok &= ct_span_start("later", CT_SPAN_KIND_INTERNAL, NULL, &t) == CT_OK;
+        ct_span_free(t);
+    }
+    CHECK(later_ok);
+    CHECK_RC(ct_span_end(stale), CT_ERR_INVALID_HANDLE);
+    char id[33];
+    CHECK_RC(ct_span_trace_id(stale, id), CT_ERR_INVALID_HANDLE);
+    /* Not a handle at all (memory of the caller's, a small number): refused, never read. */
+    long not_a_span[8] = {0};
+    CHECK_RC(ct_span_end((ct_span *)not_a_span), CT_ERR_INVALID_HANDLE);
+    CHECK_RC(ct_span_set_i64((ct_span *)(uintptr_t)0x10, "k", 1), CT_ERR_INVALID_HANDLE);
+    ct_span_free((ct_span *)not_a_span);
     ct_config_free(NULL);
     ct_context_free(NULL);
     ct_string_free(NULL);
@@ -666,10 +690,21 @@ static void test_reused_name_buffer(void) {
         strcpy(buf, "overwritten after the call");
         ct_span_free(s);
     }
+    /* A value seen twice at one address is interned; the buffer changing after that still
+     * gives the new value. */
+    const char *again[] = {"svc.gamma", "svc.gamma", "svc.gamma", "svc.delta", "svc.gamma", "svc.gam"};
+    for (size_t i = 0; i < sizeof again / sizeof again[0]; i++) {
+        strcpy(buf, again[i]);
+        ct_span *s = NULL;
+        CHECK_RC(ct_span_start("reused.call", CT_SPAN_KIND_CLIENT, NULL, &s), CT_OK);
+        CHECK_RC(ct_span_set_str(s, "peer.service", buf), CT_OK);
+        ct_span_free(s);
+    }
     char *text = NULL;
     CHECK_RC(ct_metrics_text(&text), CT_OK);
-    const char *want_targets[][2] = {{"svc.alpha", "2"}, {"svc.beta", "1"}, {"svc.alp", "1"}};
-    for (size_t i = 0; i < 3; i++) {
+    const char *want_targets[][2] = {{"svc.alpha", "2"}, {"svc.beta", "1"}, {"svc.alp", "1"},
+                                     {"svc.gamma", "4"}, {"svc.delta", "1"}, {"svc.gam", "1"}};
+    for (size_t i = 0; i < 6; i++) {
         char line[128];
         snprintf(line, sizeof line, "status=\"unset\",target_service=\"%s\"} %s\n", want_targets[i][0], want_targets[i][1]);
         int found = text != NULL && strstr(text, line) != NULL;
