@@ -139,11 +139,14 @@ thread_local! {
 
 pub(crate) fn set_last_error(message: String) {
     let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = Some(c));
+    // (`try_with`: on a thread whose thread-locals are being torn down — a C library freeing
+    // spans from a pthread-key destructor — the message is dropped; `with` would panic outside
+    // the guard's catch and abort the process.)
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = Some(c));
 }
 
 fn clear_last_error() {
-    LAST_ERROR.with(|e| {
+    let _ = LAST_ERROR.try_with(|e| {
         let mut e = e.borrow_mut();
         if e.is_some() {
             *e = None;
@@ -152,7 +155,9 @@ fn clear_last_error() {
 }
 
 pub(crate) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
+        .unwrap_or(std::ptr::null())
 }
 
 /// Runs `f` inside a panic boundary: a panic becomes `CT_ERR_PANIC` with its message as the
@@ -271,17 +276,24 @@ unsafe fn interned(
 /// A string attribute value from C, as cached by the address it came at.
 #[derive(Clone)]
 enum Cached {
-    /// Seen once at this address: shared by reference count.
-    Shared(std::sync::Arc<str>),
-    /// Seen again at the same address with the same bytes (a literal, most likely): interned,
-    /// so it costs no reference count (which the export thread would drop on another core).
+    /// Seen at this address with these bytes this many times in a row: shared by reference
+    /// count.
+    Shared(std::sync::Arc<str>, u8),
+    /// Seen [`INTERN_AFTER`] times in a row at the same address with the same bytes (a
+    /// literal, most likely): interned, so it costs no reference count (which the export
+    /// thread would drop on another core).
     Interned(&'static str),
 }
+
+/// Sightings in a row (same address, same bytes) after which a value is interned. More than
+/// two: a buffer that holds one request id for a parent and its child is not a literal, and
+/// such values must not fill the bounded intern tables that keys and names rely on.
+const INTERN_AFTER: u8 = 8;
 
 impl Cached {
     fn as_str(&self) -> &str {
         match self {
-            Cached::Shared(s) => s,
+            Cached::Shared(s, _) => s,
             Cached::Interned(s) => s,
         }
     }
@@ -289,11 +301,10 @@ impl Cached {
 
 thread_local! {
     /// Short string attribute values by the address C passed them at. C passes many values as
-    /// literals ("EUR", a component's name): a value seen twice at one address with the same
-    /// bytes is interned; one seen once is shared (an allocation, but one copy however often
-    /// it recurs). Values that change at one address (a reused buffer) or come at a new address
-    /// each time (formatted into fresh memory) are never interned, so they cannot fill the
-    /// bounded intern tables that keys and names rely on.
+    /// literals ("EUR", a component's name): one seen again and again at one address with the
+    /// same bytes is interned; others are shared (an allocation, but one copy however often
+    /// they recur). Values that change at one address (a reused buffer) or come at a new
+    /// address each time (formatted into fresh memory) are not interned.
     static VALUES: [RefCell<(usize, Option<Cached>)>; BY_ADDRESS_SLOTS] =
         const { [const { RefCell::new((0, None)) }; BY_ADDRESS_SLOTS] };
 }
@@ -322,11 +333,14 @@ pub(crate) unsafe fn value_arg(
             match cached {
                 // SAFETY: `p` is NUL-terminated (the caller's contract).
                 Some(c) if *a == addr && unsafe { is_c_str(p, c.as_str()) } => {
-                    if let Cached::Shared(s) = c {
-                        if let Ok(std::borrow::Cow::Borrowed(i)) =
-                            crosstrace::intern::name_from_bytes(s.as_bytes())
-                        {
-                            *c = Cached::Interned(i);
+                    if let Cached::Shared(s, seen) = c {
+                        *seen = seen.saturating_add(1);
+                        if *seen >= INTERN_AFTER {
+                            if let Ok(std::borrow::Cow::Borrowed(i)) =
+                                crosstrace::intern::name_from_bytes(s.as_bytes())
+                            {
+                                *c = Cached::Interned(i);
+                            }
                         }
                     }
                     Some(c.clone())
@@ -338,7 +352,7 @@ pub(crate) unsafe fn value_arg(
         .flatten();
     match seen {
         Some(Cached::Interned(s)) => return Ok(s.into()),
-        Some(Cached::Shared(s)) => return Ok(s.into()),
+        Some(Cached::Shared(s, _)) => return Ok(s.into()),
         None => {}
     }
     // SAFETY: as above.
@@ -347,8 +361,8 @@ pub(crate) unsafe fn value_arg(
         return Ok(s.to_owned().into());
     }
     let shared: std::sync::Arc<str> = s.into();
-    let _ =
-        VALUES.try_with(|v| *v[slot].borrow_mut() = (addr, Some(Cached::Shared(shared.clone()))));
+    let _ = VALUES
+        .try_with(|v| *v[slot].borrow_mut() = (addr, Some(Cached::Shared(shared.clone(), 1))));
     Ok(shared.into())
 }
 

@@ -53,9 +53,12 @@ const _: () = {
 // A handle is `generation << INDEX_BITS | index`. A slot's generation moves on each time its
 // span is freed, so a handle of a freed span names an old generation: detected on every later
 // call, not only for a while (as a quarantine would). Generations start at 1, so no handle is
-// NULL; they wrap after 2^40 reuses of one slot (2^24 on 32-bit targets).
-const INDEX_BITS: u32 = if usize::BITS >= 64 { 24 } else { 12 };
-const GENERATION_BITS: u32 = if usize::BITS >= 64 { 40 } else { 20 };
+// NULL. A slot whose generation would wrap is retired instead of reused (after 2^40 spans in
+// that one slot; 2^14 on 32-bit targets), so no old handle ever validates again. Handles use
+// all the bits of a pointer: they are not pointers, and must not be tagged or NaN-boxed.
+// At most 2^24 spans live at once (2^16 on 32-bit targets).
+const INDEX_BITS: u32 = if usize::BITS >= 64 { 24 } else { 16 };
+const GENERATION_BITS: u32 = if usize::BITS >= 64 { 40 } else { 14 };
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 const GENERATION_MASK: u64 = (1 << GENERATION_BITS) - 1;
 const CHUNK_BITS: u32 = 10;
@@ -139,13 +142,10 @@ impl Slab {
         let shared = {
             let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
             let i = free.pop();
-            // Take a few more for this thread while the lock is held.
-            let more = free
-                .len()
-                .saturating_sub(free.len().min(LOCAL_FREE_MAX / 4));
-            let batch = free.split_off(more);
-            drop(free);
-            let _ = FREE_SLOTS.try_with(|f| f.borrow_mut().0.extend(batch));
+            // Take a few more for this thread while the lock is held (none on a thread that is
+            // exiting: they stay in the shared list).
+            let keep = free.len().saturating_sub(LOCAL_FREE_MAX / 4);
+            let _ = FREE_SLOTS.try_with(|f| f.borrow_mut().0.extend(free.drain(keep..)));
             i
         };
         if let Some(i) = shared {
@@ -318,7 +318,7 @@ impl SpanRef {
     }
 }
 
-/// A handle for `span` (an error only past 2^24 live spans).
+/// A handle for `span` (an error only past 2^24 live spans, 2^16 on 32-bit targets).
 pub(crate) fn new_span(span: crosstrace::Span) -> Result<*mut ct_span, FfiError> {
     let index = SLAB.take()?;
     let slot = SLAB.slot(index).expect("a taken slot is in a chunk");
@@ -356,10 +356,18 @@ pub(crate) fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
     struct Release<'a>(&'a SpanRef, usize);
     impl Drop for Release<'_> {
         fn drop(&mut self) {
+            // SAFETY: still BUSY by this call. (Normally empty already; after a panic in
+            // `end`, the span, which is then finished, is dropped here, not by the next owner.)
+            unsafe { *self.0.slot.state.get() = None };
             let g = self.0.generation;
-            let next = if g == GENERATION_MASK { 1 } else { g + 1 };
+            if g == GENERATION_MASK {
+                // Retired: reused, its generation would wrap to one that old handles name.
+                // FREE under its last generation (every handle refused) and in no free list.
+                self.0.slot.word.store(word(g, FREE), Ordering::Release);
+                return;
+            }
             // From here the old handle is refused, and the slot is this thread's to reuse.
-            self.0.slot.word.store(word(next, FREE), Ordering::Release);
+            self.0.slot.word.store(word(g + 1, FREE), Ordering::Release);
             SLAB.give_back(self.1);
         }
     }

@@ -583,8 +583,8 @@ pub unsafe extern "C" fn ct_span_set_start_time(
 
 /// Ends the span if needed and frees the handle. NULL is a no-op. Using the handle afterwards
 /// (freeing it again included) returns `CT_ERR_INVALID_HANDLE`: handles are never dereferenced,
-/// and a freed one names an outdated generation of its slot (until that slot has been reused
-/// 2^40 times). So does any value that is not a handle.
+/// and a freed one names an outdated generation of its slot (a slot is retired before its
+/// generation could wrap). So does any value that is not a handle.
 ///
 /// # Safety
 /// `span` NULL or a value this library handed out as a span.

@@ -284,7 +284,9 @@ struct Span {
     /// The ids as hex, formatted on first use (most spans are never asked).
     trace_id: OnceLock<String>,
     span_id: OnceLock<String>,
-    context: crosstrace::Context,
+    /// The ids, readable without the lock. (The whole context for children is assembled
+    /// only when asked for: most spans never are.)
+    span_context: crosstrace::SpanContext,
 }
 
 impl Span {
@@ -373,42 +375,37 @@ impl Span {
     /// The trace id, 32 hex digits.
     #[getter]
     fn trace_id(&self) -> &str {
-        self.trace_id.get_or_init(|| {
-            let sc = self.context.span_context();
-            sc.map_or_else(|| "0".repeat(32), |s| s.trace_id().to_string())
-        })
+        self.trace_id
+            .get_or_init(|| self.span_context.trace_id().to_string())
     }
 
     /// The span id, 16 hex digits.
     #[getter]
     fn span_id(&self) -> &str {
-        self.span_id.get_or_init(|| {
-            let sc = self.context.span_context();
-            sc.map_or_else(|| "0".repeat(16), |s| s.span_id().to_string())
-        })
+        self.span_id
+            .get_or_init(|| self.span_context.span_id().to_string())
     }
 
     /// Whether the sampler kept this span (its trace flags).
     #[getter]
     fn sampled(&self) -> bool {
-        self.context.span_context().is_some_and(|s| s.is_sampled())
+        self.span_context.is_sampled()
     }
 
     /// The context for children of this span.
     fn context(&self) -> Context {
         Context {
-            inner: self.context.clone(),
+            inner: self.with(|s| s.context()),
         }
     }
 }
 
 fn wrap(span: crosstrace::Span) -> Span {
-    let context = span.context();
     Span {
+        span_context: span.span_context().clone(),
         inner: Mutex::new(span),
         trace_id: OnceLock::new(),
         span_id: OnceLock::new(),
-        context,
     }
 }
 
@@ -436,12 +433,12 @@ fn start_span(
         let k = self::kind(kind)?;
         let attrs = self::attributes(attributes)?;
         let merged;
-        let parent = match parent_span.and_then(|p| p.context.span_context()) {
-            Some(sc) => {
+        let parent = match parent_span.map(|p| &p.span_context) {
+            Some(sc) if sc.is_valid() => {
                 merged = parent.inner.with_span_context(sc.clone());
                 &merged
             }
-            None => &parent.inner,
+            _ => &parent.inner,
         };
         let span = crosstrace::with_global(|t| {
             let mut b = t

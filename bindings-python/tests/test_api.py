@@ -308,6 +308,33 @@ def test_extract_inject_round_trip_and_bad_headers() -> None:
     assert empty.trace_id is None
 
 
+def test_a_span_under_an_explicit_parent_brings_that_context_into_its_block() -> None:
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    cx = crosstrace.extract(
+        {
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "X-Correlation-ID": "req-77",
+            "baggage": "tenant=acme",
+        }
+    )
+    with crosstrace.correlation_context(correlation_id="outer-1"):
+        with crosstrace.create_span("handler", kind="server", parent=cx) as span:
+            # The parent's correlation and baggage, not the surrounding block's.
+            assert crosstrace.get_correlation_id() == "req-77"
+            with crosstrace.create_span("child") as child:
+                assert child.trace_id == span.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+                out = crosstrace.inject()
+                assert out["traceparent"] == f"00-{span.trace_id}-{child.span_id}-01"
+                assert "tenant=acme" in out["baggage"]
+                assert out["x-correlation-id"] == "req-77"
+        assert crosstrace.get_correlation_id() == "outer-1"
+        # Without an explicit parent, a span keeps the surrounding context.
+        with crosstrace.create_span("plain") as plain:
+            assert crosstrace.get_correlation_id() == "outer-1"
+            out = crosstrace.inject()
+            assert out["traceparent"] == f"00-{plain.trace_id}-{plain.span_id}-01"
+
+
 # --------------------------------------------------------------------------- robustness
 
 

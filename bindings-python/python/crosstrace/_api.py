@@ -130,28 +130,37 @@ _get_current: Callable[[], otel_context.Context] = (
 )
 
 
-def _attach_span(span: Span) -> object:
-    """Makes ``span`` (and its crosstrace context) current; returns the token to detach."""
+def _attach_span(span: Span, own_context: bool = False) -> object:
+    """Makes ``span`` current; returns the token to detach. The crosstrace context (baggage,
+    correlation) stays the current one, which the span started under: children take their
+    parent from the current span and the rest from it (as for spans that OpenTelemetry's
+    ``use_span`` makes current). With ``own_context`` (a span started under an explicit parent,
+    e.g. extracted headers), the span's own context becomes current too."""
     if _CURRENT_VAR is None:
         ctx = otel_trace.set_span_in_context(span)
-        return otel_context.attach(otel_context.set_value(_CX_KEY, span.context(), ctx))
-    # What set_span_in_context + set_value + attach do, with one copy of the context instead
-    # of two and no calls between.
-    return _CURRENT_VAR.set(
-        otel_context.Context({**_CURRENT_VAR.get(), _SPAN_KEY: span, _CX_KEY: span.context()})
-    )
+        if own_context:
+            ctx = otel_context.set_value(_CX_KEY, span.context(), ctx)
+        return otel_context.attach(ctx)
+    # What set_span_in_context (+ set_value) + attach do, with one copy of the context and no
+    # calls between.
+    if own_context:
+        return _CURRENT_VAR.set(
+            otel_context.Context({**_CURRENT_VAR.get(), _SPAN_KEY: span, _CX_KEY: span.context()})
+        )
+    return _CURRENT_VAR.set(otel_context.Context({**_CURRENT_VAR.get(), _SPAN_KEY: span}))
 
 
-def _detach(token: object) -> None:
+def _detach(token: Any) -> None:
+    # (`token: Any`, not `cast`: a cast is a function call, and this runs for every span.)
     if _CURRENT_VAR is None:
-        otel_context.detach(cast(Any, token))
+        otel_context.detach(token)
         return
     try:
-        _CURRENT_VAR.reset(cast(Any, token))
+        _CURRENT_VAR.reset(token)
     except Exception:  # noqa: BLE001
         # A token from another context (a generator resumed elsewhere), or reused: the API
         # logs it and goes on, and so do we (through it).
-        otel_context.detach(cast(Any, token))
+        otel_context.detach(token)
 
 
 def setup_tracing(config: TracingConfig | None = None) -> TracingConfig:
@@ -362,6 +371,7 @@ def start_span(
     """Starts a span (not made current), now or at ``start_time`` (ns since the Unix epoch);
     end it with ``span.end()``."""
     attrs = attributes if attributes is None or type(attributes) is dict else dict(attributes)
+    base: Any  # a _native.Context (read from the context without a `cast`, a function call)
     if start_time is not None:
         if isinstance(parent, Span):
             base = parent.context()
@@ -379,7 +389,7 @@ def start_span(
         # The hot path: the current span and context (one lookup of the current context),
         # merged in one native call.
         cur = _get_current()
-        base = cast(_native.Context, cur.get(_CX_KEY) or _ROOT)
+        base = cur.get(_CX_KEY) or _ROOT
         current = cur.get(_SPAN_KEY)
         if type(current) is Span:
             native = _native.start_span(name, base, kind, attrs, current._native)
@@ -429,7 +439,7 @@ class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the sp
         span = self._span = start_span(
             self._name, self._attributes, self._kind, self._parent, self._start_time
         )
-        self._token = _attach_span(span)
+        self._token = _attach_span(span, self._parent is not None)
         return span
 
 
