@@ -99,4 +99,13 @@ const devDir = new URL('../dev/', import.meta.url).pathname;
 execFileSync(join(devDir, 'node_modules/.bin/esbuild'), [entry, '--bundle', '--minify', '--format=esm', '--platform=browser', `--outfile=${join(dir, 'otel.js')}`], { cwd: devDir, stdio: 'ignore', env: { ...process.env, NODE_PATH: join(devDir, 'node_modules') } });
 const theirs = gzipSync(readFileSync(join(dir, 'otel.js')), { level: 9 }).length;
 console.log(`gzipped size: crosstrace .wasm + JS ${(ours / 1024).toFixed(1)} KiB, sdk-trace-web + exporter-trace-otlp-http (minified) ${(theirs / 1024).toFixed(1)} KiB: ${(ours / theirs).toFixed(1)}x`);
+// The floor: opentelemetry_sdk alone in wasm (bindings-wasm/size-floor: one span to an exporter
+// that counts, built for size), below which no package on the Rust SDK can go.
+if (process.env.CT_SIZE_FLOOR_DIR) {
+  const floorDir = process.env.CT_SIZE_FLOOR_DIR;
+  const floor =
+    gzipSync(readFileSync(join(floorDir, 'crosstrace_wasm_size_floor_bg.wasm')), { level: 9 }).length +
+    gzipSync(readFileSync(join(floorDir, 'crosstrace_wasm_size_floor.js')), { level: 9 }).length;
+  console.log(`gzipped size floor: opentelemetry_sdk alone in wasm (one span, no export; opt-level z, wasm-opt -Oz) ${(floor / 1024).toFixed(1)} KiB: ${(floor / theirs).toFixed(1)}x the JS bundle`);
+}
 await ct.shutdown();
