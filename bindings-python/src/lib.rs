@@ -3,6 +3,7 @@
 //! Export runs on the core's own thread, which never needs the GIL; `force_flush` and
 //! `shutdown` release the GIL while they wait.
 
+use std::borrow::Cow;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crosstrace::{Correlation, ErrorKind, KeyValue, Status, Tracing, TracingConfi
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 create_exception!(
@@ -277,27 +279,67 @@ fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyValue>> {
     Ok(out)
 }
 
-/// A span. Thread-safe; ending is idempotent.
-#[pyclass(frozen, module = "crosstrace._native")]
+/// A span: what ``create_span`` yields and what the OpenTelemetry API's tracers return — an
+/// ``opentelemetry.trace.Span`` (registered as one by the package). Thread-safe; ending is
+/// idempotent.
+#[pyclass(frozen, weakref, module = "crosstrace._native")]
 struct Span {
-    inner: Mutex<crosstrace::Span>,
+    inner: Mutex<Inner>,
     /// The ids as hex, formatted on first use (most spans are never asked).
     trace_id: OnceLock<String>,
     span_id: OnceLock<String>,
     /// The ids, readable without the lock. (The whole context for children is assembled
     /// only when asked for: most spans never are.)
     span_context: crosstrace::SpanContext,
+    kind: crosstrace::SpanKind,
+}
+
+struct Inner {
+    span: crosstrace::Span,
+    /// What `name` shows (the core keeps the name only in recorded spans).
+    name: Cow<'static, str>,
 }
 
 impl Span {
     fn with<R>(&self, f: impl FnOnce(&mut crosstrace::Span) -> R) -> R {
-        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()).span)
     }
 }
 
+/// `attributes` as a dict: a dict as it is, any other mapping (or pairs) through `dict()`.
+fn as_dict<'py>(attributes: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    match attributes.cast::<PyDict>() {
+        Ok(d) => Ok(d.clone()),
+        Err(_) => Ok(attributes
+            .py()
+            .get_type::<PyDict>()
+            .call1((attributes,))?
+            .cast_into::<PyDict>()?),
+    }
+}
+
+/// An attribute of a module of the OpenTelemetry API, imported once.
+fn otel_attr<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    module: &str,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    Ok(cell
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import(module)?.getattr(name)?.unbind())
+        })?
+        .bind(py))
+}
+
+static SPAN_CONTEXT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static TRACE_FLAGS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static SPAN_KIND: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static FORMAT_EXCEPTION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
 #[pymethods]
 impl Span {
-    /// Sets an attribute (str, int, float or bool).
+    /// Sets an attribute (str, int, float or bool; None is ignored).
     fn set_attribute(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         guard(|| {
             if let Some(kv) = key_value(key, value)? {
@@ -307,37 +349,95 @@ impl Span {
         })
     }
 
-    /// Sets several attributes.
-    fn set_attributes(&self, attrs: &Bound<'_, PyDict>) -> PyResult<()> {
+    /// Sets several attributes (a mapping).
+    fn set_attributes(&self, attributes: &Bound<'_, PyAny>) -> PyResult<()> {
         guard(|| {
-            let kvs = attributes(Some(attrs))?;
+            let kvs = self::attributes(Some(&as_dict(attributes)?))?;
             self.with(|s| s.set_attributes(kvs));
             Ok(())
         })
     }
 
-    /// Adds an event.
-    #[pyo3(signature = (name, attributes=None))]
-    fn add_event(&self, name: &str, attributes: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    /// Adds an event, now or at `timestamp` (ns since the Unix epoch).
+    #[pyo3(signature = (name, attributes=None, timestamp=None))]
+    fn add_event(
+        &self,
+        name: &str,
+        attributes: Option<&Bound<'_, PyAny>>,
+        timestamp: Option<u64>,
+    ) -> PyResult<()> {
         guard(|| {
-            let a = self::attributes(attributes)?;
+            let a = match attributes {
+                Some(a) if !a.is_none() => self::attributes(Some(&as_dict(a)?))?,
+                _ => Vec::new(),
+            };
             let name = crosstrace::intern::name(name);
-            self.with(|s| s.add_event(name, a));
+            match timestamp {
+                Some(ns) => self.with(|s| s.add_event_at(name, unix_nanos(ns), a)),
+                None => self.with(|s| s.add_event(name, a)),
+            }
             Ok(())
         })
     }
 
-    /// Records an exception event (type, message, stack trace) and sets error status.
-    #[pyo3(signature = (type_name, message, stacktrace=None))]
-    fn record_exception(&self, type_name: &str, message: &str, stacktrace: Option<&str>) {
-        self.with(|s| s.record_exception(type_name, message, stacktrace));
+    /// Links are taken when a span starts; one added later is ignored (as by the API's own
+    /// spans before SDK 1.23).
+    #[pyo3(signature = (context, attributes=None))]
+    fn add_link(&self, context: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) {
+        let _ = (context, attributes);
     }
 
-    /// Sets the status: "ok", "error" (with a description) or "unset".
-    #[pyo3(signature = (code, description=None))]
-    fn set_status(&self, code: &str, description: Option<String>) -> PyResult<()> {
+    /// Records `exception` as an event (type, message, stack trace) and sets error status.
+    #[pyo3(signature = (exception, attributes=None, timestamp=None, escaped=false))]
+    fn record_exception(
+        &self,
+        exception: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+        timestamp: Option<u64>,
+        escaped: bool,
+    ) -> PyResult<()> {
+        let _ = (attributes, timestamp, escaped);
+        let py = exception.py();
+        let ty = exception.get_type();
+        let type_name = ty.qualname()?.to_string();
+        let message = exception.str()?.to_string();
+        let format = otel_attr(py, &FORMAT_EXCEPTION, "traceback", "format_exception")?;
+        let lines = format.call1((&ty, exception, exception.getattr("__traceback__")?))?;
+        let stack: String = PyString::new(py, "")
+            .call_method1("join", (lines,))?
+            .extract()?;
+        self.with(|s| s.record_exception(&type_name, &message, Some(&stack)));
+        Ok(())
+    }
+
+    /// Sets the status: "ok", "error" or "unset" (the specification), or the API's `Status`
+    /// or `StatusCode`.
+    #[pyo3(signature = (status, description=None))]
+    fn set_status(&self, status: &Bound<'_, PyAny>, description: Option<String>) -> PyResult<()> {
         guard(|| {
-            let status = match code.to_ascii_lowercase().as_str() {
+            let (code, description) = if let Ok(s) = status.cast::<PyString>() {
+                (s.to_str()?.to_ascii_lowercase(), description)
+            } else if let Ok(code) = status.getattr("status_code") {
+                // A Status: its code, and its description unless one is given.
+                let description = match description {
+                    Some(d) if !d.is_empty() => Some(d),
+                    _ => status.getattr("description")?.extract()?,
+                };
+                (
+                    code.getattr("name")?
+                        .extract::<String>()?
+                        .to_ascii_lowercase(),
+                    description,
+                )
+            } else if let Ok(name) = status.getattr("name") {
+                (name.extract::<String>()?.to_ascii_lowercase(), description)
+            } else {
+                return Err(PyTypeError::new_err(format!(
+                    "status: expected \"ok\", \"error\", \"unset\", a Status or a StatusCode, got {}",
+                    status.get_type().name()?
+                )));
+            };
+            let status = match code.as_str() {
                 "ok" => Status::Ok,
                 "error" => Status::error(description.unwrap_or_default()),
                 "unset" => Status::Unset,
@@ -354,14 +454,16 @@ impl Span {
 
     /// Renames the span.
     fn update_name(&self, name: String) {
-        self.with(|s| s.update_name(name));
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.name = Cow::Owned(name.clone());
+        inner.span.update_name(name);
     }
 
-    /// Ends the span (idempotent), now or at `end_time_ns` (ns since the Unix epoch, as the
+    /// Ends the span (idempotent), now or at `end_time` (ns since the Unix epoch, as the
     /// OpenTelemetry API passes it).
-    #[pyo3(signature = (end_time_ns=None))]
-    fn end(&self, end_time_ns: Option<u64>) {
-        match end_time_ns {
+    #[pyo3(signature = (end_time=None))]
+    fn end(&self, end_time: Option<u64>) {
+        match end_time {
             Some(ns) => self.with(|s| s.end_at(unix_nanos(ns))),
             None => self.with(|s| s.end()),
         }
@@ -370,6 +472,43 @@ impl Span {
     /// Whether the span records (sampled, or measured for the span metrics; not ended).
     fn is_recording(&self) -> bool {
         self.with(|s| s.is_recording())
+    }
+
+    /// The span's name.
+    #[getter]
+    fn name(&self) -> String {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .name
+            .to_string()
+    }
+
+    /// The span's kind, an `opentelemetry.trace.SpanKind` (instrumentations read it, as on
+    /// SDK spans).
+    #[getter]
+    fn kind<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let name = match self.kind {
+            crosstrace::SpanKind::Server => "SERVER",
+            crosstrace::SpanKind::Client => "CLIENT",
+            crosstrace::SpanKind::Producer => "PRODUCER",
+            crosstrace::SpanKind::Consumer => "CONSUMER",
+            _ => "INTERNAL",
+        };
+        otel_attr(py, &SPAN_KIND, "opentelemetry.trace", "SpanKind")?.getattr(name)
+    }
+
+    /// The ids as the API's `SpanContext`.
+    fn get_span_context<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let sc = &self.span_context;
+        let flags = otel_attr(py, &TRACE_FLAGS, "opentelemetry.trace", "TraceFlags")?
+            .call1((u8::from(sc.is_sampled()),))?;
+        otel_attr(py, &SPAN_CONTEXT, "opentelemetry.trace", "SpanContext")?.call1((
+            u128::from_be_bytes(sc.trace_id().to_bytes()),
+            u64::from_be_bytes(sc.span_id().to_bytes()),
+            false,
+            flags,
+        ))
     }
 
     /// The trace id, 32 hex digits.
@@ -398,14 +537,42 @@ impl Span {
             inner: self.with(|s| s.context()),
         }
     }
+
+    /// `with span:` ends the span at the end of the block (as the API's spans do).
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (_exc_type=None, _exc=None, _tb=None))]
+    fn __exit__(
+        &self,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) {
+        self.with(|s| s.end());
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Span(name={:?}, trace_id={}, span_id={})",
+            self.name(),
+            self.span_context.trace_id(),
+            self.span_context.span_id()
+        )
+    }
 }
 
-fn wrap(span: crosstrace::Span) -> Span {
+/// Starts the span `b` describes.
+fn start(b: crosstrace::SpanBuilder<'_>) -> Span {
+    let (name, kind) = (b.name().clone(), b.span_kind().clone());
+    let span = b.start();
     Span {
         span_context: span.span_context().clone(),
-        inner: Mutex::new(span),
+        inner: Mutex::new(Inner { span, name }),
         trace_id: OnceLock::new(),
         span_id: OnceLock::new(),
+        kind,
     }
 }
 
@@ -440,7 +607,7 @@ fn start_span(
             }
             _ => &parent.inner,
         };
-        let span = crosstrace::with_global(|t| {
+        Ok(crosstrace::with_global(|t| {
             let mut b = t
                 .span(crosstrace::intern::name(name))
                 .kind(k)
@@ -449,30 +616,26 @@ fn start_span(
             if let Some(ns) = start_time_ns {
                 b = b.start_time(unix_nanos(ns));
             }
-            b.start()
-        });
-        Ok(wrap(span))
+            self::start(b)
+        }))
     })
 }
 
 /// Starts an ETL operation span (`etl.operation`, `etl.stage`).
 #[pyfunction]
 fn start_etl_span(operation: &str, stage: &str, parent: &Context) -> Span {
-    wrap(crosstrace::with_global(|t| {
-        t.etl_span(operation, stage)
-            .parent_context(&parent.inner)
-            .start()
-    }))
+    crosstrace::with_global(|t| start(t.etl_span(operation, stage).parent_context(&parent.inner)))
 }
 
 /// Starts a database client span named `"{operation} {table}"`.
 #[pyfunction]
 fn start_db_span(system: &str, operation: &str, table: &str, parent: &Context) -> Span {
-    wrap(crosstrace::with_global(|t| {
-        t.db_span(system, operation, table)
-            .parent_context(&parent.inner)
-            .start()
-    }))
+    crosstrace::with_global(|t| {
+        start(
+            t.db_span(system, operation, table)
+                .parent_context(&parent.inner),
+        )
+    })
 }
 
 /// Sets ETL record counts on a span.

@@ -157,6 +157,54 @@ def test_exceptions_are_recorded_and_reraised_unchanged(traced: Collector) -> No
     assert "Traceback" in ev["exception.stacktrace"]
 
 
+def test_a_span_is_an_opentelemetry_span(traced: Collector) -> None:
+    """The native span is what instrumentations get from the API: its whole Span interface."""
+    import types
+
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    tracer = otel_trace.get_tracer("test")
+    span = tracer.start_span("first", kind=SpanKind.SERVER)
+    assert isinstance(span, otel_trace.Span)
+    assert span.kind is SpanKind.SERVER and span.name == "first"
+    span.update_name("renamed")
+    assert span.name == "renamed"
+    sc = span.get_span_context()
+    assert (format(sc.trace_id, "032x"), format(sc.span_id, "016x")) == (
+        span.trace_id,
+        span.span_id,
+    )
+    assert sc.trace_flags.sampled and not sc.is_remote
+    span.set_attributes(types.MappingProxyType({"a": 1, "b": "two"}))
+    span.add_event("at", {"k": True}, timestamp=1_700_000_000_000_000_000)
+    span.add_link(sc)  # taken only at start: ignored, not an error
+    span.set_status(Status(StatusCode.ERROR, "from Status"))
+    with span:  # ends it, as the API's spans do
+        assert span.is_recording()
+    assert not span.is_recording()
+    other = tracer.start_span("second")
+    other.set_status(StatusCode.OK)
+    try:
+        raise KeyError("missing")
+    except KeyError as e:
+        other.record_exception(e)
+    end = time.time_ns() + 1_000_000_000
+    other.end(end_time=end)
+    with pytest.raises(TypeError, match="status"):
+        other.set_status(3.5)
+    crosstrace.force_flush()
+    got = traced.by_name()
+    first, second = got["renamed"], got["second"]
+    assert attrs(first) == {"a": 1, "b": "two"}
+    assert first.events[0].name == "at"
+    assert first.events[0].time_unix_nano == 1_700_000_000_000_000_000
+    assert (first.status.code, first.status.message) == (2, "from Status")
+    assert second.status.code == 1  # OK, not overwritten by the exception event
+    assert second.end_time_unix_nano == end
+    ev = attrs(second.events[0])
+    assert ev["exception.type"] == "KeyError" and "Traceback" in ev["exception.stacktrace"]
+
+
 def test_decorators_keep_signature_name_doc_and_kind() -> None:
     crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
 

@@ -528,6 +528,16 @@ pub struct SpanBuilder<'a> {
 }
 
 impl<'a> SpanBuilder<'a> {
+    /// The name the span will have (bindings that show it without asking the span).
+    pub fn name(&self) -> &Cow<'static, str> {
+        &self.name
+    }
+
+    /// The kind the span will have.
+    pub fn span_kind(&self) -> &SpanKind {
+        &self.kind
+    }
+
     /// The span kind (default internal).
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;

@@ -16,14 +16,12 @@ import inspect
 import json
 import os
 import threading
-import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from . import _native
@@ -217,84 +215,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class Span(otel_trace.Span):
-    """A span: what ``create_span`` yields, and what the OpenTelemetry API's tracers return."""
-
-    __slots__ = ("_native", "_name", "_kind")
-
-    def __init__(self, native: _native.Span, name: str = "", kind: str = "internal") -> None:
-        self._native = native
-        self._name = name
-        self._kind = kind
-
-    @property
-    def kind(self) -> SpanKind:
-        """The span's kind (instrumentations read it, as on SDK spans)."""
-        return SpanKind[self._kind.upper()]
-
-    @property
-    def name(self) -> str:
-        """The span's name (instrumentations read it, as on SDK spans)."""
-        return self._name
-
-    @property
-    def trace_id(self) -> str:
-        return self._native.trace_id
-
-    @property
-    def span_id(self) -> str:
-        return self._native.span_id
-
-    def get_span_context(self) -> SpanContext:
-        flags = TraceFlags(TraceFlags.SAMPLED if self._native.sampled else TraceFlags.DEFAULT)
-        return SpanContext(
-            int(self._native.trace_id, 16), int(self._native.span_id, 16), False, flags
-        )
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        self._native.set_attribute(key, value)
-
-    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        self._native.set_attributes(dict(attributes))
-
-    def add_event(
-        self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: Any = None
-    ) -> None:
-        self._native.add_event(name, dict(attributes) if attributes else None)
-
-    def record_exception(
-        self,
-        exception: BaseException,
-        attributes: Any = None,
-        timestamp: Any = None,
-        escaped: bool = False,
-    ) -> None:
-        stack = "".join(
-            traceback.format_exception(type(exception), exception, exception.__traceback__)
-        )
-        self._native.record_exception(type(exception).__qualname__, str(exception), stack)
-
-    def set_status(self, status: Any, description: str | None = None) -> None:
-        """``"ok"`` / ``"error"`` (the specification), or OpenTelemetry's Status / StatusCode."""
-        if isinstance(status, Status):
-            status, description = status.status_code, description or status.description
-        if isinstance(status, StatusCode):
-            status = status.name.lower()
-        self._native.set_status(status, description)
-
-    def update_name(self, name: str) -> None:
-        self._name = name
-        self._native.update_name(name)
-
-    def is_recording(self) -> bool:
-        return self._native.is_recording()
-
-    def end(self, end_time: int | None = None) -> None:
-        """Ends the span, now or at ``end_time`` (ns since the Unix epoch)."""
-        self._native.end(end_time)
-
-    def context(self) -> _native.Context:
-        return self._native.context()
+# A span: what ``create_span`` yields, and what the OpenTelemetry API's tracers return. The
+# native span itself (no Python object around it), registered as an OpenTelemetry ``Span`` so
+# that the API and its instrumentations take it for one.
+Span = _native.Span
+otel_trace.Span.register(Span)
 
 
 def _context_of(ctx: otel_context.Context | None) -> _native.Context:
@@ -377,32 +302,28 @@ def start_span(
             base = parent.context()
         else:
             base = parent if parent is not None else _context_of(None)
-        native = _native.start_span(name, base, kind, attrs, None, start_time)
-    elif parent is not None:
-        # (`parent is None` is the hot path below, tested first: an isinstance check against
-        # the API's abstract Span class costs as much as a third of the native start.)
+        return _native.start_span(name, base, kind, attrs, None, start_time)
+    if parent is not None:
+        # (`parent is None` is the hot path below, tested first.)
         if isinstance(parent, Span):
-            native = _native.start_span(name, parent.context(), kind, attrs)
-        else:
-            native = _native.start_span(name, parent, kind, attrs)
-    else:
-        # The hot path: the current span and context (one lookup of the current context),
-        # merged in one native call.
-        cur = _get_current()
-        base = cur.get(_CX_KEY) or _ROOT
-        current = cur.get(_SPAN_KEY)
-        if type(current) is Span:
-            native = _native.start_span(name, base, kind, attrs, current._native)
-        elif (
-            current is None
-            or current is otel_trace.INVALID_SPAN
-            or not isinstance(current, otel_trace.Span)
-        ):
-            # No current span at all (a root): the base context is the whole parent.
-            native = _native.start_span(name, base, kind, attrs)
-        else:
-            native = _native.start_span(name, _context_of(None), kind, attrs)
-    return Span(native, name, kind)
+            return _native.start_span(name, parent.context(), kind, attrs)
+        return _native.start_span(name, parent, kind, attrs)
+    # The hot path: the current span and context (one lookup of the current context), merged
+    # in one native call.
+    cur = _get_current()
+    base = cur.get(_CX_KEY) or _ROOT
+    current = cur.get(_SPAN_KEY)
+    if type(current) is Span:
+        return _native.start_span(name, base, kind, attrs, current)
+    if (
+        current is None
+        or current is otel_trace.INVALID_SPAN
+        or not isinstance(current, otel_trace.Span)
+    ):
+        # No current span at all (a root): the base context is the whole parent.
+        return _native.start_span(name, base, kind, attrs)
+    # Another tracer's span (the API's NonRecordingSpan, say): its ids as a remote parent.
+    return _native.start_span(name, _context_of(None), kind, attrs)
 
 
 class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the specification's name)
@@ -540,7 +461,7 @@ def trace_etl_operation(name: str, stage: str = "unknown") -> Callable[[F], F]:
     ``etl.stage``; record counts with ``set_etl_records``."""
 
     def start(func: Callable[..., Any]) -> Span:
-        return Span(_native.start_etl_span(name, stage, current_context()), name)
+        return _native.start_etl_span(name, stage, current_context())
 
     return _decorate(start)
 
@@ -553,9 +474,7 @@ def trace_database_operation(
 
     def start(func: Callable[..., Any]) -> Span:
         op = operation.upper()
-        return Span(
-            _native.start_db_span(system, op, table, current_context()), f"{op} {table}", "client"
-        )
+        return _native.start_db_span(system, op, table, current_context())
 
     return _decorate(start)
 
@@ -566,7 +485,7 @@ def set_etl_records(
     """Records ETL record counts on the current span."""
     span = get_current_span()
     if span is not None:
-        _native.set_etl_records(span._native, input, output, rejected)
+        _native.set_etl_records(span, input, output, rejected)
 
 
 class CorrelationContext:

@@ -47,7 +47,7 @@ class Tracer(otel_trace.Tracer):
         parent = _context_of(context)
         attrs = dict(attributes) if attributes else None
         k = _KINDS.get(kind, "internal")
-        return Span(_native.start_span(name, parent, k, attrs, None, start_time), name, k)
+        return _native.start_span(name, parent, k, attrs, None, start_time)
 
     # The API declares its own context-manager type; a generator-based one behaves the same.
     @contextlib.contextmanager
