@@ -4,7 +4,7 @@
 //! `shutdown` release the GIL while they wait.
 
 use std::borrow::Cow;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// See Cargo.toml: cross-thread frees without an arena lock.
@@ -284,13 +284,10 @@ fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyValue>> {
 /// idempotent.
 #[pyclass(frozen, weakref, module = "crosstrace._native")]
 struct Span {
+    /// Small on purpose (the span, its name and kind): the object is moved a few times on its
+    /// way to Python, and the ids and the context for children are read from the span when
+    /// asked for (most spans never are).
     inner: Mutex<Inner>,
-    /// The ids as hex, formatted on first use (most spans are never asked).
-    trace_id: OnceLock<String>,
-    span_id: OnceLock<String>,
-    /// The ids, readable without the lock. (The whole context for children is assembled
-    /// only when asked for: most spans never are.)
-    span_context: crosstrace::SpanContext,
     kind: crosstrace::SpanKind,
 }
 
@@ -303,6 +300,10 @@ struct Inner {
 impl Span {
     fn with<R>(&self, f: impl FnOnce(&mut crosstrace::Span) -> R) -> R {
         f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()).span)
+    }
+
+    fn span_context(&self) -> crosstrace::SpanContext {
+        self.with(|s| s.span_context().clone())
     }
 }
 
@@ -500,7 +501,7 @@ impl Span {
 
     /// The ids as the API's `SpanContext`.
     fn get_span_context<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let sc = &self.span_context;
+        let sc = self.span_context();
         let flags = otel_attr(py, &TRACE_FLAGS, "opentelemetry.trace", "TraceFlags")?
             .call1((u8::from(sc.is_sampled()),))?;
         otel_attr(py, &SPAN_CONTEXT, "opentelemetry.trace", "SpanContext")?.call1((
@@ -513,22 +514,20 @@ impl Span {
 
     /// The trace id, 32 hex digits.
     #[getter]
-    fn trace_id(&self) -> &str {
-        self.trace_id
-            .get_or_init(|| self.span_context.trace_id().to_string())
+    fn trace_id(&self) -> String {
+        self.with(|s| s.trace_id_hex())
     }
 
     /// The span id, 16 hex digits.
     #[getter]
-    fn span_id(&self) -> &str {
-        self.span_id
-            .get_or_init(|| self.span_context.span_id().to_string())
+    fn span_id(&self) -> String {
+        self.with(|s| s.span_id_hex())
     }
 
     /// Whether the sampler kept this span (its trace flags).
     #[getter]
     fn sampled(&self) -> bool {
-        self.span_context.is_sampled()
+        self.with(|s| s.span_context().is_sampled())
     }
 
     /// The context for children of this span.
@@ -554,11 +553,12 @@ impl Span {
     }
 
     fn __repr__(&self) -> String {
+        let sc = self.span_context();
         format!(
             "Span(name={:?}, trace_id={}, span_id={})",
             self.name(),
-            self.span_context.trace_id(),
-            self.span_context.span_id()
+            sc.trace_id(),
+            sc.span_id()
         )
     }
 }
@@ -568,10 +568,7 @@ fn start(b: crosstrace::SpanBuilder<'_>) -> Span {
     let (name, kind) = (b.name().clone(), b.span_kind().clone());
     let span = b.start();
     Span {
-        span_context: span.span_context().clone(),
         inner: Mutex::new(Inner { span, name }),
-        trace_id: OnceLock::new(),
-        span_id: OnceLock::new(),
         kind,
     }
 }
@@ -592,32 +589,99 @@ fn start_span(
     name: &str,
     parent: &Context,
     kind: &str,
-    attributes: Option<&Bound<'_, PyDict>>,
+    attributes: Option<&Bound<'_, PyAny>>,
     parent_span: Option<&Span>,
     start_time_ns: Option<u64>,
 ) -> PyResult<Span> {
     guard(|| {
-        let k = self::kind(kind)?;
-        let attrs = self::attributes(attributes)?;
-        let merged;
-        let parent = match parent_span.map(|p| &p.span_context) {
-            Some(sc) if sc.is_valid() => {
-                merged = parent.inner.with_span_context(sc.clone());
-                &merged
+        start_under(
+            name,
+            kind,
+            attributes,
+            &parent.inner,
+            parent_span,
+            start_time_ns,
+        )
+    })
+}
+
+fn start_under(
+    name: &str,
+    kind: &str,
+    attributes: Option<&Bound<'_, PyAny>>,
+    parent: &crosstrace::Context,
+    parent_span: Option<&Span>,
+    start_time_ns: Option<u64>,
+) -> PyResult<Span> {
+    let k = self::kind(kind)?;
+    let merged;
+    let parent = match parent_span.map(Span::span_context) {
+        Some(sc) if sc.is_valid() => {
+            merged = parent.with_span_context(sc);
+            &merged
+        }
+        _ => parent,
+    };
+    crosstrace::with_global(|t| {
+        // Attributes a sampled-out span would drop unread are not converted (nor checked: the
+        // SDK does not check them for such a span either).
+        let attrs = match attributes {
+            Some(a) if !a.is_none() && !t.ignores_attributes(parent, &k) => {
+                self::attributes(Some(&as_dict(a)?))?
             }
-            _ => &parent.inner,
+            _ => Vec::new(),
         };
-        Ok(crosstrace::with_global(|t| {
-            let mut b = t
-                .span(crosstrace::intern::name(name))
-                .kind(k)
-                .attributes(attrs)
-                .parent_context(parent);
-            if let Some(ns) = start_time_ns {
-                b = b.start_time(unix_nanos(ns));
-            }
-            self::start(b)
-        }))
+        let mut b = t
+            .span(crosstrace::intern::name(name))
+            .kind(k)
+            .attributes(attrs)
+            .parent_context(parent);
+        if let Some(ns) = start_time_ns {
+            b = b.start_time(unix_nanos(ns));
+        }
+        Ok(self::start(b))
+    })
+}
+
+/// The keys of crosstrace's context and of the API's current span in OpenTelemetry's context
+/// (`set_context_keys`).
+static CONTEXT_KEYS: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+
+/// Tells `start_current` the keys it reads from OpenTelemetry's context (once, at import).
+#[pyfunction]
+fn set_context_keys(py: Python<'_>, crosstrace_key: Py<PyAny>, span_key: Py<PyAny>) {
+    let _ = CONTEXT_KEYS.set(py, (crosstrace_key, span_key));
+}
+
+/// Starts a span under the current one: `current` is OpenTelemetry's current context, whose
+/// crosstrace context and current span (a crosstrace span, or none) are the parent. `None`
+/// when the current span is another tracer's (the caller then builds the parent from it).
+#[pyfunction]
+#[pyo3(signature = (name, current, kind="internal", attributes=None))]
+fn start_current(
+    name: &str,
+    current: &Bound<'_, PyDict>,
+    kind: &str,
+    attributes: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Span>> {
+    guard(|| {
+        let py = current.py();
+        let Some((cx_key, span_key)) = CONTEXT_KEYS.get(py) else {
+            return Err(CrosstraceError::new_err("set_context_keys was not called"));
+        };
+        let span = current.get_item(span_key.bind(py))?;
+        let parent_span = match &span {
+            None => None,
+            Some(s) => match s.cast::<Span>() {
+                Ok(s) => Some(s.get()),
+                Err(_) => return Ok(None),
+            },
+        };
+        let cx = current.get_item(cx_key.bind(py))?;
+        let base = cx.as_ref().and_then(|c| c.cast::<Context>().ok());
+        let root = crosstrace::Context::default();
+        let base = base.map_or(&root, |c| &c.get().inner);
+        start_under(name, kind, attributes, base, parent_span, None).map(Some)
     })
 }
 
@@ -753,6 +817,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config_normalize, m)?)?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(start_span, m)?)?;
+    m.add_function(wrap_pyfunction!(start_current, m)?)?;
+    m.add_function(wrap_pyfunction!(set_context_keys, m)?)?;
     m.add_function(wrap_pyfunction!(start_etl_span, m)?)?;
     m.add_function(wrap_pyfunction!(start_db_span, m)?)?;
     m.add_function(wrap_pyfunction!(set_etl_records, m)?)?;

@@ -276,3 +276,32 @@ def test_unsampled_spans_of_the_opentelemetry_api_still_count_their_errors() -> 
     assert got[("traces_total", frozenset(labels | {("status", "error")}))] == 10
     health = crosstrace.get_tracing_health()
     assert health["spans_exported"] == 0 and health["spans_sampled_out"] == 10
+
+
+def test_a_sampled_out_span_converts_only_the_attributes_its_metrics_use() -> None:
+    """Sampled out, an internal span's attributes are dropped unread (not converted, not
+    checked, as the SDK does not check them); a client span's still label its metrics."""
+    crosstrace.setup_tracing(
+        crosstrace.TracingConfig(
+            backend="none", sampling_rate=0.0, service_name="lazy", auto_instrument=False
+        )
+    )
+    crosstrace.start_span("internal.work", {"unconvertible": object()}).end()
+    client = crosstrace.start_span("call", {"peer.service": "inventory"}, kind="client")
+    assert not client.sampled
+    client.end()
+    got = samples(crosstrace.metrics_text())
+    labels = {
+        ("service_name", "lazy"),
+        ("span_name", "call"),
+        ("span_kind", "client"),
+        ("status", "unset"),
+        ("target_service", "inventory"),
+    }
+    assert got[("traces_total", frozenset(labels))] == 1
+    # Sampled, the same attributes are checked.
+    crosstrace.setup_tracing(
+        crosstrace.TracingConfig(backend="none", service_name="lazy", auto_instrument=False)
+    )
+    with pytest.raises(TypeError, match="unconvertible"):
+        crosstrace.start_span("internal.work", {"unconvertible": object()})

@@ -378,6 +378,26 @@ impl Tracing {
         Span::recording(context, cx, data, started, p.clone())
     }
 
+    /// Whether a span of `kind` under `parent` will neither be recorded nor take a metrics
+    /// label from its attributes, whatever they are: then a binding need not convert them
+    /// (Python's dict of attributes costs more than the rest of a sampled-out span). Decided
+    /// as the span's start decides: tracing off or shut down, a parent-based sampler under an
+    /// unsampled parent, or a sampler that drops every root; a ratio decides by trace id, so
+    /// it says `false`.
+    pub fn ignores_attributes(&self, parent: &Context, kind: &SpanKind) -> bool {
+        let Some(p) = &self.inner.pipeline else {
+            return true;
+        };
+        if p.shut_down.load(Ordering::Relaxed) {
+            return true;
+        }
+        let sampled_out = match parent.span_context() {
+            Some(ps) if p.parent_based => !ps.is_sampled(),
+            _ => matches!(p.root_sampler, Sampler::AlwaysOff),
+        };
+        sampled_out && (p.metrics.is_none() || !crate::metrics::labels_from_attributes(kind))
+    }
+
     /// Writes `cx` into `carrier` with the configured propagators (and `x-correlation-id`).
     pub fn inject(&self, cx: &Context, carrier: &mut dyn Carrier) {
         self.inner.propagators.inject(cx, carrier);

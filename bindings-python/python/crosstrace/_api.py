@@ -126,6 +126,7 @@ if type(_RUNTIME) is not ContextVarsRuntimeContext or not isinstance(
 _get_current: Callable[[], otel_context.Context] = (
     _CURRENT_VAR.get if _CURRENT_VAR is not None else otel_context.get_current
 )
+_native.set_context_keys(_CX_KEY, _SPAN_KEY)
 
 
 def _attach_span(span: Span, own_context: bool = False) -> object:
@@ -295,35 +296,18 @@ def start_span(
 ) -> Span:
     """Starts a span (not made current), now or at ``start_time`` (ns since the Unix epoch);
     end it with ``span.end()``."""
-    attrs = attributes if attributes is None or type(attributes) is dict else dict(attributes)
-    base: Any  # a _native.Context (read from the context without a `cast`, a function call)
-    if start_time is not None:
-        if isinstance(parent, Span):
-            base = parent.context()
-        else:
-            base = parent if parent is not None else _context_of(None)
-        return _native.start_span(name, base, kind, attrs, None, start_time)
-    if parent is not None:
-        # (`parent is None` is the hot path below, tested first.)
-        if isinstance(parent, Span):
-            return _native.start_span(name, parent.context(), kind, attrs)
-        return _native.start_span(name, parent, kind, attrs)
-    # The hot path: the current span and context (one lookup of the current context), merged
-    # in one native call.
-    cur = _get_current()
-    base = cur.get(_CX_KEY) or _ROOT
-    current = cur.get(_SPAN_KEY)
-    if type(current) is Span:
-        return _native.start_span(name, base, kind, attrs, current)
-    if (
-        current is None
-        or current is otel_trace.INVALID_SPAN
-        or not isinstance(current, otel_trace.Span)
-    ):
-        # No current span at all (a root): the base context is the whole parent.
-        return _native.start_span(name, base, kind, attrs)
-    # Another tracer's span (the API's NonRecordingSpan, say): its ids as a remote parent.
-    return _native.start_span(name, _context_of(None), kind, attrs)
+    if parent is None and start_time is None:
+        # The hot path: under the current span and context, in one native call.
+        span = _native.start_current(name, _get_current(), kind, attributes)
+        if span is not None:
+            return span
+        # The current span is another tracer's (the API's NonRecordingSpan, say).
+        return _native.start_span(name, _context_of(None), kind, attributes)
+    if isinstance(parent, Span):
+        parent = parent.context()
+    elif parent is None:
+        parent = _context_of(None)
+    return _native.start_span(name, parent, kind, attributes, None, start_time)
 
 
 class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the specification's name)
@@ -357,9 +341,14 @@ class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the sp
             # One block at a time: a second entry would overwrite the first one's span and
             # context token (use a new create_span per block, or it as a decorator).
             raise RuntimeError(f"create_span({self._name!r}) is already in use")
-        span = self._span = start_span(
-            self._name, self._attributes, self._kind, self._parent, self._start_time
-        )
+        span = None
+        if self._parent is None and self._start_time is None:
+            span = _native.start_current(self._name, _get_current(), self._kind, self._attributes)
+        if span is None:
+            span = start_span(
+                self._name, self._attributes, self._kind, self._parent, self._start_time
+            )
+        self._span = span
         self._token = _attach_span(span, self._parent is not None)
         return span
 

@@ -33,6 +33,8 @@ __all__ = [
     "shutdown",
     "start_db_span",
     "start_etl_span",
+    "set_context_keys",
+    "start_current",
     "start_span",
     "validate_correlation_id",
 ]
@@ -122,10 +124,17 @@ def start_span(
     name: str,
     parent: Context,
     kind: str = "internal",
-    attributes: dict[str, _Value] | None = None,
+    attributes: Mapping[str, AnyValue] | None = None,
     parent_span: Span | None = None,
     start_time_ns: int | None = None,
 ) -> Span: ...
+def start_current(
+    name: str,
+    current: Mapping[str, object],
+    kind: str = "internal",
+    attributes: Mapping[str, AnyValue] | None = None,
+) -> Span | None: ...
+def set_context_keys(crosstrace_key: str, span_key: str) -> None: ...
 def start_etl_span(operation: str, stage: str, parent: Context) -> Span: ...
 def start_db_span(system: str, operation: str, table: str, parent: Context) -> Span: ...
 def set_etl_records(

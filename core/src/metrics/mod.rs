@@ -89,6 +89,11 @@ const KINDS: [SpanKind; 5] = [
     SpanKind::Consumer,
 ];
 
+/// Whether attributes can label the metrics of a span of `kind` (see [`keys`]).
+pub(crate) fn labels_from_attributes(kind: &SpanKind) -> bool {
+    Hints::labelled(kind)
+}
+
 /// The attributes that label a span's metrics: borrowed from a recorded span's attributes at
 /// its end (no allocation on that path), owned by a metrics-only span while it runs.
 #[derive(Debug, Clone, Default)]
