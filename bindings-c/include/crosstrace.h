@@ -117,8 +117,11 @@ typedef struct ct_context ct_context;
 
 // A span handle. Thread-safe: calls on one span from several threads are serialised.
 //
-// Never dereferenced: the pointer C holds is a number, a slot of the span slab and the slot's
-// generation (see [`Slab`]), so a freed, stale or foreign handle is recognised, not read.
+// Not a pointer: a number (a slot of the library's span table and that slot's generation),
+// never dereferenced, so a freed or stale handle is refused, and so is any other value unless
+// it happens to equal a live handle. It uses all the bits of a pointer: keep it as it is (a
+// host whose garbage collector scans pointers, Go with cgo say, should hold it as uintptr_t),
+// never tag it.
 typedef struct ct_span ct_span;
 
 // One attribute for `ct_span_start_with_attributes`: `key`, and the value field its `type`
@@ -327,8 +330,9 @@ ct_result ct_span_set_start_time(const ct_span *span, uint64_t start_unix_nanos)
 
 // Ends the span if needed and frees the handle. NULL is a no-op. Using the handle afterwards
 // (freeing it again included) returns `CT_ERR_INVALID_HANDLE`: handles are never dereferenced,
-// and a freed one names an outdated generation of its slot (a slot is retired before its
-// generation could wrap). So does any value that is not a handle.
+// and a freed one names an outdated generation of its slot (on 64-bit targets a slot is
+// retired before its generation could wrap). So does any other value, unless it happens to
+// equal a live handle.
 //
 // # Safety
 // `span` NULL or a value this library handed out as a span.
@@ -495,8 +499,6 @@ ct_result ct_debug_panic(void);
 
 // The C name of a result code (`"CT_ERR_CONFIG"`). Static; never free it.
 const char *ct_result_name(ct_result result);
-
-extern int strncmp(const char *a, const char *b, size_t n);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -290,6 +290,20 @@ enum Cached {
 /// such values must not fill the bounded intern tables that keys and names rely on.
 const INTERN_AFTER: u8 = 8;
 
+/// At most this many values are interned by the process: values that recur (a batch id set on
+/// a few hundred child spans) must not use up the intern tables that names and keys share.
+const INTERNED_VALUES_MAX: usize = 256;
+static INTERNED_VALUES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn reserve_interned_value() -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    INTERNED_VALUES
+        .fetch_update(Relaxed, Relaxed, |n| {
+            (n < INTERNED_VALUES_MAX).then_some(n + 1)
+        })
+        .is_ok()
+}
+
 impl Cached {
     fn as_str(&self) -> &str {
         match self {
@@ -335,7 +349,8 @@ pub(crate) unsafe fn value_arg(
                 Some(c) if *a == addr && unsafe { is_c_str(p, c.as_str()) } => {
                     if let Cached::Shared(s, seen) = c {
                         *seen = seen.saturating_add(1);
-                        if *seen >= INTERN_AFTER {
+                        // Tried once (a failure stays shared), within the values' own bound.
+                        if *seen == INTERN_AFTER && reserve_interned_value() {
                             if let Ok(std::borrow::Cow::Borrowed(i)) =
                                 crosstrace::intern::name_from_bytes(s.as_bytes())
                             {

@@ -35,8 +35,11 @@ struct SpanState {
 
 /// A span handle. Thread-safe: calls on one span from several threads are serialised.
 ///
-/// Never dereferenced: the pointer C holds is a number, a slot of the span slab and the slot's
-/// generation (see [`Slab`]), so a freed, stale or foreign handle is recognised, not read.
+/// Not a pointer: a number (a slot of the library's span table and that slot's generation),
+/// never dereferenced, so a freed or stale handle is refused, and so is any other value unless
+/// it happens to equal a live handle. It uses all the bits of a pointer: keep it as it is (a
+/// host whose garbage collector scans pointers, Go with cgo say, should hold it as uintptr_t),
+/// never tag it.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ct_span {
@@ -53,12 +56,15 @@ const _: () = {
 // A handle is `generation << INDEX_BITS | index`. A slot's generation moves on each time its
 // span is freed, so a handle of a freed span names an old generation: detected on every later
 // call, not only for a while (as a quarantine would). Generations start at 1, so no handle is
-// NULL. A slot whose generation would wrap is retired instead of reused (after 2^40 spans in
-// that one slot; 2^14 on 32-bit targets), so no old handle ever validates again. Handles use
-// all the bits of a pointer: they are not pointers, and must not be tagged or NaN-boxed.
-// At most 2^24 spans live at once (2^16 on 32-bit targets).
+// NULL. On 64-bit targets a slot whose generation would wrap (after 2^40 spans in that one
+// slot) is retired instead of reused, so no old handle ever validates again. On 32-bit
+// targets generations wrap after 2^14 (retiring would use the slots up): a handle freed
+// exactly 2^14 reuses of its slot ago would validate. Handles use all the bits of a pointer:
+// they are not pointers, and must not be tagged or NaN-boxed. At most 2^24 spans live at
+// once (2^16 on 32-bit targets).
 const INDEX_BITS: u32 = if usize::BITS >= 64 { 24 } else { 16 };
 const GENERATION_BITS: u32 = if usize::BITS >= 64 { 40 } else { 14 };
+const RETIRE_AT_WRAP: bool = usize::BITS >= 64;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 const GENERATION_MASK: u64 = (1 << GENERATION_BITS) - 1;
 const CHUNK_BITS: u32 = 10;
@@ -155,9 +161,9 @@ impl Slab {
         if i > INDEX_MASK {
             self.next.fetch_sub(1, Ordering::Relaxed);
             return Err(crate::ffi::invalid(
-                "live spans",
+                "span handles",
                 &i.to_string(),
-                "fewer live spans at once (free spans with ct_span_free)",
+                "fewer live spans at once (span handles exhausted: free spans with ct_span_free)",
             ));
         }
         if self.chunks[i >> CHUNK_BITS]
@@ -360,14 +366,18 @@ pub(crate) fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
             // `end`, the span, which is then finished, is dropped here, not by the next owner.)
             unsafe { *self.0.slot.state.get() = None };
             let g = self.0.generation;
-            if g == GENERATION_MASK {
+            let next = if g < GENERATION_MASK {
+                g + 1
+            } else if RETIRE_AT_WRAP {
                 // Retired: reused, its generation would wrap to one that old handles name.
                 // FREE under its last generation (every handle refused) and in no free list.
                 self.0.slot.word.store(word(g, FREE), Ordering::Release);
                 return;
-            }
+            } else {
+                1
+            };
             // From here the old handle is refused, and the slot is this thread's to reuse.
-            self.0.slot.word.store(word(g + 1, FREE), Ordering::Release);
+            self.0.slot.word.store(word(next, FREE), Ordering::Release);
             SLAB.give_back(self.1);
         }
     }

@@ -583,8 +583,9 @@ pub unsafe extern "C" fn ct_span_set_start_time(
 
 /// Ends the span if needed and frees the handle. NULL is a no-op. Using the handle afterwards
 /// (freeing it again included) returns `CT_ERR_INVALID_HANDLE`: handles are never dereferenced,
-/// and a freed one names an outdated generation of its slot (a slot is retired before its
-/// generation could wrap). So does any value that is not a handle.
+/// and a freed one names an outdated generation of its slot (on 64-bit targets a slot is
+/// retired before its generation could wrap). So does any other value, unless it happens to
+/// equal a live handle.
 ///
 /// # Safety
 /// `span` NULL or a value this library handed out as a span.

@@ -1,5 +1,7 @@
-//! `crosstrace._native`: the Python boundary over the core. Conversion, ownership and error
-//! mapping only; the pure-Python package `crosstrace` builds the specification's API on it.
+//! `crosstrace._native`: the Python boundary over the core: conversion, ownership and error
+//! mapping, and the span object itself (the OpenTelemetry API's Span interface, so that no
+//! Python object wraps it); the pure-Python package `crosstrace` builds the specification's
+//! API on it.
 //! Export runs on the core's own thread, which never needs the GIL; `force_flush` and
 //! `shutdown` release the GIL while they wait.
 
@@ -282,7 +284,7 @@ fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyValue>> {
 /// A span: what ``create_span`` yields and what the OpenTelemetry API's tracers return — an
 /// ``opentelemetry.trace.Span`` (registered as one by the package). Thread-safe; ending is
 /// idempotent.
-#[pyclass(frozen, weakref, module = "crosstrace._native")]
+#[pyclass(frozen, weakref, dict, module = "crosstrace._native")]
 struct Span {
     /// Small on purpose (the span, its name and kind): the object is moved a few times on its
     /// way to Python, and the ids and the context for children are read from the span when
@@ -337,6 +339,8 @@ static SPAN_CONTEXT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static TRACE_FLAGS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static SPAN_KIND: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static FORMAT_EXCEPTION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static STATUS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static STATUS_CODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 #[pymethods]
 impl Span {
@@ -398,17 +402,19 @@ impl Span {
         escaped: bool,
     ) -> PyResult<()> {
         let _ = (attributes, timestamp, escaped);
-        let py = exception.py();
-        let ty = exception.get_type();
-        let type_name = ty.qualname()?.to_string();
-        let message = exception.str()?.to_string();
-        let format = otel_attr(py, &FORMAT_EXCEPTION, "traceback", "format_exception")?;
-        let lines = format.call1((&ty, exception, exception.getattr("__traceback__")?))?;
-        let stack: String = PyString::new(py, "")
-            .call_method1("join", (lines,))?
-            .extract()?;
-        self.with(|s| s.record_exception(&type_name, &message, Some(&stack)));
-        Ok(())
+        guard(|| {
+            let py = exception.py();
+            let ty = exception.get_type();
+            let type_name = ty.qualname()?.to_string();
+            let message = exception.str()?.to_string();
+            let format = otel_attr(py, &FORMAT_EXCEPTION, "traceback", "format_exception")?;
+            let lines = format.call1((&ty, exception, exception.getattr("__traceback__")?))?;
+            let stack: String = PyString::new(py, "")
+                .call_method1("join", (lines,))?
+                .extract()?;
+            self.with(|s| s.record_exception(&type_name, &message, Some(&stack)));
+            Ok(())
+        })
     }
 
     /// Sets the status: "ok", "error" or "unset" (the specification), or the API's `Status`
@@ -416,9 +422,13 @@ impl Span {
     #[pyo3(signature = (status, description=None))]
     fn set_status(&self, status: &Bound<'_, PyAny>, description: Option<String>) -> PyResult<()> {
         guard(|| {
+            let py = status.py();
+            let status_class = otel_attr(py, &STATUS, "opentelemetry.trace", "Status")?;
+            let code_class = otel_attr(py, &STATUS_CODE, "opentelemetry.trace", "StatusCode")?;
             let (code, description) = if let Ok(s) = status.cast::<PyString>() {
                 (s.to_str()?.to_ascii_lowercase(), description)
-            } else if let Ok(code) = status.getattr("status_code") {
+            } else if status.is_instance(status_class)? {
+                let code = status.getattr("status_code")?;
                 // A Status: its code, and its description unless one is given.
                 let description = match description {
                     Some(d) if !d.is_empty() => Some(d),
@@ -430,7 +440,8 @@ impl Span {
                         .to_ascii_lowercase(),
                     description,
                 )
-            } else if let Ok(name) = status.getattr("name") {
+            } else if status.is_instance(code_class)? {
+                let name = status.getattr("name")?;
                 (name.extract::<String>()?.to_ascii_lowercase(), description)
             } else {
                 return Err(PyTypeError::new_err(format!(
@@ -581,30 +592,21 @@ fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
     })
 }
 
-/// Starts a span under `parent` — or, when `parent_span` is given, under that span with
-/// `parent`'s baggage and correlation (one call, no intermediate context object).
+/// Starts a span under `parent`.
 #[pyfunction]
-#[pyo3(signature = (name, parent, kind="internal", attributes=None, parent_span=None, start_time_ns=None))]
+#[pyo3(signature = (name, parent, kind="internal", attributes=None, start_time_ns=None))]
 fn start_span(
     name: &str,
     parent: &Context,
     kind: &str,
     attributes: Option<&Bound<'_, PyAny>>,
-    parent_span: Option<&Span>,
     start_time_ns: Option<u64>,
 ) -> PyResult<Span> {
-    guard(|| {
-        start_under(
-            name,
-            kind,
-            attributes,
-            &parent.inner,
-            parent_span,
-            start_time_ns,
-        )
-    })
+    guard(|| start_under(name, kind, attributes, &parent.inner, None, start_time_ns))
 }
 
+/// Starts a span under `parent` — or, when `parent_span` is given, under that span with
+/// `parent`'s baggage and correlation (no intermediate context object).
 fn start_under(
     name: &str,
     kind: &str,
@@ -643,14 +645,33 @@ fn start_under(
     })
 }
 
-/// The keys of crosstrace's context and of the API's current span in OpenTelemetry's context
-/// (`set_context_keys`).
-static CONTEXT_KEYS: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+/// What `start_current` reads OpenTelemetry's context with (`set_context_keys`).
+struct ContextKeys {
+    crosstrace: Py<PyAny>,
+    span: Py<PyAny>,
+    /// The API's `INVALID_SPAN`: no current span.
+    invalid_span: Py<PyAny>,
+}
 
-/// Tells `start_current` the keys it reads from OpenTelemetry's context (once, at import).
+static CONTEXT_KEYS: PyOnceLock<ContextKeys> = PyOnceLock::new();
+
+/// Tells `start_current` the keys it reads from OpenTelemetry's context, and the API's
+/// `INVALID_SPAN` (once, at import).
 #[pyfunction]
-fn set_context_keys(py: Python<'_>, crosstrace_key: Py<PyAny>, span_key: Py<PyAny>) {
-    let _ = CONTEXT_KEYS.set(py, (crosstrace_key, span_key));
+fn set_context_keys(
+    py: Python<'_>,
+    crosstrace_key: Py<PyAny>,
+    span_key: Py<PyAny>,
+    invalid_span: Py<PyAny>,
+) {
+    let _ = CONTEXT_KEYS.set(
+        py,
+        ContextKeys {
+            crosstrace: crosstrace_key,
+            span: span_key,
+            invalid_span,
+        },
+    );
 }
 
 /// Starts a span under the current one: `current` is OpenTelemetry's current context, whose
@@ -666,18 +687,19 @@ fn start_current(
 ) -> PyResult<Option<Span>> {
     guard(|| {
         let py = current.py();
-        let Some((cx_key, span_key)) = CONTEXT_KEYS.get(py) else {
+        let Some(keys) = CONTEXT_KEYS.get(py) else {
             return Err(CrosstraceError::new_err("set_context_keys was not called"));
         };
-        let span = current.get_item(span_key.bind(py))?;
+        let span = current.get_item(keys.span.bind(py))?;
         let parent_span = match &span {
             None => None,
+            Some(s) if s.is(keys.invalid_span.bind(py)) => None,
             Some(s) => match s.cast::<Span>() {
                 Ok(s) => Some(s.get()),
                 Err(_) => return Ok(None),
             },
         };
-        let cx = current.get_item(cx_key.bind(py))?;
+        let cx = current.get_item(keys.crosstrace.bind(py))?;
         let base = cx.as_ref().and_then(|c| c.cast::<Context>().ok());
         let root = crosstrace::Context::default();
         let base = base.map_or(&root, |c| &c.get().inner);

@@ -192,6 +192,10 @@ def test_a_span_is_an_opentelemetry_span(traced: Collector) -> None:
     other.end(end_time=end)
     with pytest.raises(TypeError, match="status"):
         other.set_status(3.5)
+    with pytest.raises(TypeError, match="status"):  # has a status_code, is no Status
+        other.set_status(types.SimpleNamespace(status_code=StatusCode.OK, name="OK"))
+    other.note = "instrumentations may keep their own attributes on a span"
+    assert other.note.startswith("instrumentations")
     crosstrace.force_flush()
     got = traced.by_name()
     first, second = got["renamed"], got["second"]

@@ -45,6 +45,20 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
+    /// The sampler's decision for a span under `parent` when it needs neither the trace id
+    /// nor the attributes (a parent-based sampler under a parent, or a constant sampler, which
+    /// decide without building a `SamplingResult`); `None` when the sampler must be asked.
+    fn known_decision(&self, parent: Option<&SpanContext>) -> Option<bool> {
+        match parent {
+            Some(ps) if self.parent_based => Some(ps.is_sampled()),
+            _ => match self.root_sampler {
+                Sampler::AlwaysOn => Some(true),
+                Sampler::AlwaysOff => Some(false),
+                _ => None,
+            },
+        }
+    }
+
     /// Truncates a value to the length limit, counting it.
     pub(crate) fn truncate(&self, kv: &mut KeyValue) {
         if truncate_value(&mut kv.value, self.value_limit) {
@@ -296,22 +310,19 @@ impl Tracing {
             .map(|s| s.trace_state().clone())
             .unwrap_or(TraceState::NONE);
 
-        let sampled = match parent {
-            Some(ps) if p.parent_based => ps.is_sampled(),
-            // The constant samplers decide without building a `SamplingResult`.
-            _ => match &p.root_sampler {
-                Sampler::AlwaysOn => true,
-                Sampler::AlwaysOff => false,
-                sampler => {
-                    let r = sampler.should_sample(None, trace_id, &name, &kind, attributes, &[]);
-                    if r.decision == SamplingDecision::RecordAndSample {
-                        attributes.extend(r.attributes);
-                        true
-                    } else {
-                        false
-                    }
+        let sampled = match p.known_decision(parent) {
+            Some(sampled) => sampled,
+            None => {
+                let r = p
+                    .root_sampler
+                    .should_sample(None, trace_id, &name, &kind, attributes, &[]);
+                if r.decision == SamplingDecision::RecordAndSample {
+                    attributes.extend(r.attributes);
+                    true
+                } else {
+                    false
                 }
-            },
+            }
         };
         let flags = if sampled {
             TraceFlags::SAMPLED
@@ -391,11 +402,8 @@ impl Tracing {
         if p.shut_down.load(Ordering::Relaxed) {
             return true;
         }
-        let sampled_out = match parent.span_context() {
-            Some(ps) if p.parent_based => !ps.is_sampled(),
-            _ => matches!(p.root_sampler, Sampler::AlwaysOff),
-        };
-        sampled_out && (p.metrics.is_none() || !crate::metrics::labels_from_attributes(kind))
+        p.known_decision(parent.span_context()) == Some(false)
+            && (p.metrics.is_none() || !crate::metrics::labels_from_attributes(kind))
     }
 
     /// Writes `cx` into `carrier` with the configured propagators (and `x-correlation-id`).

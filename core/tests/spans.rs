@@ -420,6 +420,50 @@ fn limits_truncate_and_drop_and_are_counted() {
 }
 
 #[test]
+fn attributes_are_ignored_only_where_nothing_can_read_them() {
+    use crosstrace::{Context, SpanKind};
+    let root = Context::default();
+    let headers = |flags: &str| {
+        vec![(
+            "traceparent".to_owned(),
+            format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}"),
+        )]
+    };
+    // Sampling off (metrics on): internal spans' attributes are dropped unread; client and
+    // server spans' may label their metrics (peer.service, http.route).
+    let (off, _) = tracing_with(TracingConfig {
+        sampling_rate: 0.0,
+        ..config()
+    });
+    assert!(off.ignores_attributes(&root, &SpanKind::Internal));
+    assert!(off.ignores_attributes(&root, &SpanKind::Consumer));
+    assert!(!off.ignores_attributes(&root, &SpanKind::Client));
+    assert!(!off.ignores_attributes(&root, &SpanKind::Server));
+    // Parent-based: a sampled parent is followed whatever the root sampler says.
+    assert!(!off.ignores_attributes(&off.extract(&headers("01")), &SpanKind::Internal));
+    // Metrics off: no kind reads them.
+    let (no_metrics, _) = tracing_with(TracingConfig {
+        sampling_rate: 0.0,
+        metrics_enabled: false,
+        ..config()
+    });
+    assert!(no_metrics.ignores_attributes(&root, &SpanKind::Client));
+    // Sampling on: a root span records them; an unsampled parent is followed.
+    let (on, _) = tracing_with(config());
+    assert!(!on.ignores_attributes(&root, &SpanKind::Internal));
+    assert!(on.ignores_attributes(&on.extract(&headers("00")), &SpanKind::Internal));
+    // A ratio decides by trace id, which is not known yet: never ignored.
+    let (ratio, _) = tracing_with(TracingConfig {
+        sampling_rate: 0.5,
+        ..config()
+    });
+    assert!(!ratio.ignores_attributes(&root, &SpanKind::Internal));
+    // Shut down: spans are no-ops.
+    ratio.shutdown(FLUSH).unwrap();
+    assert!(ratio.ignores_attributes(&root, &SpanKind::Internal));
+}
+
+#[test]
 fn sampling_is_parent_based_and_counted() {
     let (t, c) = tracing_with(TracingConfig {
         sampling_rate: 0.0,

@@ -126,7 +126,7 @@ if type(_RUNTIME) is not ContextVarsRuntimeContext or not isinstance(
 _get_current: Callable[[], otel_context.Context] = (
     _CURRENT_VAR.get if _CURRENT_VAR is not None else otel_context.get_current
 )
-_native.set_context_keys(_CX_KEY, _SPAN_KEY)
+_native.set_context_keys(_CX_KEY, _SPAN_KEY, otel_trace.INVALID_SPAN)
 
 
 def _attach_span(span: Span, own_context: bool = False) -> object:
@@ -307,7 +307,7 @@ def start_span(
         parent = parent.context()
     elif parent is None:
         parent = _context_of(None)
-    return _native.start_span(name, parent, kind, attributes, None, start_time)
+    return _native.start_span(name, parent, kind, attributes, start_time)
 
 
 class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the specification's name)
@@ -341,10 +341,14 @@ class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the sp
             # One block at a time: a second entry would overwrite the first one's span and
             # context token (use a new create_span per block, or it as a decorator).
             raise RuntimeError(f"create_span({self._name!r}) is already in use")
-        span = None
         if self._parent is None and self._start_time is None:
+            # start_span's hot path, inline (a call fewer per block).
             span = _native.start_current(self._name, _get_current(), self._kind, self._attributes)
-        if span is None:
+            if span is None:  # under another tracer's span
+                span = _native.start_span(
+                    self._name, _context_of(None), self._kind, self._attributes
+                )
+        else:
             span = start_span(
                 self._name, self._attributes, self._kind, self._parent, self._start_time
             )

@@ -5,7 +5,7 @@ from typing import final
 
 from opentelemetry.trace import Span as _OtelSpan
 from opentelemetry.trace import SpanContext, SpanKind
-from opentelemetry.util.types import AnyValue
+from opentelemetry.util.types import AnyValue, AttributeValue
 
 __all__ = [
     "VERSION",
@@ -48,8 +48,6 @@ class ExportError(CrosstraceError): ...
 class TimeoutError(CrosstraceError): ...
 class AlreadyShutdownError(CrosstraceError): ...
 class InvalidArgumentError(CrosstraceError): ...
-
-_Value = str | int | float | bool
 
 @final
 class Context:
@@ -124,17 +122,16 @@ def start_span(
     name: str,
     parent: Context,
     kind: str = "internal",
-    attributes: Mapping[str, AnyValue] | None = None,
-    parent_span: Span | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
     start_time_ns: int | None = None,
 ) -> Span: ...
 def start_current(
     name: str,
-    current: Mapping[str, object],
+    current: dict[str, object],
     kind: str = "internal",
-    attributes: Mapping[str, AnyValue] | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
 ) -> Span | None: ...
-def set_context_keys(crosstrace_key: str, span_key: str) -> None: ...
+def set_context_keys(crosstrace_key: str, span_key: str, invalid_span: object) -> None: ...
 def start_etl_span(operation: str, stage: str, parent: Context) -> Span: ...
 def start_db_span(system: str, operation: str, table: str, parent: Context) -> Span: ...
 def set_etl_records(

@@ -13,9 +13,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace as otel_trace
-
 from . import _api
 
 Scope = MutableMapping[str, Any]
@@ -138,16 +135,14 @@ class TracingMiddleware:
                 message = {**message, "headers": response_headers}
             await send(message)
 
-        ctx = otel_trace.set_span_in_context(span)
-        token = otel_context.attach(otel_context.set_value(_api._CX_KEY, span.context(), ctx))
+        token = _api._attach_span(span, own_context=True)  # (its parent: the request's headers)
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as e:
             span.record_exception(e)
             raise
         finally:
-            with contextlib.suppress(Exception):
-                otel_context.detach(token)
+            _api._detach(token)
             route = _route_template(scope)
             if route:
                 span.update_name(f"{method} {route}")

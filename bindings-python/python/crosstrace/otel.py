@@ -44,10 +44,8 @@ class Tracer(otel_trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> Span:
-        parent = _context_of(context)
-        attrs = dict(attributes) if attributes else None
         k = _KINDS.get(kind, "internal")
-        return _native.start_span(name, parent, k, attrs, None, start_time)
+        return _native.start_span(name, _context_of(context), k, attributes, start_time)
 
     # The API declares its own context-manager type; a generator-based one behaves the same.
     @contextlib.contextmanager
