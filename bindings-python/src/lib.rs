@@ -645,24 +645,33 @@ fn start_under(
     })
 }
 
-/// What `start_current` reads OpenTelemetry's context with (`set_context_keys`).
+/// What `start_span_here` reads OpenTelemetry's context with, and falls back to
+/// (`set_context_keys`).
 struct ContextKeys {
     crosstrace: Py<PyAny>,
     span: Py<PyAny>,
     /// The API's `INVALID_SPAN`: no current span.
     invalid_span: Py<PyAny>,
+    /// Returns OpenTelemetry's current context (a dict).
+    get_current: Py<PyAny>,
+    /// The package's `start_span` for every other case (an explicit parent, a start time,
+    /// another tracer's current span), with the same arguments.
+    general: Py<PyAny>,
 }
 
 static CONTEXT_KEYS: PyOnceLock<ContextKeys> = PyOnceLock::new();
 
-/// Tells `start_current` the keys it reads from OpenTelemetry's context, and the API's
-/// `INVALID_SPAN` (once, at import).
+/// Tells `start_span_here` how to read OpenTelemetry's context (its keys, the API's
+/// `INVALID_SPAN`, the function returning the current context) and what to call in the other
+/// cases (once, at import).
 #[pyfunction]
 fn set_context_keys(
     py: Python<'_>,
     crosstrace_key: Py<PyAny>,
     span_key: Py<PyAny>,
     invalid_span: Py<PyAny>,
+    get_current: Py<PyAny>,
+    general: Py<PyAny>,
 ) {
     let _ = CONTEXT_KEYS.set(
         py,
@@ -670,41 +679,67 @@ fn set_context_keys(
             crosstrace: crosstrace_key,
             span: span_key,
             invalid_span,
+            get_current,
+            general,
         },
     );
 }
 
-/// Starts a span under the current one: `current` is OpenTelemetry's current context, whose
-/// crosstrace context and current span (a crosstrace span, or none) are the parent. `None`
-/// when the current span is another tracer's (the caller then builds the parent from it).
-#[pyfunction]
-#[pyo3(signature = (name, current, kind="internal", attributes=None))]
+/// A span under the current one, from OpenTelemetry's current context `current`: its
+/// crosstrace context and its current span (a crosstrace span, `INVALID_SPAN` or none) are the
+/// parent. `None` when the current span is another tracer's.
 fn start_current(
+    keys: &ContextKeys,
     name: &str,
     current: &Bound<'_, PyDict>,
     kind: &str,
     attributes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<Span>> {
-    guard(|| {
-        let py = current.py();
-        let Some(keys) = CONTEXT_KEYS.get(py) else {
-            return Err(CrosstraceError::new_err("set_context_keys was not called"));
-        };
-        let span = current.get_item(keys.span.bind(py))?;
-        let parent_span = match &span {
-            None => None,
-            Some(s) if s.is(keys.invalid_span.bind(py)) => None,
-            Some(s) => match s.cast::<Span>() {
-                Ok(s) => Some(s.get()),
-                Err(_) => return Ok(None),
-            },
-        };
-        let cx = current.get_item(keys.crosstrace.bind(py))?;
-        let base = cx.as_ref().and_then(|c| c.cast::<Context>().ok());
-        let root = crosstrace::Context::default();
-        let base = base.map_or(&root, |c| &c.get().inner);
-        start_under(name, kind, attributes, base, parent_span, None).map(Some)
-    })
+    let py = current.py();
+    let span = current.get_item(keys.span.bind(py))?;
+    let parent_span = match &span {
+        None => None,
+        Some(s) if s.is(keys.invalid_span.bind(py)) => None,
+        Some(s) => match s.cast::<Span>() {
+            Ok(s) => Some(s.get()),
+            Err(_) => return Ok(None),
+        },
+    };
+    let cx = current.get_item(keys.crosstrace.bind(py))?;
+    let base = cx.as_ref().and_then(|c| c.cast::<Context>().ok());
+    let root = crosstrace::Context::default();
+    let base = base.map_or(&root, |c| &c.get().inner);
+    start_under(name, kind, attributes, base, parent_span, None).map(Some)
+}
+
+/// Starts a span (not made current), now or at ``start_time`` (ns since the Unix epoch); end
+/// it with ``span.end()``. Its parent is ``parent`` (a span or a context), or else the current
+/// span and context.
+#[pyfunction]
+#[pyo3(signature = (name, attributes=None, kind="internal", parent=None, start_time=None))]
+fn start_span_here<'py>(
+    py: Python<'py>,
+    name: &str,
+    attributes: Option<&Bound<'py, PyAny>>,
+    kind: &str,
+    parent: Option<&Bound<'py, PyAny>>,
+    start_time: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some(keys) = CONTEXT_KEYS.get(py) else {
+        return Err(CrosstraceError::new_err("set_context_keys was not called"));
+    };
+    // The common call, whole in here: under the current span, now.
+    if parent.is_none_or(|p| p.is_none()) && start_time.is_none_or(|s| s.is_none()) {
+        let current = keys.get_current.bind(py).call0()?;
+        if let Ok(current) = current.cast::<PyDict>() {
+            if let Some(span) = guard(|| start_current(keys, name, current, kind, attributes))? {
+                return Ok(Bound::new(py, span)?.into_any());
+            }
+        }
+    }
+    keys.general
+        .bind(py)
+        .call1((name, attributes, kind, parent, start_time))
 }
 
 /// Starts an ETL operation span (`etl.operation`, `etl.stage`).
@@ -839,7 +874,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config_normalize, m)?)?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(start_span, m)?)?;
-    m.add_function(wrap_pyfunction!(start_current, m)?)?;
+    m.add_function(wrap_pyfunction!(start_span_here, m)?)?;
     m.add_function(wrap_pyfunction!(set_context_keys, m)?)?;
     m.add_function(wrap_pyfunction!(start_etl_span, m)?)?;
     m.add_function(wrap_pyfunction!(start_db_span, m)?)?;

@@ -126,7 +126,6 @@ if type(_RUNTIME) is not ContextVarsRuntimeContext or not isinstance(
 _get_current: Callable[[], otel_context.Context] = (
     _CURRENT_VAR.get if _CURRENT_VAR is not None else otel_context.get_current
 )
-_native.set_context_keys(_CX_KEY, _SPAN_KEY, otel_trace.INVALID_SPAN)
 
 
 def _attach_span(span: Span, own_context: bool = False) -> object:
@@ -287,27 +286,28 @@ class _activate:  # noqa: N801 (used like the context-manager function it replac
             span.end()
 
 
-def start_span(
+def _start_span_elsewhere(
     name: str,
-    attributes: Mapping[str, Any] | None = None,
-    kind: str = "internal",
-    parent: _native.Context | Span | None = None,
-    start_time: int | None = None,
+    attributes: Mapping[str, Any] | None,
+    kind: str,
+    parent: _native.Context | Span | None,
+    start_time: int | None,
 ) -> Span:
-    """Starts a span (not made current), now or at ``start_time`` (ns since the Unix epoch);
-    end it with ``span.end()``."""
-    if parent is None and start_time is None:
-        # The hot path: under the current span and context, in one native call.
-        span = _native.start_current(name, _get_current(), kind, attributes)
-        if span is not None:
-            return span
-        # The current span is another tracer's (the API's NonRecordingSpan, say).
-        return _native.start_span(name, _context_of(None), kind, attributes)
+    """``start_span`` where its native part does not start the span itself: an explicit
+    parent, a start time, or another tracer's current span (the API's NonRecordingSpan, say)."""
     if isinstance(parent, Span):
         parent = parent.context()
     elif parent is None:
         parent = _context_of(None)
     return _native.start_span(name, parent, kind, attributes, start_time)
+
+
+# Starts a span (not made current): in one native call for the common case (under the current
+# crosstrace span or none, now), else through _start_span_elsewhere.
+_native.set_context_keys(
+    _CX_KEY, _SPAN_KEY, otel_trace.INVALID_SPAN, _get_current, _start_span_elsewhere
+)
+start_span = _native.start_span_here
 
 
 class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the specification's name)
@@ -341,18 +341,9 @@ class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the sp
             # One block at a time: a second entry would overwrite the first one's span and
             # context token (use a new create_span per block, or it as a decorator).
             raise RuntimeError(f"create_span({self._name!r}) is already in use")
-        if self._parent is None and self._start_time is None:
-            # start_span's hot path, inline (a call fewer per block).
-            span = _native.start_current(self._name, _get_current(), self._kind, self._attributes)
-            if span is None:  # under another tracer's span
-                span = _native.start_span(
-                    self._name, _context_of(None), self._kind, self._attributes
-                )
-        else:
-            span = start_span(
-                self._name, self._attributes, self._kind, self._parent, self._start_time
-            )
-        self._span = span
+        span = self._span = start_span(
+            self._name, self._attributes, self._kind, self._parent, self._start_time
+        )
         self._token = _attach_span(span, self._parent is not None)
         return span
 

@@ -1,6 +1,6 @@
 """Type stubs of the native module (Rust, PyO3)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import final
 
 from opentelemetry.trace import Span as _OtelSpan
@@ -34,7 +34,7 @@ __all__ = [
     "start_db_span",
     "start_etl_span",
     "set_context_keys",
-    "start_current",
+    "start_span_here",
     "start_span",
     "validate_correlation_id",
 ]
@@ -125,13 +125,20 @@ def start_span(
     attributes: Mapping[str, AttributeValue] | None = None,
     start_time_ns: int | None = None,
 ) -> Span: ...
-def start_current(
+def start_span_here(
     name: str,
-    current: dict[str, object],
-    kind: str = "internal",
     attributes: Mapping[str, AttributeValue] | None = None,
-) -> Span | None: ...
-def set_context_keys(crosstrace_key: str, span_key: str, invalid_span: object) -> None: ...
+    kind: str = "internal",
+    parent: Context | Span | None = None,
+    start_time: int | None = None,
+) -> Span: ...
+def set_context_keys(
+    crosstrace_key: str,
+    span_key: str,
+    invalid_span: object,
+    get_current: Callable[[], Mapping[str, object]],
+    general: Callable[..., Span],
+) -> None: ...
 def start_etl_span(operation: str, stage: str, parent: Context) -> Span: ...
 def start_db_span(system: str, operation: str, table: str, parent: Context) -> Span: ...
 def set_etl_records(
