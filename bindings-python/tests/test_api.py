@@ -209,6 +209,28 @@ def test_a_span_is_an_opentelemetry_span(traced: Collector) -> None:
     assert ev["exception.type"] == "KeyError" and "Traceback" in ev["exception.stacktrace"]
 
 
+def test_spans_under_another_tracers_span_continue_its_trace() -> None:
+    """start_span's native path hands spans under a foreign current span to the Python path."""
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    remote = SpanContext(
+        0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1)
+    )
+    with otel_trace.use_span(NonRecordingSpan(remote)):
+        span = crosstrace.start_span("under.foreign")
+        with crosstrace.create_span("block.under.foreign") as block:
+            child = crosstrace.start_span("child.of.block")
+    assert span.trace_id == block.trace_id == child.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert crosstrace.inject(context=span)["traceparent"].startswith(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-"
+    )
+    for s in (span, child):
+        s.end()
+    with pytest.raises(TypeError):
+        crosstrace.start_span(42)  # type: ignore[arg-type]
+
+
 def test_decorators_keep_signature_name_doc_and_kind() -> None:
     crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
 
