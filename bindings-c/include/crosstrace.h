@@ -118,8 +118,9 @@ typedef struct ct_context ct_context;
 // A span handle. Thread-safe: calls on one span from several threads are serialised.
 //
 // Not a pointer: a number (a slot of the library's span table and that slot's generation),
-// never dereferenced, so a freed or stale handle is refused, and so is any other value unless
-// it happens to equal a live handle. It uses all the bits of a pointer: keep it as it is (a
+// never dereferenced, so a freed or stale handle is refused (on 32-bit targets, unless its
+// slot has since been reused exactly 65,535 times), and so is any other value unless it
+// happens to equal a live handle. It may use all the bits of a pointer: keep it as it is (a
 // host whose garbage collector scans pointers, Go with cgo say, should hold it as uintptr_t),
 // never tag it.
 typedef struct ct_span ct_span;

@@ -290,10 +290,16 @@ enum Cached {
 /// such values must not fill the bounded intern tables that keys and names rely on.
 const INTERN_AFTER: u8 = 8;
 
-/// At most this many values are interned by the process: values that recur (a batch id set on
-/// a few hundred child spans) must not use up the intern tables that names and keys share.
-const INTERNED_VALUES_MAX: usize = 256;
+/// At most this many values are interned by the process (counted per thread and address that
+/// interns one, so one literal on many threads counts several times): values that recur (a
+/// batch id set on a few hundred child spans) must not use up the intern tables (32,768
+/// strings) that names and keys share.
+const INTERNED_VALUES_MAX: usize = 4096;
 static INTERNED_VALUES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn release_interned_value() {
+    INTERNED_VALUES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
 
 fn reserve_interned_value() -> bool {
     use std::sync::atomic::Ordering::Relaxed;
@@ -351,10 +357,10 @@ pub(crate) unsafe fn value_arg(
                         *seen = seen.saturating_add(1);
                         // Tried once (a failure stays shared), within the values' own bound.
                         if *seen == INTERN_AFTER && reserve_interned_value() {
-                            if let Ok(std::borrow::Cow::Borrowed(i)) =
-                                crosstrace::intern::name_from_bytes(s.as_bytes())
-                            {
-                                *c = Cached::Interned(i);
+                            match crosstrace::intern::name_from_bytes(s.as_bytes()) {
+                                Ok(std::borrow::Cow::Borrowed(i)) => *c = Cached::Interned(i),
+                                // The intern tables are full: the reservation goes back.
+                                _ => release_interned_value(),
                             }
                         }
                     }

@@ -36,8 +36,9 @@ struct SpanState {
 /// A span handle. Thread-safe: calls on one span from several threads are serialised.
 ///
 /// Not a pointer: a number (a slot of the library's span table and that slot's generation),
-/// never dereferenced, so a freed or stale handle is refused, and so is any other value unless
-/// it happens to equal a live handle. It uses all the bits of a pointer: keep it as it is (a
+/// never dereferenced, so a freed or stale handle is refused (on 32-bit targets, unless its
+/// slot has since been reused exactly 65,535 times), and so is any other value unless it
+/// happens to equal a live handle. It may use all the bits of a pointer: keep it as it is (a
 /// host whose garbage collector scans pointers, Go with cgo say, should hold it as uintptr_t),
 /// never tag it.
 #[allow(non_camel_case_types)]
@@ -56,14 +57,14 @@ const _: () = {
 // A handle is `generation << INDEX_BITS | index`. A slot's generation moves on each time its
 // span is freed, so a handle of a freed span names an old generation: detected on every later
 // call, not only for a while (as a quarantine would). Generations start at 1, so no handle is
-// NULL. On 64-bit targets a slot whose generation would wrap (after 2^40 spans in that one
-// slot) is retired instead of reused, so no old handle ever validates again. On 32-bit
-// targets generations wrap after 2^14 (retiring would use the slots up): a handle freed
-// exactly 2^14 reuses of its slot ago would validate. Handles use all the bits of a pointer:
-// they are not pointers, and must not be tagged or NaN-boxed. At most 2^24 spans live at
-// once (2^16 on 32-bit targets).
+// NULL. On 64-bit targets a slot whose generation would wrap (after 2^40 - 1 spans in that
+// one slot) is retired instead of reused, so no old handle ever validates again. On 32-bit
+// targets generations wrap after 2^16 - 1 (retiring would use the slots up): a handle freed
+// exactly that many reuses of its slot ago would validate. On 64-bit targets handles use all
+// the bits of a pointer: they are not pointers, and must not be tagged or NaN-boxed. At most
+// 2^24 spans live at once (2^16 on 32-bit targets).
 const INDEX_BITS: u32 = if usize::BITS >= 64 { 24 } else { 16 };
-const GENERATION_BITS: u32 = if usize::BITS >= 64 { 40 } else { 14 };
+const GENERATION_BITS: u32 = if usize::BITS >= 64 { 40 } else { 16 };
 const RETIRE_AT_WRAP: bool = usize::BITS >= 64;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 const GENERATION_MASK: u64 = (1 << GENERATION_BITS) - 1;

@@ -309,16 +309,23 @@ impl Span {
     }
 }
 
-/// `attributes` as a dict: a dict as it is, any other mapping (or pairs) through `dict()`.
+/// `attributes` as a dict: a dict as it is, any other mapping through `dict()`; anything else
+/// is a TypeError naming `attributes`.
 fn as_dict<'py>(attributes: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-    match attributes.cast::<PyDict>() {
-        Ok(d) => Ok(d.clone()),
-        Err(_) => Ok(attributes
-            .py()
-            .get_type::<PyDict>()
-            .call1((attributes,))?
-            .cast_into::<PyDict>()?),
+    if let Ok(d) = attributes.cast::<PyDict>() {
+        return Ok(d.clone());
     }
+    if attributes.cast::<pyo3::types::PyMapping>().is_err() {
+        return Err(PyTypeError::new_err(format!(
+            "attributes: expected a mapping of str to str, int, float or bool, got {}",
+            attributes.get_type().name()?
+        )));
+    }
+    Ok(attributes
+        .py()
+        .get_type::<PyDict>()
+        .call1((attributes,))?
+        .cast_into::<PyDict>()?)
 }
 
 /// An attribute of a module of the OpenTelemetry API, imported once.
@@ -592,17 +599,17 @@ fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
     })
 }
 
-/// Starts a span under `parent`.
+/// Starts a span under `parent`, now or at `start_time` (ns since the Unix epoch).
 #[pyfunction]
-#[pyo3(signature = (name, parent, kind="internal", attributes=None, start_time_ns=None))]
+#[pyo3(signature = (name, parent, kind="internal", attributes=None, start_time=None))]
 fn start_span(
     name: &str,
     parent: &Context,
     kind: &str,
     attributes: Option<&Bound<'_, PyAny>>,
-    start_time_ns: Option<u64>,
+    start_time: Option<u64>,
 ) -> PyResult<Span> {
-    guard(|| start_under(name, kind, attributes, &parent.inner, None, start_time_ns))
+    guard(|| start_under(name, kind, attributes, &parent.inner, None, start_time))
 }
 
 /// Starts a span under `parent` — or, when `parent_span` is given, under that span with
@@ -654,8 +661,9 @@ struct ContextKeys {
     invalid_span: Py<PyAny>,
     /// Returns OpenTelemetry's current context (a dict).
     get_current: Py<PyAny>,
-    /// The package's `start_span` for every other case (an explicit parent, a start time,
-    /// another tracer's current span), with the same arguments.
+    /// The package's `_start_span_elsewhere`, for every other case (an explicit parent, a
+    /// start time, another tracer's current span), with `start_span_here`'s arguments. (Not
+    /// `start_span_here` itself, which would call itself.)
     general: Py<PyAny>,
 }
 
@@ -672,17 +680,25 @@ fn set_context_keys(
     invalid_span: Py<PyAny>,
     get_current: Py<PyAny>,
     general: Py<PyAny>,
-) {
-    let _ = CONTEXT_KEYS.set(
-        py,
-        ContextKeys {
-            crosstrace: crosstrace_key,
-            span: span_key,
-            invalid_span,
-            get_current,
-            general,
-        },
-    );
+) -> PyResult<()> {
+    CONTEXT_KEYS
+        .set(
+            py,
+            ContextKeys {
+                crosstrace: crosstrace_key,
+                span: span_key,
+                invalid_span,
+                get_current,
+                general,
+            },
+        )
+        // A second call (the package's module reloaded) would make new keys that spans
+        // started here never read: refused, not ignored.
+        .map_err(|_| {
+            CrosstraceError::new_err(
+                "set_context_keys: already set (crosstrace._api was loaded twice in this process)",
+            )
+        })
 }
 
 /// A span under the current one, from OpenTelemetry's current context `current`: its

@@ -428,9 +428,17 @@ def test_decorators_never_raise_their_own_errors(monkeypatch: pytest.MonkeyPatch
     async def g() -> str:
         return "ok"
 
-    monkeypatch.setattr(_native, "start_span", broken)
+    @crosstrace.trace_etl_operation("h", stage="gold")
+    def h() -> str:
+        return "etl ok"
+
+    # What the decorators start their spans with (start_span is native: patched where the
+    # decorators look it up).
+    monkeypatch.setattr(crosstrace._api, "start_span", broken)
+    monkeypatch.setattr(_native, "start_etl_span", broken)
     assert f(1) == 2
     assert asyncio.run(g()) == "ok"
+    assert h() == "etl ok"
 
 
 def test_wrong_types_raise_type_error_never_crash() -> None:
@@ -444,6 +452,10 @@ def test_wrong_types_raise_type_error_never_crash() -> None:
             span.set_status("maybe")
     with pytest.raises(crosstrace.InvalidArgumentError, match="kind"):
         crosstrace.start_span("x", kind="sideways")
+    with pytest.raises(TypeError, match="attributes: expected a mapping"):
+        crosstrace.start_span("x", ["ab"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="start_time"):
+        crosstrace.start_span("x", start_time="soon")  # type: ignore[arg-type]
     # Errors are ordinary exceptions, caught by `except Exception`.
     try:
         crosstrace.setup_tracing(crosstrace.TracingConfig(sampling_rate=-1))

@@ -1,11 +1,11 @@
 """Type stubs of the native module (Rust, PyO3)."""
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import final
+from typing import Any, final
 
 from opentelemetry.trace import Span as _OtelSpan
 from opentelemetry.trace import SpanContext, SpanKind
-from opentelemetry.util.types import AnyValue, AttributeValue
+from opentelemetry.util.types import AnyValue
 
 __all__ = [
     "VERSION",
@@ -122,12 +122,12 @@ def start_span(
     name: str,
     parent: Context,
     kind: str = "internal",
-    attributes: Mapping[str, AttributeValue] | None = None,
-    start_time_ns: int | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    start_time: int | None = None,
 ) -> Span: ...
 def start_span_here(
     name: str,
-    attributes: Mapping[str, AttributeValue] | None = None,
+    attributes: Mapping[str, Any] | None = None,
     kind: str = "internal",
     parent: Context | Span | None = None,
     start_time: int | None = None,
