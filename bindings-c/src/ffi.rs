@@ -265,10 +265,8 @@ unsafe fn interned(
     // SAFETY: as above.
     let got = crosstrace::intern::name_from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())?;
     if let std::borrow::Cow::Borrowed(s) = got {
-        // Interned strings from C hold no NUL, which `is_c_str` relies on.
-        if !s.as_bytes().contains(&0) {
-            let _ = BY_ADDRESS.try_with(|c| c[slot].set((addr, s)));
-        }
+        // (Interned from a C string's bytes, so it holds no NUL, which `is_c_str` relies on.)
+        let _ = BY_ADDRESS.try_with(|c| c[slot].set((addr, s)));
     }
     Ok(got)
 }

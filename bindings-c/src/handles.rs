@@ -56,7 +56,7 @@ const _: () = {
 
 // A handle is `generation << INDEX_BITS | index`. A slot's generation moves on each time its
 // span is freed, so a handle of a freed span names an old generation: detected on every later
-// call, not only for a while (as a quarantine would). Generations start at 1, so no handle is
+// call. Generations start at 1, so no handle is
 // NULL. On 64-bit targets a slot whose generation would wrap (after 2^40 - 1 spans in that
 // one slot) is retired instead of reused, so no old handle ever validates again. On 32-bit
 // targets generations wrap after 2^16 - 1 (retiring would use the slots up): a handle freed
@@ -90,9 +90,9 @@ struct Slot {
     state: UnsafeCell<Option<SpanState>>,
 }
 
-/// The span slab: chunks of slots, allocated as the number of live spans grows and kept (a
+/// The span slab: chunks of slots, allocated as the number of live spans grows and kept. A
 /// freed slot goes to its thread's free list and is reused first, while it is still in the
-/// cache: the quarantine this replaced made each new span write memory 1,024 spans old).
+/// cache.
 struct Slab {
     chunks: [AtomicPtr<Slot>; CHUNKS],
     /// Slots ever handed out; those below it are in a chunk.

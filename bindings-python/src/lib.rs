@@ -13,7 +13,7 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use crosstrace::{Correlation, ErrorKind, KeyValue, Status, Tracing, TracingConfig};
+use crosstrace::{Correlation, ErrorKind, KeyValue, Tracing, TracingConfig};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
@@ -456,16 +456,11 @@ impl Span {
                     status.get_type().name()?
                 )));
             };
-            let status = match code.as_str() {
-                "ok" => Status::Ok,
-                "error" => Status::error(description.unwrap_or_default()),
-                "unset" => Status::Unset,
-                _ => {
-                    return Err(InvalidArgumentError::new_err(format!(
-                        "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
-                    )))
-                }
-            };
+            let status = crosstrace::span::parse_status(&code, description).ok_or_else(|| {
+                InvalidArgumentError::new_err(format!(
+                    "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
+                ))
+            })?;
             self.with(|s| s.set_status(status));
             Ok(())
         })
@@ -507,13 +502,7 @@ impl Span {
     /// SDK spans).
     #[getter]
     fn kind<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let name = match self.kind {
-            crosstrace::SpanKind::Server => "SERVER",
-            crosstrace::SpanKind::Client => "CLIENT",
-            crosstrace::SpanKind::Producer => "PRODUCER",
-            crosstrace::SpanKind::Consumer => "CONSUMER",
-            _ => "INTERNAL",
-        };
+        let name = crosstrace::span::kind_name(&self.kind).to_ascii_uppercase();
         otel_attr(py, &SPAN_KIND, "opentelemetry.trace", "SpanKind")?.getattr(name)
     }
 

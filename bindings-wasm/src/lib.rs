@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use crosstrace::export::otlp_proto::{self, Encoding};
 use crosstrace::export::{jaeger_thrift, render_tree, zipkin, Outcome, TreeStyle};
 use crosstrace::{
-    Backend, Correlation, Error as CoreError, KeyValue, OtlpProtocol, SpanData, Status, Tracing,
+    Backend, Correlation, Error as CoreError, KeyValue, OtlpProtocol, SpanData, Tracing,
     TracingConfig,
 };
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -519,12 +519,8 @@ pub fn span_record_exception(span: u32, type_name: &str, message: &str, stack: O
 /// Sets the status: `"ok"`, `"error"` (with a description) or `"unset"`.
 #[wasm_bindgen(js_name = spanSetStatus)]
 pub fn span_set_status(span: u32, code: &str, description: Option<String>) -> Result<(), JsValue> {
-    let status = match code {
-        "ok" => Status::Ok,
-        "error" => Status::error(description.unwrap_or_default()),
-        "unset" => Status::Unset,
-        other => return Err(invalid("status", other, "\"ok\", \"error\" or \"unset\"")),
-    };
+    let status = crosstrace::span::parse_status(code, description)
+        .ok_or_else(|| invalid("status", code, "\"ok\", \"error\" or \"unset\""))?;
     with_span(span, |s| s.set_status(status));
     Ok(())
 }

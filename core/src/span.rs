@@ -328,14 +328,36 @@ pub(crate) fn truncate_value(value: &mut Value, limit: usize) -> bool {
     }
 }
 
-/// Span kinds by name, for bindings: `internal`, `server`, `client`, `producer`, `consumer`.
+/// The span kinds' names, in the order of their numbers ([`kind_from_number`]).
+const KIND_NAMES: [&str; 5] = ["internal", "server", "client", "producer", "consumer"];
+
+/// Span kinds by name, for bindings: `internal`, `server`, `client`, `producer`, `consumer`
+/// (any case, surrounding spaces ignored). No allocation: bindings call it per span.
 pub fn parse_kind(name: &str) -> Option<SpanKind> {
-    Some(match name.trim().to_ascii_lowercase().as_str() {
-        "internal" => SpanKind::Internal,
-        "server" => SpanKind::Server,
-        "client" => SpanKind::Client,
-        "producer" => SpanKind::Producer,
-        "consumer" => SpanKind::Consumer,
+    let name = name.trim();
+    let n = KIND_NAMES
+        .iter()
+        .position(|k| k.eq_ignore_ascii_case(name))?;
+    kind_from_number(n as u32)
+}
+
+/// A span kind's name (lowercase, as [`parse_kind`] reads it).
+pub fn kind_name(kind: &SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Internal => KIND_NAMES[0],
+        SpanKind::Server => KIND_NAMES[1],
+        SpanKind::Client => KIND_NAMES[2],
+        SpanKind::Producer => KIND_NAMES[3],
+        SpanKind::Consumer => KIND_NAMES[4],
+    }
+}
+
+/// A status by name, for bindings: `"ok"`, `"error"` (with `description`) or `"unset"`.
+pub fn parse_status(code: &str, description: Option<String>) -> Option<Status> {
+    Some(match code {
+        "ok" => Status::Ok,
+        "error" => Status::error(description.unwrap_or_default()),
+        "unset" => Status::Unset,
         _ => return None,
     })
 }
@@ -356,6 +378,26 @@ pub fn kind_from_number(n: u32) -> Option<SpanKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_and_statuses_by_name() {
+        for n in 0..5 {
+            let k = kind_from_number(n).unwrap();
+            assert_eq!(parse_kind(kind_name(&k)), Some(k.clone()));
+            assert_eq!(
+                parse_kind(&format!(" {} ", kind_name(&k).to_uppercase())),
+                Some(k)
+            );
+        }
+        assert_eq!(parse_kind("sideways"), None);
+        assert_eq!(parse_status("ok", None), Some(Status::Ok));
+        assert_eq!(
+            parse_status("error", Some("boom".into())),
+            Some(Status::error("boom"))
+        );
+        assert_eq!(parse_status("unset", None), Some(Status::Unset));
+        assert_eq!(parse_status("OK", None), None);
+    }
 
     #[test]
     fn truncation_respects_char_boundaries() {

@@ -80,21 +80,26 @@ pub fn crosstrace_metrics(
     (t, d)
 }
 
+/// The SDK's batch processor into `exporter`, sized as crosstrace's.
+fn sdk_batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+    exporter: E,
+) -> BatchSpanProcessor {
+    BatchSpanProcessor::builder(exporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(QUEUE)
+                .with_max_export_batch_size(512)
+                .build(),
+        )
+        .build()
+}
+
 /// The SDK with its batch processor into a [`Discard`].
 pub fn sdk_with(sampler: Sampler) -> (SdkTracerProvider, Discard) {
     let d = Discard::default();
     let p = SdkTracerProvider::builder()
         .with_sampler(sampler)
-        .with_span_processor(
-            BatchSpanProcessor::builder(d.clone())
-                .with_batch_config(
-                    BatchConfigBuilder::default()
-                        .with_max_queue_size(QUEUE)
-                        .with_max_export_batch_size(512)
-                        .build(),
-                )
-                .build(),
-        )
+        .with_span_processor(sdk_batch(d.clone()))
         .build();
     (p, d)
 }
@@ -134,16 +139,7 @@ pub fn sdk_otlp(url: &str) -> SdkTracerProvider {
         .build()
         .unwrap();
     SdkTracerProvider::builder()
-        .with_span_processor(
-            BatchSpanProcessor::builder(exporter)
-                .with_batch_config(
-                    BatchConfigBuilder::default()
-                        .with_max_queue_size(QUEUE)
-                        .with_max_export_batch_size(512)
-                        .build(),
-                )
-                .build(),
-        )
+        .with_span_processor(sdk_batch(exporter))
         .build()
 }
 
