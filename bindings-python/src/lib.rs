@@ -6,6 +6,7 @@
 //! `shutdown` release the GIL while they wait.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -284,7 +285,7 @@ fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyValue>> {
 /// A span: what ``create_span`` yields and what the OpenTelemetry API's tracers return — an
 /// ``opentelemetry.trace.Span`` (registered as one by the package). Thread-safe; ending is
 /// idempotent.
-#[pyclass(frozen, weakref, dict, module = "crosstrace._native")]
+#[pyclass(frozen, weakref, module = "crosstrace._native")]
 struct Span {
     /// Small on purpose (the span, its name and kind): the object is moved a few times on its
     /// way to Python, and the ids and the context for children are read from the span when
@@ -598,46 +599,42 @@ fn start_span(
     attributes: Option<&Bound<'_, PyAny>>,
     start_time: Option<u64>,
 ) -> PyResult<Span> {
-    guard(|| start_under(name, kind, attributes, &parent.inner, None, start_time))
+    guard(|| start_under(name, kind, attributes, &parent.inner, start_time))
 }
 
-/// Starts a span under `parent` — or, when `parent_span` is given, under that span with
-/// `parent`'s baggage and correlation (no intermediate context object).
+/// Starts a span under `parent`, now or at `start_time_ns` (ns since the Unix epoch).
 fn start_under(
     name: &str,
     kind: &str,
     attributes: Option<&Bound<'_, PyAny>>,
     parent: &crosstrace::Context,
-    parent_span: Option<&Span>,
     start_time_ns: Option<u64>,
 ) -> PyResult<Span> {
-    let k = self::kind(kind)?;
-    let merged;
-    let parent = match parent_span.map(Span::span_context) {
-        Some(sc) if sc.is_valid() => {
-            merged = parent.with_span_context(sc);
-            &merged
-        }
-        _ => parent,
-    };
-    crosstrace::with_global(|t| {
+    let kind = self::kind(kind)?;
+    let name = crosstrace::intern::name(name);
+    let span = crosstrace::with_global(|t| {
         // Attributes a sampled-out span would drop unread are not converted (nor checked: the
         // SDK does not check them for such a span either).
         let attrs = match attributes {
-            Some(a) if !a.is_none() && !t.ignores_attributes(parent, &k) => {
+            Some(a) if !a.is_none() && !t.ignores_attributes(parent, &kind) => {
                 self::attributes(Some(&as_dict(a)?))?
             }
             _ => Vec::new(),
         };
-        let mut b = t
-            .span(crosstrace::intern::name(name))
-            .kind(k)
-            .attributes(attrs)
-            .parent_context(parent);
-        if let Some(ns) = start_time_ns {
-            b = b.start_time(unix_nanos(ns));
-        }
-        Ok(self::start(b))
+        PyResult::Ok(match start_time_ns {
+            None => t.start_now(parent, name.clone(), kind.clone(), attrs),
+            Some(ns) => t
+                .span(name.clone())
+                .kind(kind.clone())
+                .attributes(attrs)
+                .parent_context(parent)
+                .start_time(unix_nanos(ns))
+                .start(),
+        })
+    })?;
+    Ok(Span {
+        inner: Mutex::new(Inner { span, name }),
+        kind,
     })
 }
 
@@ -700,21 +697,75 @@ fn start_current(
     kind: &str,
     attributes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<Span>> {
+    let cached = LAST_PARENT
+        .try_with(|l| match &*l.borrow() {
+            Some(l) if l.current.is(current) => Some(l.parent.clone()),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    let parent = match cached {
+        Some(parent) => parent,
+        None => {
+            let parent = parent_in(keys, current)?;
+            let _ = LAST_PARENT.try_with(|l| {
+                // (Busy only if reading `current` ran Python code that started a span here.)
+                if let Ok(mut l) = l.try_borrow_mut() {
+                    *l = Some(LastParent {
+                        current: current.clone().into_any().unbind(),
+                        parent: parent.clone(),
+                    });
+                }
+            });
+            parent
+        }
+    };
+    match parent {
+        Some(parent) => start_under(name, kind, attributes, &parent, None).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The parent context that OpenTelemetry's context `current` gives a span: its crosstrace
+/// context with its current span (a crosstrace span, `INVALID_SPAN` or none). `None` when the
+/// current span is another tracer's.
+fn parent_in(
+    keys: &ContextKeys,
+    current: &Bound<'_, PyDict>,
+) -> PyResult<Option<crosstrace::Context>> {
     let py = current.py();
     let span = current.get_item(keys.span.bind(py))?;
     let parent_span = match &span {
         None => None,
         Some(s) if s.is(keys.invalid_span.bind(py)) => None,
         Some(s) => match s.cast::<Span>() {
-            Ok(s) => Some(s.get()),
+            Ok(s) => Some(s.get().span_context()),
             Err(_) => return Ok(None),
         },
     };
     let cx = current.get_item(keys.crosstrace.bind(py))?;
     let base = cx.as_ref().and_then(|c| c.cast::<Context>().ok());
-    let root = crosstrace::Context::default();
-    let base = base.map_or(&root, |c| &c.get().inner);
-    start_under(name, kind, attributes, base, parent_span, None).map(Some)
+    let base = base.map_or_else(crosstrace::Context::default, |c| c.get().inner.clone());
+    Ok(Some(match parent_span {
+        Some(sc) if sc.is_valid() => base.with_span_context(sc),
+        _ => base,
+    }))
+}
+
+/// The parent that spans started under one OpenTelemetry context object get, kept for the
+/// next span under the same object (spans in a loop, a request's spans): the context's two
+/// dict lookups and the merge happen once per context, not once per span. OpenTelemetry
+/// contexts are not changed once made (`set_value` copies), and the object is held while
+/// cached, so it is the same context while its address is. (The last context a thread started a
+/// span under, and what it holds, stays alive until the thread starts one under another.)
+struct LastParent {
+    current: Py<PyAny>,
+    /// `None`: the current span is another tracer's.
+    parent: Option<crosstrace::Context>,
+}
+
+thread_local! {
+    static LAST_PARENT: RefCell<Option<LastParent>> = const { RefCell::new(None) };
 }
 
 /// Starts a span (not made current), now or at ``start_time`` (ns since the Unix epoch); end

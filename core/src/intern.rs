@@ -9,7 +9,7 @@
 //! reachable.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{LazyLock, Mutex};
@@ -59,6 +59,18 @@ thread_local! {
     static STRINGS: RefCell<Map> = RefCell::new(Map::default());
 }
 
+/// Slots of [`RECENT`].
+const RECENT_SLOTS: usize = 64;
+
+thread_local! {
+    /// The strings last interned on this thread by the address their bytes came at: a binding
+    /// hands over the same name or key from the same place (a Python `str` object, a C
+    /// literal) on every span, and one comparison of the bytes there is cheaper than hashing
+    /// them. (No destructor: no registration check on access.)
+    static RECENT: [Cell<(usize, &'static str)>; RECENT_SLOTS] =
+        const { [const { Cell::new((0, "")) }; RECENT_SLOTS] };
+}
+
 /// Keeps leaked strings reachable (for leak checkers), shares them across threads (a string
 /// new to a thread but known to the process is found in O(1)) and bounds them.
 static ALL: LazyLock<Mutex<HashSet<&'static str, BuildHasherDefault<Fnv>>>> =
@@ -95,7 +107,15 @@ fn interned(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
     if bytes.len() > MAX_LEN {
         return Ok(Cow::Owned(std::str::from_utf8(bytes)?.to_owned()));
     }
-    STRINGS
+    let addr = bytes.as_ptr() as usize;
+    let slot = ((addr >> 3) ^ (addr >> 11)) % RECENT_SLOTS;
+    if let Ok((a, s)) = RECENT.try_with(|r| r[slot].get()) {
+        // The bytes are compared: what is at an address may have changed since.
+        if a == addr && s.as_bytes() == bytes {
+            return Ok(Cow::Borrowed(s));
+        }
+    }
+    let got = STRINGS
         .try_with(|m| {
             let mut m = m.borrow_mut();
             if let Some(n) = m.get(bytes) {
@@ -118,7 +138,11 @@ fn interned(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
             m.insert(bytes.into(), interned);
             Ok(Cow::Borrowed(interned))
         })
-        .unwrap_or_else(|_| Ok(Cow::Owned(std::str::from_utf8(bytes)?.to_owned())))
+        .unwrap_or_else(|_| Ok(Cow::Owned(std::str::from_utf8(bytes)?.to_owned())))?;
+    if let Cow::Borrowed(s) = got {
+        let _ = RECENT.try_with(|r| r[slot].set((addr, s)));
+    }
+    Ok(got)
 }
 
 #[cfg(test)]
@@ -145,5 +169,21 @@ mod tests {
         assert_eq!(key_from_bytes(b"store").unwrap().as_str(), "store");
         assert_eq!(name_from_bytes(b"checkout").unwrap(), "checkout");
         assert!(key_from_bytes(&[b'x'; MAX_LEN + 1]).is_ok());
+    }
+
+    #[test]
+    fn a_buffer_that_changes_is_read_again() {
+        // One address, two strings: the recent-address cache must not answer with the first.
+        let mut buf = *b"alpha";
+        assert_eq!(name_from_bytes(&buf).unwrap(), "alpha");
+        assert_eq!(name_from_bytes(&buf).unwrap(), "alpha");
+        buf.copy_from_slice(b"omega");
+        assert_eq!(name_from_bytes(&buf).unwrap(), "omega");
+        assert_eq!(key_from_bytes(&buf[..3]).unwrap().as_str(), "ome");
+        buf[0] = 0xff;
+        assert!(
+            name_from_bytes(&buf).is_err(),
+            "invalid UTF-8 is refused, not recalled"
+        );
     }
 }

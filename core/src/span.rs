@@ -334,6 +334,13 @@ const KIND_NAMES: [&str; 5] = ["internal", "server", "client", "producer", "cons
 /// Span kinds by name, for bindings: `internal`, `server`, `client`, `producer`, `consumer`
 /// (any case, surrounding spaces ignored). No allocation: bindings call it per span.
 pub fn parse_kind(name: &str) -> Option<SpanKind> {
+    // The lowercase names, exactly, first: what bindings pass on nearly every span.
+    match name {
+        "internal" => return Some(SpanKind::Internal),
+        "server" => return Some(SpanKind::Server),
+        "client" => return Some(SpanKind::Client),
+        _ => {}
+    }
     let name = name.trim();
     let n = KIND_NAMES
         .iter()

@@ -257,6 +257,18 @@ impl Tracing {
         result
     }
 
+    /// Starts a span under `parent` now: a [`SpanBuilder`]'s common case, for bindings that
+    /// start one per call from another language (no builder to fill and move).
+    pub fn start_now(
+        &self,
+        parent: &Context,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        mut attributes: Vec<KeyValue>,
+    ) -> Span {
+        self.start_in(parent, false, name, kind, &mut attributes, None)
+    }
+
     fn start_span(&self, b: SpanBuilder<'_>) -> Span {
         let SpanBuilder {
             name,
