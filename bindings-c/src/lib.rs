@@ -294,15 +294,10 @@ fn start(
     name: std::borrow::Cow<'static, str>,
     kind: u32,
     parent: Option<crosstrace::Context>,
+    attributes: Vec<KeyValue>,
 ) -> Result<*mut ct_span, FfiError> {
     let kind = span_kind(kind)?;
-    let span = crosstrace::with_global(|t| {
-        let b = t.span(name).kind(kind);
-        match &parent {
-            Some(cx) => b.parent_context(cx).start(),
-            None => b.start(),
-        }
-    });
+    let span = crosstrace::with_global(|t| t.start_now(parent.as_ref(), name, kind, attributes));
     handles::new_span(span)
 }
 
@@ -326,7 +321,7 @@ pub unsafe extern "C" fn ct_span_start(
         } else {
             Some(handles::span_ref(parent)?.context()?)
         };
-        out(out_span, start(name, kind, parent)?)
+        out(out_span, start(name, kind, parent, Vec::new())?)
     })
 }
 
@@ -373,15 +368,7 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
         } else {
             Some(handles::span_ref(parent)?.context()?)
         };
-        let kind = span_kind(kind)?;
-        let span = crosstrace::with_global(|t| {
-            let b = t.span(name).kind(kind).attributes(attrs);
-            match &parent {
-                Some(cx) => b.parent_context(cx).start(),
-                None => b.start(),
-            }
-        });
-        out(out_span, handles::new_span(span)?)
+        out(out_span, start(name, kind, parent, attrs)?)
     })
 }
 
@@ -411,7 +398,7 @@ pub unsafe extern "C" fn ct_span_start_from(
                 _ => cx,
             }
         };
-        out(out_span, start(name, kind, Some(cx))?)
+        out(out_span, start(name, kind, Some(cx), Vec::new())?)
     })
 }
 

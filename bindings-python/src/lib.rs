@@ -592,27 +592,32 @@ fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
 /// Starts a span under `parent`, now or at `start_time` (ns since the Unix epoch).
 #[pyfunction]
 #[pyo3(signature = (name, parent, kind="internal", attributes=None, start_time=None))]
-fn start_span(
+fn start_span<'py>(
+    py: Python<'py>,
     name: &str,
     parent: &Context,
     kind: &str,
-    attributes: Option<&Bound<'_, PyAny>>,
+    attributes: Option<&Bound<'py, PyAny>>,
     start_time: Option<u64>,
-) -> PyResult<Span> {
-    guard(|| start_under(name, kind, attributes, &parent.inner, start_time))
+) -> PyResult<Bound<'py, Span>> {
+    guard(|| start_under(py, name, kind, attributes, &parent.inner, start_time))
 }
 
-/// Starts a span under `parent`, now or at `start_time_ns` (ns since the Unix epoch).
-fn start_under(
+/// Starts a span under `parent`, now or at `start_time_ns` (ns since the Unix epoch), as its
+/// Python object. (The span is written once, where the object is made: it is moved as little
+/// as possible on the way.)
+fn start_under<'py>(
+    py: Python<'py>,
     name: &str,
     kind: &str,
-    attributes: Option<&Bound<'_, PyAny>>,
+    attributes: Option<&Bound<'py, PyAny>>,
     parent: &crosstrace::Context,
     start_time_ns: Option<u64>,
-) -> PyResult<Span> {
+) -> PyResult<Bound<'py, Span>> {
     let kind = self::kind(kind)?;
     let name = crosstrace::intern::name(name);
-    let span = crosstrace::with_global(|t| {
+    let mut span = None;
+    crosstrace::with_global(|t| {
         // Attributes a sampled-out span would drop unread are not converted (nor checked: the
         // SDK does not check them for such a span either).
         let attrs = match attributes {
@@ -621,8 +626,8 @@ fn start_under(
             }
             _ => Vec::new(),
         };
-        PyResult::Ok(match start_time_ns {
-            None => t.start_now(parent, name.clone(), kind.clone(), attrs),
+        span = Some(match start_time_ns {
+            None => t.start_now(Some(parent), name.clone(), kind.clone(), attrs),
             Some(ns) => t
                 .span(name.clone())
                 .kind(kind.clone())
@@ -630,12 +635,19 @@ fn start_under(
                 .parent_context(parent)
                 .start_time(unix_nanos(ns))
                 .start(),
-        })
+        });
+        PyResult::Ok(())
     })?;
-    Ok(Span {
-        inner: Mutex::new(Inner { span, name }),
-        kind,
-    })
+    let Some(span) = span else {
+        unreachable!("with_global ran the closure, which started the span")
+    };
+    Bound::new(
+        py,
+        Span {
+            inner: Mutex::new(Inner { span, name }),
+            kind,
+        },
+    )
 }
 
 /// What `start_span_here` reads OpenTelemetry's context with, and falls back to
@@ -690,13 +702,13 @@ fn set_context_keys(
 /// A span under the current one, from OpenTelemetry's current context `current`: its
 /// crosstrace context and its current span (a crosstrace span, `INVALID_SPAN` or none) are the
 /// parent. `None` when the current span is another tracer's.
-fn start_current(
+fn start_current<'py>(
     keys: &ContextKeys,
     name: &str,
-    current: &Bound<'_, PyDict>,
+    current: &Bound<'py, PyDict>,
     kind: &str,
-    attributes: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Option<Span>> {
+    attributes: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, Span>>> {
     let cached = LAST_PARENT
         .try_with(|l| match &*l.borrow() {
             Some(l) if l.current.is(current) => Some(l.parent.clone()),
@@ -721,7 +733,7 @@ fn start_current(
         }
     };
     match parent {
-        Some(parent) => start_under(name, kind, attributes, &parent, None).map(Some),
+        Some(parent) => start_under(current.py(), name, kind, attributes, &parent, None).map(Some),
         None => Ok(None),
     }
 }
@@ -789,7 +801,7 @@ fn start_span_here<'py>(
         let current = keys.get_current.bind(py).call0()?;
         if let Ok(current) = current.cast::<PyDict>() {
             if let Some(span) = guard(|| start_current(keys, name, current, kind, attributes))? {
-                return Ok(Bound::new(py, span)?.into_any());
+                return Ok(span.into_any());
             }
         }
     }

@@ -257,16 +257,22 @@ impl Tracing {
         result
     }
 
-    /// Starts a span under `parent` now: a [`SpanBuilder`]'s common case, for bindings that
-    /// start one per call from another language (no builder to fill and move).
+    /// Starts a span now under `parent`, or under the thread's current context when `None`: a
+    /// [`SpanBuilder`]'s common case, for bindings that start one per call from another
+    /// language (no builder to fill and move).
     pub fn start_now(
         &self,
-        parent: &Context,
+        parent: Option<&Context>,
         name: Cow<'static, str>,
         kind: SpanKind,
         mut attributes: Vec<KeyValue>,
     ) -> Span {
-        self.start_in(parent, false, name, kind, &mut attributes, None)
+        match parent {
+            Some(cx) => self.start_in(cx, false, name, kind, &mut attributes, None),
+            None => Context::with_current(|cx| {
+                self.start_in(cx, false, name, kind, &mut attributes, None)
+            }),
+        }
     }
 
     fn start_span(&self, b: SpanBuilder<'_>) -> Span {
