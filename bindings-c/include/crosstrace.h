@@ -140,6 +140,21 @@ typedef struct {
   double double_value;
 } ct_attribute;
 
+// One attribute for `ct_span_start_interned`: as `ct_attribute`, with its key an id from
+// `ct_intern`.
+typedef struct {
+  // The key: an id from `ct_intern`.
+  uint32_t key;
+  // A `ct_attribute_type`.
+  uint32_t type;
+  // The value for CT_ATTRIBUTE_STRING (NUL-terminated).
+  const char *string_value;
+  // The value for CT_ATTRIBUTE_INT and CT_ATTRIBUTE_BOOL.
+  int64_t int_value;
+  // The value for CT_ATTRIBUTE_DOUBLE.
+  double double_value;
+} ct_interned_attribute;
+
 // Called once per header to write: `(userdata, name, value)`. The strings are valid only
 // during the call.
 typedef void (*ct_header_setter)(void *userdata, const char *name, const char *value);
@@ -253,6 +268,28 @@ ct_result ct_span_start_with_attributes(const char *name,
                                         size_t len,
                                         ct_span **out_span);
 
+// Interns `s` (a span name or attribute key) and writes its id (never 0) to `*out_id`: the
+// `_interned` functions take it instead of the string, and skip reading and comparing the
+// string on every call. The same string always gets the same id; ids and their strings last
+// for the process (32,768 at most, shared with the library's own interned names and keys:
+// intern what recurs, not per-request data).
+//
+// # Safety
+// `s` a NUL-terminated string; `out_id` valid for a write.
+ct_result ct_intern(const char *s, uint32_t *out_id);
+
+// `ct_span_start_with_attributes` with the name and the keys given as ids from `ct_intern`.
+//
+// # Safety
+// `parent` NULL or a live span; `attributes` NULL (with `len` 0) or `len` entries;
+// `out_span` valid.
+ct_result ct_span_start_interned(uint32_t name,
+                                 uint32_t kind,
+                                 const ct_span *parent,
+                                 const ct_interned_attribute *attributes,
+                                 size_t len,
+                                 ct_span **out_span);
+
 // Starts a span whose parent is an extracted context (`ct_extract*`); `context` NULL starts a
 // new trace.
 //
@@ -286,6 +323,30 @@ ct_result ct_span_set_f64(const ct_span *span, const char *key, double value);
 // # Safety
 // `span` a live span; `key` a NUL-terminated string.
 ct_result ct_span_set_bool(const ct_span *span, const char *key, int value);
+
+// `ct_span_set_str` with the key an id from `ct_intern`.
+//
+// # Safety
+// `span` a live span; `value` a NUL-terminated string.
+ct_result ct_span_set_str_interned(const ct_span *span, uint32_t key, const char *value);
+
+// `ct_span_set_i64` with the key an id from `ct_intern`.
+//
+// # Safety
+// `span` a live span.
+ct_result ct_span_set_i64_interned(const ct_span *span, uint32_t key, int64_t value);
+
+// `ct_span_set_f64` with the key an id from `ct_intern`.
+//
+// # Safety
+// `span` a live span.
+ct_result ct_span_set_f64_interned(const ct_span *span, uint32_t key, double value);
+
+// `ct_span_set_bool` with the key an id from `ct_intern`.
+//
+// # Safety
+// `span` a live span.
+ct_result ct_span_set_bool_interned(const ct_span *span, uint32_t key, int value);
 
 // Adds an event with no attributes.
 //

@@ -13,6 +13,7 @@
 
 mod ffi;
 mod handles;
+mod interned;
 
 use std::ffi::{c_char, c_void};
 use std::os::raw::c_int;
@@ -100,6 +101,24 @@ pub enum ct_attribute_type {
 pub struct ct_attribute {
     /// The key (NUL-terminated).
     pub key: *const c_char,
+    /// A `ct_attribute_type`.
+    pub r#type: u32,
+    /// The value for CT_ATTRIBUTE_STRING (NUL-terminated).
+    pub string_value: *const c_char,
+    /// The value for CT_ATTRIBUTE_INT and CT_ATTRIBUTE_BOOL.
+    pub int_value: i64,
+    /// The value for CT_ATTRIBUTE_DOUBLE.
+    pub double_value: f64,
+}
+
+/// One attribute for `ct_span_start_interned`: as `ct_attribute`, with its key an id from
+/// `ct_intern`.
+#[repr(C)]
+#[derive(Debug)]
+#[allow(non_camel_case_types)]
+pub struct ct_interned_attribute {
+    /// The key: an id from `ct_intern`.
+    pub key: u32,
     /// A `ct_attribute_type`.
     pub r#type: u32,
     /// The value for CT_ATTRIBUTE_STRING (NUL-terminated).
@@ -341,34 +360,123 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
 ) -> ct_result {
     guard(|| {
         let name = ffi::name_arg(name, "name")?;
-        let mut attrs = Vec::with_capacity(len);
-        if len > 0 {
-            if attributes.is_null() {
-                return Err(ffi::null("attributes"));
-            }
-            for a in std::slice::from_raw_parts(attributes, len) {
-                let key = ffi::key_arg(a.key, "attribute key")?;
-                attrs.push(match a.r#type {
-                    0 => KeyValue::new(key, ffi::value_arg(a.string_value, "string_value")?),
-                    1 => KeyValue::new(key, a.int_value),
-                    2 => KeyValue::new(key, a.double_value),
-                    3 => KeyValue::new(key, a.int_value != 0),
-                    other => {
-                        return Err(ffi::invalid(
-                            "attribute type",
-                            &other.to_string(),
-                            "a ct_attribute_type (CT_ATTRIBUTE_STRING .. CT_ATTRIBUTE_BOOL)",
-                        ))
-                    }
-                });
-            }
-        }
+        let attrs = attributes_of(attributes, len, |a| {
+            let key = ffi::key_arg(a.key, "attribute key")?;
+            value_of(key, a.r#type, a.string_value, a.int_value, a.double_value)
+        })?;
         let parent = if parent.is_null() {
             None
         } else {
             Some(handles::span_ref(parent)?.context()?)
         };
         out(out_span, start(name, kind, parent, attrs)?)
+    })
+}
+
+/// `len` attributes at `attributes` (NULL when `len` is 0), each converted by `kv`.
+///
+/// # Safety
+/// `attributes` NULL or `len` valid entries.
+#[inline(always)]
+unsafe fn attributes_of<A>(
+    attributes: *const A,
+    len: usize,
+    kv: impl Fn(&A) -> Result<KeyValue, FfiError>,
+) -> Result<Vec<KeyValue>, FfiError> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if attributes.is_null() {
+        return Err(ffi::null("attributes"));
+    }
+    // One allocation of the exact size (the span keeps this vector).
+    let mut out = Vec::with_capacity(len);
+    for a in std::slice::from_raw_parts(attributes, len) {
+        out.push(kv(a)?);
+    }
+    Ok(out)
+}
+
+/// The attribute `key` = the value field `type` names.
+///
+/// # Safety
+/// `string_value` NULL or NUL-terminated.
+#[inline(always)]
+unsafe fn value_of(
+    key: crosstrace::Key,
+    r#type: u32,
+    string_value: *const c_char,
+    int_value: i64,
+    double_value: f64,
+) -> Result<KeyValue, FfiError> {
+    Ok(match r#type {
+        0 => KeyValue::new(key, ffi::value_arg(string_value, "string_value")?),
+        1 => KeyValue::new(key, int_value),
+        2 => KeyValue::new(key, double_value),
+        3 => KeyValue::new(key, int_value != 0),
+        other => {
+            return Err(ffi::invalid(
+                "attribute type",
+                &other.to_string(),
+                "a ct_attribute_type (CT_ATTRIBUTE_STRING .. CT_ATTRIBUTE_BOOL)",
+            ))
+        }
+    })
+}
+
+/// Interns `s` (a span name or attribute key) and writes its id (never 0) to `*out_id`: the
+/// `_interned` functions take it instead of the string, and skip reading and comparing the
+/// string on every call. The same string always gets the same id; ids and their strings last
+/// for the process (32,768 at most, shared with the library's own interned names and keys:
+/// intern what recurs, not per-request data).
+///
+/// # Safety
+/// `s` a NUL-terminated string; `out_id` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn ct_intern(s: *const c_char, out_id: *mut u32) -> ct_result {
+    guard(|| {
+        let s = str_arg(s, "s")?;
+        let id = interned::intern(s)?;
+        if out_id.is_null() {
+            return Err(ffi::null("out_id"));
+        }
+        out_id.write(id);
+        Ok(())
+    })
+}
+
+/// `ct_span_start_with_attributes` with the name and the keys given as ids from `ct_intern`.
+///
+/// # Safety
+/// `parent` NULL or a live span; `attributes` NULL (with `len` 0) or `len` entries;
+/// `out_span` valid.
+#[no_mangle]
+pub unsafe extern "C" fn ct_span_start_interned(
+    name: u32,
+    kind: u32,
+    parent: *const ct_span,
+    attributes: *const ct_interned_attribute,
+    len: usize,
+    out_span: *mut *mut ct_span,
+) -> ct_result {
+    guard(|| {
+        let name = interned::lookup(name, "name")?;
+        let attrs = attributes_of(attributes, len, |a| {
+            let key = interned::lookup(a.key, "attribute key")?;
+            value_of(
+                crosstrace::Key::from_static_str(key),
+                a.r#type,
+                a.string_value,
+                a.int_value,
+                a.double_value,
+            )
+        })?;
+        let parent = if parent.is_null() {
+            None
+        } else {
+            Some(handles::span_ref(parent)?.context()?)
+        };
+        out(out_span, start(name.into(), kind, parent, attrs)?)
     })
 }
 
@@ -467,6 +575,69 @@ pub unsafe extern "C" fn ct_span_set_bool(
     set(span, || {
         Ok(KeyValue::new(ffi::key_arg(key, "key")?, value != 0))
     })
+}
+
+/// `ct_span_set_str` with the key an id from `ct_intern`.
+///
+/// # Safety
+/// `span` a live span; `value` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ct_span_set_str_interned(
+    span: *const ct_span,
+    key: u32,
+    value: *const c_char,
+) -> ct_result {
+    set(span, || {
+        Ok(KeyValue::new(
+            interned_key(key)?,
+            ffi::value_arg(value, "value")?,
+        ))
+    })
+}
+
+/// `ct_span_set_i64` with the key an id from `ct_intern`.
+///
+/// # Safety
+/// `span` a live span.
+#[no_mangle]
+pub unsafe extern "C" fn ct_span_set_i64_interned(
+    span: *const ct_span,
+    key: u32,
+    value: i64,
+) -> ct_result {
+    set(span, || Ok(KeyValue::new(interned_key(key)?, value)))
+}
+
+/// `ct_span_set_f64` with the key an id from `ct_intern`.
+///
+/// # Safety
+/// `span` a live span.
+#[no_mangle]
+pub unsafe extern "C" fn ct_span_set_f64_interned(
+    span: *const ct_span,
+    key: u32,
+    value: f64,
+) -> ct_result {
+    set(span, || Ok(KeyValue::new(interned_key(key)?, value)))
+}
+
+/// `ct_span_set_bool` with the key an id from `ct_intern`.
+///
+/// # Safety
+/// `span` a live span.
+#[no_mangle]
+pub unsafe extern "C" fn ct_span_set_bool_interned(
+    span: *const ct_span,
+    key: u32,
+    value: c_int,
+) -> ct_result {
+    set(span, || Ok(KeyValue::new(interned_key(key)?, value != 0)))
+}
+
+fn interned_key(id: u32) -> Result<crosstrace::Key, FfiError> {
+    Ok(crosstrace::Key::from_static_str(interned::lookup(
+        id, "key",
+    )?))
 }
 
 /// Adds an event with no attributes.

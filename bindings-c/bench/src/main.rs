@@ -78,20 +78,33 @@ fn main() {
             assert_eq!(unsafe { ctbench_flush() }, 0);
         }
     };
-    let (mut per_call, mut at_start) = (c(0), c(1));
+    let (mut per_call, mut at_start, mut interned_per_call, mut interned_at_start) =
+        (c(0), c(1), c(2), c(3));
     // One warm-up round of each, then rounds in turns. The machine's speed drifts between
     // rounds (a shared VM); each round's C/Rust ratio compares neighbours, and the median of
     // those ratios is the result. The costs shown are each side's median.
-    for run in [&mut rust as &mut dyn FnMut(), &mut per_call, &mut at_start] {
+    for run in [
+        &mut rust as &mut dyn FnMut(),
+        &mut per_call,
+        &mut at_start,
+        &mut interned_per_call,
+        &mut interned_at_start,
+    ] {
         once(run);
     }
     let rounds = std::env::var("CT_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(ROUNDS);
-    let mut costs: [Vec<Cost>; 3] = Default::default();
+    let mut costs: [Vec<Cost>; 5] = Default::default();
     for _ in 0..rounds {
-        let runs: [&mut dyn FnMut(); 3] = [&mut rust, &mut per_call, &mut at_start];
+        let runs: [&mut dyn FnMut(); 5] = [
+            &mut rust,
+            &mut per_call,
+            &mut at_start,
+            &mut interned_per_call,
+            &mut interned_at_start,
+        ];
         for (i, run) in runs.into_iter().enumerate() {
             costs[i].push(once(run));
         }
@@ -117,11 +130,7 @@ fn main() {
                 .collect(),
         )
     };
-    let [r, pc, st] = [
-        med_cost(&costs[0]),
-        med_cost(&costs[1]),
-        med_cost(&costs[2]),
-    ];
+    let [r, pc, st, ipc, ist] = [0, 1, 2, 3, 4].map(|i| med_cost(&costs[i]));
     println!(
         "RESULT rust_span_3_attributes wall_ns={:.0} cpu_ns={:.0}",
         r.wall_ns, r.cpu_ns
@@ -129,6 +138,8 @@ fn main() {
     for (name, side, c) in [
         ("c_span_3_attributes", 1, pc),
         ("c_span_3_attributes_at_start", 2, st),
+        ("c_span_3_attributes_interned", 3, ipc),
+        ("c_span_3_attributes_interned_at_start", 4, ist),
     ] {
         println!(
             "RESULT {name} wall_ns={:.0} cpu_ns={:.0} wall_ratio={:.3} cpu_ratio={:.3}",
@@ -150,6 +161,8 @@ fn main() {
         ("Rust core, directly", 0, r),
         ("C, a call per attribute", 1, pc),
         ("C, attributes at start", 2, st),
+        ("C, interned keys, a call per attribute", 3, ipc),
+        ("C, interned keys, attributes at start", 4, ist),
     ] {
         println!(
             "{label:<44} {:>16} {:>11.2}x {:>11.2}x",

@@ -585,10 +585,18 @@ static uint32_t kind_of(const char *k) {
     return CT_SPAN_KIND_INTERNAL;
 }
 
+/* An interned copy of a ct_attribute (its key an id from ct_intern). */
+static ct_interned_attribute interned_of(const ct_attribute *a) {
+    ct_interned_attribute k = {0, a->type, a->string_value, a->int_value, a->double_value};
+    CHECK_RC(ct_intern(a->key, &k.key), CT_OK);
+    return k;
+}
+
 /* The shared span program (tests/vectors/metrics_program.json) through the C API; the span
- * metrics text must equal metrics_program.prom byte for byte, as in every other runtime. */
-static void test_metrics_program(const char *dir) {
-    current_test = "vectors: metrics_program";
+ * metrics text must equal metrics_program.prom byte for byte, as in every other runtime. With
+ * `interned`, names and keys go as ids from ct_intern (the _interned functions). */
+static void test_metrics_program(const char *dir, int interned) {
+    current_test = interned ? "vectors: metrics_program, interned" : "vectors: metrics_program";
     cJSON *p = load(dir, "metrics_program.json");
     const cJSON *config = cJSON_GetObjectItemCaseSensitive(p, "config");
     ct_config *cfg = ct_config_new();
@@ -637,14 +645,31 @@ static void test_metrics_program(const char *dir) {
             CHECK_RC(ct_span_start_from(name, kind, unsampled, &span), CT_OK);
             for (size_t i = 0; i < n; i++) {
                 CHECK(attrs[i].type == CT_ATTRIBUTE_STRING);
-                CHECK_RC(ct_span_set_str(span, attrs[i].key, attrs[i].string_value), CT_OK);
+                if (interned) {
+                    ct_interned_attribute k = interned_of(&attrs[i]);
+                    CHECK_RC(ct_span_set_str_interned(span, k.key, k.string_value), CT_OK);
+                } else {
+                    CHECK_RC(ct_span_set_str(span, attrs[i].key, attrs[i].string_value), CT_OK);
+                }
             }
+        } else if (interned) {
+            uint32_t name_id = 0;
+            CHECK_RC(ct_intern(name, &name_id), CT_OK);
+            ct_interned_attribute keyed[8];
+            for (size_t i = 0; i < n; i++) keyed[i] = interned_of(&attrs[i]);
+            CHECK_RC(ct_span_start_interned(name_id, kind, NULL, keyed, n, &span), CT_OK);
         } else {
             CHECK_RC(ct_span_start_with_attributes(name, kind, NULL, attrs, n, &span), CT_OK);
         }
         CHECK_RC(ct_span_set_start_time(span, start), CT_OK);
         cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s, "attributes_after")) {
-            CHECK_RC(ct_span_set_str(span, a->string, a->valuestring), CT_OK);
+            if (interned) {
+                uint32_t key = 0;
+                CHECK_RC(ct_intern(a->string, &key), CT_OK);
+                CHECK_RC(ct_span_set_str_interned(span, key, a->valuestring), CT_OK);
+            } else {
+                CHECK_RC(ct_span_set_str(span, a->string, a->valuestring), CT_OK);
+            }
         }
         const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "status"));
         const char *description = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "description"));
@@ -725,6 +750,86 @@ static void test_reused_name_buffer(void) {
     CHECK_RC(ct_shutdown(5000, NULL), CT_OK);
 }
 
+/* Interned names and keys: one id per string, usable from any thread; an id that ct_intern did
+ * not hand out is refused with CT_ERR_INVALID_ARGUMENT and a message naming the argument. */
+static uint32_t shared_key;
+
+static void *interned_worker(void *arg) {
+    (void)arg;
+    uint32_t again = 0;
+    int ok = ct_intern("interned.key", &again) == CT_OK && again == shared_key;
+    ct_span *s = NULL;
+    ok = ok && ct_span_start("interned-thread", CT_SPAN_KIND_INTERNAL, NULL, &s) == CT_OK;
+    ok = ok && ct_span_set_i64_interned(s, shared_key, 1) == CT_OK;
+    ct_span_free(s);
+    return ok ? (void *)1 : NULL;
+}
+
+static void test_interned_strings(void) {
+    current_test = "interned strings";
+    init_none();
+    uint32_t a = 0, b = 0, c = 0, untouched = 77;
+    CHECK_RC(ct_intern("interned.key", &a), CT_OK);
+    CHECK_RC(ct_intern("interned.key", &b), CT_OK);
+    CHECK_RC(ct_intern("interned.other", &c), CT_OK);
+    CHECK(a != 0 && a == b && c != 0 && c != a);
+    shared_key = a;
+    CHECK_RC(ct_intern(NULL, &untouched), CT_ERR_NULL_POINTER);
+    CHECK_RC(ct_intern("bad\xff", &untouched), CT_ERR_INVALID_UTF8);
+    CHECK_RC(ct_intern("fine", NULL), CT_ERR_NULL_POINTER);
+    CHECK(untouched == 77);
+
+    ct_span *s = NULL, *none = NULL;
+    const uint32_t bogus[] = {0, 999999, 0xffffffffu};
+    for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
+        CHECK_RC(ct_span_start_interned(bogus[i], CT_SPAN_KIND_INTERNAL, NULL, NULL, 0, &none),
+                 CT_ERR_INVALID_ARGUMENT);
+        CHECK(none == NULL && strstr(ct_last_error(), "name") && strstr(ct_last_error(), "ct_intern"));
+    }
+    ct_interned_attribute attrs[2] = {
+        {a, CT_ATTRIBUTE_INT, NULL, 5, 0},
+        {c, CT_ATTRIBUTE_STRING, "value", 0, 0},
+    };
+    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_SERVER, NULL, attrs, 2, &s), CT_OK);
+    attrs[1].key = 424242;
+    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_INTERNAL, NULL, attrs, 2, &none), CT_ERR_INVALID_ARGUMENT);
+    CHECK(none == NULL && strstr(ct_last_error(), "attribute key"));
+    attrs[1].key = c;
+    attrs[1].type = 9;
+    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_INTERNAL, NULL, attrs, 2, &none), CT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_INTERNAL, NULL, NULL, 1, &none), CT_ERR_NULL_POINTER);
+    CHECK_RC(ct_span_start_interned(c, 42, NULL, NULL, 0, &none), CT_ERR_INVALID_ARGUMENT);
+    CHECK(none == NULL);
+
+    CHECK_RC(ct_span_set_str_interned(s, a, "text"), CT_OK);
+    CHECK_RC(ct_span_set_f64_interned(s, a, 0.5), CT_OK);
+    CHECK_RC(ct_span_set_bool_interned(s, c, 1), CT_OK);
+    CHECK_RC(ct_span_set_i64_interned(s, 0, 1), CT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ct_last_error(), "key") != NULL);
+    CHECK_RC(ct_span_set_str_interned(s, a, NULL), CT_ERR_NULL_POINTER);
+
+    /* A child under an interned-name parent is in its trace. */
+    ct_span *child = NULL;
+    CHECK_RC(ct_span_start_interned(a, CT_SPAN_KIND_INTERNAL, s, NULL, 0, &child), CT_OK);
+    char t1[33], t2[33];
+    CHECK_RC(ct_span_trace_id(s, t1), CT_OK);
+    CHECK_RC(ct_span_trace_id(child, t2), CT_OK);
+    CHECK(strcmp(t1, t2) == 0);
+    ct_span_free(child);
+    ct_span_free(s);
+    CHECK_RC(ct_span_set_i64_interned(s, a, 1), CT_ERR_INVALID_HANDLE);
+
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, interned_worker, NULL);
+    int ok = 1;
+    for (int i = 0; i < 4; i++) {
+        void *r = NULL;
+        pthread_join(t[i], &r);
+        ok = ok && r != NULL;
+    }
+    CHECK(ok);
+}
+
 int main(int argc, char **argv) {
     const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
     test_version_and_result_names();
@@ -739,7 +844,9 @@ int main(int argc, char **argv) {
     test_extract_vectors(vectors);
     test_inject_vectors(vectors);
     test_error_kind_vectors(vectors);
-    test_metrics_program(vectors);
+    test_metrics_program(vectors, 0);
+    test_metrics_program(vectors, 1);
+    test_interned_strings();
     uint64_t unsent = 0;
     CHECK_RC(ct_shutdown(5000, &unsent), CT_OK);
     CHECK(unsent == 0);

@@ -1,0 +1,76 @@
+//! Interned strings by number (`ct_intern`): a span name or attribute key registered once and
+//! then passed as a `uint32_t`. A call that takes one looks it up in a table (two loads) instead
+//! of comparing the bytes a `const char *` points at, which C may have changed since the last
+//! call. Like the core's interned strings they live for the process; the core's bound
+//! ([`crosstrace::intern`]) bounds them too.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use crate::ffi::{self, FfiError};
+
+/// Ids per chunk of the table; chunks are allocated as ids reach them.
+const CHUNK: usize = 1024;
+/// Chunks: ids 1 ..= `CHUNK * CHUNKS - 1` (the core interns at most 32,768 strings).
+const CHUNKS: usize = 32;
+
+type Chunk = [OnceLock<&'static str>; CHUNK];
+
+/// The strings by id. Written under [`IDS`]'s lock, read without it.
+static TABLE: [AtomicPtr<Chunk>; CHUNKS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
+
+/// The id of each interned string, and the next id (ids start at 1: 0 is never one).
+static IDS: Mutex<Option<(HashMap<&'static str, u32>, u32)>> = Mutex::new(None);
+
+/// The id of `s`, interning it on first sight (the same string always gets the same id).
+pub(crate) fn intern(s: &str) -> Result<u32, FfiError> {
+    let mut ids = IDS.lock().unwrap_or_else(|e| e.into_inner());
+    let (by_str, next) = ids.get_or_insert_with(|| (HashMap::new(), 1));
+    let std::borrow::Cow::Borrowed(s) = crosstrace::intern::name(s) else {
+        return Err(exhausted(s));
+    };
+    if let Some(&id) = by_str.get(s) {
+        return Ok(id);
+    }
+    let id = *next;
+    let (chunk, i) = (id as usize / CHUNK, id as usize % CHUNK);
+    if chunk >= CHUNKS {
+        return Err(exhausted(s));
+    }
+    let mut c = TABLE[chunk].load(Ordering::Acquire);
+    if c.is_null() {
+        c = Box::into_raw(Box::new([const { OnceLock::new() }; CHUNK]));
+        // Under the lock: no other writer; readers see the chunk with its entries.
+        TABLE[chunk].store(c, Ordering::Release);
+    }
+    // SAFETY: chunks are never freed; `c` is one.
+    let _ = unsafe { &*c }[i].set(s);
+    by_str.insert(s, id);
+    *next += 1;
+    Ok(id)
+}
+
+fn exhausted(s: &str) -> FfiError {
+    ffi::invalid(
+        "ct_intern",
+        s,
+        "room for another interned string (the process holds 32,768 at most)",
+    )
+}
+
+/// The string `id` names; `what` (the argument) names it in the error.
+#[inline]
+pub(crate) fn lookup(id: u32, what: &'static str) -> Result<&'static str, FfiError> {
+    let (chunk, i) = (id as usize / CHUNK, id as usize % CHUNK);
+    if let Some(c) = TABLE.get(chunk) {
+        let c = c.load(Ordering::Acquire);
+        if !c.is_null() {
+            // SAFETY: chunks are never freed; `c` is one.
+            if let Some(s) = unsafe { &*c }[i].get() {
+                return Ok(s);
+            }
+        }
+    }
+    Err(ffi::invalid(what, &id.to_string(), "an id from ct_intern"))
+}
