@@ -12,7 +12,9 @@ python3 - "$out/c.txt" <<'PY'
 import re, sys
 # Ratios of neighbouring rounds in one process (see bindings-c/bench/src/main.rs).
 for name, label in (("c_span_3_attributes", "a call per attribute"),
-                    ("c_span_3_attributes_at_start", "attributes at start")):
+                    ("c_span_3_attributes_at_start", "attributes at start"),
+                    ("c_span_3_attributes_interned", "interned keys, a call per attribute"),
+                    ("c_span_3_attributes_interned_at_start", "interned keys, attributes at start")):
     for line in open(sys.argv[1]):
         m = re.match(rf"RESULT {name} wall_ns=(\d+) cpu_ns=(\d+) wall_ratio=([\d.]+) cpu_ratio=([\d.]+)", line)
         if m:

@@ -135,6 +135,9 @@ pub(crate) fn internal(message: String) -> FfiError {
 
 thread_local! {
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+    /// Whether `LAST_ERROR` holds a message: read by every successful call (which clears it),
+    /// and cheaper to read (no destructor, so no registration check).
+    static HAS_ERROR: Cell<bool> = const { Cell::new(false) };
 }
 
 pub(crate) fn set_last_error(message: String) {
@@ -142,16 +145,16 @@ pub(crate) fn set_last_error(message: String) {
     // (`try_with`: on a thread whose thread-locals are being torn down — a C library freeing
     // spans from a pthread-key destructor — the message is dropped; `with` would panic outside
     // the guard's catch and abort the process.)
-    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = Some(c));
+    if LAST_ERROR.try_with(|e| *e.borrow_mut() = Some(c)).is_ok() {
+        HAS_ERROR.set(true);
+    }
 }
 
 fn clear_last_error() {
-    let _ = LAST_ERROR.try_with(|e| {
-        let mut e = e.borrow_mut();
-        if e.is_some() {
-            *e = None;
-        }
-    });
+    if HAS_ERROR.get() {
+        HAS_ERROR.set(false);
+        let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = None);
+    }
 }
 
 pub(crate) fn last_error_ptr() -> *const c_char {
