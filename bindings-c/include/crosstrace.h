@@ -268,11 +268,12 @@ ct_result ct_span_start_with_attributes(const char *name,
                                         size_t len,
                                         ct_span **out_span);
 
-// Interns `s` (a span name or attribute key) and writes its id (never 0) to `*out_id`: the
-// `_interned` functions take it instead of the string, and skip reading and comparing the
-// string on every call. The same string always gets the same id; ids and their strings last
-// for the process (32,768 at most, shared with the library's own interned names and keys:
-// intern what recurs, not per-request data).
+// Interns `s` (a span name or attribute key, at most 128 bytes) and writes its id (never 0)
+// to `*out_id`: the `_interned` functions take it instead of the string, and skip reading and
+// comparing the string on every call. The same string always gets the same id, on any
+// thread; ids and their strings last for the process (32,767 at most, sharing the library's
+// bound on interned names and keys: intern what recurs, not per-request data). An id not
+// handed out by `ct_intern` is refused with CT_ERR_INVALID_ARGUMENT.
 //
 // # Safety
 // `s` a NUL-terminated string; `out_id` valid for a write.

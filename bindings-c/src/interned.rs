@@ -23,21 +23,30 @@ static TABLE: [AtomicPtr<Chunk>; CHUNKS] = [const { AtomicPtr::new(std::ptr::nul
 /// The id of each interned string, and the next id (ids start at 1: 0 is never one).
 static IDS: Mutex<Option<(HashMap<&'static str, u32>, u32)>> = Mutex::new(None);
 
-/// The id of `s`, interning it on first sight (the same string always gets the same id).
+/// The id of `s`, interning it on first sight (the same string always gets the same id, on
+/// any thread).
 pub(crate) fn intern(s: &str) -> Result<u32, FfiError> {
     let mut ids = IDS.lock().unwrap_or_else(|e| e.into_inner());
     let (by_str, next) = ids.get_or_insert_with(|| (HashMap::new(), 1));
-    let std::borrow::Cow::Borrowed(s) = crosstrace::intern::name(s) else {
-        return Err(exhausted(s));
-    };
     if let Some(&id) = by_str.get(s) {
         return Ok(id);
     }
-    let id = *next;
-    let (chunk, i) = (id as usize / CHUNK, id as usize % CHUNK);
-    if chunk >= CHUNKS {
-        return Err(exhausted(s));
+    if s.len() > crosstrace::intern::MAX_LEN {
+        return Err(ffi::invalid(
+            "s",
+            s,
+            "at most 128 bytes (longer names and keys are not interned)",
+        ));
     }
+    let (chunk, i) = (*next as usize / CHUNK, *next as usize % CHUNK);
+    // (The process-wide table, not this thread's cache, which may be full.)
+    let (Some(s), true) = (crosstrace::intern::global(s), chunk < CHUNKS) else {
+        return Err(ffi::invalid(
+            "s",
+            s,
+            "room for another interned string (the process holds 32,767 at most)",
+        ));
+    };
     let mut c = TABLE[chunk].load(Ordering::Acquire);
     if c.is_null() {
         c = Box::into_raw(Box::new([const { OnceLock::new() }; CHUNK]));
@@ -46,17 +55,10 @@ pub(crate) fn intern(s: &str) -> Result<u32, FfiError> {
     }
     // SAFETY: chunks are never freed; `c` is one.
     let _ = unsafe { &*c }[i].set(s);
+    let id = *next;
     by_str.insert(s, id);
     *next += 1;
     Ok(id)
-}
-
-fn exhausted(s: &str) -> FfiError {
-    ffi::invalid(
-        "ct_intern",
-        s,
-        "room for another interned string (the process holds 32,768 at most)",
-    )
 }
 
 /// The string `id` names; `what` (the argument) names it in the error.

@@ -424,11 +424,12 @@ unsafe fn value_of(
     })
 }
 
-/// Interns `s` (a span name or attribute key) and writes its id (never 0) to `*out_id`: the
-/// `_interned` functions take it instead of the string, and skip reading and comparing the
-/// string on every call. The same string always gets the same id; ids and their strings last
-/// for the process (32,768 at most, shared with the library's own interned names and keys:
-/// intern what recurs, not per-request data).
+/// Interns `s` (a span name or attribute key, at most 128 bytes) and writes its id (never 0)
+/// to `*out_id`: the `_interned` functions take it instead of the string, and skip reading and
+/// comparing the string on every call. The same string always gets the same id, on any
+/// thread; ids and their strings last for the process (32,767 at most, sharing the library's
+/// bound on interned names and keys: intern what recurs, not per-request data). An id not
+/// handed out by `ct_intern` is refused with CT_ERR_INVALID_ARGUMENT.
 ///
 /// # Safety
 /// `s` a NUL-terminated string; `out_id` valid for a write.
@@ -436,11 +437,10 @@ unsafe fn value_of(
 pub unsafe extern "C" fn ct_intern(s: *const c_char, out_id: *mut u32) -> ct_result {
     guard(|| {
         let s = str_arg(s, "s")?;
-        let id = interned::intern(s)?;
         if out_id.is_null() {
             return Err(ffi::null("out_id"));
         }
-        out_id.write(id);
+        out_id.write(interned::intern(s)?);
         Ok(())
     })
 }

@@ -663,6 +663,9 @@ struct ContextKeys {
     /// start time, another tracer's current span), with `start_span_here`'s arguments. (Not
     /// `start_span_here` itself, which would call itself.)
     general: Py<PyAny>,
+    /// Whether `get_current` reads the API's own contextvars runtime, whose context objects are
+    /// never changed once made: then the parent derived from one is kept ([`LAST_PARENT`]).
+    cache_parent: bool,
 }
 
 static CONTEXT_KEYS: PyOnceLock<ContextKeys> = PyOnceLock::new();
@@ -678,6 +681,7 @@ fn set_context_keys(
     invalid_span: Py<PyAny>,
     get_current: Py<PyAny>,
     general: Py<PyAny>,
+    cache_parent: bool,
 ) -> PyResult<()> {
     CONTEXT_KEYS
         .set(
@@ -688,6 +692,7 @@ fn set_context_keys(
                 invalid_span,
                 get_current,
                 general,
+                cache_parent,
             },
         )
         // A second call (the package's module reloaded) would make new keys that spans
@@ -709,9 +714,19 @@ fn start_current<'py>(
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, Span>>> {
+    if !keys.cache_parent {
+        return match parent_in(keys, current)? {
+            Some(parent) => {
+                start_under(current.py(), name, kind, attributes, &parent, None).map(Some)
+            }
+            None => Ok(None),
+        };
+    }
+    // (`try_borrow`: a `__del__` run by dropping the previous entry below may start a span
+    // here; it then reads the context itself.)
     let cached = LAST_PARENT
-        .try_with(|l| match &*l.borrow() {
-            Some(l) if l.current.is(current) => Some(l.parent.clone()),
+        .try_with(|l| match l.try_borrow().as_deref() {
+            Ok(Some(l)) if l.current.is(current) => Some(l.parent.clone()),
             _ => None,
         })
         .ok()
@@ -720,15 +735,16 @@ fn start_current<'py>(
         Some(parent) => parent,
         None => {
             let parent = parent_in(keys, current)?;
-            let _ = LAST_PARENT.try_with(|l| {
-                // (Busy only if reading `current` ran Python code that started a span here.)
-                if let Ok(mut l) = l.try_borrow_mut() {
-                    *l = Some(LastParent {
-                        current: current.clone().into_any().unbind(),
-                        parent: parent.clone(),
-                    });
-                }
+            let previous = LAST_PARENT.try_with(|l| {
+                let new = LastParent {
+                    current: current.clone().into_any().unbind(),
+                    parent: parent.clone(),
+                };
+                l.try_borrow_mut().ok().map(|mut l| l.replace(new))
             });
+            // Dropped once the cache is no longer borrowed: dropping a context can run Python
+            // code (a `__del__`, a weakref callback) that starts a span.
+            drop(previous);
             parent
         }
     };
@@ -766,9 +782,9 @@ fn parent_in(
 
 /// The parent that spans started under one OpenTelemetry context object get, kept for the
 /// next span under the same object (spans in a loop, a request's spans): the context's two
-/// dict lookups and the merge happen once per context, not once per span. OpenTelemetry
-/// contexts are not changed once made (`set_value` copies), and the object is held while
-/// cached, so it is the same context while its address is. (The last context a thread started a
+/// dict lookups and the merge happen once per context, not once per span. Only with the API's
+/// own contextvars runtime, whose contexts are not changed once made (`set_value` copies); the
+/// object is held while cached, so it is the same context while its address is. (The last context a thread started a
 /// span under, and what it holds, stays alive until the thread starts one under another.)
 struct LastParent {
     current: Py<PyAny>,

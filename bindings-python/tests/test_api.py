@@ -147,6 +147,14 @@ def test_start_span_follows_the_current_context_as_it_changes(traced: Collector)
     crosstrace.start_span("root-2").end()
     with crosstrace.correlation_context(correlation_id="corr-cache-1"):
         crosstrace.start_span("correlated").end()
+    crosstrace.start_span("root-3").end()
+    # Contexts made and freed one after another (their memory, and so their address, reused):
+    # each child still gets the parent of its own context.
+    parents = [crosstrace.start_span(f"p{i}") for i in range(20)]
+    for i, p in enumerate(parents):
+        with otel_trace.use_span(p):
+            crosstrace.start_span(f"c{i}").end()
+        p.end()
     crosstrace.force_flush()
     spans = traced.by_name()
     assert outer.get_span_context().is_valid
@@ -158,6 +166,10 @@ def test_start_span_follows_the_current_context_as_it_changes(traced: Collector)
     assert spans["root-1"].trace_id != spans["root-2"].trace_id
     assert attrs(spans["correlated"]).get("correlation.id") == "corr-cache-1"
     assert "correlation.id" not in attrs(spans["root-2"])
+    assert spans["root-3"].parent_span_id == b""
+    assert "correlation.id" not in attrs(spans["root-3"])
+    for i in range(20):
+        assert spans[f"c{i}"].parent_span_id == spans[f"p{i}"].span_id, i
 
 
 def test_exceptions_are_recorded_and_reraised_unchanged(traced: Collector) -> None:

@@ -91,6 +91,25 @@ pub fn key_from_bytes(bytes: &[u8]) -> Result<Key, std::str::Utf8Error> {
     })
 }
 
+/// `s` interned for the process, whatever this thread's cache holds: `None` when `s` is longer
+/// than [`MAX_LEN`] or the process's bound is reached. For bindings that hand out their own
+/// handles to interned strings (the C binding's ids).
+pub fn global(s: &str) -> Option<&'static str> {
+    if s.len() > MAX_LEN {
+        return None;
+    }
+    let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = all.get(s) {
+        return Some(n);
+    }
+    if all.len() >= MAX_TOTAL {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(s.into());
+    all.insert(leaked);
+    Some(leaked)
+}
+
 /// A span name for `s`: an interned `&'static str` when the caches have room, else a copy.
 pub fn name(s: &str) -> Cow<'static, str> {
     name_from_bytes(s.as_bytes()).unwrap_or_else(|_| Cow::Owned(s.to_owned()))
@@ -169,6 +188,21 @@ mod tests {
         assert_eq!(key_from_bytes(b"store").unwrap().as_str(), "store");
         assert_eq!(name_from_bytes(b"checkout").unwrap(), "checkout");
         assert!(key_from_bytes(&[b'x'; MAX_LEN + 1]).is_ok());
+    }
+
+    #[test]
+    fn global_interning_ignores_a_full_thread_cache() {
+        std::thread::spawn(|| {
+            for i in 0..MAX_ENTRIES + 10 {
+                let _ = name(&format!("filler-{i}"));
+            }
+            assert!(matches!(name("fresh-after-fill"), Cow::Owned(_)));
+            let g = global("fresh-after-fill").expect("room in the process");
+            assert!(std::ptr::eq(g, global("fresh-after-fill").unwrap()));
+            assert!(global(&"x".repeat(MAX_LEN + 1)).is_none());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

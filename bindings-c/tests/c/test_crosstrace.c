@@ -765,6 +765,30 @@ static void *interned_worker(void *arg) {
     return ok ? (void *)1 : NULL;
 }
 
+static void *interned_filler(void *arg) {
+    (void)arg;
+    char name[32];
+    int ok = 1;
+    for (int i = 0; i < 2100 && ok; i++) {
+        ct_span *s = NULL;
+        snprintf(name, sizeof name, "filler-%d", i);
+        ok = ct_span_start(name, CT_SPAN_KIND_INTERNAL, NULL, &s) == CT_OK;
+        ct_span_free(s);
+    }
+    uint32_t prev = 0;
+    for (int i = 0; i < 1100 && ok; i++) {
+        uint32_t id = 0;
+        snprintf(name, sizeof name, "interned-%d", i);
+        ok = ct_intern(name, &id) == CT_OK && id > prev;
+        prev = id;
+        ct_span *s = NULL;
+        ok = ok && ct_span_start_interned(id, CT_SPAN_KIND_INTERNAL, NULL, NULL, 0, &s) == CT_OK;
+        ct_span_free(s);
+    }
+    if (!ok) fprintf(stderr, "  interned_filler: %s\n", ct_last_error() ? ct_last_error() : "(none)");
+    return ok ? (void *)1 : NULL;
+}
+
 static void test_interned_strings(void) {
     current_test = "interned strings";
     init_none();
@@ -777,7 +801,19 @@ static void test_interned_strings(void) {
     CHECK_RC(ct_intern(NULL, &untouched), CT_ERR_NULL_POINTER);
     CHECK_RC(ct_intern("bad\xff", &untouched), CT_ERR_INVALID_UTF8);
     CHECK_RC(ct_intern("fine", NULL), CT_ERR_NULL_POINTER);
+    char long_name[200];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = 0;
+    CHECK_RC(ct_intern(long_name, &untouched), CT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ct_last_error(), "128 bytes") != NULL);
     CHECK(untouched == 77);
+    /* The id after the last one handed out is in an allocated chunk but unassigned. */
+    uint32_t last = 0;
+    CHECK_RC(ct_intern("interned.last", &last), CT_OK);
+    ct_span *unassigned = NULL;
+    CHECK_RC(ct_span_start_interned(last + 1, CT_SPAN_KIND_INTERNAL, NULL, NULL, 0, &unassigned),
+             CT_ERR_INVALID_ARGUMENT);
+    CHECK(unassigned == NULL);
 
     ct_span *s = NULL, *none = NULL;
     const uint32_t bogus[] = {0, 999999, 0xffffffffu};
@@ -820,14 +856,23 @@ static void test_interned_strings(void) {
     CHECK_RC(ct_span_set_i64_interned(s, a, 1), CT_ERR_INVALID_HANDLE);
 
     pthread_t t[4];
-    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, interned_worker, NULL);
     int ok = 1;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 4; i++) ok = ok && pthread_create(&t[i], NULL, interned_worker, NULL) == 0;
+    CHECK(ok);
+    for (int i = 0; i < 4 && ok; i++) {
         void *r = NULL;
         pthread_join(t[i], &r);
         ok = ok && r != NULL;
     }
     CHECK(ok);
+
+    /* A thread whose own cache of names is full (2,048 distinct span names) still interns, and
+     * more than a chunk (1,024) of ids come out distinct and resolve to their strings. */
+    pthread_t filler;
+    CHECK(pthread_create(&filler, NULL, interned_filler, NULL) == 0);
+    void *r = NULL;
+    pthread_join(filler, &r);
+    CHECK(r != NULL);
 }
 
 int main(int argc, char **argv) {

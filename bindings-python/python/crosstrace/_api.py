@@ -303,9 +303,16 @@ def _start_span_elsewhere(
 
 
 # Starts a span (not made current): in one native call for the common case (under the current
-# crosstrace span or none, now), else through _start_span_elsewhere.
+# crosstrace span or none, now), else through _start_span_elsewhere. With the API's own
+# contextvars runtime (contexts never change once made), the parent derived from a context
+# object is kept for the next span under the same object.
 _native.set_context_keys(
-    _CX_KEY, _SPAN_KEY, otel_trace.INVALID_SPAN, _get_current, _start_span_elsewhere
+    _CX_KEY,
+    _SPAN_KEY,
+    otel_trace.INVALID_SPAN,
+    _get_current,
+    _start_span_elsewhere,
+    _CURRENT_VAR is not None,
 )
 start_span = _native.start_span_here
 
