@@ -722,8 +722,9 @@ fn start_current<'py>(
             None => Ok(None),
         };
     }
-    // (`try_borrow`: a `__del__` run by dropping the previous entry below may start a span
-    // here; it then reads the context itself.)
+    // No Python code runs while the cache is borrowed (the entry it replaces is dropped after
+    // the borrow ends: dropping a context can run a `__del__` that starts a span); `try_borrow`
+    // all the same, so a nested call could only miss the cache, never panic.
     let cached = LAST_PARENT
         .try_with(|l| match l.try_borrow().as_deref() {
             Ok(Some(l)) if l.current.is(current) => Some(l.parent.clone()),
@@ -784,8 +785,9 @@ fn parent_in(
 /// next span under the same object (spans in a loop, a request's spans): the context's two
 /// dict lookups and the merge happen once per context, not once per span. Only with the API's
 /// own contextvars runtime, whose contexts are not changed once made (`set_value` copies); the
-/// object is held while cached, so it is the same context while its address is. (The last context a thread started a
-/// span under, and what it holds, stays alive until the thread starts one under another.)
+/// object is held while cached, so it is the same context while its address is. (The last
+/// context a thread started a span under, and what it holds, stays alive until the thread
+/// starts one under another.)
 struct LastParent {
     current: Py<PyAny>,
     /// `None`: the current span is another tracer's.

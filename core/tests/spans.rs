@@ -152,6 +152,42 @@ fn explicit_parents_and_remote_parents() {
 }
 
 #[test]
+fn start_now_is_a_builders_start_under_a_context_or_the_current_one() {
+    let (t, c) = tracing_with(config());
+    let root = t.span("root").start();
+    let root_cx = root.context();
+    let attrs = vec![KeyValue::new("order.id", 7_i64)];
+    // Under an explicit context; under the thread's current one; and with none current.
+    let mut a = t.start_now(Some(&root_cx), "explicit".into(), SpanKind::Client, attrs);
+    a.end();
+    {
+        let _g = root_cx.clone().attach();
+        t.start_now(None, "current".into(), SpanKind::Internal, Vec::new())
+            .end();
+    }
+    t.start_now(None, "no-parent".into(), SpanKind::Internal, Vec::new())
+        .end();
+    drop(root);
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    let by_name = |n: &str| spans.iter().find(|s| s.name == n).unwrap();
+    let root_id = by_name("root").span_context.span_id();
+    let explicit = by_name("explicit");
+    assert_eq!(explicit.parent_span_id, root_id);
+    assert_eq!(explicit.span_kind, SpanKind::Client);
+    assert_eq!(explicit.attributes, vec![KeyValue::new("order.id", 7_i64)]);
+    assert_eq!(by_name("current").parent_span_id, root_id);
+    assert_eq!(
+        by_name("no-parent").parent_span_id.to_string(),
+        "0000000000000000"
+    );
+    assert_ne!(
+        by_name("no-parent").span_context.trace_id(),
+        by_name("root").span_context.trace_id()
+    );
+}
+
+#[test]
 fn correlation_is_on_every_span_and_nesting_restores() {
     let (t, c) = tracing_with(config());
     let outer = Correlation::builder().user_id("u1").build().unwrap();
