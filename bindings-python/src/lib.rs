@@ -604,9 +604,22 @@ fn start_span<'py>(
 }
 
 /// Starts a span under `parent`, now or at `start_time_ns` (ns since the Unix epoch), as its
-/// Python object. (The span is written once, where the object is made: it is moved as little
-/// as possible on the way.)
+/// Python object.
 fn start_under<'py>(
+    py: Python<'py>,
+    name: &str,
+    kind: &str,
+    attributes: Option<&Bound<'py, PyAny>>,
+    parent: &crosstrace::Context,
+    start_time_ns: Option<u64>,
+) -> PyResult<Bound<'py, Span>> {
+    crosstrace::with_global(|t| start_with(t, py, name, kind, attributes, parent, start_time_ns))
+}
+
+/// [`start_under`] with the tracing instance `t`. (The span is written once, where its object
+/// is made: it is moved as little as possible on the way.)
+fn start_with<'py>(
+    t: &Tracing,
     py: Python<'py>,
     name: &str,
     kind: &str,
@@ -616,30 +629,23 @@ fn start_under<'py>(
 ) -> PyResult<Bound<'py, Span>> {
     let kind = self::kind(kind)?;
     let name = crosstrace::intern::name(name);
-    let mut span = None;
-    crosstrace::with_global(|t| {
-        // Attributes a sampled-out span would drop unread are not converted (nor checked: the
-        // SDK does not check them for such a span either).
-        let attrs = match attributes {
-            Some(a) if !a.is_none() && !t.ignores_attributes(parent, &kind) => {
-                self::attributes(Some(&as_dict(a)?))?
-            }
-            _ => Vec::new(),
-        };
-        span = Some(match start_time_ns {
-            None => t.start_now(Some(parent), name.clone(), kind.clone(), attrs),
-            Some(ns) => t
-                .span(name.clone())
-                .kind(kind.clone())
-                .attributes(attrs)
-                .parent_context(parent)
-                .start_time(unix_nanos(ns))
-                .start(),
-        });
-        PyResult::Ok(())
-    })?;
-    let Some(span) = span else {
-        unreachable!("with_global ran the closure, which started the span")
+    // Attributes a sampled-out span would drop unread are not converted (nor checked: the SDK
+    // does not check them for such a span either).
+    let attrs = match attributes {
+        Some(a) if !a.is_none() && !t.ignores_attributes(parent, &kind) => {
+            self::attributes(Some(&as_dict(a)?))?
+        }
+        _ => Vec::new(),
+    };
+    let span = match start_time_ns {
+        None => t.start_now(Some(parent), name.clone(), kind.clone(), attrs),
+        Some(ns) => t
+            .span(name.clone())
+            .kind(kind.clone())
+            .attributes(attrs)
+            .parent_context(parent)
+            .start_time(unix_nanos(ns))
+            .start(),
     };
     Bound::new(
         py,
@@ -722,35 +728,55 @@ fn start_current<'py>(
             None => Ok(None),
         };
     }
-    // No Python code runs while the cache is borrowed (the entry it replaces is dropped after
-    // the borrow ends: dropping a context can run a `__del__` that starts a span); `try_borrow`
-    // all the same, so a nested call could only miss the cache, never panic.
-    let cached = LAST_PARENT
-        .try_with(|l| match l.try_borrow().as_deref() {
-            Ok(Some(l)) if l.current.is(current) => Some(l.parent.clone()),
-            _ => None,
-        })
-        .ok()
-        .flatten();
-    let parent = match cached {
-        Some(parent) => parent,
-        None => {
-            let parent = parent_in(keys, current)?;
-            let previous = LAST_PARENT.try_with(|l| {
-                let new = LastParent {
-                    current: current.clone().into_any().unbind(),
-                    parent: parent.clone(),
-                };
-                l.try_borrow_mut().ok().map(|mut l| l.replace(new))
-            });
-            // Dropped once the cache is no longer borrowed: dropping a context can run Python
-            // code (a `__del__`, a weakref callback) that starts a span.
-            drop(previous);
-            parent
+    // The same context object as the last span's, under the same tracing instance: its
+    // parent and the instance are this thread's already. The span starts while the cache is
+    // borrowed (shared): Python code it runs (a mapping's attributes) may start spans here,
+    // which then find the cache borrowed and do not replace it (`try_borrow_mut`).
+    let generation = crosstrace::global_generation();
+    let py = current.py();
+    let hit = LAST_PARENT.try_with(|l| {
+        let l = l.try_borrow().ok()?;
+        let e = l.as_ref()?;
+        if !(e.current.is(current) && e.generation == generation) {
+            return None;
         }
-    };
+        Some(match &e.parent {
+            Some(parent) => {
+                start_with(&e.tracing, py, name, kind, attributes, parent, None).map(Some)
+            }
+            None => Ok(None),
+        })
+    });
+    if let Ok(Some(started)) = hit {
+        return started;
+    }
+    let parent = parent_in(keys, current)?;
+    let replaced = LAST_PARENT.try_with(|l| {
+        let mut l = l.try_borrow_mut().ok()?;
+        // The instance moves over from the entry it replaces when still current: no clone.
+        let old = l.take();
+        let (tracing, old) = match old {
+            Some(LastParent {
+                current: c,
+                parent: _,
+                tracing,
+                generation: g,
+            }) if g == generation => (tracing, Some(c)),
+            old => (crosstrace::global(), old.map(|o| o.current)),
+        };
+        *l = Some(LastParent {
+            current: current.clone().into_any().unbind(),
+            parent: parent.clone(),
+            tracing,
+            generation,
+        });
+        Some(old)
+    });
+    // Dropped once the cache is no longer borrowed: dropping a context can run Python code (a
+    // `__del__`, a weakref callback) that starts a span.
+    drop(replaced);
     match parent {
-        Some(parent) => start_under(current.py(), name, kind, attributes, &parent, None).map(Some),
+        Some(parent) => start_under(py, name, kind, attributes, &parent, None).map(Some),
         None => Ok(None),
     }
 }
@@ -792,6 +818,10 @@ struct LastParent {
     current: Py<PyAny>,
     /// `None`: the current span is another tracer's.
     parent: Option<crosstrace::Context>,
+    /// The process-wide tracing instance as of `generation` ([`crosstrace::global_generation`]):
+    /// a hit starts its span without looking the instance up again.
+    tracing: Tracing,
+    generation: u64,
 }
 
 thread_local! {

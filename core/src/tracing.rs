@@ -688,6 +688,14 @@ pub fn init(config: TracingConfig) -> Result<Tracing> {
     Ok(t)
 }
 
+/// The number [`init`] bumps each time it installs an instance: a binding that keeps its own
+/// per-thread copy of [`global`] (beside other per-thread state) checks it against this. Read
+/// it before [`global`]: at worst a newer instance is kept under an older number, and replaced
+/// again.
+pub fn global_generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
 /// Runs `f` with the process-wide instance (a disabled one before [`init`]), without the
 /// lock and the reference counting of [`global`]: each thread keeps a clone, replaced when
 /// [`init`] installs a new instance. (A thread that never calls again keeps the old instance
