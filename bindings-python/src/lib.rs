@@ -131,6 +131,13 @@ fn init(config_json: &str) -> PyResult<()> {
         let c: TracingConfig =
             serde_json::from_str(config_json).map_err(|e| ConfigError::new_err(e.to_string()))?;
         crosstrace::init(c).map_err(py_err)?;
+        // This thread's cached parent holds the instance just replaced: let it go now (other
+        // threads let theirs go at their next span under another context, or when they exit).
+        let old = LAST_PARENT
+            .try_with(|l| l.try_borrow_mut().ok().and_then(|mut l| l.take()))
+            .ok()
+            .flatten();
+        drop(old);
         Ok(())
     })
 }
@@ -812,8 +819,11 @@ fn parent_in(
 /// dict lookups and the merge happen once per context, not once per span. Only with the API's
 /// own contextvars runtime, whose contexts are not changed once made (`set_value` copies); the
 /// object is held while cached, so it is the same context while its address is. (The last
-/// context a thread started a span under, and what it holds, stays alive until the thread
-/// starts one under another.)
+/// context a thread started a span under, what it holds, and the tracing instance stay alive
+/// until the thread starts a span under another context or exits; `init` lets go of the
+/// calling thread's. An instance replaced by `init` therefore finishes exporting what it
+/// queued only once every thread has let go of it, as with `crosstrace::with_global`'s own
+/// per-thread copy.)
 struct LastParent {
     current: Py<PyAny>,
     /// `None`: the current span is another tracer's.

@@ -172,6 +172,33 @@ def test_start_span_follows_the_current_context_as_it_changes(traced: Collector)
         assert spans[f"c{i}"].parent_span_id == spans[f"p{i}"].span_id, i
 
 
+def test_spans_go_to_the_instance_set_up_last(traced: Collector) -> None:
+    # The same (top-level) context before and after another thread's setup_tracing replaces
+    # the instance: the span after it must reach the new instance, not the one this thread's
+    # start_span kept beside the context it saw last.
+    crosstrace.start_span("before-setup").end()
+    crosstrace.force_flush()
+    second = Collector()
+    try:
+        config = crosstrace.TracingConfig(
+            service_name="py-tests-2",
+            backend="otlp",
+            endpoint=second.url,
+            otlp_protocol="http/protobuf",
+            schedule_delay_millis=60_000,
+        )
+        setup = threading.Thread(target=crosstrace.setup_tracing, args=(config,))
+        setup.start()
+        setup.join()
+        crosstrace.start_span("after-setup").end()
+        crosstrace.force_flush()
+        assert "after-setup" in second.by_name()
+        assert "after-setup" not in traced.by_name()
+        assert "before-setup" in traced.by_name()
+    finally:
+        second.server.shutdown()
+
+
 def test_exceptions_are_recorded_and_reraised_unchanged(traced: Collector) -> None:
     err = ValueError("bad price")
 
