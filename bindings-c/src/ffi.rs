@@ -514,20 +514,34 @@ pub(crate) unsafe fn fetch_headers(
     out
 }
 
+/// An array argument of `len` entries: empty when `len` is 0 (`p` may then be NULL), else
+/// `p` must not be NULL (`what` names it in the error).
+///
+/// # Safety
+/// `p` NULL or valid for `len` entries, which outlive `'a`.
+pub(crate) unsafe fn slice_arg<'a, T>(
+    p: *const T,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [T], FfiError> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(FfiError::Null(what));
+    }
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
 /// # Safety
 /// `headers` NULL (with `len` 0) or `len` valid entries.
 pub(crate) unsafe fn header_pairs(
     headers: *const ct_header,
     len: usize,
 ) -> Result<Vec<(String, String)>, FfiError> {
-    if len == 0 {
-        return Ok(Vec::new());
-    }
-    if headers.is_null() {
-        return Err(FfiError::Null("headers"));
-    }
+    let headers = slice_arg(headers, len, "headers")?;
     let mut out = Vec::with_capacity(len);
-    for h in std::slice::from_raw_parts(headers, len) {
+    for h in headers {
         if h.name.is_null() || h.value.is_null() {
             continue;
         }
@@ -547,14 +561,9 @@ pub(crate) unsafe fn line_pairs(
     lines: *const *const c_char,
     len: usize,
 ) -> Result<Vec<(String, String)>, FfiError> {
-    if len == 0 {
-        return Ok(Vec::new());
-    }
-    if lines.is_null() {
-        return Err(FfiError::Null("lines"));
-    }
+    let lines = slice_arg(lines, len, "lines")?;
     let mut out = Vec::with_capacity(len);
-    for &l in std::slice::from_raw_parts(lines, len) {
+    for &l in lines {
         if l.is_null() {
             continue;
         }

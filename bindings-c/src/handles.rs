@@ -336,6 +336,15 @@ pub(crate) fn new_span(span: crosstrace::Span) -> Result<*mut ct_span, FfiError>
     Ok(((generation as usize) << INDEX_BITS | index) as *mut ct_span)
 }
 
+/// The context of an optional parent span: `None` for NULL (the thread's current span is the
+/// parent), else the live span's context.
+pub(crate) fn parent_context(p: *const ct_span) -> Result<Option<crosstrace::Context>, FfiError> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(span_ref(p)?.context()?))
+}
+
 /// The slot a handle names; an error for NULL, or a value no slot ever had.
 pub(crate) fn span_ref(p: *const ct_span) -> Result<SpanRef, FfiError> {
     if p.is_null() {

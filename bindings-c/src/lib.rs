@@ -335,11 +335,7 @@ pub unsafe extern "C" fn ct_span_start(
 ) -> ct_result {
     guard(|| {
         let name = ffi::name_arg(name, "name")?;
-        let parent = if parent.is_null() {
-            None
-        } else {
-            Some(handles::span_ref(parent)?.context()?)
-        };
+        let parent = handles::parent_context(parent)?;
         out(out_span, start(name, kind, parent, Vec::new())?)
     })
 }
@@ -364,11 +360,7 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
             let key = ffi::key_arg(a.key, "attribute key")?;
             value_of(key, a.r#type, a.string_value, a.int_value, a.double_value)
         })?;
-        let parent = if parent.is_null() {
-            None
-        } else {
-            Some(handles::span_ref(parent)?.context()?)
-        };
+        let parent = handles::parent_context(parent)?;
         out(out_span, start(name, kind, parent, attrs)?)
     })
 }
@@ -383,15 +375,10 @@ unsafe fn attributes_of<A>(
     len: usize,
     kv: impl Fn(&A) -> Result<KeyValue, FfiError>,
 ) -> Result<Vec<KeyValue>, FfiError> {
-    if len == 0 {
-        return Ok(Vec::new());
-    }
-    if attributes.is_null() {
-        return Err(ffi::null("attributes"));
-    }
+    let attributes = ffi::slice_arg(attributes, len, "attributes")?;
     // One allocation of the exact size (the span keeps this vector).
     let mut out = Vec::with_capacity(len);
-    for a in std::slice::from_raw_parts(attributes, len) {
+    for a in attributes {
         out.push(kv(a)?);
     }
     Ok(out)
@@ -462,20 +449,10 @@ pub unsafe extern "C" fn ct_span_start_interned(
     guard(|| {
         let name = interned::lookup(name, "name")?;
         let attrs = attributes_of(attributes, len, |a| {
-            let key = interned::lookup(a.key, "attribute key")?;
-            value_of(
-                crosstrace::Key::from_static_str(key),
-                a.r#type,
-                a.string_value,
-                a.int_value,
-                a.double_value,
-            )
+            let key = interned_key(a.key, "attribute key")?;
+            value_of(key, a.r#type, a.string_value, a.int_value, a.double_value)
         })?;
-        let parent = if parent.is_null() {
-            None
-        } else {
-            Some(handles::span_ref(parent)?.context()?)
-        };
+        let parent = handles::parent_context(parent)?;
         out(out_span, start(name.into(), kind, parent, attrs)?)
     })
 }
@@ -589,7 +566,7 @@ pub unsafe extern "C" fn ct_span_set_str_interned(
 ) -> ct_result {
     set(span, || {
         Ok(KeyValue::new(
-            interned_key(key)?,
+            interned_key(key, "key")?,
             ffi::value_arg(value, "value")?,
         ))
     })
@@ -605,7 +582,7 @@ pub unsafe extern "C" fn ct_span_set_i64_interned(
     key: u32,
     value: i64,
 ) -> ct_result {
-    set(span, || Ok(KeyValue::new(interned_key(key)?, value)))
+    set(span, || Ok(KeyValue::new(interned_key(key, "key")?, value)))
 }
 
 /// `ct_span_set_f64` with the key an id from `ct_intern`.
@@ -618,7 +595,7 @@ pub unsafe extern "C" fn ct_span_set_f64_interned(
     key: u32,
     value: f64,
 ) -> ct_result {
-    set(span, || Ok(KeyValue::new(interned_key(key)?, value)))
+    set(span, || Ok(KeyValue::new(interned_key(key, "key")?, value)))
 }
 
 /// `ct_span_set_bool` with the key an id from `ct_intern`.
@@ -631,12 +608,15 @@ pub unsafe extern "C" fn ct_span_set_bool_interned(
     key: u32,
     value: c_int,
 ) -> ct_result {
-    set(span, || Ok(KeyValue::new(interned_key(key)?, value != 0)))
+    set(span, || {
+        Ok(KeyValue::new(interned_key(key, "key")?, value != 0))
+    })
 }
 
-fn interned_key(id: u32) -> Result<crosstrace::Key, FfiError> {
+/// The key an id from `ct_intern` names; `what` (the argument) names it in the error.
+fn interned_key(id: u32, what: &'static str) -> Result<crosstrace::Key, FfiError> {
     Ok(crosstrace::Key::from_static_str(interned::lookup(
-        id, "key",
+        id, what,
     )?))
 }
 
@@ -820,11 +800,7 @@ pub unsafe extern "C" fn ct_etl_span_start(
     guard(|| {
         let op = str_arg(operation, "operation")?;
         let stage = str_arg(stage, "stage")?;
-        let parent = if parent.is_null() {
-            None
-        } else {
-            Some(handles::span_ref(parent)?.context()?)
-        };
+        let parent = handles::parent_context(parent)?;
         let span = crosstrace::with_global(|t| {
             let b = t.etl_span(op, stage);
             match &parent {
@@ -871,11 +847,7 @@ pub unsafe extern "C" fn ct_db_span_start(
         let system = str_arg(system, "system")?;
         let op = str_arg(operation, "operation")?;
         let coll = ffi::opt_str_arg(collection, "collection")?.unwrap_or("");
-        let parent = if parent.is_null() {
-            None
-        } else {
-            Some(handles::span_ref(parent)?.context()?)
-        };
+        let parent = handles::parent_context(parent)?;
         let span = crosstrace::with_global(|t| {
             let b = t.db_span(system, op, coll);
             match &parent {

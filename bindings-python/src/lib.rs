@@ -727,42 +727,66 @@ fn start_current<'py>(
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, Span>>> {
-    if !keys.cache_parent {
-        return match parent_in(keys, current)? {
-            Some(parent) => {
-                start_under(current.py(), name, kind, attributes, &parent, None).map(Some)
-            }
-            None => Ok(None),
-        };
-    }
-    // The same context object as the last span's, under the same tracing instance: its
-    // parent and the instance are this thread's already. The span starts while the cache is
-    // borrowed (shared): Python code it runs (a mapping's attributes) may start spans here,
-    // which then find the cache borrowed and do not replace it (`try_borrow_mut`).
-    let generation = crosstrace::global_generation();
     let py = current.py();
-    let hit = LAST_PARENT.try_with(|l| {
-        let l = l.try_borrow().ok()?;
-        let e = l.as_ref()?;
-        if !(e.current.is(current) && e.generation == generation) {
-            return None;
+    let generation = crosstrace::global_generation();
+    if keys.cache_parent {
+        if let Some(started) = start_cached(current, generation, name, kind, attributes) {
+            return started;
         }
-        Some(match &e.parent {
-            Some(parent) => {
-                start_with(&e.tracing, py, name, kind, attributes, parent, None).map(Some)
-            }
-            None => Ok(None),
-        })
-    });
-    if let Ok(Some(started)) = hit {
-        return started;
     }
     let parent = parent_in(keys, current)?;
+    if keys.cache_parent {
+        remember(current, &parent, generation);
+    }
+    match parent {
+        Some(parent) => start_under(py, name, kind, attributes, &parent, None).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`start_current`] from [`LAST_PARENT`] when `current` is the context object the cache holds,
+/// under the same tracing instance (`generation`): `None` on a miss. The span starts while the
+/// cache is borrowed (shared): Python code it runs (a mapping's attributes) may start spans
+/// here, which then find the cache borrowed and do not replace it ([`remember`]).
+fn start_cached<'py>(
+    current: &Bound<'py, PyDict>,
+    generation: u64,
+    name: &str,
+    kind: &str,
+    attributes: Option<&Bound<'py, PyAny>>,
+) -> Option<PyResult<Option<Bound<'py, Span>>>> {
+    LAST_PARENT
+        .try_with(|l| {
+            let l = l.try_borrow().ok()?;
+            let e = l.as_ref()?;
+            if !(e.current.is(current) && e.generation == generation) {
+                return None;
+            }
+            Some(match &e.parent {
+                Some(parent) => start_with(
+                    &e.tracing,
+                    current.py(),
+                    name,
+                    kind,
+                    attributes,
+                    parent,
+                    None,
+                )
+                .map(Some),
+                None => Ok(None),
+            })
+        })
+        .ok()
+        .flatten()
+}
+
+/// Makes `current` and the `parent` derived from it this thread's [`LAST_PARENT`] (unless a
+/// caller further up holds the cache).
+fn remember(current: &Bound<'_, PyDict>, parent: &Option<crosstrace::Context>, generation: u64) {
     let replaced = LAST_PARENT.try_with(|l| {
         let mut l = l.try_borrow_mut().ok()?;
         // The instance moves over from the entry it replaces when still current: no clone.
-        let old = l.take();
-        let (tracing, old) = match old {
+        let (tracing, old) = match l.take() {
             Some(LastParent {
                 current: c,
                 parent: _,
@@ -782,10 +806,6 @@ fn start_current<'py>(
     // Dropped once the cache is no longer borrowed: dropping a context can run Python code (a
     // `__del__`, a weakref callback) that starts a span.
     drop(replaced);
-    match parent {
-        Some(parent) => start_under(py, name, kind, attributes, &parent, None).map(Some),
-        None => Ok(None),
-    }
 }
 
 /// The parent context that OpenTelemetry's context `current` gives a span: its crosstrace

@@ -144,15 +144,8 @@ fn interned(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
             if m.len() >= MAX_ENTRIES {
                 return Ok(Cow::Owned(s.to_owned()));
             }
-            let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
-            let interned: &'static str = match all.get(s) {
-                Some(n) => n,
-                None if all.len() < MAX_TOTAL => {
-                    let leaked: &'static str = Box::leak(s.into());
-                    all.insert(leaked);
-                    leaked
-                }
-                None => return Ok(Cow::Owned(s.to_owned())),
+            let Some(interned) = global(s) else {
+                return Ok(Cow::Owned(s.to_owned()));
             };
             m.insert(bytes.into(), interned);
             Ok(Cow::Borrowed(interned))
