@@ -74,7 +74,9 @@ impl ct_result {
 /// An error at the boundary.
 #[derive(Debug)]
 pub(crate) enum FfiError {
-    Core(Error),
+    /// Boxed: a result with this error stays two words, returned in registers, not moved
+    /// through memory at every `?` of a call that succeeds.
+    Core(Box<Error>),
     Null(&'static str),
     Utf8(&'static str),
     SpanEnded,
@@ -83,13 +85,13 @@ pub(crate) enum FfiError {
 
 impl From<Error> for FfiError {
     fn from(e: Error) -> Self {
-        FfiError::Core(e)
+        FfiError::Core(Box::new(e))
     }
 }
 
 impl From<crosstrace::ConfigError> for FfiError {
     fn from(e: crosstrace::ConfigError) -> Self {
-        FfiError::Core(e.into())
+        FfiError::Core(Box::new(e.into()))
     }
 }
 
@@ -122,15 +124,15 @@ pub(crate) fn null(arg: &'static str) -> FfiError {
 }
 
 pub(crate) fn invalid(argument: &'static str, value: &str, expected: &'static str) -> FfiError {
-    FfiError::Core(Error::InvalidArgument {
+    FfiError::Core(Box::new(Error::InvalidArgument {
         argument,
         value: value.chars().take(200).collect(),
         expected,
-    })
+    }))
 }
 
 pub(crate) fn internal(message: String) -> FfiError {
-    FfiError::Core(Error::Export(message))
+    FfiError::Core(Box::new(Error::Export(message)))
 }
 
 thread_local! {

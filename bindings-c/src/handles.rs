@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crosstrace::{ContextGuard, SpanContext};
+use crosstrace::{ContextGuard, SpanContext, Tracing};
 
 use crate::ffi::{FfiError, Reclaim};
 
@@ -112,13 +112,21 @@ static SLAB: Slab = Slab {
     free: Mutex::new(Vec::new()),
 };
 
-/// A thread's free slots (most recently freed last, reused first).
-struct FreeList(Vec<usize>);
+/// What a thread keeps for starting and freeing spans: one thread-local, read once per start.
+struct Local {
+    /// Free slots (most recently freed last, reused first).
+    free: RefCell<Vec<usize>>,
+    /// The process-wide instance, and the core's generation it was read at (as
+    /// `crosstrace::with_global` keeps one, beside the free slots here: one thread-local per
+    /// start instead of two, and the new span is written into its slot without moving through
+    /// `with_global`'s result).
+    tracing: RefCell<Option<(u64, Tracing)>>,
+}
 
-impl Drop for FreeList {
+impl Drop for Local {
     fn drop(&mut self) {
         let mut free = SLAB.free.lock().unwrap_or_else(|e| e.into_inner());
-        free.append(&mut self.0);
+        free.append(self.free.get_mut());
     }
 }
 
@@ -126,7 +134,12 @@ impl Drop for FreeList {
 const LOCAL_FREE_MAX: usize = 256;
 
 thread_local! {
-    static FREE_SLOTS: RefCell<FreeList> = const { RefCell::new(FreeList(Vec::new())) };
+    static LOCAL: Local = const {
+        Local {
+            free: RefCell::new(Vec::new()),
+            tracing: RefCell::new(None),
+        }
+    };
     static STACK: RefCell<Vec<ContextGuard>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -137,13 +150,10 @@ impl Slab {
         (!chunk.is_null()).then(|| unsafe { &*chunk.add(index & (CHUNK - 1)) })
     }
 
-    /// A FREE slot the caller now owns.
-    fn take(&self) -> Result<usize, FfiError> {
-        let local = FREE_SLOTS
-            .try_with(|f| f.borrow_mut().0.pop())
-            .ok()
-            .flatten();
-        if let Some(i) = local {
+    /// A FREE slot the caller now owns, from `local` (the calling thread's, `None` while it
+    /// exits) or else the shared list or a new one.
+    fn take(&self, local: Option<&Local>) -> Result<usize, FfiError> {
+        if let Some(i) = local.and_then(|l| l.free.borrow_mut().pop()) {
             return Ok(i);
         }
         let shared = {
@@ -152,7 +162,9 @@ impl Slab {
             // Take a few more for this thread while the lock is held (none on a thread that is
             // exiting: they stay in the shared list).
             let keep = free.len().saturating_sub(LOCAL_FREE_MAX / 4);
-            let _ = FREE_SLOTS.try_with(|f| f.borrow_mut().0.extend(free.drain(keep..)));
+            if let Some(l) = local {
+                l.free.borrow_mut().extend(free.drain(keep..));
+            }
             i
         };
         if let Some(i) = shared {
@@ -188,11 +200,10 @@ impl Slab {
 
     /// Returns a slot the caller moved to FREE.
     fn give_back(&self, index: usize) {
-        let overflow = FREE_SLOTS.try_with(|f| {
-            let mut f = f.borrow_mut();
-            f.0.push(index);
-            (f.0.len() > LOCAL_FREE_MAX)
-                .then(|| f.0.drain(..LOCAL_FREE_MAX / 2).collect::<Vec<_>>())
+        let overflow = LOCAL.try_with(|l| {
+            let mut f = l.free.borrow_mut();
+            f.push(index);
+            (f.len() > LOCAL_FREE_MAX).then(|| f.drain(..LOCAL_FREE_MAX / 2).collect::<Vec<_>>())
         });
         match overflow {
             Ok(None) => {}
@@ -325,13 +336,59 @@ impl SpanRef {
     }
 }
 
-/// A handle for `span` (an error only past 2^24 live spans, 2^16 on 32-bit targets).
-pub(crate) fn new_span(span: crosstrace::Span) -> Result<*mut ct_span, FfiError> {
-    let index = SLAB.take()?;
+/// Starts a span with `start` in the process-wide instance and returns a handle for it (an
+/// error only past 2^24 live spans, 2^16 on 32-bit targets). `start` must not call back into
+/// this library.
+pub(crate) fn new_span(
+    start: impl FnOnce(&Tracing) -> crosstrace::Span,
+) -> Result<*mut ct_span, FfiError> {
+    let mut start = Some(start);
+    let local = LOCAL.try_with(|l| {
+        let span = with_tracing(l, start.take()?);
+        Some(place(SLAB.take(Some(l)), span))
+    });
+    match (local, start) {
+        (Ok(Some(handle)), _) => handle,
+        // This thread's thread-locals are gone (a C library starting spans from a pthread-key
+        // destructor): the instance by its lock, a slot from the shared list.
+        (_, Some(start)) => place(SLAB.take(None), start(&crosstrace::global())),
+        (_, None) => unreachable!("`start` is taken only where a handle is made"),
+    }
+}
+
+/// Runs `start` with `l`'s copy of the process-wide instance, refreshed first if
+/// `crosstrace::init` has installed another since.
+fn with_tracing(l: &Local, start: impl FnOnce(&Tracing) -> crosstrace::Span) -> crosstrace::Span {
+    let generation = crosstrace::global_generation();
+    if let Ok(c) = l.tracing.try_borrow() {
+        if let Some((g, t)) = &*c {
+            if *g == generation {
+                return start(t);
+            }
+        }
+    }
+    let t = crosstrace::global();
+    // (Never borrowed while a span starts: `start` does not call into this library. The
+    // replaced instance is dropped after the borrow: dropping the last clone of one flushes.)
+    let old = l
+        .tracing
+        .try_borrow_mut()
+        .ok()
+        .map(|mut c| c.replace((generation, t.clone())));
+    let span = start(&t);
+    drop(old);
+    span
+}
+
+/// Puts `span` in the slot `index` names (the caller owns it: FREE) and returns its handle.
+fn place(index: Result<usize, FfiError>, span: crosstrace::Span) -> Result<*mut ct_span, FfiError> {
+    let index = index?;
     let slot = SLAB.slot(index).expect("a taken slot is in a chunk");
     let generation = slot.word.load(Ordering::Relaxed) >> 2;
-    // SAFETY: the slot is FREE and was taken by this call: nothing else reaches its state.
-    unsafe { *slot.state.get() = Some(SpanState { span, ended: false }) };
+    // SAFETY: the slot is FREE and was taken by this call: nothing else reaches its state,
+    // which is empty (a freed slot's state is emptied before it goes to a free list), so
+    // there is nothing to drop.
+    unsafe { slot.state.get().write(Some(SpanState { span, ended: false })) };
     slot.word.store(word(generation, LIVE), Ordering::Release);
     Ok(((generation as usize) << INDEX_BITS | index) as *mut ct_span)
 }

@@ -62,7 +62,7 @@ pub(crate) fn intern(s: &str) -> Result<u32, FfiError> {
 }
 
 /// The string `id` names; `what` (the argument) names it in the error.
-#[inline]
+#[inline(always)]
 pub(crate) fn lookup(id: u32, what: &'static str) -> Result<&'static str, FfiError> {
     let (chunk, i) = (id as usize / CHUNK, id as usize % CHUNK);
     if let Some(c) = TABLE.get(chunk) {
@@ -74,5 +74,11 @@ pub(crate) fn lookup(id: u32, what: &'static str) -> Result<&'static str, FfiErr
             }
         }
     }
-    Err(ffi::invalid(what, &id.to_string(), "an id from ct_intern"))
+    Err(not_interned(id, what))
+}
+
+#[cold]
+#[inline(never)]
+fn not_interned(id: u32, what: &'static str) -> FfiError {
+    ffi::invalid(what, &id.to_string(), "an id from ct_intern")
 }

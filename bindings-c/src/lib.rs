@@ -316,8 +316,7 @@ fn start(
     attributes: Vec<KeyValue>,
 ) -> Result<*mut ct_span, FfiError> {
     let kind = span_kind(kind)?;
-    let span = crosstrace::with_global(|t| t.start_now(parent.as_ref(), name, kind, attributes));
-    handles::new_span(span)
+    handles::new_span(|t| t.start_now(parent.as_ref(), name, kind, attributes))
 }
 
 /// Starts a span of `kind` (a `ct_span_kind`). `parent` NULL means the thread's current span (see `ct_span_enter`), or a
@@ -614,6 +613,7 @@ pub unsafe extern "C" fn ct_span_set_bool_interned(
 }
 
 /// The key an id from `ct_intern` names; `what` (the argument) names it in the error.
+#[inline(always)]
 fn interned_key(id: u32, what: &'static str) -> Result<crosstrace::Key, FfiError> {
     Ok(crosstrace::Key::from_static_str(interned::lookup(
         id, what,
@@ -801,14 +801,14 @@ pub unsafe extern "C" fn ct_etl_span_start(
         let op = str_arg(operation, "operation")?;
         let stage = str_arg(stage, "stage")?;
         let parent = handles::parent_context(parent)?;
-        let span = crosstrace::with_global(|t| {
+        let span = handles::new_span(|t| {
             let b = t.etl_span(op, stage);
             match &parent {
                 Some(cx) => b.parent_context(cx).start(),
                 None => b.start(),
             }
         });
-        out(out_span, handles::new_span(span)?)
+        out(out_span, span?)
     })
 }
 
@@ -848,14 +848,14 @@ pub unsafe extern "C" fn ct_db_span_start(
         let op = str_arg(operation, "operation")?;
         let coll = ffi::opt_str_arg(collection, "collection")?.unwrap_or("");
         let parent = handles::parent_context(parent)?;
-        let span = crosstrace::with_global(|t| {
+        let span = handles::new_span(|t| {
             let b = t.db_span(system, op, coll);
             match &parent {
                 Some(cx) => b.parent_context(cx).start(),
                 None => b.start(),
             }
         });
-        out(out_span, handles::new_span(span)?)
+        out(out_span, span?)
     })
 }
 
