@@ -207,6 +207,7 @@ pub(crate) unsafe fn str_arg<'a>(p: *const c_char, arg: &'static str) -> Result<
 ///
 /// # Safety
 /// `p` NULL or NUL-terminated.
+#[inline(always)]
 pub(crate) unsafe fn key_arg(
     p: *const c_char,
     arg: &'static str,
@@ -224,6 +225,7 @@ pub(crate) unsafe fn key_arg(
 ///
 /// # Safety
 /// `p` NULL or NUL-terminated.
+#[inline(always)]
 pub(crate) unsafe fn name_arg(
     p: *const c_char,
     arg: &'static str,
@@ -243,11 +245,55 @@ fn address_slot(p: *const c_char) -> (usize, usize) {
     (addr, ((addr >> 3) ^ (addr >> 11)) % BY_ADDRESS_SLOTS)
 }
 
+/// Interned strings by the address C passed them at (a slot per address, as
+/// [`address_slot`] picks it), per thread.
+struct ByAddress([Cell<Seen>; BY_ADDRESS_SLOTS]);
+
+#[derive(Clone, Copy)]
+struct Seen {
+    addr: usize,
+    s: &'static str,
+    /// In the program's read-only image ([`crate::image`]): the bytes there are still `s`.
+    fixed: bool,
+}
+
+impl ByAddress {
+    const fn new() -> ByAddress {
+        ByAddress(
+            [const {
+                Cell::new(Seen {
+                    addr: 0,
+                    s: "",
+                    fixed: false,
+                })
+            }; BY_ADDRESS_SLOTS],
+        )
+    }
+
+    /// The string seen at `p` (`addr`, `slot` from [`address_slot`]), if its bytes are still
+    /// there.
+    ///
+    /// # Safety
+    /// `p` NUL-terminated.
+    #[inline(always)]
+    unsafe fn find(&self, p: *const c_char, addr: usize, slot: usize) -> Option<&'static str> {
+        let e = self.0[slot].get();
+        // SAFETY: `p` is NUL-terminated (the caller's contract).
+        (e.addr == addr && (e.fixed || unsafe { is_c_str(p, e.s) })).then_some(e.s)
+    }
+
+    /// Remembers `s`, interned from the bytes at `addr` (which hold no NUL, as
+    /// [`is_c_str`] needs).
+    fn remember(&self, addr: usize, slot: usize, s: &'static str) {
+        let fixed = crate::image::is_fixed(addr, s.len());
+        self.0[slot].set(Seen { addr, s, fixed });
+    }
+}
+
 thread_local! {
     /// Interned keys and names by the address C passed them at. C code mostly passes string
     /// literals, the same address with the same bytes on every call.
-    static BY_ADDRESS: [Cell<(usize, &'static str)>; BY_ADDRESS_SLOTS] =
-        const { [const { Cell::new((0, "")) }; BY_ADDRESS_SLOTS] };
+    static BY_ADDRESS: ByAddress = const { ByAddress::new() };
 }
 
 /// A key or name, interned by [`crosstrace::intern`]. A string seen before at the same address
@@ -256,22 +302,34 @@ thread_local! {
 ///
 /// # Safety
 /// `p` non-NULL and NUL-terminated.
+#[inline(always)]
 unsafe fn interned(
     p: *const c_char,
 ) -> Result<std::borrow::Cow<'static, str>, std::str::Utf8Error> {
     let (addr, slot) = address_slot(p);
-    let seen = BY_ADDRESS.try_with(|c| c[slot].get()).ok();
-    if let Some((a, s)) = seen {
-        // SAFETY: `p` is NUL-terminated (the caller's contract).
-        if a == addr && unsafe { is_c_str(p, s) } {
-            return Ok(std::borrow::Cow::Borrowed(s));
-        }
+    // SAFETY: `p` is NUL-terminated (the caller's contract).
+    if let Ok(Some(s)) = BY_ADDRESS.try_with(|c| unsafe { c.find(p, addr, slot) }) {
+        return Ok(std::borrow::Cow::Borrowed(s));
     }
     // SAFETY: as above.
+    unsafe { intern_new(p, addr, slot) }
+}
+
+/// [`interned`] for a string not found by its address: interned by its bytes, and remembered
+/// at its address.
+///
+/// # Safety
+/// `p` non-NULL and NUL-terminated.
+#[inline(never)]
+unsafe fn intern_new(
+    p: *const c_char,
+    addr: usize,
+    slot: usize,
+) -> Result<std::borrow::Cow<'static, str>, std::str::Utf8Error> {
+    // SAFETY: the caller's contract.
     let got = crosstrace::intern::name_from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())?;
     if let std::borrow::Cow::Borrowed(s) = got {
-        // (Interned from a C string's bytes, so it holds no NUL, which `is_c_str` relies on.)
-        let _ = BY_ADDRESS.try_with(|c| c[slot].set((addr, s)));
+        let _ = BY_ADDRESS.try_with(|c| c.remember(addr, slot, s));
     }
     Ok(got)
 }
@@ -332,6 +390,12 @@ thread_local! {
         const { [const { RefCell::new((0, None)) }; BY_ADDRESS_SLOTS] };
 }
 
+thread_local! {
+    /// The interned values of [`VALUES`] again, where [`value_arg`] finds them first: no
+    /// borrow, no destructor to register, nothing to count.
+    static INTERNED_VALUES_AT: ByAddress = const { ByAddress::new() };
+}
+
 /// Values longer than this are copied, not kept in [`VALUES`].
 const SHARED_VALUE_MAX: usize = 64;
 
@@ -341,6 +405,7 @@ const SHARED_VALUE_MAX: usize = 64;
 ///
 /// # Safety
 /// `p` NULL or NUL-terminated.
+#[inline(always)]
 pub(crate) unsafe fn value_arg(
     p: *const c_char,
     arg: &'static str,
@@ -349,6 +414,25 @@ pub(crate) unsafe fn value_arg(
         return Err(FfiError::Null(arg));
     }
     let (addr, slot) = address_slot(p);
+    // SAFETY: `p` is NUL-terminated (the caller's contract).
+    if let Ok(Some(s)) = INTERNED_VALUES_AT.try_with(|c| unsafe { c.find(p, addr, slot) }) {
+        return Ok(s.into());
+    }
+    // SAFETY: as above.
+    unsafe { value_from(p, addr, slot, arg) }
+}
+
+/// [`value_arg`] for a value not found among the interned ones by its address.
+///
+/// # Safety
+/// `p` non-NULL and NUL-terminated.
+#[inline(never)]
+unsafe fn value_from(
+    p: *const c_char,
+    addr: usize,
+    slot: usize,
+    arg: &'static str,
+) -> Result<crosstrace::StringValue, FfiError> {
     let seen = VALUES
         .try_with(|v| {
             let mut v = v[slot].borrow_mut();
@@ -375,7 +459,10 @@ pub(crate) unsafe fn value_arg(
         .ok()
         .flatten();
     match seen {
-        Some(Cached::Interned(s)) => return Ok(s.into()),
+        Some(Cached::Interned(s)) => {
+            let _ = INTERNED_VALUES_AT.try_with(|c| c.remember(addr, slot, s));
+            return Ok(s.into());
+        }
         Some(Cached::Shared(s, _)) => return Ok(s.into()),
         None => {}
     }

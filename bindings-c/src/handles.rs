@@ -2,6 +2,7 @@
 
 use std::cell::{RefCell, UnsafeCell};
 use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -27,12 +28,6 @@ impl Reclaim for *mut ct_context {
     }
 }
 
-#[derive(Debug)]
-struct SpanState {
-    span: crosstrace::Span,
-    ended: bool,
-}
-
 /// A span handle. Thread-safe: calls on one span from several threads are serialised.
 ///
 /// Not a pointer: a number (a slot of the library's span table and that slot's generation),
@@ -51,7 +46,7 @@ pub struct ct_span {
 // the threads that call in (and is dropped on whichever frees the handle), so it must be `Send`.
 const _: () = {
     const fn send<T: Send>() {}
-    send::<SpanState>();
+    send::<crosstrace::Span>();
 };
 
 // A handle is `generation << INDEX_BITS | index`. A slot's generation moves on each time its
@@ -85,9 +80,12 @@ fn word(generation: u64, status: u64) -> u64 {
 
 struct Slot {
     word: AtomicU64,
-    /// Touched only by the call that moved `word` to BUSY, or by the owner of a FREE slot (the
-    /// thread that took it from a free list).
-    state: UnsafeCell<Option<SpanState>>,
+    /// The span while the slot is LIVE or BUSY; nothing while it is FREE. This and `ended` are
+    /// touched only by the call that moved `word` to BUSY, or by the owner of a FREE slot (the
+    /// thread that took it from a free list, or that is freeing it).
+    span: UnsafeCell<MaybeUninit<crosstrace::Span>>,
+    /// Whether the span has ended.
+    ended: UnsafeCell<bool>,
 }
 
 /// The span slab: chunks of slots, allocated as the number of live spans grows and kept. A
@@ -102,7 +100,7 @@ struct Slab {
     free: Mutex<Vec<usize>>,
 }
 
-// SAFETY: a slot's state is reached only as described on `Slot::state`.
+// SAFETY: a slot's span is reached only as described on `Slot::span`.
 unsafe impl Sync for Slot {}
 
 static SLAB: Slab = Slab {
@@ -189,7 +187,8 @@ impl Slab {
                 let slots: Box<[Slot]> = (0..CHUNK)
                     .map(|_| Slot {
                         word: AtomicU64::new(word(1, FREE)),
-                        state: UnsafeCell::new(None),
+                        span: UnsafeCell::new(MaybeUninit::uninit()),
+                        ended: UnsafeCell::new(false),
                     })
                     .collect();
                 c.store(Box::leak(slots).as_mut_ptr(), Ordering::Release);
@@ -241,18 +240,15 @@ struct Locked<'a> {
     generation: u64,
 }
 
-impl std::ops::Deref for Locked<'_> {
-    type Target = SpanState;
-    fn deref(&self) -> &SpanState {
+impl Locked<'_> {
+    fn span(&mut self) -> &mut crosstrace::Span {
         // SAFETY: the slot is BUSY by this guard, and a LIVE slot holds a span.
-        unsafe { (*self.slot.state.get()).as_ref() }.expect("a live slot holds a span")
+        unsafe { (*self.slot.span.get()).assume_init_mut() }
     }
-}
 
-impl std::ops::DerefMut for Locked<'_> {
-    fn deref_mut(&mut self) -> &mut SpanState {
-        // SAFETY: as above.
-        unsafe { (*self.slot.state.get()).as_mut() }.expect("a live slot holds a span")
+    fn ended(&mut self) -> &mut bool {
+        // SAFETY: BUSY by this guard.
+        unsafe { &mut *self.slot.ended.get() }
     }
 }
 
@@ -303,34 +299,33 @@ impl SpanRef {
 
     /// The context children inherit (this span as parent, its baggage and correlation).
     pub(crate) fn context(&self) -> Result<crosstrace::Context, FfiError> {
-        Ok(self.lock()?.span.context())
+        Ok(self.lock()?.span().context())
     }
 
     /// The span's ids (also after it ended).
     pub(crate) fn span_context(&self) -> Result<SpanContext, FfiError> {
-        Ok(self.lock()?.span.span_context().clone())
+        Ok(self.lock()?.span().span_context().clone())
     }
 
     /// Runs `f` on a span that has not ended.
     pub(crate) fn with(&self, f: impl FnOnce(&mut crosstrace::Span)) -> Result<(), FfiError> {
         let mut st = self.lock()?;
-        if st.ended {
+        if *st.ended() {
             return Err(FfiError::SpanEnded);
         }
-        f(&mut st.span);
+        f(st.span());
         Ok(())
     }
 
     /// Ends the span, now or at `at`.
     pub(crate) fn end(&self, at: Option<std::time::SystemTime>) -> Result<(), FfiError> {
         let mut st = self.lock()?;
-        if st.ended {
+        if std::mem::replace(st.ended(), true) {
             return Err(FfiError::SpanEnded);
         }
-        st.ended = true;
         match at {
-            Some(t) => st.span.end_at(t),
-            None => st.span.end(),
+            Some(t) => st.span().end_at(t),
+            None => st.span().end(),
         }
         Ok(())
     }
@@ -385,10 +380,12 @@ fn place(index: Result<usize, FfiError>, span: crosstrace::Span) -> Result<*mut 
     let index = index?;
     let slot = SLAB.slot(index).expect("a taken slot is in a chunk");
     let generation = slot.word.load(Ordering::Relaxed) >> 2;
-    // SAFETY: the slot is FREE and was taken by this call: nothing else reaches its state,
-    // which is empty (a freed slot's state is emptied before it goes to a free list), so
-    // there is nothing to drop.
-    unsafe { slot.state.get().write(Some(SpanState { span, ended: false })) };
+    // SAFETY: the slot is FREE and was taken by this call: nothing else reaches it, and it
+    // holds no span (a freed slot's span is dropped before it goes to a free list).
+    unsafe {
+        (*slot.span.get()).write(span);
+        *slot.ended.get() = false;
+    }
     slot.word.store(word(generation, LIVE), Ordering::Release);
     Ok(((generation as usize) << INDEX_BITS | index) as *mut ct_span)
 }
@@ -429,9 +426,9 @@ pub(crate) fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
     struct Release<'a>(&'a SpanRef, usize);
     impl Drop for Release<'_> {
         fn drop(&mut self) {
-            // SAFETY: still BUSY by this call. (Normally empty already; after a panic in
-            // `end`, the span, which is then finished, is dropped here, not by the next owner.)
-            unsafe { *self.0.slot.state.get() = None };
+            // SAFETY: still BUSY by this call, so the slot holds its span: dropped here, in
+            // place (also after a panic in `end`).
+            unsafe { (*self.0.slot.span.get()).assume_init_drop() };
             let g = self.0.generation;
             let next = if g < GENERATION_MASK {
                 g + 1
@@ -449,15 +446,12 @@ pub(crate) fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
         }
     }
     let _release = Release(&r, p as usize & INDEX_MASK);
-    // SAFETY: BUSY by this call. Ended and dropped in place (moving it out costs a copy).
-    let state = unsafe { &mut *r.slot.state.get() };
-    if let Some(st) = state {
-        if !st.ended {
-            st.ended = true;
-            st.span.end();
+    // SAFETY: BUSY by this call, so the slot holds its span.
+    unsafe {
+        if !std::mem::replace(&mut *r.slot.ended.get(), true) {
+            (*r.slot.span.get()).assume_init_mut().end();
         }
     }
-    *state = None;
     Ok(())
 }
 

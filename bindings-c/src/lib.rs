@@ -13,6 +13,7 @@
 
 mod ffi;
 mod handles;
+mod image;
 mod interned;
 
 use std::ffi::{c_char, c_void};

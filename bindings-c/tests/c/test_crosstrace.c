@@ -692,12 +692,14 @@ static void test_metrics_program(const char *dir, int interned) {
 }
 
 /* Names and keys are looked up by the address C passes them at; a buffer reused for another
- * string (shorter, longer, same prefix) must give that string, not the one seen there before. */
-static void test_reused_name_buffer(void) {
-    current_test = "a reused name buffer";
+ * string (shorter, longer, same prefix) must give that string, not the one seen there before:
+ * on the stack, and in the program's own writable data (beside the read-only segments whose
+ * strings are not compared again). */
+static char static_buf[32];
+
+static void reused_buffer(char *buf) {
     init_none();
     const char *names[] = {"reused.alpha", "reused.beta", "reused.alp", "reused.alphabet", "reused.alpha"};
-    char buf[32];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         strcpy(buf, names[i]);
         ct_span *s = NULL;
@@ -748,6 +750,14 @@ static void test_reused_name_buffer(void) {
     }
     ct_string_free(text);
     CHECK_RC(ct_shutdown(5000, NULL), CT_OK);
+}
+
+static void test_reused_name_buffer(void) {
+    char buf[32];
+    current_test = "a reused name buffer on the stack";
+    reused_buffer(buf);
+    current_test = "a reused name buffer in static data";
+    reused_buffer(static_buf);
 }
 
 /* Interned names and keys: one id per string, usable from any thread; an id that ct_intern did
