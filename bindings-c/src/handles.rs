@@ -337,17 +337,18 @@ impl SpanRef {
 pub(crate) fn new_span(
     start: impl FnOnce(&Tracing) -> crosstrace::Span,
 ) -> Result<*mut ct_span, FfiError> {
-    let mut start = Some(start);
-    let local = LOCAL.try_with(|l| {
-        let span = with_tracing(l, start.take()?);
-        Some(place(SLAB.take(Some(l)), span))
-    });
-    match (local, start) {
-        (Ok(Some(handle)), _) => handle,
+    match LOCAL.try_with(|l| l as *const Local) {
+        Ok(l) => {
+            // SAFETY: this thread's `Local`, which lives until the thread's thread-locals are
+            // torn down; that does not start during this call (a pointer rather than a
+            // closure for `try_with`: `start` need not be kept aside for the case below).
+            let l = unsafe { &*l };
+            let span = with_tracing(l, start);
+            place(SLAB.take(Some(l)), span)
+        }
         // This thread's thread-locals are gone (a C library starting spans from a pthread-key
         // destructor): the instance by its lock, a slot from the shared list.
-        (_, Some(start)) => place(SLAB.take(None), start(&crosstrace::global())),
-        (_, None) => unreachable!("`start` is taken only where a handle is made"),
+        Err(_) => place(SLAB.take(None), start(&crosstrace::global())),
     }
 }
 
@@ -392,11 +393,16 @@ fn place(index: Result<usize, FfiError>, span: crosstrace::Span) -> Result<*mut 
 
 /// The context of an optional parent span: `None` for NULL (the thread's current span is the
 /// parent), else the live span's context.
+#[inline(always)]
 pub(crate) fn parent_context(p: *const ct_span) -> Result<Option<crosstrace::Context>, FfiError> {
     if p.is_null() {
         return Ok(None);
     }
-    Ok(Some(span_ref(p)?.context()?))
+    span_context_of(p).map(Some)
+}
+
+fn span_context_of(p: *const ct_span) -> Result<crosstrace::Context, FfiError> {
+    span_ref(p)?.context()
 }
 
 /// The slot a handle names; an error for NULL, or a value no slot ever had.
