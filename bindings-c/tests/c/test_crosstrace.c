@@ -342,6 +342,52 @@ static void test_threads(void) {
     CHECK(health_num("spans_exported") == THREADS * SPANS_PER_THREAD);
 }
 
+/* Spans started, given attributes and freed from a pthread-key destructor, which runs after
+ * the thread's Rust thread-locals are gone: the library takes its slow paths (the instance by
+ * its lock, slots from the shared list) and loses nothing. A second thread then reuses the
+ * slots those spans gave back. */
+static pthread_key_t exit_key;
+static int exit_rc[3];
+
+static void at_thread_exit(void *value) {
+    (void)value;
+    for (int i = 0; i < 3; i++) {
+        ct_span *s = NULL;
+        exit_rc[i] = ct_span_start("at.thread.exit", CT_SPAN_KIND_INTERNAL, NULL, &s);
+        if (exit_rc[i] == CT_OK) exit_rc[i] = ct_span_set_i64(s, "i", i);
+        ct_span_free(s);
+    }
+}
+
+static void *exiting_worker(void *arg) {
+    (void)arg;
+    ct_span *s = NULL;
+    if (ct_span_start("before.exit", CT_SPAN_KIND_INTERNAL, NULL, &s) != CT_OK) return (void *)1;
+    ct_span_free(s);
+    pthread_setspecific(exit_key, (void *)1);
+    return NULL;
+}
+
+static void test_spans_at_thread_exit(void) {
+    current_test = "spans at thread exit";
+    init_none();
+    CHECK(pthread_key_create(&exit_key, at_thread_exit) == 0);
+    for (int round = 0; round < 2; round++) {
+        memset(exit_rc, 0xff, sizeof exit_rc);
+        pthread_t t;
+        void *r = (void *)1;
+        CHECK(pthread_create(&t, NULL, exiting_worker, NULL) == 0);
+        pthread_join(t, &r);
+        CHECK(r == NULL);
+        for (int i = 0; i < 3; i++) CHECK_RC(exit_rc[i], CT_OK);
+    }
+    pthread_key_delete(exit_key);
+    CHECK_RC(ct_force_flush(10000), CT_OK);
+    CHECK(health_num("spans_ended") == 8);
+    CHECK(health_num("spans_exported") == 8);
+    CHECK_RC(ct_shutdown(5000, NULL), CT_OK);
+}
+
 /* One span, used by every thread at once: calls are serialised on the handle, none is lost
  * (each thread adds its own attributes, so the span's vector grows while they all call: without
  * the serialisation it is reallocated under another thread's write). */
@@ -894,6 +940,7 @@ int main(int argc, char **argv) {
     test_spans_ids_parents_and_health();
     test_correlation_and_propagation();
     test_threads();
+    test_spans_at_thread_exit();
     test_one_span_many_threads();
     test_config_vectors(vectors);
     test_extract_vectors(vectors);

@@ -54,22 +54,34 @@ impl Context {
         Context::default()
     }
 
-    /// The thread's current context (set by [`Context::attach`]).
+    /// The thread's current context (set by [`Context::attach`]). While the thread's
+    /// thread-locals are torn down (a C library's pthread-key destructor, say), none: an empty
+    /// context.
     pub fn current() -> Context {
-        CURRENT.with(|c| c.borrow().clone())
+        Context::with_current(Context::clone)
     }
 
-    /// Runs `f` with the thread's current context borrowed, without cloning it.
+    /// Runs `f` with the thread's current context borrowed, without cloning it (an empty one
+    /// while the thread's thread-locals are torn down).
     pub(crate) fn with_current<R>(f: impl FnOnce(&Context) -> R) -> R {
-        CURRENT.with(|c| f(&c.borrow()))
+        match CURRENT.try_with(|c| c as *const RefCell<Context>) {
+            // SAFETY: this thread's slot, which lives until the thread's thread-locals are torn
+            // down; that does not start during this call. (A pointer rather than a closure for
+            // `try_with`: `f` need not be kept aside for the case below.)
+            Ok(c) => f(&unsafe { &*c }.borrow()),
+            Err(_) => f(&Context::default()),
+        }
     }
 
     /// Makes this the thread's current context until the guard drops; the previous one is then
-    /// restored.
+    /// restored. (While the thread's thread-locals are torn down there is no current context
+    /// to set: spans started then have no parent from it.)
     pub fn attach(self) -> ContextGuard {
-        let previous = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), self));
+        let previous = CURRENT
+            .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), self))
+            .ok();
         ContextGuard {
-            previous: Some(previous),
+            previous,
             _not_send: std::marker::PhantomData,
         }
     }
