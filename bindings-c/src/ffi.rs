@@ -167,6 +167,7 @@ pub(crate) fn last_error_ptr() -> *const c_char {
 
 /// Runs `f` inside a panic boundary: a panic becomes `CT_ERR_PANIC` with its message as the
 /// last error; an error its code and message.
+#[inline(always)]
 pub(crate) fn guard(f: impl FnOnce() -> Result<(), FfiError>) -> ct_result {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => {
