@@ -152,11 +152,17 @@ pub(crate) fn set_last_error(message: String) {
     }
 }
 
+#[inline(always)]
 fn clear_last_error() {
     if HAS_ERROR.get() {
-        HAS_ERROR.set(false);
-        let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = None);
+        drop_last_error();
     }
+}
+
+#[inline(never)]
+fn drop_last_error() {
+    HAS_ERROR.set(false);
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = None);
 }
 
 pub(crate) fn last_error_ptr() -> *const c_char {

@@ -150,10 +150,17 @@ impl Slab {
 
     /// A FREE slot the caller now owns, from `local` (the calling thread's, `None` while it
     /// exits) or else the shared list or a new one.
+    #[inline(always)]
     fn take(&self, local: Option<&Local>) -> Result<usize, FfiError> {
-        if let Some(i) = local.and_then(|l| l.free.borrow_mut().pop()) {
-            return Ok(i);
+        match local.and_then(|l| l.free.borrow_mut().pop()) {
+            Some(i) => Ok(i),
+            None => self.take_shared(local),
         }
+    }
+
+    /// [`Slab::take`] when the thread has no free slot of its own.
+    #[inline(never)]
+    fn take_shared(&self, local: Option<&Local>) -> Result<usize, FfiError> {
         let shared = {
             let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
             let i = free.pop();
@@ -198,25 +205,30 @@ impl Slab {
     }
 
     /// Returns a slot the caller moved to FREE.
+    #[inline(always)]
     fn give_back(&self, index: usize) {
-        let overflow = LOCAL.try_with(|l| {
+        let kept = LOCAL.try_with(|l| {
+            let mut f = l.free.borrow_mut();
+            (f.len() < LOCAL_FREE_MAX).then(|| f.push(index)).is_some()
+        });
+        if kept != Ok(true) {
+            self.give_back_shared(index);
+        }
+    }
+
+    /// [`Slab::give_back`] when the thread's list is full (half of it, with `index`, goes to
+    /// the shared list) or gone (the thread is exiting: `index` goes there).
+    #[inline(never)]
+    fn give_back_shared(&self, index: usize) {
+        let batch = LOCAL.try_with(|l| {
             let mut f = l.free.borrow_mut();
             f.push(index);
-            (f.len() > LOCAL_FREE_MAX).then(|| f.drain(..LOCAL_FREE_MAX / 2).collect::<Vec<_>>())
+            f.drain(..LOCAL_FREE_MAX / 2).collect::<Vec<_>>()
         });
-        match overflow {
-            Ok(None) => {}
-            Ok(Some(batch)) => self
-                .free
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(batch),
-            // The thread is exiting: straight to the shared list.
-            Err(_) => self
-                .free
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(index),
+        let mut shared = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        match batch {
+            Ok(batch) => shared.extend(batch),
+            Err(_) => shared.push(index),
         }
     }
 }
@@ -377,6 +389,7 @@ fn with_tracing(l: &Local, start: impl FnOnce(&Tracing) -> crosstrace::Span) -> 
 }
 
 /// Puts `span` in the slot `index` names (the caller owns it: FREE) and returns its handle.
+#[inline(always)]
 fn place(index: Result<usize, FfiError>, span: crosstrace::Span) -> Result<*mut ct_span, FfiError> {
     let index = index?;
     let slot = SLAB.slot(index).expect("a taken slot is in a chunk");
@@ -427,11 +440,12 @@ pub(crate) fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
     }
     let r = span_ref(p)?;
     r.acquire(word(r.generation, BUSY))?;
-    /// Frees the slot when dropped, also when ending the span panicked (the boundary reports
-    /// the panic; the slot must not stay BUSY, where every later call would wait on it).
+    /// Frees the slot, when dropped if ending the span panicked (the boundary reports the
+    /// panic; the slot must not stay BUSY, where every later call would wait on it).
     struct Release<'a>(&'a SpanRef, usize);
-    impl Drop for Release<'_> {
-        fn drop(&mut self) {
+    impl Release<'_> {
+        #[inline(always)]
+        fn release(&self) {
             // SAFETY: still BUSY by this call, so the slot holds its span: dropped here, in
             // place (also after a panic in `end`).
             unsafe { (*self.0.slot.span.get()).assume_init_drop() };
@@ -451,13 +465,22 @@ pub(crate) fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
             SLAB.give_back(self.1);
         }
     }
-    let _release = Release(&r, p as usize & INDEX_MASK);
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            self.release();
+        }
+    }
+    let release = Release(&r, p as usize & INDEX_MASK);
     // SAFETY: BUSY by this call, so the slot holds its span.
     unsafe {
         if !std::mem::replace(&mut *r.slot.ended.get(), true) {
             (*r.slot.span.get()).assume_init_mut().end();
         }
     }
+    // (Released here rather than by the drop, which the compiler keeps out of line for the
+    // unwinding path.)
+    release.release();
+    std::mem::forget(release);
     Ok(())
 }
 
