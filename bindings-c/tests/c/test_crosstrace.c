@@ -388,6 +388,55 @@ static void test_spans_at_thread_exit(void) {
     CHECK_RC(ct_shutdown(5000, NULL), CT_OK);
 }
 
+/* Many spans live at once on one thread, freed there (past the thread's own list of free
+ * slots: half of them go to the shared list), then started on another thread (which takes its
+ * slots from the shared list): every handle works, the freed ones are refused. */
+#define MANY_LIVE 700
+static ct_span *many[MANY_LIVE];
+
+static void *start_many(void *arg) {
+    (void)arg;
+    for (int i = 0; i < MANY_LIVE; i++) {
+        many[i] = NULL;
+        if (ct_span_start("many", CT_SPAN_KIND_INTERNAL, NULL, &many[i]) != CT_OK) return (void *)1;
+    }
+    return NULL;
+}
+
+static void *free_many(void *arg) {
+    (void)arg;
+    for (int i = 0; i < MANY_LIVE; i++) {
+        if (ct_span_set_i64(many[i], "i", i) != CT_OK) return (void *)1;
+        ct_span_free(many[i]);
+    }
+    return NULL;
+}
+
+static void test_many_live_spans(void) {
+    current_test = "many live spans";
+    init_none();
+    ct_span *freed[MANY_LIVE];
+    for (int round = 0; round < 2; round++) {
+        pthread_t t;
+        void *r = (void *)1;
+        CHECK(pthread_create(&t, NULL, start_many, NULL) == 0);
+        pthread_join(t, &r);
+        CHECK(r == NULL);
+        r = (void *)1;
+        CHECK(pthread_create(&t, NULL, free_many, NULL) == 0);
+        pthread_join(t, &r);
+        CHECK(r == NULL);
+        memcpy(freed, many, sizeof freed);
+    }
+    int refused = 0;
+    for (int i = 0; i < MANY_LIVE; i++) refused += ct_span_set_i64(freed[i], "i", i) == CT_ERR_INVALID_HANDLE;
+    CHECK(refused == MANY_LIVE);
+    CHECK_RC(ct_force_flush(10000), CT_OK);
+    CHECK(health_num("spans_ended") == 2 * MANY_LIVE);
+    CHECK(health_num("spans_exported") == 2 * MANY_LIVE);
+    CHECK_RC(ct_shutdown(5000, NULL), CT_OK);
+}
+
 /* One span, used by every thread at once: calls are serialised on the handle, none is lost
  * (each thread adds its own attributes, so the span's vector grows while they all call: without
  * the serialisation it is reallocated under another thread's write). */
@@ -941,6 +990,7 @@ int main(int argc, char **argv) {
     test_correlation_and_propagation();
     test_threads();
     test_spans_at_thread_exit();
+    test_many_live_spans();
     test_one_span_many_threads();
     test_config_vectors(vectors);
     test_extract_vectors(vectors);
