@@ -275,7 +275,23 @@ impl Drop for Locked<'_> {
 impl SpanRef {
     /// Moves the slot from LIVE to `to` once no other call uses it; an error if the span was
     /// freed (the slot's generation moved on).
+    #[inline(always)]
     fn acquire(&self, to: u64) -> Result<(), FfiError> {
+        let live = word(self.generation, LIVE);
+        match self
+            .slot
+            .word
+            .compare_exchange(live, to, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => Ok(()),
+            Err(_) => self.acquire_contended(to),
+        }
+    }
+
+    /// [`SpanRef::acquire`] after a first try failed: the span was freed, or another call
+    /// uses it.
+    #[inline(never)]
+    fn acquire_contended(&self, to: u64) -> Result<(), FfiError> {
         let (live, busy) = (word(self.generation, LIVE), word(self.generation, BUSY));
         let mut spins = 0_u32;
         loop {
@@ -301,6 +317,7 @@ impl SpanRef {
         }
     }
 
+    #[inline(always)]
     fn lock(&self) -> Result<Locked<'static>, FfiError> {
         self.acquire(word(self.generation, BUSY))?;
         Ok(Locked {
@@ -320,6 +337,7 @@ impl SpanRef {
     }
 
     /// Runs `f` on a span that has not ended.
+    #[inline(always)]
     pub(crate) fn with(&self, f: impl FnOnce(&mut crosstrace::Span)) -> Result<(), FfiError> {
         let mut st = self.lock()?;
         if *st.ended() {

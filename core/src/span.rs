@@ -295,7 +295,18 @@ impl Drop for Span {
 }
 
 /// Truncates a string value to at most `limit` bytes on a char boundary; `true` if cut.
+#[inline]
 pub(crate) fn truncate_value(value: &mut Value, limit: usize) -> bool {
+    match value {
+        Value::String(s) if s.as_str().len() <= limit => false,
+        Value::String(_) | Value::Array(opentelemetry::Array::String(_)) => cut_value(value, limit),
+        _ => false,
+    }
+}
+
+/// [`truncate_value`] for a string value that may be too long, or an array of strings.
+#[inline(never)]
+fn cut_value(value: &mut Value, limit: usize) -> bool {
     fn cut(s: &str, limit: usize) -> Option<String> {
         if s.len() <= limit {
             return None;
