@@ -178,8 +178,8 @@ extern "C" {
 // The library version, e.g. `"0.1.0"`. Static; never free it.
 const char *ct_version(void);
 
-// The calling thread's last error message, or NULL if the last call succeeded. Owned by the
-// library; valid until the next crosstrace call on this thread.
+// The calling thread's last error message (at most 1,023 bytes), or NULL if the last call
+// succeeded. Owned by the library; valid until the next crosstrace call on this thread.
 const char *ct_last_error(void);
 
 // Frees a string returned by the library. NULL is a no-op.

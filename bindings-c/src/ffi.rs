@@ -135,39 +135,46 @@ pub(crate) fn internal(message: String) -> FfiError {
     FfiError::Core(Box::new(Error::Export(message)))
 }
 
+/// Room for the last error's message and its NUL (a longer one is cut at a character).
+const LAST_ERROR_MAX: usize = 1024;
+
 thread_local! {
-    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
-    /// Whether `LAST_ERROR` holds a message: read by every successful call (which clears it),
-    /// and cheaper to read (no destructor, so no registration check).
+    /// The calling thread's last error message, NUL-terminated. A buffer, not an allocation:
+    /// it needs no destructor, so it is there even while the thread's thread-locals are torn
+    /// down (a pthread-key destructor calling in, which would otherwise set up a thread-local
+    /// that is never freed), and `ct_last_error()`'s pointer stays valid for the thread's life.
+    static LAST_ERROR: RefCell<[u8; LAST_ERROR_MAX]> = const { RefCell::new([0; LAST_ERROR_MAX]) };
+    /// Whether `LAST_ERROR` holds the last call's error (a successful call clears it).
     static HAS_ERROR: Cell<bool> = const { Cell::new(false) };
 }
 
 pub(crate) fn set_last_error(message: String) {
-    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    // (`try_with`: on a thread whose thread-locals are being torn down — a C library freeing
-    // spans from a pthread-key destructor — the message is dropped; `with` would panic outside
-    // the guard's catch and abort the process.)
-    if LAST_ERROR.try_with(|e| *e.borrow_mut() = Some(c)).is_ok() {
-        HAS_ERROR.set(true);
+    let mut end = message.len().min(LAST_ERROR_MAX - 1);
+    while !message.is_char_boundary(end) {
+        end -= 1;
     }
+    let _ = LAST_ERROR.try_with(|e| {
+        if let Ok(mut e) = e.try_borrow_mut() {
+            for (to, b) in e.iter_mut().zip(message[..end].bytes()) {
+                *to = if b == 0 { b' ' } else { b };
+            }
+            e[end] = 0;
+            HAS_ERROR.set(true);
+        }
+    });
 }
 
 #[inline(always)]
 fn clear_last_error() {
-    if HAS_ERROR.get() {
-        drop_last_error();
-    }
-}
-
-#[inline(never)]
-fn drop_last_error() {
     HAS_ERROR.set(false);
-    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = None);
 }
 
 pub(crate) fn last_error_ptr() -> *const c_char {
+    if !HAS_ERROR.get() {
+        return std::ptr::null();
+    }
     LAST_ERROR
-        .try_with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
+        .try_with(|e| e.as_ptr().cast::<c_char>().cast_const())
         .unwrap_or(std::ptr::null())
 }
 
@@ -670,4 +677,33 @@ pub(crate) unsafe fn line_pairs(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{clear_last_error, last_error_ptr, set_last_error, LAST_ERROR_MAX};
+    use std::ffi::CStr;
+
+    fn last_error() -> Option<String> {
+        let p = last_error_ptr();
+        // SAFETY: NULL or the thread's NUL-terminated buffer.
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn the_last_error_is_kept_cut_at_a_character_and_cleared() {
+        set_last_error("bad \0 input".into());
+        assert_eq!(last_error().as_deref(), Some("bad   input"));
+        let long = "é".repeat(LAST_ERROR_MAX);
+        set_last_error(long.clone());
+        let got = last_error().unwrap();
+        assert!(
+            got.len() < LAST_ERROR_MAX && long.starts_with(&got),
+            "{}",
+            got.len()
+        );
+        assert_eq!(got.len(), LAST_ERROR_MAX - 2);
+        clear_last_error();
+        assert_eq!(last_error(), None);
+    }
 }

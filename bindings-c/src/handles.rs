@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crosstrace::{ContextGuard, SpanContext, Tracing};
+use crosstrace::{ContextGuard, GlobalCopy, SpanContext, Tracing};
 
 use crate::ffi::{FfiError, Reclaim};
 
@@ -114,11 +114,11 @@ static SLAB: Slab = Slab {
 struct Local {
     /// Free slots (most recently freed last, reused first).
     free: RefCell<Vec<usize>>,
-    /// The process-wide instance, and the core's generation it was read at (as
-    /// `crosstrace::with_global` keeps one, beside the free slots here: one thread-local per
-    /// start instead of two, and the new span is written into its slot without moving through
-    /// `with_global`'s result).
-    tracing: RefCell<Option<(u64, Tracing)>>,
+    /// The thread's copy of the process-wide instance (`crosstrace::with_global` keeps one
+    /// too; this one sits beside the free slots: one thread-local per start instead of two,
+    /// and the new span is written into its slot without moving through `with_global`'s
+    /// result).
+    tracing: GlobalCopy,
 }
 
 impl Drop for Local {
@@ -135,7 +135,7 @@ thread_local! {
     static LOCAL: Local = const {
         Local {
             free: RefCell::new(Vec::new()),
-            tracing: RefCell::new(None),
+            tracing: GlobalCopy::new(),
         }
     };
     static STACK: RefCell<Vec<ContextGuard>> = const { RefCell::new(Vec::new()) };
@@ -373,37 +373,17 @@ pub(crate) fn new_span(
             // torn down; that does not start during this call (a pointer rather than a
             // closure for `try_with`: `start` need not be kept aside for the case below).
             let l = unsafe { &*l };
-            let span = with_tracing(l, start);
+            // (`start` does not call into this library, so the copy is never in use here.)
+            let span = l.tracing.with(start);
             place(SLAB.take(Some(l)), span)
         }
         // This thread's thread-locals are gone (a C library starting spans from a pthread-key
         // destructor): the instance by its lock, a slot from the shared list.
-        Err(_) => place(SLAB.take(None), start(&crosstrace::global())),
-    }
-}
-
-/// Runs `start` with `l`'s copy of the process-wide instance, refreshed first if
-/// `crosstrace::init` has installed another since.
-fn with_tracing(l: &Local, start: impl FnOnce(&Tracing) -> crosstrace::Span) -> crosstrace::Span {
-    let generation = crosstrace::global_generation();
-    if let Ok(c) = l.tracing.try_borrow() {
-        if let Some((g, t)) = &*c {
-            if *g == generation {
-                return start(t);
-            }
+        Err(_) => {
+            let span = start(&crosstrace::global());
+            place(SLAB.take(None), span)
         }
     }
-    let t = crosstrace::global();
-    // (Never borrowed while a span starts: `start` does not call into this library. The
-    // replaced instance is dropped after the borrow: dropping the last clone of one flushes.)
-    let old = l
-        .tracing
-        .try_borrow_mut()
-        .ok()
-        .map(|mut c| c.replace((generation, t.clone())));
-    let span = start(&t);
-    drop(old);
-    span
 }
 
 /// Puts `span` in the slot `index` names (the caller owns it: FREE) and returns its handle.
@@ -495,20 +475,33 @@ pub(crate) fn free_span(p: *mut ct_span) -> Result<(), FfiError> {
             (*r.slot.span.get()).assume_init_mut().end();
         }
     }
-    // (Released here rather than by the drop, which the compiler keeps out of line for the
-    // unwinding path.)
-    release.release();
-    std::mem::forget(release);
+    // Released here rather than by the drop, which the compiler keeps out of line for the
+    // unwinding path; disarmed first, so that a panic while releasing (nothing there panics)
+    // could not drop the span or list the slot twice: the slot would stay BUSY instead.
+    std::mem::ManuallyDrop::new(release).release();
     Ok(())
 }
 
-pub(crate) fn push_context(cx: crosstrace::Context) {
-    let g = cx.attach();
-    STACK.with(|s| s.borrow_mut().push(g));
+/// The error for the context stack of a thread whose thread-locals are torn down (a call from
+/// a pthread-key destructor).
+fn stack_gone() -> FfiError {
+    crate::ffi::invalid(
+        "context stack",
+        "gone",
+        "a thread that is not exiting (this one's thread-locals are torn down)",
+    )
+}
+
+pub(crate) fn push_context(cx: crosstrace::Context) -> Result<(), FfiError> {
+    STACK
+        .try_with(|s| s.borrow_mut().push(cx.attach()))
+        .map_err(|_| stack_gone())
 }
 
 pub(crate) fn pop_context() -> Result<(), FfiError> {
-    let g = STACK.with(|s| s.borrow_mut().pop());
+    let g = STACK
+        .try_with(|s| s.borrow_mut().pop())
+        .map_err(|_| stack_gone())?;
     match g {
         Some(g) => {
             drop(g);
@@ -524,6 +517,5 @@ pub(crate) fn pop_context() -> Result<(), FfiError> {
 
 pub(crate) fn replace_top_context(cx: crosstrace::Context) -> Result<(), FfiError> {
     pop_context()?;
-    push_context(cx);
-    Ok(())
+    push_context(cx)
 }

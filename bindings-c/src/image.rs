@@ -6,7 +6,9 @@
 //!
 //! Shared libraries are not included: one loaded with `dlopen` can be unloaded and another
 //! mapped at its addresses. Their strings, like strings in writable memory, are compared byte
-//! for byte each time.
+//! for byte each time. Assumed: nothing makes the main executable's read-only segments
+//! writable and changes them (a hot-patcher could; C code that writes to a literal has
+//! undefined behaviour anyway).
 
 /// Whether the `len` bytes at `addr` and the NUL after them are in the main executable's
 /// read-only segments. Always `false` where the segments are not known (targets other than
@@ -85,6 +87,17 @@ mod tests {
         ] {
             assert!(!is_fixed(addr, len), "{addr:#x}");
         }
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn a_literal_of_a_shared_library_is_not_fixed() {
+        extern "C" {
+            fn gnu_get_libc_version() -> *const std::ffi::c_char;
+        }
+        // SAFETY: glibc returns a pointer to a NUL-terminated string in its own read-only data.
+        let v = unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) };
+        assert!(!is_fixed(v.as_ptr() as usize, v.to_bytes().len()));
     }
 
     #[test]

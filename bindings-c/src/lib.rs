@@ -155,8 +155,8 @@ pub extern "C" fn ct_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// The calling thread's last error message, or NULL if the last call succeeded. Owned by the
-/// library; valid until the next crosstrace call on this thread.
+/// The calling thread's last error message (at most 1,023 bytes), or NULL if the last call
+/// succeeded. Owned by the library; valid until the next crosstrace call on this thread.
 #[no_mangle]
 pub extern "C" fn ct_last_error() -> *const c_char {
     ffi::last_error_ptr()
@@ -772,8 +772,7 @@ pub unsafe extern "C" fn ct_span_span_id(span: *const ct_span, out: *mut c_char)
 pub unsafe extern "C" fn ct_span_enter(span: *const ct_span) -> ct_result {
     guard(|| {
         let cx = handles::span_ref(span)?.context()?;
-        handles::push_context(cx);
-        Ok(())
+        handles::push_context(cx)
     })
 }
 
@@ -896,8 +895,7 @@ pub unsafe extern "C" fn ct_correlation_begin(
             owned(ffi::opt_str_arg(operation, "operation")?),
             [],
         )?;
-        handles::push_context(crosstrace::Context::current().with_correlation(c));
-        Ok(())
+        handles::push_context(crosstrace::Context::current().with_correlation(c))
     })
 }
 

@@ -30,8 +30,8 @@ pub use health::Health;
 pub use propagation::{Carrier, Propagators};
 pub use span::{Parent, Span};
 pub use tracing::{
-    global, global_generation, init, parse_span_context, with_global, SpanBuilder, Tracing,
-    SCOPE_NAME,
+    global, global_generation, init, parse_span_context, with_global, GlobalCopy, SpanBuilder,
+    Tracing, SCOPE_NAME,
 };
 
 /// Re-exports of the OpenTelemetry types in crosstrace's API.

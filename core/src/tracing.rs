@@ -672,10 +672,53 @@ static GLOBAL: RwLock<Option<Tracing>> = RwLock::new(None);
 /// Bumped by every [`init`]: how a thread's cached instance knows it is stale.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
+/// One thread's copy of the process-wide instance ([`global`]) and the [`init`] generation it
+/// is of: refreshed when `init` installs another, so a binding that starts a span per call
+/// finds the instance without the lock and the reference count of [`global`]. Keep it in a
+/// thread-local ([`with_global`] has its own; a binding may keep one beside other per-thread
+/// state, to read one thread-local per call). The instance it holds stays alive until the
+/// thread calls again after an `init`, or exits.
+#[derive(Debug, Default)]
+pub struct GlobalCopy(std::cell::RefCell<Option<(u64, Tracing)>>);
+
+impl GlobalCopy {
+    /// An empty copy (filled on first use).
+    pub const fn new() -> GlobalCopy {
+        GlobalCopy(std::cell::RefCell::new(None))
+    }
+
+    /// Runs `f` with the instance, refreshed first if [`init`] installed another since. (A
+    /// call from inside `f` on the same copy, when stale, runs with a fresh clone it does not
+    /// keep.)
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(&Tracing) -> R) -> R {
+        let generation = GENERATION.load(Ordering::Acquire);
+        if let Ok(c) = self.0.try_borrow() {
+            if let Some((g, t)) = &*c {
+                if *g == generation {
+                    return f(t);
+                }
+            }
+        }
+        // Read after `generation`: at worst a newer instance under an older number, replaced
+        // again on the next call.
+        let t = global();
+        // The replaced copy is dropped after `f` (dropping the last clone of an instance
+        // flushes it).
+        let old = self
+            .0
+            .try_borrow_mut()
+            .ok()
+            .map(|mut c| c.replace((generation, t.clone())));
+        let r = f(&t);
+        drop(old);
+        r
+    }
+}
+
 thread_local! {
-    /// This thread's clone of the process-wide instance and the [`GENERATION`] it is of.
-    static CACHED: std::cell::RefCell<Option<(u64, Tracing)>> =
-        const { std::cell::RefCell::new(None) };
+    /// This thread's copy of the process-wide instance, for [`with_global`].
+    static CACHED: GlobalCopy = const { GlobalCopy::new() };
 }
 
 /// Builds tracing from `config` and installs it as the process-wide instance used by
@@ -697,33 +740,16 @@ pub fn global_generation() -> u64 {
 }
 
 /// Runs `f` with the process-wide instance (a disabled one before [`init`]), without the
-/// lock and the reference counting of [`global`]: each thread keeps a clone, replaced when
-/// [`init`] installs a new instance. (A thread that never calls again keeps the old instance
-/// alive until it exits.) For bindings, which find the instance on every span.
+/// lock and the reference counting of [`global`]: through this thread's [`GlobalCopy`]. For
+/// bindings, which find the instance on every span.
 pub fn with_global<R>(f: impl FnOnce(&Tracing) -> R) -> R {
-    let generation = GENERATION.load(Ordering::Acquire);
-    let mut f = Some(f);
-    let done = CACHED.try_with(|c| {
-        let fresh = |c: &Option<(u64, Tracing)>| matches!(c, Some((g, _)) if *g == generation);
-        if !c.try_borrow().is_ok_and(|c| fresh(&c)) {
-            // Not while `f` runs further up this thread's stack (then borrowed): that call
-            // takes the locked path below.
-            if let Ok(mut c) = c.try_borrow_mut() {
-                // Read after `generation`: at worst a newer instance under an older number,
-                // replaced again on the next call.
-                *c = Some((generation, global()));
-            }
-        }
-        let c = c.try_borrow().ok()?;
-        match &*c {
-            Some((g, t)) if *g == generation => f.take().map(|f| f(t)),
-            _ => None,
-        }
-    });
-    match (done, f.take()) {
-        (Ok(Some(r)), _) => r,
-        (_, Some(f)) => f(&global()),
-        (_, None) => unreachable!("`f` ran only if it returned"),
+    match CACHED.try_with(|c| c as *const GlobalCopy) {
+        // SAFETY: this thread's copy, which lives until the thread's thread-locals are torn
+        // down; that does not start during this call. (A pointer rather than a closure for
+        // `try_with`: `f` need not be kept aside for the case below.)
+        Ok(c) => unsafe { &*c }.with(f),
+        // The thread's thread-locals are torn down: the instance by its lock.
+        Err(_) => f(&global()),
     }
 }
 

@@ -345,9 +345,10 @@ static void test_threads(void) {
 /* Spans started, given attributes and freed from a pthread-key destructor, which runs after
  * the thread's Rust thread-locals are gone: the library takes its slow paths (the instance by
  * its lock, slots from the shared list) and loses nothing. A second thread then reuses the
- * slots those spans gave back. */
+ * slots those spans gave back. Making a span current there is refused with an error (the
+ * thread's context stack is gone), not a caught panic. */
 static pthread_key_t exit_key;
-static int exit_rc[3];
+static int exit_rc[3], exit_enter_rc, exit_correlation_rc, exit_exit_rc;
 
 static void at_thread_exit(void *value) {
     (void)value;
@@ -355,14 +356,19 @@ static void at_thread_exit(void *value) {
         ct_span *s = NULL;
         exit_rc[i] = ct_span_start("at.thread.exit", CT_SPAN_KIND_INTERNAL, NULL, &s);
         if (exit_rc[i] == CT_OK) exit_rc[i] = ct_span_set_i64(s, "i", i);
+        if (i == 0) exit_enter_rc = ct_span_enter(s);
         ct_span_free(s);
     }
+    exit_correlation_rc = ct_correlation_begin(NULL, NULL, "at.thread.exit");
+    exit_exit_rc = ct_span_exit();
 }
 
 static void *exiting_worker(void *arg) {
     (void)arg;
     ct_span *s = NULL;
     if (ct_span_start("before.exit", CT_SPAN_KIND_INTERNAL, NULL, &s) != CT_OK) return (void *)1;
+    /* (The thread's context stack is in use before it exits, so it is torn down by then.) */
+    if (ct_span_enter(s) != CT_OK || ct_span_exit() != CT_OK) return (void *)1;
     ct_span_free(s);
     pthread_setspecific(exit_key, (void *)1);
     return NULL;
@@ -380,6 +386,9 @@ static void test_spans_at_thread_exit(void) {
         pthread_join(t, &r);
         CHECK(r == NULL);
         for (int i = 0; i < 3; i++) CHECK_RC(exit_rc[i], CT_OK);
+        CHECK_RC(exit_enter_rc, CT_ERR_INVALID_ARGUMENT);
+        CHECK_RC(exit_correlation_rc, CT_ERR_INVALID_ARGUMENT);
+        CHECK_RC(exit_exit_rc, CT_ERR_INVALID_ARGUMENT);
     }
     pthread_key_delete(exit_key);
     CHECK_RC(ct_force_flush(10000), CT_OK);
@@ -388,9 +397,10 @@ static void test_spans_at_thread_exit(void) {
     CHECK_RC(ct_shutdown(5000, NULL), CT_OK);
 }
 
-/* Many spans live at once on one thread, freed there (past the thread's own list of free
- * slots: half of them go to the shared list), then started on another thread (which takes its
- * slots from the shared list): every handle works, the freed ones are refused. */
+/* Many spans live at once, started on one thread and freed on another (past that thread's own
+ * list of free slots: half of them go to the shared list, the rest when it exits), then started
+ * again on a third (which takes its slots from the shared list): every handle works, the freed
+ * ones are refused. */
 #define MANY_LIVE 700
 static ct_span *many[MANY_LIVE];
 
