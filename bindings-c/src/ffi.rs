@@ -311,8 +311,8 @@ thread_local! {
 }
 
 /// A key or name, interned by [`crosstrace::intern`]. A string seen before at the same address
-/// is found there, compared byte for byte (the caller's buffer may have changed since): no
-/// length scan, UTF-8 check or hash lookup.
+/// is found there, compared byte for byte (the caller's buffer may have changed since) unless
+/// the address is in the program's read-only image: no length scan, UTF-8 check or hash lookup.
 ///
 /// # Safety
 /// `p` non-NULL and NUL-terminated.

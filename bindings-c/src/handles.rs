@@ -362,8 +362,7 @@ impl SpanRef {
 }
 
 /// Starts a span with `start` in the process-wide instance and returns a handle for it (an
-/// error only past 2^24 live spans, 2^16 on 32-bit targets). `start` must not call back into
-/// this library.
+/// error only past 2^24 live spans, 2^16 on 32-bit targets).
 pub(crate) fn new_span(
     start: impl FnOnce(&Tracing) -> crosstrace::Span,
 ) -> Result<*mut ct_span, FfiError> {
@@ -373,7 +372,6 @@ pub(crate) fn new_span(
             // torn down; that does not start during this call (a pointer rather than a
             // closure for `try_with`: `start` need not be kept aside for the case below).
             let l = unsafe { &*l };
-            // (`start` does not call into this library, so the copy is never in use here.)
             let span = l.tracing.with(start);
             place(SLAB.take(Some(l)), span)
         }
