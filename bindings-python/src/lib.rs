@@ -14,7 +14,7 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use crosstrace::{Correlation, ErrorKind, KeyValue, Tracing, TracingConfig};
+use crosstrace::{Correlation, ErrorKind, GlobalCopy, KeyValue, Tracing, TracingConfig};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
@@ -131,13 +131,13 @@ fn init(config_json: &str) -> PyResult<()> {
         let c: TracingConfig =
             serde_json::from_str(config_json).map_err(|e| ConfigError::new_err(e.to_string()))?;
         crosstrace::init(c).map_err(py_err)?;
-        // This thread's cached parent holds the instance just replaced: let it go now (other
-        // threads let theirs go at their next span under another context, or when they exit).
-        let old = LAST_PARENT
-            .try_with(|l| l.try_borrow_mut().ok().and_then(|mut l| l.take()))
-            .ok()
-            .flatten();
-        drop(old);
+        // This thread's copy holds the instance just replaced: let it go now (other threads
+        // let theirs go at their next span, or when they exit).
+        let _ = LOCAL.try_with(|l| {
+            let old = l.last.try_borrow_mut().ok().and_then(|mut l| l.take());
+            drop(old);
+            l.tracing.clear();
+        });
         Ok(())
     })
 }
@@ -677,7 +677,7 @@ struct ContextKeys {
     /// `start_span_here` itself, which would call itself.)
     general: Py<PyAny>,
     /// Whether `get_current` reads the API's own contextvars runtime, whose context objects are
-    /// never changed once made: then the parent derived from one is kept ([`LAST_PARENT`]).
+    /// never changed once made: then the parent derived from one is kept ([`LastParent`]).
     cache_parent: bool,
 }
 
@@ -728,15 +728,14 @@ fn start_current<'py>(
     attributes: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, Span>>> {
     let py = current.py();
-    let generation = crosstrace::global_generation();
     if keys.cache_parent {
-        if let Some(started) = start_cached(current, generation, name, kind, attributes) {
+        if let Some(started) = start_cached(current, name, kind, attributes) {
             return started;
         }
     }
     let parent = parent_in(keys, current)?;
     if keys.cache_parent {
-        remember(current, &parent, generation);
+        remember(current, &parent);
     }
     match parent {
         Some(parent) => start_under(py, name, kind, attributes, &parent, None).map(Some),
@@ -744,35 +743,25 @@ fn start_current<'py>(
     }
 }
 
-/// [`start_current`] from [`LAST_PARENT`] when `current` is the context object the cache holds,
-/// under the same tracing instance (`generation`): `None` on a miss. The span starts while the
-/// cache is borrowed (shared): Python code it runs (a mapping's attributes) may start spans
-/// here, which then find the cache borrowed and do not replace it ([`remember`]).
+/// [`start_current`] from the thread's [`LastParent`] when `current` is the context object it
+/// holds, with the thread's copy of the tracing instance: `None` on a miss. The span starts
+/// while the cache is borrowed (shared): Python code it runs (a mapping's attributes) may start
+/// spans here, which then find the cache borrowed and do not replace it ([`remember`]).
 fn start_cached<'py>(
     current: &Bound<'py, PyDict>,
-    generation: u64,
     name: &str,
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
 ) -> Option<PyResult<Option<Bound<'py, Span>>>> {
-    LAST_PARENT
+    LOCAL
         .try_with(|l| {
-            let l = l.try_borrow().ok()?;
-            let e = l.as_ref()?;
-            if !(e.current.is(current) && e.generation == generation) {
-                return None;
-            }
+            let last = l.last.try_borrow().ok()?;
+            let e = last.as_ref().filter(|e| e.current.is(current))?;
             Some(match &e.parent {
-                Some(parent) => start_with(
-                    &e.tracing,
-                    current.py(),
-                    name,
-                    kind,
-                    attributes,
-                    parent,
-                    None,
-                )
-                .map(Some),
+                Some(parent) => l
+                    .tracing
+                    .with(|t| start_with(t, current.py(), name, kind, attributes, parent, None))
+                    .map(Some),
                 None => Ok(None),
             })
         })
@@ -780,28 +769,15 @@ fn start_cached<'py>(
         .flatten()
 }
 
-/// Makes `current` and the `parent` derived from it this thread's [`LAST_PARENT`] (unless a
+/// Makes `current` and the `parent` derived from it this thread's [`LastParent`] (unless a
 /// caller further up holds the cache).
-fn remember(current: &Bound<'_, PyDict>, parent: &Option<crosstrace::Context>, generation: u64) {
-    let replaced = LAST_PARENT.try_with(|l| {
-        let mut l = l.try_borrow_mut().ok()?;
-        // The instance moves over from the entry it replaces when still current: no clone.
-        let (tracing, old) = match l.take() {
-            Some(LastParent {
-                current: c,
-                parent: _,
-                tracing,
-                generation: g,
-            }) if g == generation => (tracing, Some(c)),
-            old => (crosstrace::global(), old.map(|o| o.current)),
-        };
-        *l = Some(LastParent {
+fn remember(current: &Bound<'_, PyDict>, parent: &Option<crosstrace::Context>) {
+    let replaced = LOCAL.try_with(|l| {
+        let mut last = l.last.try_borrow_mut().ok()?;
+        last.replace(LastParent {
             current: current.clone().into_any().unbind(),
             parent: parent.clone(),
-            tracing,
-            generation,
-        });
-        Some(old)
+        })
     });
     // Dropped once the cache is no longer borrowed: dropping a context can run Python code (a
     // `__del__`, a weakref callback) that starts a span.
@@ -839,23 +815,30 @@ fn parent_in(
 /// dict lookups and the merge happen once per context, not once per span. Only with the API's
 /// own contextvars runtime, whose contexts are not changed once made (`set_value` copies); the
 /// object is held while cached, so it is the same context while its address is. (The last
-/// context a thread started a span under, what it holds, and the tracing instance stay alive
-/// until the thread starts a span under another context or exits; `init` lets go of the
-/// calling thread's. An instance replaced by `init` therefore finishes exporting what it
-/// queued only once every thread has let go of it, as with `crosstrace::with_global`'s own
-/// per-thread copy.)
+/// context a thread started a span under, and what it holds, stay alive until the thread starts
+/// a span under another context or exits; `init` lets go of the calling thread's.)
 struct LastParent {
     current: Py<PyAny>,
     /// `None`: the current span is another tracer's.
     parent: Option<crosstrace::Context>,
-    /// The process-wide tracing instance as of `generation` ([`crosstrace::global_generation`]):
-    /// a hit starts its span without looking the instance up again.
-    tracing: Tracing,
-    generation: u64,
+}
+
+/// What a thread keeps for `start_span_here`, in one thread-local (a native extension reaches
+/// each thread-local through a call): the last parent, and the thread's copy of the tracing
+/// instance, which a hit starts its span with (an instance replaced by `init` finishes
+/// exporting what it queued once every thread has let go of its copy).
+struct Local {
+    last: RefCell<Option<LastParent>>,
+    tracing: GlobalCopy,
 }
 
 thread_local! {
-    static LAST_PARENT: RefCell<Option<LastParent>> = const { RefCell::new(None) };
+    static LOCAL: Local = const {
+        Local {
+            last: RefCell::new(None),
+            tracing: GlobalCopy::new(),
+        }
+    };
 }
 
 /// Starts a span (not made current), now or at ``start_time`` (ns since the Unix epoch); end

@@ -714,6 +714,12 @@ impl GlobalCopy {
         drop(old);
         r
     }
+
+    /// Lets go of the instance held (unless the copy is in use further up the stack).
+    pub fn clear(&self) {
+        let old = self.0.try_borrow_mut().ok().and_then(|mut c| c.take());
+        drop(old);
+    }
 }
 
 thread_local! {
