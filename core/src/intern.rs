@@ -110,6 +110,12 @@ pub fn global(s: &str) -> Option<&'static str> {
     Some(leaked)
 }
 
+/// The process-wide set's lock, held across a fork (see [`crate::fork`]).
+#[cfg(unix)]
+pub(crate) fn hold_for_fork() -> std::sync::MutexGuard<'static, impl Sized> {
+    ALL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A span name for `s`: an interned `&'static str` when the caches have room, else a copy.
 pub fn name(s: &str) -> Cow<'static, str> {
     name_from_bytes(s.as_bytes()).unwrap_or_else(|_| Cow::Owned(s.to_owned()))

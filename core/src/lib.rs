@@ -11,6 +11,8 @@ mod diag;
 pub mod domain;
 pub mod error;
 pub mod export;
+#[cfg(unix)]
+mod fork;
 pub mod health;
 pub mod intern;
 pub mod interop;

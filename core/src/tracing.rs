@@ -11,8 +11,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample, SpanData, SpanEvents,
-    SpanExporter, SpanLinks,
+    Sampler, SamplingDecision, ShouldSample, SpanData, SpanEvents, SpanExporter, SpanLinks,
 };
 use opentelemetry_sdk::Resource;
 
@@ -90,6 +89,42 @@ impl Pipeline {
         }
         self.processor.push(data);
     }
+
+    /// Takes the pipeline's locks for a fork (see [`crate::fork`]).
+    #[cfg(unix)]
+    pub(crate) fn hold_for_fork(&self) -> PipelineHold<'_> {
+        PipelineHold {
+            _metrics: self
+                .metrics
+                .as_ref()
+                .map(|m| Box::new(m.hold_for_fork()) as _),
+            processor: self.processor.hold_for_fork(),
+            counters: self.counters.hold_for_fork(),
+        }
+    }
+}
+
+/// Anything held only to be dropped (a lock's guard).
+#[cfg(unix)]
+trait Held {}
+#[cfg(unix)]
+impl<T> Held for T {}
+
+/// A pipeline's locks, held across a fork.
+#[cfg(unix)]
+pub(crate) struct PipelineHold<'a> {
+    _metrics: Option<Box<dyn Held + 'a>>,
+    processor: crate::export::ForkHold<'a>,
+    counters: crate::health::ForkHold<'a>,
+}
+
+#[cfg(unix)]
+impl PipelineHold<'_> {
+    /// In the child, before the locks are let go: see the holders' `in_child`.
+    pub(crate) fn in_child(&mut self) {
+        self.processor.in_child();
+        self.counters.in_child();
+    }
 }
 
 #[derive(Debug)]
@@ -102,7 +137,6 @@ struct Inner {
     pipeline: Option<Arc<Pipeline>>,
     /// Counters also exist when disabled, so health always answers.
     counters: Arc<Counters>,
-    ids: RandomIdGenerator,
 }
 
 /// The tracing provider: cheap to clone, shareable across threads.
@@ -119,17 +153,19 @@ impl Tracing {
     }
 
     /// Like [`Tracing::new`], but spans go to `exporter` (any OpenTelemetry SDK
-    /// `SpanExporter`) instead of the configured backend.
+    /// `SpanExporter`) instead of the configured backend. A forked child's export thread
+    /// uses the same exporter (its copy of it): the configured backends build a fresh one.
     pub fn with_exporter<E: SpanExporter + 'static>(
         config: TracingConfig,
         mut exporter: E,
     ) -> Result<Tracing> {
         let resource = build_resource(&config);
         exporter.set_resource(&resource);
+        let exporter = Arc::new(exporter);
         Self::build(
             config,
-            Some(Box::new(move || {
-                Ok(Box::new(crate::export::Sdk(exporter)) as Box<dyn Export>)
+            Some(Arc::new(move || {
+                Ok(Box::new(crate::export::SharedSdk(exporter.clone())) as Box<dyn Export>)
             })),
         )
     }
@@ -174,6 +210,10 @@ impl Tracing {
         } else {
             None
         };
+        #[cfg(unix)]
+        if let Some(p) = &pipeline {
+            crate::fork::register(p);
+        }
         Ok(Tracing {
             inner: Arc::new(Inner {
                 config,
@@ -182,7 +222,6 @@ impl Tracing {
                 warnings,
                 pipeline,
                 counters,
-                ids: RandomIdGenerator::default(),
             }),
         })
     }
@@ -322,8 +361,8 @@ impl Tracing {
 
         let trace_id = parent
             .map(SpanContext::trace_id)
-            .unwrap_or_else(|| inner.ids.new_trace_id());
-        let span_id = inner.ids.new_span_id();
+            .unwrap_or_else(crate::platform::trace_id);
+        let span_id = crate::platform::span_id();
         let trace_state = parent
             .map(|s| s.trace_state().clone())
             .unwrap_or(TraceState::NONE);
@@ -757,6 +796,14 @@ pub fn with_global<R>(f: impl FnOnce(&Tracing) -> R) -> R {
         // The thread's thread-locals are torn down: the instance by its lock.
         Err(_) => f(&global()),
     }
+}
+
+/// The process-wide instance's lock, held across a fork (see [`crate::fork`]): a thread that
+/// was reading it when the process forked would leave it locked in the child, where `init`
+/// then waits forever.
+#[cfg(unix)]
+pub(crate) fn hold_global_for_fork() -> std::sync::RwLockWriteGuard<'static, impl Sized> {
+    GLOBAL.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The process-wide instance, or a disabled one before [`init`].

@@ -41,6 +41,9 @@ struct State {
     /// Set when shutdown gave up waiting: the worker discards what is left.
     #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
     abandon: bool,
+    /// Set in a forked child: what the queue holds is the parent's, and the export thread is
+    /// not in this process. The next use of the queue starts afresh ([`BatchProcessor::lock`]).
+    forked: bool,
 }
 
 #[derive(Debug)]
@@ -50,6 +53,24 @@ struct Shared {
     capacity: usize,
     batch_size: usize,
     counters: Arc<Counters>,
+}
+
+/// What starting an export thread takes (again, in a forked child).
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+struct Spawn {
+    factory: ExporterFactory,
+    delay: Duration,
+    export_timeout: Duration,
+}
+
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+impl std::fmt::Debug for Spawn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawn")
+            .field("delay", &self.delay)
+            .field("export_timeout", &self.export_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -75,6 +96,28 @@ pub struct BatchProcessor {
     shared: Arc<Shared>,
     #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
     worker: Mutex<Option<worker::Handle>>,
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    spawn: Spawn,
+}
+
+/// The processor's locks, held by the thread that forks from just before `fork()` until
+/// just after (see [`crate::fork`]): no span is being queued and no batch taken while the
+/// process is copied, so the child's copy of the queue is whole.
+#[cfg(unix)]
+pub(crate) struct ForkHold<'a> {
+    state: MutexGuard<'a, State>,
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    _worker: MutexGuard<'a, Option<worker::Handle>>,
+}
+
+#[cfg(unix)]
+impl ForkHold<'_> {
+    /// In the child: the queue is the parent's. Only marked here (an after-fork handler does
+    /// as little as it can: the child may be about to `exec`); the first use of the queue
+    /// in the child clears it and starts an export thread ([`BatchProcessor::lock`]).
+    pub(crate) fn in_child(&mut self) {
+        self.state.forked = true;
+    }
 }
 
 impl BatchProcessor {
@@ -96,15 +139,16 @@ impl BatchProcessor {
         });
         #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
         {
-            let handle = worker::spawn(
-                shared.clone(),
-                exporter,
-                config.schedule_delay(),
-                config.export_timeout(),
-            )?;
+            let spawn = Spawn {
+                factory: exporter,
+                delay: config.schedule_delay(),
+                export_timeout: config.export_timeout(),
+            };
+            let handle = worker::spawn(shared.clone(), &spawn)?;
             Ok(BatchProcessor {
                 shared,
                 worker: Mutex::new(Some(handle)),
+                spawn,
             })
         }
         #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
@@ -114,11 +158,67 @@ impl BatchProcessor {
         }
     }
 
+    /// The queue, locked; in a forked child, first made the child's own ([`Self::renew`]).
+    #[inline]
+    fn lock(&self) -> MutexGuard<'_, State> {
+        let st = self.shared.lock();
+        if st.forked {
+            return self.renew(st);
+        }
+        st
+    }
+
+    /// The first use of the queue in a forked child: the spans queued or in flight are the
+    /// parent's (it sends them; sending them here too would duplicate them), so they are let
+    /// go, with the counts; the parent's export thread does not exist here, so a new one is
+    /// started, with a new exporter and connections.
+    #[cold]
+    fn renew<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        st.forked = false;
+        st.spans = std::collections::VecDeque::new();
+        st.in_flight = 0;
+        st.ended = 0;
+        st.dropped_queue_full = 0;
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        {
+            // Parent threads wait on these; nothing here will answer them, and their channels
+            // are the parent's: forgotten, not dropped.
+            std::mem::forget(std::mem::take(&mut st.flush_waiters));
+            st.abandon = false;
+            let mut worker = self.worker.lock().unwrap_or_else(|e| e.into_inner());
+            // The parent's thread: not in this process, so never joined or detached here.
+            std::mem::forget(worker.take());
+            if !st.stop {
+                // The new thread takes the lock only after it reports ready.
+                match worker::spawn(self.shared.clone(), &self.spawn) {
+                    Ok(h) => *worker = Some(h),
+                    Err(e) => {
+                        // Spans then wait in the queue (bounded, drops counted); say why.
+                        self.shared
+                            .counters
+                            .record_error("fork", &format!("no export thread after fork: {e}"));
+                    }
+                }
+            }
+        }
+        st
+    }
+
+    /// Takes the processor's locks for a fork (see [`ForkHold`]).
+    #[cfg(unix)]
+    pub(crate) fn hold_for_fork(&self) -> ForkHold<'_> {
+        ForkHold {
+            state: self.shared.lock(),
+            #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+            _worker: self.worker.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
     /// Queues an ended span; if the queue is full the span is dropped and counted. It arrives
     /// boxed and is moved into the queue under the lock: one copy, from the box into the slot.
     pub(crate) fn push(&self, span: Box<SpanData>) {
         let s = &*self.shared;
-        let mut st = s.lock();
+        let mut st = self.lock();
         st.ended += 1;
         if st.stop {
             drop(st);
@@ -147,7 +247,7 @@ impl BatchProcessor {
     /// export on their own event loop). The caller reports the outcome with
     /// [`BatchProcessor::report`].
     pub fn drain(&self) -> Vec<SpanData> {
-        let mut st = self.shared.lock();
+        let mut st = self.lock();
         let n = st.spans.len().min(self.shared.batch_size);
         st.in_flight += n;
         st.spans.drain(..n).collect()
@@ -155,7 +255,7 @@ impl BatchProcessor {
 
     /// The queue's counts (for health).
     pub(crate) fn counts(&self) -> QueueCounts {
-        let st = self.shared.lock();
+        let st = self.lock();
         QueueCounts {
             ended: st.ended,
             dropped_queue_full: st.dropped_queue_full,
@@ -174,7 +274,7 @@ impl BatchProcessor {
         {
             let (tx, rx) = std::sync::mpsc::channel();
             {
-                let mut st = self.shared.lock();
+                let mut st = self.lock();
                 if st.stop {
                     return Err(crate::Error::AlreadyShutdown);
                 }
@@ -196,7 +296,7 @@ impl BatchProcessor {
     /// Exports what is queued within `timeout`, then stops the worker and the exporter.
     pub(crate) fn shutdown(&self, timeout: Duration) -> ShutdownReport {
         {
-            let mut st = self.shared.lock();
+            let mut st = self.lock();
             st.stop = true;
         }
         self.shared.wake.notify_all();
@@ -265,9 +365,9 @@ mod worker {
 
     use opentelemetry_sdk::trace::SpanData;
 
-    use super::Shared;
+    use super::{Shared, Spawn};
     use crate::error::{Error, Result};
-    use crate::export::{Export, ExporterFactory, Outcome};
+    use crate::export::{Export, Outcome};
 
     #[derive(Debug)]
     pub(super) struct Handle {
@@ -275,12 +375,8 @@ mod worker {
         pub(super) done: mpsc::Receiver<()>,
     }
 
-    pub(super) fn spawn(
-        shared: Arc<Shared>,
-        factory: ExporterFactory,
-        delay: Duration,
-        export_timeout: Duration,
-    ) -> Result<Handle> {
+    pub(super) fn spawn(shared: Arc<Shared>, how: &Spawn) -> Result<Handle> {
+        let (factory, delay, export_timeout) = (how.factory.clone(), how.delay, how.export_timeout);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let (done_tx, done_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()

@@ -30,6 +30,8 @@ use opentelemetry_sdk::Resource;
 use crate::config::{is_jaeger_thrift_path, Backend, OtlpProtocol, TracingConfig};
 use crate::error::Result;
 
+#[cfg(unix)]
+pub(crate) use batch::ForkHold;
 pub use batch::{BatchProcessor, ShutdownReport};
 pub use console::{render_tree, ConsoleExporter, TreeStyle};
 
@@ -100,20 +102,38 @@ pub struct Sdk<E>(pub E);
 
 impl<E: SpanExporter> Export for Sdk<E> {
     fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
-        let n = batch.len() as u64;
-        Box::pin(async move {
-            match self.0.export(batch).await {
-                Ok(()) => Outcome::exported(n),
-                Err(e) => {
-                    let (kind, message) = classify(&e);
-                    Outcome::failed(n, kind, message)
-                }
-            }
-        })
+        sdk_export(&self.0, batch)
     }
     fn shutdown_exporter(&self) -> OTelSdkResult {
         self.0.shutdown()
     }
+}
+
+/// An SDK exporter given to [`crate::Tracing::with_exporter`]: one instance, shared by the
+/// export threads of a process and of its forked children (it cannot be built again).
+#[derive(Debug)]
+pub(crate) struct SharedSdk<E>(pub(crate) std::sync::Arc<E>);
+
+impl<E: SpanExporter> Export for SharedSdk<E> {
+    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+        sdk_export(&*self.0, batch)
+    }
+    fn shutdown_exporter(&self) -> OTelSdkResult {
+        self.0.shutdown()
+    }
+}
+
+fn sdk_export<E: SpanExporter>(exporter: &E, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+    let n = batch.len() as u64;
+    Box::pin(async move {
+        match exporter.export(batch).await {
+            Ok(()) => Outcome::exported(n),
+            Err(e) => {
+                let (kind, message) = classify(&e);
+                Outcome::failed(n, kind, message)
+            }
+        }
+    })
 }
 
 /// A short stable kind for an SDK export error, for health and "log the first of each kind".
@@ -137,8 +157,9 @@ fn classify(err: &OTelSdkError) -> (&'static str, String) {
     (kind, msg)
 }
 
-/// Builds an exporter inside the export thread (tonic channels need the runtime there).
-pub type ExporterFactory = Box<dyn FnOnce() -> Result<Box<dyn Export>> + Send>;
+/// Builds an exporter inside the export thread (tonic channels need the runtime there); called
+/// again in a forked child, whose export thread and connections are its own.
+pub type ExporterFactory = std::sync::Arc<dyn Fn() -> Result<Box<dyn Export>> + Send + Sync>;
 
 /// The exporter for a config. Problems that lose no span but will make export fail (OTLP aimed
 /// at Jaeger's Thrift path) are pushed to `warnings`.
@@ -150,11 +171,16 @@ pub(crate) fn build_exporter(
     let resolved = config.resolved_endpoint();
     match config.backend {
         Backend::Console => {
-            let mut e = ConsoleExporter::stderr();
-            e.set_resource(resource);
-            Ok(Box::new(move || Ok(Box::new(Sdk(e)) as Box<dyn Export>)))
+            let resource = resource.clone();
+            Ok(std::sync::Arc::new(move || {
+                let mut e = ConsoleExporter::stderr();
+                e.set_resource(&resource);
+                Ok(Box::new(Sdk(e)) as Box<dyn Export>)
+            }))
         }
-        Backend::None => Ok(Box::new(|| Ok(Box::new(NoneExporter) as Box<dyn Export>))),
+        Backend::None => Ok(std::sync::Arc::new(|| {
+            Ok(Box::new(NoneExporter) as Box<dyn Export>)
+        })),
         Backend::Otlp | Backend::Jaeger | Backend::Zipkin => {
             let r = resolved.expect("exporting backends resolve an endpoint");
             if config.backend == Backend::Otlp && is_jaeger_thrift_path(&r.url) {
@@ -207,8 +233,11 @@ fn native_factory(
     let http_wire = match wire {
         Wire::OtlpGrpc => {
             let (config, resource) = (config.clone(), resource.clone());
-            return Ok(Box::new(move || {
-                Ok(Box::new(grpc::GrpcExporter::new(&config, &resource, url)?) as Box<dyn Export>)
+            return Ok(std::sync::Arc::new(move || {
+                Ok(
+                    Box::new(grpc::GrpcExporter::new(&config, &resource, url.clone())?)
+                        as Box<dyn Export>,
+                )
             }));
         }
         Wire::OtlpHttp(e) => http::Wire::Otlp(e),
@@ -216,11 +245,13 @@ fn native_factory(
         Wire::Zipkin => http::Wire::Zipkin,
     };
     let (config, resource) = (config.clone(), resource.clone());
-    Ok(Box::new(move || {
-        Ok(
-            Box::new(http::HttpExporter::new(&config, &resource, url, http_wire)?)
-                as Box<dyn Export>,
-        )
+    Ok(std::sync::Arc::new(move || {
+        Ok(Box::new(http::HttpExporter::new(
+            &config,
+            &resource,
+            url.clone(),
+            http_wire,
+        )?) as Box<dyn Export>)
     }))
 }
 
@@ -234,7 +265,9 @@ fn native_factory(
     _url: String,
     _wire: Wire,
 ) -> Result<ExporterFactory> {
-    Ok(Box::new(|| Ok(Box::new(NoneExporter) as Box<dyn Export>)))
+    Ok(std::sync::Arc::new(|| {
+        Ok(Box::new(NoneExporter) as Box<dyn Export>)
+    }))
 }
 
 /// Discards spans, counting them as exported (the `none` backend).

@@ -171,6 +171,51 @@ impl Counters {
     pub(crate) fn last_success_unix_ms(&self) -> Option<u64> {
         Some(self.export.last_success_unix_ms.load(Ordering::Relaxed)).filter(|v| *v > 0)
     }
+
+    /// Takes the counters' locks for a fork (see [`crate::fork`]).
+    #[cfg(unix)]
+    pub(crate) fn hold_for_fork(&self) -> ForkHold<'_> {
+        ForkHold {
+            counters: self,
+            warned_kinds: self.warned_kinds.lock().unwrap_or_else(|e| e.into_inner()),
+            last_error: self.last_error.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}
+
+/// The counters' locks, held across a fork.
+#[cfg(unix)]
+pub(crate) struct ForkHold<'a> {
+    counters: &'a Counters,
+    warned_kinds: std::sync::MutexGuard<'a, Vec<String>>,
+    last_error: std::sync::MutexGuard<'a, Option<ExportErrorRecord>>,
+}
+
+#[cfg(unix)]
+impl ForkHold<'_> {
+    /// In the child: a new process counts from zero (what the parent started, ended and
+    /// exported is the parent's), and logs its first error of each kind again.
+    pub(crate) fn in_child(&mut self) {
+        let c = self.counters;
+        let (app, export) = (&c.app, &c.export);
+        for a in [
+            &app.started,
+            &app.sampled_out,
+            &app.after_shutdown,
+            &app.attributes_truncated,
+            &app.attributes_dropped,
+            &app.events_dropped,
+            &export.exported,
+            &export.export_failed,
+            &export.export_failures,
+            &export.last_success_unix_ms,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+        c.warned_queue_full.store(false, Ordering::Relaxed);
+        self.warned_kinds.clear();
+        *self.last_error = None;
+    }
 }
 
 /// Span counters at one moment.

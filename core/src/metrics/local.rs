@@ -124,6 +124,12 @@ pub(super) fn register(m: &Arc<SpanMetrics>) {
     r.push((m.id, Arc::downgrade(m)));
 }
 
+/// The registry's lock, held across a fork (see [`crate::fork`]).
+#[cfg(unix)]
+pub(crate) fn hold_for_fork() -> std::sync::MutexGuard<'static, impl Sized> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The metrics of `id`, while they exist: through this thread's shard for them (made from the
 /// registry the first time, so the registry's lock is taken once per thread, not per span).
 pub(super) fn resolve(id: u64) -> Option<Arc<SpanMetrics>> {

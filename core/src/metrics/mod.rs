@@ -18,6 +18,8 @@
 //! milliseconds, as the specification's `HighLatency` alert (`> 1000`) implies.
 
 mod local;
+#[cfg(unix)]
+pub(crate) use local::hold_for_fork as hold_registry_for_fork;
 mod sketch;
 
 use std::borrow::Cow;
@@ -525,6 +527,13 @@ impl SpanMetrics {
 
     fn lock(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The table's lock, held across a fork (see [`crate::fork`]). The child keeps the
+    /// parent's series and counts.
+    #[cfg(unix)]
+    pub(crate) fn hold_for_fork(&self) -> MutexGuard<'_, impl Sized> {
+        self.lock()
     }
 
     /// The series of a `'static` name with no labelling attributes, and whether it may be

@@ -3,7 +3,8 @@
 
 use std::time::SystemTime;
 
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+mod random;
+pub(crate) use random::{random_u64, span_id, trace_id};
 
 /// Wall-clock now, with the best precision the platform offers.
 #[cfg(not(all(target_arch = "wasm32", not(target_os = "wasi"))))]
@@ -260,9 +261,9 @@ mod tsc {
     }
 }
 
-/// 128 random bits (the SDK's id generator: a thread-local fast RNG seeded from the OS).
+/// 128 random bits from this thread's generator (reseeded from the OS in a forked child).
 pub fn random_u128() -> u128 {
-    u128::from_be_bytes(RandomIdGenerator::default().new_trace_id().to_bytes())
+    (u128::from(random_u64()) << 64) | u128::from(random_u64())
 }
 
 /// Whether spans are exported from a background thread here (native) or by the host's event
