@@ -965,15 +965,6 @@ fn _debug_panic() -> PyResult<()> {
     guard(|| panic!("_debug_panic was called"))
 }
 
-/// In a forked child: the export thread did not survive `fork()`; start a fresh pipeline with
-/// the same configuration (spans ended in the parent stay the parent's to export).
-#[pyfunction]
-fn reinit_after_fork() -> PyResult<()> {
-    let config = tracing().config().clone();
-    crosstrace::init(config).map_err(py_err)?;
-    Ok(())
-}
-
 /// The current correlation context of the thread is Python's business (contextvars); this
 /// module only offers validation.
 #[pyfunction]
@@ -1015,7 +1006,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(propagation_fields, m)?)?;
     m.add_function(wrap_pyfunction!(force_flush, m)?)?;
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
-    m.add_function(wrap_pyfunction!(reinit_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(validate_correlation_id, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_panic, m)?)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;

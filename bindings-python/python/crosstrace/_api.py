@@ -14,7 +14,10 @@ import enum
 import functools
 import inspect
 import json
+import multiprocessing.util
 import os
+import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, cast
@@ -103,6 +106,8 @@ class TracingConfig:
 class _State:
     config: TracingConfig | None = None
     shut_down: bool = False
+    # The multiprocessing worker whose exit flushes its spans (see _watch_worker).
+    worker_pid: int = 0
 
 
 _state = _State()
@@ -171,6 +176,9 @@ def setup_tracing(config: TracingConfig | None = None) -> TracingConfig:
         _native.init(normalised)
         _state.config = TracingConfig._from_json(normalised)
         _state.shut_down = False
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None and mp.parent_process() is not None:
+        _watch_worker()
     otel.install_global()
     instrumentation.instrument(_state.config, otel.PROVIDER)
     return _state.config
@@ -204,15 +212,53 @@ def _flush_at_exit() -> None:
 atexit.register(_flush_at_exit)
 
 
+# Forked children. The core reseeds ids and starts a child's own export thread (the parent's
+# queued spans stay the parent's). Here: the lock below, which another thread may have held at
+# the fork, is made anew; and a multiprocessing worker, which leaves through os._exit (no
+# atexit), flushes its spans as it exits.
+_WORKER_FLUSH_SECONDS = 5.0
+
+
 def _after_fork_in_child() -> None:
-    # The export thread does not survive fork(); the child gets a pipeline of its own.
-    if _state.config is not None and not _state.shut_down:
-        with contextlib.suppress(Exception):
-            _native.reinit_after_fork()
+    global _lock
+    _lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _flush_worker() -> None:
+    with contextlib.suppress(Exception):
+        if _state.config is not None and not _state.shut_down:
+            _native.force_flush(_WORKER_FLUSH_SECONDS)
+
+
+def _flush_then_terminate(signum: int, frame: Any) -> None:
+    _flush_worker()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _watch_worker(_: object = None) -> None:
+    """In a multiprocessing child (fork or forkserver) with tracing set up: flush its spans
+    when it exits normally (a multiprocessing finalizer: Pool workers, ProcessPoolExecutor,
+    Process) and when it is sent SIGTERM (Pool.terminate(), a Pool's with-block exit), if the
+    worker has no SIGTERM handler of its own; the signal then ends it as before."""
+    if _state.config is None or _state.worker_pid == os.getpid():
+        return
+    _state.worker_pid = os.getpid()
+    multiprocessing.util.Finalize(None, _flush_worker, exitpriority=0)
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _flush_then_terminate)
+
+
+# Run in every multiprocessing child as it starts, after multiprocessing clears the finalizers
+# it inherited (a finalizer registered at os.fork time would be cleared).
+multiprocessing.util.register_after_fork(_state, _watch_worker)
 
 
 # A span: what ``create_span`` yields, and what the OpenTelemetry API's tracers return. The

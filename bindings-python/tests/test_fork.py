@@ -1,0 +1,142 @@
+"""Forked workers: every process draws its own ids, and a short-lived worker's spans arrive.
+
+The children export to the test's collector over OTLP/HTTP; tracing is set up with a 60 s
+schedule delay, so a child's spans arrive only if its exit flushes them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from typing import Any
+
+import pytest
+
+import crosstrace
+from conftest import Collector
+
+SPANS = 1_000
+
+
+def _config(endpoint: str) -> crosstrace.TracingConfig:
+    return crosstrace.TracingConfig(
+        service_name="py-fork",
+        backend="otlp",
+        endpoint=endpoint,
+        otlp_protocol="http/protobuf",
+        schedule_delay_millis=60_000,
+    )
+
+
+def _make_spans(args: tuple[str, str, int]) -> list[tuple[int, int]]:
+    """A worker's task: `n` root spans named `name`; returns their (trace id, span id). Sets
+    tracing up when the process has none (a forkserver child starts without it)."""
+    endpoint, name, n = args
+    if crosstrace.get_config() is None:
+        crosstrace.setup_tracing(_config(endpoint))
+    out = []
+    tracer = crosstrace.get_tracer("fork-test")
+    for _ in range(n):
+        with tracer.start_as_current_span(name) as span:
+            ctx = span.get_span_context()
+            out.append((ctx.trace_id, ctx.span_id))
+    return out
+
+
+def _arrived(collector: Collector, name: str, want: int, within: float = 10.0) -> int:
+    deadline = time.monotonic() + within
+    while True:
+        n = sum(1 for s, _ in collector.spans() if s.name == name)
+        if n >= want or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
+
+
+def _assert_unique(ids: list[tuple[int, int]]) -> None:
+    assert len({t for t, _ in ids}) == len(ids), "a trace id repeated across processes"
+    assert len({s for _, s in ids}) == len(ids), "a span id repeated across processes"
+
+
+def test_os_fork_children_draw_their_own_ids(collector: Collector) -> None:
+    crosstrace.setup_tracing(_config(collector.url))
+    ids = _make_spans((collector.url, "parent", SPANS))
+    children = []
+    for _ in range(8):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: its ids to the pipe, its spans flushed, then gone
+            code = 1
+            try:
+                os.close(r)
+                mine = _make_spans((collector.url, "os-fork-child", SPANS))
+                with os.fdopen(w, "w") as f:
+                    f.write(repr(mine))
+                crosstrace.force_flush(10.0)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        with os.fdopen(r) as f:
+            children.append((pid, f.read()))
+    for pid, text in children:
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        ids.extend(eval(text))  # noqa: S307 (our own child's repr of ints)
+    ids.extend(_make_spans((collector.url, "parent", SPANS)))
+    assert len(ids) == 10 * SPANS
+    _assert_unique(ids)
+    assert _arrived(collector, "os-fork-child", 8 * SPANS) == 8 * SPANS
+    # A child's shutdown does not wait on (or join) the parent's export thread.
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            start = time.monotonic()
+            unsent = crosstrace.shutdown_tracing(10.0)
+            code = 0 if unsent == 0 and time.monotonic() - start < 2 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_multiprocessing_children_draw_their_own_ids(collector: Collector, method: str) -> None:
+    crosstrace.setup_tracing(_config(collector.url))
+    ids = _make_spans((collector.url, "parent", SPANS))
+    ctx = multiprocessing.get_context(method)
+    name = f"mp-{method}"
+    with ctx.Pool(8) as pool:
+        for chunk in pool.map(_make_spans, [(collector.url, name, SPANS)] * 8, chunksize=1):
+            ids.extend(chunk)
+    assert len(ids) == 9 * SPANS
+    _assert_unique(ids)
+    assert _arrived(collector, name, 8 * SPANS) == 8 * SPANS
+
+
+@pytest.mark.parametrize("exit_by", ["with-block (terminate)", "close and join"])
+def test_pool_workers_spans_all_arrive(collector: Collector, exit_by: str) -> None:
+    crosstrace.setup_tracing(_config(collector.url))
+    ctx: Any = multiprocessing.get_context("fork")
+    name = f"pool-{exit_by}"
+    tasks = [(collector.url, name, SPANS)] * 4
+    if exit_by.startswith("with"):
+        with ctx.Pool(4) as pool:
+            pool.map(_make_spans, tasks, chunksize=1)
+    else:
+        pool = ctx.Pool(4)
+        pool.map(_make_spans, tasks, chunksize=1)
+        pool.close()
+        pool.join()
+    assert _arrived(collector, name, 4 * SPANS) == 4 * SPANS
+
+
+def test_process_pool_executor_workers_spans_all_arrive(collector: Collector) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    crosstrace.setup_tracing(_config(collector.url))
+    tasks = [(collector.url, "executor", SPANS)] * 4
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as ex:
+        list(ex.map(_make_spans, tasks))
+    assert _arrived(collector, "executor", 4 * SPANS) == 4 * SPANS
