@@ -58,7 +58,11 @@ run_test() {
   "$BUILD/test_shared" tests/vectors
   step "C tests under valgrind (0 errors, 0 definitely lost)"
   valgrind --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite \
-    --show-leak-kinds=definite "$BUILD/test_static" tests/vectors
+    --show-leak-kinds=definite "$BUILD/test_static" tests/vectors no-fork
+  step "C fork test under valgrind (children: the parent's export thread suppressed)"
+  valgrind --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite \
+    --show-leak-kinds=definite --suppressions=bindings-c/tests/c/fork-child.supp \
+    "$BUILD/test_static" tests/vectors fork
   step "C tests under AddressSanitizer and UBSan"
   cc_static -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
     "$test" -o "$BUILD/test_asan"

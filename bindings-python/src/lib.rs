@@ -108,18 +108,18 @@ fn config_from_env() -> PyResult<String> {
     })
 }
 
+/// The core's default configuration, as JSON (the Python dataclass's defaults).
+#[pyfunction]
+fn config_defaults() -> String {
+    serde_json::to_string(&TracingConfig::default()).unwrap_or_default()
+}
+
 /// Validates a configuration given as JSON (the TracingConfig field names) and returns it
 /// normalised; a bad field raises ConfigError naming it.
 #[pyfunction]
 fn config_normalize(config_json: &str) -> PyResult<String> {
     guard(|| {
-        let c: TracingConfig = serde_json::from_str(config_json).map_err(|e| {
-            ConfigError::new_err(format!(
-                "invalid TracingConfig: {e}; expected the TracingConfig fields (service_name, \
-                 backend, endpoint, sampling_rate, ...) with values of their types"
-            ))
-        })?;
-        c.validate().map_err(config_err)?;
+        let c = TracingConfig::from_json(config_json).map_err(config_err)?;
         Ok(serde_json::to_string(&c).unwrap_or_default())
     })
 }
@@ -128,8 +128,7 @@ fn config_normalize(config_json: &str) -> PyResult<String> {
 #[pyfunction]
 fn init(config_json: &str) -> PyResult<()> {
     guard(|| {
-        let c: TracingConfig =
-            serde_json::from_str(config_json).map_err(|e| ConfigError::new_err(e.to_string()))?;
+        let c = TracingConfig::from_json(config_json).map_err(config_err)?;
         crosstrace::init(c).map_err(py_err)?;
         // This thread's copy holds the instance just replaced: let it go now (other threads
         // let theirs go at their next span, or when they exit).
@@ -938,10 +937,21 @@ fn health() -> String {
 #[pyfunction]
 fn force_flush(py: Python<'_>, timeout_seconds: f64) -> PyResult<()> {
     guard(|| {
+        let timeout = timeout_arg(timeout_seconds)?;
         let t = tracing();
-        py.detach(|| t.force_flush(Duration::from_secs_f64(timeout_seconds.max(0.0))))
-            .map_err(py_err)
+        py.detach(|| t.force_flush(timeout)).map_err(py_err)
     })
+}
+
+/// A call's timeout: 0 to an hour of seconds (NaN, negative or infinite refused, naming it).
+fn timeout_arg(seconds: f64) -> PyResult<Duration> {
+    if (0.0..=3600.0).contains(&seconds) {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(InvalidArgumentError::new_err(format!(
+            "invalid timeout={seconds:?}: expected a number of seconds from 0 to 3600"
+        )))
+    }
 }
 
 /// Exports what is queued within the timeout, then stops; returns how many spans could not be
@@ -949,8 +959,9 @@ fn force_flush(py: Python<'_>, timeout_seconds: f64) -> PyResult<()> {
 #[pyfunction]
 fn shutdown(py: Python<'_>, timeout_seconds: f64) -> PyResult<u64> {
     guard(|| {
+        let timeout = timeout_arg(timeout_seconds)?;
         let t = tracing();
-        match py.detach(|| t.shutdown(Duration::from_secs_f64(timeout_seconds.max(0.0)))) {
+        match py.detach(|| t.shutdown(timeout)) {
             Ok(report) => Ok(report.unsent),
             Err(crosstrace::Error::AlreadyShutdown) => Ok(0),
             Err(e) => Err(py_err(e)),
@@ -1005,6 +1016,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metrics_text, m)?)?;
     m.add_function(wrap_pyfunction!(propagation_fields, m)?)?;
     m.add_function(wrap_pyfunction!(force_flush, m)?)?;
+    m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(validate_correlation_id, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_panic, m)?)?;

@@ -10,6 +10,7 @@ import pathlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from opentelemetry import propagate
@@ -30,9 +31,9 @@ def load(name: str) -> dict:
 
 
 def test_vectors_config_environments(monkeypatch: pytest.MonkeyPatch) -> None:
-    for case in load("config_env.json")["cases"]:
+    for case in load("config_env.json")["cases"] + load("config_bounds.json")["cases"]:
         for var in list(os.environ):
-            if var.startswith("OTEL_") or var == "ENVIRONMENT":
+            if var.startswith(("OTEL_", "CROSSTRACE_")) or var == "ENVIRONMENT":
                 monkeypatch.delenv(var)
         for k, v in case["env"].items():
             monkeypatch.setenv(k, v)
@@ -45,6 +46,42 @@ def test_vectors_config_environments(monkeypatch: pytest.MonkeyPatch) -> None:
                 crosstrace.TracingConfig.from_env()
             assert case["error"]["variable"] in str(e.value), case["name"]
             assert case["error"]["value"] in str(e.value), case["name"]
+            assert case["error"].get("expected_contains", "") in str(e.value), case["name"]
+
+
+def _native_value(v: object) -> object:
+    """The vectors' stand-ins for what JSON cannot hold, as Python values."""
+    if v == "NaN":
+        return float("nan")
+    if v == "inf":
+        return float("inf")
+    if isinstance(v, str) and v.isdigit():
+        return int(v)
+    return v
+
+
+def test_vectors_config_fields() -> None:
+    for case in load("config_fields.json")["cases"]:
+        kwargs: dict[str, Any] = {k: _native_value(v) for k, v in case["config"].items()}
+        if "expect" in case:
+            config = crosstrace.TracingConfig(**kwargs)
+            for k, want in case["expect"].items():
+                assert getattr(config, k) == want, case["name"]
+        else:
+            # Refused when the config is made, naming the field, the value and the bound.
+            with pytest.raises(crosstrace.ConfigError) as e:
+                crosstrace.TracingConfig(**kwargs)
+            err = case["error"]
+            for part in (err["field"], err["value"], err["expected_contains"]):
+                assert part in str(e.value), (case["name"], str(e.value))
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1.0, 1e300])
+def test_flush_and_shutdown_refuse_a_bad_timeout(timeout: float) -> None:
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    for call in (crosstrace.force_flush, crosstrace._native.shutdown):
+        with pytest.raises(crosstrace.InvalidArgumentError, match="timeout"):
+            call(timeout)
 
 
 def test_vectors_propagation() -> None:

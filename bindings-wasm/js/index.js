@@ -70,6 +70,16 @@ function onHidden() {
   }
 }
 
+/** What JSON cannot hold (NaN, infinities, BigInt), as text the core names in its error. */
+function jsonSafe(_key, value) {
+  if (typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    if (Number.isNaN(value)) return 'NaN';
+    return value > 0 ? 'inf' : '-inf';
+  }
+  return value;
+}
+
 /**
  * Configures tracing. `config` holds TracingConfig fields in camelCase (`serviceName`,
  * `backend`, `endpoint`, `samplingRate`, ...) or `OTEL_*` strings (an edge runtime's env).
@@ -77,7 +87,7 @@ function onHidden() {
  */
 export async function init(config = {}) {
   await ready();
-    raw.init(JSON.stringify(config));
+  raw.init(JSON.stringify(config, jsonSafe));
   initialised = true;
   if (root === null) root = new raw.Context();
   batchSize = raw.batchSize();

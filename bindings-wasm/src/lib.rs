@@ -128,17 +128,29 @@ fn config_from_json(text: &str) -> Result<TracingConfig, CoreError> {
         .into_iter()
         .map(|(k, v)| (camel_to_snake(&k), v))
         .collect();
-    let config: TracingConfig = serde_json::from_value(Json::Object(snake)).map_err(|e| {
-        CoreError::Config(crosstrace::ConfigError {
-            source_name: "config".into(),
-            value: e.to_string(),
-            expected: "TracingConfig fields in camelCase (serviceName, backend, endpoint, \
-                           samplingRate, ...) or OTEL_* variables"
-                .into(),
-        })
-    })?;
-    config.validate()?;
-    Ok(config)
+    // The core names a bad field (snake_case); say it as the caller wrote it.
+    TracingConfig::from_json_value(Json::Object(snake)).map_err(|mut e| {
+        if e.source_name.contains('_') {
+            e.source_name = snake_to_camel(&e.source_name);
+        }
+        CoreError::Config(e)
+    })
+}
+
+fn snake_to_camel(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut upper = false;
+    for c in s.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn target_of(config: &TracingConfig) -> Result<Target, CoreError> {

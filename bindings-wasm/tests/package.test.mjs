@@ -46,7 +46,7 @@ test('config: camelCase fields and OTEL_* strings, errors are named Error object
 });
 
 test('shared vectors: config environments', async () => {
-  for (const c of vectors('config_env.json').cases) {
+  for (const c of [...vectors('config_env.json').cases, ...vectors('config_bounds.json').cases]) {
     if (c.expect) {
       await ct.init({ ...c.env, OTEL_BACKEND: c.env.OTEL_BACKEND ?? 'none' }).catch((e) => {
         // A backend the wasm build cannot speak (gRPC) is not what this vector is about.
@@ -56,6 +56,30 @@ test('shared vectors: config environments', async () => {
       await assert.rejects(ct.init(c.env), (e) => {
         assert.equal(e.name, 'CrosstraceConfigError', c.name);
         assert.ok(e.message.includes(c.error.variable), `${c.name}: ${e.message}`);
+        assert.ok(e.message.includes(c.error.expected_contains ?? ''), `${c.name}: ${e.message}`);
+        return true;
+      });
+    }
+  }
+});
+
+const camel = (s) => s.replace(/_(.)/g, (_, c) => c.toUpperCase());
+// The vectors' stand-ins for what JSON cannot hold, as JS values.
+const jsValue = (v) =>
+  v === 'NaN' ? NaN : v === 'inf' ? Infinity : typeof v === 'string' && /^\d+$/.test(v) ? BigInt(v) : v;
+
+test('shared vectors: config fields in camelCase', async () => {
+  for (const c of vectors('config_fields.json').cases) {
+    const config = { backend: 'none' };
+    for (const [k, v] of Object.entries(c.config)) config[camel(k)] = jsValue(v);
+    if (c.expect) {
+      await ct.init(config);
+    } else {
+      await assert.rejects(ct.init(config), (e) => {
+        assert.equal(e.name, 'CrosstraceConfigError', c.name);
+        for (const part of [camel(c.error.field), c.error.value, c.error.expected_contains]) {
+          assert.ok(e.message.includes(part), `${c.name}: ${part} in ${e.message}`);
+        }
         return true;
       });
     }

@@ -43,7 +43,11 @@ fn init_propagators(case: &Value) {
 
 #[wasm_bindgen_test]
 fn config_vectors() {
-    for case in vectors(include_str!("../../tests/vectors/config_env.json")) {
+    let bounds = vectors(include_str!("../../tests/vectors/config_bounds.json"));
+    for case in vectors(include_str!("../../tests/vectors/config_env.json"))
+        .iter()
+        .chain(bounds.iter())
+    {
         let name = case["name"].as_str().unwrap();
         let mut env = case["env"].as_object().unwrap().clone();
         match case.get("error") {
@@ -69,6 +73,9 @@ fn config_vectors() {
                     msg.contains(err["variable"].as_str().unwrap()),
                     "{name}: {msg}"
                 );
+                if let Some(bound) = err.get("expected_contains") {
+                    assert!(msg.contains(bound.as_str().unwrap()), "{name}: {msg}");
+                }
             }
         }
     }

@@ -224,6 +224,67 @@ fn a_hanging_server_fails_the_batch_at_the_deadline() {
     assert_eq!(t.health().last_export_error.unwrap().kind, "timeout");
 }
 
+/// A backend that accepts connections and answers nothing for 5 s (every request that arrives
+/// then hangs for good), then answers again: each attempt is abandoned after the attempt
+/// timeout and retried on a fresh connection, so export resumes within one attempt timeout
+/// (plus backoff) of the backend's return, and within the batch deadline nothing is lost.
+#[test]
+fn a_backend_that_hangs_for_a_while_costs_one_attempt_timeout() {
+    let hang_until: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let h = hang_until.clone();
+    let s = serve(move |_, _| match *h.lock().unwrap() {
+        Some(until) if Instant::now() < until => Reply::Hang(Duration::from_secs(60)),
+        _ => ok(),
+    });
+    let attempt = Duration::from_secs(1);
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::Otlp,
+        endpoint: Some(s.url.clone()),
+        otlp_protocol: Some(OtlpProtocol::HttpProtobuf),
+        export_timeout_seconds: 30.0,
+        export_attempt_timeout_seconds: attempt.as_secs_f64(),
+        schedule_delay_millis: 50,
+        log_level: crosstrace::LogLevel::Off,
+        ..TracingConfig::default()
+    })
+    .unwrap();
+    spans(&t, 10);
+    let until = Instant::now() + Duration::from_secs(5);
+    *hang_until.lock().unwrap() = Some(until);
+    // Spans keep ending through the hang and after it.
+    let mut i = 0;
+    while Instant::now() < until + Duration::from_secs(2) {
+        t.start(format!("during {i}"));
+        i += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t.force_flush(Duration::from_secs(60)).unwrap();
+    let c = assert_accounted(&t);
+    assert_eq!(
+        (
+            c.spans_exported,
+            c.spans_dropped_queue_full,
+            c.spans_export_failed
+        ),
+        (c.spans_ended, 0, 0),
+        "every span arrives: {c:?}"
+    );
+    let log = s.log.lock().unwrap();
+    let first_after = log
+        .requests
+        .iter()
+        .map(|r| r.1)
+        .find(|at| *at >= until)
+        .expect("a request after the hang");
+    let resumed = first_after - until;
+    assert!(
+        resumed <= attempt + Duration::from_millis(1_500),
+        "export resumed {resumed:?} after the backend did"
+    );
+    let hung = log.requests.iter().filter(|r| r.1 < until).count();
+    assert!(hung >= 3, "attempts abandoned and retried: {hung} requests");
+}
+
 #[test]
 fn a_server_that_closes_connections_is_retried_then_failed() {
     let s = serve(|_, _| Reply::Close);

@@ -34,8 +34,9 @@ fn propagators(case: &Value) -> Propagators {
 
 #[test]
 fn config_environments() {
-    let v = vectors("config_env.json");
-    for case in cases(&v) {
+    let mut all = cases(&vectors("config_env.json")).to_vec();
+    all.extend_from_slice(cases(&vectors("config_bounds.json")));
+    for case in &all {
         let name = case["name"].as_str().unwrap();
         let env: BTreeMap<String, String> = serde_json::from_value(case["env"].clone()).unwrap();
         let result = TracingConfig::from_lookup(|k| env.get(k).cloned());
@@ -56,11 +57,53 @@ fn config_environments() {
             );
             assert_eq!(err.value, want["value"].as_str().unwrap(), "{name}");
             assert!(!err.expected.is_empty(), "{name}: says what is accepted");
+            if let Some(bound) = want.get("expected_contains") {
+                assert!(
+                    err.expected.contains(bound.as_str().unwrap()),
+                    "{name}: names the bound: {}",
+                    err.expected
+                );
+            }
             let msg = crosstrace::Error::from(err.clone()).to_string();
             assert!(
                 msg.contains(&err.source_name),
                 "{name}: message names the variable: {msg}"
             );
+        }
+    }
+}
+
+/// The config given field by field, as the Python and wasm bindings give it (as JSON, with
+/// what JSON cannot hold as strings).
+#[test]
+fn config_fields() {
+    let v = vectors("config_fields.json");
+    for case in cases(&v) {
+        let name = case["name"].as_str().unwrap();
+        let result = TracingConfig::from_json_value(case["config"].clone());
+        match case.get("error") {
+            None => {
+                let cfg = result.unwrap_or_else(|e| panic!("{name}: unexpected error {e}"));
+                let got = serde_json::to_value(&cfg).unwrap();
+                for (k, want) in case["expect"].as_object().unwrap() {
+                    assert_eq!(&got[k], want, "{name}: field {k}");
+                }
+            }
+            Some(want) => {
+                let err = result.expect_err(name);
+                assert_eq!(err.source_name, want["field"].as_str().unwrap(), "{name}");
+                assert!(
+                    err.value.contains(want["value"].as_str().unwrap()),
+                    "{name}: value {:?}",
+                    err.value
+                );
+                assert!(
+                    err.expected
+                        .contains(want["expected_contains"].as_str().unwrap()),
+                    "{name}: {}",
+                    err.expected
+                );
+            }
         }
     }
 }

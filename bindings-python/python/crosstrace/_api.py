@@ -14,6 +14,7 @@ import enum
 import functools
 import inspect
 import json
+import math
 import multiprocessing.util
 import os
 import signal
@@ -43,45 +44,61 @@ class TracingBackend(str, enum.Enum):
     NONE = "none"
 
 
-# The core's default duration buckets, ms (crosstrace::metrics::DEFAULT_BUCKETS_MS).
-_DEFAULT_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1e3, 2.5e3, 5e3, 1e4)
+# Every default is the core's (one source of truth).
+_D: dict[str, Any] = json.loads(_native.config_defaults())
+
+
+def _json_safe(value: Any) -> Any:
+    """What JSON cannot hold, as text the core names in its ConfigError: NaN, infinities and
+    integers beyond 64 bits (a bad value must be refused naming its field, not fail to encode)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)
+    return value
 
 
 @dataclasses.dataclass
 class TracingConfig:
-    """Every option of the specification (and the standard OTEL_* ones), with its defaults."""
+    """Every option of the specification (and the standard OTEL_* ones), with the core's
+    defaults. Checked when made: a bad value raises ConfigError naming the field, the value
+    and what is accepted (numbers within their documented bounds)."""
 
-    enabled: bool = True
-    service_name: str = "retail-etl-pipeline"
-    service_version: str = "1.0.0"
-    environment: str = "development"
-    backend: TracingBackend | str = TracingBackend.CONSOLE
-    endpoint: str | None = None
-    otlp_protocol: str | None = None
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)
-    compression: str = "none"
-    sampler: str = "parentbased_traceidratio"
-    sampling_rate: float = 1.0
-    export_timeout_seconds: float = 30.0
-    export_max_batch_size: int = 512
-    max_queue_size: int = 2048
-    schedule_delay_millis: int = 5000
-    auto_instrument: bool = True
-    instrument_db: bool = True
-    instrument_http: bool = True
-    instrument_logging: bool = True
-    resource_attributes: dict[str, str] = dataclasses.field(default_factory=dict)
-    propagators: list[str] = dataclasses.field(
-        default_factory=lambda: ["tracecontext", "baggage", "b3", "jaeger"]
+    enabled: bool = _D["enabled"]
+    service_name: str = _D["service_name"]
+    service_version: str = _D["service_version"]
+    environment: str = _D["environment"]
+    backend: TracingBackend | str = TracingBackend(_D["backend"])
+    endpoint: str | None = _D["endpoint"]
+    otlp_protocol: str | None = _D["otlp_protocol"]
+    headers: dict[str, str] = dataclasses.field(default_factory=lambda: dict(_D["headers"]))
+    compression: str = _D["compression"]
+    sampler: str = _D["sampler"]
+    sampling_rate: float = _D["sampling_rate"]
+    export_timeout_seconds: float = _D["export_timeout_seconds"]
+    export_attempt_timeout_seconds: float = _D["export_attempt_timeout_seconds"]
+    export_max_batch_size: int = _D["export_max_batch_size"]
+    max_queue_size: int = _D["max_queue_size"]
+    schedule_delay_millis: int = _D["schedule_delay_millis"]
+    auto_instrument: bool = _D["auto_instrument"]
+    instrument_db: bool = _D["instrument_db"]
+    instrument_http: bool = _D["instrument_http"]
+    instrument_logging: bool = _D["instrument_logging"]
+    resource_attributes: dict[str, str] = dataclasses.field(
+        default_factory=lambda: dict(_D["resource_attributes"])
     )
-    attribute_value_length_limit: int = 1024
-    attribute_count_limit: int = 128
-    log_level: str = "info"
-    metrics_enabled: bool = True
+    propagators: list[str] = dataclasses.field(default_factory=lambda: list(_D["propagators"]))
+    attribute_value_length_limit: int = _D["attribute_value_length_limit"]
+    attribute_count_limit: int = _D["attribute_count_limit"]
+    log_level: str = _D["log_level"]
+    metrics_enabled: bool = _D["metrics_enabled"]
     metrics_buckets_ms: list[float] = dataclasses.field(
-        default_factory=lambda: list(_DEFAULT_BUCKETS_MS)
+        default_factory=lambda: list(_D["metrics_buckets_ms"])
     )
-    metrics_max_series: int = 2000
+    metrics_max_series: int = _D["metrics_max_series"]
+
+    def __post_init__(self) -> None:
+        self.to_json()
 
     @classmethod
     def from_env(cls) -> TracingConfig:
@@ -96,7 +113,7 @@ class TracingConfig:
 
     def to_json(self) -> str:
         """Validates and returns the normalised JSON; raises ConfigError naming the field."""
-        data = dataclasses.asdict(self)
+        data = {k: _json_safe(v) for k, v in dataclasses.asdict(self).items()}
         if isinstance(self.backend, TracingBackend):
             data["backend"] = self.backend.value
         return _native.config_normalize(json.dumps(data))

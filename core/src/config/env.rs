@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use super::{
-    Backend, Compression, LogLevel, OtlpProtocol, PropagatorKind, SamplerKind, TracingConfig,
+    bounds, Backend, Compression, LogLevel, OtlpProtocol, PropagatorKind, SamplerKind,
+    TracingConfig,
 };
 use crate::error::ConfigError;
 
@@ -62,6 +63,7 @@ pub const VARIABLES: &[&str] = &[
     "CROSSTRACE_METRICS",
     "CROSSTRACE_METRICS_BUCKETS_MS",
     "CROSSTRACE_METRICS_MAX_SERIES",
+    "CROSSTRACE_EXPORT_ATTEMPT_TIMEOUT",
 ];
 
 struct Env<F> {
@@ -102,28 +104,24 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
-    fn millis(&self, names: &[&str]) -> Result<Option<u64>, ConfigError> {
+    /// A whole number of `unit` from 1 to `max` (anything else, `-1`, `NaN`, `1e300` or
+    /// `18446744073709551616` included, is an error naming the variable and the bound).
+    fn whole(&self, names: &[&str], max: u64, unit: &str) -> Result<Option<u64>, ConfigError> {
         match self.first(names) {
             None => Ok(None),
             Some((var, raw)) => match raw.trim().parse::<u64>() {
-                Ok(ms) if ms > 0 => Ok(Some(ms)),
-                _ => Err(ConfigError::new(
-                    var,
-                    raw,
-                    "a positive whole number of milliseconds",
-                )),
+                Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(ConfigError::new(var, raw, super::whole(unit, 1, max))),
             },
         }
     }
 
-    fn positive(&self, names: &[&str]) -> Result<Option<usize>, ConfigError> {
-        match self.first(names) {
-            None => Ok(None),
-            Some((var, raw)) => match raw.trim().parse::<usize>() {
-                Ok(n) if n > 0 => Ok(Some(n)),
-                _ => Err(ConfigError::new(var, raw, "a positive whole number")),
-            },
-        }
+    fn millis(&self, names: &[&str], max: u64) -> Result<Option<u64>, ConfigError> {
+        self.whole(names, max, "milliseconds")
+    }
+
+    fn count(&self, names: &[&str], max: usize, unit: &str) -> Result<Option<usize>, ConfigError> {
+        Ok(self.whole(names, max as u64, unit)?.map(|n| n as usize))
     }
 }
 
@@ -269,12 +267,21 @@ impl TracingConfig {
             };
         }
 
-        if let Some(ms) = env.millis(&[
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-            "OTEL_BSP_EXPORT_TIMEOUT",
-        ])? {
+        if let Some(ms) = env.millis(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+                "OTEL_BSP_EXPORT_TIMEOUT",
+            ],
+            bounds::MAX_TIMEOUT_MILLIS,
+        )? {
             c.export_timeout_seconds = ms as f64 / 1000.0;
+        }
+        if let Some(ms) = env.millis(
+            &["CROSSTRACE_EXPORT_ATTEMPT_TIMEOUT"],
+            bounds::MAX_TIMEOUT_MILLIS,
+        )? {
+            c.export_attempt_timeout_seconds = ms as f64 / 1000.0;
         }
 
         if let Some(kind) =
@@ -306,25 +313,44 @@ impl TracingConfig {
             _ => {}
         }
 
-        if let Some(ms) = env.millis(&["OTEL_BSP_SCHEDULE_DELAY"])? {
+        if let Some(ms) = env.millis(
+            &["OTEL_BSP_SCHEDULE_DELAY"],
+            bounds::MAX_SCHEDULE_DELAY_MILLIS,
+        )? {
             c.schedule_delay_millis = ms;
         }
-        if let Some(n) = env.positive(&["OTEL_BSP_MAX_QUEUE_SIZE"])? {
+        if let Some(n) = env.count(
+            &["OTEL_BSP_MAX_QUEUE_SIZE"],
+            bounds::MAX_QUEUE_SIZE,
+            "spans",
+        )? {
             c.max_queue_size = n;
         }
-        if let Some(n) = env.positive(&["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"])? {
+        if let Some(n) = env.count(
+            &["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+            bounds::MAX_EXPORT_BATCH_SIZE,
+            "spans",
+        )? {
             c.export_max_batch_size = n;
         }
-        if let Some(n) = env.positive(&[
-            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-        ])? {
+        if let Some(n) = env.count(
+            &[
+                "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ],
+            bounds::MAX_ATTRIBUTE_VALUE_LENGTH,
+            "bytes",
+        )? {
             c.attribute_value_length_limit = n;
         }
-        if let Some(n) = env.positive(&[
-            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
-            "OTEL_ATTRIBUTE_COUNT_LIMIT",
-        ])? {
+        if let Some(n) = env.count(
+            &[
+                "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+                "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            ],
+            bounds::MAX_ATTRIBUTE_COUNT,
+            "attributes",
+        )? {
             c.attribute_count_limit = n;
         }
 
@@ -336,14 +362,21 @@ impl TracingConfig {
                 .collect();
             match bounds {
                 Some(b) if super::check_buckets(&b).is_none() => c.metrics_buckets_ms = b,
-                _ => return Err(ConfigError::new(
-                    var,
-                    raw,
-                    "comma-separated, positive, strictly increasing milliseconds, like 5,50,500",
-                )),
+                _ => {
+                    return Err(ConfigError::new(
+                        var,
+                        raw,
+                        "comma-separated, strictly increasing milliseconds, 1 to 64 of them, each \
+                     above 0 and at most 86400000, like 5,50,500",
+                    ))
+                }
             }
         }
-        if let Some(n) = env.positive(&["CROSSTRACE_METRICS_MAX_SERIES"])? {
+        if let Some(n) = env.count(
+            &["CROSSTRACE_METRICS_MAX_SERIES"],
+            bounds::MAX_METRICS_SERIES,
+            "label sets",
+        )? {
             c.metrics_max_series = n;
         }
 

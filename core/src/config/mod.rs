@@ -293,8 +293,13 @@ pub struct TracingConfig {
     pub sampler: SamplerKind,
     /// The ratio for ratio samplers, 0.0..=1.0 (`OTEL_SAMPLING_RATE`, `OTEL_TRACES_SAMPLER_ARG`).
     pub sampling_rate: f64,
-    /// Time allowed for one export (`OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_BSP_EXPORT_TIMEOUT`).
+    /// Time allowed for one export batch, retries included (`OTEL_EXPORTER_OTLP_TIMEOUT`,
+    /// `OTEL_BSP_EXPORT_TIMEOUT`).
     pub export_timeout_seconds: f64,
+    /// Time allowed for one attempt within it: an attempt that gets no answer in time is
+    /// abandoned and retried on a fresh connection, so a backend that hangs costs one attempt,
+    /// not the whole batch deadline (`CROSSTRACE_EXPORT_ATTEMPT_TIMEOUT`, ms).
+    pub export_attempt_timeout_seconds: f64,
     /// Spans per export batch (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
     pub export_max_batch_size: usize,
     /// Spans waiting for export before new ones are dropped (`OTEL_BSP_MAX_QUEUE_SIZE`).
@@ -331,6 +336,63 @@ pub struct TracingConfig {
     pub metrics_max_series: usize,
 }
 
+/// The documented, inclusive bounds of the numeric settings: a value outside them is a
+/// [`ConfigError`] naming the setting, the value and the bound (never a huge allocation, a
+/// panic converting a time, or a busy export thread).
+pub mod bounds {
+    /// `max_queue_size`, spans.
+    pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+    /// `export_max_batch_size`, spans (and at most `max_queue_size`).
+    pub const MAX_EXPORT_BATCH_SIZE: usize = 1 << 16;
+    /// `schedule_delay_millis`, ms (at least 1).
+    pub const MAX_SCHEDULE_DELAY_MILLIS: u64 = 3_600_000;
+    /// The export and attempt timeouts, ms: from 1 ms to one hour.
+    pub const MAX_TIMEOUT_MILLIS: u64 = 3_600_000;
+    /// `attribute_value_length_limit`, bytes.
+    pub const MAX_ATTRIBUTE_VALUE_LENGTH: usize = 1 << 20;
+    /// `attribute_count_limit`, attributes.
+    pub const MAX_ATTRIBUTE_COUNT: usize = 1 << 16;
+    /// `metrics_max_series`, label sets.
+    pub const MAX_METRICS_SERIES: usize = 20_000;
+    /// `metrics_buckets_ms`: bounds per histogram.
+    pub const MAX_METRICS_BUCKETS: usize = 64;
+    /// `metrics_buckets_ms`: the largest bound, ms (a day).
+    pub const MAX_METRICS_BUCKET_MS: f64 = 86_400_000.0;
+}
+
+/// "a whole number of {unit} from {min} to {max}": what a bounded count accepts.
+pub(crate) fn whole(unit: &str, min: u64, max: u64) -> String {
+    format!("a whole number of {unit} from {min} to {max}")
+}
+
+/// A bounded count of a config field.
+fn check_whole(field: &str, v: u64, min: u64, max: u64, unit: &str) -> Result<(), ConfigError> {
+    if (min..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            v.to_string(),
+            whole(unit, min, max),
+        ))
+    }
+}
+
+/// A timeout field in seconds: 1 ms to [`bounds::MAX_TIMEOUT_MILLIS`] (NaN and infinities
+/// fail the range check too).
+fn check_seconds(field: &str, v: f64) -> Result<(), ConfigError> {
+    let max = bounds::MAX_TIMEOUT_MILLIS as f64 / 1000.0;
+    if (0.001..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            format!("{v:?}"),
+            format!("a number of seconds from 0.001 to {max}"),
+        ))
+    }
+}
+
 /// Defaults of the specification.
 pub mod defaults {
     /// `OTEL_SERVICE_NAME`.
@@ -341,6 +403,8 @@ pub mod defaults {
     pub const ENVIRONMENT: &str = "development";
     /// Export timeout, seconds.
     pub const EXPORT_TIMEOUT_SECONDS: f64 = 30.0;
+    /// One export attempt's timeout, seconds.
+    pub const EXPORT_ATTEMPT_TIMEOUT_SECONDS: f64 = 5.0;
     /// Batch size.
     pub const MAX_EXPORT_BATCH_SIZE: usize = 512;
     /// Queue size.
@@ -376,6 +440,7 @@ impl Default for TracingConfig {
             sampler: SamplerKind::ParentBasedTraceIdRatio,
             sampling_rate: 1.0,
             export_timeout_seconds: defaults::EXPORT_TIMEOUT_SECONDS,
+            export_attempt_timeout_seconds: defaults::EXPORT_ATTEMPT_TIMEOUT_SECONDS,
             export_max_batch_size: defaults::MAX_EXPORT_BATCH_SIZE,
             max_queue_size: defaults::MAX_QUEUE_SIZE,
             schedule_delay_millis: defaults::SCHEDULE_DELAY_MILLIS,
@@ -420,6 +485,58 @@ impl TracingConfig {
         }
     }
 
+    /// A config from a JSON object of its fields (what the Python and wasm bindings send),
+    /// validated. A field of the wrong type is an error naming the field and the value as
+    /// given: a bindings passes what JSON cannot hold (NaN, infinities, integers beyond 64
+    /// bits) as a string, which such a field then names.
+    pub fn from_json(text: &str) -> Result<TracingConfig, ConfigError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            ConfigError::new(
+                "config",
+                text.chars().take(80).collect::<String>(),
+                format!("a JSON object of TracingConfig fields ({e})"),
+            )
+        })?;
+        Self::from_json_value(value)
+    }
+
+    /// [`TracingConfig::from_json`] from a parsed value.
+    pub fn from_json_value(value: serde_json::Value) -> Result<TracingConfig, ConfigError> {
+        use serde_json::Value;
+        let Value::Object(fields) = value else {
+            return Err(ConfigError::new(
+                "config",
+                value.to_string().chars().take(80).collect::<String>(),
+                "a JSON object of TracingConfig fields",
+            ));
+        };
+        match serde_json::from_value::<TracingConfig>(Value::Object(fields.clone())) {
+            Ok(c) => {
+                c.validate()?;
+                Ok(c)
+            }
+            Err(all) => {
+                // The first field that does not deserialize on its own is the one to name.
+                for (name, v) in &fields {
+                    let one = Value::Object([(name.clone(), v.clone())].into_iter().collect());
+                    if let Err(e) = serde_json::from_value::<TracingConfig>(one) {
+                        // As `validate` shows numbers (1e300, not 1e+300).
+                        let given = match v {
+                            Value::String(s) => s.clone(),
+                            Value::Number(n) if n.is_f64() => {
+                                format!("{:?}", n.as_f64().unwrap_or(f64::NAN))
+                            }
+                            other => other.to_string(),
+                        };
+                        let expected = numeric_expected(name).unwrap_or_else(|| e.to_string());
+                        return Err(ConfigError::new(name.as_str(), given, expected));
+                    }
+                }
+                Err(ConfigError::new("config", "", all.to_string()))
+            }
+        }
+    }
+
     /// A builder starting from the defaults.
     pub fn builder() -> TracingConfigBuilder {
         TracingConfigBuilder {
@@ -427,46 +544,78 @@ impl TracingConfig {
         }
     }
 
-    /// The export timeout as a `Duration`.
+    /// The export timeout as a `Duration` (within its bounds, whatever the field holds).
     pub fn export_timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.export_timeout_seconds)
+        seconds_within_bounds(self.export_timeout_seconds)
     }
 
-    /// The schedule delay as a `Duration`.
+    /// One export attempt's timeout as a `Duration` (within its bounds).
+    pub fn export_attempt_timeout(&self) -> Duration {
+        seconds_within_bounds(self.export_attempt_timeout_seconds)
+    }
+
+    /// The schedule delay as a `Duration` (within its bounds).
     pub fn schedule_delay(&self) -> Duration {
-        Duration::from_millis(self.schedule_delay_millis)
+        Duration::from_millis(
+            self.schedule_delay_millis
+                .clamp(1, bounds::MAX_SCHEDULE_DELAY_MILLIS),
+        )
     }
 
-    /// Checks every field; the error names the field, the value and what is accepted.
+    /// Checks every field; the error names the field, the value and what is accepted (every
+    /// number within [`bounds`]).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(0.0..=1.0).contains(&self.sampling_rate) {
             return Err(ConfigError::new(
                 "sampling_rate",
-                self.sampling_rate.to_string(),
+                format!("{:?}", self.sampling_rate),
                 "a number from 0.0 to 1.0",
             ));
         }
-        if !self.export_timeout_seconds.is_finite() || self.export_timeout_seconds <= 0.0 {
-            return Err(ConfigError::new(
-                "export_timeout_seconds",
-                self.export_timeout_seconds.to_string(),
-                "a positive number of seconds",
-            ));
-        }
-        if self.export_max_batch_size == 0 {
-            return Err(ConfigError::new(
-                "export_max_batch_size",
-                "0",
-                "a positive whole number",
-            ));
-        }
-        if self.max_queue_size == 0 {
-            return Err(ConfigError::new(
-                "max_queue_size",
-                "0",
-                "a positive whole number",
-            ));
-        }
+        check_seconds("export_timeout_seconds", self.export_timeout_seconds)?;
+        check_seconds(
+            "export_attempt_timeout_seconds",
+            self.export_attempt_timeout_seconds,
+        )?;
+        let count =
+            |field, v: usize, max: usize, unit| check_whole(field, v as u64, 1, max as u64, unit);
+        count(
+            "max_queue_size",
+            self.max_queue_size,
+            bounds::MAX_QUEUE_SIZE,
+            "spans",
+        )?;
+        count(
+            "export_max_batch_size",
+            self.export_max_batch_size,
+            bounds::MAX_EXPORT_BATCH_SIZE,
+            "spans",
+        )?;
+        check_whole(
+            "schedule_delay_millis",
+            self.schedule_delay_millis,
+            1,
+            bounds::MAX_SCHEDULE_DELAY_MILLIS,
+            "milliseconds",
+        )?;
+        count(
+            "attribute_value_length_limit",
+            self.attribute_value_length_limit,
+            bounds::MAX_ATTRIBUTE_VALUE_LENGTH,
+            "bytes",
+        )?;
+        count(
+            "attribute_count_limit",
+            self.attribute_count_limit,
+            bounds::MAX_ATTRIBUTE_COUNT,
+            "attributes",
+        )?;
+        count(
+            "metrics_max_series",
+            self.metrics_max_series,
+            bounds::MAX_METRICS_SERIES,
+            "label sets",
+        )?;
         if self.export_max_batch_size > self.max_queue_size {
             return Err(ConfigError::new(
                 "export_max_batch_size",
@@ -489,20 +638,6 @@ impl TracingConfig {
                 "metrics_buckets_ms",
                 format!("{:?}", self.metrics_buckets_ms),
                 expected,
-            ));
-        }
-        if self.metrics_max_series == 0 {
-            return Err(ConfigError::new(
-                "metrics_max_series",
-                "0",
-                "a positive whole number",
-            ));
-        }
-        if self.attribute_value_length_limit == 0 {
-            return Err(ConfigError::new(
-                "attribute_value_length_limit",
-                "0",
-                "a positive number of bytes",
             ));
         }
         if let Some(endpoint) = &self.endpoint {
@@ -619,15 +754,50 @@ fn is_header_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-/// An endpoint must be an absolute http(s) URL with a host.
+/// What a numeric field accepts, in the words of [`TracingConfig::validate`].
+fn numeric_expected(field: &str) -> Option<String> {
+    let max_timeout = bounds::MAX_TIMEOUT_MILLIS as f64 / 1000.0;
+    let count = |unit, max: usize| whole(unit, 1, max as u64);
+    Some(match field {
+        "sampling_rate" => "a number from 0.0 to 1.0".into(),
+        "export_timeout_seconds" | "export_attempt_timeout_seconds" => {
+            format!("a number of seconds from 0.001 to {max_timeout}")
+        }
+        "max_queue_size" => count("spans", bounds::MAX_QUEUE_SIZE),
+        "export_max_batch_size" => count("spans", bounds::MAX_EXPORT_BATCH_SIZE),
+        "schedule_delay_millis" => whole("milliseconds", 1, bounds::MAX_SCHEDULE_DELAY_MILLIS),
+        "attribute_value_length_limit" => count("bytes", bounds::MAX_ATTRIBUTE_VALUE_LENGTH),
+        "attribute_count_limit" => count("attributes", bounds::MAX_ATTRIBUTE_COUNT),
+        "metrics_max_series" => count("label sets", bounds::MAX_METRICS_SERIES),
+        _ => return None,
+    })
+}
+
+/// A duration of `seconds`, clamped to the timeouts' bounds (NaN: the smallest).
+fn seconds_within_bounds(seconds: f64) -> Duration {
+    let max = bounds::MAX_TIMEOUT_MILLIS as f64 / 1000.0;
+    let s = if seconds.is_nan() {
+        0.001
+    } else {
+        seconds.clamp(0.001, max)
+    };
+    Duration::from_secs_f64(s)
+}
+
 /// What is wrong with histogram bounds, if anything.
 pub(crate) fn check_buckets(b: &[f64]) -> Option<&'static str> {
     let ok = !b.is_empty()
-        && b.iter().all(|v| v.is_finite() && *v > 0.0)
+        && b.len() <= bounds::MAX_METRICS_BUCKETS
+        && b.iter()
+            .all(|v| v.is_finite() && *v > 0.0 && *v <= bounds::MAX_METRICS_BUCKET_MS)
         && b.windows(2).all(|w| w[0] < w[1]);
-    (!ok).then_some("one or more positive, finite, strictly increasing numbers of milliseconds")
+    (!ok).then_some(
+        "1 to 64 strictly increasing numbers of milliseconds, each above 0 and at most \
+         86400000 (a day)",
+    )
 }
 
+/// An endpoint must be an absolute http(s) URL with a host.
 pub(crate) fn validate_url(url: &str) -> Result<(), &'static str> {
     const EXPECTED: &str =
         "an absolute http:// or https:// URL with a host, like http://localhost:4317";
@@ -691,6 +861,8 @@ impl TracingConfigBuilder {
         sampling_rate: f64,
         /// See [`TracingConfig::export_timeout_seconds`].
         export_timeout_seconds: f64,
+        /// See [`TracingConfig::export_attempt_timeout_seconds`].
+        export_attempt_timeout_seconds: f64,
         /// See [`TracingConfig::export_max_batch_size`].
         export_max_batch_size: usize,
         /// See [`TracingConfig::max_queue_size`].

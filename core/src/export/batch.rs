@@ -446,7 +446,7 @@ mod worker {
         let mut deadline = Instant::now() + delay;
         // The queue is taken whole by swapping it with this (empty, already allocated) one, so
         // the lock that `push` needs is held for O(1), not for copying a batch out.
-        let mut taken: VecDeque<SpanData> = VecDeque::with_capacity(shared.batch_size);
+        let mut taken: VecDeque<SpanData> = VecDeque::with_capacity(shared.batch_size.min(4096));
         loop {
             let (waiters, stop) = {
                 let mut st = shared.lock();

@@ -22,11 +22,28 @@ use crate::error::{Error, Result};
 
 #[derive(Debug)]
 pub(crate) struct GrpcExporter {
-    client: TraceServiceClient<Channel>,
+    /// Replaced by a client on a new channel when an attempt times out: a backend that hangs
+    /// holds its connection, and a retry on it would hang too.
+    client: std::sync::Mutex<TraceServiceClient<Channel>>,
+    endpoint: Endpoint,
+    gzip: bool,
     metadata: MetadataMap,
     url: String,
     deadline: Duration,
+    attempt_timeout: Duration,
     resource: Resource,
+}
+
+/// A client on a new, lazily connecting channel.
+fn client_on(endpoint: &Endpoint, gzip: bool) -> TraceServiceClient<Channel> {
+    let client = TraceServiceClient::new(endpoint.connect_lazy());
+    if gzip {
+        client
+            .send_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Gzip)
+    } else {
+        client
+    }
 }
 
 impl GrpcExporter {
@@ -53,17 +70,15 @@ impl GrpcExporter {
                 .tls_config(ClientTlsConfig::new().with_native_roots())
                 .map_err(|e| setup(e.to_string()))?;
         }
-        let mut client = TraceServiceClient::new(endpoint.connect_lazy());
-        if config.compression == Compression::Gzip {
-            client = client
-                .send_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Gzip);
-        }
+        let gzip = config.compression == Compression::Gzip;
         Ok(GrpcExporter {
-            client,
+            client: std::sync::Mutex::new(client_on(&endpoint, gzip)),
+            endpoint,
+            gzip,
             metadata,
             url,
             deadline: config.export_timeout(),
+            attempt_timeout: config.export_attempt_timeout(),
             resource: resource.clone(),
         })
     }
@@ -71,11 +86,15 @@ impl GrpcExporter {
     async fn send(&self, batch: Vec<SpanData>) -> Outcome {
         let n = batch.len() as u64;
         let request = Request::new(batch, &self.resource).into_proto();
-        let result = retry::run(&self.url, self.deadline, |remaining| {
-            let mut client = self.client.clone();
+        let result = retry::run(&self.url, self.deadline, self.attempt_timeout, |timeout| {
+            let mut client = self
+                .client
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             let mut req = tonic::Request::new(request.clone());
             *req.metadata_mut() = self.metadata.clone();
-            req.set_timeout(remaining);
+            req.set_timeout(timeout);
             async move {
                 match client.export(req).await {
                     Ok(resp) => Attempt::Done(Ok(resp.into_inner().partial_success)),
@@ -91,6 +110,10 @@ impl GrpcExporter {
                         let timed_out = status.code() == Code::DeadlineExceeded
                             || (status.code() == Code::Cancelled
                                 && status.message().to_ascii_lowercase().contains("timeout"));
+                        if timed_out {
+                            *self.client.lock().unwrap_or_else(|e| e.into_inner()) =
+                                client_on(&self.endpoint, self.gzip);
+                        }
                         let kind = if transport {
                             "connection".to_owned()
                         } else if timed_out {

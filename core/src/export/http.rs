@@ -94,6 +94,7 @@ pub(crate) struct HttpExporter {
     headers: HeaderMap,
     gzip: bool,
     deadline: Duration,
+    attempt_timeout: Duration,
     wire: Wire,
     resource: Resource,
     process: jaeger_thrift::Process,
@@ -130,6 +131,7 @@ impl HttpExporter {
             headers,
             gzip: config.compression == Compression::Gzip,
             deadline: config.export_timeout(),
+            attempt_timeout: config.export_attempt_timeout(),
             wire,
             resource: resource.clone(),
             process: jaeger_thrift::Process::from_resource(resource),
@@ -195,13 +197,15 @@ impl HttpExporter {
         let (body, content_type) = payload.encode();
         let gzip = self.gzip && payload.compressible();
         let body = Bytes::from(if gzip { gzip_bytes(&body) } else { body });
-        let result = retry::run(&self.url, self.deadline, |remaining| {
+        // An attempt that times out is dropped with its connection (hyper does not pool a
+        // connection whose request was abandoned), so the retry connects afresh.
+        let result = retry::run(&self.url, self.deadline, self.attempt_timeout, |timeout| {
             let mut req = self
                 .client
                 .post(&self.url)
                 .headers(self.headers.clone())
                 .header(CONTENT_TYPE, content_type)
-                .timeout(remaining)
+                .timeout(timeout)
                 .body(body.clone());
             if gzip {
                 req = req.header(CONTENT_ENCODING, "gzip");

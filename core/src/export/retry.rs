@@ -1,7 +1,9 @@
 //! The OTLP retry loop shared by the HTTP and gRPC transports: exponential backoff with ±50%
 //! jitter from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], a server-given delay (`Retry-After`,
 //! gRPC `RetryInfo`) used instead when present, and one total deadline per batch: a retry that
-//! would end past it is not attempted.
+//! would end past it is not attempted. Each attempt has a timeout of its own (at most what is
+//! left of the deadline): a backend that accepts a connection and never answers costs one
+//! attempt, and the transports retry on a fresh connection.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -23,11 +25,13 @@ pub(crate) enum Attempt<T> {
     },
 }
 
-/// Runs `attempt` (given the time left) until it is done or the deadline leaves no room for
-/// another try; then `Err((kind, message))` of the last transient failure.
+/// Runs `attempt` (given its timeout: `per_attempt`, or the time left if less) until it is done
+/// or the deadline leaves no room for another try; then `Err((kind, message))` of the last
+/// transient failure.
 pub(crate) async fn run<T, F, Fut>(
     what: &str,
     budget: Duration,
+    per_attempt: Duration,
     mut attempt: F,
 ) -> Result<T, (String, String)>
 where
@@ -49,7 +53,7 @@ where
                 ),
             ));
         }
-        match attempt(remaining).await {
+        match attempt(remaining.min(per_attempt)).await {
             Attempt::Done(v) => return Ok(v),
             Attempt::Retry {
                 kind,
