@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use opentelemetry::trace::{SpanContext, TraceState};
+use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
 use serde_json::{json, Map, Value};
 
 use crate::context::{Context, Correlation};
@@ -61,8 +61,10 @@ pub fn context_to_json(cx: &Context) -> Value {
             "trace_id": s.trace_id().to_string(),
             "span_id": s.span_id().to_string(),
             "sampled": s.is_sampled(),
+            "flags": format!("{:02x}", s.trace_flags().to_u8()),
+            "debug": cx.debug(),
             "remote": s.is_remote(),
-            "tracestate": s.trace_state().header(),
+            "tracestate": cx.trace_state_header().unwrap_or_default(),
         }),
     };
     let baggage: Map<String, Value> = cx
@@ -77,8 +79,9 @@ pub fn context_to_json(cx: &Context) -> Value {
     })
 }
 
-/// Builds a context from the vectors' flat shape (`trace_id`, `span_id`, `sampled`,
-/// `tracestate`, `baggage`, `correlation` at the top level, all optional).
+/// Builds a context from the vectors' flat shape (`trace_id`, `span_id`, `sampled`, `flags`
+/// (two hex digits; `sampled` decides bit 0), `debug`, `tracestate`, `baggage`, `correlation`
+/// at the top level, all optional).
 pub fn context_from_json(v: &Value) -> Result<Context> {
     if !v.is_object() {
         return Err(invalid(v, "an object"));
@@ -92,20 +95,39 @@ pub fn context_from_json(v: &Value) -> Result<Context> {
             .as_str()
             .ok_or_else(|| invalid(v, "span_id as a string"))?;
         let sampled = v["sampled"].as_bool().unwrap_or(true);
-        let sc = parse_span_context(t, s, sampled)?;
-        let ts = match v.get("tracestate").and_then(Value::as_str) {
-            Some(h) => h
-                .parse::<TraceState>()
-                .map_err(|_| invalid(v, "a valid tracestate"))?,
-            None => TraceState::NONE,
+        let flags = match v.get("flags").and_then(Value::as_str) {
+            Some(f) => u8::from_str_radix(f, 16)
+                .ok()
+                .filter(|_| f.len() == 2)
+                .ok_or_else(|| invalid(v, "flags as two hex digits"))?,
+            None => 0,
         };
-        cx = cx.with_span_context(SpanContext::new(
-            sc.trace_id(),
-            sc.span_id(),
-            sc.trace_flags(),
-            false,
-            ts,
-        ));
+        let sc = parse_span_context(t, s, sampled)?;
+        let flags = TraceFlags::new((flags & !1) | u8::from(sampled));
+        let trace_state = v.get("tracestate").and_then(Value::as_str);
+        let list = match trace_state.filter(|h| !h.is_empty()) {
+            Some(h) => Some(
+                crate::propagation::parse_tracestate(h)
+                    .ok_or_else(|| invalid(v, "a valid tracestate"))?,
+            ),
+            None => None,
+        };
+        let sdk_state = list
+            .as_deref()
+            .map(crate::propagation::sdk_trace_state)
+            .unwrap_or(TraceState::NONE);
+        cx = cx
+            .with_span_context(SpanContext::new(
+                sc.trace_id(),
+                sc.span_id(),
+                flags,
+                false,
+                sdk_state,
+            ))
+            .with_propagated(
+                list.as_deref(),
+                v.get("debug").and_then(Value::as_bool).unwrap_or(false),
+            );
     }
     if let Some(b) = v.get("baggage") {
         cx = cx.with_baggage(string_map(b)?);

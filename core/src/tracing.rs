@@ -381,11 +381,11 @@ impl Tracing {
                 }
             }
         };
-        let flags = if sampled {
-            TraceFlags::SAMPLED
-        } else {
-            TraceFlags::default()
-        };
+        // The random flag: set on trace ids made here, kept as it came on a continued trace.
+        let random = parent.map_or(crate::propagation::RANDOM, |p| {
+            p.trace_flags().to_u8() & crate::propagation::RANDOM
+        });
+        let flags = TraceFlags::new(u8::from(sampled) | random);
         let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
         if !sampled {
             if let Some(m) = &p.metrics {
@@ -464,18 +464,29 @@ impl Tracing {
     }
 
     /// Writes `cx` into `carrier` with the configured propagators (and `x-correlation-id`).
+    /// Baggage entries left out at the W3C limits are counted in health.
     pub fn inject(&self, cx: &Context, carrier: &mut dyn Carrier) {
-        self.inner.propagators.inject(cx, carrier);
+        let dropped = self.inner.propagators.inject_counted(cx, carrier);
+        self.count_baggage_dropped(dropped);
     }
 
     /// Writes the thread's current context into `carrier`.
     pub fn inject_current(&self, carrier: &mut dyn Carrier) {
-        Context::with_current(|cx| self.inner.propagators.inject(cx, carrier));
+        Context::with_current(|cx| self.inject(cx, carrier));
     }
 
     /// Reads a context from `carrier`. Never fails: bad headers give an empty context.
+    /// Baggage entries left out at the W3C limits are counted in health.
     pub fn extract(&self, carrier: &dyn Carrier) -> Context {
-        self.inner.propagators.extract(carrier)
+        let (cx, dropped) = self.inner.propagators.extract_counted(carrier);
+        self.count_baggage_dropped(dropped);
+        cx
+    }
+
+    fn count_baggage_dropped(&self, n: u64) {
+        if n > 0 {
+            Counters::add(&self.inner.counters.app.baggage_dropped, n);
+        }
     }
 
     /// Takes up to one batch of ended spans from the queue, for hosts without threads (wasm32)

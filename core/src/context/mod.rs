@@ -9,7 +9,7 @@ pub mod correlation;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use opentelemetry::trace::SpanContext;
+use opentelemetry::trace::{SpanContext, TraceId};
 
 pub use correlation::{Correlation, CorrelationBuilder};
 
@@ -31,14 +31,33 @@ pub struct Context {
 pub(crate) struct Carried {
     baggage: Baggage,
     correlation: Option<Correlation>,
+    propagated: Option<Propagated>,
+}
+
+/// What an incoming trace carries that a span context cannot hold, passed on unchanged to
+/// every span of that trace: the `tracestate` header as received (crosstrace's own parser,
+/// which accepts every key the W3C grammar does; the SDK's `TraceState` rejects some), and the
+/// B3 or Jaeger debug flag. Kept with the trace id it came with, so it never reaches a span of
+/// another trace (a new root, a parent set by hand).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Propagated {
+    pub(crate) trace_id: TraceId,
+    /// The members, validated and joined with `,` (no whitespace).
+    pub(crate) trace_state: Option<Arc<str>>,
+    pub(crate) debug: bool,
 }
 
 impl Carried {
-    fn shared(baggage: Baggage, correlation: Option<Correlation>) -> Option<Arc<Carried>> {
-        (!baggage.is_empty() || correlation.is_some()).then(|| {
+    fn shared(
+        baggage: Baggage,
+        correlation: Option<Correlation>,
+        propagated: Option<Propagated>,
+    ) -> Option<Arc<Carried>> {
+        (!baggage.is_empty() || correlation.is_some() || propagated.is_some()).then(|| {
             Arc::new(Carried {
                 baggage,
                 correlation,
+                propagated,
             })
         })
     }
@@ -115,7 +134,54 @@ impl Context {
     pub fn with_baggage(&self, baggage: Baggage) -> Context {
         Context {
             span: self.span.clone(),
-            carried: Carried::shared(baggage, self.correlation().cloned()),
+            carried: Carried::shared(baggage, self.correlation().cloned(), self.propagated()),
+        }
+    }
+
+    fn propagated(&self) -> Option<Propagated> {
+        self.carried.as_deref().and_then(|c| c.propagated.clone())
+    }
+
+    /// What was received with the parent's trace, if the parent is of that trace.
+    fn propagated_here(&self) -> Option<&Propagated> {
+        let p = self.carried.as_deref()?.propagated.as_ref()?;
+        (self.span.as_ref()?.trace_id() == p.trace_id).then_some(p)
+    }
+
+    /// The `tracestate` to pass on with the parent: as received with its trace, else the span
+    /// context's own; `None` when empty.
+    pub fn trace_state_header(&self) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(p) = self.propagated_here() {
+            return p.trace_state.as_deref().map(std::borrow::Cow::Borrowed);
+        }
+        let h = self.span.as_ref()?.trace_state().header();
+        (!h.is_empty()).then_some(std::borrow::Cow::Owned(h))
+    }
+
+    /// Whether the trace was received with a B3 or Jaeger debug flag (passed on unchanged).
+    pub fn debug(&self) -> bool {
+        self.propagated_here().is_some_and(|p| p.debug)
+    }
+
+    /// A copy whose parent's trace carries `trace_state` (a `tracestate` header, parsed by the
+    /// W3C rules; an invalid one is dropped whole) and `debug`. Without a parent, unchanged.
+    pub fn with_propagated(&self, trace_state: Option<&str>, debug: bool) -> Context {
+        let Some(span) = &self.span else {
+            return self.clone();
+        };
+        let trace_state = trace_state.and_then(crate::propagation::parse_tracestate);
+        let propagated = (trace_state.is_some() || debug).then(|| Propagated {
+            trace_id: span.trace_id(),
+            trace_state,
+            debug,
+        });
+        Context {
+            span: self.span.clone(),
+            carried: Carried::shared(
+                self.baggage().to_vec(),
+                self.correlation().cloned(),
+                propagated,
+            ),
         }
     }
 
@@ -128,7 +194,11 @@ impl Context {
     pub fn with_correlation(&self, correlation: Correlation) -> Context {
         Context {
             span: self.span.clone(),
-            carried: Carried::shared(self.baggage().to_vec(), Some(correlation)),
+            carried: Carried::shared(
+                self.baggage().to_vec(),
+                Some(correlation),
+                self.propagated(),
+            ),
         }
     }
 
@@ -136,10 +206,11 @@ impl Context {
         span: Option<SpanContext>,
         baggage: Baggage,
         correlation: Option<Correlation>,
+        propagated: Option<Propagated>,
     ) -> Context {
         Context {
             span: span.filter(SpanContext::is_valid),
-            carried: Carried::shared(baggage, correlation),
+            carried: Carried::shared(baggage, correlation, propagated),
         }
     }
 

@@ -34,6 +34,8 @@ pub(crate) struct AppCounters {
     pub(crate) attributes_truncated: AtomicU64,
     pub(crate) attributes_dropped: AtomicU64,
     pub(crate) events_dropped: AtomicU64,
+    /// Baggage entries left out at the W3C limits (or undecodable), extracting or injecting.
+    pub(crate) baggage_dropped: AtomicU64,
 }
 
 /// Written by the export thread (or the host's export loop on wasm).
@@ -157,6 +159,7 @@ impl Counters {
             attributes_truncated: g(&self.app.attributes_truncated),
             attributes_dropped: g(&self.app.attributes_dropped),
             events_dropped: g(&self.app.events_dropped),
+            baggage_entries_dropped: g(&self.app.baggage_dropped),
             queue_depth: queue.depth,
         }
     }
@@ -205,6 +208,7 @@ impl ForkHold<'_> {
             &app.attributes_truncated,
             &app.attributes_dropped,
             &app.events_dropped,
+            &app.baggage_dropped,
             &export.exported,
             &export.export_failed,
             &export.export_failures,
@@ -243,6 +247,9 @@ pub struct SpanCounts {
     pub attributes_dropped: u64,
     /// Events dropped at the count limit.
     pub events_dropped: u64,
+    /// Baggage entries left out at the W3C limits (8192 bytes, 180 entries) or undecodable,
+    /// from any source (`baggage`, `uberctx-*`), extracting or injecting.
+    pub baggage_entries_dropped: u64,
     /// Spans waiting for export now.
     pub queue_depth: u64,
 }

@@ -1,22 +1,37 @@
 //! B3: the single `b3` header and the `X-B3-*` headers. Extraction accepts both forms, the
-//! single header first.
+//! single header first. Debug (`d` in the single header, `X-B3-Flags: 1`) means sampled and is
+//! passed on as it came.
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
 use super::{is_lower_hex, Carrier, Extracted};
 
-pub(super) fn inject_single(s: &SpanContext, carrier: &mut dyn Carrier) {
-    let sampled = if s.is_sampled() { "1" } else { "0" };
-    carrier.set("b3", format!("{}-{}-{sampled}", s.trace_id(), s.span_id()));
+/// The sampling state to write: debug only with an accept decision (B3 cannot say debug
+/// without it; a Jaeger trace can, and it goes out as `0`).
+fn state(s: &SpanContext, debug: bool) -> &'static str {
+    match (s.is_sampled(), debug) {
+        (true, true) => "d",
+        (true, false) => "1",
+        (false, _) => "0",
+    }
 }
 
-pub(super) fn inject_multi(s: &SpanContext, carrier: &mut dyn Carrier) {
+pub(super) fn inject_single(s: &SpanContext, debug: bool, carrier: &mut dyn Carrier) {
+    carrier.set(
+        "b3",
+        format!("{}-{}-{}", s.trace_id(), s.span_id(), state(s, debug)),
+    );
+}
+
+pub(super) fn inject_multi(s: &SpanContext, debug: bool, carrier: &mut dyn Carrier) {
     carrier.set("x-b3-traceid", s.trace_id().to_string());
     carrier.set("x-b3-spanid", s.span_id().to_string());
-    carrier.set(
-        "x-b3-sampled",
-        if s.is_sampled() { "1" } else { "0" }.to_owned(),
-    );
+    if state(s, debug) == "d" {
+        // Debug implies the accept decision: no X-B3-Sampled beside it.
+        carrier.set("x-b3-flags", "1".to_owned());
+    } else {
+        carrier.set("x-b3-sampled", state(s, debug).to_owned());
+    }
 }
 
 /// A 16- or 32-character lowercase hex trace id (16 is left-padded), not all zero.
@@ -34,47 +49,61 @@ fn span_id(s: &str) -> Option<SpanId> {
     SpanId::from_hex(s).ok().filter(|t| *t != SpanId::INVALID)
 }
 
-/// `Some(flags)` for a valid sampling state; `d` (debug) means sampled.
-fn sampled(s: &str) -> Option<TraceFlags> {
+/// The single header's sampling state: one character, `1`, `0` or `d` (debug, sampled).
+/// Returns (sampled, debug).
+fn single_state(s: &str) -> Option<(bool, bool)> {
     match s {
-        "1" | "d" | "true" => Some(TraceFlags::SAMPLED),
-        "0" | "false" => Some(TraceFlags::default()),
+        "1" => Some((true, false)),
+        "0" => Some((false, false)),
+        "d" => Some((true, true)),
         _ => None,
     }
 }
 
-fn context(trace: TraceId, span: SpanId, flags: TraceFlags) -> Extracted {
+fn context(trace: TraceId, span: SpanId, sampled: bool, debug: bool) -> Extracted {
+    let flags = if sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
     Extracted {
         span: Some(SpanContext::new(trace, span, flags, true, TraceState::NONE)),
-        baggage: Vec::new(),
+        debug,
+        ..Extracted::default()
     }
 }
 
 fn extract_single(v: &str) -> Option<Extracted> {
     let parts: Vec<&str> = v.trim().split('-').collect();
     // `b3: 0` / `b3: 1` / `b3: d` alone carries no parent.
-    let (t, s, flags) = match parts.as_slice() {
-        [t, s] => (t, s, TraceFlags::SAMPLED),
-        [t, s, f] => (t, s, sampled(f)?),
+    let (t, s, (sampled, debug)) = match parts.as_slice() {
+        [t, s] => (t, s, (true, false)),
+        [t, s, f] => (t, s, single_state(f)?),
         [t, s, f, p] => {
             span_id(p)?;
-            (t, s, sampled(f)?)
+            (t, s, single_state(f)?)
         }
         _ => return None,
     };
-    Some(context(trace_id(t)?, span_id(s)?, flags))
+    Some(context(trace_id(t)?, span_id(s)?, sampled, debug))
 }
 
 fn extract_multi(carrier: &dyn Carrier) -> Option<Extracted> {
     let t = trace_id(carrier.get("x-b3-traceid")?.trim())?;
     let s = span_id(carrier.get("x-b3-spanid")?.trim())?;
+    // `X-B3-Flags: 1` is debug, which implies the accept decision whatever X-B3-Sampled says.
     let debug = carrier.get("x-b3-flags").map(str::trim) == Some("1");
-    let flags = match carrier.get("x-b3-sampled").map(str::trim) {
-        _ if debug => TraceFlags::SAMPLED,
-        Some(v) => sampled(&v.to_ascii_lowercase())?,
-        None => TraceFlags::SAMPLED,
+    let sampled = match carrier.get("x-b3-sampled").map(str::trim) {
+        _ if debug => true,
+        // The multi header is lenient (the B3 specification lists `true` and `false`).
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "d" => true,
+            "0" | "false" => false,
+            _ => return None,
+        },
+        None => true,
     };
-    Some(context(t, s, flags))
+    Some(context(t, s, sampled, debug))
 }
 
 pub(super) fn extract(carrier: &dyn Carrier) -> Extracted {

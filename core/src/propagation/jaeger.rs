@@ -1,36 +1,57 @@
 //! Jaeger: `uber-trace-id: {trace-id}:{span-id}:{parent-span-id}:{flags}` and `uberctx-{key}`
-//! baggage headers.
+//! baggage headers. Flags: 0x01 sampled, 0x02 debug (passed on as it came; debug alone is not
+//! sampled). Baggage keeps to the W3C limits (180 entries, 8192 bytes), on the way in and out.
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 
+use super::w3c::{member_len, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
 use super::{is_hex, Carrier, Extracted};
 
 const HEADER: &str = "uber-trace-id";
 const BAGGAGE_PREFIX: &str = "uberctx-";
-const MAX_BAGGAGE: usize = 180;
 
-pub(super) fn inject(s: &SpanContext, baggage: &[(String, String)], carrier: &mut dyn Carrier) {
-    let flags = if s.is_sampled() { 1 } else { 0 };
+/// Writes `uber-trace-id` and the baggage as `uberctx-*` (keys lowercased; one header per key,
+/// the first entry of keys that differ only in case); returns how many entries were left out
+/// at the limits.
+pub(super) fn inject(
+    s: &SpanContext,
+    debug: bool,
+    baggage: &[(String, String)],
+    carrier: &mut dyn Carrier,
+) -> u64 {
+    let flags = u8::from(s.is_sampled()) | (u8::from(debug) << 1);
     carrier.set(
         HEADER,
-        format!("{}:{}:0:{flags}", s.trace_id(), s.span_id()),
+        format!("{}:{}:0:{flags:x}", s.trace_id(), s.span_id()),
     );
-    for (k, v) in baggage.iter().take(MAX_BAGGAGE) {
+    let (mut written, mut bytes, mut dropped) = (Vec::<String>::new(), 0, 0);
+    for (k, v) in baggage {
         let key = k.to_ascii_lowercase();
-        if key
+        if !key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            || written.contains(&key)
         {
-            carrier.set(
-                &format!("{BAGGAGE_PREFIX}{key}"),
-                utf8_percent_encode(v, NON_ALPHANUMERIC).to_string(),
-            );
+            continue;
         }
+        let len = member_len(&key, v) + 1;
+        if written.len() == MAX_BAGGAGE_MEMBERS || bytes + len > MAX_BAGGAGE_BYTES + 1 {
+            dropped += 1;
+            continue;
+        }
+        bytes += len;
+        carrier.set(
+            &format!("{BAGGAGE_PREFIX}{key}"),
+            utf8_percent_encode(v, NON_ALPHANUMERIC).to_string(),
+        );
+        written.push(key);
     }
+    dropped
 }
 
-fn parse(v: &str) -> Option<SpanContext> {
+/// The span context and the debug flag.
+fn parse(v: &str) -> Option<(SpanContext, bool)> {
     // Some clients percent-encode the separators.
     let v = percent_decode_str(v.trim()).decode_utf8().ok()?;
     let parts: Vec<&str> = v.split(':').collect();
@@ -49,33 +70,60 @@ fn parse(v: &str) -> Option<SpanContext> {
         return None;
     }
     let flags = u8::from_str_radix(f, 16).ok()?;
-    // Bit 1 is sampled, bit 2 debug (which implies sampled).
-    let sampled = flags & 0x03 != 0;
-    let flags = if sampled {
+    let trace_flags = if flags & 0x01 != 0 {
         TraceFlags::SAMPLED
     } else {
         TraceFlags::default()
     };
-    Some(SpanContext::new(trace, span, flags, true, TraceState::NONE))
+    let sc = SpanContext::new(trace, span, trace_flags, true, TraceState::NONE);
+    Some((sc, flags & 0x02 != 0))
 }
 
 pub(super) fn extract(carrier: &dyn Carrier) -> Extracted {
-    let span = carrier.get(HEADER).and_then(parse);
-    let mut baggage = Vec::new();
-    for key in carrier.keys() {
-        let lower = key.to_ascii_lowercase();
-        if let Some(name) = lower.strip_prefix(BAGGAGE_PREFIX) {
-            if name.is_empty() || baggage.len() == MAX_BAGGAGE {
-                continue;
-            }
-            if let Some(v) = carrier
-                .get(key)
-                .and_then(|v| percent_decode_str(v).decode_utf8().ok())
-            {
-                baggage.push((name.to_owned(), v.into_owned()));
-            }
+    let parsed = carrier.get(HEADER).and_then(parse);
+    // Every `uberctx-*` name once (names match ignoring case), sorted: the result does not
+    // depend on the carrier's order.
+    let mut names: Vec<String> = carrier
+        .keys()
+        .into_iter()
+        .filter_map(|k| {
+            let lower = k.to_ascii_lowercase();
+            let name = lower.strip_prefix(BAGGAGE_PREFIX)?;
+            (!name.is_empty()).then(|| name.to_owned())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    // Far past the limits before decoding anything (180 headers of a megabyte each): all out.
+    let raw: usize = names
+        .iter()
+        .filter_map(|n| carrier.get(&format!("{BAGGAGE_PREFIX}{n}")))
+        .map(|v| v.len() + 1)
+        .sum();
+    if raw > 3 * MAX_BAGGAGE_BYTES {
+        return Extracted {
+            span: parsed.as_ref().map(|(s, _)| s.clone()),
+            debug: parsed.is_some_and(|(_, d)| d),
+            dropped: names.len() as u64,
+            ..Extracted::default()
+        };
+    }
+    let (mut baggage, mut dropped) = (Vec::new(), 0);
+    for name in names {
+        let value = carrier
+            .get(&format!("{BAGGAGE_PREFIX}{name}"))
+            .and_then(|v| percent_decode_str(v).decode_utf8().ok());
+        match value {
+            Some(v) => baggage.push((name, v.into_owned())),
+            None => dropped += 1,
         }
     }
-    baggage.sort();
-    Extracted { span, baggage }
+    Extracted {
+        span: parsed.as_ref().map(|(s, _)| s.clone()),
+        debug: parsed.is_some_and(|(_, d)| d),
+        baggage,
+        folded_case: true,
+        dropped,
+        ..Extracted::default()
+    }
 }

@@ -4,51 +4,64 @@
 //! Extraction never fails: a malformed, oversized or missing header contributes nothing. When
 //! several formats carry a parent, the first configured propagator that yields a valid one wins
 //! (so with the default order `tracecontext` is preferred over `b3` and `jaeger`). Baggage from
-//! `baggage` and `uberctx-*` is merged; correlation fields are lifted out of it.
+//! `baggage` and `uberctx-*` is merged (a key that differs only in case is one key: Jaeger
+//! lowercases what W3C keeps) within the W3C limits; correlation fields are lifted out of it.
+//!
+//! A header received on several lines: `tracestate` and `baggage` lines are one list, combined
+//! in order (RFC 9110 §5.3); two `traceparent` lines make it invalid (a new trace); for B3,
+//! Jaeger and `x-correlation-id` the first line counts.
 
 mod b3;
 mod jaeger;
 mod w3c;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use opentelemetry::trace::SpanContext;
 
 use crate::config::PropagatorKind;
-use crate::context::{correlation, Context, Correlation};
+use crate::context::{correlation, Context, Correlation, Propagated};
+
+pub(crate) use w3c::{parse_tracestate, sdk_trace_state, RANDOM};
 
 /// String key/value storage that headers are read from and written to. Keys are written in
-/// lowercase; `get` should match case-insensitively when the storage can (HTTP headers).
+/// lowercase; header names match case-insensitively.
 pub trait Carrier {
-    /// The value of `key`, if present.
+    /// The value of `key` (the first line, for a header received on several).
     fn get(&self, key: &str) -> Option<&str>;
+    /// Every line of `key`, in the order received. The default, for storage that holds one
+    /// value per name (a map; or one that joined repeated lines with `,`, which is equivalent):
+    /// [`Carrier::get`]'s.
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        self.get(key).into_iter().collect()
+    }
     /// Sets `key` to `value`, replacing any previous value.
     fn set(&mut self, key: &str, value: String);
     /// All keys (needed only for prefixed keys such as `uberctx-*`).
     fn keys(&self) -> Vec<&str>;
 }
 
-fn find_ci<'a, I>(iter: I, key: &str) -> Option<&'a str>
+/// The values of every key that equals `key` ignoring ASCII case: the exact key first, then the
+/// others sorted by key (a map's order is not the order received).
+fn map_all<'a, I>(iter: I, key: &str) -> Vec<&'a str>
 where
     I: Iterator<Item = (&'a String, &'a String)>,
 {
-    let mut fallback = None;
-    for (k, v) in iter {
-        if k == key {
-            return Some(v.as_str());
-        }
-        if fallback.is_none() && k.eq_ignore_ascii_case(key) {
-            fallback = Some(v.as_str());
-        }
-    }
-    fallback
+    let mut found: Vec<(&String, &String)> =
+        iter.filter(|(k, _)| k.eq_ignore_ascii_case(key)).collect();
+    found.sort_by(|a, b| (a.0 != key, a.0).cmp(&(b.0 != key, b.0)));
+    found.into_iter().map(|(_, v)| v.as_str()).collect()
 }
 
 impl<S: std::hash::BuildHasher> Carrier for HashMap<String, String, S> {
     fn get(&self, key: &str) -> Option<&str> {
         HashMap::get(self, key)
             .map(String::as_str)
-            .or_else(|| find_ci(self.iter(), key))
+            .or_else(|| map_all(self.iter(), key).first().copied())
+    }
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        map_all(self.iter(), key)
     }
     fn set(&mut self, key: &str, value: String) {
         self.insert(key.to_owned(), value);
@@ -62,7 +75,10 @@ impl Carrier for BTreeMap<String, String> {
     fn get(&self, key: &str) -> Option<&str> {
         BTreeMap::get(self, key)
             .map(String::as_str)
-            .or_else(|| find_ci(self.iter(), key))
+            .or_else(|| map_all(self.iter(), key).first().copied())
+    }
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        map_all(self.iter(), key)
     }
     fn set(&mut self, key: &str, value: String) {
         self.insert(key.to_owned(), value);
@@ -72,9 +88,18 @@ impl Carrier for BTreeMap<String, String> {
     }
 }
 
+/// Header lines in the order received; a name may repeat, in any case.
 impl Carrier for Vec<(String, String)> {
     fn get(&self, key: &str) -> Option<&str> {
-        find_ci(self.iter().map(|(k, v)| (k, v)), key)
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        self.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
     fn set(&mut self, key: &str, value: String) {
         self.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
@@ -85,11 +110,27 @@ impl Carrier for Vec<(String, String)> {
     }
 }
 
+/// The lines of a list-valued header combined into one value (RFC 9110 §5.3); `None` without
+/// any.
+fn combined(carrier: &dyn Carrier, key: &str) -> Option<String> {
+    let lines = carrier.get_all(key);
+    (!lines.is_empty()).then(|| lines.join(","))
+}
+
 /// What one format extracted.
 #[derive(Debug, Default)]
 pub(crate) struct Extracted {
     pub span: Option<SpanContext>,
+    /// `tracestate`, validated (with `span`).
+    pub trace_state: Option<Arc<str>>,
+    /// A B3 or Jaeger debug flag (with `span`).
+    pub debug: bool,
     pub baggage: Vec<(String, String)>,
+    /// Whether baggage keys came lowercased (Jaeger): then a key that differs only in case from
+    /// one already taken is that key.
+    pub folded_case: bool,
+    /// Entries left out at the limits.
+    pub dropped: u64,
 }
 
 /// The configured propagators, composed.
@@ -119,7 +160,9 @@ impl Propagators {
                 PropagatorKind::TraceContext => &["traceparent", "tracestate"][..],
                 PropagatorKind::Baggage => &["baggage"][..],
                 PropagatorKind::B3 => &["b3"][..],
-                PropagatorKind::B3Multi => &["x-b3-traceid", "x-b3-spanid", "x-b3-sampled"][..],
+                PropagatorKind::B3Multi => {
+                    &["x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags"][..]
+                }
                 PropagatorKind::Jaeger => &["uber-trace-id"][..],
             });
         }
@@ -153,47 +196,84 @@ impl Propagators {
     /// Writes `cx` into `carrier` in every configured format, plus `x-correlation-id` when `cx`
     /// carries a correlation.
     pub fn inject(&self, cx: &Context, carrier: &mut dyn Carrier) {
+        self.inject_counted(cx, carrier);
+    }
+
+    /// [`Propagators::inject`], returning how many baggage entries were left out at the W3C
+    /// limits (per format that writes baggage).
+    pub(crate) fn inject_counted(&self, cx: &Context, carrier: &mut dyn Carrier) -> u64 {
         let span = cx.span_context().filter(|s| s.is_valid());
         let mut baggage: Vec<(String, String)> = cx.baggage().to_vec();
         if let Some(c) = cx.correlation() {
             baggage.extend(c.baggage_entries());
             carrier.set(correlation::HEADER, c.id().to_owned());
         }
+        let debug = cx.debug();
+        let mut dropped = 0;
         for kind in &self.kinds {
             match (kind, span) {
-                (PropagatorKind::TraceContext, Some(s)) => w3c::inject_traceparent(s, carrier),
-                (PropagatorKind::Baggage, _) => w3c::inject_baggage(&baggage, carrier),
-                (PropagatorKind::B3, Some(s)) => b3::inject_single(s, carrier),
-                (PropagatorKind::B3Multi, Some(s)) => b3::inject_multi(s, carrier),
-                (PropagatorKind::Jaeger, Some(s)) => jaeger::inject(s, &baggage, carrier),
+                (PropagatorKind::TraceContext, Some(s)) => {
+                    w3c::inject_traceparent(s, cx.trace_state_header().as_deref(), carrier)
+                }
+                (PropagatorKind::Baggage, _) => dropped += w3c::inject_baggage(&baggage, carrier),
+                (PropagatorKind::B3, Some(s)) => b3::inject_single(s, debug, carrier),
+                (PropagatorKind::B3Multi, Some(s)) => b3::inject_multi(s, debug, carrier),
+                (PropagatorKind::Jaeger, Some(s)) => {
+                    dropped += jaeger::inject(s, debug, &baggage, carrier)
+                }
                 _ => {}
             }
         }
+        dropped
     }
 
     /// Reads a context from `carrier`. Never fails; see the module docs for precedence.
     pub fn extract(&self, carrier: &dyn Carrier) -> Context {
-        let mut span = None;
-        let mut baggage: Vec<(String, String)> = Vec::new();
+        self.extract_counted(carrier).0
+    }
+
+    /// [`Propagators::extract`], with how many baggage entries were left out at the limits.
+    pub(crate) fn extract_counted(&self, carrier: &dyn Carrier) -> (Context, u64) {
+        let mut parent: Option<Extracted> = None;
+        let mut baggage = w3c::BaggageBudget::default();
+        let mut dropped = 0;
         for kind in &self.kinds {
-            let got = match kind {
+            let mut got = match kind {
                 PropagatorKind::TraceContext => w3c::extract_traceparent(carrier),
                 PropagatorKind::Baggage => w3c::extract_baggage(carrier),
                 PropagatorKind::B3 | PropagatorKind::B3Multi => b3::extract(carrier),
                 PropagatorKind::Jaeger => jaeger::extract(carrier),
             };
-            if span.is_none() {
-                span = got.span;
-            }
-            for (k, v) in got.baggage {
-                if !baggage.iter().any(|(bk, _)| *bk == k) {
-                    baggage.push((k, v));
-                }
+            dropped += got.dropped;
+            // The merged baggage keeps to the limits of one header too: a source that would
+            // pass them is left out whole, as an oversized header is.
+            let entries = std::mem::take(&mut got.baggage);
+            dropped += baggage.take_all(entries, got.folded_case);
+            if parent.is_none() && got.span.is_some() {
+                parent = Some(got);
             }
         }
         let header_id = carrier.get(correlation::HEADER).map(str::trim);
-        let (correlation, rest) = Correlation::from_baggage(baggage, header_id);
-        Context::from_parts(span, rest, correlation)
+        let (correlation, rest) = Correlation::from_baggage(baggage.into_entries(), header_id);
+        let (span, propagated) = match parent {
+            Some(p) => {
+                let span = p.span;
+                let propagated = span
+                    .as_ref()
+                    .filter(|_| p.trace_state.is_some() || p.debug)
+                    .map(|s| Propagated {
+                        trace_id: s.trace_id(),
+                        trace_state: p.trace_state,
+                        debug: p.debug,
+                    });
+                (span, propagated)
+            }
+            None => (None, None),
+        };
+        (
+            Context::from_parts(span, rest, correlation, propagated),
+            dropped,
+        )
     }
 }
 
