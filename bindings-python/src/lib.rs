@@ -19,7 +19,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 create_exception!(
     _native,
@@ -187,6 +187,26 @@ impl Context {
         self.inner.span_context().is_some_and(|s| s.is_sampled())
     }
 
+    /// The parent's trace flags (sampled 0x01, random 0x02); 0 without a parent.
+    #[getter]
+    fn trace_flags(&self) -> u8 {
+        self.inner
+            .span_context()
+            .map_or(0, |s| s.trace_flags().to_u8())
+    }
+
+    /// The `tracestate` passed on with the parent (as received with its trace), or None.
+    #[getter]
+    fn tracestate(&self) -> Option<String> {
+        self.inner.trace_state_header().map(|h| h.into_owned())
+    }
+
+    /// Whether the parent's trace came with a B3 or Jaeger debug flag.
+    #[getter]
+    fn debug(&self) -> bool {
+        self.inner.debug()
+    }
+
     /// A copy carrying a correlation context (a UUID v4 when `id` is None).
     #[pyo3(signature = (id=None, user_id=None, operation=None, fields=None))]
     fn with_correlation(
@@ -205,26 +225,40 @@ impl Context {
         })
     }
 
-    /// A copy whose parent span is `other`'s (baggage and correlation kept from this one).
+    /// A copy whose parent span is `other`'s, with its trace's tracestate and debug flag
+    /// (baggage and correlation kept from this one).
     fn with_parent_of(&self, other: &Context) -> Context {
         Context {
-            inner: match other.inner.span_context() {
-                Some(s) => self.inner.with_span_context(s.clone()),
-                None => self.inner.without_span(),
-            },
+            inner: self.inner.with_parent_of(&other.inner),
         }
     }
 
-    /// A copy with a remote parent given by ids (as OpenTelemetry's API carries them).
+    /// A copy with a remote parent given as OpenTelemetry's API carries it: ids, the sampled
+    /// bit, the whole flags byte (the random flag is kept) and its `tracestate` header.
+    #[pyo3(signature = (trace_id, span_id, sampled, trace_flags=None, tracestate=None))]
     fn with_remote_parent(
         &self,
         trace_id: &str,
         span_id: &str,
         sampled: bool,
+        trace_flags: Option<u8>,
+        tracestate: Option<&str>,
     ) -> PyResult<Context> {
         let sc = crosstrace::parse_span_context(trace_id, span_id, sampled).map_err(py_err)?;
+        let flags =
+            crosstrace::TraceFlags::new((trace_flags.unwrap_or(0) & !1) | u8::from(sampled));
+        let sc = crosstrace::SpanContext::new(
+            sc.trace_id(),
+            sc.span_id(),
+            flags,
+            true,
+            Default::default(),
+        );
         Ok(Context {
-            inner: self.inner.with_span_context(sc),
+            inner: self
+                .inner
+                .with_span_context(sc)
+                .with_propagated(tracestate, false),
         })
     }
 
@@ -313,6 +347,11 @@ impl Span {
 
     fn span_context(&self) -> crosstrace::SpanContext {
         self.with(|s| s.span_context().clone())
+    }
+
+    /// The `tracestate` this span passes on, if any.
+    fn trace_state_header(&self) -> Option<String> {
+        self.with(|s| s.context().trace_state_header().map(Cow::into_owned))
     }
 }
 
@@ -517,13 +556,23 @@ impl Span {
     fn get_span_context<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let sc = self.span_context();
         let flags = otel_attr(py, &TRACE_FLAGS, "opentelemetry.trace", "TraceFlags")?
-            .call1((u8::from(sc.is_sampled()),))?;
-        otel_attr(py, &SPAN_CONTEXT, "opentelemetry.trace", "SpanContext")?.call1((
+            .call1((sc.trace_flags().to_u8(),))?;
+        let span_context = otel_attr(py, &SPAN_CONTEXT, "opentelemetry.trace", "SpanContext")?;
+        let (trace_id, span_id) = (
             u128::from_be_bytes(sc.trace_id().to_bytes()),
             u64::from_be_bytes(sc.span_id().to_bytes()),
-            false,
-            flags,
-        ))
+        );
+        match self.trace_state_header() {
+            // The tracestate as received with the trace, as OpenTelemetry's TraceState.
+            Some(h) => {
+                let ts = py
+                    .import("crosstrace._api")?
+                    .getattr("_otel_trace_state")?
+                    .call1((h,))?;
+                span_context.call1((trace_id, span_id, false, flags, ts))
+            }
+            None => span_context.call1((trace_id, span_id, false, flags)),
+        }
     }
 
     /// The trace id, 32 hex digits.
@@ -902,13 +951,39 @@ fn inject(context: &Context) -> Vec<(String, String)> {
     headers
 }
 
-/// A context from headers (any iterable of (name, value) pairs). Bad headers give an empty
-/// context, never an error.
+/// A context from headers: any iterable of (name, value) pairs, each `str` or `bytes` (raw
+/// ASGI lines are latin-1), a name possibly repeated. Nothing in them makes it raise: text that
+/// is not valid Unicode (a lone surrogate) is read with U+FFFD in its place, an item that is not
+/// a pair is skipped, and a failing iterator ends the headers there.
 #[pyfunction]
-fn extract(headers: Vec<(String, String)>) -> Context {
-    Context {
-        inner: tracing().extract(&headers),
+fn extract(headers: &Bound<'_, PyAny>) -> Context {
+    let mut lines: Vec<(String, String)> = Vec::new();
+    if let Ok(iter) = headers.try_iter() {
+        for item in iter {
+            let Ok(item) = item else { break };
+            let Ok((name, value)) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() else {
+                continue;
+            };
+            lines.push((header_text(&name), header_text(&value)));
+        }
     }
+    Context {
+        inner: tracing().extract(&lines),
+    }
+}
+
+/// A header name or value as text: `str` (lossy where it is not valid Unicode), `bytes` as
+/// latin-1 (what HTTP servers hand over), anything else through `str()`.
+fn header_text(v: &Bound<'_, PyAny>) -> String {
+    if let Ok(s) = v.cast::<PyString>() {
+        return s.to_string_lossy().into_owned();
+    }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return b.as_bytes().iter().map(|&c| char::from(c)).collect();
+    }
+    v.str()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn unix_nanos(ns: u64) -> std::time::SystemTime {

@@ -37,7 +37,7 @@ pub use tracing::{
 };
 
 /// Re-exports of the OpenTelemetry types in crosstrace's API.
-pub use opentelemetry::trace::{SpanContext, SpanKind, Status};
+pub use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags};
 pub use opentelemetry::{Key, KeyValue, StringValue, Value};
 pub use opentelemetry_sdk::trace::SpanData;
 

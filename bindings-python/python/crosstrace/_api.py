@@ -291,11 +291,41 @@ def _context_of(ctx: otel_context.Context | None) -> _native.Context:
     if isinstance(span, Span):
         return base.with_parent_of(span.context())
     sc = span.get_span_context()
-    if sc.is_valid:
-        return base.with_remote_parent(
-            format(sc.trace_id, "032x"), format(sc.span_id, "016x"), sc.trace_flags.sampled
-        )
-    return base
+    if not sc.is_valid:
+        return base
+    trace_id, span_id = format(sc.trace_id, "032x"), format(sc.span_id, "016x")
+    if base.trace_id == trace_id and base.span_id == span_id:
+        # The parent crosstrace extracted (through CrosstracePropagator): its tracestate as
+        # received, which OpenTelemetry's TraceState may not hold whole.
+        return base
+    return base.with_remote_parent(
+        trace_id,
+        span_id,
+        sc.trace_flags.sampled,
+        int(sc.trace_flags),
+        sc.trace_state.to_header() or None,
+    )
+
+
+try:  # the OpenTelemetry API's own key/value check (private; absent: let TraceState check)
+    from opentelemetry.trace.span import _is_valid_pair
+except ImportError:  # pragma: no cover
+
+    def _is_valid_pair(key: str, value: str) -> bool:
+        return True
+
+
+def _otel_trace_state(header: str | None) -> otel_trace.TraceState:
+    """OpenTelemetry's TraceState of a tracestate crosstrace validated: every member its older
+    key grammar accepts (crosstrace itself passes the header on whole)."""
+    if not header:
+        return otel_trace.TraceState()
+    pairs: dict[str, str] = {}
+    for member in header.split(","):
+        key, value = member.split("=", 1)
+        if key not in pairs and _is_valid_pair(key, value):
+            pairs[key] = value  # the first of duplicate keys (TraceState holds one of each)
+    return otel_trace.TraceState(list(pairs.items()))
 
 
 def current_context() -> _native.Context:
@@ -589,11 +619,38 @@ def inject(headers: dict[str, str] | None = None, context: Any = None) -> dict[s
     return headers
 
 
+def _header_lines(headers: Any) -> Iterator[tuple[Any, Any]]:
+    """Every header line of ``headers``, in order, whatever its shape: httpx's ``Headers``
+    (``multi_items``), a mapping or anything with ``items()`` (``dict``, ``email.message.Message``
+    and ``http.client.HTTPMessage``, which keep repeated lines; requests', Starlette's and
+    aiohttp's headers), or an iterable of pairs (raw ASGI ``scope["headers"]``). A value that is
+    a list (the OpenTelemetry getter's shape) gives one line per element. Names and values may
+    be ``str`` or ``bytes``."""
+    multi = getattr(headers, "multi_items", None)
+    if callable(multi):
+        items = multi()
+    elif hasattr(headers, "items"):
+        items = headers.items()
+    else:
+        items = headers
+    for item in items:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            continue
+        if isinstance(value, (list, tuple)):
+            for one in value:
+                yield name, one
+        else:
+            yield name, value
+
+
 def extract(headers: Mapping[str, str] | Any) -> _native.Context:
-    """Reads a context from headers (a mapping, or an iterable of pairs). Bad headers give an
-    empty context, never an error."""
-    items: Any = headers.items() if hasattr(headers, "items") else headers
-    return _native.extract([(str(k), str(v)) for k, v in items])
+    """Reads a context from headers: a mapping, a headers object of any common library, or an
+    iterable of (name, value) pairs, ``str`` or ``bytes`` (see ``_header_lines``). A header
+    received on several lines keeps all of them. Bad headers give an empty context, never an
+    error."""
+    return _native.extract(_header_lines(headers))
 
 
 def bind_context(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -83,10 +83,11 @@ class TracingMiddleware:
         if scope["type"] != "http" or scope.get("path") in self.exclude_paths:
             await self.app(scope, receive, send)
             return
-        headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
-        }
-        incoming = _api.extract(headers)
+        raw_headers = scope.get("headers") or []
+        # The raw lines: a header received on several lines keeps all of them (tracestate and
+        # baggage lines are one list; two traceparent lines are invalid).
+        incoming = _api.extract(raw_headers)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
         method = scope.get("method", "GET")
         path = scope.get("path", "/")
         # extract() took X-Correlation-ID (or correlation.id from baggage) when valid; a request

@@ -115,6 +115,27 @@ impl Context {
         Context::assemble(span, self.carried.clone())
     }
 
+    /// A copy whose parent is `other`'s, with what `other`'s trace was received with
+    /// (`tracestate`, debug); baggage and correlation stay this context's.
+    pub fn with_parent_of(&self, other: &Context) -> Context {
+        let Some(span) = other.span.clone() else {
+            return self.without_span();
+        };
+        let theirs = other.carried.as_deref().and_then(|c| c.propagated.as_ref());
+        let ours = self.carried.as_deref().and_then(|c| c.propagated.as_ref());
+        if theirs == ours {
+            return Context::assemble(span, self.carried.clone());
+        }
+        Context {
+            span: Some(span),
+            carried: Carried::shared(
+                self.baggage().to_vec(),
+                self.correlation().cloned(),
+                theirs.cloned(),
+            ),
+        }
+    }
+
     /// A copy without a parent span (baggage and correlation kept).
     pub fn without_span(&self) -> Context {
         Context {

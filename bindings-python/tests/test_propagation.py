@@ -1,0 +1,168 @@
+"""The shared propagation vectors through every header carrier a Python user has: a list of
+pairs, raw ASGI ``scope["headers"]``, ``email.message.Message`` and ``http.client.HTTPMessage``,
+httpx's ``Headers``, a requests response's headers, the OpenTelemetry propagator with its getter,
+and the FastAPI middleware (an ASGI request). Each gives the same context: a header received on
+several lines keeps all of them, in any shape that can hold them."""
+
+from __future__ import annotations
+
+import asyncio
+import email.message
+import http.client
+import json
+import pathlib
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+
+import crosstrace
+from crosstrace._api import _CX_KEY
+from crosstrace.fastapi_integration import TracingMiddleware
+from crosstrace.propagator import CrosstracePropagator
+
+VECTORS = pathlib.Path(__file__).parents[2] / "tests" / "vectors"
+CASES = json.loads((VECTORS / "propagation_extract.json").read_text())["cases"]
+
+
+def lines(case: dict[str, Any]) -> list[tuple[str, str]]:
+    h = case["headers"]
+    return list(h.items()) if isinstance(h, dict) else [(k, v) for k, v in h]
+
+
+def latin1(pairs: list[tuple[str, str]]) -> bool:
+    try:
+        for k, v in pairs:
+            (k + v).encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def message(cls: type[email.message.Message]) -> Callable[[list[tuple[str, str]]], Any]:
+    def make(pairs: list[tuple[str, str]]) -> Any:
+        m = cls()
+        for k, v in pairs:
+            m[k] = v  # appends: repeated lines are kept
+        return m
+
+    return make
+
+
+def via_extract(make: Callable[[list[tuple[str, str]]], Any]) -> Callable[..., Any]:
+    return lambda pairs: json.loads(crosstrace.extract(make(pairs)).to_json())
+
+
+def via_otel_getter(pairs: list[tuple[str, str]]) -> Any:
+    # The default getter over {name: [values]}, as OpenTelemetry carriers hold repeated lines.
+    carrier: dict[str, list[str]] = {}
+    for k, v in pairs:
+        carrier.setdefault(k, []).append(v)
+    ctx = CrosstracePropagator().extract(carrier)
+    got = json.loads(otel_context.get_value(_CX_KEY, ctx).to_json())
+    if got["span"] is not None:
+        # The OpenTelemetry span context the instrumentations see: the same flags.
+        sc = otel_trace.get_current_span(ctx).get_span_context()
+        assert format(int(sc.trace_flags), "02x") == got["span"]["flags"]
+    return got
+
+
+CARRIERS: dict[str, Callable[..., Any]] = {
+    "pairs": via_extract(lambda p: p),
+    "raw ASGI lines (bytes)": via_extract(
+        lambda p: [(k.encode("latin-1"), v.encode("latin-1")) for k, v in p]
+    ),
+    "email.message.Message": via_extract(message(email.message.Message)),
+    "http.client.HTTPMessage": via_extract(message(http.client.HTTPMessage)),
+    "httpx.Headers": via_extract(httpx.Headers),
+    "requests' headers (repeats joined with ', ')": via_extract(
+        lambda p: httpx.Response(200, headers=p).headers
+    ),
+    "OpenTelemetry getter": via_otel_getter,
+}
+
+
+def check(name: str, case: dict[str, Any], got: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
+    want = case["expect"]
+    label = f"{case['name']} via {name}"
+    if want["span"] is None:
+        assert got["span"] is None, label
+    else:
+        assert got["span"] is not None, label
+        for k, v in want["span"].items():
+            if k not in skip:
+                assert got["span"][k] == v, (label, k, got["span"][k])
+    if "baggage" in want:
+        assert got["baggage"] == want["baggage"], label
+    if "baggage_count" in want:
+        assert len(got["baggage"]) == want["baggage_count"], label
+    if "correlation" in want:
+        assert got["correlation"] == want["correlation"], label
+
+
+@pytest.mark.parametrize("carrier", list(CARRIERS))
+def test_every_carrier_extracts_the_vectors(carrier: str) -> None:
+    for case in CASES:
+        pairs = lines(case)
+        if carrier != "pairs" and not latin1(pairs):
+            continue  # HTTP header bytes are latin-1
+        crosstrace.setup_tracing(
+            crosstrace.TracingConfig(backend="none", propagators=case["propagators"])
+        )
+        check(carrier, case, CARRIERS[carrier](pairs))
+
+
+def test_the_middleware_extracts_the_vectors_from_the_raw_asgi_lines() -> None:
+    """Through an ASGI request: the request's server span is the extracted parent's child, so
+    it carries the parent's trace id, flags, tracestate, debug state and baggage."""
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen["cx"] = json.loads(crosstrace.current_context().to_json())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def request(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/orders",
+            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs],
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            pass
+
+        await TracingMiddleware(app)(scope, receive, send)
+        return seen["cx"]
+
+    for case in CASES:
+        pairs = lines(case)
+        if not latin1(pairs):
+            continue
+        crosstrace.setup_tracing(
+            crosstrace.TracingConfig(backend="none", propagators=case["propagators"])
+        )
+        got = asyncio.run(request(pairs))
+        want = case["expect"]
+        if want["span"] is None:
+            continue  # a new trace: nothing of the request's to compare
+        # The server span is a child: its own span id, and not remote.
+        check("the middleware", case, got, skip=("span_id", "remote"))
+
+
+def test_a_lone_surrogate_in_a_header_never_raises() -> None:
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    cx = crosstrace.extract({"traceparent": tp, "baggage": "k=\udc80", "x\udc80": "1"})
+    assert cx.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert crosstrace.extract([("traceparent", "00-\udc80")]).trace_id is None
+    assert crosstrace.extract([("only one",), 7, None]).trace_id is None
+    ctx = CrosstracePropagator().extract({"traceparent": [tp], "tracestate": ["a=\udc80"]})
+    assert otel_trace.get_current_span(ctx).get_span_context().trace_id == int(tp[3:35], 16)
