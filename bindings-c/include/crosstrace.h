@@ -160,7 +160,9 @@ typedef struct {
 typedef void (*ct_header_setter)(void *userdata, const char *name, const char *value);
 
 // Called to read a header: `(userdata, name)` returns the value or NULL. The name is lowercase;
-// match case-insensitively. The returned string must stay valid until the call returns.
+// match case-insensitively. The returned string must stay valid until the call returns. For a
+// header received on several lines, return them joined with `,` (RFC 9110 §5.3), or give the
+// lines to `ct_extract_headers`, which keeps them.
 typedef const char *(*ct_header_getter)(void *userdata, const char *name);
 
 // One header, as `name` and `value` (both NUL-terminated).
@@ -506,13 +508,15 @@ void ct_lines_free(char **lines, size_t len);
 
 // Reads a context from headers through `getter`. Never fails on bad headers: they give an
 // empty context. Free the result with `ct_context_free`. (`uberctx-*` baggage needs the
-// header names: use `ct_extract_headers` for it.)
+// header names, and repeated lines the whole list: use `ct_extract_headers` for them.)
 //
 // # Safety
 // `getter` a valid function; `out_context` a valid pointer.
 ct_result ct_extract(ct_header_getter getter, void *userdata, ct_context **out_context);
 
-// Reads a context from an array of `len` headers. Free it with `ct_context_free`.
+// Reads a context from an array of `len` headers, in the order received: a name may repeat
+// (`tracestate` and `baggage` lines are one list; two `traceparent` lines are invalid). Free
+// it with `ct_context_free`.
 //
 // # Safety
 // `headers` points to `len` entries with NUL-terminated (or NULL, skipped) names and values.

@@ -137,7 +137,9 @@ pub type ct_header_setter =
     Option<unsafe extern "C" fn(userdata: *mut c_void, name: *const c_char, value: *const c_char)>;
 
 /// Called to read a header: `(userdata, name)` returns the value or NULL. The name is lowercase;
-/// match case-insensitively. The returned string must stay valid until the call returns.
+/// match case-insensitively. The returned string must stay valid until the call returns. For a
+/// header received on several lines, return them joined with `,` (RFC 9110 §5.3), or give the
+/// lines to `ct_extract_headers`, which keeps them.
 #[allow(non_camel_case_types)]
 pub type ct_header_getter =
     Option<unsafe extern "C" fn(userdata: *mut c_void, name: *const c_char) -> *const c_char>;
@@ -1026,7 +1028,7 @@ pub unsafe extern "C" fn ct_lines_free(lines: *mut *mut c_char, len: usize) {
 
 /// Reads a context from headers through `getter`. Never fails on bad headers: they give an
 /// empty context. Free the result with `ct_context_free`. (`uberctx-*` baggage needs the
-/// header names: use `ct_extract_headers` for it.)
+/// header names, and repeated lines the whole list: use `ct_extract_headers` for them.)
 ///
 /// # Safety
 /// `getter` a valid function; `out_context` a valid pointer.
@@ -1044,7 +1046,9 @@ pub unsafe extern "C" fn ct_extract(
     })
 }
 
-/// Reads a context from an array of `len` headers. Free it with `ct_context_free`.
+/// Reads a context from an array of `len` headers, in the order received: a name may repeat
+/// (`tracestate` and `baggage` lines are one list; two `traceparent` lines are invalid). Free
+/// it with `ct_context_free`.
 ///
 /// # Safety
 /// `headers` points to `len` entries with NUL-terminated (or NULL, skipped) names and values.

@@ -192,18 +192,14 @@ impl Policy {
     /// spaces also as free text (a libpq `host=… password=…` string). A string starting with
     /// `/` is always a path.
     pub fn url<'a>(&self, url: &'a str) -> Cow<'a, str> {
-        let mut edits = Vec::new();
-        self.url_edits(url, 0, 0, &mut edits);
-        apply(url, edits)
+        redact(url, |s, edits| self.url_edits(s, 0, 0, edits))
     }
 
     /// A query string (`a=1&password=REDACTED&sig=REDACTED`): `&` and `;` separate
     /// parameters; keys are percent- and `+`-decoded to be matched, and written as given; a
     /// leading `?` is allowed. A key without `=` or with an empty value is left alone.
     pub fn query<'a>(&self, query: &'a str) -> Cow<'a, str> {
-        let mut edits = Vec::new();
-        self.query_edits(query, 0, 0, &mut edits);
-        apply(query, edits)
+        redact(query, |s, edits| self.query_edits(s, 0, 0, edits))
     }
 
     /// A request or response body, fit to record; `None` when it is not text (binary types,
@@ -237,9 +233,7 @@ impl Policy {
             },
             kind => kind,
         };
-        let mut edits = Vec::new();
-        self.body_edits(kind, &text, 0, &mut edits);
-        let mut out = apply(&text, edits).into_owned();
+        let mut out = redact(&text, |s, edits| self.body_edits(kind, s, 0, edits)).into_owned();
         if out.len() > max_bytes {
             let mut end = max_bytes;
             while !out.is_char_boundary(end) {
@@ -256,9 +250,7 @@ impl Policy {
     /// forms; the credentials after `Bearer` or `Basic`; and JSON Web Tokens (`eyJ….eyJ…`).
     /// A word of fewer than 8 letters after `Bearer`/`Basic` is taken for prose and kept.
     pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut edits = Vec::new();
-        self.text_edits(text, 0, &mut edits);
-        apply(text, edits)
+        redact(text, |s, edits| self.text_edits(s, 0, edits))
     }
 
     /// A header's value, fit to record: `REDACTED` when the header is one of
@@ -270,7 +262,10 @@ impl Policy {
         let always = !tail.longer && self.always_headers.iter().any(|h| h.as_bytes() == t);
         if always || self.matches(&tail) {
             Cow::Borrowed(REDACTED)
-        } else if URL_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name.trim())) {
+        } else if URL_HEADERS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name.trim()))
+        {
             self.url(value)
         } else {
             Cow::Borrowed(value)
@@ -309,9 +304,8 @@ impl Policy {
             }
             "url.query" | "http.query_string" => rewrite(value, |s| self.query(s)),
             "http.request.body" | "http.response.body" => rewrite(value, |s| {
-                let mut edits = Vec::new();
-                self.body_edits(sniff(s), s, 0, &mut edits);
-                apply(s, edits)
+                let kind = sniff(s);
+                redact(s, |s, edits| self.body_edits(kind, s, 0, edits))
             }),
             "exception.message" | "exception.stacktrace" => rewrite(value, |s| self.text(s)),
             _ => match key
@@ -559,8 +553,7 @@ impl Policy {
         let prev = i.checked_sub(1).map(|p| b[p]);
         let next = b.get(i + 1).copied();
         // `==`, `!=`, `<=`, `>=` compare; `::` separates path segments (stack traces).
-        if b[i] == b'=' && (next == Some(b'=') || matches!(prev, Some(b'=' | b'!' | b'<' | b'>')))
-        {
+        if b[i] == b'=' && (next == Some(b'=') || matches!(prev, Some(b'=' | b'!' | b'<' | b'>'))) {
             return None;
         }
         if b[i] == b':' && (next == Some(b':') || prev == Some(b':')) {
@@ -732,7 +725,7 @@ fn authority(s: &str) -> Option<Range<usize>> {
         lead + 2
     } else {
         let p = rest.find("://")?;
-        let scheme = rest[..p].as_bytes();
+        let scheme = &rest.as_bytes()[..p];
         let valid = scheme.first().is_some_and(u8::is_ascii_alphabetic)
             && scheme
                 .iter()
@@ -742,7 +735,9 @@ fn authority(s: &str) -> Option<Range<usize>> {
         }
         lead + p + 3
     };
-    let end = s[start..].find(['/', '?', '#']).map_or(s.len(), |i| start + i);
+    let end = s[start..]
+        .find(['/', '?', '#'])
+        .map_or(s.len(), |i| start + i);
     Some(start..end)
 }
 
@@ -774,9 +769,7 @@ enum BodyKind<'a> {
 
 /// The kind of a content type (`type/subtype; params`, any case); `None` when it is not text.
 fn media_kind(content_type: &str) -> Option<BodyKind<'_>> {
-    let (media, params) = content_type
-        .split_once(';')
-        .unwrap_or((content_type, ""));
+    let (media, params) = content_type.split_once(';').unwrap_or((content_type, ""));
     let media = media.trim().to_ascii_lowercase();
     let (top, sub) = media.split_once('/')?;
     if sub == "json" || sub.ends_with("+json") || sub == "x-ndjson" {
@@ -1074,7 +1067,10 @@ fn jwt(b: &[u8], i: usize, base: usize, out: &mut Vec<Edit>) -> Option<usize> {
         end += 1;
     }
     let token = &b[i..end];
-    let payload = token.iter().position(|&c| c == b'.').map(|p| &token[p + 1..]);
+    let payload = token
+        .iter()
+        .position(|&c| c == b'.')
+        .map(|p| &token[p + 1..]);
     if !(1..=2).contains(&dots) || !payload.is_some_and(|p| p.starts_with(b"eyJ")) {
         return None;
     }
@@ -1087,7 +1083,8 @@ fn jwt(b: &[u8], i: usize, base: usize, out: &mut Vec<Edit>) -> Option<usize> {
 /// punctuation. Empty when no scheme precedes.
 fn url_around(b: &[u8], p: usize) -> Range<usize> {
     let mut start = p;
-    while start > 0 && (b[start - 1].is_ascii_alphanumeric() || matches!(b[start - 1], b'+' | b'-' | b'.'))
+    while start > 0
+        && (b[start - 1].is_ascii_alphanumeric() || matches!(b[start - 1], b'+' | b'-' | b'.'))
     {
         start -= 1;
     }
@@ -1165,6 +1162,31 @@ impl Edit {
         }
     }
 }
+
+/// `s` with the edits `find` finds made. A replacement can complete a pattern with the text
+/// after it (`Basic x+/` before `://a@b` gives a URL), so text that changed is scanned again
+/// until it stays the same (at most [`RESCANS`] times): redacting the result again changes
+/// nothing, and the cost falls only on text that held a secret.
+fn redact<'a>(s: &'a str, find: impl Fn(&str, &mut Vec<Edit>)) -> Cow<'a, str> {
+    let mut edits = Vec::new();
+    find(s, &mut edits);
+    let mut out = match apply(s, edits) {
+        Cow::Borrowed(_) => return Cow::Borrowed(s),
+        Cow::Owned(out) => out,
+    };
+    for _ in 0..RESCANS {
+        let mut edits = Vec::new();
+        find(&out, &mut edits);
+        match apply(&out, edits) {
+            Cow::Borrowed(_) => break,
+            Cow::Owned(again) => out = again,
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// How many times [`redact`] scans changed text again.
+const RESCANS: usize = 3;
 
 /// `s` with `edits` made. Overlapping or adjacent edits (two rules finding the same secret)
 /// merge into one `REDACTED`; an edit that would change nothing is skipped, so a clean or
@@ -1251,7 +1273,10 @@ mod tests {
 
     fn strings(items: &[&str]) -> Value {
         Value::Array(Array::String(
-            items.iter().map(|s| StringValue::from(s.to_string())).collect(),
+            items
+                .iter()
+                .map(|s| StringValue::from(s.to_string()))
+                .collect(),
         ))
     }
 
@@ -1304,8 +1329,24 @@ mod tests {
     #[test]
     fn short_names_and_ordinary_words_do_not_match() {
         for name in [
-            "design", "signal", "sigma", "cwd", "pwdx", "author", "id", "key", "q", "user",
-            "username", "tokenizer", "page", "", "-", "é", "passwordé", "jwts",
+            "design",
+            "signal",
+            "sigma",
+            "cwd",
+            "pwdx",
+            "author",
+            "id",
+            "key",
+            "q",
+            "user",
+            "username",
+            "tokenizer",
+            "page",
+            "",
+            "-",
+            "é",
+            "passwordé",
+            "jwts",
         ] {
             assert!(!builtin().is_sensitive(name), "{name}");
         }
@@ -1324,7 +1365,9 @@ mod tests {
     #[test]
     fn policy_lists() {
         let p = policy(&["default", "ssn", "card_number"]);
-        assert!(p.is_sensitive("password") && p.is_sensitive("SSN") && p.is_sensitive("card-number"));
+        assert!(
+            p.is_sensitive("password") && p.is_sensitive("SSN") && p.is_sensitive("card-number")
+        );
         assert!(p.is_sensitive("customer.card_number"));
         // `ssn` is 3 bytes: exact only.
         assert!(!p.is_sensitive("lessn"));
@@ -1372,10 +1415,19 @@ mod tests {
             url("https://user:pass@example.com/x"),
             "https://REDACTED:REDACTED@example.com/x"
         );
-        assert_eq!(url("https://user@example.com"), "https://REDACTED@example.com");
+        assert_eq!(
+            url("https://user@example.com"),
+            "https://REDACTED@example.com"
+        );
         // Password only, and an empty password: still the `user:password` form.
-        assert_eq!(url("https://:S3CR3T@example.com/"), "https://REDACTED:REDACTED@example.com/");
-        assert_eq!(url("https://user:@example.com/"), "https://REDACTED:REDACTED@example.com/");
+        assert_eq!(
+            url("https://:S3CR3T@example.com/"),
+            "https://REDACTED:REDACTED@example.com/"
+        );
+        assert_eq!(
+            url("https://user:@example.com/"),
+            "https://REDACTED:REDACTED@example.com/"
+        );
         // An unencoded `@` in the password: the last `@` ends the userinfo.
         assert_eq!(url("http://u:p@ss@h:1/"), "http://REDACTED:REDACTED@h:1/");
         // Nothing in an empty userinfo.
@@ -1390,7 +1442,10 @@ mod tests {
             url("http://admin:S3CR3T@[2001:db8::1]:8080/v1/traces?token=S3CR3T#top"),
             "http://REDACTED:REDACTED@[2001:db8::1]:8080/v1/traces?token=REDACTED#top"
         );
-        assert_eq!(url("http://[::1]:4318/v1/traces"), "http://[::1]:4318/v1/traces");
+        assert_eq!(
+            url("http://[::1]:4318/v1/traces"),
+            "http://[::1]:4318/v1/traces"
+        );
     }
 
     #[test]
@@ -1403,9 +1458,15 @@ mod tests {
             url("jdbc:postgresql://u:S3CR3T@db:5432/app?sslpassword=S3CR3T&ssl=true"),
             "jdbc:postgresql://REDACTED:REDACTED@db:5432/app?sslpassword=REDACTED&ssl=true"
         );
-        assert_eq!(url("//u:p@h/x?sig=1"), "//REDACTED:REDACTED@h/x?sig=REDACTED");
+        assert_eq!(
+            url("//u:p@h/x?sig=1"),
+            "//REDACTED:REDACTED@h/x?sig=REDACTED"
+        );
         assert_eq!(url("  https://u:p@h/"), "  https://REDACTED:REDACTED@h/");
-        assert_eq!(url("mailto:a@b.example?token=1"), "mailto:a@b.example?token=REDACTED");
+        assert_eq!(
+            url("mailto:a@b.example?token=1"),
+            "mailto:a@b.example?token=REDACTED"
+        );
         // Not a scheme (starts with a digit): read as a path with a query.
         assert_eq!(url("1a://u:p@h/?token=1"), "1a://u:p@h/?token=REDACTED");
     }
@@ -1448,7 +1509,10 @@ mod tests {
     #[test]
     fn url_of_strings_without_scheme() {
         // `http.target`
-        assert_eq!(url("/search?q=x&token=abc#f"), "/search?q=x&token=REDACTED#f");
+        assert_eq!(
+            url("/search?q=x&token=abc#f"),
+            "/search?q=x&token=REDACTED#f"
+        );
         assert_eq!(url("/plain/path"), "/plain/path");
         assert_eq!(url("/a=b;sid=1?token=x"), "/a=b;sid=1?token=REDACTED");
         // A bare query.
@@ -1483,15 +1547,24 @@ mod tests {
     #[test]
     fn query_separators_repeats_and_odd_pieces() {
         assert_eq!(query("a=1;token=x;b=2"), "a=1;token=REDACTED;b=2");
-        assert_eq!(query("a=1&token=x;sig=y&b"), "a=1&token=REDACTED;sig=REDACTED&b");
-        assert_eq!(query("token=a&token=b&token=c"), "token=REDACTED&token=REDACTED&token=REDACTED");
+        assert_eq!(
+            query("a=1&token=x;sig=y&b"),
+            "a=1&token=REDACTED;sig=REDACTED&b"
+        );
+        assert_eq!(
+            query("token=a&token=b&token=c"),
+            "token=REDACTED&token=REDACTED&token=REDACTED"
+        );
         // A key without `=`, an empty value, an empty key: nothing to redact.
         assert_eq!(query("token&password=&=x&&"), "token&password=&=x&&");
         // The value runs to the next separator, `=` included.
         assert_eq!(query("token=ab==&x=1"), "token=REDACTED&x=1");
         assert_eq!(query("?token=x"), "?token=REDACTED");
         assert_eq!(query("?sig=x"), "?sig=REDACTED");
-        assert_eq!(query("design=1&signal=2&sigma=3"), "design=1&signal=2&sigma=3");
+        assert_eq!(
+            query("design=1&signal=2&sigma=3"),
+            "design=1&signal=2&sigma=3"
+        );
     }
 
     // --- bodies ---
@@ -1531,12 +1604,20 @@ mod tests {
         );
         // An escaped quote inside a value does not end it; a key inside a value is no key.
         assert_eq!(
-            body("application/json", r#"{"note":"say \"token\": x","token":"q\"r"}"#).as_deref(),
+            body(
+                "application/json",
+                r#"{"note":"say \"token\": x","token":"q\"r"}"#
+            )
+            .as_deref(),
             Some(r#"{"note":"say \"token\": x","token":"REDACTED"}"#)
         );
         // Surrogate pairs and lone surrogates in keys.
         assert_eq!(
-            body("application/json", r#"{"\ud83d\ude00token":"x","\udc00":"y"}"#).as_deref(),
+            body(
+                "application/json",
+                r#"{"\ud83d\ude00token":"x","\udc00":"y"}"#
+            )
+            .as_deref(),
             Some(r#"{"\ud83d\ude00token":"REDACTED","\udc00":"y"}"#)
         );
     }
@@ -1544,9 +1625,18 @@ mod tests {
     #[test]
     fn json_cut_short() {
         let j = |s| body("application/json", s);
-        assert_eq!(j(r#"{"a":1,"password":"hun"#).as_deref(), Some(r#"{"a":1,"password":"REDACTED""#));
-        assert_eq!(j(r#"{"secret":{"a":[1,"#).as_deref(), Some(r#"{"secret":"REDACTED""#));
-        assert_eq!(j(r#"{"token":12"#).as_deref(), Some(r#"{"token":"REDACTED""#));
+        assert_eq!(
+            j(r#"{"a":1,"password":"hun"#).as_deref(),
+            Some(r#"{"a":1,"password":"REDACTED""#)
+        );
+        assert_eq!(
+            j(r#"{"secret":{"a":[1,"#).as_deref(),
+            Some(r#"{"secret":"REDACTED""#)
+        );
+        assert_eq!(
+            j(r#"{"token":12"#).as_deref(),
+            Some(r#"{"token":"REDACTED""#)
+        );
         assert_eq!(j(r#"{"token":"#).as_deref(), Some(r#"{"token":"#));
         assert_eq!(j(r#"{"token""#).as_deref(), Some(r#"{"token""#));
         assert_eq!(j(r#"{"tok"#).as_deref(), Some(r#"{"tok"#));
@@ -1570,7 +1660,11 @@ mod tests {
         }
         // NDJSON: one object per line.
         assert_eq!(
-            body("application/x-ndjson", "{\"token\":\"a\"}\n{\"token\":\"b\"}\n").as_deref(),
+            body(
+                "application/x-ndjson",
+                "{\"token\":\"a\"}\n{\"token\":\"b\"}\n"
+            )
+            .as_deref(),
             Some("{\"token\":\"REDACTED\"}\n{\"token\":\"REDACTED\"}\n")
         );
     }
@@ -1578,12 +1672,19 @@ mod tests {
     #[test]
     fn form_bodies() {
         assert_eq!(
-            body("application/x-www-form-urlencoded", "user=ann&password=hunter2&remember=on")
-                .as_deref(),
+            body(
+                "application/x-www-form-urlencoded",
+                "user=ann&password=hunter2&remember=on"
+            )
+            .as_deref(),
             Some("user=ann&password=REDACTED&remember=on")
         );
         assert_eq!(
-            body("application/x-www-form-urlencoded; charset=UTF-8", "pass%77ord=x&pa").as_deref(),
+            body(
+                "application/x-www-form-urlencoded; charset=UTF-8",
+                "pass%77ord=x&pa"
+            )
+            .as_deref(),
             Some("pass%77ord=REDACTED&pa")
         );
     }
@@ -1639,7 +1740,10 @@ mod tests {
             Some(MULTIPART_REDACTED)
         );
         // No boundary in the content type: the first line's.
-        assert_eq!(body("multipart/form-data", MULTIPART).as_deref(), Some(MULTIPART_REDACTED));
+        assert_eq!(
+            body("multipart/form-data", MULTIPART).as_deref(),
+            Some(MULTIPART_REDACTED)
+        );
         assert_eq!(body("multipart/form-data", "no boundary here"), None);
     }
 
@@ -1683,7 +1787,13 @@ mod tests {
             body("application/soap+xml", "<x password=\"p\"/>").as_deref(),
             Some("<x password=\"REDACTED\"/>")
         );
-        for ct in ["application/octet-stream", "image/png", "", "nonsense", "application/grpc"] {
+        for ct in [
+            "application/octet-stream",
+            "image/png",
+            "",
+            "nonsense",
+            "application/grpc",
+        ] {
             assert_eq!(body(ct, "token=x"), None, "{ct}");
         }
     }
@@ -1693,12 +1803,24 @@ mod tests {
         let p = builtin();
         let j = br#"{"password":"hunter2","x":"y"}"#;
         assert_eq!(p.body("application/json", j, 0), None);
-        assert_eq!(p.body("application/json", j, 16).as_deref(), Some(r#"{"password":"RED"#));
-        assert_eq!(p.body("application/json", j, 1000).as_deref(), Some(r#"{"password":"REDACTED","x":"y"}"#));
+        assert_eq!(
+            p.body("application/json", j, 16).as_deref(),
+            Some(r#"{"password":"RED"#)
+        );
+        assert_eq!(
+            p.body("application/json", j, 1000).as_deref(),
+            Some(r#"{"password":"REDACTED","x":"y"}"#)
+        );
         // On a char boundary; nothing appended.
-        assert_eq!(p.body("text/plain", "aé".as_bytes(), 2).as_deref(), Some("a"));
+        assert_eq!(
+            p.body("text/plain", "aé".as_bytes(), 2).as_deref(),
+            Some("a")
+        );
         // Invalid UTF-8 (a char cut by the caller) becomes U+FFFD.
-        assert_eq!(p.body("text/plain", b"a\xC3", 10).as_deref(), Some("a\u{FFFD}"));
+        assert_eq!(
+            p.body("text/plain", b"a\xC3", 10).as_deref(),
+            Some("a\u{FFFD}")
+        );
     }
 
     // --- free text ---
@@ -1727,10 +1849,22 @@ mod tests {
 
     #[test]
     fn text_pairs() {
-        assert_eq!(text("password=hunter2 user=ann"), "password=REDACTED user=ann");
-        assert_eq!(text("bad login (token: abc123, user: ann)"), "bad login (token: REDACTED, user: ann)");
-        assert_eq!(text(r#"body {"password": "a b\"c", "n": 1}"#), r#"body {"password": "REDACTED", "n": 1}"#);
-        assert_eq!(text("{'api_key': 'k', 'x': 'y'}"), "{'api_key': 'REDACTED', 'x': 'y'}");
+        assert_eq!(
+            text("password=hunter2 user=ann"),
+            "password=REDACTED user=ann"
+        );
+        assert_eq!(
+            text("bad login (token: abc123, user: ann)"),
+            "bad login (token: REDACTED, user: ann)"
+        );
+        assert_eq!(
+            text(r#"body {"password": "a b\"c", "n": 1}"#),
+            r#"body {"password": "REDACTED", "n": 1}"#
+        );
+        assert_eq!(
+            text("{'api_key': 'k', 'x': 'y'}"),
+            "{'api_key': 'REDACTED', 'x': 'y'}"
+        );
         assert_eq!(
             text(r#"failed: "{\"client_secret\":\"abc\",\"id\":1}""#),
             r#"failed: "{\"client_secret\":\"REDACTED\",\"id\":1}""#
@@ -1739,7 +1873,10 @@ mod tests {
         // An unclosed quote stops at the line's end.
         assert_eq!(text("token='abc\nnext line"), "token='REDACTED\nnext line");
         // Structures: their own keys are redacted, one by one.
-        assert_eq!(text("auth={'password': 'p'}"), "auth={'password': 'REDACTED'}");
+        assert_eq!(
+            text("auth={'password': 'p'}"),
+            "auth={'password': 'REDACTED'}"
+        );
     }
 
     #[test]
@@ -1748,14 +1885,23 @@ mod tests {
             text("Authorization: Bearer eyJhbGciOi.x-y_z~+/=="),
             "Authorization: Bearer REDACTED"
         );
-        assert_eq!(text("sent basic dXNlcjpwYXNz to proxy"), "sent basic REDACTED to proxy");
-        assert_eq!(text("header was 'Bearer abc123'"), "header was 'Bearer REDACTED'");
+        assert_eq!(
+            text("sent basic dXNlcjpwYXNz to proxy"),
+            "sent basic REDACTED to proxy"
+        );
+        assert_eq!(
+            text("header was 'Bearer abc123'"),
+            "header was 'Bearer REDACTED'"
+        );
         assert_eq!(
             text("Authorization: Basic dTpw"),
             "Authorization: Basic REDACTED"
         );
         // Prose is kept.
-        assert_eq!(text("basic auth is off; bearer tokens only"), "basic auth is off; bearer tokens only");
+        assert_eq!(
+            text("basic auth is off; bearer tokens only"),
+            "basic auth is off; bearer tokens only"
+        );
         assert_eq!(text("Bearer"), "Bearer");
         assert_eq!(text("subbasic 12345678"), "subbasic 12345678");
         // A JSON Web Token anywhere.
@@ -1790,7 +1936,15 @@ mod tests {
     #[test]
     fn header_values() {
         let p = builtin();
-        for name in ["Authorization", "proxy-authorization", "Cookie", "set-cookie", "X-API-Key", "x-auth-token", "X-CSRF-Token"] {
+        for name in [
+            "Authorization",
+            "proxy-authorization",
+            "Cookie",
+            "set-cookie",
+            "X-API-Key",
+            "x-auth-token",
+            "X-CSRF-Token",
+        ] {
             assert_eq!(p.header_value(name, "v"), REDACTED, "{name}");
         }
         assert_eq!(p.header_value("user-agent", "curl/8"), "curl/8");
@@ -1799,19 +1953,33 @@ mod tests {
             p.header_value("Referer", "https://u:p@h/?token=t"),
             "https://REDACTED:REDACTED@h/?token=REDACTED"
         );
-        assert_eq!(p.header_value("location", "/cb?code=1&state=2"), "/cb?code=1&state=2");
+        assert_eq!(
+            p.header_value("location", "/cb?code=1&state=2"),
+            "/cb?code=1&state=2"
+        );
     }
 
     #[test]
     fn attributes_are_routed_by_key() {
-        for key in ["url.full", "http.url", "url.original", "db.connection_string"] {
+        for key in [
+            "url.full",
+            "http.url",
+            "url.original",
+            "db.connection_string",
+        ] {
             assert_eq!(
                 attribute(key, "https://u:p@h/?token=t"),
-                (true, Value::from("https://REDACTED:REDACTED@h/?token=REDACTED")),
+                (
+                    true,
+                    Value::from("https://REDACTED:REDACTED@h/?token=REDACTED")
+                ),
                 "{key}"
             );
         }
-        assert_eq!(attribute("http.target", "/x?sig=s"), (true, Value::from("/x?sig=REDACTED")));
+        assert_eq!(
+            attribute("http.target", "/x?sig=s"),
+            (true, Value::from("/x?sig=REDACTED"))
+        );
         assert_eq!(
             attribute("db.connection_string", "Server=s;Password=p"),
             (true, Value::from("Server=s;Password=REDACTED"))
@@ -1839,10 +2007,19 @@ mod tests {
     #[test]
     fn attribute_bodies_are_sniffed() {
         let b = |s: &str| attribute("http.request.body", s.to_owned());
-        assert_eq!(b(r#" {"password":"p"}"#), (true, Value::from(r#" {"password":"REDACTED"}"#)));
-        assert_eq!(b(r#"[{"token":1}]"#), (true, Value::from(r#"[{"token":"REDACTED"}]"#)));
+        assert_eq!(
+            b(r#" {"password":"p"}"#),
+            (true, Value::from(r#" {"password":"REDACTED"}"#))
+        );
+        assert_eq!(
+            b(r#"[{"token":1}]"#),
+            (true, Value::from(r#"[{"token":"REDACTED"}]"#))
+        );
         assert_eq!(b("a=1&token=t"), (true, Value::from("a=1&token=REDACTED")));
-        assert_eq!(b("note: password=p"), (true, Value::from("note: password=REDACTED")));
+        assert_eq!(
+            b("note: password=p"),
+            (true, Value::from("note: password=REDACTED"))
+        );
         assert_eq!(b("plain"), (false, Value::from("plain")));
         let (changed, out) = attribute("http.response.body", MULTIPART);
         assert!(changed);
@@ -1852,7 +2029,10 @@ mod tests {
     #[test]
     fn attribute_headers_and_arrays() {
         assert_eq!(
-            attribute("http.request.header.authorization", strings(&["Bearer a", "Basic b"])),
+            attribute(
+                "http.request.header.authorization",
+                strings(&["Bearer a", "Basic b"])
+            ),
             (true, strings(&[REDACTED, REDACTED]))
         );
         assert_eq!(
@@ -1893,7 +2073,11 @@ mod tests {
             "",
         ] {
             let secret = "https://u:p@h/?token=t password=p";
-            assert_eq!(attribute(key, secret), (false, Value::from(secret)), "{key}");
+            assert_eq!(
+                attribute(key, secret),
+                (false, Value::from(secret)),
+                "{key}"
+            );
         }
         // Only strings are touched.
         assert_eq!(attribute("url.full", 42_i64), (false, Value::from(42_i64)));
@@ -1918,7 +2102,11 @@ mod tests {
         );
         assert_eq!(
             split_userinfo("http://:tok@h/"),
-            Some(("http://h/".to_owned(), String::new(), Some("tok".to_owned())))
+            Some((
+                "http://h/".to_owned(),
+                String::new(),
+                Some("tok".to_owned())
+            ))
         );
         assert_eq!(
             split_userinfo("http://@h/"),
@@ -1934,10 +2122,52 @@ mod tests {
     #[test]
     fn scanners_survive_arbitrary_input() {
         const PIECES: &[&str] = &[
-            "=", ":", "&", ";", "?", "#", "@", "/", "//", "://", "%", "%7", "+", "\"", "'", "\\",
-            "{", "}", "[", "]", ",", ".", " ", "\n", "\r\n", "-", "--", "--b", "token", "pass",
-            "password", "sig", "a", "x", "http", "Bearer ", "basic ", "eyJ", "eyJa.eyJb", "é",
-            "\u{1F600}", "\\u0077", "\\ud83d", "REDACTED", "null", "1",
+            "=",
+            ":",
+            "&",
+            ";",
+            "?",
+            "#",
+            "@",
+            "/",
+            "//",
+            "://",
+            "%",
+            "%7",
+            "+",
+            "\"",
+            "'",
+            "\\",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ".",
+            " ",
+            "\n",
+            "\r\n",
+            "-",
+            "--",
+            "--b",
+            "token",
+            "pass",
+            "password",
+            "sig",
+            "a",
+            "x",
+            "http",
+            "Bearer ",
+            "basic ",
+            "eyJ",
+            "eyJa.eyJb",
+            "é",
+            "\u{1F600}",
+            "\\u0077",
+            "\\ud83d",
+            "REDACTED",
+            "null",
+            "1",
         ];
         let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
         let mut next = move || {
@@ -1962,11 +2192,7 @@ mod tests {
                     "url" => p.url(s).into_owned(),
                     "query" => p.query(s).into_owned(),
                     "text" => p.text(s).into_owned(),
-                    _ => {
-                        let mut edits = Vec::new();
-                        p.body_edits(kind, s, 0, &mut edits);
-                        apply(s, edits).into_owned()
-                    }
+                    _ => redact(s, |s, edits| p.body_edits(kind, s, 0, edits)).into_owned(),
                 }
             };
             for name in ["url", "query", "text", "body"] {
@@ -1981,9 +2207,16 @@ mod tests {
                     "query" => p.query(&once),
                     _ => p.text(&once),
                 };
-                assert!(matches!(twice, Cow::Borrowed(_)), "{name}: {s:?} -> {once:?} -> {twice:?}");
+                assert!(
+                    matches!(twice, Cow::Borrowed(_)),
+                    "{name}: {s:?} -> {once:?} -> {twice:?}"
+                );
             }
-            for ct in ["application/json", "multipart/form-data; boundary=b", "text/plain"] {
+            for ct in [
+                "application/json",
+                "multipart/form-data; boundary=b",
+                "text/plain",
+            ] {
                 for max in [1, 7, 1000] {
                     if let Some(out) = p.body(ct, s.as_bytes(), max) {
                         assert!(out.len() <= max);
@@ -2007,7 +2240,11 @@ mod tests {
     #[test]
     fn edits_merge_and_skip_no_ops() {
         let s = "abcdef";
-        let e = |a, b, w| Edit { start: a, end: b, with: w };
+        let e = |a, b, w| Edit {
+            start: a,
+            end: b,
+            with: w,
+        };
         assert_eq!(apply(s, vec![]), "abcdef");
         assert_eq!(apply(s, vec![e(1, 3, "X"), e(2, 4, "Y")]), "aREDACTEDef");
         assert_eq!(apply(s, vec![e(1, 3, "X"), e(1, 3, "X")]), "aXdef");
