@@ -129,7 +129,15 @@ export function withSpan<T>(name: string, fn: (span: Span) => T, options?: Start
 export function withCorrelation<T>(fields: CorrelationFields, fn: (correlationId: string) => T): T;
 export function getCorrelationId(): string | undefined;
 export function inject<H extends Headers | Record<string, string>>(headers: H, from?: Span | Context): H;
-export function extract(headers: Headers | Record<string, string>): Context;
+export function extract(
+  headers:
+    | Headers
+    | Map<string, string>
+    | Record<string, string | string[] | undefined>
+    | Array<[string, string | string[]]>
+    | string[]
+    | { rawHeaders: string[] },
+): Context;
 export function health(): Health;
 /** The span metrics in the Prometheus text format. */
 export function metricsText(): string;

@@ -296,14 +296,19 @@ export function inject(headers, from) {
   return headers;
 }
 
-/** Reads a context from a Headers or a plain object; bad headers give an empty context. */
+/**
+ * Reads a context from headers: a `Headers` or `Map`, a plain object (string or string[]
+ * values, as Node's `req.headers`), an array of `[name, value]` pairs, Node's flat `rawHeaders`
+ * array, or an `IncomingMessage` (its `rawHeaders`: repeated lines kept). Bad headers give an
+ * empty context.
+ */
 export function extract(headers) {
   requireInit();
-  let plain = headers;
-  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
-    plain = Object.fromEntries(headers.entries());
+  let given = headers;
+  if ((typeof Headers !== 'undefined' && headers instanceof Headers) || headers instanceof Map) {
+    given = [...headers];
   }
-  return raw.extract(plain || {});
+  return raw.extract(given || {});
 }
 
 /** The health report (the specification's field names). */

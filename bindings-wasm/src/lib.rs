@@ -656,21 +656,58 @@ pub fn inject(cx: &Context) -> Object {
     obj
 }
 
-/// A context from a plain object of headers. Never fails: bad headers give an empty context.
+/// A context from headers in any shape JS code has them (see [`header_lines`]). Never fails:
+/// bad headers give an empty context.
 #[wasm_bindgen]
 pub fn extract(headers: &JsValue) -> Context {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    if headers.is_object() {
-        for entry in Object::entries(headers.unchecked_ref()).iter() {
-            let pair: Array = entry.unchecked_into();
-            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                pairs.push((k, v));
+    Context {
+        inner: tracing().extract(&header_lines(headers)),
+    }
+}
+
+/// Header lines, in order, from: an array of `[name, value]` pairs (a name may repeat); Node's
+/// flat `rawHeaders` array `[name, value, name, value, ...]`, or an object that has one (an
+/// `IncomingMessage`); a plain object whose values are strings or arrays of strings (Node's
+/// `req.headers`). What is not a string is skipped.
+fn header_lines(headers: &JsValue) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let push = |out: &mut Vec<(String, String)>, name: JsValue, value: JsValue| {
+        let Some(name) = name.as_string() else { return };
+        if let Some(v) = value.as_string() {
+            out.push((name, v));
+        } else if Array::is_array(&value) {
+            for v in Array::from(&value).iter().filter_map(|v| v.as_string()) {
+                out.push((name.clone(), v));
+            }
+        }
+    };
+    let flat = |out: &mut Vec<(String, String)>, raw: &Array| {
+        for i in (0..raw.length().saturating_sub(1)).step_by(2) {
+            push(out, raw.get(i), raw.get(i + 1));
+        }
+    };
+    if Array::is_array(headers) {
+        let items = Array::from(headers);
+        if items.iter().all(|i| i.is_string()) {
+            flat(&mut out, &items);
+        } else {
+            for item in items.iter().filter(Array::is_array) {
+                let pair = Array::from(&item);
+                push(&mut out, pair.get(0), pair.get(1));
+            }
+        }
+    } else if headers.is_object() {
+        let raw = Reflect::get(headers, &"rawHeaders".into()).unwrap_or(JsValue::UNDEFINED);
+        if Array::is_array(&raw) {
+            flat(&mut out, &Array::from(&raw));
+        } else {
+            for entry in Object::entries(headers.unchecked_ref()).iter() {
+                let pair: Array = entry.unchecked_into();
+                push(&mut out, pair.get(0), pair.get(1));
             }
         }
     }
-    Context {
-        inner: tracing().extract(&pairs),
-    }
+    out
 }
 
 /// The health report as JSON.

@@ -25,6 +25,24 @@ fn js_object(map: &serde_json::Map<String, Value>) -> JsValue {
     o.into()
 }
 
+/// A vector's headers as JS: an object, or an array of `[name, value]` pairs.
+fn js_headers(h: &Value) -> JsValue {
+    match h {
+        Value::Object(m) => js_object(m),
+        Value::Array(pairs) => pairs
+            .iter()
+            .map(|p| {
+                let pair = js_sys::Array::new();
+                pair.push(&p[0].as_str().unwrap().into());
+                pair.push(&p[1].as_str().unwrap().into());
+                JsValue::from(pair)
+            })
+            .collect::<js_sys::Array>()
+            .into(),
+        _ => panic!("headers: an object or a list of pairs"),
+    }
+}
+
 fn init_propagators(case: &Value) {
     let props: Vec<&str> = case["propagators"]
         .as_array()
@@ -86,7 +104,7 @@ fn extract_vectors() {
     for case in vectors(include_str!("../../tests/vectors/propagation_extract.json")) {
         let name = case["name"].as_str().unwrap();
         init_propagators(&case);
-        let cx = extract(&js_object(case["headers"].as_object().unwrap()));
+        let cx = extract(&js_headers(&case["headers"]));
         let got: Value = serde_json::from_str(&cx.to_json()).unwrap();
         let expect = &case["expect"];
         if expect["span"].is_null() {
@@ -98,6 +116,10 @@ fn extract_vectors() {
         }
         if let Some(b) = expect.get("baggage") {
             assert_eq!(&got["baggage"], b, "{name}");
+        }
+        if let Some(n) = expect.get("baggage_count") {
+            let got = got["baggage"].as_object().map_or(0, |b| b.len());
+            assert_eq!(got as u64, n.as_u64().unwrap(), "{name}");
         }
         if let Some(c) = expect.get("correlation") {
             assert_eq!(&got["correlation"], c, "{name}");

@@ -430,7 +430,7 @@ impl Policy {
                 return;
             }
             let v_end = json_value_end(b, v);
-            if !matches!(&s[v..v_end], "null" | "true" | "false") {
+            if v_end > v && !matches!(&s[v..v_end], "null" | "true" | "false") {
                 out.push(Edit::new(base, v..v_end, "\"REDACTED\""));
             }
             i = v_end.max(v + 1);
@@ -812,9 +812,11 @@ fn sniff(s: &str) -> BodyKind<'_> {
     if t.starts_with(['{', '[']) {
         return BodyKind::Json;
     }
+    // A boundary has 1 to 70 characters (RFC 2046); one with spaces is allowed there but
+    // unheard of, while text starting with `--` (an SQL comment) is not.
     if let Some(rest) = t.strip_prefix("--") {
         let boundary = rest.split('\n').next().unwrap_or("").trim_end();
-        if !boundary.is_empty() && boundary.len() <= 200 {
+        if (1..=70).contains(&boundary.len()) && !boundary.contains(char::is_whitespace) {
             return BodyKind::Multipart(boundary);
         }
     }
@@ -1641,6 +1643,12 @@ mod tests {
         assert_eq!(j(r#"{"token""#).as_deref(), Some(r#"{"token""#));
         assert_eq!(j(r#"{"tok"#).as_deref(), Some(r#"{"tok"#));
         assert_eq!(j(r#"[{"x":"\"#).as_deref(), Some(r#"[{"x":"\"#));
+        // Malformed: no value to redact, nothing inserted.
+        assert_eq!(j(r#"{"token":}"#).as_deref(), Some(r#"{"token":}"#));
+        assert_eq!(
+            j(r#"{"token":,"a":1}"#).as_deref(),
+            Some(r#"{"token":,"a":1}"#)
+        );
     }
 
     #[test]
@@ -2021,6 +2029,11 @@ mod tests {
             (true, Value::from("note: password=REDACTED"))
         );
         assert_eq!(b("plain"), (false, Value::from("plain")));
+        // Text starting with `--` is not multipart unless its first line is a boundary.
+        assert_eq!(
+            b("-- note\npassword=p"),
+            (true, Value::from("-- note\npassword=REDACTED"))
+        );
         let (changed, out) = attribute("http.response.body", MULTIPART);
         assert!(changed);
         assert_eq!(out, Value::from(MULTIPART_REDACTED));

@@ -108,7 +108,8 @@ const service = byName['checkout'].rs.resource.attributes.find((a) => a.key === 
 assert.equal(service.value.stringValue, 'storefront-browser');
 // The local endpoint saw the injected headers of the client span.
 assert.equal(state.api.length, 1);
-assert.equal(state.api[0].traceparent, `00-${r1.traceId}-${r1.clientSpanId}-01`);
+// Sampled (01), with the random trace id the browser made (02).
+assert.equal(state.api[0].traceparent, `00-${r1.traceId}-${r1.clientSpanId}-03`);
 assert.equal(state.api[0]['x-correlation-id'], 'browser-corr-1');
 checks += 12;
 
