@@ -17,6 +17,7 @@
 //! each is idempotent (redacting a redacted value changes nothing).
 
 use std::borrow::Cow;
+use std::fmt;
 use std::ops::Range;
 use std::sync::LazyLock;
 
@@ -85,15 +86,24 @@ const URL_HEADERS: &[&str] = &["referer", "location", "content-location"];
 
 /// Which names are sensitive. Cheap to share: build it once per configuration, keep it beside
 /// the pipeline, and use [`Policy::builtin`] where no configuration exists yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Policy {
-    /// Normalised names (lowercase ASCII, no separators), without duplicates.
+    /// Normalised names (lowercase ASCII, no separators), without duplicates, ordered by their
+    /// last byte.
     names: Box<[Box<str>]>,
-    /// Bit `b` is set when some name ends with byte `b` (names are ASCII): most names are
-    /// rejected by this one test, before any comparison.
-    last_bytes: u128,
+    /// `names[by_last[b]..by_last[b + 1]]` are the names ending with byte `b`: a key is
+    /// compared only with those, and most keys with none.
+    by_last: [u16; 129],
     /// The normalised [`ALWAYS_HEADERS`].
     always_headers: Box<[Box<str>]>,
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("names", &self.names)
+            .finish_non_exhaustive()
+    }
 }
 
 static BUILTIN: LazyLock<Policy> = LazyLock::new(|| Policy::from_names(DEFAULT_NAMES));
@@ -146,13 +156,19 @@ impl Policy {
                 normal.push(n);
             }
         }
-        let last_bytes = normal
-            .iter()
-            .filter_map(|n| n.as_bytes().last())
-            .fold(0u128, |bits, &b| bits | bit(b));
+        // Valid names are ASCII and not empty; at most MAX_NAMES + DEFAULT_NAMES.len() of them.
+        let last = |n: &str| usize::from(n.as_bytes()[n.len() - 1] & 0x7f);
+        normal.sort_by_key(|n| last(n));
+        let mut by_last = [0u16; 129];
+        for n in &normal {
+            by_last[last(n) + 1] += 1;
+        }
+        for b in 1..by_last.len() {
+            by_last[b] += by_last[b - 1];
+        }
         Policy {
             names: normal.into_boxed_slice(),
-            last_bytes,
+            by_last,
             always_headers: ALWAYS_HEADERS.iter().map(|h| normalise(h)).collect(),
         }
     }
@@ -163,17 +179,32 @@ impl Policy {
     /// at least 4 bytes, ends with it: `access_token`, `X-Goog-Signature`, `client_secret`,
     /// `old_password` and `oauth` match; `design` does not match `sig`.
     pub fn is_sensitive(&self, name: &str) -> bool {
-        !self.names.is_empty() && self.matches(&Tail::of(name))
+        // Most keys end with a byte no name ends with: rejected before the tail is built.
+        match name.bytes().rev().find(|&b| !is_separator(b)) {
+            Some(b) if !self.ending_with(b.to_ascii_lowercase()).is_empty() => {
+                self.matches(&Tail::of(name))
+            }
+            _ => false,
+        }
+    }
+
+    /// The names ending with byte `b`.
+    fn ending_with(&self, b: u8) -> &[Box<str>] {
+        match usize::from(b) {
+            b @ 0..128 => {
+                &self.names[usize::from(self.by_last[b])..usize::from(self.by_last[b + 1])]
+            }
+            _ => &[],
+        }
     }
 
     /// [`Policy::is_sensitive`] of a normalised tail.
     fn matches(&self, tail: &Tail) -> bool {
         let t = tail.bytes();
-        match t.last() {
-            Some(&b) if self.last_bytes & bit(b) != 0 => {}
-            _ => return false,
-        }
-        self.names.iter().any(|n| {
+        let Some(&last) = t.last() else {
+            return false;
+        };
+        self.ending_with(last).iter().any(|n| {
             let n = n.as_bytes();
             if tail.longer || t.len() > n.len() {
                 n.len() >= SUFFIX_MIN && t.ends_with(n)
@@ -334,7 +365,8 @@ impl Policy {
                 }
             }
             self.path_and_query_edits(s, auth.end, base, depth, out);
-        } else if s.starts_with('/') || s.find(['?', '=']).is_some_and(|i| s.as_bytes()[i] == b'?')
+        } else if s.starts_with('/')
+            || find_byte(s, 0, |b| b == b'?' || b == b'=').is_some_and(|i| s.as_bytes()[i] == b'?')
         {
             self.path_and_query_edits(s, 0, base, depth, out);
         } else {
@@ -355,15 +387,17 @@ impl Policy {
         depth: u8,
         out: &mut Vec<Edit>,
     ) {
-        let path_end = s[from..].find(['?', '#']).map_or(s.len(), |i| from + i);
-        let mut segment_start = from;
-        for segment in s[from..path_end].split('/') {
-            if let Some(semi) = segment.find(';') {
-                let params = segment_start + semi + 1;
-                let end = segment_start + segment.len();
-                self.query_edits(&s[params..end], base + params, depth, out);
+        let path_end = find_byte(s, from, |b| b == b'?' || b == b'#').unwrap_or(s.len());
+        if s[from..path_end].contains(';') {
+            let mut segment_start = from;
+            for segment in s[from..path_end].split('/') {
+                if let Some(semi) = segment.find(';') {
+                    let params = segment_start + semi + 1;
+                    let end = segment_start + segment.len();
+                    self.query_edits(&s[params..end], base + params, depth, out);
+                }
+                segment_start += segment.len() + 1;
             }
-            segment_start += segment.len() + 1;
         }
         if s[path_end..].starts_with('?') {
             let start = path_end + 1;
@@ -374,11 +408,12 @@ impl Policy {
 
     /// The edits of [`Policy::query`] for `q`, found at `base`.
     fn query_edits(&self, q: &str, base: usize, depth: u8, out: &mut Vec<Edit>) {
-        let skip = usize::from(q.starts_with('?'));
-        let mut start = skip;
-        for piece in q[skip..].split(['&', ';']) {
+        let mut start = usize::from(q.starts_with('?'));
+        while start <= q.len() {
             let piece_start = start;
-            start += piece.len() + 1;
+            let piece_end = find_byte(q, start, |b| b == b'&' || b == b';').unwrap_or(q.len());
+            let piece = &q[piece_start..piece_end];
+            start = piece_end + 1;
             let Some(eq) = piece.find('=') else { continue };
             let value = piece_start + eq + 1..piece_start + piece.len();
             if eq == 0 || value.is_empty() {
@@ -507,7 +542,7 @@ impl Policy {
         // URLs first; the pair rules below skip them.
         let mut urls: Vec<Range<usize>> = Vec::new();
         let mut from = 0;
-        while let Some(p) = s[from..].find("://").map(|i| from + i) {
+        while let Some(p) = find_scheme_end(s, from) {
             let url = url_around(b, p);
             if !url.is_empty() {
                 self.url_edits(&s[url.clone()], base + url.start, 0, out);
@@ -621,14 +656,29 @@ impl Policy {
     }
 }
 
-/// The bit of byte `b` in [`Policy::last_bytes`] (0 for a non-ASCII byte, which no name ends
-/// with).
-fn bit(b: u8) -> u128 {
-    if b < 128 {
-        1u128 << b
-    } else {
-        0
+/// The index of the next `://` in `s` at or after `from`. (`str::find` with a string pattern
+/// sets up a general searcher on every call, which costs more than the whole scan of a short
+/// URL.)
+fn find_scheme_end(s: &str, from: usize) -> Option<usize> {
+    let mut from = from;
+    while let Some(i) = find_byte(s, from, |b| b == b':') {
+        if s.as_bytes()[i + 1..].starts_with(b"//") {
+            return Some(i);
+        }
+        from = i + 1;
     }
+    None
+}
+
+/// The index of the first byte of `s` at or after `from` for which `pred` holds. Used with
+/// ASCII bytes only, so the index is a char boundary; a byte loop, much faster than a search
+/// for a set of chars, which decodes each char.
+#[inline]
+fn find_byte(s: &str, from: usize, pred: impl Fn(u8) -> bool) -> Option<usize> {
+    s.as_bytes()[from..]
+        .iter()
+        .position(|&b| pred(b))
+        .map(|i| from + i)
 }
 
 /// Checks one configured name (see [`ACCEPTED`]).
@@ -703,7 +753,7 @@ impl Tail {
 
 /// A query key as matched: percent-decoded, `+` as a space.
 fn decode_key(key: &str) -> Cow<'_, str> {
-    if !key.contains(['%', '+']) {
+    if !key.bytes().any(|b| b == b'%' || b == b'+') {
         return Cow::Borrowed(key);
     }
     let spaced = key.replace('+', " ");
@@ -724,7 +774,7 @@ fn authority(s: &str) -> Option<Range<usize>> {
     let start = if rest.starts_with("//") {
         lead + 2
     } else {
-        let p = rest.find("://")?;
+        let p = find_scheme_end(rest, 0)?;
         let scheme = &rest.as_bytes()[..p];
         let valid = scheme.first().is_some_and(u8::is_ascii_alphabetic)
             && scheme
@@ -735,9 +785,7 @@ fn authority(s: &str) -> Option<Range<usize>> {
         }
         lead + p + 3
     };
-    let end = s[start..]
-        .find(['/', '?', '#'])
-        .map_or(s.len(), |i| start + i);
+    let end = find_byte(s, start, |b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(s.len());
     Some(start..end)
 }
 
@@ -1194,6 +1242,9 @@ const RESCANS: usize = 3;
 /// merge into one `REDACTED`; an edit that would change nothing is skipped, so a clean or
 /// already redacted text comes back borrowed.
 fn apply(s: &str, mut edits: Vec<Edit>) -> Cow<'_, str> {
+    if edits.is_empty() {
+        return Cow::Borrowed(s);
+    }
     edits.sort_by_key(|e| (e.start, e.end));
     let mut merged: Vec<Edit> = Vec::with_capacity(edits.len());
     for e in edits {
