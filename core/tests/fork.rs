@@ -148,3 +148,35 @@ fn forked_children_draw_their_own_ids_and_export_their_own_spans() {
     let report = t.shutdown(Duration::from_secs(5)).unwrap();
     assert_eq!(report.unsent, 0);
 }
+
+/// The export thread blocks every signal, so a process signal (SIGTERM to a worker) reaches an
+/// application thread, whose handlers expect it: Python runs its handlers only on the main
+/// thread, and a signal taken by the export thread left a waiting worker alive.
+#[test]
+fn the_export_thread_takes_no_signals() {
+    let _t = Tracing::with_exporter(TracingConfig::default(), Collect::default()).unwrap();
+    let mut found = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != "crosstrace-expo" {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).unwrap();
+        let blocked = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap();
+        // SIGTERM (15), SIGINT (2), SIGHUP (1), SIGUSR1 (10) among them.
+        for sig in [1, 2, 10, 15] {
+            assert_ne!(
+                blocked & (1 << (sig - 1)),
+                0,
+                "signal {sig} not blocked: {blocked:#x}"
+            );
+        }
+        found += 1;
+    }
+    assert!(found >= 1, "an export thread is running");
+}

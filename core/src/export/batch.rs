@@ -382,6 +382,7 @@ mod worker {
         let thread = std::thread::Builder::new()
             .name("crosstrace-export".into())
             .spawn(move || {
+                crate::platform::block_signals();
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

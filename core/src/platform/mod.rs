@@ -266,6 +266,22 @@ pub fn random_u128() -> u128 {
     (u128::from(random_u64()) << 64) | u128::from(random_u64())
 }
 
+/// Blocks every signal on the calling thread (crosstrace's export thread): a process signal
+/// (SIGTERM, SIGINT) then goes to one of the application's threads, whose handlers expect it.
+/// Delivered to the export thread, Python would only set a flag there and leave its main
+/// thread blocked (a `multiprocessing` worker waiting for a task never saw SIGTERM).
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub(crate) fn block_signals() {
+    #[cfg(unix)]
+    // SAFETY: `set` is a local the calls initialise; `pthread_sigmask` changes only this
+    // thread's mask (SIGKILL and SIGSTOP cannot be blocked; the kernel ignores them here).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Whether spans are exported from a background thread here (native) or by the host's event
 /// loop (wasm32, which has no threads).
 pub const HAS_THREADS: bool = cfg!(not(target_arch = "wasm32"));
