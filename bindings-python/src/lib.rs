@@ -1002,6 +1002,38 @@ fn propagation_fields() -> Vec<&'static str> {
     tracing().propagators().fields()
 }
 
+/// `url` as crosstrace records it: userinfo and secret query values redacted (the policy of
+/// the configuration in force, `redact_keys`).
+#[pyfunction]
+fn redact_url(url: &str) -> String {
+    tracing().redaction().url(url).into_owned()
+}
+
+/// A query string with its secret parameters' values redacted.
+#[pyfunction]
+fn redact_query(query: &str) -> String {
+    tracing().redaction().query(query).into_owned()
+}
+
+/// Free text (a message) with the secrets in it redacted: URLs, `key=value` pairs, tokens.
+#[pyfunction]
+fn redact_text(text: &str) -> String {
+    tracing().redaction().text(text).into_owned()
+}
+
+/// A request or response body as crosstrace records it: secret fields of JSON, form and
+/// multipart bodies redacted, then cut to `max_bytes` (the configuration's `max_body_bytes`
+/// when None); None for a body that is not recorded (binary, or a cap of 0).
+#[pyfunction]
+#[pyo3(signature = (content_type, body, max_bytes=None))]
+fn redact_body(content_type: &str, body: &[u8], max_bytes: Option<usize>) -> Option<String> {
+    let t = tracing();
+    let max = max_bytes
+        .unwrap_or(t.config().max_body_bytes)
+        .min(crosstrace::config::bounds::MAX_BODY_BYTES);
+    t.redaction().body(content_type, body, max)
+}
+
 /// The health report as JSON.
 #[pyfunction]
 fn health() -> String {
@@ -1092,6 +1124,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(propagation_fields, m)?)?;
     m.add_function(wrap_pyfunction!(force_flush, m)?)?;
     m.add_function(wrap_pyfunction!(config_defaults, m)?)?;
+    for f in [
+        wrap_pyfunction!(redact_url, m)?,
+        wrap_pyfunction!(redact_query, m)?,
+        wrap_pyfunction!(redact_text, m)?,
+        wrap_pyfunction!(redact_body, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(validate_correlation_id, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_panic, m)?)?;

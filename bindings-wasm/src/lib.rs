@@ -158,12 +158,28 @@ fn target_of(config: &TracingConfig) -> Result<Target, CoreError> {
         backend: config.backend.to_string(),
         message,
     };
-    let headers: Vec<(String, String)> = config
+    let mut headers: Vec<(String, String)> = config
         .headers
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Ok(match (config.backend, config.resolved_endpoint()) {
+    // `fetch` refuses a URL with credentials: they go as Basic authentication (unless the
+    // headers already authenticate), and the URL without them.
+    let resolved = config.resolved_endpoint().map(|mut r| {
+        if let Some(basic) = crosstrace::redact::basic_authorization(&r.url) {
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            {
+                headers.push(("authorization".into(), basic));
+            }
+        }
+        if let Some((bare, _, _)) = crosstrace::redact::split_userinfo(&r.url) {
+            r.url = bare;
+        }
+        r
+    });
+    Ok(match (config.backend, resolved) {
         (Backend::Console, _) => Target::Console,
         (Backend::None, _) => Target::Discard,
         (_, None) => Target::Discard,

@@ -19,6 +19,7 @@ pub mod interop;
 pub mod metrics;
 pub mod platform;
 pub mod propagation;
+pub mod redact;
 pub mod span;
 mod tracing;
 

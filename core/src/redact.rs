@@ -179,13 +179,17 @@ impl Policy {
     /// at least 4 bytes, ends with it: `access_token`, `X-Goog-Signature`, `client_secret`,
     /// `old_password` and `oauth` match; `design` does not match `sig`.
     pub fn is_sensitive(&self, name: &str) -> bool {
-        // Most keys end with a byte no name ends with: rejected before the tail is built.
-        match name.bytes().rev().find(|&b| !is_separator(b)) {
-            Some(b) if !self.ending_with(b.to_ascii_lowercase()).is_empty() => {
-                self.matches(&Tail::of(name))
+        let key = name.as_bytes();
+        let Some(&last) = key.iter().rev().find(|&&b| !is_separator(b)) else {
+            return false;
+        };
+        // Only the names ending with the key's last byte can match: most keys have none.
+        self.ending_with(last.to_ascii_lowercase()).iter().any(|n| {
+            match suffix_match(key, n.as_bytes()) {
+                Some(exact) => exact || n.len() >= SUFFIX_MIN,
+                None => false,
             }
-            _ => false,
-        }
+        })
     }
 
     /// The names ending with byte `b`.
@@ -198,25 +202,10 @@ impl Policy {
         }
     }
 
-    /// [`Policy::is_sensitive`] of a normalised tail.
-    fn matches(&self, tail: &Tail) -> bool {
-        let t = tail.bytes();
-        let Some(&last) = t.last() else {
-            return false;
-        };
-        self.ending_with(last).iter().any(|n| {
-            let n = n.as_bytes();
-            if tail.longer || t.len() > n.len() {
-                n.len() >= SUFFIX_MIN && t.ends_with(n)
-            } else {
-                t == n
-            }
-        })
-    }
-
     /// A URL, fit to record: userinfo becomes `REDACTED:REDACTED@` (`REDACTED@` for a user
     /// alone), and sensitive query values (and `;k=v` path parameters, as in
-    /// `;jsessionid=…`) become `REDACTED`. The fragment is kept. A query value that is itself
+    /// `;jsessionid=…`) become `REDACTED`; so do those of the fragment, read as a query (OAuth's
+    /// implicit flow returns `#access_token=…`). A query value that is itself
     /// a URL is redacted too. A string that is not a URL with a scheme is read as a path with a
     /// query when a `?` comes before any `=` (`/search?token=…`, as `http.target` is), else
     /// as a query (`k=v&…`, or a connection string `Server=…;Password=…`), and when it holds
@@ -288,10 +277,11 @@ impl Policy {
     /// [`ALWAYS_HEADERS`] or its name is sensitive; a `Referer`, `Location` or
     /// `Content-Location` value through [`Policy::url`]; other values unchanged.
     pub fn header_value<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
-        let tail = Tail::of(name);
-        let t = tail.bytes();
-        let always = !tail.longer && self.always_headers.iter().any(|h| h.as_bytes() == t);
-        if always || self.matches(&tail) {
+        let always = self
+            .always_headers
+            .iter()
+            .any(|h| suffix_match(name.as_bytes(), h.as_bytes()) == Some(true));
+        if always || self.is_sensitive(name) {
             Cow::Borrowed(REDACTED)
         } else if URL_HEADERS
             .iter()
@@ -353,10 +343,10 @@ impl Policy {
     /// `depth` 0 a query value that is itself a URL is redacted too (one level only).
     fn url_edits(&self, s: &str, base: usize, depth: u8, out: &mut Vec<Edit>) {
         if let Some(auth) = authority(s) {
-            if let Some(at) = s[auth.clone()].rfind('@') {
-                let info = auth.start..auth.start + at;
+            if let Some(at) = auth.at {
+                let info = auth.start..at;
                 if !info.is_empty() {
-                    let with = if s[info.clone()].contains(':') {
+                    let with = if s.as_bytes()[info.clone()].contains(&b':') {
                         "REDACTED:REDACTED"
                     } else {
                         REDACTED
@@ -377,8 +367,9 @@ impl Policy {
         }
     }
 
-    /// The edits of the path parameters and query of `s[from..]` (a path, then `?query`,
-    /// then `#fragment`, which is kept).
+    /// The edits of the path parameters, query and fragment of `s[from..]` (a path, then
+    /// `?query`, then `#fragment`; the fragment is read as a query too, as OAuth's implicit
+    /// flow puts `#access_token=...` there).
     fn path_and_query_edits(
         &self,
         s: &str,
@@ -387,8 +378,16 @@ impl Policy {
         depth: u8,
         out: &mut Vec<Edit>,
     ) {
-        let path_end = find_byte(s, from, |b| b == b'?' || b == b'#').unwrap_or(s.len());
-        if s[from..path_end].contains(';') {
+        let (mut path_end, mut params) = (from, false);
+        for &b in &s.as_bytes()[from..] {
+            match b {
+                b'?' | b'#' => break,
+                b';' => params = true,
+                _ => {}
+            }
+            path_end += 1;
+        }
+        if params {
             let mut segment_start = from;
             for segment in s[from..path_end].split('/') {
                 if let Some(semi) = segment.find(';') {
@@ -399,29 +398,54 @@ impl Policy {
                 segment_start += segment.len() + 1;
             }
         }
+        let mut fragment = s[path_end..].starts_with('#').then_some(path_end + 1);
         if s[path_end..].starts_with('?') {
             let start = path_end + 1;
-            let end = s[start..].find('#').map_or(s.len(), |i| start + i);
+            let end = find_byte(s, start, |b| b == b'#').unwrap_or(s.len());
             self.query_edits(&s[start..end], base + start, depth, out);
+            fragment = (end < s.len()).then_some(end + 1);
+        }
+        if let Some(start) = fragment {
+            self.query_edits(&s[start..], base + start, depth, out);
         }
     }
 
     /// The edits of [`Policy::query`] for `q`, found at `base`.
     fn query_edits(&self, q: &str, base: usize, depth: u8, out: &mut Vec<Edit>) {
+        let b = q.as_bytes();
         let mut start = usize::from(q.starts_with('?'));
-        while start <= q.len() {
-            let piece_start = start;
-            let piece_end = find_byte(q, start, |b| b == b'&' || b == b';').unwrap_or(q.len());
-            let piece = &q[piece_start..piece_end];
-            start = piece_end + 1;
-            let Some(eq) = piece.find('=') else { continue };
-            let value = piece_start + eq + 1..piece_start + piece.len();
-            if eq == 0 || value.is_empty() {
+        while start <= b.len() {
+            // One pass over the parameter: where its `=` is, whether its key needs decoding,
+            // whether its value has a `:` (so may be a URL).
+            let (mut end, mut eq, mut encoded, mut colon) = (start, None, false, false);
+            while end < b.len() {
+                match b[end] {
+                    b'&' | b';' => break,
+                    b'=' if eq.is_none() => eq = Some(end),
+                    b'%' | b'+' if eq.is_none() => encoded = true,
+                    b':' if eq.is_some() => colon = true,
+                    _ => {}
+                }
+                end += 1;
+            }
+            let key_start = start;
+            start = end + 1;
+            let Some(eq) = eq else {
+                continue;
+            };
+            let value = eq + 1..end;
+            if eq == key_start || value.is_empty() {
                 continue;
             }
-            if self.is_sensitive(&decode_key(&piece[..eq])) {
+            let key = &q[key_start..eq];
+            let sensitive = if encoded {
+                self.is_sensitive(&decode_key(key))
+            } else {
+                self.is_sensitive(key)
+            };
+            if sensitive {
                 out.push(Edit::new(base, value, REDACTED));
-            } else if depth == 0 && q[value.clone()].contains("://") {
+            } else if depth == 0 && colon && find_scheme_end(&q[value.clone()], 0).is_some() {
                 self.url_edits(&q[value.clone()], base + value.start, 1, out);
             }
         }
@@ -716,48 +740,29 @@ fn normalise(name: &str) -> Box<str> {
         .into_boxed_str()
 }
 
-/// The last [`MAX_NAME_BYTES`] bytes of a normalised name, built without allocating: no
-/// policy name is longer, so a suffix match needs only these.
-struct Tail {
-    buf: [u8; MAX_NAME_BYTES],
-    start: usize,
-    /// The normalised name is longer than the buffer (so it equals no policy name).
-    longer: bool,
-}
-
-impl Tail {
-    fn of(name: &str) -> Tail {
-        let mut tail = Tail {
-            buf: [0; MAX_NAME_BYTES],
-            start: MAX_NAME_BYTES,
-            longer: false,
-        };
-        for &b in name.as_bytes().iter().rev() {
-            if is_separator(b) {
-                continue;
-            }
-            if tail.start == 0 {
-                tail.longer = true;
+/// Whether the key, normalised, ends with the normalised `name`: `None` if not, `Some(true)`
+/// if it equals it, `Some(false)` if something comes before. Compared from the end, with no
+/// copy of the key.
+fn suffix_match(key: &[u8], name: &[u8]) -> Option<bool> {
+    let mut k = key.len();
+    for &n in name.iter().rev() {
+        loop {
+            k = k.checked_sub(1)?;
+            if !is_separator(key[k]) {
                 break;
             }
-            tail.start -= 1;
-            tail.buf[tail.start] = b.to_ascii_lowercase();
         }
-        tail
+        if key[k].to_ascii_lowercase() != n {
+            return None;
+        }
     }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
+    Some(key[..k].iter().all(|&b| is_separator(b)))
 }
 
 /// A query key as matched: percent-decoded, `+` as a space.
-fn decode_key(key: &str) -> Cow<'_, str> {
-    if !key.bytes().any(|b| b == b'%' || b == b'+') {
-        return Cow::Borrowed(key);
-    }
+fn decode_key(key: &str) -> String {
     let spaced = key.replace('+', " ");
-    Cow::Owned(percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
+    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 /// Percent-decodes a URL's user or password.
@@ -768,8 +773,8 @@ fn decode_userinfo(s: &str) -> String {
 /// The authority of a URL with a scheme (`scheme://`, including stacked schemes such as
 /// `jdbc:postgresql://`) or a scheme-relative one (`//host`): up to the first `/`, `?` or `#`.
 /// Leading whitespace is allowed.
-fn authority(s: &str) -> Option<Range<usize>> {
-    let lead = s.len() - s.trim_start().len();
+fn authority(s: &str) -> Option<Authority> {
+    let lead = s.bytes().take_while(u8::is_ascii_whitespace).count();
     let rest = &s[lead..];
     let start = if rest.starts_with("//") {
         lead + 2
@@ -785,8 +790,55 @@ fn authority(s: &str) -> Option<Range<usize>> {
         }
         lead + p + 3
     };
-    let end = find_byte(s, start, |b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(s.len());
-    Some(start..end)
+    let (mut end, mut at) = (start, None);
+    for &b in &s.as_bytes()[start..] {
+        match b {
+            b'/' | b'?' | b'#' => break,
+            b'@' => at = Some(end),
+            _ => {}
+        }
+        end += 1;
+    }
+    Some(Authority { start, end, at })
+}
+
+/// Where a URL's authority is: `start..end`, and the index of its last `@` (which ends the
+/// userinfo) if it has one.
+#[derive(Debug)]
+struct Authority {
+    start: usize,
+    end: usize,
+    at: Option<usize>,
+}
+
+/// The `Authorization` header value for a URL's userinfo: `Basic` and the base64 of
+/// `user:password` (RFC 7617), for transports whose client does not do it itself (gRPC, the
+/// browser's `fetch`, which refuses a URL with credentials). `None` without userinfo (or an
+/// empty one); the URL to send to is [`split_userinfo`]'s.
+pub fn basic_authorization(url: &str) -> Option<String> {
+    let (_, user, password) = split_userinfo(url)?;
+    if user.is_empty() && password.is_none() {
+        return None;
+    }
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let plain = format!("{user}:{}", password.unwrap_or_default());
+    let mut out = String::from("Basic ");
+    for chunk in plain.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    Some(out)
 }
 
 /// For transports that turn userinfo into `Authorization: Basic` (as reqwest does): the URL
@@ -795,7 +847,7 @@ fn authority(s: &str) -> Option<Range<usize>> {
 /// empty user and no password: strip it and add no header.
 pub fn split_userinfo(url: &str) -> Option<(String, String, Option<String>)> {
     let auth = authority(url)?;
-    let at = auth.start + url[auth.clone()].rfind('@')?;
+    let at = auth.at?;
     let info = &url[auth.start..at];
     let stripped = format!("{}{}", &url[..auth.start], &url[at + 1..]);
     let (user, password) = match info.split_once(':') {
@@ -1539,11 +1591,16 @@ mod tests {
             url("https://storage.example/o?X-Goog-Signature=abc&X-Goog-Date=1"),
             "https://storage.example/o?X-Goog-Signature=REDACTED&X-Goog-Date=1"
         );
-        // The fragment is kept.
+        // The fragment is read as a query too (OAuth's implicit flow returns tokens there).
         assert_eq!(
             url("https://h/p?password=x#section?token=y"),
-            "https://h/p?password=REDACTED#section?token=y"
+            "https://h/p?password=REDACTED#section?token=REDACTED"
         );
+        assert_eq!(
+            url("https://app.example/cb#access_token=abc&state=1"),
+            "https://app.example/cb#access_token=REDACTED&state=1"
+        );
+        assert_eq!(url("https://h/docs#install"), "https://h/docs#install");
         assert_eq!(url("https://h/p?design=1&q=2"), "https://h/p?design=1&q=2");
     }
 

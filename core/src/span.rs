@@ -185,7 +185,7 @@ impl Span {
             return;
         }
         for kv in &mut attributes {
-            p.truncate(kv);
+            p.sanitize(kv);
         }
         data.events
             .events
@@ -225,9 +225,18 @@ impl Span {
     /// specifies); `Unset` never replaces a set status.
     pub fn set_status(&mut self, status: Status) {
         match &mut self.state {
-            State::Recording(data, _, _) => match (&data.status, &status) {
+            State::Recording(data, _, p) => match (&data.status, &status) {
                 (Status::Ok, _) | (_, Status::Unset) => {}
-                _ => data.status = status,
+                _ => {
+                    data.status = match status {
+                        // An error's description is often an exception message: redacted.
+                        Status::Error { description } => match p.redaction.text(&description) {
+                            Cow::Borrowed(_) => Status::Error { description },
+                            Cow::Owned(clean) => Status::error(clean),
+                        },
+                        other => other,
+                    }
+                }
             },
             State::Measured(only) => only.set_status(&status),
             State::Done => {}

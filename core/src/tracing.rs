@@ -37,6 +37,8 @@ pub(crate) struct Pipeline {
     parent_based: bool,
     pub(crate) value_limit: usize,
     count_limit: usize,
+    /// The redaction policy (`TracingConfig::redact_keys`), applied to every attribute.
+    pub(crate) redaction: crate::redact::Policy,
     processor: BatchProcessor,
     shut_down: AtomicBool,
     /// Span-derived metrics, when on.
@@ -58,8 +60,14 @@ impl Pipeline {
         }
     }
 
-    /// Truncates a value to the length limit, counting it.
-    pub(crate) fn truncate(&self, kv: &mut KeyValue) {
+    /// Redacts an attribute's value by the policy (a URL's userinfo and secret parameters,
+    /// a body's secret fields, credential headers), then truncates it to the length limit
+    /// (in that order: a cut must not split a `password=` from its value), counting both.
+    #[inline]
+    pub(crate) fn sanitize(&self, kv: &mut KeyValue) {
+        if self.redaction.attribute(kv.key.as_str(), &mut kv.value) {
+            Counters::add(&self.counters.app.attributes_redacted, 1);
+        }
         if truncate_value(&mut kv.value, self.value_limit) {
             Counters::add(&self.counters.app.attributes_truncated, 1);
         }
@@ -72,7 +80,7 @@ impl Pipeline {
         dropped: &mut u32,
         mut kv: KeyValue,
     ) {
-        self.truncate(&mut kv);
+        self.sanitize(&mut kv);
         if let Some(existing) = attrs.iter_mut().find(|e| e.key == kv.key) {
             *existing = kv;
         } else if attrs.len() < self.count_limit {
@@ -196,6 +204,8 @@ impl Tracing {
                 parent_based,
                 value_limit: config.attribute_value_length_limit,
                 count_limit: config.attribute_count_limit,
+                // Valid: `validate` checked the names.
+                redaction: crate::redact::Policy::new(&config.redact_keys).unwrap_or_default(),
                 processor,
                 shut_down: AtomicBool::new(false),
                 metrics: config.metrics_enabled.then(|| {
@@ -405,7 +415,7 @@ impl Tracing {
             // The common case: the builder's vector becomes the span's, no copy.
             None if attributes.len() <= p.count_limit && !has_duplicate_keys(attributes) => {
                 for kv in attributes.iter_mut() {
-                    p.truncate(kv);
+                    p.sanitize(kv);
                 }
                 std::mem::take(attributes)
             }
@@ -556,6 +566,15 @@ impl Tracing {
             .unwrap_or_default()
     }
 
+    /// The redaction policy in force (the built-in one while tracing is off): what bindings
+    /// apply to what they record themselves (a request body, a URL).
+    pub fn redaction(&self) -> &crate::redact::Policy {
+        match &self.inner.pipeline {
+            Some(p) => &p.redaction,
+            None => crate::redact::Policy::builtin(),
+        }
+    }
+
     /// The health report.
     pub fn health(&self) -> Health {
         let c = &self.inner.config;
@@ -588,7 +607,9 @@ impl Tracing {
             service_version: c.service_version.clone(),
             environment: c.environment.clone(),
             backend: c.backend.to_string(),
-            endpoint: resolved.as_ref().map(|r| r.url.clone()),
+            endpoint: resolved
+                .as_ref()
+                .map(|r| self.redaction().url(&r.url).into_owned()),
             protocol: resolved
                 .and_then(|r| r.otlp_protocol)
                 .map(|p| p.as_str().to_owned()),

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crosstrace::{Correlation, ErrorKind, PropagatorKind, Propagators, TracingConfig};
+use crosstrace::{Correlation, ErrorKind, KeyValue, PropagatorKind, Propagators, TracingConfig};
 use serde_json::{json, Value};
 
 fn vectors(name: &str) -> Value {
@@ -187,6 +187,74 @@ fn propagation_inject() {
             cx.correlation().map(Correlation::id),
             "{name}: correlation round trip"
         );
+    }
+}
+
+/// The redaction vectors: the built-in policy's functions, and `attribute` cases through a real
+/// span (set at start, exported) so the policy's wiring into the pipeline is what is checked.
+#[test]
+fn redaction() {
+    use crosstrace::redact::Policy;
+    use opentelemetry::{Array, StringValue, Value as OtelValue};
+    let to_value = |j: &Value| match j {
+        Value::String(s) => OtelValue::from(s.clone()),
+        Value::Array(items) => OtelValue::Array(Array::String(
+            items
+                .iter()
+                .map(|i| StringValue::from(i.as_str().unwrap().to_owned()))
+                .collect(),
+        )),
+        other => panic!("not a string or array: {other}"),
+    };
+    let collected = Collect::default();
+    let t =
+        crosstrace::Tracing::with_exporter(TracingConfig::default(), collected.clone()).unwrap();
+    let p = Policy::builtin();
+    let v = vectors("redaction.json");
+    for case in cases(&v) {
+        let name = case["name"].as_str().unwrap();
+        let (input, expect) = (&case["input"], &case["expect"]);
+        let text = |j: &Value| j.as_str().unwrap().to_owned();
+        match case["kind"].as_str().unwrap() {
+            "url" => assert_eq!(p.url(&text(input)), text(expect), "{name}"),
+            "query" => assert_eq!(p.query(&text(input)), text(expect), "{name}"),
+            "text" => assert_eq!(p.text(&text(input)), text(expect), "{name}"),
+            "body" => {
+                let max = case
+                    .get("max_bytes")
+                    .and_then(Value::as_u64)
+                    .map_or(usize::MAX, |m| m as usize);
+                let ct = case["content_type"].as_str().unwrap();
+                let got = p.body(ct, text(input).as_bytes(), max);
+                assert_eq!(got.as_deref(), expect.as_str(), "{name}");
+            }
+            "attribute" => {
+                let key = case["key"].as_str().unwrap().to_owned();
+                t.span("redacted")
+                    .attribute(KeyValue::new(key.clone(), to_value(input)))
+                    .start()
+                    .end();
+                t.force_flush(std::time::Duration::from_secs(5)).unwrap();
+                let span = collected.0.lock().unwrap().pop().unwrap();
+                let got = span.attributes.iter().find(|kv| kv.key.as_str() == key);
+                assert_eq!(got.map(|kv| &kv.value), Some(&to_value(expect)), "{name}");
+            }
+            other => panic!("{name}: unknown kind {other}"),
+        }
+    }
+}
+
+/// Collects exported spans.
+#[derive(Debug, Clone, Default)]
+struct Collect(std::sync::Arc<std::sync::Mutex<Vec<crosstrace::SpanData>>>);
+
+impl opentelemetry_sdk::trace::SpanExporter for Collect {
+    async fn export(
+        &self,
+        batch: Vec<crosstrace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.lock().unwrap().extend(batch);
+        Ok(())
     }
 }
 

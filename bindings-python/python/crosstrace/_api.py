@@ -96,6 +96,8 @@ class TracingConfig:
         default_factory=lambda: list(_D["metrics_buckets_ms"])
     )
     metrics_max_series: int = _D["metrics_max_series"]
+    redact_keys: list[str] = dataclasses.field(default_factory=lambda: list(_D["redact_keys"]))
+    max_body_bytes: int = _D["max_body_bytes"]
 
     def __post_init__(self) -> None:
         self.to_json()

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from . import _api
+from . import _api, _native
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -22,13 +22,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Content types whose bodies may be recorded (prefixes); anything else counts as binary.
-TEXT_TYPES = (
-    "text/",
-    "application/json",
-    "application/x-www-form-urlencoded",
-    "application/xml",
-    "application/graphql",
-)
 
 
 def _route_template(scope: Scope) -> str | None:
@@ -61,7 +54,7 @@ class TracingMiddleware:
         service_name: str | None = None,
         include_request_body: bool = False,
         exclude_paths: Iterable[str] = (),
-        max_body_bytes: int = 1024,
+        max_body_bytes: int | None = None,
         metrics_route: str | None = None,
     ) -> None:
         self.app = app
@@ -99,6 +92,8 @@ class TracingMiddleware:
             "url.scheme": scope.get("scheme", "http"),
         }
         if scope.get("query_string"):
+            # Recorded through the core's redaction policy (secret parameters' values, as every
+            # `url.query` attribute is).
             attributes["url.query"] = scope["query_string"].decode("latin-1")
         server = scope.get("server")
         if server:
@@ -115,14 +110,21 @@ class TracingMiddleware:
         span = _api.start_span(f"{method} {path}", attributes, kind="server", parent=cx)
         correlation_id = cx.correlation_id or ""
         content_type = headers.get("content-type", "")
-        record_body = self.include_request_body and content_type.startswith(TEXT_TYPES)
+        # The body's cap: the middleware's own, else the configuration's (max_body_bytes),
+        # within the configuration's bound.
+        config = _api.get_config()
+        cap = self.max_body_bytes
+        if cap is None:
+            cap = config.max_body_bytes if config is not None else 0
+        cap = max(0, min(cap, 65_536))
+        record_body = self.include_request_body and cap > 0
         body = bytearray()
         status_code = 500
 
         async def receive_wrapper() -> Message:
             message = await receive()
             if record_body and message.get("type") == "http.request":
-                room = self.max_body_bytes - len(body)
+                room = cap - len(body)
                 if room > 0:
                     body.extend(message.get("body", b"")[:room])
             return message
@@ -156,9 +158,11 @@ class TracingMiddleware:
             if status_code >= 500:
                 span.set_status("error", f"HTTP {status_code}")
             if body:
-                span.set_attribute(
-                    "http.request.body", bytes(body).decode("utf-8", errors="replace")
-                )
+                # Redacted by the core's policy (JSON, form and multipart fields; a binary body
+                # is not recorded), then cut to the cap.
+                text = _native.redact_body(content_type, bytes(body), cap)
+                if text is not None:
+                    span.set_attribute("http.request.body", text)
             span.end()
 
 
@@ -184,7 +188,7 @@ def setup_tracing_middleware(
     service_name: str | None = None,
     include_request_body: bool = False,
     exclude_paths: Iterable[str] = (),
-    max_body_bytes: int = 1024,
+    max_body_bytes: int | None = None,
     metrics_route: str | None = None,
 ) -> Any:
     """Adds crosstrace's tracing middleware to a FastAPI (or any Starlette) app. If the
@@ -216,4 +220,4 @@ def setup_tracing_middleware(
     return app
 
 
-__all__ = ["TEXT_TYPES", "TracingMiddleware", "setup_tracing_middleware"]
+__all__ = ["TracingMiddleware", "setup_tracing_middleware"]

@@ -64,6 +64,8 @@ pub const VARIABLES: &[&str] = &[
     "CROSSTRACE_METRICS_BUCKETS_MS",
     "CROSSTRACE_METRICS_MAX_SERIES",
     "CROSSTRACE_EXPORT_ATTEMPT_TIMEOUT",
+    "CROSSTRACE_REDACT_KEYS",
+    "CROSSTRACE_MAX_BODY_BYTES",
 ];
 
 struct Env<F> {
@@ -233,7 +235,9 @@ impl TracingConfig {
         };
         if let Some((var, raw)) = env.first(zipkin_endpoint) {
             let url = raw.trim().to_owned();
-            super::validate_url(&url).map_err(|expected| ConfigError::new(var, &raw, expected))?;
+            super::validate_url(&url).map_err(|expected| {
+                ConfigError::new(var, crate::redact::Policy::builtin().url(&raw), expected)
+            })?;
             c.endpoint = Some(url);
         }
 
@@ -252,7 +256,19 @@ impl TracingConfig {
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
         ] {
             if let Some((var, raw)) = env.get(var) {
-                c.headers.extend(parse_key_values(var, &raw)?);
+                // Header values are credentials: an error shows the names only.
+                let parsed = parse_key_values(var, &raw).map_err(|e| ConfigError {
+                    value: raw
+                        .split(',')
+                        .map(|item| match item.split_once('=') {
+                            Some((k, _)) => format!("{k}={}", crate::redact::REDACTED),
+                            None => crate::redact::REDACTED.to_owned(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    ..e
+                })?;
+                c.headers.extend(parsed);
             }
         }
 
@@ -378,6 +394,26 @@ impl TracingConfig {
             "label sets",
         )? {
             c.metrics_max_series = n;
+        }
+
+        if let Some((var, raw)) = env.get("CROSSTRACE_REDACT_KEYS") {
+            let names: Vec<String> = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            crate::redact::Policy::new(&names).map_err(|wrong| {
+                ConfigError::new(var, &raw, format!("{} ({wrong})", crate::redact::ACCEPTED))
+            })?;
+            c.redact_keys = names;
+        }
+        if let Some((var, raw)) = env.get("CROSSTRACE_MAX_BODY_BYTES") {
+            let max = super::bounds::MAX_BODY_BYTES as u64;
+            c.max_body_bytes = match raw.trim().parse::<u64>() {
+                Ok(n) if n <= max => n as usize,
+                _ => return Err(ConfigError::new(var, raw, super::whole("bytes", 0, max))),
+            };
         }
 
         c.auto_instrument = env

@@ -334,6 +334,15 @@ pub struct TracingConfig {
     /// Most metric label sets; further ones are counted in overflow series
     /// (`CROSSTRACE_METRICS_MAX_SERIES`).
     pub metrics_max_series: usize,
+    /// The sensitive names of the redaction policy ([`crate::redact`]): query parameters,
+    /// body fields and headers whose values are recorded as `REDACTED`. `default` stands for
+    /// the built-in list ([`crate::redact::DEFAULT_NAMES`]), so `["default", "ssn"]` adds a name;
+    /// a list without it replaces the list; `["none"]` keeps none (userinfo in URLs and the
+    /// credential headers are redacted whatever the list) (`CROSSTRACE_REDACT_KEYS`).
+    pub redact_keys: Vec<String>,
+    /// The most bytes of a request body a binding records (after redaction); 0 records none
+    /// (`CROSSTRACE_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
 }
 
 /// The documented, inclusive bounds of the numeric settings: a value outside them is a
@@ -358,6 +367,8 @@ pub mod bounds {
     pub const MAX_METRICS_BUCKETS: usize = 64;
     /// `metrics_buckets_ms`: the largest bound, ms (a day).
     pub const MAX_METRICS_BUCKET_MS: f64 = 86_400_000.0;
+    /// `max_body_bytes`, bytes (0 records no body).
+    pub const MAX_BODY_BYTES: usize = 1 << 16;
 }
 
 /// "a whole number of {unit} from {min} to {max}": what a bounded count accepts.
@@ -415,6 +426,8 @@ pub mod defaults {
     pub const ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 1024;
     /// Attribute count limit (the OpenTelemetry default).
     pub const ATTRIBUTE_COUNT_LIMIT: usize = 128;
+    /// Recorded request body, bytes.
+    pub const MAX_BODY_BYTES: usize = 1024;
     /// Jaeger's Thrift-over-HTTP collector.
     pub const JAEGER_ENDPOINT: &str = "http://localhost:14268/api/traces";
     /// OTLP/gRPC.
@@ -461,6 +474,8 @@ impl Default for TracingConfig {
             metrics_enabled: true,
             metrics_buckets_ms: crate::metrics::DEFAULT_BUCKETS_MS.to_vec(),
             metrics_max_series: crate::metrics::DEFAULT_MAX_SERIES,
+            redact_keys: vec!["default".into()],
+            max_body_bytes: defaults::MAX_BODY_BYTES,
         }
     }
 }
@@ -616,6 +631,20 @@ impl TracingConfig {
             bounds::MAX_METRICS_SERIES,
             "label sets",
         )?;
+        check_whole(
+            "max_body_bytes",
+            self.max_body_bytes as u64,
+            0,
+            bounds::MAX_BODY_BYTES as u64,
+            "bytes",
+        )?;
+        crate::redact::Policy::new(&self.redact_keys).map_err(|wrong| {
+            ConfigError::new(
+                "redact_keys",
+                self.redact_keys.join(","),
+                format!("{} ({wrong})", crate::redact::ACCEPTED),
+            )
+        })?;
         if self.export_max_batch_size > self.max_queue_size {
             return Err(ConfigError::new(
                 "export_max_batch_size",
@@ -641,14 +670,21 @@ impl TracingConfig {
             ));
         }
         if let Some(endpoint) = &self.endpoint {
-            validate_url(endpoint)
-                .map_err(|expected| ConfigError::new("endpoint", endpoint.as_str(), expected))?;
+            validate_url(endpoint).map_err(|expected| {
+                // An endpoint's userinfo and secret query values are not repeated in errors.
+                ConfigError::new(
+                    "endpoint",
+                    crate::redact::Policy::builtin().url(endpoint),
+                    expected,
+                )
+            })?;
         }
         for (k, v) in &self.headers {
             if !is_header_name(k) || v.chars().any(|c| c.is_control()) {
+                // A header's value is usually a credential: named, never shown.
                 return Err(ConfigError::new(
                     "headers",
-                    format!("{k}={v}"),
+                    format!("{k}={}", crate::redact::REDACTED),
                     "HTTP header names (letters, digits, '-', '_') with printable values",
                 ));
             }
@@ -769,6 +805,7 @@ fn numeric_expected(field: &str) -> Option<String> {
         "attribute_value_length_limit" => count("bytes", bounds::MAX_ATTRIBUTE_VALUE_LENGTH),
         "attribute_count_limit" => count("attributes", bounds::MAX_ATTRIBUTE_COUNT),
         "metrics_max_series" => count("label sets", bounds::MAX_METRICS_SERIES),
+        "max_body_bytes" => whole("bytes", 0, bounds::MAX_BODY_BYTES as u64),
         _ => return None,
     })
 }
@@ -891,6 +928,10 @@ impl TracingConfigBuilder {
         metrics_buckets_ms: Vec<f64>,
         /// See [`TracingConfig::metrics_max_series`].
         metrics_max_series: usize,
+        /// See [`TracingConfig::redact_keys`].
+        redact_keys: Vec<String>,
+        /// See [`TracingConfig::max_body_bytes`].
+        max_body_bytes: usize,
     }
 
     /// See [`TracingConfig::endpoint`].

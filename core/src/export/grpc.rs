@@ -28,7 +28,8 @@ pub(crate) struct GrpcExporter {
     endpoint: Endpoint,
     gzip: bool,
     metadata: MetadataMap,
-    url: String,
+    /// The endpoint as messages show it (redacted).
+    shown: String,
     deadline: Duration,
     attempt_timeout: Duration,
     resource: Resource,
@@ -49,11 +50,26 @@ fn client_on(endpoint: &Endpoint, gzip: bool) -> TraceServiceClient<Channel> {
 impl GrpcExporter {
     /// Builds the (lazily connecting) channel; call inside the export runtime.
     pub(crate) fn new(config: &TracingConfig, resource: &Resource, url: String) -> Result<Self> {
+        let shown = crate::redact::Policy::builtin().url(&url).into_owned();
         let setup = |m: String| Error::ExporterSetup {
             backend: config.backend.to_string(),
-            message: format!("{m} (endpoint {url})"),
+            message: format!("{m} (endpoint {shown})"),
         };
+        // A URL's userinfo is not an HTTP/2 authority: it becomes Basic authentication (as
+        // the HTTP transport's client does), unless the headers already authenticate.
+        let basic = crate::redact::basic_authorization(&url);
+        let url = crate::redact::split_userinfo(&url).map_or(url, |(bare, _, _)| bare);
         let mut metadata = MetadataMap::new();
+        if let Some(b) = basic.filter(|_| {
+            !config
+                .headers
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("authorization"))
+        }) {
+            let value = MetadataValue::try_from(b)
+                .map_err(|e| setup(format!("the endpoint's credentials: {e}")))?;
+            metadata.insert("authorization", value);
+        }
         for (k, v) in &config.headers {
             let key = MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
                 .map_err(|e| setup(format!("header name {k:?}: {e}")))?;
@@ -76,7 +92,7 @@ impl GrpcExporter {
             endpoint,
             gzip,
             metadata,
-            url,
+            shown,
             deadline: config.export_timeout(),
             attempt_timeout: config.export_attempt_timeout(),
             resource: resource.clone(),
@@ -86,70 +102,75 @@ impl GrpcExporter {
     async fn send(&self, batch: Vec<SpanData>) -> Outcome {
         let n = batch.len() as u64;
         let request = Request::new(batch, &self.resource).into_proto();
-        let result = retry::run(&self.url, self.deadline, self.attempt_timeout, |timeout| {
-            let mut client = self
-                .client
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            let mut req = tonic::Request::new(request.clone());
-            *req.metadata_mut() = self.metadata.clone();
-            req.set_timeout(timeout);
-            async move {
-                match client.export(req).await {
-                    Ok(resp) => Attempt::Done(Ok(resp.into_inner().partial_success)),
-                    Err(status) => {
-                        // tonic reports a refused or dropped connection as UNAVAILABLE with a
-                        // transport message; call it what it is, as the HTTP transport does.
-                        let transport = status.code() == Code::Unavailable
-                            && ["connect", "transport", "broken pipe", "reset"]
-                                .iter()
-                                .any(|w| status.message().to_ascii_lowercase().contains(w));
-                        // The deadline passing (tonic's own timeout is CANCELLED "Timeout
-                        // expired") is a timeout, as on the HTTP transport.
-                        let timed_out = status.code() == Code::DeadlineExceeded
-                            || (status.code() == Code::Cancelled
-                                && status.message().to_ascii_lowercase().contains("timeout"));
-                        if timed_out {
-                            *self.client.lock().unwrap_or_else(|e| e.into_inner()) =
-                                client_on(&self.endpoint, self.gzip);
-                        }
-                        let kind = if transport {
-                            "connection".to_owned()
-                        } else if timed_out {
-                            "timeout".to_owned()
-                        } else {
-                            format!("grpc_{:?}", status.code()).to_ascii_lowercase()
-                        };
-                        let message = format!(
-                            "{} answered {:?}: {}",
-                            self.url,
-                            status.code(),
-                            status.message()
-                        );
-                        let retry_info = status.get_details_retry_info();
-                        match status.code() {
-                            Code::Cancelled
-                            | Code::DeadlineExceeded
-                            | Code::Aborted
-                            | Code::OutOfRange
-                            | Code::Unavailable
-                            | Code::DataLoss => Attempt::Retry {
-                                kind,
-                                message,
-                                after: retry_info.and_then(|r| r.retry_delay),
-                            },
-                            Code::ResourceExhausted if retry_info.is_some() => Attempt::Retry {
-                                kind,
-                                message,
-                                after: retry_info.and_then(|r| r.retry_delay),
-                            },
-                            _ => Attempt::Done(Err((kind, format!("{message} (not retried)")))),
+        let result = retry::run(
+            &self.shown,
+            self.deadline,
+            self.attempt_timeout,
+            |timeout| {
+                let mut client = self
+                    .client
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let mut req = tonic::Request::new(request.clone());
+                *req.metadata_mut() = self.metadata.clone();
+                req.set_timeout(timeout);
+                async move {
+                    match client.export(req).await {
+                        Ok(resp) => Attempt::Done(Ok(resp.into_inner().partial_success)),
+                        Err(status) => {
+                            // tonic reports a refused or dropped connection as UNAVAILABLE with a
+                            // transport message; call it what it is, as the HTTP transport does.
+                            let transport = status.code() == Code::Unavailable
+                                && ["connect", "transport", "broken pipe", "reset"]
+                                    .iter()
+                                    .any(|w| status.message().to_ascii_lowercase().contains(w));
+                            // The deadline passing (tonic's own timeout is CANCELLED "Timeout
+                            // expired") is a timeout, as on the HTTP transport.
+                            let timed_out = status.code() == Code::DeadlineExceeded
+                                || (status.code() == Code::Cancelled
+                                    && status.message().to_ascii_lowercase().contains("timeout"));
+                            if timed_out {
+                                *self.client.lock().unwrap_or_else(|e| e.into_inner()) =
+                                    client_on(&self.endpoint, self.gzip);
+                            }
+                            let kind = if transport {
+                                "connection".to_owned()
+                            } else if timed_out {
+                                "timeout".to_owned()
+                            } else {
+                                format!("grpc_{:?}", status.code()).to_ascii_lowercase()
+                            };
+                            let message = format!(
+                                "{} answered {:?}: {}",
+                                self.shown,
+                                status.code(),
+                                status.message()
+                            );
+                            let retry_info = status.get_details_retry_info();
+                            match status.code() {
+                                Code::Cancelled
+                                | Code::DeadlineExceeded
+                                | Code::Aborted
+                                | Code::OutOfRange
+                                | Code::Unavailable
+                                | Code::DataLoss => Attempt::Retry {
+                                    kind,
+                                    message,
+                                    after: retry_info.and_then(|r| r.retry_delay),
+                                },
+                                Code::ResourceExhausted if retry_info.is_some() => Attempt::Retry {
+                                    kind,
+                                    message,
+                                    after: retry_info.and_then(|r| r.retry_delay),
+                                },
+                                _ => Attempt::Done(Err((kind, format!("{message} (not retried)")))),
+                            }
                         }
                     }
                 }
-            }
-        })
+            },
+        )
         .await;
         match result.and_then(|r| r) {
             Ok(None) => Outcome::exported(n),
@@ -162,7 +183,7 @@ impl GrpcExporter {
                         kind: "partial_success".into(),
                         message: format!(
                             "{} rejected {rejected} of {n} spans: {}",
-                            self.url, p.error_message
+                            self.shown, p.error_message
                         ),
                     }],
                 }

@@ -91,6 +91,8 @@ enum Sent {
 pub(crate) struct HttpExporter {
     client: reqwest::Client,
     url: String,
+    /// `url` as messages show it (redacted: no userinfo, no secret query values).
+    shown: String,
     headers: HeaderMap,
     gzip: bool,
     deadline: Duration,
@@ -127,6 +129,7 @@ impl HttpExporter {
             .map_err(|e| setup(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpExporter {
             client,
+            shown: crate::redact::Policy::builtin().url(&url).into_owned(),
             url,
             headers,
             gzip: config.compression == Compression::Gzip,
@@ -166,7 +169,7 @@ impl HttpExporter {
                         kind: "partial_success".into(),
                         message: format!(
                             "{} rejected {rejected} of {n} spans: {message}",
-                            self.url
+                            self.shown
                         ),
                     });
                 }
@@ -178,7 +181,7 @@ impl HttpExporter {
                     None => outcome.failures.push(Failure {
                         spans: n,
                         kind: "http_413".into(),
-                        message: format!("{} answered 413 even for a single span", self.url),
+                        message: format!("{} answered 413 even for a single span", self.shown),
                     }),
                 },
                 Sent::Failed { kind, message } => outcome.failures.push(Failure {
@@ -199,61 +202,74 @@ impl HttpExporter {
         let body = Bytes::from(if gzip { gzip_bytes(&body) } else { body });
         // An attempt that times out is dropped with its connection (hyper does not pool a
         // connection whose request was abandoned), so the retry connects afresh.
-        let result = retry::run(&self.url, self.deadline, self.attempt_timeout, |timeout| {
-            let mut req = self
-                .client
-                .post(&self.url)
-                .headers(self.headers.clone())
-                .header(CONTENT_TYPE, content_type)
-                .timeout(timeout)
-                .body(body.clone());
-            if gzip {
-                req = req.header(CONTENT_ENCODING, "gzip");
-            }
-            async move {
-                let resp = match req.send().await {
-                    Ok(resp) => resp,
-                    Err(e) => {
-                        let kind = if e.is_timeout() {
-                            "timeout"
-                        } else {
-                            "connection"
-                        };
-                        return Attempt::Retry {
-                            kind: kind.into(),
-                            message: format!("{}: {}", self.url, error_chain(&e)),
-                            after: None,
-                        };
-                    }
-                };
-                let status = resp.status().as_u16();
-                let after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                let body = read_body(resp).await;
-                match status {
-                    200..=299 => Attempt::Done(Sent::Accepted {
-                        rejected: payload.partial_success(&body),
-                    }),
-                    413 => Attempt::Done(Sent::TooLarge),
-                    429 | 502 | 503 | 504 => Attempt::Retry {
-                        kind: format!("http_{status}"),
-                        message: format!("{} answered {status}: {}", self.url, snippet(&body)),
-                        after,
-                    },
-                    _ => Attempt::Done(Sent::Failed {
-                        kind: format!("http_{status}"),
-                        message: format!(
-                            "{} answered {status} (not retried): {}",
-                            self.url,
-                            snippet(&body)
-                        ),
-                    }),
+        let result = retry::run(
+            &self.shown,
+            self.deadline,
+            self.attempt_timeout,
+            |timeout| {
+                let mut req = self
+                    .client
+                    .post(&self.url)
+                    .headers(self.headers.clone())
+                    .header(CONTENT_TYPE, content_type)
+                    .timeout(timeout)
+                    .body(body.clone());
+                if gzip {
+                    req = req.header(CONTENT_ENCODING, "gzip");
                 }
-            }
-        })
+                async move {
+                    let resp = match req.send().await {
+                        Ok(resp) => resp,
+                        Err(e) => {
+                            let kind = if e.is_timeout() {
+                                "timeout"
+                            } else {
+                                "connection"
+                            };
+                            return Attempt::Retry {
+                                kind: kind.into(),
+                                message: format!(
+                                    "{}: {}",
+                                    self.shown,
+                                    error_chain(&e.without_url())
+                                ),
+                                after: None,
+                            };
+                        }
+                    };
+                    let status = resp.status().as_u16();
+                    let after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    let body = read_body(resp).await;
+                    match status {
+                        200..=299 => Attempt::Done(Sent::Accepted {
+                            rejected: payload.partial_success(&body),
+                        }),
+                        413 => Attempt::Done(Sent::TooLarge),
+                        429 | 502 | 503 | 504 => Attempt::Retry {
+                            kind: format!("http_{status}"),
+                            message: format!(
+                                "{} answered {status}: {}",
+                                self.shown,
+                                snippet(&body)
+                            ),
+                            after,
+                        },
+                        _ => Attempt::Done(Sent::Failed {
+                            kind: format!("http_{status}"),
+                            message: format!(
+                                "{} answered {status} (not retried): {}",
+                                self.shown,
+                                snippet(&body)
+                            ),
+                        }),
+                    }
+                }
+            },
+        )
         .await;
         result.unwrap_or_else(|(kind, message)| Sent::Failed { kind, message })
     }

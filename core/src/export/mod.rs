@@ -189,7 +189,7 @@ pub(crate) fn build_exporter(
                      (/api/traces, port 14268), which does not accept OTLP: export will fail. \
                      Use Jaeger's OTLP receiver (port 4317 for gRPC, 4318/v1/traces for HTTP) or \
                      OTEL_BACKEND=jaeger",
-                    r.url
+                    crate::redact::Policy::builtin().url(&r.url)
                 ));
             }
             if r.otlp_protocol == Some(OtlpProtocol::HttpJson) && !otlp_proto::JSON_SUPPORTED {

@@ -32,6 +32,7 @@ pub(crate) struct AppCounters {
     pub(crate) sampled_out: AtomicU64,
     pub(crate) after_shutdown: AtomicU64,
     pub(crate) attributes_truncated: AtomicU64,
+    pub(crate) attributes_redacted: AtomicU64,
     pub(crate) attributes_dropped: AtomicU64,
     pub(crate) events_dropped: AtomicU64,
     /// Baggage entries left out at the W3C limits (or undecodable), extracting or injecting.
@@ -111,8 +112,11 @@ impl Counters {
         self.record_error(kind, message);
     }
 
-    /// Records an error (also one that loses no span, like a misconfiguration warning).
+    /// Records an error (also one that loses no span, like a misconfiguration warning). The
+    /// message is redacted first: it reaches stderr and health, and an exporter's error text
+    /// can quote a URL with credentials.
     pub(crate) fn record_error(&self, kind: &str, message: &str) {
+        let message = &*crate::redact::Policy::builtin().text(message);
         let first = {
             let mut seen = self.warned_kinds.lock().unwrap_or_else(|e| e.into_inner());
             if seen.iter().any(|k| k == kind) {
@@ -157,6 +161,7 @@ impl Counters {
             export_failures: g(&self.export.export_failures),
             spans_started_after_shutdown: g(&self.app.after_shutdown),
             attributes_truncated: g(&self.app.attributes_truncated),
+            attributes_redacted: g(&self.app.attributes_redacted),
             attributes_dropped: g(&self.app.attributes_dropped),
             events_dropped: g(&self.app.events_dropped),
             baggage_entries_dropped: g(&self.app.baggage_dropped),
@@ -206,6 +211,7 @@ impl ForkHold<'_> {
             &app.sampled_out,
             &app.after_shutdown,
             &app.attributes_truncated,
+            &app.attributes_redacted,
             &app.attributes_dropped,
             &app.events_dropped,
             &app.baggage_dropped,
@@ -243,6 +249,8 @@ pub struct SpanCounts {
     pub spans_started_after_shutdown: u64,
     /// Attribute values cut to the length limit.
     pub attributes_truncated: u64,
+    /// Attribute values in which the redaction policy replaced a secret.
+    pub attributes_redacted: u64,
     /// Attributes dropped at the count limit.
     pub attributes_dropped: u64,
     /// Events dropped at the count limit.
