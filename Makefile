@@ -6,7 +6,7 @@
 export CROSSTRACE_CACHE ?= $(HOME)/.cache/crosstrace
 export CARGO_TARGET_DIR ?= $(CROSSTRACE_CACHE)/target
 
-.PHONY: demo test lint bench jaeger jaeger-stop install wasm
+.PHONY: demo test lint bench jaeger jaeger-stop install uninstall dist wasm
 
 ## Run the retail ETL demo on the console backend (no server needed).
 demo:
@@ -24,10 +24,20 @@ lint:
 bench:
 	bash scripts/bench.sh
 
-## Install libcrosstrace (static and shared), crosstrace.h and crosstrace.pc under PREFIX.
+## Install libcrosstrace (static and shared, with its SONAME), crosstrace.h, crosstrace.pc and
+## the CMake package under $(DESTDIR)$(PREFIX); `make uninstall` removes what it installed.
 PREFIX ?= /usr/local
+DESTDIR ?=
 install:
-	bash scripts/c.sh install $(PREFIX)
+	bash scripts/c.sh install $(PREFIX) $(DESTDIR)
+
+uninstall:
+	bash scripts/c.sh uninstall $(PREFIX) $(DESTDIR)
+
+## Build every release artifact into dist/: the Python wheel and sdist, the npm tarball, the C
+## tarball and the crate.
+dist:
+	bash scripts/dist.sh build
 
 ## Build the npm package `crosstrace` (WebAssembly) into bindings-wasm/pkg.
 wasm:

@@ -34,6 +34,6 @@ bash scripts/wasm.sh bench
 step "soak: 1,000,000 spans through OTLP/HTTP to the real Jaeger, then with the backend down"
 bash scripts/jaeger.sh install
 bash scripts/jaeger.sh start
-cargo run -q --release -p crosstrace --example soak -- up \
+cargo run -q --profile bench -p crosstrace --example soak -- up \
   "http://127.0.0.1:${JAEGER_OTLP_HTTP_PORT:-4318}/v1/traces"
-cargo run -q --release -p crosstrace --example soak -- down
+cargo run -q --profile bench -p crosstrace --example soak -- down

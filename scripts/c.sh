@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # libcrosstrace: build, header freshness, C tests (static, shared, valgrind, ASan+UBSan),
 # install + pkg-config + CMake, the Jaeger round trip, and the C bench.
-#   scripts/c.sh test | jaeger-test | install PREFIX | bench | header
+#   scripts/c.sh test | jaeger-test | install PREFIX [DESTDIR] | uninstall PREFIX [DESTDIR]
+#              | tarball OUT_DIR | test-artifact TARBALL | bench | header
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
@@ -30,15 +31,37 @@ build_lib() {
   LIBDIR="$CARGO_TARGET_DIR/$profile"
 }
 
+VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
+MAJOR="${VERSION%%.*}"
+MINOR="$(cut -d. -f2 <<<"$VERSION")"
+PATCH="$(cut -d. -f3 <<<"$VERSION")"
+# Before 1.0 a minor version may break the API, so it is part of the SONAME.
+if [ "$MAJOR" = 0 ]; then SOVERSION="0.$MINOR"; else SOVERSION="$MAJOR"; fi
+
+# cbindgen.toml with the version macros of Cargo.toml's version (so the committed header is
+# stale, and the check fails, when the version moves without regenerating it).
+header_config() {
+  local config="$BUILD/cbindgen.toml"
+  {
+    printf 'after_includes = """\n'
+    printf '// The version of this header (and of the library built with it; ct_version() says the\n'
+    printf "// library's at run time).\n"
+    printf '#define CROSSTRACE_VERSION_MAJOR %s\n#define CROSSTRACE_VERSION_MINOR %s\n' "$MAJOR" "$MINOR"
+    printf '#define CROSSTRACE_VERSION_PATCH %s\n#define CROSSTRACE_VERSION "%s"\n"""\n' "$PATCH" "$VERSION"
+    cat bindings-c/cbindgen.toml
+  } >"$config"
+  echo "$config"
+}
+
 header() {
   ensure_tools
-  "$CBINDGEN" --quiet --config bindings-c/cbindgen.toml --crate crosstrace-c \
+  "$CBINDGEN" --quiet --config "$(header_config)" --crate crosstrace-c \
     --output bindings-c/include/crosstrace.h
 }
 
 check_header() {
   local fresh="$BUILD/crosstrace.h"
-  "$CBINDGEN" --quiet --config bindings-c/cbindgen.toml --crate crosstrace-c --output "$fresh"
+  "$CBINDGEN" --quiet --config "$(header_config)" --crate crosstrace-c --output "$fresh"
   if ! diff -u bindings-c/include/crosstrace.h "$fresh"; then
     echo "bindings-c/include/crosstrace.h is stale: run scripts/c.sh header and commit it" >&2
     exit 1
@@ -84,38 +107,138 @@ build_component() {
     -lcrosstrace -lm -o "$BUILD/libprice_normalise.so"
 }
 
-install_to() {
-  local prefix="$1"
-  build_lib release
-  mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
-  cp "$LIBDIR/libcrosstrace.a" "$LIBDIR/libcrosstrace.so" "$prefix/lib/"
-  cp bindings-c/include/crosstrace.h "$prefix/include/"
-  local version
-  version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
-  sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" bindings-c/crosstrace.pc.in \
-    >"$prefix/lib/pkgconfig/crosstrace.pc"
-  echo "installed libcrosstrace $version to $prefix"
+# The release libraries (profile dist: fat LTO, no debug info): the static library is one
+# object with what the C API reaches, its debug sections (C objects of dependencies) stripped;
+# the shared library has its SONAME.
+build_release() {
+  step "C: release libraries (profile dist: fat LTO, no debug info; a few minutes cold)"
+  cargo rustc -p crosstrace-c --profile dist --crate-type staticlib,cdylib -- \
+    -C link-arg=-Wl,-soname,libcrosstrace.so.$SOVERSION
+  RELEASE="$CARGO_TARGET_DIR/dist"
+  strip --strip-debug "$RELEASE/libcrosstrace.a"
 }
 
-test_install() {
-  step "make install, pkg-config and the CMake example"
-  local prefix="$BUILD/prefix"
-  rm -rf "$prefix" "$BUILD/cmake-example"
-  install_to "$prefix"
-  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" gcc -std=c11 -Wall -Wextra -Werror \
-    bindings-c/examples/cmake/main.c $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs crosstrace) \
-    -Wl,-rpath,"$prefix/lib" -o "$BUILD/hello_pkgconfig"
-    OTEL_BACKEND=none "$BUILD/hello_pkgconfig"
-  step "the README's C quick start compiles and runs"
-  awk '/^```c$/{on=1;next} /^```$/{on=0} on' README.md >"$BUILD/readme_quickstart.c"
-  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" gcc -std=c11 -Wall -Wextra -Werror \
-    "$BUILD/readme_quickstart.c" $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs crosstrace) \
-    -Wl,-rpath,"$prefix/lib" -o "$BUILD/readme_quickstart"
-  OTEL_BACKEND=none "$BUILD/readme_quickstart" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
-  cmake -S bindings-c/examples/cmake -B "$BUILD/cmake-example" -DCMAKE_PREFIX_PATH="$prefix" \
-    -DCMAKE_BUILD_RPATH="$prefix/lib" >/dev/null
-  cmake --build "$BUILD/cmake-example" >/dev/null
-  OTEL_BACKEND=none "$BUILD/cmake-example/hello_crosstrace"
+# Installs under $DESTDIR$PREFIX: lib/libcrosstrace.so.VERSION (with .so.SOVERSION and .so
+# links), lib/libcrosstrace.a, include/crosstrace.h, lib/pkgconfig/crosstrace.pc,
+# lib/cmake/crosstrace/ (find_package(crosstrace CONFIG)), share/doc/crosstrace/LICENSE, and
+# share/crosstrace/install_manifest.txt, which `uninstall` reads. Everything is relocatable.
+install_to() {
+  local prefix="$1" destdir="${2:-}"
+  [ -n "${RELEASE:-}" ] || build_release
+  local root="$destdir$prefix"
+  local cmake="$root/lib/cmake/crosstrace"
+  mkdir -p "$root/lib/pkgconfig" "$root/include" "$cmake" "$root/share/doc/crosstrace" \
+    "$root/share/crosstrace"
+  install -m 755 "$RELEASE/libcrosstrace.so" "$root/lib/libcrosstrace.so.$VERSION"
+  ln -sf "libcrosstrace.so.$VERSION" "$root/lib/libcrosstrace.so.$SOVERSION"
+  ln -sf "libcrosstrace.so.$SOVERSION" "$root/lib/libcrosstrace.so"
+  install -m 644 "$RELEASE/libcrosstrace.a" "$root/lib/libcrosstrace.a"
+  install -m 644 bindings-c/include/crosstrace.h "$root/include/crosstrace.h"
+  install -m 644 LICENSE "$root/share/doc/crosstrace/LICENSE"
+  sed -e "s|@VERSION@|$VERSION|" bindings-c/crosstrace.pc.in >"$root/lib/pkgconfig/crosstrace.pc"
+  for f in crosstraceConfig crosstraceConfigVersion; do
+    sed -e "s|@VERSION@|$VERSION|g" -e "s|@SOVERSION@|$SOVERSION|g" -e "s|@MAJOR@|$MAJOR|g" \
+      -e "s|@MINOR@|$MINOR|g" "bindings-c/cmake/$f.cmake.in" >"$cmake/$f.cmake"
+  done
+  local files=(
+    "lib/libcrosstrace.so.$VERSION" "lib/libcrosstrace.so.$SOVERSION" lib/libcrosstrace.so
+    lib/libcrosstrace.a include/crosstrace.h lib/pkgconfig/crosstrace.pc
+    lib/cmake/crosstrace/crosstraceConfig.cmake lib/cmake/crosstrace/crosstraceConfigVersion.cmake
+    share/doc/crosstrace/LICENSE share/crosstrace/install_manifest.txt
+  )
+  printf '%s\n' "${files[@]}" >"$root/share/crosstrace/install_manifest.txt"
+  echo "installed libcrosstrace $VERSION to $root"
+}
+
+uninstall_from() {
+  local root="${2:-}$1"
+  local manifest="$root/share/crosstrace/install_manifest.txt"
+  [ -f "$manifest" ] || { echo "no crosstrace installed under $root ($manifest)" >&2; exit 1; }
+  while read -r f; do rm -f "$root/$f"; done <"$manifest"
+  rmdir "$root/lib/cmake/crosstrace" "$root/share/doc/crosstrace" "$root/share/crosstrace" \
+    2>/dev/null || true
+  echo "removed libcrosstrace from $root"
+}
+
+# The C tarball of `make dist`: the install tree (relocatable), as crosstrace-c-VERSION-ARCH.
+tarball() {
+  local out="$1" name="crosstrace-c-$VERSION-linux-$(uname -m)"
+  local stage="$BUILD/stage"
+  rm -rf "$stage"
+  install_to "/$name" "$stage" >/dev/null
+  tar -C "$stage" -czf "$out/$name.tar.gz" "$name"
+  echo "$out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1); static library $(du -h \
+    "$stage/$name/lib/libcrosstrace.a" | cut -f1), shared $(du -h \
+    "$stage/$name/lib/libcrosstrace.so.$VERSION" | cut -f1))"
+}
+
+# The tarball as a user takes it: `make install PREFIX=... DESTDIR=...` of the checkout
+# installs the same tree; here the tarball is unpacked, and the README's quick start is
+# compiled and run against it (dynamically, and statically), as are pkg-config, the CMake
+# package (both targets) and the version macros; then the checkout's install and uninstall.
+test_artifact() {
+  local tarball="$1" dir="$BUILD/artifact"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  tar -C "$dir" -xzf "$tarball"
+  local prefix
+  prefix="$(echo "$dir"/crosstrace-c-*)"
+  step "C artifact: sizes, SONAME, no debug info"
+  local so="$prefix/lib/libcrosstrace.so.$VERSION" a="$prefix/lib/libcrosstrace.a"
+  grep -q "SONAME.*libcrosstrace.so.$SOVERSION" <<<"$(readelf -d "$so")" ||
+    { echo "$so: no SONAME libcrosstrace.so.$SOVERSION" >&2; exit 1; }
+  if grep -q '\.debug_info' <<<"$(readelf -S "$so")"; then echo "$so has debug info" >&2; exit 1; fi
+  local size
+  size=$(stat -c %s "$a")
+  [ "$size" -lt $((30 * 1024 * 1024)) ] || { echo "$a: $size bytes, over 30 MB" >&2; exit 1; }
+  echo "static $(du -h "$a" | cut -f1), shared $(du -h "$so" | cut -f1), SONAME libcrosstrace.so.$SOVERSION"
+  step "C artifact: the README's quick start, linked dynamically and statically, runs"
+  awk '/^```c$/{on=1;next} /^```$/{on=0} on' README.md >"$dir/app.c"
+  local pc="$prefix/lib/pkgconfig"
+  # As the README writes it (with the prefix of this unpacked tarball).
+  cc "$dir/app.c" $(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs crosstrace) \
+    -Wl,-rpath,"$prefix/lib" -o "$dir/app"
+  grep -q "NEEDED.*libcrosstrace.so.$SOVERSION" <<<"$(readelf -d "$dir/app")"
+  OTEL_BACKEND=none "$dir/app" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+  cc "$dir/app.c" $(PKG_CONFIG_PATH="$pc" pkg-config --cflags crosstrace) "$a" -lpthread -ldl -lm \
+    -o "$dir/app_static"
+  if grep -q "libcrosstrace" <<<"$(readelf -d "$dir/app_static")"; then
+    echo "app_static links libcrosstrace dynamically" >&2; exit 1
+  fi
+  OTEL_BACKEND=none "$dir/app_static" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+  step "C artifact: version macros match the library"
+  cat >"$dir/version.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include "crosstrace.h"
+int main(void) {
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", CROSSTRACE_VERSION_MAJOR, CROSSTRACE_VERSION_MINOR,
+             CROSSTRACE_VERSION_PATCH);
+    if (strcmp(want, ct_version()) != 0 || strcmp(CROSSTRACE_VERSION, ct_version()) != 0) {
+        fprintf(stderr, "header %s, library %s\n", want, ct_version());
+        return 1;
+    }
+    return 0;
+}
+C
+  cc "$dir/version.c" $(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs crosstrace) \
+    -Wl,-rpath,"$prefix/lib" -o "$dir/version" && "$dir/version"
+  step "C artifact: find_package(crosstrace CONFIG), shared and static targets"
+  cmake -S bindings-c/examples/cmake -B "$dir/cmake" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+  cmake --build "$dir/cmake" >/dev/null
+  OTEL_BACKEND=none "$dir/cmake/hello_crosstrace"
+  OTEL_BACKEND=none "$dir/cmake/hello_crosstrace_static"
+  step "C: make install PREFIX=... DESTDIR=... and make uninstall"
+  rm -rf "$dir/destdir"
+  make -s install PREFIX=/opt/crosstrace DESTDIR="$dir/destdir" >/dev/null
+  cmp "$dir/destdir/opt/crosstrace/lib/libcrosstrace.so.$VERSION" "$so"
+  [ -f "$dir/destdir/opt/crosstrace/lib/libcrosstrace.a" ]
+  [ -L "$dir/destdir/opt/crosstrace/lib/libcrosstrace.so.$SOVERSION" ]
+  make -s uninstall PREFIX=/opt/crosstrace DESTDIR="$dir/destdir" >/dev/null
+  if [ -n "$(find "$dir/destdir" -type f)" ]; then
+    echo "uninstall left files: $(find "$dir/destdir" -type f)" >&2; exit 1
+  fi
 }
 
 jaeger_test() {
@@ -134,7 +257,7 @@ jaeger_test() {
 bench() {
   # The C loop (bindings-c/bench/spans.c, compiled by the C compiler) and the Rust core used
   # directly, in one process, in turns: see bindings-c/bench/src/main.rs.
-  cargo run -q --release -p crosstrace-c-bench
+  cargo run -q --profile bench -p crosstrace-c-bench
 }
 
 case "${1:-}" in
@@ -144,7 +267,6 @@ case "${1:-}" in
     step "C header is fresh"
     check_header
     run_test
-    test_install
     ;;
   jaeger-test) jaeger_test ;;
   component)
@@ -154,8 +276,11 @@ case "${1:-}" in
     build_component >&2
     echo "$BUILD/libprice_normalise.so $LIBDIR/libcrosstrace.so"
     ;;
-  install) install_to "${2:?usage: c.sh install PREFIX}" ;;
+  install) install_to "${2:?usage: c.sh install PREFIX [DESTDIR]}" "${3:-}" ;;
+  uninstall) uninstall_from "${2:?usage: c.sh uninstall PREFIX [DESTDIR]}" "${3:-}" ;;
+  tarball) ensure_tools; tarball "${2:?usage: c.sh tarball OUT_DIR}" ;;
+  test-artifact) ensure_tools; test_artifact "${2:?usage: c.sh test-artifact TARBALL}" ;;
   bench) bench ;;
   header) header ;;
-  *) echo "usage: $0 test|jaeger-test|install PREFIX|bench|header" >&2; exit 2 ;;
+  *) echo "usage: $0 test|jaeger-test|install PREFIX [DESTDIR]|uninstall PREFIX [DESTDIR]|tarball DIR|test-artifact TARBALL|bench|header" >&2; exit 2 ;;
 esac

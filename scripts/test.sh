@@ -8,8 +8,8 @@ ensure_apt openssl curl ca-certificates
 bash scripts/lint.sh
 
 
-step "core: unit, vector and pipeline tests"
-cargo test -p crosstrace
+step "core: unit, vector and pipeline tests (and the READMEs' Rust examples as doctests)"
+RUSTDOCFLAGS="--cfg crosstrace_repo" cargo test -p crosstrace
 
 bash scripts/c.sh test
 bash scripts/wasm.sh test
@@ -17,6 +17,11 @@ trap 'bash scripts/services.sh stop || true' EXIT
 bash scripts/python.sh test
 
 
+
+# The release artifacts, built as `make dist` builds them and checked as their users install
+# them.
+bash scripts/dist.sh build
+bash scripts/dist.sh check
 
 step "core: builds for wasm32-unknown-unknown"
 cargo build -p crosstrace --target wasm32-unknown-unknown --no-default-features
@@ -43,7 +48,7 @@ step "core: integration tests against the real Jaeger and Zipkin"
 export CROSSTRACE_JAEGER_QUERY="http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
 export CROSSTRACE_JAEGER_SCRIPT="$ROOT/scripts/jaeger.sh"
 export CROSSTRACE_ZIPKIN="http://127.0.0.1:${ZIPKIN_PORT:-9411}"
-cargo test -p crosstrace --features integration --test jaeger --test zipkin -- --test-threads=1
+cargo test -p crosstrace-integration-tests -- --test-threads=1
 
 bash scripts/c.sh jaeger-test
 bash scripts/wasm.sh browser-test

@@ -35,7 +35,11 @@ build() {
   wasm-opt -O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     -o "$PKG/wasm/crosstrace_wasm_bg.wasm" "$PKG/wasm/crosstrace_wasm_bg.wasm"
-  cp bindings-wasm/js/index.js bindings-wasm/js/index.d.ts bindings-wasm/package.json "$PKG/"
+  # The entry points (index.js: browsers and bundlers; node.js: Node's ES modules; index.cjs:
+  # CommonJS) over one core.js; the typings, also for `require` (index.d.cts).
+  cp bindings-wasm/js/{index.js,node.js,core.js,index.cjs,index.d.ts,wasm.d.ts} \
+    bindings-wasm/package.json bindings-wasm/README.md LICENSE "$PKG/"
+  cp bindings-wasm/js/index.d.ts "$PKG/index.d.cts"
   echo "built $PKG ($(du -sh "$PKG/wasm/crosstrace_wasm_bg.wasm" | cut -f1) wasm)"
 }
 

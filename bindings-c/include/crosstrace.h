@@ -14,6 +14,13 @@
 
 #include <stdint.h>
 #include <stddef.h>
+// The version of this header (and of the library built with it; ct_version() says the
+// library's at run time).
+#define CROSSTRACE_VERSION_MAJOR 0
+#define CROSSTRACE_VERSION_MINOR 1
+#define CROSSTRACE_VERSION_PATCH 0
+#define CROSSTRACE_VERSION "0.1.0"
+
 
 // Result of every fallible call. The numbers are stable: never renumbered, never reused.
 // 0–9 belong to the C boundary; 10 and up mirror the core's error kinds

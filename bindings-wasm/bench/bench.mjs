@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-import * as ct from '../pkg/index.js';
+import * as ct from '../pkg/node.js';
 
 const require = createRequire(new URL('../dev/package.json', import.meta.url));
 const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
@@ -83,7 +83,8 @@ const pkgDir = new URL('../pkg/', import.meta.url);
 const ours =
   gzipSync(readFileSync(new URL('wasm/crosstrace_wasm_bg.wasm', pkgDir)), { level: 9 }).length +
   gzipSync(readFileSync(new URL('wasm/crosstrace_wasm.js', pkgDir)), { level: 9 }).length +
-  gzipSync(readFileSync(new URL('index.js', pkgDir)), { level: 9 }).length;
+  gzipSync(readFileSync(new URL('index.js', pkgDir)), { level: 9 }).length +
+  gzipSync(readFileSync(new URL('core.js', pkgDir)), { level: 9 }).length;
 const dir = mkdtempSync(join(tmpdir(), 'otel-web-'));
 const entry = join(dir, 'entry.mjs');
 writeFileSync(

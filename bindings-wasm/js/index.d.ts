@@ -122,7 +122,18 @@ export interface Health {
   [key: string]: unknown;
 }
 
-export function ready(moduleOrBytes?: WebAssembly.Module | BufferSource): Promise<void>;
+/** Where the WebAssembly module comes from, when the default (next to the entry point) cannot work. */
+export type WasmSource =
+  | WebAssembly.Module
+  | BufferSource
+  | URL
+  | string
+  | Request
+  | Response
+  | PromiseLike<Response>;
+
+/** Loads the WebAssembly module (called by `init`); `source` overrides where it comes from. */
+export function ready(source?: WasmSource): Promise<void>;
 export function init(config?: TracingConfig | OtelEnvironment): Promise<void>;
 export function startSpan(name: string, options?: StartSpanOptions): Span;
 export function withSpan<T>(name: string, fn: (span: Span) => T, options?: StartSpanOptions): T;

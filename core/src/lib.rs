@@ -42,7 +42,13 @@ pub use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags};
 pub use opentelemetry::{Key, KeyValue, StringValue, Value};
 pub use opentelemetry_sdk::trace::SpanData;
 
-/// The README's Rust examples, compiled and run as doctests so they stay true.
-#[doc = include_str!("../../README.md")]
+/// The crate README's Rust examples, compiled and run as doctests so they stay true.
+#[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The repository README's Rust examples too (outside the package: only in the repository,
+/// where `scripts/test.sh` sets `--cfg crosstrace_repo`).
+#[cfg(all(doctest, crosstrace_repo))]
+#[doc = include_str!("../../README.md")]
+pub struct RepositoryReadmeDoctests;

@@ -13,7 +13,7 @@ if (!pkgDir || !apiUrl) {
   console.error('usage: node storefront.mjs <package-dir> <api-url> <orders>');
   process.exit(2);
 }
-const ct = await import(pathToFileURL(resolve(pkgDir, 'index.js')).href);
+const ct = await import(pathToFileURL(resolve(pkgDir, 'node.js')).href);
 
 const env = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => k.startsWith('OTEL_') || k.startsWith('CROSSTRACE_')),

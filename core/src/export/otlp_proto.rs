@@ -53,7 +53,7 @@ impl Request {
         self.spans.len()
     }
 
-    /// The body bytes. Protobuf is written straight from the spans (see [`super::otlp_pb`]).
+    /// The body bytes. Protobuf is written straight from the spans (the private `otlp_pb`).
     pub fn encode(&self, encoding: Encoding) -> Vec<u8> {
         match encoding {
             Encoding::Protobuf => super::otlp_pb::encode(&self.spans, &self.resource),

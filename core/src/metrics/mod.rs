@@ -14,7 +14,7 @@
 //! in one overflow series per kind and status (`otel_metric_overflow="true"`), which keeps totals
 //! and error rates exact; how many spans went there is `metrics_overflow_total`.
 //!
-//! Exposition is the Prometheus text format ([`SpanMetrics::prometheus_text`]); durations are in
+//! Exposition is the Prometheus text format ([`MetricsSnapshot::prometheus_text`]); durations are in
 //! milliseconds, as the specification's `HighLatency` alert (`> 1000`) implies.
 
 mod local;

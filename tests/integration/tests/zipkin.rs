@@ -1,7 +1,6 @@
 //! Integration tests against the real Zipkin server (the exec jar from Maven Central, started by
 //! `scripts/test.sh`, which sets `CROSSTRACE_ZIPKIN`). Spans are read back through Zipkin's
 //! own API (`GET /api/v2/trace/{traceId}`).
-#![cfg(feature = "integration")]
 // Tests unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 

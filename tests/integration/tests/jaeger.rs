@@ -1,7 +1,6 @@
 //! Integration tests against a real Jaeger v2 (installed and started by `scripts/test.sh`, which
 //! sets `CROSSTRACE_JAEGER_QUERY`). Spans sent over OTLP gRPC and OTLP HTTP are read back through
 //! Jaeger's own query API.
-#![cfg(feature = "integration")]
 // Tests unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 

@@ -1,0 +1,342 @@
+// crosstrace for browsers, workers, edge runtimes and Node >= 18: the camelCase API over the
+// core compiled to WebAssembly. Spans, sampling, propagation, queueing and encoding are the
+// core's; this file only keeps the current context of synchronous code, schedules flushes and
+// adapts Headers objects.
+//
+// Shared by the entry points, which differ only in where the .wasm comes from by default:
+// index.js (browsers, workers, bundlers: a URL next to the module) and node.js (Node, Deno, Bun:
+// read from disk). Nothing here imports `node:*`, so bundlers for the web never see it.
+import initWasm, * as raw from './wasm/crosstrace_wasm.js';
+
+let loading = null;
+
+/** Instantiates the WebAssembly module once: from `source` (a WebAssembly.Module, bytes, a
+ * URL/string/Request/Response or a promise of one) or, when undefined, from what the entry point's
+ * `defaultSource()` returns. A failed load may be retried. */
+export function _ready(source, defaultSource) {
+  if (!loading) {
+    loading = (async () => {
+      const from = source !== undefined ? source : await defaultSource();
+      await initWasm({ module_or_path: from });
+    })();
+    loading.catch(() => {
+      loading = null;
+    });
+  }
+  return loading;
+}
+
+const stack = [];
+let root = null;
+let batchSize = 512;
+let timer = null;
+let flushing = null;
+let hooked = false;
+let initialised = false;
+
+function requireInit() {
+  if (!initialised) {
+    const e = new Error('crosstrace is not initialised: await init(config) first');
+    e.name = 'CrosstraceInvalidArgumentError';
+    throw e;
+  }
+}
+
+function currentContext() {
+  return stack.length > 0 ? stack[stack.length - 1] : root;
+}
+
+/** Attributes cross into wasm as one JSON string (one boundary crossing instead of one per
+ * attribute); objects holding bigints, which JSON cannot carry, cross as they are. */
+function encodeAttributes(attributes) {
+  for (const k in attributes) {
+    const t = typeof attributes[k];
+    if (t !== 'string' && t !== 'number' && t !== 'boolean') return attributes;
+  }
+  return JSON.stringify(attributes);
+}
+
+function flushSoon(keepalive = false) {
+  if (!flushing) {
+    flushing = raw.flush(keepalive).finally(() => {
+      flushing = null;
+    });
+  }
+  return flushing;
+}
+
+function onHidden() {
+  if (typeof document === 'undefined' || document.visibilityState === 'hidden') {
+    flushSoon(true);
+  }
+}
+
+/** What JSON cannot hold (NaN, infinities, BigInt), as text the core names in its error. */
+function jsonSafe(_key, value) {
+  if (typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    if (Number.isNaN(value)) return 'NaN';
+    return value > 0 ? 'inf' : '-inf';
+  }
+  return value;
+}
+
+/**
+ * Configures tracing once the entry point has loaded the WebAssembly module. `config` holds
+ * TracingConfig fields in camelCase (`serviceName`, `backend`, `endpoint`, `samplingRate`, ...)
+ * or `OTEL_*` strings (an edge runtime's env). Throws an Error named CrosstraceConfigError naming
+ * the bad setting.
+ */
+export function _init(config = {}) {
+  raw.init(JSON.stringify(config, jsonSafe));
+  initialised = true;
+  if (root === null) root = new raw.Context();
+  batchSize = raw.batchSize();
+  if (timer !== null) clearInterval(timer);
+  timer = setInterval(() => {
+    if (raw.queueDepth() > 0) flushSoon();
+  }, raw.scheduleDelayMillis());
+  if (typeof timer === 'object' && timer && typeof timer.unref === 'function') timer.unref();
+  if (!hooked && typeof addEventListener === 'function') {
+    hooked = true;
+    addEventListener('visibilitychange', onHidden);
+    addEventListener('pagehide', () => flushSoon(true));
+  }
+}
+
+/** A span. `end()` is idempotent; attributes take strings, numbers, booleans and bigints. */
+export class Span {
+  constructor(handle) {
+    this._h = handle;
+    this._ids = null;
+  }
+  setAttribute(key, value) {
+    raw.spanSetAttribute(this._h, key, value);
+    return this;
+  }
+  setAttributes(attributes) {
+    for (const [k, v] of Object.entries(attributes)) raw.spanSetAttribute(this._h, k, v);
+    return this;
+  }
+  addEvent(name, attributes) {
+    raw.spanAddEvent(this._h, name, attributes === undefined ? undefined : encodeAttributes(attributes));
+    return this;
+  }
+  /** Records an exception event (type, message, stack) and sets error status. */
+  recordException(error) {
+    const isError = error instanceof Error;
+    const type = isError ? error.name || 'Error' : typeof error;
+    const message = isError ? error.message : String(error);
+    raw.spanRecordException(this._h, type, message, isError ? error.stack : undefined);
+    return this;
+  }
+  /** `code` is 'ok', 'error' or 'unset'. */
+  setStatus(code, description) {
+    raw.spanSetStatus(this._h, code, description);
+    return this;
+  }
+  /**
+   * Ends the span, now or at `endTime` (a Date or ms since the Unix epoch). Its ids and context
+   * stay readable if they were read before `end()`.
+   */
+  end(endTime) {
+    if (endTime === undefined || endTime === null) raw.spanEnd(this._h);
+    else raw.spanEndAt(this._h, timeInput(endTime));
+    if (raw.queueDepth() >= batchSize) flushSoon();
+  }
+  isRecording() {
+    return raw.spanIsRecording(this._h);
+  }
+  /** Whether the sampler kept this span's trace (read it before `end()`). */
+  get sampled() {
+    return raw.spanIsSampled(this._h);
+  }
+  /** For tests: ends without the flush-at-batch-size check. */
+  _end_without_flush() {
+    raw.spanEnd(this._h);
+  }
+  _idPair() {
+    if (this._ids === null || this._ids === '') {
+      const ids = raw.spanIds(this._h);
+      if (ids !== '') this._ids = ids;
+      return ids;
+    }
+    return this._ids;
+  }
+  get traceId() {
+    return this._idPair().slice(0, 32);
+  }
+  get spanId() {
+    return this._idPair().slice(33);
+  }
+  /** The context for children of this span (and for `inject`). */
+  context() {
+    if (this._cx === undefined) this._cx = raw.spanContext(this._h);
+    return this._cx;
+  }
+}
+
+function parentContext(parent) {
+  if (parent === undefined || parent === null) return currentContext();
+  if (parent instanceof Span) return parent.context();
+  if (parent instanceof raw.Context) return parent;
+  const e = new Error('parent must be a Span or a Context from extract()');
+  e.name = 'CrosstraceInvalidArgumentError';
+  throw e;
+}
+
+function timeInput(t) {
+  const ms = t instanceof Date ? t.getTime() : t;
+  // performance.now() values (ms since the page loaded) would silently become 1970.
+  if (typeof ms !== 'number' || !(ms >= 1e12)) {
+    const e = new Error(`time: expected a Date or ms since the Unix epoch, got ${String(t)}`);
+    e.name = 'CrosstraceInvalidArgumentError';
+    throw e;
+  }
+  return ms;
+}
+
+/**
+ * Starts a span: `{ kind, attributes, parent, startTime }`; without a parent, the current
+ * span's; `startTime` a Date or ms since the Unix epoch (default now).
+ */
+export function startSpan(name, options = {}) {
+  requireInit();
+  const { kind = 'internal', attributes, parent, startTime } = options;
+  const k = KINDS[kind];
+  if (k === undefined) {
+    const e = new Error(
+      `invalid kind=${JSON.stringify(String(kind))}: expected internal, server, client, producer or consumer`,
+    );
+    e.name = 'CrosstraceInvalidArgumentError';
+    throw e;
+  }
+  const attrs = attributes === undefined ? undefined : encodeAttributes(attributes);
+  const start = startTime === undefined ? undefined : timeInput(startTime);
+  const json = typeof attrs === 'string';
+  return new Span(
+    raw.startSpan(name, k, parentContext(parent), json ? attrs : undefined, json ? undefined : attrs, start),
+  );
+}
+
+/** Span kinds as the numbers the wasm side takes (no inherited keys: `toString` is no kind). */
+const KINDS = Object.freeze(
+  Object.assign(Object.create(null), { internal: 0, server: 1, client: 2, producer: 3, consumer: 4 }),
+);
+
+function runIn(context, fn, arg) {
+  stack.push(context);
+  try {
+    return fn(arg);
+  } finally {
+    stack.pop();
+  }
+}
+
+/**
+ * Runs `fn(span)` in a new span that is current while `fn` runs synchronously, and ends when
+ * `fn` returns or, for an async function, when its promise settles. A throw or rejection is
+ * recorded on the span and passed on unchanged.
+ */
+export function withSpan(name, fn, options = {}) {
+  const span = startSpan(name, options);
+  let result;
+  try {
+    result = runIn(span.context(), fn, span);
+  } catch (e) {
+    span.recordException(e);
+    span.end();
+    throw e;
+  }
+  if (result && typeof result.then === 'function') {
+    return result.then(
+      (value) => {
+        span.end();
+        return value;
+      },
+      (e) => {
+        span.recordException(e);
+        span.end();
+        throw e;
+      },
+    );
+  }
+  span.end();
+  return result;
+}
+
+/**
+ * Runs `fn` in a correlation context: `{ correlationId, userId, operation, ...fields }` (a UUID v4
+ * when no id is given). Spans started inside carry correlation.id and the fields; injected
+ * headers carry them on.
+ */
+export function withCorrelation(fields, fn) {
+  requireInit();
+  const { correlationId, userId, operation, ...rest } = fields || {};
+  const extra = Object.keys(rest).length > 0 ? JSON.stringify(rest) : undefined;
+  const cx = currentContext().withCorrelation(correlationId, userId, operation, extra);
+  return runIn(cx, fn, cx.correlationId());
+}
+
+/** The current correlation id, or undefined. */
+export function getCorrelationId() {
+  if (!initialised) return undefined;
+  return currentContext().correlationId() ?? undefined;
+}
+
+/** Writes propagation headers (traceparent, baggage, b3, uber-trace-id, x-correlation-id) of
+ * `from` (a Span or Context; default the current one) into a Headers or a plain object. */
+export function inject(headers, from) {
+  requireInit();
+  const values = raw.inject(parentContext(from));
+  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
+    for (const [k, v] of Object.entries(values)) headers.set(k, v);
+  } else {
+    Object.assign(headers, values);
+  }
+  return headers;
+}
+
+/**
+ * Reads a context from headers: a `Headers` or `Map`, a plain object (string or string[]
+ * values, as Node's `req.headers`), an array of `[name, value]` pairs, Node's flat `rawHeaders`
+ * array, or an `IncomingMessage` (its `rawHeaders`: repeated lines kept). Bad headers give an
+ * empty context.
+ */
+export function extract(headers) {
+  requireInit();
+  let given = headers;
+  if ((typeof Headers !== 'undefined' && headers instanceof Headers) || headers instanceof Map) {
+    given = [...headers];
+  }
+  return raw.extract(given || {});
+}
+
+/** The health report (the specification's field names). */
+export function health() {
+  return JSON.parse(raw.health());
+}
+
+/**
+ * The span-derived metrics (every span, sampled or not) in the Prometheus text format:
+ * `traces_total`, the `duration` histogram in ms, `duration_quantile`, the sampling gauges.
+ */
+export function metricsText() {
+  return raw.metricsText();
+}
+
+/** Exports everything queued. */
+export async function flush() {
+  if (flushing) await flushing;
+  await flushSoon();
+}
+
+/** Exports what is queued, then stops: later spans are no-ops. */
+export async function shutdown() {
+  if (timer !== null) clearInterval(timer);
+  timer = null;
+  if (flushing) await flushing;
+  await raw.shutdown();
+}
+
+export const Context = raw.Context;
