@@ -24,9 +24,9 @@ ensure_tools() {
 build_lib() {
   local profile="${1:-debug}"
   if [ "$profile" = release ]; then
-    cargo build -q -p crosstrace-c --release
+    cargo build -p crosstrace-c --release
   else
-    cargo build -q -p crosstrace-c
+    cargo build -p crosstrace-c
   fi
   LIBDIR="$CARGO_TARGET_DIR/$profile"
 }

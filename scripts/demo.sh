@@ -9,6 +9,6 @@ cd "$ROOT"
 export OTEL_BACKEND="${OTEL_BACKEND:-console}"
 step "the Rust core alone: one ETL run (extract → bronze → silver → gold, silver fails once and is retried)"
 ensure_rust
-cargo run --quiet -p crosstrace --example retail_etl
+cargo run -p crosstrace --example retail_etl
 step "the retail pipeline across four runtimes"
 bash scripts/pipeline.sh demo

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Zero warnings: rustfmt, clippy on native and on wasm32.
+# Zero warnings: rustfmt, clippy on native and on wasm32, rustdoc.
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 ensure_rust
@@ -9,3 +9,5 @@ step "cargo clippy (native, all targets)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo clippy (wasm32, the feature set the wasm binding uses)"
 cargo clippy -p crosstrace --target wasm32-unknown-unknown --no-default-features -- -D warnings
+step "cargo doc (the core's public docs, no warnings: broken links included)"
+RUSTDOCFLAGS="-D warnings" cargo doc -q -p crosstrace --no-deps

@@ -15,7 +15,7 @@ mkdir -p "$WORK"
 build_parts() {
   ensure_rust
   step "pipeline: the Rust inventory service"
-  cargo build -q -p crosstrace --example inventory_service
+  cargo build -p crosstrace --example inventory_service
   export INVENTORY_BIN="$CARGO_TARGET_DIR/debug/examples/inventory_service"
   step "pipeline: the C price-normalisation component"
   local libs

@@ -19,7 +19,8 @@ ensure_venv() {
 install_package() {
   ensure_rust
   ensure_venv
-  "$PY" -m pip install -q ./bindings-python
+  # Not quiet: maturin compiles the Rust core for minutes on a cold machine, and says so.
+  "$PY" -m pip install ./bindings-python
 }
 
 case "${1:-}" in

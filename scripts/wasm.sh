@@ -25,7 +25,7 @@ ensure_tools() {
 build() {
   ensure_tools
   step "wasm: build the npm package"
-  cargo build -q -p crosstrace-wasm --profile wasm-release --target wasm32-unknown-unknown
+  cargo build -p crosstrace-wasm --profile wasm-release --target wasm32-unknown-unknown
   rm -rf "$PKG"
   mkdir -p "$PKG/wasm"
   wasm-bindgen --target web --out-dir "$PKG/wasm" --no-typescript \

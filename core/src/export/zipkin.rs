@@ -1,4 +1,4 @@
-//! Zipkin v2 JSON (`POST /api/v2/spans`), as `../shared/schemas/zipkin2-api.yaml` defines it:
+//! Zipkin v2 JSON (`POST /api/v2/spans`), as Zipkin's v2 API (`zipkin2-api.yaml`) defines it:
 //! kind, local and remote endpoints, tags, annotations, shared flag and the `error` tag.
 
 use std::collections::BTreeMap;
