@@ -39,7 +39,9 @@ pub use tracing::{
 };
 
 /// Re-exports of the OpenTelemetry types in crosstrace's API.
-pub use opentelemetry::trace::{Link, SpanContext, SpanKind, Status, TraceFlags, TraceState};
+pub use opentelemetry::trace::{
+    Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
 pub use opentelemetry::{Key, KeyValue, StringValue, Value};
 pub use opentelemetry_sdk::trace::SpanData;
 

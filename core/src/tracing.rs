@@ -189,32 +189,38 @@ impl Pipeline {
         }
     }
 
-    /// A span's links under the limits: at most [`MAX_LINKS_PER_SPAN`], each one's attributes
-    /// sanitized and limited as a span's are. A link to an invalid span context is kept only
-    /// when it says something (attributes or a tracestate), as the specification asks.
+    /// A span's links under the limits: see [`Pipeline::push_link`].
     fn links(&self, links: Vec<Link>) -> SpanLinks {
         let mut out = SpanLinks::default();
-        for mut link in links {
-            if !link.span_context.is_valid()
-                && link.attributes.is_empty()
-                && link.span_context.trace_state().header().is_empty()
-            {
-                continue;
-            }
-            if out.links.len() >= MAX_LINKS_PER_SPAN {
-                out.dropped_count += 1;
-                continue;
-            }
-            let mut attrs = Vec::with_capacity(link.attributes.len());
-            let mut dropped = link.dropped_attributes_count;
-            for kv in link.attributes.drain(..) {
-                self.push_attribute(&mut attrs, &mut dropped, kv);
-            }
-            link.attributes = attrs;
-            link.dropped_attributes_count = dropped;
-            out.links.push(link);
+        for link in links {
+            self.push_link(&mut out, link);
         }
         out
+    }
+
+    /// Adds a link under the limits: at most [`MAX_LINKS_PER_SPAN`] (further ones counted in
+    /// `dropped_count`), its attributes sanitized and limited as a span's are. A link to an
+    /// invalid span context is kept only when it says something (attributes or a
+    /// tracestate), as the specification asks.
+    pub(crate) fn push_link(&self, links: &mut SpanLinks, mut link: Link) {
+        if !link.span_context.is_valid()
+            && link.attributes.is_empty()
+            && link.span_context.trace_state().header().is_empty()
+        {
+            return;
+        }
+        if links.links.len() >= MAX_LINKS_PER_SPAN {
+            links.dropped_count += 1;
+            return;
+        }
+        let mut attrs = Vec::with_capacity(link.attributes.len());
+        let mut dropped = link.dropped_attributes_count;
+        for kv in link.attributes.drain(..) {
+            self.push_attribute(&mut attrs, &mut dropped, kv);
+        }
+        link.attributes = attrs;
+        link.dropped_attributes_count = dropped;
+        links.links.push(link);
     }
 
     pub(crate) fn on_end(&self, data: Box<SpanData>) {

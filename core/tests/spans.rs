@@ -867,12 +867,22 @@ fn links_given_at_start_are_kept_under_the_limits() {
     links.extend(
         (0..crosstrace::MAX_LINKS_PER_SPAN + 2).map(|_| Link::with_context(linked.clone())),
     );
-    t.span("consume").links(links).start().end();
+    let mut span = t.span("consume").links(links).start();
+    span.add_link(Link::with_context(linked.clone()));
+    span.end();
+    let mut later = t.start("later");
+    later.add_link(Link::with_context(linked.clone()));
+    later.end();
     t.force_flush(FLUSH).unwrap();
     let spans = c.take();
-    let l = &spans[0].links;
+    let later = spans.iter().find(|s| s.name == "later").unwrap();
+    assert_eq!(later.links.links.len(), 1, "a link added after the start");
+    let l = &spans.iter().find(|s| s.name == "consume").unwrap().links;
     assert_eq!(l.links.len(), crosstrace::MAX_LINKS_PER_SPAN);
-    assert_eq!(l.dropped_count, 3, "past the limit, counted");
+    assert_eq!(
+        l.dropped_count, 4,
+        "past the limit, counted (one added after the start)"
+    );
     assert_eq!(l.links[0].span_context, linked);
     assert_eq!(
         l.links[0].attributes,
