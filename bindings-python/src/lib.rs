@@ -15,61 +15,120 @@ use std::time::Duration;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use crosstrace::{Correlation, ErrorKind, GlobalCopy, KeyValue, Tracing, TracingConfig};
-use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
-create_exception!(
-    _native,
-    CrosstraceError,
-    PyException,
-    "Base of every crosstrace error."
-);
-create_exception!(
-    _native,
-    ConfigError,
-    CrosstraceError,
-    "A configuration value is invalid."
-);
-create_exception!(
-    _native,
-    ExporterSetupError,
-    CrosstraceError,
-    "The exporter could not be set up."
-);
-create_exception!(_native, ExportError, CrosstraceError, "Exporting failed.");
-create_exception!(
-    _native,
-    TimeoutError,
-    CrosstraceError,
-    "An operation timed out."
-);
-create_exception!(
-    _native,
-    AlreadyShutdownError,
-    CrosstraceError,
-    "Tracing was already shut down."
-);
-create_exception!(
-    _native,
-    InvalidArgumentError,
-    CrosstraceError,
-    "An argument was invalid."
-);
+/// The exception classes, made when the module is imported (`make_exceptions`): the error
+/// kinds of `tests/vectors/error_kinds.json`, each shown as `crosstrace.<name>` (the package
+/// re-exports them), under `CrosstraceError`, and under the builtin whose meaning it shares:
+/// a bad configuration value is a `ValueError`, a timeout a `TimeoutError` (so `except
+/// ValueError` around a `TracingConfig(...)` catches it). No class is named like a builtin.
+struct Exceptions {
+    base: Py<PyType>,
+    config: Py<PyType>,
+    exporter_setup: Py<PyType>,
+    export: Py<PyType>,
+    timeout: Py<PyType>,
+    already_shutdown: Py<PyType>,
+    invalid_argument: Py<PyType>,
+}
+
+static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
+
+/// Makes the exception classes (with `type(name, bases, namespace)`: PyO3's own exceptions take
+/// one base) and adds them to `m`.
+fn make_exceptions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let builtins = py.import("builtins")?;
+    let make = |name: &str, bases: Vec<Bound<'_, PyAny>>, doc: &str| -> PyResult<Py<PyType>> {
+        let namespace = PyDict::new(py);
+        namespace.set_item("__module__", "crosstrace")?;
+        namespace.set_item("__qualname__", name)?;
+        namespace.set_item("__doc__", doc)?;
+        let class = builtins
+            .getattr("type")?
+            .call1((name, PyTuple::new(py, bases)?, namespace))?
+            .cast_into::<PyType>()?;
+        m.add(name, &class)?;
+        Ok(class.unbind())
+    };
+    let base = make(
+        "CrosstraceError",
+        vec![py.get_type::<PyException>().into_any()],
+        "Base of every crosstrace error.",
+    )?;
+    let under = |also: Option<&str>| -> PyResult<Vec<Bound<'_, PyAny>>> {
+        let mut bases = vec![base.bind(py).clone().into_any()];
+        if let Some(b) = also {
+            bases.push(builtins.getattr(b)?);
+        }
+        Ok(bases)
+    };
+    let exceptions = Exceptions {
+        config: make(
+            "ConfigError",
+            under(Some("ValueError"))?,
+            "A configuration value is invalid (also a ValueError).",
+        )?,
+        exporter_setup: make(
+            "ExporterSetupError",
+            under(None)?,
+            "The exporter could not be set up.",
+        )?,
+        export: make("ExportError", under(None)?, "Exporting failed.")?,
+        timeout: make(
+            "CrosstraceTimeoutError",
+            under(Some("TimeoutError"))?,
+            "An operation (a flush, a shutdown) ran out of time (also the builtin TimeoutError).",
+        )?,
+        already_shutdown: make(
+            "AlreadyShutdownError",
+            under(None)?,
+            "Tracing was already shut down.",
+        )?,
+        invalid_argument: make(
+            "InvalidArgumentError",
+            under(None)?,
+            "An argument was invalid.",
+        )?,
+        base,
+    };
+    // A second import of the module (a subinterpreter) keeps the first classes.
+    let _ = EXCEPTIONS.set(py, exceptions);
+    Ok(())
+}
+
+/// An exception of the class `pick` chooses, with `msg`.
+fn raise(pick: impl FnOnce(&Exceptions) -> &Py<PyType>, msg: String) -> PyErr {
+    Python::attach(|py| match EXCEPTIONS.get(py) {
+        Some(e) => PyErr::from_type(pick(e).bind(py).clone(), msg),
+        None => PyException::new_err(msg),
+    })
+}
+
+/// `CrosstraceError(msg)`.
+fn crosstrace_error(msg: impl Into<String>) -> PyErr {
+    raise(|e| &e.base, msg.into())
+}
+
+/// `InvalidArgumentError(msg)`.
+fn invalid_argument(msg: impl Into<String>) -> PyErr {
+    raise(|e| &e.invalid_argument, msg.into())
+}
 
 /// The one place where core errors become Python exceptions (the table of
 /// `tests/vectors/error_kinds.json`).
 fn py_err(e: crosstrace::Error) -> PyErr {
     let msg = e.to_string();
     match e.kind() {
-        ErrorKind::Config => ConfigError::new_err(msg),
-        ErrorKind::ExporterSetup => ExporterSetupError::new_err(msg),
-        ErrorKind::Export => ExportError::new_err(msg),
-        ErrorKind::Timeout => TimeoutError::new_err(msg),
-        ErrorKind::AlreadyShutdown => AlreadyShutdownError::new_err(msg),
-        _ => InvalidArgumentError::new_err(msg),
+        ErrorKind::Config => raise(|e| &e.config, msg),
+        ErrorKind::ExporterSetup => raise(|e| &e.exporter_setup, msg),
+        ErrorKind::Export => raise(|e| &e.export, msg),
+        ErrorKind::Timeout => raise(|e| &e.timeout, msg),
+        ErrorKind::AlreadyShutdown => raise(|e| &e.already_shutdown, msg),
+        _ => invalid_argument(msg),
     }
 }
 
@@ -84,7 +143,7 @@ fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(CrosstraceError::new_err(format!(
+            Err(crosstrace_error(format!(
                 "internal error in crosstrace (please report it): {msg}"
             )))
         }
@@ -272,7 +331,7 @@ impl Context {
     fn from_json(json: &str) -> PyResult<Context> {
         guard(|| {
             let v: serde_json::Value = serde_json::from_str(json)
-                .map_err(|e| InvalidArgumentError::new_err(format!("context json: {e}")))?;
+                .map_err(|e| invalid_argument(format!("context json: {e}")))?;
             crosstrace::interop::context_from_json(&v)
                 .map(|inner| Context { inner })
                 .map_err(py_err)
@@ -503,7 +562,7 @@ impl Span {
                 )));
             };
             let status = crosstrace::span::parse_status(&code, description).ok_or_else(|| {
-                InvalidArgumentError::new_err(format!(
+                invalid_argument(format!(
                     "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
                 ))
             })?;
@@ -638,7 +697,7 @@ fn start(b: crosstrace::SpanBuilder<'_>) -> Span {
 
 fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
     crosstrace::span::parse_kind(k).ok_or_else(|| {
-        InvalidArgumentError::new_err(format!(
+        invalid_argument(format!(
             "invalid kind={k:?}: expected internal, server, client, producer or consumer"
         ))
     })
@@ -759,7 +818,7 @@ fn set_context_keys(
         // A second call (the package's module reloaded) would make new keys that spans
         // started here never read: refused, not ignored.
         .map_err(|_| {
-            CrosstraceError::new_err(
+            crosstrace_error(
                 "set_context_keys: already set (crosstrace._api was loaded twice in this process)",
             )
         })
@@ -903,7 +962,7 @@ fn start_span_here<'py>(
     start_time: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let Some(keys) = CONTEXT_KEYS.get(py) else {
-        return Err(CrosstraceError::new_err("set_context_keys was not called"));
+        return Err(crosstrace_error("set_context_keys was not called"));
     };
     // The common call, whole in here: under the current span, now.
     if parent.is_none_or(|p| p.is_none()) && start_time.is_none_or(|s| s.is_none()) {
@@ -1055,7 +1114,7 @@ fn timeout_arg(seconds: f64) -> PyResult<Duration> {
     if (0.0..=3600.0).contains(&seconds) {
         Ok(Duration::from_secs_f64(seconds))
     } else {
-        Err(InvalidArgumentError::new_err(format!(
+        Err(invalid_argument(format!(
             "invalid timeout={seconds:?}: expected a number of seconds from 0 to 3600"
         )))
     }
@@ -1092,20 +1151,7 @@ fn validate_correlation_id(id: &str) -> PyResult<()> {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("CrosstraceError", py.get_type::<CrosstraceError>())?;
-    m.add("ConfigError", py.get_type::<ConfigError>())?;
-    m.add("ExporterSetupError", py.get_type::<ExporterSetupError>())?;
-    m.add("ExportError", py.get_type::<ExportError>())?;
-    m.add("TimeoutError", py.get_type::<TimeoutError>())?;
-    m.add(
-        "AlreadyShutdownError",
-        py.get_type::<AlreadyShutdownError>(),
-    )?;
-    m.add(
-        "InvalidArgumentError",
-        py.get_type::<InvalidArgumentError>(),
-    )?;
+    make_exceptions(m)?;
     m.add_class::<Context>()?;
     m.add_class::<Span>()?;
     m.add_function(wrap_pyfunction!(config_from_env, m)?)?;
