@@ -339,6 +339,90 @@ impl Context {
     }
 }
 
+/// An instrumentation scope: the name, version and schema URL of a tracer, which its spans
+/// are exported under (OTLP groups spans by it). Made once per tracer; interned by the core
+/// (the same three give the same scope), so a span takes it for free.
+#[pyclass(frozen, module = "crosstrace._native")]
+struct Scope {
+    inner: crosstrace::Scope,
+}
+
+#[pymethods]
+impl Scope {
+    #[new]
+    #[pyo3(signature = (name, version=None, schema_url=None))]
+    fn new(name: &str, version: Option<&str>, schema_url: Option<&str>) -> Self {
+        Scope {
+            inner: crosstrace::Scope::new(name, version, schema_url),
+        }
+    }
+
+    /// The tracer's name.
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.inner.instrumentation_scope().name()
+    }
+
+    /// The tracer's version, or None.
+    #[getter]
+    fn version(&self) -> Option<&'static str> {
+        self.inner.instrumentation_scope().version()
+    }
+
+    /// The schema URL, or None.
+    #[getter]
+    fn schema_url(&self) -> Option<&'static str> {
+        self.inner.instrumentation_scope().schema_url()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Scope(name={:?}, version={:?}, schema_url={:?})",
+            self.name(),
+            self.version(),
+            self.schema_url()
+        )
+    }
+}
+
+/// A link as the package passes it: trace id and span id (hex), trace flags, the `tracestate`
+/// header (or None), whether the context is remote, and attributes (a dict, or None).
+type LinkArg<'py> = (
+    String,
+    String,
+    u8,
+    Option<String>,
+    bool,
+    Option<Bound<'py, PyAny>>,
+);
+
+/// The core's links of `links`. Ids that are not hex give an invalid span context (kept only
+/// with attributes or a tracestate, as the core keeps links); a tracestate OpenTelemetry's
+/// `TraceState` refuses is left out.
+fn links_of(links: Vec<LinkArg<'_>>) -> PyResult<Vec<crosstrace::Link>> {
+    use std::str::FromStr;
+    links
+        .into_iter()
+        .map(|(trace_id, span_id, flags, tracestate, remote, attrs)| {
+            let sc = crosstrace::SpanContext::new(
+                crosstrace::TraceId::from_hex(&trace_id).unwrap_or(crosstrace::TraceId::INVALID),
+                crosstrace::SpanId::from_hex(&span_id).unwrap_or(crosstrace::SpanId::INVALID),
+                crosstrace::TraceFlags::new(flags),
+                remote,
+                tracestate
+                    .as_deref()
+                    .and_then(|h| crosstrace::TraceState::from_str(h).ok())
+                    .unwrap_or_default(),
+            );
+            let attrs = match attrs {
+                Some(a) if !a.is_none() => attributes(Some(&as_dict(&a)?))?,
+                _ => Vec::new(),
+            };
+            Ok(crosstrace::Link::new(sc, attrs, 0))
+        })
+        .collect()
+}
+
 /// An attribute from a Python value: str, bool, int, float; a list or tuple of them becomes
 /// its text (as the OpenTelemetry API allows sequences); `None` is no attribute.
 fn key_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<KeyValue>> {
@@ -497,11 +581,39 @@ impl Span {
         })
     }
 
-    /// Links are taken when a span starts; one added later is ignored (as by the API's own
-    /// spans before SDK 1.23).
+    /// Adds a link to the span of `context` (an OpenTelemetry `SpanContext`) after the start,
+    /// with `attributes` (the sampler saw only the links given at start).
     #[pyo3(signature = (context, attributes=None))]
-    fn add_link(&self, context: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) {
-        let _ = (context, attributes);
+    fn add_link(
+        &self,
+        context: &Bound<'_, PyAny>,
+        attributes: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        guard(|| {
+            let trace_id: u128 = context.getattr("trace_id")?.extract()?;
+            let span_id: u64 = context.getattr("span_id")?.extract()?;
+            let flags: u8 = context
+                .getattr("trace_flags")?
+                .call_method0("__int__")?
+                .extract()?;
+            let tracestate: Option<String> = match context.getattr("trace_state")? {
+                ts if ts.is_none() => None,
+                ts => Some(ts.call_method0("to_header")?.extract()?),
+            };
+            let remote: bool = context.getattr("is_remote")?.extract()?;
+            let link = (
+                format!("{trace_id:032x}"),
+                format!("{span_id:016x}"),
+                flags,
+                tracestate,
+                remote,
+                attributes,
+            );
+            for l in links_of(vec![link])? {
+                self.with(|s| s.add_link(l));
+            }
+            Ok(())
+        })
     }
 
     /// Records `exception` as an event (type, message, stack trace) and sets error status.
@@ -703,9 +815,11 @@ fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
     })
 }
 
-/// Starts a span under `parent`, now or at `start_time` (ns since the Unix epoch).
+/// Starts a span under `parent`, now or at `start_time` (ns since the Unix epoch), in `scope`
+/// (a tracer's; crosstrace's own when None), with `links` (see [`LinkArg`]).
 #[pyfunction]
-#[pyo3(signature = (name, parent, kind="internal", attributes=None, start_time=None))]
+#[pyo3(signature = (name, parent, kind="internal", attributes=None, start_time=None, scope=None, links=None))]
+#[allow(clippy::too_many_arguments)]
 fn start_span<'py>(
     py: Python<'py>,
     name: &str,
@@ -713,25 +827,44 @@ fn start_span<'py>(
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
     start_time: Option<u64>,
+    scope: Option<&Scope>,
+    links: Option<Vec<LinkArg<'py>>>,
 ) -> PyResult<Bound<'py, Span>> {
-    guard(|| start_under(py, name, kind, attributes, &parent.inner, start_time))
+    guard(|| {
+        let more = More {
+            start_time_ns: start_time,
+            scope: scope.map(|s| s.inner),
+            links: match links {
+                Some(l) if !l.is_empty() => links_of(l)?,
+                _ => Vec::new(),
+            },
+        };
+        crosstrace::with_global(|t| start_with(t, py, name, kind, attributes, &parent.inner, more))
+    })
 }
 
-/// Starts a span under `parent`, now or at `start_time_ns` (ns since the Unix epoch), as its
-/// Python object.
+/// What a span may start with besides its name, kind, attributes and parent: a start time
+/// (ns since the Unix epoch), a tracer's scope, links.
+#[derive(Default)]
+struct More {
+    start_time_ns: Option<u64>,
+    scope: Option<crosstrace::Scope>,
+    links: Vec<crosstrace::Link>,
+}
+
+/// Starts a span under `parent`, now, as its Python object.
 fn start_under<'py>(
     py: Python<'py>,
     name: &str,
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
     parent: &crosstrace::Context,
-    start_time_ns: Option<u64>,
 ) -> PyResult<Bound<'py, Span>> {
-    crosstrace::with_global(|t| start_with(t, py, name, kind, attributes, parent, start_time_ns))
+    crosstrace::with_global(|t| start_with(t, py, name, kind, attributes, parent, More::default()))
 }
 
-/// [`start_under`] with the tracing instance `t`. (The span is written once, where its object
-/// is made: it is moved as little as possible on the way.)
+/// [`start_under`] with the tracing instance `t`, and `more`. (The span is written once, where
+/// its object is made: it is moved as little as possible on the way.)
 fn start_with<'py>(
     t: &Tracing,
     py: Python<'py>,
@@ -739,7 +872,7 @@ fn start_with<'py>(
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
     parent: &crosstrace::Context,
-    start_time_ns: Option<u64>,
+    more: More,
 ) -> PyResult<Bound<'py, Span>> {
     let kind = self::kind(kind)?;
     let name = crosstrace::intern::name(name);
@@ -751,15 +884,32 @@ fn start_with<'py>(
         }
         _ => Vec::new(),
     };
-    let span = match start_time_ns {
-        None => t.start_now(Some(parent), name.clone(), kind.clone(), attrs),
-        Some(ns) => t
-            .span(name.clone())
-            .kind(kind.clone())
-            .attributes(attrs)
-            .parent_context(parent)
-            .start_time(unix_nanos(ns))
-            .start(),
+    let span = match more {
+        More {
+            start_time_ns: None,
+            scope,
+            links,
+        } if links.is_empty() => match scope {
+            None => t.start_now(Some(parent), name.clone(), kind.clone(), attrs),
+            Some(scope) => t.start_now_in(scope, Some(parent), name.clone(), kind.clone(), attrs),
+        },
+        More {
+            start_time_ns,
+            scope,
+            links,
+        } => {
+            let mut b = t
+                .span(name.clone())
+                .kind(kind.clone())
+                .attributes(attrs)
+                .parent_context(parent)
+                .scope(scope.unwrap_or_default())
+                .links(links);
+            if let Some(ns) = start_time_ns {
+                b = b.start_time(unix_nanos(ns));
+            }
+            b.start()
+        }
     };
     Bound::new(
         py,
@@ -845,7 +995,7 @@ fn start_current<'py>(
         remember(current, &parent);
     }
     match parent {
-        Some(parent) => start_under(py, name, kind, attributes, &parent, None).map(Some),
+        Some(parent) => start_under(py, name, kind, attributes, &parent).map(Some),
         None => Ok(None),
     }
 }
@@ -867,7 +1017,17 @@ fn start_cached<'py>(
             Some(match &e.parent {
                 Some(parent) => l
                     .tracing
-                    .with(|t| start_with(t, current.py(), name, kind, attributes, parent, None))
+                    .with(|t| {
+                        start_with(
+                            t,
+                            current.py(),
+                            name,
+                            kind,
+                            attributes,
+                            parent,
+                            More::default(),
+                        )
+                    })
                     .map(Some),
                 None => Ok(None),
             })
@@ -1099,6 +1259,14 @@ fn health() -> String {
     tracing().health().to_json()
 }
 
+/// Adds a warning to the health report's `warnings` and logs it on stderr, once per message
+/// (a problem found while running: another SDK took the OpenTelemetry API's provider, say).
+/// Whether it was new.
+#[pyfunction]
+fn add_warning(message: &str) -> bool {
+    tracing().add_warning(message)
+}
+
 /// Exports everything queued (the GIL is released while waiting).
 #[pyfunction]
 fn force_flush(py: Python<'_>, timeout_seconds: f64) -> PyResult<()> {
@@ -1151,8 +1319,11 @@ fn validate_correlation_id(id: &str) -> PyResult<()> {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The runtime calling the core, for the resource (`telemetry.sdk.language`).
+    crosstrace::resource::set_sdk_language("python");
     make_exceptions(m)?;
     m.add_class::<Context>()?;
+    m.add_class::<Scope>()?;
     m.add_class::<Span>()?;
     m.add_function(wrap_pyfunction!(config_from_env, m)?)?;
     m.add_function(wrap_pyfunction!(config_normalize, m)?)?;
@@ -1166,6 +1337,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inject, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(health, m)?)?;
+    m.add_function(wrap_pyfunction!(add_warning, m)?)?;
     m.add_function(wrap_pyfunction!(metrics_text, m)?)?;
     m.add_function(wrap_pyfunction!(propagation_fields, m)?)?;
     m.add_function(wrap_pyfunction!(force_flush, m)?)?;

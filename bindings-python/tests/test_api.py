@@ -333,7 +333,7 @@ def test_a_span_is_an_opentelemetry_span(traced: Collector) -> None:
     assert sc.trace_flags.sampled and not sc.is_remote
     span.set_attributes(types.MappingProxyType({"a": 1, "b": "two"}))
     span.add_event("at", {"k": True}, timestamp=1_700_000_000_000_000_000)
-    span.add_link(sc)  # taken only at start: ignored, not an error
+    span.add_link(sc, {"why": "after start"})
     span.set_status(Status(StatusCode.ERROR, "from Status"))
     with span:  # ends it, as the API's spans do
         assert span.is_recording()
@@ -360,6 +360,9 @@ def test_a_span_is_an_opentelemetry_span(traced: Collector) -> None:
     assert attrs(first) == {"a": 1, "b": "two"}
     assert first.events[0].name == "at"
     assert first.events[0].time_unix_nano == 1_700_000_000_000_000_000
+    assert [(link.span_id, attrs(link)) for link in first.links] == [
+        (sc.span_id.to_bytes(8, "big"), {"why": "after start"})
+    ]
     assert (first.status.code, first.status.message) == (2, "from Status")
     assert second.status.code == 1  # OK, not overwritten by the exception event
     assert second.end_time_unix_nano == end
