@@ -23,9 +23,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (ct_init_from_env() != CT_OK) return fail("init");
-    ct_context *parent = NULL;
-    if (ct_context_from_traceparent(argv[1], &parent) != CT_OK) return fail("traceparent");
-    if (ct_correlation_begin(argv[2], NULL, "price_refresh") != CT_OK) return fail("correlation");
+    ct_context *caller = NULL, *parent = NULL;
+    if (ct_context_from_traceparent(argv[1], &caller) != CT_OK) return fail("traceparent");
+    /* A span continuing a caller takes its correlation from the context it is given, never
+     * from the thread: the job's correlation goes on that context. */
+    if (ct_context_with_correlation(caller, argv[2], NULL, "price_refresh", &parent) != CT_OK)
+        return fail("correlation");
 
     ct_span *job = NULL, *step = NULL, *db = NULL;
     if (ct_span_start_from("c_price_job", CT_SPAN_KIND_SERVER, parent, &job) != CT_OK)
@@ -42,8 +45,8 @@ int main(int argc, char **argv) {
     ct_span_free(db);
     ct_span_free(step);
     ct_span_free(job);
-    ct_correlation_end();
     ct_context_free(parent);
+    ct_context_free(caller);
 
     uint64_t unsent = 0;
     if (ct_shutdown(10000, &unsent) != CT_OK || unsent != 0) return fail("shutdown");

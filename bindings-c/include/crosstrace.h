@@ -300,8 +300,12 @@ ct_result ct_span_start_interned(uint32_t name,
                                  size_t len,
                                  ct_span **out_span);
 
-// Starts a span whose parent is an extracted context (`ct_extract*`); `context` NULL starts a
-// new trace.
+// Starts a span that continues a caller: its parent, baggage and correlation are `context`'s
+// (from `ct_extract*`), and only its: a context without a correlation gives a span without
+// one, whatever correlation the thread has open (`ct_correlation_begin`) — a server thread's
+// earlier work must not lend its correlation to a request. To continue a trace in a
+// correlation of your own, give the context one (`ct_context_with_correlation`). `context`
+// NULL starts a new trace in the thread's correlation.
 //
 // # Safety
 // As `ct_span_start`; `context` NULL or from `ct_extract*`.
@@ -541,6 +545,22 @@ ct_result ct_extract_lines(const char *const *lines, size_t len, ct_context **ou
 // # Safety
 // `traceparent` a NUL-terminated string; `out_context` valid.
 ct_result ct_context_from_traceparent(const char *traceparent, ct_context **out_context);
+
+// Writes to `*out_context` a copy of `context` (NULL: an empty context, whose spans start a
+// new trace) carrying a correlation context of your own: `correlation.id` (the given id,
+// validated, or a new UUID v4 when `id` is NULL), `user.id` and `correlation.operation` (each
+// NULL to omit). The way to continue a caller's trace in a correlation its headers did not
+// carry: `ct_span_start_from` takes the correlation from the context alone. Free the copy
+// with `ct_context_free`.
+//
+// # Safety
+// `context` NULL or from `ct_extract*`/`ct_context_*`; each string NULL or NUL-terminated;
+// `out_context` valid.
+ct_result ct_context_with_correlation(const ct_context *context,
+                                      const char *id,
+                                      const char *user_id,
+                                      const char *operation,
+                                      ct_context **out_context);
 
 // Builds a context from the shared vectors' JSON shape (see `tests/vectors/`).
 //

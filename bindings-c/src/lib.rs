@@ -245,13 +245,21 @@ pub unsafe extern "C" fn ct_config_to_json(
     })
 }
 
+/// The `telemetry.sdk.language` of programs on this library. The semantic conventions list no
+/// `c`; `cpp` is the closest value they allow (C and C++ programs link the library alike).
+const SDK_LANGUAGE: &str = "cpp";
+
+/// Installs tracing from `config`, its resource saying the caller's language.
+fn install(config: TracingConfig) -> Result<(), FfiError> {
+    crosstrace::resource::set_sdk_language(SDK_LANGUAGE);
+    crosstrace::init(config)?;
+    Ok(())
+}
+
 /// Initialises tracing from the process environment (`OTEL_*`). Replaces any earlier setup.
 #[no_mangle]
 pub extern "C" fn ct_init_from_env() -> ct_result {
-    guard(|| {
-        crosstrace::init(TracingConfig::from_env()?)?;
-        Ok(())
-    })
+    guard(|| install(TracingConfig::from_env()?))
 }
 
 /// Initialises tracing from `config` (unset settings take the specification's defaults, not
@@ -263,8 +271,7 @@ pub extern "C" fn ct_init_from_env() -> ct_result {
 pub unsafe extern "C" fn ct_init(config: *const ct_config) -> ct_result {
     guard(|| {
         let config = ffi::handle(config, "config")?;
-        crosstrace::init(build_config(config)?)?;
-        Ok(())
+        install(build_config(config)?)
     })
 }
 
@@ -459,8 +466,12 @@ pub unsafe extern "C" fn ct_span_start_interned(
     })
 }
 
-/// Starts a span whose parent is an extracted context (`ct_extract*`); `context` NULL starts a
-/// new trace.
+/// Starts a span that continues a caller: its parent, baggage and correlation are `context`'s
+/// (from `ct_extract*`), and only its: a context without a correlation gives a span without
+/// one, whatever correlation the thread has open (`ct_correlation_begin`) — a server thread's
+/// earlier work must not lend its correlation to a request. To continue a trace in a
+/// correlation of your own, give the context one (`ct_context_with_correlation`). `context`
+/// NULL starts a new trace in the thread's correlation.
 ///
 /// # Safety
 /// As `ct_span_start`; `context` NULL or from `ct_extract*`.
@@ -473,18 +484,13 @@ pub unsafe extern "C" fn ct_span_start_from(
 ) -> ct_result {
     guard(|| {
         let name = ffi::name_arg(name, "name")?;
-        let current = crosstrace::Context::current();
-        let cx = if context.is_null() {
-            current.without_span()
+        let extracted = if context.is_null() {
+            None
         } else {
-            let cx = ffi::handle(context, "context")?.0.clone();
-            // The extracted context decides the parent; the thread's correlation context (from
-            // ct_correlation_begin) applies when the headers carried none.
-            match (cx.correlation(), current.correlation()) {
-                (None, Some(c)) => cx.with_correlation(c.clone()),
-                _ => cx,
-            }
+            Some(&ffi::handle(context, "context")?.0)
         };
+        // The core's one rule for every binding.
+        let cx = crosstrace::Context::continuing(extracted, &crosstrace::Context::current());
         out(out_span, start(name, kind, Some(cx), Vec::new())?)
     })
 }
@@ -1108,6 +1114,41 @@ pub unsafe extern "C" fn ct_context_from_traceparent(
     })
 }
 
+/// Writes to `*out_context` a copy of `context` (NULL: an empty context, whose spans start a
+/// new trace) carrying a correlation context of your own: `correlation.id` (the given id,
+/// validated, or a new UUID v4 when `id` is NULL), `user.id` and `correlation.operation` (each
+/// NULL to omit). The way to continue a caller's trace in a correlation its headers did not
+/// carry: `ct_span_start_from` takes the correlation from the context alone. Free the copy
+/// with `ct_context_free`.
+///
+/// # Safety
+/// `context` NULL or from `ct_extract*`/`ct_context_*`; each string NULL or NUL-terminated;
+/// `out_context` valid.
+#[no_mangle]
+pub unsafe extern "C" fn ct_context_with_correlation(
+    context: *const ct_context,
+    id: *const c_char,
+    user_id: *const c_char,
+    operation: *const c_char,
+    out_context: *mut *mut ct_context,
+) -> ct_result {
+    guard(|| {
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        let c = Correlation::new(
+            owned(ffi::opt_str_arg(id, "id")?),
+            owned(ffi::opt_str_arg(user_id, "user_id")?),
+            owned(ffi::opt_str_arg(operation, "operation")?),
+            [],
+        )?;
+        let cx = if context.is_null() {
+            crosstrace::Context::new().with_correlation(c)
+        } else {
+            ffi::handle(context, "context")?.0.with_correlation(c)
+        };
+        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+    })
+}
+
 /// Builds a context from the shared vectors' JSON shape (see `tests/vectors/`).
 ///
 /// # Safety
@@ -1190,4 +1231,24 @@ pub extern "C" fn ct_debug_panic() -> ct_result {
 #[no_mangle]
 pub extern "C" fn ct_result_name(result: ct_result) -> *const c_char {
     result.name().as_ptr().cast()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_resource_names_the_callers_language() {
+        // What ct_init and ct_init_from_env do with the config they build.
+        let config = super::TracingConfig {
+            backend: crosstrace::Backend::None,
+            ..super::TracingConfig::default()
+        };
+        assert!(super::install(config).is_ok());
+        let t = crosstrace::global();
+        let language = t
+            .resource()
+            .get(&crosstrace::Key::from_static_str("telemetry.sdk.language"))
+            .map(|v| v.to_string());
+        assert_eq!(language.as_deref(), Some(super::SDK_LANGUAGE));
+        let _ = t.shutdown(std::time::Duration::from_secs(1));
+    }
 }

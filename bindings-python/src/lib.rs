@@ -15,61 +15,120 @@ use std::time::Duration;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use crosstrace::{Correlation, ErrorKind, GlobalCopy, KeyValue, Tracing, TracingConfig};
-use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
-create_exception!(
-    _native,
-    CrosstraceError,
-    PyException,
-    "Base of every crosstrace error."
-);
-create_exception!(
-    _native,
-    ConfigError,
-    CrosstraceError,
-    "A configuration value is invalid."
-);
-create_exception!(
-    _native,
-    ExporterSetupError,
-    CrosstraceError,
-    "The exporter could not be set up."
-);
-create_exception!(_native, ExportError, CrosstraceError, "Exporting failed.");
-create_exception!(
-    _native,
-    TimeoutError,
-    CrosstraceError,
-    "An operation timed out."
-);
-create_exception!(
-    _native,
-    AlreadyShutdownError,
-    CrosstraceError,
-    "Tracing was already shut down."
-);
-create_exception!(
-    _native,
-    InvalidArgumentError,
-    CrosstraceError,
-    "An argument was invalid."
-);
+/// The exception classes, made when the module is imported (`make_exceptions`): the error
+/// kinds of `tests/vectors/error_kinds.json`, each shown as `crosstrace.<name>` (the package
+/// re-exports them), under `CrosstraceError`, and under the builtin whose meaning it shares:
+/// a bad configuration value is a `ValueError`, a timeout a `TimeoutError` (so `except
+/// ValueError` around a `TracingConfig(...)` catches it). No class is named like a builtin.
+struct Exceptions {
+    base: Py<PyType>,
+    config: Py<PyType>,
+    exporter_setup: Py<PyType>,
+    export: Py<PyType>,
+    timeout: Py<PyType>,
+    already_shutdown: Py<PyType>,
+    invalid_argument: Py<PyType>,
+}
+
+static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
+
+/// Makes the exception classes (with `type(name, bases, namespace)`: PyO3's own exceptions take
+/// one base) and adds them to `m`.
+fn make_exceptions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let builtins = py.import("builtins")?;
+    let make = |name: &str, bases: Vec<Bound<'_, PyAny>>, doc: &str| -> PyResult<Py<PyType>> {
+        let namespace = PyDict::new(py);
+        namespace.set_item("__module__", "crosstrace")?;
+        namespace.set_item("__qualname__", name)?;
+        namespace.set_item("__doc__", doc)?;
+        let class = builtins
+            .getattr("type")?
+            .call1((name, PyTuple::new(py, bases)?, namespace))?
+            .cast_into::<PyType>()?;
+        m.add(name, &class)?;
+        Ok(class.unbind())
+    };
+    let base = make(
+        "CrosstraceError",
+        vec![py.get_type::<PyException>().into_any()],
+        "Base of every crosstrace error.",
+    )?;
+    let under = |also: Option<&str>| -> PyResult<Vec<Bound<'_, PyAny>>> {
+        let mut bases = vec![base.bind(py).clone().into_any()];
+        if let Some(b) = also {
+            bases.push(builtins.getattr(b)?);
+        }
+        Ok(bases)
+    };
+    let exceptions = Exceptions {
+        config: make(
+            "ConfigError",
+            under(Some("ValueError"))?,
+            "A configuration value is invalid (also a ValueError).",
+        )?,
+        exporter_setup: make(
+            "ExporterSetupError",
+            under(None)?,
+            "The exporter could not be set up.",
+        )?,
+        export: make("ExportError", under(None)?, "Exporting failed.")?,
+        timeout: make(
+            "CrosstraceTimeoutError",
+            under(Some("TimeoutError"))?,
+            "An operation (a flush, a shutdown) ran out of time (also the builtin TimeoutError).",
+        )?,
+        already_shutdown: make(
+            "AlreadyShutdownError",
+            under(None)?,
+            "Tracing was already shut down.",
+        )?,
+        invalid_argument: make(
+            "InvalidArgumentError",
+            under(None)?,
+            "An argument was invalid.",
+        )?,
+        base,
+    };
+    // A second import of the module (a subinterpreter) keeps the first classes.
+    let _ = EXCEPTIONS.set(py, exceptions);
+    Ok(())
+}
+
+/// An exception of the class `pick` chooses, with `msg`.
+fn raise(pick: impl FnOnce(&Exceptions) -> &Py<PyType>, msg: String) -> PyErr {
+    Python::attach(|py| match EXCEPTIONS.get(py) {
+        Some(e) => PyErr::from_type(pick(e).bind(py).clone(), msg),
+        None => PyException::new_err(msg),
+    })
+}
+
+/// `CrosstraceError(msg)`.
+fn crosstrace_error(msg: impl Into<String>) -> PyErr {
+    raise(|e| &e.base, msg.into())
+}
+
+/// `InvalidArgumentError(msg)`.
+fn invalid_argument(msg: impl Into<String>) -> PyErr {
+    raise(|e| &e.invalid_argument, msg.into())
+}
 
 /// The one place where core errors become Python exceptions (the table of
 /// `tests/vectors/error_kinds.json`).
 fn py_err(e: crosstrace::Error) -> PyErr {
     let msg = e.to_string();
     match e.kind() {
-        ErrorKind::Config => ConfigError::new_err(msg),
-        ErrorKind::ExporterSetup => ExporterSetupError::new_err(msg),
-        ErrorKind::Export => ExportError::new_err(msg),
-        ErrorKind::Timeout => TimeoutError::new_err(msg),
-        ErrorKind::AlreadyShutdown => AlreadyShutdownError::new_err(msg),
-        _ => InvalidArgumentError::new_err(msg),
+        ErrorKind::Config => raise(|e| &e.config, msg),
+        ErrorKind::ExporterSetup => raise(|e| &e.exporter_setup, msg),
+        ErrorKind::Export => raise(|e| &e.export, msg),
+        ErrorKind::Timeout => raise(|e| &e.timeout, msg),
+        ErrorKind::AlreadyShutdown => raise(|e| &e.already_shutdown, msg),
+        _ => invalid_argument(msg),
     }
 }
 
@@ -84,7 +143,7 @@ fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(CrosstraceError::new_err(format!(
+            Err(crosstrace_error(format!(
                 "internal error in crosstrace (please report it): {msg}"
             )))
         }
@@ -272,12 +331,96 @@ impl Context {
     fn from_json(json: &str) -> PyResult<Context> {
         guard(|| {
             let v: serde_json::Value = serde_json::from_str(json)
-                .map_err(|e| InvalidArgumentError::new_err(format!("context json: {e}")))?;
+                .map_err(|e| invalid_argument(format!("context json: {e}")))?;
             crosstrace::interop::context_from_json(&v)
                 .map(|inner| Context { inner })
                 .map_err(py_err)
         })
     }
+}
+
+/// An instrumentation scope: the name, version and schema URL of a tracer, which its spans
+/// are exported under (OTLP groups spans by it). Made once per tracer; interned by the core
+/// (the same three give the same scope), so a span takes it for free.
+#[pyclass(frozen, module = "crosstrace._native")]
+struct Scope {
+    inner: crosstrace::Scope,
+}
+
+#[pymethods]
+impl Scope {
+    #[new]
+    #[pyo3(signature = (name, version=None, schema_url=None))]
+    fn new(name: &str, version: Option<&str>, schema_url: Option<&str>) -> Self {
+        Scope {
+            inner: crosstrace::Scope::new(name, version, schema_url),
+        }
+    }
+
+    /// The tracer's name.
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.inner.instrumentation_scope().name()
+    }
+
+    /// The tracer's version, or None.
+    #[getter]
+    fn version(&self) -> Option<&'static str> {
+        self.inner.instrumentation_scope().version()
+    }
+
+    /// The schema URL, or None.
+    #[getter]
+    fn schema_url(&self) -> Option<&'static str> {
+        self.inner.instrumentation_scope().schema_url()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Scope(name={:?}, version={:?}, schema_url={:?})",
+            self.name(),
+            self.version(),
+            self.schema_url()
+        )
+    }
+}
+
+/// A link as the package passes it: trace id and span id (hex), trace flags, the `tracestate`
+/// header (or None), whether the context is remote, and attributes (a dict, or None).
+type LinkArg<'py> = (
+    String,
+    String,
+    u8,
+    Option<String>,
+    bool,
+    Option<Bound<'py, PyAny>>,
+);
+
+/// The core's links of `links`. Ids that are not hex give an invalid span context (kept only
+/// with attributes or a tracestate, as the core keeps links); a tracestate OpenTelemetry's
+/// `TraceState` refuses is left out.
+fn links_of(links: Vec<LinkArg<'_>>) -> PyResult<Vec<crosstrace::Link>> {
+    use std::str::FromStr;
+    links
+        .into_iter()
+        .map(|(trace_id, span_id, flags, tracestate, remote, attrs)| {
+            let sc = crosstrace::SpanContext::new(
+                crosstrace::TraceId::from_hex(&trace_id).unwrap_or(crosstrace::TraceId::INVALID),
+                crosstrace::SpanId::from_hex(&span_id).unwrap_or(crosstrace::SpanId::INVALID),
+                crosstrace::TraceFlags::new(flags),
+                remote,
+                tracestate
+                    .as_deref()
+                    .and_then(|h| crosstrace::TraceState::from_str(h).ok())
+                    .unwrap_or_default(),
+            );
+            let attrs = match attrs {
+                Some(a) if !a.is_none() => attributes(Some(&as_dict(&a)?))?,
+                _ => Vec::new(),
+            };
+            Ok(crosstrace::Link::new(sc, attrs, 0))
+        })
+        .collect()
 }
 
 /// An attribute from a Python value: str, bool, int, float; a list or tuple of them becomes
@@ -438,11 +581,39 @@ impl Span {
         })
     }
 
-    /// Links are taken when a span starts; one added later is ignored (as by the API's own
-    /// spans before SDK 1.23).
+    /// Adds a link to the span of `context` (an OpenTelemetry `SpanContext`) after the start,
+    /// with `attributes` (the sampler saw only the links given at start).
     #[pyo3(signature = (context, attributes=None))]
-    fn add_link(&self, context: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) {
-        let _ = (context, attributes);
+    fn add_link(
+        &self,
+        context: &Bound<'_, PyAny>,
+        attributes: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        guard(|| {
+            let trace_id: u128 = context.getattr("trace_id")?.extract()?;
+            let span_id: u64 = context.getattr("span_id")?.extract()?;
+            let flags: u8 = context
+                .getattr("trace_flags")?
+                .call_method0("__int__")?
+                .extract()?;
+            let tracestate: Option<String> = match context.getattr("trace_state")? {
+                ts if ts.is_none() => None,
+                ts => Some(ts.call_method0("to_header")?.extract()?),
+            };
+            let remote: bool = context.getattr("is_remote")?.extract()?;
+            let link = (
+                format!("{trace_id:032x}"),
+                format!("{span_id:016x}"),
+                flags,
+                tracestate,
+                remote,
+                attributes,
+            );
+            for l in links_of(vec![link])? {
+                self.with(|s| s.add_link(l));
+            }
+            Ok(())
+        })
     }
 
     /// Records `exception` as an event (type, message, stack trace) and sets error status.
@@ -503,7 +674,7 @@ impl Span {
                 )));
             };
             let status = crosstrace::span::parse_status(&code, description).ok_or_else(|| {
-                InvalidArgumentError::new_err(format!(
+                invalid_argument(format!(
                     "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
                 ))
             })?;
@@ -638,15 +809,17 @@ fn start(b: crosstrace::SpanBuilder<'_>) -> Span {
 
 fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
     crosstrace::span::parse_kind(k).ok_or_else(|| {
-        InvalidArgumentError::new_err(format!(
+        invalid_argument(format!(
             "invalid kind={k:?}: expected internal, server, client, producer or consumer"
         ))
     })
 }
 
-/// Starts a span under `parent`, now or at `start_time` (ns since the Unix epoch).
+/// Starts a span under `parent`, now or at `start_time` (ns since the Unix epoch), in `scope`
+/// (a tracer's; crosstrace's own when None), with `links` (see [`LinkArg`]).
 #[pyfunction]
-#[pyo3(signature = (name, parent, kind="internal", attributes=None, start_time=None))]
+#[pyo3(signature = (name, parent, kind="internal", attributes=None, start_time=None, scope=None, links=None))]
+#[allow(clippy::too_many_arguments)]
 fn start_span<'py>(
     py: Python<'py>,
     name: &str,
@@ -654,25 +827,44 @@ fn start_span<'py>(
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
     start_time: Option<u64>,
+    scope: Option<&Scope>,
+    links: Option<Vec<LinkArg<'py>>>,
 ) -> PyResult<Bound<'py, Span>> {
-    guard(|| start_under(py, name, kind, attributes, &parent.inner, start_time))
+    guard(|| {
+        let more = More {
+            start_time_ns: start_time,
+            scope: scope.map(|s| s.inner),
+            links: match links {
+                Some(l) if !l.is_empty() => links_of(l)?,
+                _ => Vec::new(),
+            },
+        };
+        crosstrace::with_global(|t| start_with(t, py, name, kind, attributes, &parent.inner, more))
+    })
 }
 
-/// Starts a span under `parent`, now or at `start_time_ns` (ns since the Unix epoch), as its
-/// Python object.
+/// What a span may start with besides its name, kind, attributes and parent: a start time
+/// (ns since the Unix epoch), a tracer's scope, links.
+#[derive(Default)]
+struct More {
+    start_time_ns: Option<u64>,
+    scope: Option<crosstrace::Scope>,
+    links: Vec<crosstrace::Link>,
+}
+
+/// Starts a span under `parent`, now, as its Python object.
 fn start_under<'py>(
     py: Python<'py>,
     name: &str,
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
     parent: &crosstrace::Context,
-    start_time_ns: Option<u64>,
 ) -> PyResult<Bound<'py, Span>> {
-    crosstrace::with_global(|t| start_with(t, py, name, kind, attributes, parent, start_time_ns))
+    crosstrace::with_global(|t| start_with(t, py, name, kind, attributes, parent, More::default()))
 }
 
-/// [`start_under`] with the tracing instance `t`. (The span is written once, where its object
-/// is made: it is moved as little as possible on the way.)
+/// [`start_under`] with the tracing instance `t`, and `more`. (The span is written once, where
+/// its object is made: it is moved as little as possible on the way.)
 fn start_with<'py>(
     t: &Tracing,
     py: Python<'py>,
@@ -680,7 +872,7 @@ fn start_with<'py>(
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
     parent: &crosstrace::Context,
-    start_time_ns: Option<u64>,
+    more: More,
 ) -> PyResult<Bound<'py, Span>> {
     let kind = self::kind(kind)?;
     let name = crosstrace::intern::name(name);
@@ -692,15 +884,32 @@ fn start_with<'py>(
         }
         _ => Vec::new(),
     };
-    let span = match start_time_ns {
-        None => t.start_now(Some(parent), name.clone(), kind.clone(), attrs),
-        Some(ns) => t
-            .span(name.clone())
-            .kind(kind.clone())
-            .attributes(attrs)
-            .parent_context(parent)
-            .start_time(unix_nanos(ns))
-            .start(),
+    let span = match more {
+        More {
+            start_time_ns: None,
+            scope,
+            links,
+        } if links.is_empty() => match scope {
+            None => t.start_now(Some(parent), name.clone(), kind.clone(), attrs),
+            Some(scope) => t.start_now_in(scope, Some(parent), name.clone(), kind.clone(), attrs),
+        },
+        More {
+            start_time_ns,
+            scope,
+            links,
+        } => {
+            let mut b = t
+                .span(name.clone())
+                .kind(kind.clone())
+                .attributes(attrs)
+                .parent_context(parent)
+                .scope(scope.unwrap_or_default())
+                .links(links);
+            if let Some(ns) = start_time_ns {
+                b = b.start_time(unix_nanos(ns));
+            }
+            b.start()
+        }
     };
     Bound::new(
         py,
@@ -759,7 +968,7 @@ fn set_context_keys(
         // A second call (the package's module reloaded) would make new keys that spans
         // started here never read: refused, not ignored.
         .map_err(|_| {
-            CrosstraceError::new_err(
+            crosstrace_error(
                 "set_context_keys: already set (crosstrace._api was loaded twice in this process)",
             )
         })
@@ -786,7 +995,7 @@ fn start_current<'py>(
         remember(current, &parent);
     }
     match parent {
-        Some(parent) => start_under(py, name, kind, attributes, &parent, None).map(Some),
+        Some(parent) => start_under(py, name, kind, attributes, &parent).map(Some),
         None => Ok(None),
     }
 }
@@ -808,7 +1017,17 @@ fn start_cached<'py>(
             Some(match &e.parent {
                 Some(parent) => l
                     .tracing
-                    .with(|t| start_with(t, current.py(), name, kind, attributes, parent, None))
+                    .with(|t| {
+                        start_with(
+                            t,
+                            current.py(),
+                            name,
+                            kind,
+                            attributes,
+                            parent,
+                            More::default(),
+                        )
+                    })
                     .map(Some),
                 None => Ok(None),
             })
@@ -903,7 +1122,7 @@ fn start_span_here<'py>(
     start_time: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let Some(keys) = CONTEXT_KEYS.get(py) else {
-        return Err(CrosstraceError::new_err("set_context_keys was not called"));
+        return Err(crosstrace_error("set_context_keys was not called"));
     };
     // The common call, whole in here: under the current span, now.
     if parent.is_none_or(|p| p.is_none()) && start_time.is_none_or(|s| s.is_none()) {
@@ -1040,6 +1259,14 @@ fn health() -> String {
     tracing().health().to_json()
 }
 
+/// Adds a warning to the health report's `warnings` and logs it on stderr, once per message
+/// (a problem found while running: another SDK took the OpenTelemetry API's provider, say).
+/// Whether it was new.
+#[pyfunction]
+fn add_warning(message: &str) -> bool {
+    tracing().add_warning(message)
+}
+
 /// Exports everything queued (the GIL is released while waiting).
 #[pyfunction]
 fn force_flush(py: Python<'_>, timeout_seconds: f64) -> PyResult<()> {
@@ -1055,7 +1282,7 @@ fn timeout_arg(seconds: f64) -> PyResult<Duration> {
     if (0.0..=3600.0).contains(&seconds) {
         Ok(Duration::from_secs_f64(seconds))
     } else {
-        Err(InvalidArgumentError::new_err(format!(
+        Err(invalid_argument(format!(
             "invalid timeout={seconds:?}: expected a number of seconds from 0 to 3600"
         )))
     }
@@ -1092,21 +1319,11 @@ fn validate_correlation_id(id: &str) -> PyResult<()> {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("CrosstraceError", py.get_type::<CrosstraceError>())?;
-    m.add("ConfigError", py.get_type::<ConfigError>())?;
-    m.add("ExporterSetupError", py.get_type::<ExporterSetupError>())?;
-    m.add("ExportError", py.get_type::<ExportError>())?;
-    m.add("TimeoutError", py.get_type::<TimeoutError>())?;
-    m.add(
-        "AlreadyShutdownError",
-        py.get_type::<AlreadyShutdownError>(),
-    )?;
-    m.add(
-        "InvalidArgumentError",
-        py.get_type::<InvalidArgumentError>(),
-    )?;
+    // The runtime calling the core, for the resource (`telemetry.sdk.language`).
+    crosstrace::resource::set_sdk_language("python");
+    make_exceptions(m)?;
     m.add_class::<Context>()?;
+    m.add_class::<Scope>()?;
     m.add_class::<Span>()?;
     m.add_function(wrap_pyfunction!(config_from_env, m)?)?;
     m.add_function(wrap_pyfunction!(config_normalize, m)?)?;
@@ -1120,6 +1337,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inject, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(health, m)?)?;
+    m.add_function(wrap_pyfunction!(add_warning, m)?)?;
     m.add_function(wrap_pyfunction!(metrics_text, m)?)?;
     m.add_function(wrap_pyfunction!(propagation_fields, m)?)?;
     m.add_function(wrap_pyfunction!(force_flush, m)?)?;

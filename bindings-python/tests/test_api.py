@@ -107,10 +107,65 @@ def test_vectors_propagation() -> None:
 
 
 def test_vectors_error_kinds() -> None:
+    import builtins
+
     for kind in load("error_kinds.json")["kinds"]:
         cls = getattr(crosstrace, kind["python_class"])
         assert issubclass(cls, crosstrace.CrosstraceError)
         assert issubclass(cls, Exception)
+        # Shown as the package's, and never named like a builtin it would shadow.
+        assert (cls.__module__, cls.__qualname__) == ("crosstrace", kind["python_class"])
+        assert not hasattr(builtins, kind["python_class"]), kind["python_class"]
+        assert cls.__name__ in crosstrace.__all__
+
+
+def test_errors_are_also_the_builtin_errors_they_mean() -> None:
+    assert issubclass(crosstrace.ConfigError, ValueError)
+    assert issubclass(crosstrace.CrosstraceTimeoutError, TimeoutError)
+    assert repr(crosstrace.ConfigError("x")) == "ConfigError('x')"
+    with pytest.raises(ValueError, match="sampling_rate") as e:
+        crosstrace.TracingConfig(sampling_rate=2.0)
+    assert type(e.value) is crosstrace.ConfigError
+    assert isinstance(e.value, crosstrace.CrosstraceError)
+    assert f"{type(e.value).__module__}.{type(e.value).__qualname__}" == "crosstrace.ConfigError"
+    # A backend that takes the connection and never answers: the flush runs out of time.
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        crosstrace.setup_tracing(
+            crosstrace.TracingConfig(
+                backend="otlp",
+                endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}/v1/traces",
+                otlp_protocol="http/protobuf",
+                export_timeout_seconds=1,
+                export_attempt_timeout_seconds=1,
+            )
+        )
+        crosstrace.start_span("never.answered").end()
+        with pytest.raises(TimeoutError) as t:
+            crosstrace.force_flush(0.1)
+        assert type(t.value) is crosstrace.CrosstraceTimeoutError
+        crosstrace.shutdown_tracing(0.1)
+
+
+def test_star_import_does_not_shadow_the_builtin_timeout_error() -> None:
+    import builtins
+    import warnings
+
+    names: dict[str, object] = {}
+    exec("from crosstrace import *", names)  # noqa: S102
+    assert names.get("TimeoutError", builtins.TimeoutError) is builtins.TimeoutError
+    assert "TimeoutError" not in crosstrace.__all__
+    # The old name still answers, deprecated: the same class, which is a TimeoutError.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = crosstrace.TimeoutError  # type: ignore[attr-defined]
+    assert old is crosstrace.CrosstraceTimeoutError
+    assert [w.category for w in caught] == [DeprecationWarning]
+    with pytest.raises(AttributeError):
+        crosstrace.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
 
 
 # --------------------------------------------------------------------------- configuration
@@ -278,7 +333,7 @@ def test_a_span_is_an_opentelemetry_span(traced: Collector) -> None:
     assert sc.trace_flags.sampled and not sc.is_remote
     span.set_attributes(types.MappingProxyType({"a": 1, "b": "two"}))
     span.add_event("at", {"k": True}, timestamp=1_700_000_000_000_000_000)
-    span.add_link(sc)  # taken only at start: ignored, not an error
+    span.add_link(sc, {"why": "after start"})
     span.set_status(Status(StatusCode.ERROR, "from Status"))
     with span:  # ends it, as the API's spans do
         assert span.is_recording()
@@ -305,6 +360,9 @@ def test_a_span_is_an_opentelemetry_span(traced: Collector) -> None:
     assert attrs(first) == {"a": 1, "b": "two"}
     assert first.events[0].name == "at"
     assert first.events[0].time_unix_nano == 1_700_000_000_000_000_000
+    assert [(link.span_id, attrs(link)) for link in first.links] == [
+        (sc.span_id.to_bytes(8, "big"), {"why": "after start"})
+    ]
     assert (first.status.code, first.status.message) == (2, "from Status")
     assert second.status.code == 1  # OK, not overwritten by the exception event
     assert second.end_time_unix_nano == end

@@ -174,3 +174,34 @@ def test_a_lone_surrogate_in_a_header_never_raises() -> None:
     assert crosstrace.extract([("only one",), 7, None]).trace_id is None
     ctx = CrosstracePropagator().extract({"traceparent": [tp], "tracestate": ["a=\udc80"]})
     assert otel_trace.get_current_span(ctx).get_span_context().trace_id == int(tp[3:35], 16)
+
+
+def test_a_continued_span_takes_only_the_headers_correlation() -> None:
+    """tests/vectors/extracted_correlation.json: under extracted headers, the headers'
+    correlation or none, never the one open around the call; through crosstrace's API and
+    through the OpenTelemetry API's propagator."""
+    from opentelemetry import propagate
+
+    v = json.loads((VECTORS / "extracted_correlation.json").read_text())
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    tracer = otel_trace.get_tracer("continued")
+    with crosstrace.correlation_context(v["current_correlation_id"]):
+        for case in v["cases"]:
+            headers = case["headers"]
+            if headers is None:
+                spans = [crosstrace.start_span("continued"), tracer.start_span("continued")]
+            else:
+                spans = [
+                    crosstrace.start_span("continued", parent=crosstrace.extract(headers)),
+                    tracer.start_span("continued", context=propagate.extract(headers)),
+                ]
+            for via, span in zip(("crosstrace", "opentelemetry"), spans, strict=True):
+                label = f"{case['name']} (through {via})"
+                want_trace = case["expect_trace_id"]
+                if want_trace is None:
+                    assert span.trace_id != "4bf92f3577b34da6a3ce929d0e0e4736", label
+                else:
+                    assert span.trace_id == want_trace, label
+                got = crosstrace.inject({}, span).get("x-correlation-id")
+                assert got == case["expect_correlation_id"], label
+                span.end()

@@ -85,9 +85,10 @@ function jsonSafe(_key, value) {
  * Configures tracing once the entry point has loaded the WebAssembly module. `config` holds
  * TracingConfig fields in camelCase (`serviceName`, `backend`, `endpoint`, `samplingRate`, ...)
  * or `OTEL_*` strings (an edge runtime's env). Throws an Error named CrosstraceConfigError naming
- * the bad setting.
+ * the bad setting. `hostName`: the resource's `host.name`, where the entry point knows it (Node).
  */
-export function _init(config = {}) {
+export function _init(config = {}, hostName = undefined) {
+  if (hostName) raw.setHostName(hostName);
   raw.init(JSON.stringify(config, jsonSafe));
   initialised = true;
   if (root === null) root = new raw.Context();

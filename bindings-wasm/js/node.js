@@ -2,6 +2,7 @@
 // modules). The same API as index.js; only the default source of the .wasm differs: it is read
 // from disk next to this file instead of fetched (Node's fetch cannot read file: URLs).
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { _init, _ready } from './core.js';
 
 export {
@@ -32,5 +33,6 @@ export function ready(source) {
  */
 export async function init(config = {}) {
   await ready();
-  _init(config);
+  // The resource's host.name (the resource names the runtime, nodejs, by itself).
+  _init(config, hostname());
 }

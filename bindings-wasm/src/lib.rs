@@ -218,11 +218,50 @@ fn target_of(config: &TracingConfig) -> Result<Target, CoreError> {
     })
 }
 
+/// The `telemetry.sdk.language` of the JS runtime calling: `nodejs` where Node's `process`
+/// says it is Node (Deno and Bun say so too), `webjs` elsewhere (browsers, workers, edge
+/// runtimes), as the semantic conventions name them.
+fn sdk_language() -> &'static str {
+    let node = Reflect::get(&js_sys::global(), &"process".into())
+        .ok()
+        .filter(JsValue::is_object)
+        .and_then(|p| Reflect::get(&p, &"versions".into()).ok())
+        .filter(JsValue::is_object)
+        .and_then(|v| Reflect::get(&v, &"node".into()).ok())
+        .is_some_and(|n| n.is_string());
+    if node {
+        "nodejs"
+    } else {
+        "webjs"
+    }
+}
+
+/// Sets `host.name` for the resource of later `init`s: the Node entry point passes
+/// `os.hostname()` (wasm cannot ask the system; browsers have no host to name).
+#[wasm_bindgen(js_name = setHostName)]
+pub fn set_host_name(name: &str) {
+    crosstrace::resource::set_host_name(name);
+}
+
+/// The resource spans are exported with, as a JSON object of its attributes (for tests and
+/// for checking a deployment's setup).
+#[wasm_bindgen(js_name = resourceJson)]
+pub fn resource_json() -> String {
+    let t = tracing();
+    let attrs: serde_json::Map<String, Json> = t
+        .resource()
+        .iter()
+        .map(|(k, v)| (k.to_string(), Json::String(v.to_string())))
+        .collect();
+    Json::Object(attrs).to_string()
+}
+
 /// Configures tracing from the JSON of a config object; replaces any earlier setup.
 #[wasm_bindgen(js_name = init)]
 pub fn init(config_json: &str) -> Result<(), JsValue> {
     let config = config_from_json(config_json).map_err(|e| js_error(&e))?;
     let target = target_of(&config).map_err(|e| js_error(&e))?;
+    crosstrace::resource::set_sdk_language(sdk_language());
     let tracing = Tracing::new(config).map_err(|e| js_error(&e))?;
     STATE.with(|s| *s.borrow_mut() = Some(State { tracing, target }));
     Ok(())

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { test } from 'node:test';
 
 import * as ct from '../pkg/node.js';
@@ -307,4 +308,43 @@ test('span metrics: the shared span program gives the golden text byte for byte'
     () => ct.startSpan('x', { startTime: Number.NaN }),
     (e) => e.name === 'CrosstraceInvalidArgumentError' && /time/.test(e.message),
   );
+});
+
+test('shared vectors: a continued span takes only the headers\' correlation', async () => {
+  const v = vectors('extracted_correlation.json');
+  await ct.init({ backend: 'none' });
+  ct.withCorrelation({ correlationId: v.current_correlation_id }, () => {
+    for (const c of v.cases) {
+      const span =
+        c.headers === null
+          ? ct.startSpan('continued', { kind: 'server' })
+          : ct.startSpan('continued', { kind: 'server', parent: ct.extract(c.headers) });
+      if (c.expect_trace_id === null) {
+        assert.notEqual(span.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', c.name);
+      } else {
+        assert.equal(span.traceId, c.expect_trace_id, c.name);
+      }
+      const headers = ct.inject({}, span);
+      assert.equal(headers['x-correlation-id'] ?? null, c.expect_correlation_id, c.name);
+      span.end();
+    }
+  });
+});
+
+test('the resource names Node, the process instance and the host', async () => {
+  const c = await collector();
+  await ct.init({
+    backend: 'otlp',
+    endpoint: c.url,
+    scheduleDelayMillis: 60000,
+    resourceAttributes: { 'k8s.pod.name': 'edge-7' },
+  });
+  ct.startSpan('described').end();
+  await ct.flush();
+  const body = c.requests[0].body.toString('latin1');
+  for (const s of ['telemetry.sdk.language', 'nodejs', 'service.instance.id', 'host.name', hostname(), 'edge-7']) {
+    assert.ok(body.includes(s), `OTLP resource carries ${s}`);
+  }
+  assert.ok(!body.includes('\x04rust'), 'not the core\'s own language');
+  await c.close();
 });

@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use crosstrace_wasm::{
-    extract, health, init, inject, span_end, span_ids, span_set_attribute, start_span, Context,
+    extract, health, init, inject, resource_json, span_context, span_end, span_ids,
+    span_set_attribute, start_span, Context,
 };
 use js_sys::{Object, Reflect};
 use serde_json::Value;
@@ -161,4 +162,59 @@ fn spans_join_the_extracted_trace_and_are_counted() {
     let h: Value = serde_json::from_str(&health()).unwrap();
     assert_eq!(h["spans_ended"], 1);
     assert_eq!(h["service_name"], "wasm-test");
+}
+
+#[wasm_bindgen_test]
+fn a_continued_span_takes_only_the_headers_correlation() {
+    // What the package's startSpan does: the given parent (here, extracted), else the current
+    // context (here, the one withCorrelation would make current).
+    let v: Value = serde_json::from_str(include_str!(
+        "../../tests/vectors/extracted_correlation.json"
+    ))
+    .unwrap();
+    init(r#"{"backend":"none"}"#).unwrap();
+    let current = Context::new()
+        .with_correlation(
+            Some(v["current_correlation_id"].as_str().unwrap().to_owned()),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+    for case in v["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let parent = if case["headers"].is_null() {
+            current.clone()
+        } else {
+            extract(&js_headers(&case["headers"]))
+        };
+        let span = start_span("continued", 1, &parent, None, &JsValue::UNDEFINED, None).unwrap();
+        let trace = span_ids(span).split('-').next().unwrap().to_owned();
+        match case["expect_trace_id"].as_str() {
+            Some(want) => assert_eq!(trace, want, "{name}"),
+            None => assert_ne!(trace, "4bf92f3577b34da6a3ce929d0e0e4736", "{name}"),
+        }
+        let headers = inject(&span_context(span));
+        let got = Reflect::get(&headers, &"x-correlation-id".into())
+            .unwrap()
+            .as_string();
+        assert_eq!(
+            got.as_deref(),
+            case["expect_correlation_id"].as_str(),
+            "{name}"
+        );
+        span_end(span);
+    }
+}
+
+#[wasm_bindgen_test]
+fn the_resource_names_the_js_runtime() {
+    init(r#"{"backend":"none"}"#).unwrap();
+    let r: Value = serde_json::from_str(&resource_json()).unwrap();
+    // A page has a window; Node has none (and says it is Node).
+    let browser = Reflect::has(&js_sys::global(), &"window".into()).unwrap();
+    let want = if browser { "webjs" } else { "nodejs" };
+    assert_eq!(r["telemetry.sdk.language"], want, "{r}");
+    assert_eq!(r["telemetry.sdk.name"], "crosstrace");
+    assert_eq!(r["service.instance.id"].as_str().unwrap().len(), 36, "{r}");
 }

@@ -59,13 +59,15 @@ impl ErrorKind {
         }
     }
 
-    /// The Python exception class (in the `crosstrace` package).
+    /// The Python exception class (in the `crosstrace` package). None is named like a Python
+    /// builtin (`from crosstrace import *` must not shadow one): the timeout is
+    /// `CrosstraceTimeoutError`, a subclass of the builtin `TimeoutError`.
     pub fn python_class(self) -> &'static str {
         match self {
             ErrorKind::Config => "ConfigError",
             ErrorKind::ExporterSetup => "ExporterSetupError",
             ErrorKind::Export => "ExportError",
-            ErrorKind::Timeout => "TimeoutError",
+            ErrorKind::Timeout => "CrosstraceTimeoutError",
             ErrorKind::AlreadyShutdown => "AlreadyShutdownError",
             ErrorKind::InvalidArgument => "InvalidArgumentError",
         }

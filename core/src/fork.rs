@@ -5,7 +5,7 @@
 //! the first pipeline built) make the copy sound:
 //! - **prepare** (in the parent, just before): the forking thread takes every crosstrace lock
 //!   another thread could be holding — the process-wide instance, the intern set, the metrics
-//!   registry, and each live pipeline's queue, export-thread slot, counters and metrics table
+//!   registry, the scope registry, the resource's process facts, and each live pipeline's queue, export-thread slot, counters and metrics table
 //!   — so the parent's export thread and span ends pause and nothing is half-written when the
 //!   memory is copied;
 //! - **parent** (just after, in the parent): lets them go, and the parent carries on;
@@ -79,11 +79,13 @@ extern "C" fn prepare() {
     let _ = catch_unwind(|| {
         // The same order as everywhere else: the instance (whose replacement drops a pipeline)
         // before a pipeline's locks; the others are never held with another.
-        let statics: Vec<Box<dyn std::any::Any>> = vec![
+        let mut statics: Vec<Box<dyn std::any::Any>> = vec![
             Box::new(crate::tracing::hold_global_for_fork()),
             Box::new(crate::intern::hold_for_fork()),
             Box::new(crate::metrics::hold_registry_for_fork()),
+            Box::new(crate::tracing::hold_scopes_for_fork()),
         ];
+        statics.extend(crate::resource::hold_for_fork());
         let registry = lock(&PIPELINES);
         let kept: Vec<Arc<Pipeline>> = registry.iter().filter_map(Weak::upgrade).collect();
         let pipelines = kept

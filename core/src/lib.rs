@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod platform;
 pub mod propagation;
 pub mod redact;
+pub mod resource;
 pub mod span;
 mod tracing;
 
@@ -33,12 +34,14 @@ pub use health::Health;
 pub use propagation::{Carrier, Propagators};
 pub use span::{Parent, Span};
 pub use tracing::{
-    global, global_generation, init, parse_span_context, with_global, GlobalCopy, SpanBuilder,
-    Tracing, SCOPE_NAME,
+    global, global_generation, init, parse_span_context, with_global, GlobalCopy, Scope,
+    SpanBuilder, Tracing, MAX_LINKS_PER_SPAN, MAX_SCOPES, SCOPE_NAME,
 };
 
 /// Re-exports of the OpenTelemetry types in crosstrace's API.
-pub use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags};
+pub use opentelemetry::trace::{
+    Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
 pub use opentelemetry::{Key, KeyValue, StringValue, Value};
 pub use opentelemetry_sdk::trace::SpanData;
 

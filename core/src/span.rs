@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};
+use opentelemetry::trace::{Event, Link, SpanContext, SpanKind, Status};
 use opentelemetry::{KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 
@@ -190,6 +190,14 @@ impl Span {
         data.events
             .events
             .push(Event::new(name, time, attributes, 0));
+    }
+
+    /// Adds a link to another span after the start (OpenTelemetry's `add_link`: the sampler
+    /// saw only the links given at start), under the limits of links given at start.
+    pub fn add_link(&mut self, link: Link) {
+        if let State::Recording(data, _, p) = &mut self.state {
+            p.push_link(&mut data.links, link);
+        }
     }
 
     /// Records an exception: an `exception` event with type, message and stack trace, and sets

@@ -2,12 +2,13 @@
 //! propagators and health — and span creation.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+    Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{
@@ -28,11 +29,108 @@ use crate::span::{truncate_value, Parent, Span};
 /// The instrumentation scope of spans crosstrace creates.
 pub const SCOPE_NAME: &str = "crosstrace";
 
+/// Most distinct scopes [`Scope::new`] keeps; past them a new one is crosstrace's own.
+pub const MAX_SCOPES: usize = 1024;
+
+/// Most links a span keeps (the OpenTelemetry default of `OTEL_SPAN_LINK_COUNT_LIMIT`); further
+/// ones are dropped and counted in the span's `dropped_count`.
+pub const MAX_LINKS_PER_SPAN: usize = 128;
+
+/// An instrumentation scope spans start in: the name, version and schema URL of the library
+/// (a tracer) that made them, which OTLP groups spans by. Interned for the process: a span
+/// copies two pointers, not the strings (a tracer chooses its scope once, its spans on the hot
+/// path take it for free). At most [`MAX_SCOPES`] distinct scopes; past them (a program making
+/// tracers from request data) new ones are crosstrace's own, with a warning on stderr.
+/// Scope attributes are not kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scope(&'static InstrumentationScope);
+
+/// Scopes made so far, by (name, version, schema URL).
+type ScopeKey = (String, Option<String>, Option<String>);
+static SCOPES: Mutex<Option<HashMap<ScopeKey, &'static InstrumentationScope>>> = Mutex::new(None);
+
+impl Scope {
+    /// The scope named `name`, at `version`, with `schema_url` (the same one for the same
+    /// three).
+    pub fn new(name: &str, version: Option<&str>, schema_url: Option<&str>) -> Scope {
+        let key: ScopeKey = (
+            name.to_owned(),
+            version.map(str::to_owned),
+            schema_url.map(str::to_owned),
+        );
+        let mut g = SCOPES.lock().unwrap_or_else(|e| e.into_inner());
+        let all = g.get_or_insert_with(HashMap::new);
+        if let Some(s) = all.get(&key) {
+            return Scope(s);
+        }
+        if all.len() >= MAX_SCOPES {
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                crate::diag::log(
+                    crate::config::LogLevel::Warn,
+                    &format!(
+                        "more than {MAX_SCOPES} instrumentation scopes (tracer names): spans of \
+                         further ones are given crosstrace's scope"
+                    ),
+                );
+            }
+            return Scope::crosstrace();
+        }
+        let leak = |s: &str| -> &'static str { Box::leak(s.into()) };
+        let mut b = InstrumentationScope::builder(leak(name));
+        if let Some(v) = version {
+            b = b.with_version(leak(v));
+        }
+        if let Some(u) = schema_url {
+            b = b.with_schema_url(leak(u));
+        }
+        let scope: &'static InstrumentationScope = Box::leak(Box::new(b.build()));
+        all.insert(key, scope);
+        Scope(scope)
+    }
+
+    /// crosstrace's own scope ([`SCOPE_NAME`], the crate's version): what spans start in
+    /// unless given another.
+    pub fn crosstrace() -> Scope {
+        static OWN: OnceLock<InstrumentationScope> = OnceLock::new();
+        Scope(OWN.get_or_init(|| {
+            InstrumentationScope::builder(SCOPE_NAME)
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build()
+        }))
+    }
+
+    /// The scope as OpenTelemetry's type.
+    pub fn instrumentation_scope(&self) -> &'static InstrumentationScope {
+        self.0
+    }
+}
+
+impl Default for Scope {
+    fn default() -> Scope {
+        Scope::crosstrace()
+    }
+}
+
+/// The scope registry's lock, held across a fork (see [`crate::fork`]).
+#[cfg(unix)]
+pub(crate) fn hold_scopes_for_fork() -> std::sync::MutexGuard<'static, impl Sized> {
+    SCOPES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a span starts with besides its name, kind, parent and attributes (rarely anything but
+/// the defaults).
+#[derive(Debug, Default)]
+struct Extras {
+    start_time: Option<SystemTime>,
+    scope: Scope,
+    links: Vec<Link>,
+}
+
 /// Everything a recording span needs, shared.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     pub(crate) counters: Arc<Counters>,
-    scope: InstrumentationScope,
     root_sampler: Sampler,
     parent_based: bool,
     pub(crate) value_limit: usize,
@@ -91,6 +189,40 @@ impl Pipeline {
         }
     }
 
+    /// A span's links under the limits: see [`Pipeline::push_link`].
+    fn links(&self, links: Vec<Link>) -> SpanLinks {
+        let mut out = SpanLinks::default();
+        for link in links {
+            self.push_link(&mut out, link);
+        }
+        out
+    }
+
+    /// Adds a link under the limits: at most [`MAX_LINKS_PER_SPAN`] (further ones counted in
+    /// `dropped_count`), its attributes sanitized and limited as a span's are. A link to an
+    /// invalid span context is kept only when it says something (attributes or a
+    /// tracestate), as the specification asks.
+    pub(crate) fn push_link(&self, links: &mut SpanLinks, mut link: Link) {
+        if !link.span_context.is_valid()
+            && link.attributes.is_empty()
+            && link.span_context.trace_state().header().is_empty()
+        {
+            return;
+        }
+        if links.links.len() >= MAX_LINKS_PER_SPAN {
+            links.dropped_count += 1;
+            return;
+        }
+        let mut attrs = Vec::with_capacity(link.attributes.len());
+        let mut dropped = link.dropped_attributes_count;
+        for kv in link.attributes.drain(..) {
+            self.push_attribute(&mut attrs, &mut dropped, kv);
+        }
+        link.attributes = attrs;
+        link.dropped_attributes_count = dropped;
+        links.links.push(link);
+    }
+
     pub(crate) fn on_end(&self, data: Box<SpanData>) {
         if let Some(m) = &self.metrics {
             m.record_span(&data);
@@ -140,7 +272,6 @@ struct Inner {
     config: TracingConfig,
     propagators: Propagators,
     resource: Resource,
-    warnings: Vec<String>,
     /// `None` when tracing is disabled.
     pipeline: Option<Arc<Pipeline>>,
     /// Counters also exist when disabled, so health always answers.
@@ -167,7 +298,7 @@ impl Tracing {
         config: TracingConfig,
         mut exporter: E,
     ) -> Result<Tracing> {
-        let resource = build_resource(&config);
+        let resource = crate::resource::build(&config);
         exporter.set_resource(&resource);
         let exporter = Arc::new(exporter);
         Self::build(
@@ -182,7 +313,7 @@ impl Tracing {
         config.validate()?;
         crate::diag::set_level(config.log_level);
         let counters = Arc::new(Counters::default());
-        let resource = build_resource(&config);
+        let resource = crate::resource::build(&config);
         let propagators = Propagators::new(&config.propagators);
         let mut warnings = Vec::new();
         let pipeline = if config.enabled {
@@ -192,14 +323,12 @@ impl Tracing {
             };
             for w in &warnings {
                 counters.record_error("misconfigured_endpoint", w);
+                counters.add_warning(w, false);
             }
             let processor = BatchProcessor::start(&config, exporter, counters.clone())?;
             let (root_sampler, parent_based) = sampler_of(&config);
             Some(Arc::new(Pipeline {
                 counters: counters.clone(),
-                scope: InstrumentationScope::builder(SCOPE_NAME)
-                    .with_version(env!("CARGO_PKG_VERSION"))
-                    .build(),
                 root_sampler,
                 parent_based,
                 value_limit: config.attribute_value_length_limit,
@@ -229,7 +358,6 @@ impl Tracing {
                 config,
                 propagators,
                 resource,
-                warnings,
                 pipeline,
                 counters,
             }),
@@ -278,7 +406,7 @@ impl Tracing {
             kind: SpanKind::Internal,
             attributes: Vec::new(),
             parent: Parent::Current,
-            start_time: None,
+            extras: Extras::default(),
         }
     }
 
@@ -314,12 +442,28 @@ impl Tracing {
         parent: Option<&Context>,
         name: Cow<'static, str>,
         kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Span {
+        self.start_now_in(Scope::crosstrace(), parent, name, kind, attributes)
+    }
+
+    /// [`Tracing::start_now`] in `scope` (a tracer's): for bindings whose tracers have names.
+    pub fn start_now_in(
+        &self,
+        scope: Scope,
+        parent: Option<&Context>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
         mut attributes: Vec<KeyValue>,
     ) -> Span {
+        let extras = Extras {
+            scope,
+            ..Extras::default()
+        };
         match parent {
-            Some(cx) => self.start_in(cx, false, name, kind, &mut attributes, None),
+            Some(cx) => self.start_in(cx, false, name, kind, &mut attributes, extras),
             None => Context::with_current(|cx| {
-                self.start_in(cx, false, name, kind, &mut attributes, None)
+                self.start_in(cx, false, name, kind, &mut attributes, extras)
             }),
         }
     }
@@ -330,18 +474,16 @@ impl Tracing {
             kind,
             mut attributes,
             parent,
-            start_time,
+            extras,
             ..
         } = b;
         match parent {
-            Parent::Context(cx) => {
-                self.start_in(cx, false, name, kind, &mut attributes, start_time)
-            }
+            Parent::Context(cx) => self.start_in(cx, false, name, kind, &mut attributes, extras),
             Parent::Current => Context::with_current(|cx| {
-                self.start_in(cx, false, name, kind, &mut attributes, start_time)
+                self.start_in(cx, false, name, kind, &mut attributes, extras)
             }),
             Parent::Root => Context::with_current(|cx| {
-                self.start_in(cx, true, name, kind, &mut attributes, start_time)
+                self.start_in(cx, true, name, kind, &mut attributes, extras)
             }),
         }
     }
@@ -353,8 +495,13 @@ impl Tracing {
         name: Cow<'static, str>,
         kind: SpanKind,
         attributes: &mut Vec<KeyValue>,
-        start_time: Option<SystemTime>,
+        extras: Extras,
     ) -> Span {
+        let Extras {
+            start_time,
+            scope,
+            links,
+        } = extras;
         let inner = &*self.inner;
         let parent = if root { None } else { cx.span_context() };
         let Some(p) = &inner.pipeline else {
@@ -382,7 +529,7 @@ impl Tracing {
             None => {
                 let r = p
                     .root_sampler
-                    .should_sample(None, trace_id, &name, &kind, attributes, &[]);
+                    .should_sample(None, trace_id, &name, &kind, attributes, &links);
                 if r.decision == SamplingDecision::RecordAndSample {
                     attributes.extend(r.attributes);
                     true
@@ -449,9 +596,14 @@ impl Tracing {
             attributes: attrs,
             dropped_attributes_count: dropped,
             events: SpanEvents::default(),
-            links: SpanLinks::default(),
+            links: if links.is_empty() {
+                SpanLinks::default()
+            } else {
+                p.links(links)
+            },
             status: Status::Unset,
-            instrumentation_scope: p.scope.clone(),
+            // Borrowed strings and no attributes (`Scope::new`): no allocation.
+            instrumentation_scope: scope.0.clone(),
         });
         Span::recording(context, cx, data, started, p.clone())
     }
@@ -575,6 +727,14 @@ impl Tracing {
         }
     }
 
+    /// Adds a warning to health's `warnings` and logs it (at `warn`, on stderr): a problem
+    /// found while running that loses no span now but will lose or misplace some — a binding's
+    /// bridge to its language's tracing API that another SDK has taken, say. Each message is
+    /// kept and logged once; the message is redacted first. Returns whether it was new.
+    pub fn add_warning(&self, message: &str) -> bool {
+        self.inner.counters.add_warning(message, true)
+    }
+
     /// The health report.
     pub fn health(&self) -> Health {
         let c = &self.inner.config;
@@ -624,7 +784,7 @@ impl Tracing {
             counts,
             last_export_error: self.inner.counters.last_error(),
             last_export_success_unix_ms: self.inner.counters.last_success_unix_ms(),
-            warnings: self.inner.warnings.clone(),
+            warnings: self.inner.counters.warnings(),
             metrics_enabled: metrics.is_some(),
             metrics_series: metrics.map_or(0, |m| m.series_count()),
             metrics_overflowed: metrics.map_or(0, |m| m.overflowed()),
@@ -641,7 +801,7 @@ pub struct SpanBuilder<'a> {
     kind: SpanKind,
     attributes: Vec<KeyValue>,
     parent: Parent<'a>,
-    start_time: Option<SystemTime>,
+    extras: Extras,
 }
 
 impl<'a> SpanBuilder<'a> {
@@ -686,7 +846,19 @@ impl<'a> SpanBuilder<'a> {
     }
     /// An explicit start time.
     pub fn start_time(mut self, t: SystemTime) -> Self {
-        self.start_time = Some(t);
+        self.extras.start_time = Some(t);
+        self
+    }
+    /// The instrumentation scope (default: crosstrace's own): a tracer's.
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.extras.scope = scope;
+        self
+    }
+    /// Links to other spans (given at start, as OpenTelemetry's API does; visible to the
+    /// sampler): each a span context and attributes, under the limits of
+    /// [`MAX_LINKS_PER_SPAN`] and the attribute limits.
+    pub fn links(mut self, links: impl IntoIterator<Item = Link>) -> Self {
+        self.extras.links.extend(links);
         self
     }
     /// Starts the span.
@@ -718,25 +890,6 @@ fn sampler_of(c: &TracingConfig) -> (Sampler, bool) {
         SamplerKind::ParentBasedAlwaysOff => (Sampler::AlwaysOff, true),
         SamplerKind::ParentBasedTraceIdRatio => (ratio, true),
     }
-}
-
-fn build_resource(c: &TracingConfig) -> Resource {
-    let mut attrs: Vec<KeyValue> = vec![
-        KeyValue::new("service.version", c.service_version.clone()),
-        KeyValue::new("deployment.environment", c.environment.clone()),
-        KeyValue::new("deployment.environment.name", c.environment.clone()),
-        KeyValue::new("telemetry.sdk.name", "crosstrace"),
-        KeyValue::new("telemetry.sdk.language", "rust"),
-        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
-    ];
-    for (k, v) in &c.resource_attributes {
-        attrs.retain(|kv| kv.key.as_str() != k);
-        attrs.push(KeyValue::new(k.clone(), v.clone()));
-    }
-    Resource::builder_empty()
-        .with_service_name(c.service_name.clone())
-        .with_attributes(attrs)
-        .build()
 }
 
 static GLOBAL: RwLock<Option<Tracing>> = RwLock::new(None);

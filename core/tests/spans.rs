@@ -794,3 +794,138 @@ fn console_backend_prints_a_tree_per_trace() {
 fn a_span_handle_stays_within_128_bytes() {
     assert!(std::mem::size_of::<crosstrace::Span>() <= 128);
 }
+
+#[test]
+fn tracers_scopes_are_kept_per_span_and_interned() {
+    use crosstrace::Scope;
+    let (t, c) = tracing_with(config());
+    let schema = "https://opentelemetry.io/schemas/1.26.0";
+    let orders = Scope::new("orders", Some("1.2.0"), Some(schema));
+    let again = Scope::new("orders", Some("1.2.0"), Some(schema));
+    assert!(
+        std::ptr::eq(
+            orders.instrumentation_scope(),
+            again.instrumentation_scope()
+        ),
+        "one scope per name, version and schema URL"
+    );
+    let other = Scope::new("orders", Some("1.3.0"), None);
+    assert_ne!(orders, other);
+    t.span("builder").scope(orders).start().end();
+    t.start_now_in(other, None, "now".into(), SpanKind::Client, Vec::new())
+        .end();
+    t.start("default").end();
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    let scope = |name: &str| {
+        let s = &spans.iter().find(|s| s.name == name).unwrap();
+        let sc = &s.instrumentation_scope;
+        (
+            sc.name().to_owned(),
+            sc.version().map(str::to_owned),
+            sc.schema_url().map(str::to_owned),
+        )
+    };
+    assert_eq!(
+        scope("builder"),
+        ("orders".into(), Some("1.2.0".into()), Some(schema.into()))
+    );
+    assert_eq!(scope("now"), ("orders".into(), Some("1.3.0".into()), None));
+    assert_eq!(
+        scope("default"),
+        (
+            crosstrace::SCOPE_NAME.into(),
+            Some(env!("CARGO_PKG_VERSION").into()),
+            None
+        )
+    );
+}
+
+#[test]
+fn links_given_at_start_are_kept_under_the_limits() {
+    use crosstrace::{Link, SpanContext, TraceFlags, TraceState};
+    use opentelemetry::trace::{SpanId, TraceId};
+    let mut cfg = config();
+    cfg.attribute_value_length_limit = 8;
+    let (t, c) = tracing_with(cfg);
+    let linked = SpanContext::new(
+        TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+        SpanId::from(0x00f0_67aa_0ba9_02b7),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::from_key_value([("vendor", "v1")]).unwrap(),
+    );
+    let mut links = vec![
+        Link::new(
+            linked.clone(),
+            vec![KeyValue::new("batch.reason", "fan-in of several")],
+            0,
+        ),
+        // An invalid context that says nothing: dropped, as the specification allows.
+        Link::new(SpanContext::NONE, Vec::new(), 0),
+    ];
+    links.extend(
+        (0..crosstrace::MAX_LINKS_PER_SPAN + 2).map(|_| Link::with_context(linked.clone())),
+    );
+    let mut span = t.span("consume").links(links).start();
+    span.add_link(Link::with_context(linked.clone()));
+    span.end();
+    let mut later = t.start("later");
+    later.add_link(Link::with_context(linked.clone()));
+    later.end();
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    let later = spans.iter().find(|s| s.name == "later").unwrap();
+    assert_eq!(later.links.links.len(), 1, "a link added after the start");
+    let l = &spans.iter().find(|s| s.name == "consume").unwrap().links;
+    assert_eq!(l.links.len(), crosstrace::MAX_LINKS_PER_SPAN);
+    assert_eq!(
+        l.dropped_count, 4,
+        "past the limit, counted (one added after the start)"
+    );
+    assert_eq!(l.links[0].span_context, linked);
+    assert_eq!(
+        l.links[0].attributes,
+        vec![KeyValue::new("batch.reason", "fan-in o")],
+        "link attributes are cut like a span's"
+    );
+}
+
+#[test]
+fn warnings_added_while_running_are_in_health_once() {
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::None,
+        ..config()
+    })
+    .unwrap();
+    assert!(t.health().warnings.is_empty());
+    assert!(t.add_warning("the bridge was lost to http://user:hunter2@example.com"));
+    assert!(!t.add_warning("the bridge was lost to http://user:hunter2@example.com"));
+    let w = t.health().warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(!w[0].contains("hunter2"), "redacted: {}", w[0]);
+    // A disabled instance reports them too.
+    let off = Tracing::disabled();
+    off.add_warning("seen while disabled");
+    assert!(off
+        .health()
+        .warnings
+        .iter()
+        .any(|w| w == "seen while disabled"));
+}
+
+#[test]
+fn the_resource_names_the_process_and_host() {
+    let (t, _c) = tracing_with(config());
+    let attr = |k: &'static str| {
+        t.resource()
+            .get(&opentelemetry::Key::from_static_str(k))
+            .map(|v| v.to_string())
+    };
+    assert_eq!(attr("telemetry.sdk.name").as_deref(), Some("crosstrace"));
+    assert_eq!(
+        attr("service.instance.id"),
+        Some(crosstrace::resource::instance_id())
+    );
+    assert!(attr("host.name").is_some_and(|h| !h.is_empty()));
+}

@@ -161,6 +161,46 @@ fn propagation_extract() {
 }
 
 #[test]
+fn extracted_correlation() {
+    let v = vectors("extracted_correlation.json");
+    let t = crosstrace::Tracing::new(TracingConfig {
+        backend: crosstrace::Backend::None,
+        ..TracingConfig::default()
+    })
+    .unwrap();
+    let current = Correlation::builder()
+        .id(v["current_correlation_id"].as_str().unwrap())
+        .build()
+        .unwrap();
+    let _g = crosstrace::Context::new()
+        .with_correlation(current)
+        .attach();
+    for case in cases(&v) {
+        let name = case["name"].as_str().unwrap();
+        let extracted =
+            (!case["headers"].is_null()).then(|| t.extract(&header_lines(&case["headers"])));
+        let parent =
+            crosstrace::Context::continuing(extracted.as_ref(), &crosstrace::Context::current());
+        let span = t.span("continued").parent_context(&parent).start();
+        let trace = span.trace_id_hex();
+        match case["expect_trace_id"].as_str() {
+            Some(want) => assert_eq!(trace, want, "{name}"),
+            None => assert_ne!(
+                trace, "4bf92f3577b34da6a3ce929d0e0e4736",
+                "{name}: a new trace"
+            ),
+        }
+        let mut headers: Vec<(String, String)> = Vec::new();
+        t.inject(&span.context(), &mut headers);
+        let got = headers
+            .iter()
+            .find(|(k, _)| k == "x-correlation-id")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(got, case["expect_correlation_id"].as_str(), "{name}");
+    }
+}
+
+#[test]
 fn propagation_inject() {
     let v = vectors("propagation_inject.json");
     for case in cases(&v) {

@@ -35,8 +35,12 @@ def main() -> int:
     for s in spans:
         tags = {t["key"]: t["value"] for t in s["tags"]}
         assert tags.get("correlation.id") == corr, (s["operationName"], tags)
-    service = data[0]["processes"][job["processID"]]["serviceName"]
+    process = data[0]["processes"][job["processID"]]
+    service = process["serviceName"]
     assert service == "c-price-job", service
+    # The resource names the C runtime (the semantic conventions' closest value: cpp).
+    process_tags = {t["key"]: t["value"] for t in process.get("tags", [])}
+    assert process_tags.get("telemetry.sdk.language") == "cpp", process_tags
     print(f"C spans found in Jaeger: {sorted(by_name)} under parent {parent_span}")
     return 0
 

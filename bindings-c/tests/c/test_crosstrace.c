@@ -646,6 +646,56 @@ static void test_extract_vectors(const char *dir) {
     cJSON_Delete(v);
 }
 
+/* A span continuing extracted headers while the thread has another correlation open: the
+ * headers' correlation, else none (tests/vectors/extracted_correlation.json). */
+static void test_extracted_correlation_vectors(const char *dir) {
+    current_test = "vectors: extracted_correlation";
+    cJSON *v = load(dir, "extracted_correlation.json");
+    init_none();
+    const char *current = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "current_correlation_id"));
+    CHECK_RC(ct_correlation_begin(current, NULL, NULL), CT_OK);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(v, "cases")) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name"));
+        const cJSON *headers = cJSON_GetObjectItemCaseSensitive(c, "headers");
+        ct_context *cx = NULL;
+        if (!cJSON_IsNull(headers)) {
+            ct_header arr[8];
+            size_t n = 0;
+            const cJSON *h;
+            cJSON_ArrayForEach(h, headers) {
+                arr[n].name = h->string;
+                arr[n].value = h->valuestring;
+                n++;
+            }
+            CHECK_RC(ct_extract_headers(arr, n, &cx), CT_OK);
+        }
+        ct_span *span = NULL;
+        CHECK_RC(ct_span_start_from("continued", CT_SPAN_KIND_SERVER, cx, &span), CT_OK);
+        char trace[33];
+        ct_span_trace_id(span, trace);
+        const char *want_trace = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "expect_trace_id"));
+        int ok = want_trace ? strcmp(trace, want_trace) == 0
+                            : strcmp(trace, "4bf92f3577b34da6a3ce929d0e0e4736") != 0;
+        char **lines = NULL;
+        size_t n = 0;
+        CHECK_RC(ct_inject_lines(span, &lines, &n), CT_OK);
+        const char *got = NULL;
+        const char *prefix = "x-correlation-id: ";
+        for (size_t i = 0; i < n; i++)
+            if (strncasecmp(lines[i], prefix, strlen(prefix)) == 0) got = lines[i] + strlen(prefix);
+        const char *want = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "expect_correlation_id"));
+        ok = ok && (want ? got != NULL && strcmp(got, want) == 0 : got == NULL);
+        if (!ok) fprintf(stderr, "  case %s: trace %s, correlation %s\n", name, trace, got ? got : "(none)");
+        CHECK(ok);
+        ct_lines_free(lines, n);
+        ct_span_free(span);
+        ct_context_free(cx);
+    }
+    CHECK_RC(ct_correlation_end(), CT_OK);
+    cJSON_Delete(v);
+}
+
 static void test_inject_vectors(const char *dir) {
     current_test = "vectors: propagation_inject";
     cJSON *v = load(dir, "propagation_inject.json");
@@ -1192,6 +1242,7 @@ int main(int argc, char **argv) {
     test_config_vectors(vectors, "config_bounds.json");
     test_extract_vectors(vectors);
     test_inject_vectors(vectors);
+    test_extracted_correlation_vectors(vectors);
     test_error_kind_vectors(vectors);
     test_metrics_program(vectors, 0);
     test_metrics_program(vectors, 1);

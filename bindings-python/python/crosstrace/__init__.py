@@ -42,10 +42,10 @@ from ._native import (
     ConfigError,
     Context,
     CrosstraceError,
+    CrosstraceTimeoutError,
     ExportError,
     ExporterSetupError,
     InvalidArgumentError,
-    TimeoutError,
 )
 
 __all__ = [
@@ -54,11 +54,11 @@ __all__ = [
     "Context",
     "CorrelationContext",
     "CrosstraceError",
+    "CrosstraceTimeoutError",
     "ExportError",
     "ExporterSetupError",
     "InvalidArgumentError",
     "Span",
-    "TimeoutError",
     "Tracer",
     "TracingBackend",
     "TracingConfig",
@@ -89,3 +89,20 @@ __all__ = [
     "trace_function",
     "use_context",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``crosstrace.TimeoutError``, the old name of ``CrosstraceTimeoutError``: deprecated, and
+    left out of ``__all__`` so that ``from crosstrace import *`` does not shadow the builtin
+    ``TimeoutError`` (of which ``CrosstraceTimeoutError`` is a subclass)."""
+    if name == "TimeoutError":
+        import warnings
+
+        warnings.warn(
+            "crosstrace.TimeoutError is deprecated: use crosstrace.CrosstraceTimeoutError (a "
+            "subclass of the builtin TimeoutError)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return CrosstraceTimeoutError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -189,6 +189,15 @@ def setup_tracing(config: TracingConfig | None = None) -> TracingConfig:
     """Configures tracing from ``config`` or the environment. Replaces an earlier setup."""
     from . import instrumentation, otel
 
+    config = _init(config)
+    otel.install_global()
+    instrumentation.instrument(config, otel.PROVIDER)
+    return config
+
+
+def _init(config: TracingConfig | None) -> TracingConfig:
+    """``setup_tracing``'s own part: the core's instance, from ``config`` or the environment
+    (the OpenTelemetry API's provider and the instrumentations are the caller's)."""
     config = config if config is not None else TracingConfig.from_env()
     normalised = config.to_json()
     with _lock:
@@ -198,8 +207,6 @@ def setup_tracing(config: TracingConfig | None = None) -> TracingConfig:
     mp = sys.modules.get("multiprocessing")
     if mp is not None and mp.parent_process() is not None:
         _watch_worker()
-    otel.install_global()
-    instrumentation.instrument(_state.config, otel.PROVIDER)
     return _state.config
 
 

@@ -26,12 +26,38 @@ _KINDS = {
 }
 
 
-class Tracer(otel_trace.Tracer):
-    """An OpenTelemetry tracer whose spans are crosstrace spans."""
+def _links(links: Sequence[Link] | None) -> list[_native._LinkArg] | None:
+    """The API's links as the native module takes them (see ``_native.start_span``)."""
+    if not links:
+        return None
+    out: list[_native._LinkArg] = []
+    for link in links:
+        sc = link.context
+        state = sc.trace_state.to_header() if sc.trace_state is not None else ""
+        out.append(
+            (
+                format(sc.trace_id, "032x"),
+                format(sc.span_id, "016x"),
+                int(sc.trace_flags),
+                state or None,
+                sc.is_remote,
+                link.attributes or None,
+            )
+        )
+    return out
 
-    def __init__(self, name: str, version: str | None = None) -> None:
+
+class Tracer(otel_trace.Tracer):
+    """An OpenTelemetry tracer whose spans are crosstrace spans, exported under the tracer's
+    instrumentation scope (its name, version and schema URL)."""
+
+    def __init__(
+        self, name: str, version: str | None = None, schema_url: str | None = None
+    ) -> None:
         self.name = name
         self.version = version
+        self.schema_url = schema_url
+        self._scope = _native.Scope(name, version, schema_url)
 
     def start_span(
         self,
@@ -45,7 +71,9 @@ class Tracer(otel_trace.Tracer):
         set_status_on_exception: bool = True,
     ) -> Span:
         k = _KINDS.get(kind, "internal")
-        return _native.start_span(name, _context_of(context), k, attributes, start_time)
+        return _native.start_span(
+            name, _context_of(context), k, attributes, start_time, self._scope, _links(links)
+        )
 
     # The API declares its own context-manager type; a generator-based one behaves the same.
     @contextlib.contextmanager
@@ -81,17 +109,47 @@ class TracerProvider(otel_trace.TracerProvider):
         schema_url: str | None = None,
         attributes: Any = None,
     ) -> Tracer:
-        return Tracer(instrumenting_module_name, instrumenting_library_version)
+        # (Scope attributes are not kept: see crosstrace::Scope.)
+        return Tracer(instrumenting_module_name, instrumenting_library_version, schema_url)
 
 
 PROVIDER = TracerProvider()
 
 
+def provider_from_entry_point() -> TracerProvider:
+    """What the OpenTelemetry API loads for ``OTEL_PYTHON_TRACER_PROVIDER=crosstrace`` (the
+    ``opentelemetry_tracer_provider`` entry point): crosstrace's provider, which the API then
+    installs as its global one. When ``setup_tracing`` has not run, tracing is set up from the
+    ``OTEL_*`` environment (without turning on instrumentations: ``setup_tracing`` does) and
+    crosstrace's propagator becomes the global one, so the API's spans are exported."""
+    from . import _api
+
+    if _api.get_config() is None:
+        _api._init(None)
+    if not isinstance(propagate.get_global_textmap(), CrosstracePropagator):
+        propagate.set_global_textmap(CrosstracePropagator())
+    return PROVIDER
+
+
 def install_global() -> None:
     """Makes crosstrace the OpenTelemetry API's global tracer provider (once per process) and
-    its propagator the global one."""
-    if not isinstance(otel_trace.get_tracer_provider(), TracerProvider):
+    its propagator the global one. When another provider holds the API already (the official
+    SDK's, say: the API lets a process set one once), the spans of tracers from
+    ``opentelemetry.trace.get_tracer`` go there, not to crosstrace: said once in health's
+    ``warnings`` and on stderr."""
+    current = otel_trace.get_tracer_provider()
+    if not isinstance(current, TracerProvider):
         with contextlib.suppress(Exception):
             otel_trace.set_tracer_provider(PROVIDER)
+        current = otel_trace.get_tracer_provider()
+    if not isinstance(current, TracerProvider):
+        other = f"{type(current).__module__}.{type(current).__qualname__}"
+        _native.add_warning(
+            f"the OpenTelemetry API's tracer provider is another SDK's ({other}), installed "
+            "before crosstrace: spans of tracers from opentelemetry.trace.get_tracer() go to "
+            "it, not to crosstrace (the instrumentations crosstrace turns on still report to "
+            "crosstrace). Set up crosstrace instead of that SDK, or set "
+            "OTEL_PYTHON_TRACER_PROVIDER=crosstrace"
+        )
     if not isinstance(propagate.get_global_textmap(), CrosstracePropagator):
         propagate.set_global_textmap(CrosstracePropagator())

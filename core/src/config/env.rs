@@ -218,10 +218,12 @@ impl TracingConfig {
             c.resource_attributes.remove(k);
         }
 
-        if let Some((var, raw)) = env.first(&["OTEL_BACKEND", "OTEL_TRACES_EXPORTER"]) {
+        if let Some((var, raw)) = env.get("OTEL_BACKEND") {
             c.backend = raw
                 .parse()
                 .map_err(|_| ConfigError::new(var, &raw, Backend::ACCEPTED))?;
+        } else if let Some((var, raw)) = env.get("OTEL_TRACES_EXPORTER") {
+            c.backend = parse_traces_exporter(var, &raw)?;
         }
 
         let zipkin_endpoint = if c.backend == Backend::Zipkin {
@@ -451,6 +453,27 @@ impl TracingConfig {
         })?;
         Ok(c)
     }
+}
+
+/// `OTEL_TRACES_EXPORTER` by the OpenTelemetry specification: a comma-separated list of
+/// exporters (`otlp`, `console`, `zipkin`, `jaeger`, `none`: no export). crosstrace sends a
+/// pipeline's spans to one backend, so a list naming several different exporters is refused
+/// (naming the variable) rather than cut to its first: spans would silently miss the others.
+/// A name repeated counts once.
+fn parse_traces_exporter(var: &'static str, raw: &str) -> Result<Backend, ConfigError> {
+    const EXPECTED: &str = "one exporter of console, otlp, jaeger, zipkin, none (crosstrace sends \
+                            spans to one backend: a list may name only one)";
+    let mut chosen: Option<Backend> = None;
+    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let b = name
+            .parse::<Backend>()
+            .map_err(|_| ConfigError::new(var, raw, EXPECTED))?;
+        match chosen {
+            Some(c) if c != b => return Err(ConfigError::new(var, raw, EXPECTED)),
+            _ => chosen = Some(b),
+        }
+    }
+    chosen.ok_or_else(|| ConfigError::new(var, raw, EXPECTED))
 }
 
 fn parse_propagators(var: &'static str, raw: &str) -> Result<Vec<PropagatorKind>, ConfigError> {

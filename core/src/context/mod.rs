@@ -136,6 +136,21 @@ impl Context {
         }
     }
 
+    /// The context a span continuing a caller starts under: one rule for every binding.
+    /// `extracted` (read from the caller's headers; `None` when there are none to read)
+    /// decides everything — the parent, baggage, `tracestate` and the correlation: its own
+    /// correlation, else none. Nothing of `current` (the thread's or task's context) reaches
+    /// a continued trace: a server must not give a request that came without a correlation
+    /// the one of whatever its thread did before (the FastAPI middleware gives such a request
+    /// a new id instead). Without `extracted`, a new trace in `current`'s baggage and
+    /// correlation. Pinned by `tests/vectors/extracted_correlation.json`.
+    pub fn continuing(extracted: Option<&Context>, current: &Context) -> Context {
+        match extracted {
+            Some(cx) => cx.clone(),
+            None => current.without_span(),
+        }
+    }
+
     /// A copy without a parent span (baggage and correlation kept).
     pub fn without_span(&self) -> Context {
         Context {

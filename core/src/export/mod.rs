@@ -158,7 +158,8 @@ fn classify(err: &OTelSdkError) -> (&'static str, String) {
 }
 
 /// Builds an exporter inside the export thread (tonic channels need the runtime there); called
-/// again in a forked child, whose export thread and connections are its own.
+/// again in a forked child, whose export thread and connections are its own (and whose
+/// resource has its own `service.instance.id`).
 pub type ExporterFactory = std::sync::Arc<dyn Fn() -> Result<Box<dyn Export>> + Send + Sync>;
 
 /// The exporter for a config. Problems that lose no span but will make export fail (OTLP aimed
@@ -174,7 +175,7 @@ pub(crate) fn build_exporter(
             let resource = resource.clone();
             Ok(std::sync::Arc::new(move || {
                 let mut e = ConsoleExporter::stderr();
-                e.set_resource(&resource);
+                e.set_resource(&crate::resource::in_this_process(&resource));
                 Ok(Box::new(Sdk(e)) as Box<dyn Export>)
             }))
         }
@@ -234,6 +235,7 @@ fn native_factory(
         Wire::OtlpGrpc => {
             let (config, resource) = (config.clone(), resource.clone());
             return Ok(std::sync::Arc::new(move || {
+                let resource = crate::resource::in_this_process(&resource);
                 Ok(
                     Box::new(grpc::GrpcExporter::new(&config, &resource, url.clone())?)
                         as Box<dyn Export>,
@@ -248,7 +250,7 @@ fn native_factory(
     Ok(std::sync::Arc::new(move || {
         Ok(Box::new(http::HttpExporter::new(
             &config,
-            &resource,
+            &crate::resource::in_this_process(&resource),
             url.clone(),
             http_wire,
         )?) as Box<dyn Export>)

@@ -68,6 +68,8 @@ pub struct Counters {
     warned_queue_full: AtomicBool,
     last_error: Mutex<Option<ExportErrorRecord>>,
     warned_kinds: Mutex<Vec<String>>,
+    /// Health's `warnings`: found at startup, or added while running.
+    warnings: Mutex<Vec<String>>,
 }
 
 /// The last export error.
@@ -139,6 +141,30 @@ impl Counters {
         });
     }
 
+    /// Adds a warning (redacted) unless it is there already, logging it at `warn` when `log`
+    /// (a startup warning is logged as an error by `record_error` instead). Whether it was new.
+    pub(crate) fn add_warning(&self, message: &str, log: bool) -> bool {
+        let message = crate::redact::Policy::builtin().text(message).into_owned();
+        {
+            let mut w = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+            if w.contains(&message) {
+                return false;
+            }
+            w.push(message.clone());
+        }
+        if log {
+            diag::log(LogLevel::Warn, &message);
+        }
+        true
+    }
+
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub(crate) fn export_succeeded(&self, spans: u64) {
         Self::add(&self.export.exported, spans);
         self.export
@@ -187,6 +213,7 @@ impl Counters {
             counters: self,
             warned_kinds: self.warned_kinds.lock().unwrap_or_else(|e| e.into_inner()),
             last_error: self.last_error.lock().unwrap_or_else(|e| e.into_inner()),
+            _warnings: self.warnings.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
 }
@@ -197,6 +224,8 @@ pub(crate) struct ForkHold<'a> {
     counters: &'a Counters,
     warned_kinds: std::sync::MutexGuard<'a, Vec<String>>,
     last_error: std::sync::MutexGuard<'a, Option<ExportErrorRecord>>,
+    /// Held, not cleared: what was wrong in the parent still is in the child.
+    _warnings: std::sync::MutexGuard<'a, Vec<String>>,
 }
 
 #[cfg(unix)]
@@ -296,7 +325,8 @@ pub struct Health {
     pub last_export_error: Option<ExportErrorRecord>,
     /// When an export last succeeded, ms since the Unix epoch.
     pub last_export_success_unix_ms: Option<u64>,
-    /// Configuration problems found at startup (e.g. OTLP pointed at Jaeger's Thrift path).
+    /// Problems that lose no span yet but will: found at startup (OTLP pointed at Jaeger's
+    /// Thrift path), or while running ([`crate::Tracing::add_warning`]). Each once.
     pub warnings: Vec<String>,
     /// Whether span-derived metrics are on.
     pub metrics_enabled: bool,

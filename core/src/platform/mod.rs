@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 mod random;
-pub(crate) use random::{random_u64, span_id, trace_id};
+pub(crate) use random::{epoch as fork_epoch, random_u64, span_id, trace_id};
 
 /// Wall-clock now, with the best precision the platform offers.
 #[cfg(not(all(target_arch = "wasm32", not(target_os = "wasi"))))]
@@ -279,6 +279,32 @@ pub(crate) fn block_signals() {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// The host's name, as the `hostname` command prints it (`gethostname`; `COMPUTERNAME` on
+/// Windows); `None` where there is no host to ask (wasm32: a browser page, an edge runtime).
+pub(crate) fn host_name() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: `buf` is writable for its length; the name is NUL-terminated within it when
+        // it fits (POSIX leaves a cut name unterminated: the last byte is kept zero).
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+        if rc != 0 {
+            return None;
+        }
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+        (!name.is_empty()).then_some(name)
+    }
+    #[cfg(all(not(unix), not(target_arch = "wasm32")))]
+    {
+        std::env::var("COMPUTERNAME").ok().filter(|n| !n.is_empty())
+    }
+    #[cfg(all(not(unix), target_arch = "wasm32"))]
+    {
+        None
     }
 }
 

@@ -64,9 +64,10 @@ thread_local! {
     static RNG: Cell<Option<(u64, Xoshiro)>> = const { Cell::new(None) };
 }
 
-/// The fork epoch: 0 where processes cannot fork (wasm32).
+/// The fork epoch: how many forks this process came out of as the child (0 where processes
+/// cannot fork: wasm32).
 #[inline]
-fn epoch() -> u64 {
+pub(crate) fn epoch() -> u64 {
     #[cfg(unix)]
     {
         crate::fork::epoch()

@@ -1,0 +1,208 @@
+"""crosstrace as the OpenTelemetry API's SDK: tracers' scopes, links, the provider entry point,
+another SDK holding the API, and the resource every span is exported with."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import pytest
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import Link, SpanContext, TraceFlags, TraceState
+
+import crosstrace
+from conftest import Collector, attrs
+from crosstrace import otel
+
+
+def scopes(collector: Collector) -> dict[tuple[str, str, str], list[str]]:
+    """Span names by the (name, version, schema URL) of the scope OTLP grouped them under."""
+    out: dict[tuple[str, str, str], list[str]] = {}
+    with collector.lock:
+        for r in collector.requests:
+            for rs in r.resource_spans:
+                for ss in rs.scope_spans:
+                    key = (ss.scope.name, ss.scope.version, ss.schema_url)
+                    out.setdefault(key, []).extend(s.name for s in ss.spans)
+    return out
+
+
+def resource_of(collector: Collector, name: str) -> dict[str, Any]:
+    for span, resource in collector.spans():
+        if span.name == name:
+            return attrs(resource)
+    raise AssertionError(f"no span {name!r}")
+
+
+def test_each_tracers_spans_are_exported_under_its_scope(traced: Collector) -> None:
+    schema = "https://opentelemetry.io/schemas/1.26.0"
+    orders = otel_trace.get_tracer("shop.orders", "1.4.2", schema_url=schema)
+    stock = otel.PROVIDER.get_tracer("shop.stock", "0.9")
+    with orders.start_as_current_span("place-order"):
+        stock.start_span("reserve").end()
+        crosstrace.start_span("crosstrace-own").end()
+    orders.start_span("confirm").end()
+    crosstrace.force_flush()
+    got = scopes(traced)
+    assert sorted(got[("shop.orders", "1.4.2", schema)]) == ["confirm", "place-order"]
+    assert got[("shop.stock", "0.9", "")] == ["reserve"]
+    assert got[("crosstrace", crosstrace.__version__, "")] == ["crosstrace-own"]
+    # One tracer per name and version, whoever asks: the same scope.
+    again = otel_trace.get_tracer("shop.orders", "1.4.2", schema_url=schema)
+    assert repr(again._scope) == repr(orders._scope)  # type: ignore[attr-defined]
+
+
+def test_links_given_at_start_and_later_are_exported(traced: Collector) -> None:
+    tracer = otel_trace.get_tracer("links")
+    with tracer.start_as_current_span("producer") as producer:
+        produced = producer.get_span_context()
+    remote = SpanContext(
+        0x4BF92F3577B34DA6A3CE929D0E0E4736,
+        0x00F067AA0BA902B7,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        trace_state=TraceState([("vendor", "v1")]),
+    )
+    consumer = tracer.start_span(
+        "consumer",
+        links=[Link(produced, {"messaging.batch": True}), Link(remote)],
+    )
+    consumer.add_link(remote, {"added": "later"})
+    consumer.end()
+    crosstrace.force_flush()
+    links = traced.by_name()["consumer"].links
+    assert [(link.trace_id.hex(), link.span_id.hex()) for link in links] == [
+        (format(produced.trace_id, "032x"), format(produced.span_id, "016x")),
+        ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
+        ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
+    ]
+    assert [attrs(link) for link in links] == [{"messaging.batch": True}, {}, {"added": "later"}]
+    assert links[1].trace_state == "vendor=v1"
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "CROSSTRACE_")) and k != "ENVIRONMENT"
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, "OTEL_AUTO_INSTRUMENT": "false", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_otel_python_tracer_provider_crosstrace_loads_crosstraces_provider(
+    collector: Collector,
+) -> None:
+    """OTEL_PYTHON_TRACER_PROVIDER=crosstrace: the API's get_tracer_provider() loads crosstrace's
+    provider by its entry point (it raised StopIteration), set up from the environment."""
+    code = (
+        "from opentelemetry import trace\n"
+        "provider = trace.get_tracer_provider()\n"
+        "print(type(provider).__module__, type(provider).__qualname__)\n"
+        "with trace.get_tracer('from.the.api', '2.0').start_as_current_span('api-span'):\n"
+        "    pass\n"
+        "import crosstrace\n"
+        "crosstrace.force_flush()\n"
+    )
+    r = _run(
+        code,
+        OTEL_PYTHON_TRACER_PROVIDER="crosstrace",
+        OTEL_BACKEND="otlp",
+        OTEL_EXPORTER_ENDPOINT=collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_SERVICE_NAME="entry-point",
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["crosstrace.otel", "TracerProvider"]
+    assert scopes(collector)[("from.the.api", "2.0", "")] == ["api-span"]
+    assert resource_of(collector, "api-span")["service.name"] == "entry-point"
+
+
+def test_another_sdk_holding_the_api_is_reported_once() -> None:
+    """The official SDK installed first keeps the API (a process sets its provider once):
+    crosstrace says so in health's warnings and on stderr, once."""
+    code = (
+        "import json\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "trace.set_tracer_provider(TracerProvider())\n"
+        "import crosstrace\n"
+        "from crosstrace import otel\n"
+        "crosstrace.setup_tracing()\n"
+        "otel.install_global()  # again: still one warning\n"
+        "print(json.dumps(crosstrace.get_tracing_health()['warnings']))\n"
+    )
+    r = _run(code, OTEL_BACKEND="none")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    warnings = json.loads(r.stdout)
+    assert len(warnings) == 1, warnings
+    assert "opentelemetry.sdk.trace.TracerProvider" in warnings[0]
+    assert r.stderr.count("opentelemetry.sdk.trace.TracerProvider") == 1, r.stderr
+    # Without another SDK: no warning.
+    r = _run(
+        "import crosstrace\ncrosstrace.setup_tracing()\n"
+        "print(crosstrace.get_tracing_health()['warnings'])\n",
+        OTEL_BACKEND="none",
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_the_resource_names_python_the_process_and_the_host(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in list(os.environ):
+        if var.startswith(("OTEL_", "CROSSTRACE_")):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("OTEL_BACKEND", "otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_ENDPOINT", collector.url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "k8s.pod.name=pos-7,team=retail%20data")
+    monkeypatch.setenv("OTEL_AUTO_INSTRUMENT", "false")
+    crosstrace.setup_tracing()
+    crosstrace.start_span("described").end()
+    crosstrace.force_flush()
+    r = resource_of(collector, "described")
+    assert r["telemetry.sdk.language"] == "python"
+    assert r["telemetry.sdk.name"] == "crosstrace"
+    assert r["telemetry.sdk.version"] == crosstrace.__version__
+    assert uuid.UUID(r["service.instance.id"]).version == 4
+    assert r["host.name"] == socket.gethostname()
+    assert (r["k8s.pod.name"], r["team"]) == ("pos-7", "retail data")
+
+
+def test_a_forked_child_is_another_service_instance(traced: Collector) -> None:
+    with crosstrace.create_span("in-parent"):
+        pass
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            with crosstrace.create_span("in-forked-child"):
+                pass
+            crosstrace.force_flush(10)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    crosstrace.force_flush()
+    deadline = time.time() + 10
+    while time.time() < deadline and len(traced.by_name()) < 2:
+        time.sleep(0.05)
+    parent = resource_of(traced, "in-parent")["service.instance.id"]
+    child = resource_of(traced, "in-forked-child")["service.instance.id"]
+    assert parent != child
+    assert uuid.UUID(child).version == 4
