@@ -66,7 +66,7 @@ impl ct_result {
             ErrorKind::Export => ct_result::CT_ERR_EXPORT,
             ErrorKind::Timeout => ct_result::CT_ERR_TIMEOUT,
             ErrorKind::AlreadyShutdown => ct_result::CT_ERR_ALREADY_SHUTDOWN,
-            _ => ct_result::CT_ERR_INVALID_ARGUMENT,
+            ErrorKind::InvalidArgument => ct_result::CT_ERR_INVALID_ARGUMENT,
         }
     }
 }

@@ -128,7 +128,7 @@ fn py_err(e: crosstrace::Error) -> PyErr {
         ErrorKind::Export => raise(|e| &e.export, msg),
         ErrorKind::Timeout => raise(|e| &e.timeout, msg),
         ErrorKind::AlreadyShutdown => raise(|e| &e.already_shutdown, msg),
-        _ => invalid_argument(msg),
+        ErrorKind::InvalidArgument => invalid_argument(msg),
     }
 }
 
