@@ -17,6 +17,7 @@ pub mod health;
 pub mod intern;
 pub mod interop;
 pub mod metrics;
+pub mod otel;
 pub mod platform;
 pub mod propagation;
 pub mod redact;
