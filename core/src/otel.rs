@@ -24,7 +24,7 @@
 //! name, version and schema URL become its spans' [`Scope`] (scope attributes are not kept).
 //!
 //! **Parents.** OpenTelemetry's [`Context`](opentelemetry::Context) is not crosstrace's
-//! [`Context`](crate::Context). A span started with an OpenTelemetry context (`start` and
+//! [`Context`]. A span started with an OpenTelemetry context (`start` and
 //! `in_span` pass the API's current one) takes its parent from that context's span
 //! (`TraceContextExt::span`: a span of this provider, or a remote span context), and its
 //! baggage and correlation from a crosstrace context stored in it as a value
