@@ -38,6 +38,11 @@
 //!   an exception — an `exception` event with `exception.message` (the error, else the
 //!   message), its fields kept — and sets the span's status to error with that message.
 //! - `follows_from` becomes a link.
+//! - Nothing is recorded on crosstrace's export threads: the exporters' libraries (h2, tower)
+//!   make `tracing` spans there, which would otherwise be exported by the next export, and so on.
+//!
+//! The layer records every level; to keep a library's TRACE and DEBUG spans out, filter it
+//! (`tracing.layer().with_filter(LevelFilter::INFO)`, `tracing_subscriber`'s per-layer filters).
 //!
 //! # Why a layer of crosstrace's own, not `tracing-opentelemetry`
 //!
@@ -330,6 +335,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        if crate::export::on_export_thread() {
+            // The exporters' own instrumentation: not traced (see `on_export_thread`).
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let mut attributes = Vec::with_capacity(attrs.fields().len());
         let mut special = Special::default();

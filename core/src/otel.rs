@@ -132,6 +132,12 @@ impl api::Tracer for Tracer {
             links,
         } = builder;
         let parent = from_otel_context(parent_cx);
+        if crate::export::on_export_thread() {
+            // An exporter's own instrumentation: not traced (or each export would be traced
+            // and exported in turn); what came in still propagates.
+            let sc = parent.span_context().cloned().unwrap_or(SpanContext::NONE);
+            return Span(crate::Span::non_recording(sc, &parent));
+        }
         let mut span = self.target.with(|t| {
             let mut b = t
                 .span(name)

@@ -24,6 +24,10 @@ struct Collect(Arc<Mutex<Vec<SpanData>>>);
 
 impl SpanExporter for Collect {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        // What an exporter's libraries (h2, tower) do on the export thread: under the global
+        // subscriber, but never recorded (else each export would make spans to export).
+        tracing::info_span!("exporting", spans = batch.len())
+            .in_scope(|| tracing::info!("sending a batch"));
         self.0.lock().unwrap().extend(batch);
         Ok(())
     }
@@ -165,6 +169,29 @@ fn the_server_span_continues_an_incoming_traceparent() {
         assert_eq!(attr(d, "correlation.id"), Some(&Value::from("corr-42")));
         assert_eq!(attr(d, "correlation.job_id"), Some(&Value::from("job-7")));
     }
+}
+
+#[test]
+fn the_export_thread_is_not_traced() {
+    let trace_id = "5b8efff798038103d269b633813fc60c";
+    let status = request(
+        server().port,
+        "GET",
+        "/report",
+        &[("traceparent", &format!("00-{trace_id}-eee19b7ec3c1b174-01"))],
+        "",
+    );
+    assert_eq!(status, 200);
+    let s = server();
+    for _ in 0..3 {
+        s.tracing.force_flush(Duration::from_secs(5)).unwrap();
+    }
+    let spans = s.spans.0.lock().unwrap();
+    assert!(spans.iter().any(|d| d.name == "GET /report"));
+    assert!(
+        !spans.iter().any(|d| d.name == "exporting"),
+        "a span made on the export thread was recorded"
+    );
 }
 
 #[test]
