@@ -6,6 +6,8 @@ out="$CROSSTRACE_CACHE/bench"
 mkdir -p "$out"
 step "core: span cost beside opentelemetry_sdk and fastrace"
 cargo bench -p crosstrace --bench spans | tee "$out/rust.txt"
+step "core: a tracing span through crosstrace's layer, beside tracing-opentelemetry (on crosstrace and on opentelemetry_sdk)"
+cargo bench -p crosstrace --bench tracing_layer | tee "$out/tracing_layer.txt"
 step "C: span start+end with 3 attributes through libcrosstrace"
 bash scripts/c.sh bench | tee "$out/c.txt"
 python3 - "$out/c.txt" <<'PY'

@@ -1,6 +1,8 @@
-//! The retail pipeline's inventory/reporting service: a small HTTP/1.1 server on the standard
-//! library, traced with crosstrace. The ETL job calls it; it continues the caller's trace,
-//! baggage and correlation id from the request headers.
+//! The retail pipeline's inventory/reporting service: axum + tower-http, traced through
+//! `tracing` and crosstrace's layer (`crosstrace::layer`). The ETL job calls it; its server
+//! span comes from tower-http's `TraceLayer` and continues the caller's trace, baggage and
+//! correlation id, which `make_span_with` extracts from the request headers with crosstrace's
+//! propagators; handlers are `#[instrument]`ed.
 //!
 //! - `POST /reserve` `{"sku": "...", "qty": n}` → reserves stock, `{"sku", "reserved", "left"}`
 //! - `GET /report` → stock levels
@@ -12,195 +14,237 @@
 //! `cargo run -p crosstrace --example inventory_service`
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crosstrace::{KeyValue, Span, SpanKind, Status, Tracing};
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, State};
+use axum::http::{header, HeaderMap, Request, Response, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use crosstrace::{Carrier, SpanExt, Status, Tracing};
+use tower_http::trace::TraceLayer;
+use tracing::field::Empty;
+use tracing_subscriber::layer::SubscriberExt;
 
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
+/// Request headers as a crosstrace carrier (read only; repeated lines kept).
+#[derive(Debug)]
+pub struct Headers<'a>(pub &'a HeaderMap);
 
-fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
+impl Carrier for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
     }
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
-        return Ok(None);
-    };
-    let (method, path) = (method.to_owned(), path.to_owned());
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-        }
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .get_all(key)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
     }
-    let len = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0)
-        .min(1 << 20);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    Ok(Some(Request {
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }))
-}
-
-fn respond(stream: &mut TcpStream, status: u16, body: &str) {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Conflict",
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.flush();
+    fn set(&mut self, _key: &str, _value: String) {}
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
 }
 
 type Stock = Arc<Mutex<BTreeMap<String, i64>>>;
 
-fn reserve(t: &Tracing, stock: &Stock, body: &str, server: &mut Span) -> (u16, String) {
-    let parsed: serde_json::Value = match serde_json::from_str(body) {
+#[derive(Clone)]
+struct App {
+    tracing: Tracing,
+    stock: Stock,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+/// The server span of a request: named `METHOD /route` for known routes (only those name
+/// spans and metric series; anything else is just the method), a child of the caller's span.
+/// A span with no `tracing` parent continues crosstrace's current context, so the context
+/// extracted from the headers is attached around its creation.
+fn server_span(t: &Tracing, req: &Request<Body>) -> tracing::Span {
+    // The caller's trace, baggage and correlation id (traceparent, b3, uber-trace-id,
+    // baggage, X-Correlation-ID: whatever OTEL_PROPAGATORS lists).
+    let _caller = t.extract(&Headers(req.headers())).attach();
+    let method = req.method().as_str();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let name = match route {
+        Some(r) => format!("{method} {r}"),
+        None => method.to_owned(),
+    };
+    let span = tracing::info_span!(
+        parent: None,
+        "request",
+        otel.name = name.as_str(),
+        otel.kind = "server",
+        http.request.method = method,
+        url.path = req.uri().path(),
+        http.route = Empty,
+        http.response.status_code = Empty,
+    );
+    if let Some(r) = route {
+        span.record("http.route", r);
+    }
+    span
+}
+
+/// Why a reservation failed.
+#[derive(Debug)]
+struct Insufficient {
+    left: i64,
+}
+
+impl std::fmt::Display for Insufficient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "insufficient stock ({} left)", self.left)
+    }
+}
+
+impl std::error::Error for Insufficient {}
+
+/// Takes `qty` of `sku` from the stock: `inventory.reserve`, a child of the request's span
+/// (an `Err` is recorded on it as an exception, and its status set to error).
+#[tracing::instrument(
+    name = "inventory.reserve",
+    skip_all,
+    err,
+    fields(inventory.sku = sku, inventory.qty = qty, inventory.left = Empty, otel.status_code = Empty)
+)]
+fn reserve_stock(stock: &Stock, sku: &str, qty: i64) -> Result<i64, Insufficient> {
+    let mut levels = stock.lock().unwrap_or_else(|e| e.into_inner());
+    let left = levels.entry(sku.to_owned()).or_insert(1_000);
+    if *left < qty {
+        return Err(Insufficient { left: *left });
+    }
+    *left -= qty;
+    let span = tracing::Span::current();
+    span.record("inventory.left", *left);
+    span.record("otel.status_code", "ok");
+    Ok(*left)
+}
+
+fn json(status: StatusCode, body: String) -> Response<Body> {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn reserve(State(app): State<App>, body: Bytes) -> Response<Body> {
+    let server = tracing::Span::current();
+    let parsed: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
             server.record_error(&e);
-            return (400, format!("{{\"error\":\"body: {e}\"}}"));
+            return json(
+                StatusCode::BAD_REQUEST,
+                format!("{{\"error\":\"body: {e}\"}}"),
+            );
         }
     };
     let (Some(sku), Some(qty)) = (parsed["sku"].as_str(), parsed["qty"].as_i64()) else {
         server.set_status(Status::error(
             "expected {\"sku\": string, \"qty\": integer}",
         ));
-        return (400, "{\"error\":\"expected sku and qty\"}".into());
+        return json(
+            StatusCode::BAD_REQUEST,
+            "{\"error\":\"expected sku and qty\"}".into(),
+        );
     };
-    let mut span = t
-        .span("inventory.reserve")
-        .attributes([
-            KeyValue::new("inventory.sku", sku.to_owned()),
-            KeyValue::new("inventory.qty", qty),
-        ])
-        .start();
-    let mut levels = stock.lock().unwrap_or_else(|e| e.into_inner());
-    let left = levels.entry(sku.to_owned()).or_insert(1_000);
-    let reserved = if *left < qty {
-        span.set_status(Status::error("insufficient stock"));
-        server.set_status(Status::error("HTTP 409"));
-        0
-    } else {
-        *left -= qty;
-        span.set_attribute(KeyValue::new("inventory.left", *left));
-        span.set_status(Status::Ok);
-        qty
-    };
-    let body = serde_json::json!({"sku": sku, "reserved": reserved, "left": *left}).to_string();
-    (if reserved == 0 && qty > 0 { 409 } else { 200 }, body)
+    match reserve_stock(&app.stock, sku, qty) {
+        Ok(left) => json(
+            StatusCode::OK,
+            serde_json::json!({"sku": sku, "reserved": qty, "left": left}).to_string(),
+        ),
+        Err(e) => {
+            server.set_status(Status::error("HTTP 409"));
+            json(
+                StatusCode::CONFLICT,
+                serde_json::json!({"sku": sku, "reserved": 0, "left": e.left}).to_string(),
+            )
+        }
+    }
 }
 
-fn main() {
-    let t = match crosstrace::init(match crosstrace::TracingConfig::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("inventory_service: {e}");
-            std::process::exit(2);
+async fn report(State(app): State<App>) -> Response<Body> {
+    let levels = app.stock.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    json(
+        StatusCode::OK,
+        serde_json::to_string(&levels).unwrap_or_default(),
+    )
+}
+
+/// Flushes every span (before answering: the demo stops the process once answered), then
+/// stops the server.
+async fn shutdown(State(app): State<App>) -> Response<Body> {
+    let t = app.tracing.clone();
+    let report = tokio::task::spawn_blocking(move || t.shutdown(Duration::from_secs(10))).await;
+    if let Ok(Ok(r)) = report {
+        if r.unsent > 0 {
+            eprintln!("inventory_service: {} spans could not be sent", r.unsent);
         }
-    }) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("inventory_service: {e}");
-            std::process::exit(2);
-        }
-    };
+    }
+    app.stop.notify_one();
+    json(StatusCode::OK, "{\"stopping\":true}".into())
+}
+
+/// The service: its routes, traced by tower-http's `TraceLayer` with crosstrace's
+/// propagators; `POST /shutdown` (untraced) notifies `stop` once spans are flushed.
+pub fn app(tracing: Tracing, stop: Arc<tokio::sync::Notify>) -> Router {
+    let t = tracing.clone();
+    let traced = TraceLayer::new_for_http()
+        .make_span_with(move |req: &Request<Body>| server_span(&t, req))
+        .on_request(())
+        .on_response(
+            |res: &Response<Body>, _latency: Duration, span: &tracing::Span| {
+                span.record("http.response.status_code", res.status().as_u16());
+            },
+        );
+    Router::new()
+        .route("/reserve", post(reserve))
+        .route("/report", get(report))
+        .fallback(|| async { json(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}".into()) })
+        .layer(traced)
+        .route("/shutdown", post(shutdown))
+        .with_state(App {
+            tracing,
+            stock: Stock::default(),
+            stop,
+        })
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("inventory_service: {msg}");
+    std::process::exit(2);
+}
+
+#[tokio::main]
+async fn main() {
+    let config = crosstrace::TracingConfig::from_env().unwrap_or_else(|e| fail(e));
+    let t = crosstrace::init(config).unwrap_or_else(|e| fail(e));
+    // `tracing` spans and events (tower-http's, axum's, the handlers') become crosstrace spans.
+    let subscriber = tracing_subscriber::registry().with(t.layer());
+    if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
+        fail(e);
+    }
     let port: u16 = std::env::var("INVENTORY_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    let listener = match TcpListener::bind(("127.0.0.1", port)) {
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("inventory_service: cannot listen on 127.0.0.1:{port}: {e}");
-            std::process::exit(2);
-        }
+        Err(e) => fail(format!("cannot listen on 127.0.0.1:{port}: {e}")),
     };
     let addr = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     println!("listening on http://127.0.0.1:{addr}");
     let _ = std::io::stdout().flush();
-    let stock: Stock = Arc::default();
-
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let Ok(Some(req)) = read_request(&mut stream) else {
-            continue;
-        };
-        if req.method == "POST" && req.path == "/shutdown" {
-            let report = t.shutdown(Duration::from_secs(10));
-            respond(&mut stream, 200, "{\"stopping\":true}");
-            if let Ok(r) = report {
-                if r.unsent > 0 {
-                    eprintln!("inventory_service: {} spans could not be sent", r.unsent);
-                }
-            }
-            return;
-        }
-        // The caller's trace, baggage and correlation id.
-        let cx = t.extract(&req.headers);
-        let path = req.path.split('?').next().unwrap_or("/").to_owned();
-        // Only known routes name spans (and metric series); anything else is just the method.
-        let route = ["/reserve", "/report"]
-            .contains(&path.as_str())
-            .then_some(path.as_str());
-        let mut server = t
-            .span(match route {
-                Some(r) => format!("{} {r}", req.method),
-                None => req.method.clone(),
-            })
-            .kind(SpanKind::Server)
-            .parent_context(&cx)
-            .attributes([
-                KeyValue::new("http.request.method", req.method.clone()),
-                KeyValue::new("url.path", path.clone()),
-            ])
-            .start();
-        if let Some(r) = route {
-            server.set_attribute(KeyValue::new("http.route", r.to_owned()));
-        }
-        let (status, body) = {
-            let _guard = server.attach();
-            match (req.method.as_str(), path.as_str()) {
-                ("POST", "/reserve") => reserve(&t, &stock, &req.body, &mut server),
-                ("GET", "/report") => {
-                    let levels = stock.lock().unwrap_or_else(|e| e.into_inner());
-                    (200, serde_json::to_string(&*levels).unwrap_or_default())
-                }
-                _ => (404, "{\"error\":\"not found\"}".into()),
-            }
-        };
-        server.set_attribute(KeyValue::new(
-            "http.response.status_code",
-            i64::from(status),
-        ));
-        server.end();
-        respond(&mut stream, status, &body);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
+    let served = axum::serve(listener, app(t, stop))
+        .with_graceful_shutdown(async move { stopped.notified().await })
+        .await;
+    if let Err(e) = served {
+        fail(e);
     }
 }

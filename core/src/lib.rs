@@ -16,7 +16,10 @@ mod fork;
 pub mod health;
 pub mod intern;
 pub mod interop;
+#[cfg(feature = "tracing")]
+pub mod layer;
 pub mod metrics;
+pub mod otel;
 pub mod platform;
 pub mod propagation;
 pub mod redact;
@@ -31,6 +34,8 @@ pub use config::{
 pub use context::{correlation_id, Context, ContextGuard, Correlation, FutureExt};
 pub use error::{ConfigError, Error, ErrorKind, Result};
 pub use health::Health;
+#[cfg(feature = "tracing")]
+pub use layer::{CrosstraceLayer, SpanExt};
 pub use propagation::{Carrier, Propagators};
 pub use span::{Parent, Span};
 pub use tracing::{

@@ -105,6 +105,16 @@ impl Context {
         }
     }
 
+    /// Makes `cx` the thread's current context and returns the one it replaces (`None` while
+    /// the thread's thread-locals are torn down): for the `tracing` layer, whose enters and
+    /// exits are not guards on one stack frame.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn swap_current(cx: Context) -> Option<Context> {
+        CURRENT
+            .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), cx))
+            .ok()
+    }
+
     /// The parent span, if any.
     pub fn span_context(&self) -> Option<&SpanContext> {
         self.span.as_ref()

@@ -383,6 +383,7 @@ mod worker {
             .name("crosstrace-export".into())
             .spawn(move || {
                 crate::platform::block_signals();
+                crate::export::mark_export_thread();
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

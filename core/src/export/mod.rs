@@ -33,6 +33,27 @@ use crate::error::Result;
 #[cfg(unix)]
 pub(crate) use batch::ForkHold;
 pub use batch::{BatchProcessor, ShutdownReport};
+
+thread_local! {
+    /// Set on crosstrace's export threads.
+    static EXPORT_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as an export thread (for the rest of its life).
+#[cfg(feature = "native")]
+pub(crate) fn mark_export_thread() {
+    let _ = EXPORT_THREAD.try_with(|c| c.set(true));
+}
+
+/// Whether the calling thread is one of crosstrace's export threads. The exporters' libraries
+/// (h2, tower, hyper) emit `tracing` spans there; the `tracing` layer and the OpenTelemetry
+/// API's tracers record nothing on it, or every export would be traced and exported in turn,
+/// without end.
+pub(crate) fn on_export_thread() -> bool {
+    EXPORT_THREAD
+        .try_with(std::cell::Cell::get)
+        .unwrap_or(false)
+}
 pub use console::{render_tree, ConsoleExporter, TreeStyle};
 
 /// Spans that could not be delivered, and why.
