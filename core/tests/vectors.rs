@@ -11,9 +11,7 @@ use crosstrace::{Correlation, ErrorKind, KeyValue, PropagatorKind, Propagators, 
 use serde_json::{json, Value};
 
 fn vectors(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/vectors")
-        .join(name);
+    let path = manifest_dir().join("../tests/vectors").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
@@ -312,4 +310,12 @@ fn error_kind_table() {
     let mut codes: Vec<u32> = ErrorKind::ALL.iter().map(|k| k.c_code()).collect();
     codes.dedup();
     assert_eq!(codes.len(), ErrorKind::ALL.len(), "codes are unique");
+}
+
+/// The crate's directory, as cargo says when it runs the test (the path compiled in may be
+/// another checkout's when a shared target directory served it).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }
