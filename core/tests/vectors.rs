@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use crosstrace::{Correlation, ErrorKind, KeyValue, PropagatorKind, Propagators, TracingConfig};
 use serde_json::{json, Value};
