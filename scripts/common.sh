@@ -31,6 +31,17 @@ ensure_apt() {
   fi
 }
 
+# The pinned npm tools of bindings-wasm/dev (wasm-opt, tsc, esbuild, prettier, the OTel JS SDK):
+# `npm ci` when node_modules is missing or was installed from another package-lock.json.
+ensure_npm_dev() {
+  command -v npm >/dev/null || { echo "npm not found: install Node.js (>= 18)" >&2; exit 1; }
+  local dev="$ROOT/bindings-wasm/dev"
+  if ! cmp -s "$dev/package-lock.json" "$dev/node_modules/.crosstrace-installed-lock"; then
+    (cd "$dev" && npm ci --no-audit --no-fund)
+    cp "$dev/package-lock.json" "$dev/node_modules/.crosstrace-installed-lock"
+  fi
+}
+
 # Stops the daemon whose pid is in $1 (TERM, then KILL after 5 s) and removes the pid file.
 stop_pidfile() {
   local pidfile="$1"

@@ -17,9 +17,7 @@ ensure_tools() {
     CARGO_TARGET_DIR="$CROSSTRACE_CACHE/tools-target" \
       cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --root "$TOOLS"
   fi
-  if [ ! -x "$DEV/node_modules/.bin/wasm-opt" ]; then
-    (cd "$DEV" && npm ci --no-audit --no-fund)
-  fi
+  ensure_npm_dev
 }
 
 build() {

@@ -35,7 +35,8 @@ long ctbench_spans(long n, int mode) {
             failed += ct_span_set_str_interned(s, store, "berlin-01") != CT_OK;
             failed += ct_span_set_bool_interned(s, express, 1) != CT_OK;
         } else {
-            failed += ct_span_start_interned(checkout, CT_SPAN_KIND_INTERNAL, 0, keyed, 3, &s) != CT_OK;
+            failed +=
+                ct_span_start_interned(checkout, CT_SPAN_KIND_INTERNAL, 0, keyed, 3, &s) != CT_OK;
         }
         ct_span_free(s);
     }
@@ -58,4 +59,6 @@ int ctbench_init(void) {
     return rc;
 }
 
-int ctbench_flush(void) { return ct_force_flush(60000); }
+int ctbench_flush(void) {
+    return ct_force_flush(60000);
+}

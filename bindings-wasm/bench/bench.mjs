@@ -29,7 +29,9 @@ async function measureOnce(run) {
 await ct.init({ backend: 'none', maxQueueSize: 262144, exportMaxBatchSize: 512 });
 async function crosstraceRound() {
   for (let i = 0; i < N; i++) {
-    const s = ct.startSpan('checkout', { attributes: { 'order.id': 12345, store: 'berlin-01', express: true } });
+    const s = ct.startSpan('checkout', {
+      attributes: { 'order.id': 12345, store: 'berlin-01', express: true },
+    });
     s.end();
   }
   await ct.flush();
@@ -46,12 +48,16 @@ const exporter = {
   forceFlush: async () => {},
 };
 const provider = new BasicTracerProvider({
-  spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 262144, maxExportBatchSize: 512 })],
+  spanProcessors: [
+    new BatchSpanProcessor(exporter, { maxQueueSize: 262144, maxExportBatchSize: 512 }),
+  ],
 });
 const tracer = provider.getTracer('bench');
 async function sdkRound() {
   for (let i = 0; i < N; i++) {
-    const s = tracer.startSpan('checkout', { attributes: { 'order.id': 12345, store: 'berlin-01', express: true } });
+    const s = tracer.startSpan('checkout', {
+      attributes: { 'order.id': 12345, store: 'berlin-01', express: true },
+    });
     s.end();
   }
   await provider.forceFlush();
@@ -69,14 +75,17 @@ for (let r = 0; r < ROUNDS; r++) {
   sdk = better(sdk, await measureOnce(sdkRound));
 }
 const h = ct.health();
-if (h.spans_exported !== h.spans_ended) throw new Error(`not all spans exported: ${JSON.stringify(h)}`);
+if (h.spans_exported !== h.spans_ended)
+  throw new Error(`not all spans exported: ${JSON.stringify(h)}`);
 if (exported !== N * (ROUNDS + 1)) throw new Error(`SDK exported ${exported}`);
 
 const f = (c) => `${(c.wall / 1000).toFixed(2)} / ${(c.cpu / 1000).toFixed(2)} µs`;
 console.log(`per span with 3 attributes, best of ${ROUNDS} x ${N}, wall / CPU:`);
 console.log(`  crosstrace (wasm)                 ${f(crosstrace)}`);
 console.log(`  @opentelemetry/sdk-trace-base     ${f(sdk)}`);
-console.log(`  crosstrace is ${(sdk.cpu / crosstrace.cpu).toFixed(2)}x cheaper in CPU, ${(sdk.wall / crosstrace.wall).toFixed(2)}x in wall time (goal: 2x)`);
+console.log(
+  `  crosstrace is ${(sdk.cpu / crosstrace.cpu).toFixed(2)}x cheaper in CPU, ${(sdk.wall / crosstrace.wall).toFixed(2)}x in wall time (goal: 2x)`,
+);
 
 // Size: what a page downloads.
 const pkgDir = new URL('../pkg/', import.meta.url);
@@ -97,16 +106,36 @@ provider.register();
 `,
 );
 const devDir = new URL('../dev/', import.meta.url).pathname;
-execFileSync(join(devDir, 'node_modules/.bin/esbuild'), [entry, '--bundle', '--minify', '--format=esm', '--platform=browser', `--outfile=${join(dir, 'otel.js')}`], { cwd: devDir, stdio: 'ignore', env: { ...process.env, NODE_PATH: join(devDir, 'node_modules') } });
+execFileSync(
+  join(devDir, 'node_modules/.bin/esbuild'),
+  [
+    entry,
+    '--bundle',
+    '--minify',
+    '--format=esm',
+    '--platform=browser',
+    `--outfile=${join(dir, 'otel.js')}`,
+  ],
+  {
+    cwd: devDir,
+    stdio: 'ignore',
+    env: { ...process.env, NODE_PATH: join(devDir, 'node_modules') },
+  },
+);
 const theirs = gzipSync(readFileSync(join(dir, 'otel.js')), { level: 9 }).length;
-console.log(`gzipped size: crosstrace .wasm + JS ${(ours / 1024).toFixed(1)} KiB, sdk-trace-web + exporter-trace-otlp-http (minified) ${(theirs / 1024).toFixed(1)} KiB: ${(ours / theirs).toFixed(1)}x`);
+console.log(
+  `gzipped size: crosstrace .wasm + JS ${(ours / 1024).toFixed(1)} KiB, sdk-trace-web + exporter-trace-otlp-http (minified) ${(theirs / 1024).toFixed(1)} KiB: ${(ours / theirs).toFixed(1)}x`,
+);
 // The floor: opentelemetry_sdk alone in wasm (bindings-wasm/size-floor: one span to an exporter
 // that counts, built for size), below which no package on the Rust SDK can go.
 if (process.env.CT_SIZE_FLOOR_DIR) {
   const floorDir = process.env.CT_SIZE_FLOOR_DIR;
   const floor =
-    gzipSync(readFileSync(join(floorDir, 'crosstrace_wasm_size_floor_bg.wasm')), { level: 9 }).length +
+    gzipSync(readFileSync(join(floorDir, 'crosstrace_wasm_size_floor_bg.wasm')), { level: 9 })
+      .length +
     gzipSync(readFileSync(join(floorDir, 'crosstrace_wasm_size_floor.js')), { level: 9 }).length;
-  console.log(`gzipped size floor: opentelemetry_sdk alone in wasm (one span, no export; opt-level z, wasm-opt -Oz) ${(floor / 1024).toFixed(1)} KiB: ${(floor / theirs).toFixed(1)}x the JS bundle`);
+  console.log(
+    `gzipped size floor: opentelemetry_sdk alone in wasm (one span, no export; opt-level z, wasm-opt -Oz) ${(floor / 1024).toFixed(1)} KiB: ${(floor / theirs).toFixed(1)}x the JS bundle`,
+  );
 }
 await ct.shutdown();

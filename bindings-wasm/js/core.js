@@ -120,7 +120,11 @@ export class Span {
     return this;
   }
   addEvent(name, attributes) {
-    raw.spanAddEvent(this._h, name, attributes === undefined ? undefined : encodeAttributes(attributes));
+    raw.spanAddEvent(
+      this._h,
+      name,
+      attributes === undefined ? undefined : encodeAttributes(attributes),
+    );
     return this;
   }
   /** Records an exception event (type, message, stack) and sets error status. */
@@ -216,13 +220,26 @@ export function startSpan(name, options = {}) {
   const start = startTime === undefined ? undefined : timeInput(startTime);
   const json = typeof attrs === 'string';
   return new Span(
-    raw.startSpan(name, k, parentContext(parent), json ? attrs : undefined, json ? undefined : attrs, start),
+    raw.startSpan(
+      name,
+      k,
+      parentContext(parent),
+      json ? attrs : undefined,
+      json ? undefined : attrs,
+      start,
+    ),
   );
 }
 
 /** Span kinds as the numbers the wasm side takes (no inherited keys: `toString` is no kind). */
 const KINDS = Object.freeze(
-  Object.assign(Object.create(null), { internal: 0, server: 1, client: 2, producer: 3, consumer: 4 }),
+  Object.assign(Object.create(null), {
+    internal: 0,
+    server: 1,
+    client: 2,
+    producer: 3,
+    consumer: 4,
+  }),
 );
 
 function runIn(context, fn, arg) {

@@ -58,12 +58,7 @@ export declare class Context {
   spanId(): string | undefined;
   toJSON(): string;
   static fromJSON(json: string): Context;
-  withCorrelation(
-    id?: string,
-    userId?: string,
-    operation?: string,
-    fieldsJson?: string,
-  ): Context;
+  withCorrelation(id?: string, userId?: string, operation?: string, fieldsJson?: string): Context;
   free(): void;
 }
 
@@ -124,13 +119,7 @@ export interface Health {
 
 /** Where the WebAssembly module comes from, when the default (next to the entry point) cannot work. */
 export type WasmSource =
-  | WebAssembly.Module
-  | BufferSource
-  | URL
-  | string
-  | Request
-  | Response
-  | PromiseLike<Response>;
+  WebAssembly.Module | BufferSource | URL | string | Request | Response | PromiseLike<Response>;
 
 /** Loads the WebAssembly module (called by `init`); `source` overrides where it comes from. */
 export function ready(source?: WasmSource): Promise<void>;
@@ -139,7 +128,10 @@ export function startSpan(name: string, options?: StartSpanOptions): Span;
 export function withSpan<T>(name: string, fn: (span: Span) => T, options?: StartSpanOptions): T;
 export function withCorrelation<T>(fields: CorrelationFields, fn: (correlationId: string) => T): T;
 export function getCorrelationId(): string | undefined;
-export function inject<H extends Headers | Record<string, string>>(headers: H, from?: Span | Context): H;
+export function inject<H extends Headers | Record<string, string>>(
+  headers: H,
+  from?: Span | Context,
+): H;
 export function extract(
   headers:
     | Headers

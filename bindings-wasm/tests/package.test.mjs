@@ -40,10 +40,10 @@ test('config: camelCase fields and OTEL_* strings, errors are named Error object
     return true;
   });
   await assert.rejects(ct.init({ sampleRate: 1 }), { name: 'CrosstraceConfigError' });
-  await assert.rejects(
-    ct.init({ backend: 'otlp', endpoint: 'http://127.0.0.1:4317' }),
-    { name: 'CrosstraceExporterSetupError', message: /gRPC/ },
-  );
+  await assert.rejects(ct.init({ backend: 'otlp', endpoint: 'http://127.0.0.1:4317' }), {
+    name: 'CrosstraceExporterSetupError',
+    message: /gRPC/,
+  });
 });
 
 test('shared vectors: config environments', async () => {
@@ -67,7 +67,13 @@ test('shared vectors: config environments', async () => {
 const camel = (s) => s.replace(/_(.)/g, (_, c) => c.toUpperCase());
 // The vectors' stand-ins for what JSON cannot hold, as JS values.
 const jsValue = (v) =>
-  v === 'NaN' ? NaN : v === 'inf' ? Infinity : typeof v === 'string' && /^\d+$/.test(v) ? BigInt(v) : v;
+  v === 'NaN'
+    ? NaN
+    : v === 'inf'
+      ? Infinity
+      : typeof v === 'string' && /^\d+$/.test(v)
+        ? BigInt(v)
+        : v;
 
 test('shared vectors: config fields in camelCase', async () => {
   for (const c of vectors('config_fields.json').cases) {
@@ -116,9 +122,12 @@ test('shared vectors: propagation extract and inject', async () => {
       const name = `${c.name} via ${carrier}`;
       const got = JSON.parse(ct.extract(headers).toJSON());
       if (c.expect.span === null) assert.equal(got.span, null, name);
-      else for (const [k, v] of Object.entries(c.expect.span)) assert.equal(got.span?.[k], v, `${name}: ${k}`);
+      else
+        for (const [k, v] of Object.entries(c.expect.span))
+          assert.equal(got.span?.[k], v, `${name}: ${k}`);
       if (c.expect.baggage) assert.deepEqual(got.baggage, c.expect.baggage, name);
-      if (c.expect.baggage_count) assert.equal(Object.keys(got.baggage).length, c.expect.baggage_count, name);
+      if (c.expect.baggage_count)
+        assert.equal(Object.keys(got.baggage).length, c.expect.baggage_count, name);
       if ('correlation' in c.expect) assert.deepEqual(got.correlation, c.expect.correlation, name);
     }
   }
@@ -140,7 +149,12 @@ test('shared vectors: error kinds are the JS names', async () => {
 
 test('spans: parents, withSpan over async functions, rejections recorded', async () => {
   const c = await collector();
-  await ct.init({ serviceName: 'shop-web', backend: 'otlp', endpoint: c.url, scheduleDelayMillis: 60000 });
+  await ct.init({
+    serviceName: 'shop-web',
+    backend: 'otlp',
+    endpoint: c.url,
+    scheduleDelayMillis: 60000,
+  });
   const trace = await ct.withSpan('checkout', async (root) => {
     root.setAttribute('cart.items', 3);
     const child = ct.startSpan('price lookup', { kind: 'client', attributes: { sku: 'A1' } });
@@ -201,9 +215,15 @@ test('inject and extract with Headers and plain objects; correlation travels', a
 
 test('bad arguments throw named errors, never crash', async () => {
   await ct.init({ backend: 'none' });
-  assert.throws(() => ct.startSpan('x', { kind: 'sideways' }), { name: 'CrosstraceInvalidArgumentError' });
-  assert.throws(() => ct.startSpan('x', { attributes: { o: {} } }), { name: 'CrosstraceInvalidArgumentError' });
-  assert.throws(() => ct.startSpan('x', { parent: 42 }), { name: 'CrosstraceInvalidArgumentError' });
+  assert.throws(() => ct.startSpan('x', { kind: 'sideways' }), {
+    name: 'CrosstraceInvalidArgumentError',
+  });
+  assert.throws(() => ct.startSpan('x', { attributes: { o: {} } }), {
+    name: 'CrosstraceInvalidArgumentError',
+  });
+  assert.throws(() => ct.startSpan('x', { parent: 42 }), {
+    name: 'CrosstraceInvalidArgumentError',
+  });
   const s = ct.startSpan('x');
   assert.throws(() => s.setStatus('maybe'), { name: 'CrosstraceInvalidArgumentError' });
   s.end();
@@ -227,7 +247,10 @@ test('a full queue drops and counts; export errors are counted', async () => {
   const h = ct.health();
   assert.equal(h.spans_export_failed, 10);
   assert.equal(h.last_export_error.kind, 'http_503');
-  assert.equal(h.spans_ended, h.spans_exported + h.spans_dropped_queue_full + h.spans_export_failed);
+  assert.equal(
+    h.spans_ended,
+    h.spans_exported + h.spans_dropped_queue_full + h.spans_export_failed,
+  );
   await c.close();
 });
 
@@ -255,19 +278,34 @@ test('timestamps have sub-millisecond precision (performance.now)', async () => 
   const spans = JSON.parse(c.requests[0].body.toString('utf8'));
   assert.equal(spans.length, 5);
   // Microsecond timestamps: with Date.now() (the SDK's wasm clock) all would be whole ms.
-  assert.ok(spans.some((s) => s.timestamp % 1000 !== 0), JSON.stringify(spans.map((s) => s.timestamp)));
+  assert.ok(
+    spans.some((s) => s.timestamp % 1000 !== 0),
+    JSON.stringify(spans.map((s) => s.timestamp)),
+  );
   await c.close();
 });
 
 test('flushes on its own: at batch size and on the schedule-delay timer', async () => {
   const c = await collector();
-  await ct.init({ backend: 'otlp', endpoint: c.url, exportMaxBatchSize: 5, scheduleDelayMillis: 60000 });
+  await ct.init({
+    backend: 'otlp',
+    endpoint: c.url,
+    exportMaxBatchSize: 5,
+    scheduleDelayMillis: 60000,
+  });
   for (let i = 0; i < 5; i++) ct.startSpan(`b${i}`).end();
-  for (let i = 0; i < 50 && c.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 50 && c.requests.length === 0; i++)
+    await new Promise((r) => setTimeout(r, 10));
   assert.equal(c.requests.length, 1, 'a full batch is sent without flush()');
-  await ct.init({ backend: 'otlp', endpoint: c.url, exportMaxBatchSize: 100, scheduleDelayMillis: 50 });
+  await ct.init({
+    backend: 'otlp',
+    endpoint: c.url,
+    exportMaxBatchSize: 100,
+    scheduleDelayMillis: 50,
+  });
   ct.startSpan('lonely').end();
-  for (let i = 0; i < 100 && c.requests.length === 1; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 100 && c.requests.length === 1; i++)
+    await new Promise((r) => setTimeout(r, 10));
   assert.equal(c.requests.length, 2, 'a partial batch is sent when the timer fires');
   await c.close();
 });
@@ -310,7 +348,7 @@ test('span metrics: the shared span program gives the golden text byte for byte'
   );
 });
 
-test('shared vectors: a continued span takes only the headers\' correlation', async () => {
+test("shared vectors: a continued span takes only the headers' correlation", async () => {
   const v = vectors('extracted_correlation.json');
   await ct.init({ backend: 'none' });
   ct.withCorrelation({ correlationId: v.current_correlation_id }, () => {
@@ -342,9 +380,16 @@ test('the resource names Node, the process instance and the host', async () => {
   ct.startSpan('described').end();
   await ct.flush();
   const body = c.requests[0].body.toString('latin1');
-  for (const s of ['telemetry.sdk.language', 'nodejs', 'service.instance.id', 'host.name', hostname(), 'edge-7']) {
+  for (const s of [
+    'telemetry.sdk.language',
+    'nodejs',
+    'service.instance.id',
+    'host.name',
+    hostname(),
+    'edge-7',
+  ]) {
     assert.ok(body.includes(s), `OTLP resource carries ${s}`);
   }
-  assert.ok(!body.includes('\x04rust'), 'not the core\'s own language');
+  assert.ok(!body.includes('\x04rust'), "not the core's own language");
   await c.close();
 });

@@ -43,5 +43,14 @@ export async function main(): Promise<number> {
   const series: number = health().metrics_series;
   await flush();
   await shutdown();
-  return total + Number(kept) + text.length + series + id.length + (maybe?.length ?? 0) + Object.keys(plain).length + health().spans_ended;
+  return (
+    total +
+    Number(kept) +
+    text.length +
+    series +
+    id.length +
+    (maybe?.length ?? 0) +
+    Object.keys(plain).length +
+    health().spans_ended
+  );
 }

@@ -80,5 +80,6 @@ for (let i = 0; i < Number(count); i++) {
 await ct.flush();
 await ct.shutdown();
 const h = ct.health();
-if (h.spans_export_failed > 0) console.error(`storefront: ${h.spans_export_failed} spans failed to export`);
+if (h.spans_export_failed > 0)
+  console.error(`storefront: ${h.spans_export_failed} spans failed to export`);
 process.exit(failed === 0 ? 0 : 1);

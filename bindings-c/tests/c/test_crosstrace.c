@@ -22,27 +22,27 @@
 static int passed = 0, failed = 0;
 static const char *current_test = "";
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
+#define CHECK(cond)                                                                            \
+    do {                                                                                       \
+        if (cond) {                                                                            \
+            passed++;                                                                          \
+        } else {                                                                               \
+            failed++;                                                                          \
             fprintf(stderr, "FAIL %s (%s:%d): %s\n", current_test, __FILE__, __LINE__, #cond); \
-        }                                                                                  \
+        }                                                                                      \
     } while (0)
 
-#define CHECK_RC(expr, want)                                                               \
-    do {                                                                                   \
-        ct_result rc_ = (expr);                                                            \
-        if (rc_ == (want)) {                                                               \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "FAIL %s (%s:%d): %s returned %s, want %s; last error: %s\n",  \
-                    current_test, __FILE__, __LINE__, #expr, ct_result_name(rc_),          \
+#define CHECK_RC(expr, want)                                                              \
+    do {                                                                                  \
+        ct_result rc_ = (expr);                                                           \
+        if (rc_ == (want)) {                                                              \
+            passed++;                                                                     \
+        } else {                                                                          \
+            failed++;                                                                     \
+            fprintf(stderr, "FAIL %s (%s:%d): %s returned %s, want %s; last error: %s\n", \
+                    current_test, __FILE__, __LINE__, #expr, ct_result_name(rc_),         \
                     ct_result_name(want), ct_last_error() ? ct_last_error() : "(none)");  \
-        }                                                                                  \
+        }                                                                                 \
     } while (0)
 
 static void init_with(const char *const *kv) {
@@ -191,12 +191,16 @@ static void test_spans_ids_parents_and_health(void) {
         {"express", CT_ATTRIBUTE_BOOL, NULL, 1, 0},
     };
     ct_span *batch = NULL;
-    CHECK_RC(ct_span_start_with_attributes("with attrs", CT_SPAN_KIND_INTERNAL, root, attrs, 3, &batch), CT_OK);
+    CHECK_RC(
+        ct_span_start_with_attributes("with attrs", CT_SPAN_KIND_INTERNAL, root, attrs, 3, &batch),
+        CT_OK);
     ct_attribute bad[1] = {{"x", 9, NULL, 0, 0}};
     ct_span *none = NULL;
-    CHECK_RC(ct_span_start_with_attributes("bad", CT_SPAN_KIND_INTERNAL, NULL, bad, 1, &none), CT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(ct_span_start_with_attributes("bad", CT_SPAN_KIND_INTERNAL, NULL, bad, 1, &none),
+             CT_ERR_INVALID_ARGUMENT);
     CHECK(none == NULL);
-    CHECK_RC(ct_span_start_with_attributes("x", CT_SPAN_KIND_INTERNAL, NULL, NULL, 2, &none), CT_ERR_NULL_POINTER);
+    CHECK_RC(ct_span_start_with_attributes("x", CT_SPAN_KIND_INTERNAL, NULL, NULL, 2, &none),
+             CT_ERR_NULL_POINTER);
     ct_span_free(batch);
 
     /* The thread's current span is the parent of spans started with a NULL parent. */
@@ -286,8 +290,10 @@ static void test_correlation_and_propagation(void) {
         CHECK_RC(ct_context_to_json(all[i], &json), CT_OK);
         cJSON *j = cJSON_Parse(json);
         const cJSON *span = cJSON_GetObjectItemCaseSensitive(j, "span");
-        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(span, "trace_id")), tid) == 0);
-        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(span, "span_id")), sid) == 0);
+        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(span, "trace_id")),
+                     tid) == 0);
+        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(span, "span_id")),
+                     sid) == 0);
         cJSON_Delete(j);
         ct_string_free(json);
     }
@@ -443,7 +449,8 @@ static void test_many_live_spans(void) {
         memcpy(freed, many, sizeof freed);
     }
     int refused = 0;
-    for (int i = 0; i < MANY_LIVE; i++) refused += ct_span_set_i64(freed[i], "i", i) == CT_ERR_INVALID_HANDLE;
+    for (int i = 0; i < MANY_LIVE; i++)
+        refused += ct_span_set_i64(freed[i], "i", i) == CT_ERR_INVALID_HANDLE;
     CHECK(refused == MANY_LIVE);
     CHECK_RC(ct_force_flush(10000), CT_OK);
     CHECK(health_num("spans_ended") == 2 * MANY_LIVE);
@@ -554,13 +561,16 @@ static void test_config_vectors(const char *dir, const char *file) {
         if (expect) {
             cJSON *got = rc == CT_OK ? cJSON_Parse(json) : NULL;
             int ok = got != NULL && subset(expect, got);
-            if (!ok) fprintf(stderr, "  case %s: %s\n", name, ct_last_error() ? ct_last_error() : json);
+            if (!ok)
+                fprintf(stderr, "  case %s: %s\n", name, ct_last_error() ? ct_last_error() : json);
             CHECK(ok);
             cJSON_Delete(got);
         } else {
             const cJSON *err = cJSON_GetObjectItemCaseSensitive(c, "error");
-            const char *var = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "variable"));
-            const char *bound = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "expected_contains"));
+            const char *var =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "variable"));
+            const char *bound =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "expected_contains"));
             int ok = rc == CT_ERR_CONFIG && ct_last_error() && strstr(ct_last_error(), var) &&
                      (bound == NULL || strstr(ct_last_error(), bound));
             if (!ok) fprintf(stderr, "  case %s: rc %s\n", name, ct_result_name(rc));
@@ -630,7 +640,8 @@ static void test_extract_vectors(const char *dir) {
             ok = ok && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(got, "baggage")) ==
                            (int)cJSON_GetNumberValue(count);
         const cJSON *corr = cJSON_GetObjectItemCaseSensitive(expect, "correlation");
-        if (corr) ok = ok && cJSON_Compare(corr, cJSON_GetObjectItemCaseSensitive(got, "correlation"), 1);
+        if (corr)
+            ok = ok && cJSON_Compare(corr, cJSON_GetObjectItemCaseSensitive(got, "correlation"), 1);
         if (!ok) fprintf(stderr, "  case %s: got %s\n", name, json);
         CHECK(ok);
         /* Lines give the very same context as pairs. */
@@ -652,7 +663,8 @@ static void test_extracted_correlation_vectors(const char *dir) {
     current_test = "vectors: extracted_correlation";
     cJSON *v = load(dir, "extracted_correlation.json");
     init_none();
-    const char *current = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "current_correlation_id"));
+    const char *current =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "current_correlation_id"));
     CHECK_RC(ct_correlation_begin(current, NULL, NULL), CT_OK);
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(v, "cases")) {
@@ -674,7 +686,8 @@ static void test_extracted_correlation_vectors(const char *dir) {
         CHECK_RC(ct_span_start_from("continued", CT_SPAN_KIND_SERVER, cx, &span), CT_OK);
         char trace[33];
         ct_span_trace_id(span, trace);
-        const char *want_trace = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "expect_trace_id"));
+        const char *want_trace =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "expect_trace_id"));
         int ok = want_trace ? strcmp(trace, want_trace) == 0
                             : strcmp(trace, "4bf92f3577b34da6a3ce929d0e0e4736") != 0;
         char **lines = NULL;
@@ -684,9 +697,12 @@ static void test_extracted_correlation_vectors(const char *dir) {
         const char *prefix = "x-correlation-id: ";
         for (size_t i = 0; i < n; i++)
             if (strncasecmp(lines[i], prefix, strlen(prefix)) == 0) got = lines[i] + strlen(prefix);
-        const char *want = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "expect_correlation_id"));
+        const char *want =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "expect_correlation_id"));
         ok = ok && (want ? got != NULL && strcmp(got, want) == 0 : got == NULL);
-        if (!ok) fprintf(stderr, "  case %s: trace %s, correlation %s\n", name, trace, got ? got : "(none)");
+        if (!ok)
+            fprintf(stderr, "  case %s: trace %s, correlation %s\n", name, trace,
+                    got ? got : "(none)");
         CHECK(ok);
         ct_lines_free(lines, n);
         ct_span_free(span);
@@ -728,7 +744,8 @@ static void test_error_kind_vectors(const char *dir) {
     cJSON *v = load(dir, "error_kinds.json");
     const cJSON *k;
     cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(v, "kinds")) {
-        ct_result code = (ct_result)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(k, "c_code"));
+        ct_result code =
+            (ct_result)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(k, "c_code"));
         char want[64] = "CT_ERR_";
         const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(k, "kind"));
         for (size_t i = 0; kind[i] && i < 50; i++) {
@@ -803,16 +820,23 @@ static void test_metrics_program(const char *dir, int interned) {
     CHECK_RC(ct_init(cfg), CT_OK);
     ct_config_free(cfg);
 
-    uint64_t base_ns = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "base_unix_ms")) * 1000000u;
-    ct_header tp = {"traceparent", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "unsampled_parent_traceparent"))};
+    uint64_t base_ns =
+        (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "base_unix_ms")) *
+        1000000u;
+    ct_header tp = {"traceparent", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                                       p, "unsampled_parent_traceparent"))};
     ct_context *unsampled = NULL;
     CHECK_RC(ct_extract_headers(&tp, 1, &unsampled), CT_OK);
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(p, "spans")) {
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "name"));
         uint32_t kind = kind_of(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "kind")));
-        uint64_t start = base_ns + (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "start_ms")) * 1000000u;
-        uint64_t end = base_ns + (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "end_ms")) * 1000000u;
+        uint64_t start = base_ns + (uint64_t)cJSON_GetNumberValue(
+                                       cJSON_GetObjectItemCaseSensitive(s, "start_ms")) *
+                                       1000000u;
+        uint64_t end = base_ns + (uint64_t)cJSON_GetNumberValue(
+                                     cJSON_GetObjectItemCaseSensitive(s, "end_ms")) *
+                                     1000000u;
         ct_attribute attrs[8];
         size_t n = 0;
         const cJSON *a;
@@ -852,9 +876,12 @@ static void test_metrics_program(const char *dir, int interned) {
             }
         }
         const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "status"));
-        const char *description = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "description"));
-        if (status && strcmp(status, "ok") == 0) CHECK_RC(ct_span_set_status(span, CT_STATUS_OK, NULL), CT_OK);
-        if (status && strcmp(status, "error") == 0) CHECK_RC(ct_span_set_status(span, CT_STATUS_ERROR, description), CT_OK);
+        const char *description =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "description"));
+        if (status && strcmp(status, "ok") == 0)
+            CHECK_RC(ct_span_set_status(span, CT_STATUS_OK, NULL), CT_OK);
+        if (status && strcmp(status, "error") == 0)
+            CHECK_RC(ct_span_set_status(span, CT_STATUS_ERROR, description), CT_OK);
         CHECK_RC(ct_span_end_at(span, end), CT_OK);
         CHECK_RC(ct_span_end_at(span, end), CT_ERR_SPAN_ENDED);
         ct_span_free(span);
@@ -864,7 +891,9 @@ static void test_metrics_program(const char *dir, int interned) {
     CHECK_RC(ct_metrics_text(&text), CT_OK);
     char *golden = read_text(dir, "metrics_program.prom");
     int same = text != NULL && strcmp(text, golden) == 0;
-    if (!same) fprintf(stderr, "  metrics text differs from metrics_program.prom:\n%s\n", text ? text : "(null)");
+    if (!same)
+        fprintf(stderr, "  metrics text differs from metrics_program.prom:\n%s\n",
+                text ? text : "(null)");
     CHECK(same);
     free(golden);
     ct_string_free(text);
@@ -879,7 +908,8 @@ static char static_buf[32];
 
 static void reused_buffer(char *buf) {
     init_none();
-    const char *names[] = {"reused.alpha", "reused.beta", "reused.alp", "reused.alphabet", "reused.alpha"};
+    const char *names[] = {"reused.alpha", "reused.beta", "reused.alp", "reused.alphabet",
+                           "reused.alpha"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         strcpy(buf, names[i]);
         ct_span *s = NULL;
@@ -911,19 +941,23 @@ static void reused_buffer(char *buf) {
     }
     char *text = NULL;
     CHECK_RC(ct_metrics_text(&text), CT_OK);
-    const char *want_targets[][2] = {{"svc.alpha", "2"}, {"svc.beta", "1"}, {"svc.alp", "1"},
+    const char *want_targets[][2] = {{"svc.alpha", "2"},  {"svc.beta", "1"},  {"svc.alp", "1"},
                                      {"svc.gamma", "11"}, {"svc.delta", "1"}, {"svc.gam", "1"}};
     for (size_t i = 0; i < 6; i++) {
         char line[128];
-        snprintf(line, sizeof line, "status=\"unset\",target_service=\"%s\"} %s\n", want_targets[i][0], want_targets[i][1]);
+        snprintf(line, sizeof line, "status=\"unset\",target_service=\"%s\"} %s\n",
+                 want_targets[i][0], want_targets[i][1]);
         int found = text != NULL && strstr(text, line) != NULL;
         if (!found) fprintf(stderr, "  no line ending in: %s", line);
         CHECK(found);
     }
-    const char *want[][2] = {{"reused.alpha", "2"}, {"reused.beta", "1"}, {"reused.alp", "1"}, {"reused.alphabet", "1"}};
+    const char *want[][2] = {
+        {"reused.alpha", "2"}, {"reused.beta", "1"}, {"reused.alp", "1"}, {"reused.alphabet", "1"}};
     for (size_t i = 0; i < 4; i++) {
         char line[128];
-        snprintf(line, sizeof line, "span_name=\"%s\",span_kind=\"internal\",status=\"unset\"} %s\n", want[i][0], want[i][1]);
+        snprintf(line, sizeof line,
+                 "span_name=\"%s\",span_kind=\"internal\",status=\"unset\"} %s\n", want[i][0],
+                 want[i][1]);
         int found = text != NULL && strstr(text, line) != NULL;
         if (!found) fprintf(stderr, "  no line ending in: %s", line);
         CHECK(found);
@@ -975,7 +1009,8 @@ static void *interned_filler(void *arg) {
         ok = ok && ct_span_start_interned(id, CT_SPAN_KIND_INTERNAL, NULL, NULL, 0, &s) == CT_OK;
         ct_span_free(s);
     }
-    if (!ok) fprintf(stderr, "  interned_filler: %s\n", ct_last_error() ? ct_last_error() : "(none)");
+    if (!ok)
+        fprintf(stderr, "  interned_filler: %s\n", ct_last_error() ? ct_last_error() : "(none)");
     return ok ? (void *)1 : NULL;
 }
 
@@ -1010,7 +1045,8 @@ static void test_interned_strings(void) {
     for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
         CHECK_RC(ct_span_start_interned(bogus[i], CT_SPAN_KIND_INTERNAL, NULL, NULL, 0, &none),
                  CT_ERR_INVALID_ARGUMENT);
-        CHECK(none == NULL && strstr(ct_last_error(), "name") && strstr(ct_last_error(), "ct_intern"));
+        CHECK(none == NULL && strstr(ct_last_error(), "name") &&
+              strstr(ct_last_error(), "ct_intern"));
     }
     ct_interned_attribute attrs[2] = {
         {a, CT_ATTRIBUTE_INT, NULL, 5, 0},
@@ -1018,12 +1054,15 @@ static void test_interned_strings(void) {
     };
     CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_SERVER, NULL, attrs, 2, &s), CT_OK);
     attrs[1].key = 424242;
-    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_INTERNAL, NULL, attrs, 2, &none), CT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_INTERNAL, NULL, attrs, 2, &none),
+             CT_ERR_INVALID_ARGUMENT);
     CHECK(none == NULL && strstr(ct_last_error(), "attribute key"));
     attrs[1].key = c;
     attrs[1].type = 9;
-    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_INTERNAL, NULL, attrs, 2, &none), CT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_INTERNAL, NULL, NULL, 1, &none), CT_ERR_NULL_POINTER);
+    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_INTERNAL, NULL, attrs, 2, &none),
+             CT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(ct_span_start_interned(c, CT_SPAN_KIND_INTERNAL, NULL, NULL, 1, &none),
+             CT_ERR_NULL_POINTER);
     CHECK_RC(ct_span_start_interned(c, 42, NULL, NULL, 0, &none), CT_ERR_INVALID_ARGUMENT);
     CHECK(none == NULL);
 
@@ -1085,8 +1124,12 @@ static void fork_spans(const char *name, int n, char *out) {
     }
 }
 
-static int cmp48(const void *a, const void *b) { return memcmp(a, b, 48); }
-static int cmp16(const void *a, const void *b) { return memcmp(a, b, 16); }
+static int cmp48(const void *a, const void *b) {
+    return memcmp(a, b, 48);
+}
+static int cmp16(const void *a, const void *b) {
+    return memcmp(a, b, 16);
+}
 
 /* Number of lines of `path` holding `needle`; -1 when unreadable. */
 static int count_in_file(const char *path, const char *needle) {
@@ -1121,7 +1164,8 @@ static int fork_child(int fd, const char *log) {
     free(ids);
     close(fd);
     if (ct_force_flush(10000) != CT_OK) return 12;
-    if (health_num("spans_ended") != FORK_SPANS || health_num("spans_exported") != FORK_SPANS) return 13;
+    if (health_num("spans_ended") != FORK_SPANS || health_num("spans_exported") != FORK_SPANS)
+        return 13;
     double begin = now_s();
     uint64_t unsent = 1;
     if (ct_shutdown(10000, &unsent) != CT_OK || unsent != 0) return 14;
@@ -1145,8 +1189,9 @@ static void test_fork(void) {
     int log_fd = open(parent_log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     dup2(log_fd, 2);
     close(log_fd);
-    const char *kv[] = {"OTEL_BACKEND", "console", "OTEL_SERVICE_NAME", "c-fork",
-                        "OTEL_BSP_SCHEDULE_DELAY", "60000", NULL};
+    const char *kv[] = {
+        "OTEL_BACKEND", "console", "OTEL_SERVICE_NAME", "c-fork", "OTEL_BSP_SCHEDULE_DELAY",
+        "60000",        NULL};
     init_with(kv);
 
     size_t total = (size_t)(FORK_CHILDREN + 1) * FORK_SPANS;
@@ -1174,7 +1219,9 @@ static void test_fork(void) {
         close(fds[1]);
         char *dst = all + ((size_t)(c + 1) * FORK_SPANS) * 48;
         ssize_t n = 0, r;
-        while (n < (ssize_t)FORK_SPANS * 48 && (r = read(fds[0], dst + n, (size_t)FORK_SPANS * 48 - (size_t)n)) > 0) n += r;
+        while (n < (ssize_t)FORK_SPANS * 48 &&
+               (r = read(fds[0], dst + n, (size_t)FORK_SPANS * 48 - (size_t)n)) > 0)
+            n += r;
         close(fds[0]);
         got[c] = n;
     }
@@ -1206,12 +1253,14 @@ static void test_fork(void) {
     /* No trace id and no span id repeats among the parent's and the children's spans. */
     qsort(all, total, 48, cmp48);
     int repeated_trace = 0;
-    for (size_t i = 1; i < total; i++) repeated_trace += memcmp(all + (i - 1) * 48, all + i * 48, 32) == 0;
+    for (size_t i = 1; i < total; i++)
+        repeated_trace += memcmp(all + (i - 1) * 48, all + i * 48, 32) == 0;
     CHECK(repeated_trace == 0);
     for (size_t i = 0; i < total; i++) memmove(all + i * 16, all + i * 48 + 32, 16);
     qsort(all, total, 16, cmp16);
     int repeated_span = 0;
-    for (size_t i = 1; i < total; i++) repeated_span += memcmp(all + (i - 1) * 16, all + i * 16, 16) == 0;
+    for (size_t i = 1; i < total; i++)
+        repeated_span += memcmp(all + (i - 1) * 16, all + i * 16, 16) == 0;
     CHECK(repeated_span == 0);
     free(all);
     remove(parent_log);

@@ -41,10 +41,15 @@ const server = createServer((req, res) => {
       res.writeHead(204);
       return res.end();
     }
-    const file = url.pathname === '/page.html' ? new URL('page.html', here) : new URL(`.${url.pathname.replace(/^\/pkg/, '')}`, pkg);
+    const file =
+      url.pathname === '/page.html'
+        ? new URL('page.html', here)
+        : new URL(`.${url.pathname.replace(/^\/pkg/, '')}`, pkg);
     try {
       const body = readFileSync(file);
-      res.writeHead(200, { 'content-type': types[extname(file.pathname)] ?? 'application/octet-stream' });
+      res.writeHead(200, {
+        'content-type': types[extname(file.pathname)] ?? 'application/octet-stream',
+      });
       res.end(body);
     } catch {
       res.writeHead(404);
@@ -61,12 +66,23 @@ async function runPage(otlpUrl, corr, hide = false) {
     state.done = resolve;
     setTimeout(() => reject(new Error('the page did not report within 60 s')), 60000);
   });
-  const chrome = spawn('chromium', [
-    '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--no-first-run', '--disable-quic', `--user-data-dir=${profile}`,
-        `${origin}/page.html?otlp=${encodeURIComponent(otlpUrl)}&corr=${corr}&hide=${hide ? 1 : 0}`,
-  ], { stdio: 'ignore' });
+  const chrome = spawn(
+    'chromium',
+    [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+      `--user-data-dir=${profile}`,
+      `${origin}/page.html?otlp=${encodeURIComponent(otlpUrl)}&corr=${corr}&hide=${hide ? 1 : 0}`,
+    ],
+    { stdio: 'ignore' },
+  );
   try {
     const results = await done;
     assert.equal(results.error, undefined, results.error);
@@ -92,7 +108,11 @@ const r1 = await runPage(`${origin}/v1/traces`, 'browser-corr-1', true);
 assert.equal(r1.health.spans_exported, 2);
 const spans = state.otlp
   .map((b) => Request.decode(b))
-  .flatMap((req) => req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => ({ s, rs })))));
+  .flatMap((req) =>
+    req.resourceSpans.flatMap((rs) =>
+      rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => ({ s, rs }))),
+    ),
+  );
 assert.equal(spans.length, 2);
 const byName = Object.fromEntries(spans.map(({ s, rs }) => [s.name, { s, rs }]));
 const checkout = byName['checkout'].s;
@@ -101,7 +121,13 @@ assert.equal(hex(checkout.traceId), r1.traceId);
 assert.equal(hex(client.traceId), r1.traceId);
 assert.equal(hex(client.parentSpanId), r1.checkoutSpanId, 'client span is a child of checkout');
 assert.equal(client.kind, 3, 'SPAN_KIND_CLIENT');
-const attrs = (s) => Object.fromEntries(s.attributes.map((a) => [a.key, a.value.stringValue ?? a.value.intValue?.toString() ?? a.value.boolValue]));
+const attrs = (s) =>
+  Object.fromEntries(
+    s.attributes.map((a) => [
+      a.key,
+      a.value.stringValue ?? a.value.intValue?.toString() ?? a.value.boolValue,
+    ]),
+  );
 assert.equal(attrs(checkout)['correlation.id'], 'browser-corr-1');
 assert.equal(attrs(client)['http.response.status_code'], '200');
 const service = byName['checkout'].rs.resource.attributes.find((a) => a.key === 'service.name');
@@ -115,7 +141,11 @@ checks += 12;
 
 // The very bodies the browser sent are accepted by the real Jaeger, which then holds the trace.
 for (const body of state.otlp) {
-  const res = await fetch(jaegerOtlp, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+  const res = await fetch(jaegerOtlp, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-protobuf' },
+    body,
+  });
   assert.ok(res.ok, `Jaeger accepted the browser's OTLP body: ${res.status}`);
 }
 checks += 1;
@@ -132,7 +162,10 @@ async function jaegerTrace(traceId) {
   throw new Error(`trace ${traceId} not found in Jaeger`);
 }
 const t1 = await jaegerTrace(r1.traceId);
-assert.equal(t1.spans.find((s) => s.operationName === 'GET /api/stock').references[0].spanID, r1.checkoutSpanId);
+assert.equal(
+  t1.spans.find((s) => s.operationName === 'GET /api/stock').references[0].spanID,
+  r1.checkoutSpanId,
+);
 checks += 1;
 
 // 2. Straight to the real Jaeger's OTLP/HTTP receiver (cross-origin: CORS).

@@ -12,7 +12,16 @@
 // Only node: builtins; the bundlers are installed into the projects under test.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
@@ -22,7 +31,9 @@ import { gzipSync } from 'node:zlib';
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
-const only = (args.find((a) => a.startsWith('--only=')) ?? '--only=node,esbuild,vite,webpack,types').slice(7).split(',');
+const only = (args.find((a) => a.startsWith('--only=')) ?? '--only=node,esbuild,vite,webpack,types')
+  .slice(7)
+  .split(',');
 const target = args.find((a) => !a.startsWith('--')) ?? join(here, 'pkg');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const VERSIONS = {
@@ -85,7 +96,8 @@ const collector = createServer((req, res) => {
     const cors = {
       'access-control-allow-origin': req.headers.origin ?? '*',
       'access-control-allow-methods': 'POST, OPTIONS',
-      'access-control-allow-headers': req.headers['access-control-request-headers'] ?? 'content-type',
+      'access-control-allow-headers':
+        req.headers['access-control-request-headers'] ?? 'content-type',
       'access-control-max-age': '600',
       vary: 'origin',
     };
@@ -133,7 +145,9 @@ function checkExported(what, spanName) {
   check(
     r !== undefined && r.headers['content-type'] === 'application/x-protobuf',
     `${what}: the collector received span "${spanName}" as OTLP/HTTP protobuf`,
-    r ? `${r.body.length} B, ${r.headers['content-type']}` : `${received.length} requests, none with it`,
+    r
+      ? `${r.body.length} B, ${r.headers['content-type']}`
+      : `${received.length} requests, none with it`,
   );
 }
 
@@ -155,7 +169,11 @@ async function serveStatic(root) {
     let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     if (path.endsWith('/')) path += 'index.html';
     const file = resolve(root, `.${path}`);
-    if (!(file + sep).startsWith(resolve(root) + sep) || !existsSync(file) || !statSync(file).isFile()) {
+    if (
+      !(file + sep).startsWith(resolve(root) + sep) ||
+      !existsSync(file) ||
+      !statSync(file).isFile()
+    ) {
       log.push({ path, status: 404 });
       res.writeHead(404);
       return res.end();
@@ -166,7 +184,11 @@ async function serveStatic(root) {
     res.end(readFileSync(file));
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { origin: `http://127.0.0.1:${server.address().port}`, log, close: () => new Promise((r) => server.close(r)) };
+  return {
+    origin: `http://127.0.0.1:${server.address().port}`,
+    log,
+    close: () => new Promise((r) => server.close(r)),
+  };
 }
 
 /** Loads `pageUrl` in a fresh headless Chromium; resolves the page's report (or a timeout error). */
@@ -174,19 +196,38 @@ async function browse(pageUrl, id, timeoutMs = 45_000) {
   const profile = mkdtempSync(join(work, 'chromium-'));
   const report = new Promise((r) => {
     waiters.set(id, r);
-    setTimeout(() => r({ error: `no report from the page within ${timeoutMs / 1000} s` }), timeoutMs);
+    setTimeout(
+      () => r({ error: `no report from the page within ${timeoutMs / 1000} s` }),
+      timeoutMs,
+    );
   });
-  const chrome = spawn(CHROMIUM, [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic',
-    '--no-first-run', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--enable-logging=stderr', '--v=0', `--user-data-dir=${profile}`, pageUrl,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const chrome = spawn(
+    CHROMIUM,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--enable-logging=stderr',
+      '--v=0',
+      `--user-data-dir=${profile}`,
+      pageUrl,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   chrome.stderr.on('data', (d) => (stderr += d));
   try {
     const r = await report;
     if (r.error) {
-      const console_ = stderr.split('\n').filter((l) => /CONSOLE|Uncaught|ERROR:.*(wasm|fetch|module)/i.test(l));
+      const console_ = stderr
+        .split('\n')
+        .filter((l) => /CONSOLE|Uncaught|ERROR:.*(wasm|fetch|module)/i.test(l));
       r.console = console_.slice(-8).join('\n');
     }
     return r;
@@ -205,7 +246,10 @@ async function browse(pageUrl, id, timeoutMs = 45_000) {
 
 // ---------------------------------------------------------------------------------------------
 // The page every bundler builds: main.js imports 'crosstrace', exports one span, reports.
-const PAGE_MAIN = (prelude = '', beforeInit = '') => `${prelude}import { init, startSpan, flush, health } from 'crosstrace';
+const PAGE_MAIN = (
+  prelude = '',
+  beforeInit = '',
+) => `${prelude}import { init, startSpan, flush, health } from 'crosstrace';
 
 const params = new URLSearchParams(location.search);
 const reportTo = params.get('collector') + '/report?id=' + params.get('id');
@@ -270,8 +314,17 @@ async function checkPage(what, dist, page, { origin } = {}) {
   const url = `${base}/${page}?collector=${encodeURIComponent(collectorOrigin)}&id=${id}&span=${spanName}`;
   try {
     const r = await browse(url, id);
-    check(!r.error, `${what}: the page in headless Chromium initialised, traced and flushed`, r.error ? `${r.error}\n${r.console ?? ''}` : `trace ${r.traceId}`);
-    if (!r.error) check(r.health?.spans_exported === 1, `${what}: health().spans_exported == 1`, JSON.stringify(r.health?.last_export_error));
+    check(
+      !r.error,
+      `${what}: the page in headless Chromium initialised, traced and flushed`,
+      r.error ? `${r.error}\n${r.console ?? ''}` : `trace ${r.traceId}`,
+    );
+    if (!r.error)
+      check(
+        r.health?.spans_exported === 1,
+        `${what}: health().spans_exported == 1`,
+        JSON.stringify(r.health?.last_export_error),
+      );
     checkExported(what, spanName);
     if (server) {
       const wasm = server.log.filter((l) => l.path.endsWith('.wasm'));
@@ -289,13 +342,24 @@ async function checkPage(what, dist, page, { origin } = {}) {
 async function project(name, deps, files) {
   const dir = join(work, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `check-${name}`, private: true, version: '0.0.0' }, null, 2));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: `check-${name}`, private: true, version: '0.0.0' }, null, 2),
+  );
   for (const [f, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
     writeFileSync(join(dir, f), text);
   }
-  const r = await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball, ...deps], { cwd: dir });
-  check(r.code === 0, `${name}: npm install ${['crosstrace.tgz', ...deps].join(' ')}`, `${secs(r.ms)}${r.code ? `\n${r.out}` : ''}`);
+  const r = await run(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball, ...deps],
+    { cwd: dir },
+  );
+  check(
+    r.code === 0,
+    `${name}: npm install ${['crosstrace.tgz', ...deps].join(' ')}`,
+    `${secs(r.ms)}${r.code ? `\n${r.out}` : ''}`,
+  );
   return { dir, installMs: r.ms, ok: r.code === 0 };
 }
 
@@ -308,7 +372,9 @@ async function build(name, dir, cmd, argv) {
 function reportSize(name, dist) {
   const s = gzSizes(dist);
   sizes.push({ name, ...s });
-  console.log(`     ${name}: JS ${kib(s.js)} gzipped (${kib(s.jsRaw)} raw), wasm ${kib(s.wasm)} gzipped (${kib(s.wasmRaw)} raw) [${s.files.join(', ')}]`);
+  console.log(
+    `     ${name}: JS ${kib(s.js)} gzipped (${kib(s.jsRaw)} raw), wasm ${kib(s.wasm)} gzipped (${kib(s.wasmRaw)} raw) [${s.files.join(', ')}]`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,15 +388,35 @@ if (statSync(tarball).isDirectory()) {
 console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir ${work}`);
 {
   const r = await run('tar', ['-tzf', tarball]);
-  const files = r.out.trim().split('\n').map((f) => f.replace(/^package\//, ''));
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'index.js', 'node.js', 'core.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'wasm.d.ts', 'wasm/crosstrace_wasm.js', 'wasm/crosstrace_wasm_bg.wasm']) {
+  const files = r.out
+    .trim()
+    .split('\n')
+    .map((f) => f.replace(/^package\//, ''));
+  for (const f of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'index.js',
+    'node.js',
+    'core.js',
+    'index.cjs',
+    'index.d.ts',
+    'index.d.cts',
+    'wasm.d.ts',
+    'wasm/crosstrace_wasm.js',
+    'wasm/crosstrace_wasm_bg.wasm',
+  ]) {
     check(files.includes(f), `tarball holds ${f}`);
   }
   const x = join(work, 'unpacked');
   mkdirSync(x);
   await run('tar', ['-xzf', tarball, '-C', x]);
   const pkg = JSON.parse(readFileSync(join(x, 'package/package.json'), 'utf8'));
-  check(Array.isArray(pkg.keywords) && pkg.keywords.length > 0, 'package.json: keywords', (pkg.keywords ?? []).join(', '));
+  check(
+    Array.isArray(pkg.keywords) && pkg.keywords.length > 0,
+    'package.json: keywords',
+    (pkg.keywords ?? []).join(', '),
+  );
   check(typeof pkg.license === 'string', 'package.json: license', pkg.license);
   const repo = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
   // The project's public address is not settled yet: said, not failed (and never a placeholder).
@@ -338,26 +424,41 @@ console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir 
   else check(!/TODO|example\.invalid/.test(repo), 'package.json: repository', repo);
   const dot = pkg.exports?.['.'] ?? {};
   check(dot.browser && dot.node, 'exports["."]: separate browser and node conditions');
-  check(typeof pkg.exports?.['./wasm'] === 'object' || typeof pkg.exports?.['./wasm'] === 'string', 'exports["./wasm"]: the .wasm is an exported path');
+  check(
+    typeof pkg.exports?.['./wasm'] === 'object' || typeof pkg.exports?.['./wasm'] === 'string',
+    'exports["./wasm"]: the .wasm is an exported path',
+  );
   // The browser path: index.js and everything it imports, transitively, within the package.
   const seen = new Set();
   const visit = (f) => {
     if (seen.has(f)) return;
     seen.add(f);
     const src = readFileSync(join(x, 'package', f), 'utf8');
-    for (const m of src.matchAll(/(?:import|export)\s*(?:[^'"]*?from\s*)?\(?\s*['"]([^'"]+)['"]/g)) {
+    for (const m of src.matchAll(
+      /(?:import|export)\s*(?:[^'"]*?from\s*)?\(?\s*['"]([^'"]+)['"]/g,
+    )) {
       if (m[1].startsWith('.')) visit(join(dirname(f), m[1]));
     }
   };
   visit('index.js');
-  const nodeImports = [...seen].filter((f) => /['"]node:|\brequire\s*\(|\bprocess\.versions\b/.test(readFileSync(join(x, 'package', f), 'utf8')));
-  check(nodeImports.length === 0, `the browser path (${[...seen].join(', ')}) names no node:* module, require() or process`, nodeImports.join(', '));
+  const nodeImports = [...seen].filter((f) =>
+    /['"]node:|\brequire\s*\(|\bprocess\.versions\b/.test(
+      readFileSync(join(x, 'package', f), 'utf8'),
+    ),
+  );
+  check(
+    nodeImports.length === 0,
+    `the browser path (${[...seen].join(', ')}) names no node:* module, require() or process`,
+    nodeImports.join(', '),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
 // 1. Node: ESM import and CommonJS require.
 if (only.includes('node')) {
-  const body = (sp) => `  await ct.init({ serviceName: 'crosstrace-npm-check', backend: 'otlp', endpoint: process.argv[2], otlpProtocol: 'http/protobuf', scheduleDelayMillis: 60000 });
+  const body = (
+    sp,
+  ) => `  await ct.init({ serviceName: 'crosstrace-npm-check', backend: 'otlp', endpoint: process.argv[2], otlpProtocol: 'http/protobuf', scheduleDelayMillis: 60000 });
   const span = ct.startSpan(${JSON.stringify(sp)});
   span.end();
   await ct.flush();
@@ -381,10 +482,18 @@ ${body(cjsSpan)}
   });
   if (p.ok) {
     const esm = await run(process.execPath, ['esm.mjs', endpoint], { cwd: p.dir });
-    check(esm.code === 0, 'node ESM: import, init, span, flush', `${secs(esm.ms)}${esm.code ? `\n${esm.out}` : ''}`);
+    check(
+      esm.code === 0,
+      'node ESM: import, init, span, flush',
+      `${secs(esm.ms)}${esm.code ? `\n${esm.out}` : ''}`,
+    );
     checkExported('node ESM', esmSpan);
     const cjs = await run(process.execPath, ['cjs.cjs', endpoint], { cwd: p.dir });
-    check(cjs.code === 0, 'node CommonJS: require, init, span, flush', `${secs(cjs.ms)}${cjs.code ? `\n${cjs.out}` : ''}`);
+    check(
+      cjs.code === 0,
+      'node CommonJS: require, init, span, flush',
+      `${secs(cjs.ms)}${cjs.code ? `\n${cjs.out}` : ''}`,
+    );
     checkExported('node CommonJS', cjsSpan);
   }
 }
@@ -396,7 +505,8 @@ ${body(cjsSpan)}
 //    (c) is (a) for a classic-script (IIFE) bundle, where import.meta.url is empty: --public-path.
 //    The builds are the README's command lines.
 if (only.includes('esbuild')) {
-  const urlPrelude = "import wasmUrl from 'crosstrace/wasm';\nimport { ready } from 'crosstrace';\n";
+  const urlPrelude =
+    "import wasmUrl from 'crosstrace/wasm';\nimport { ready } from 'crosstrace';\n";
   const p = await project('esbuild', [`esbuild@${VERSIONS.esbuild}`], {
     'src/main-url.js': PAGE_MAIN(urlPrelude, 'await ready(new URL(wasmUrl, import.meta.url));\n  '),
     'src/main-copy.js': PAGE_MAIN(),
@@ -421,8 +531,16 @@ $esbuild src/main-iife.js --bundle --format=iife --minify --log-level=error --ou
     if (b.ok) {
       reportSize('esbuild (a) import crosstrace/wasm', join(p.dir, 'dist-url'));
       reportSize('esbuild (b) copied .wasm', join(p.dir, 'dist-copy'));
-      await checkPage('esbuild (a) wasm URL from crosstrace/wasm', join(p.dir, 'dist-url'), 'index.html');
-      await checkPage('esbuild (b) .wasm copied to dist/wasm/', join(p.dir, 'dist-copy'), 'index.html');
+      await checkPage(
+        'esbuild (a) wasm URL from crosstrace/wasm',
+        join(p.dir, 'dist-url'),
+        'index.html',
+      );
+      await checkPage(
+        'esbuild (b) .wasm copied to dist/wasm/',
+        join(p.dir, 'dist-copy'),
+        'index.html',
+      );
       await checkPage('esbuild (c) IIFE, --public-path', join(p.dir, 'site'), 'index.html');
     }
   }
@@ -457,10 +575,14 @@ export default defineConfig({
         s.close(() => r(free));
       });
     });
-    const dev = spawn(process.execPath, [vite, '--host', '127.0.0.1', '--port', String(port), '--strictPort'], {
-      cwd: p.dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const dev = spawn(
+      process.execPath,
+      [vite, '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
+      {
+        cwd: p.dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let devOut = '';
     dev.stdout.on('data', (d) => (devOut += d));
     dev.stderr.on('data', (d) => (devOut += d));
@@ -478,7 +600,9 @@ export default defineConfig({
         }, 30_000);
       });
       if (check(up, 'vite dev: server started', up ? '' : devOut)) {
-        await checkPage('vite dev server (optimizeDeps.exclude)', null, 'index.html', { origin: `http://127.0.0.1:${port}` });
+        await checkPage('vite dev server (optimizeDeps.exclude)', null, 'index.html', {
+          origin: `http://127.0.0.1:${port}`,
+        });
       }
     } finally {
       dev.kill('SIGTERM');
@@ -533,8 +657,26 @@ const url: string = wasmUrl;
 await ct.ready(new URL(url, 'http://x/'));
 `;
   const tsc = (dir, module_, resolution, files) =>
-    run(process.execPath, [join(dir, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--skipLibCheck', 'false',
-      '--target', 'ES2022', '--lib', 'ES2022,DOM', '--module', module_, '--moduleResolution', resolution, ...files], { cwd: dir });
+    run(
+      process.execPath,
+      [
+        join(dir, 'node_modules/typescript/bin/tsc'),
+        '--noEmit',
+        '--strict',
+        '--skipLibCheck',
+        'false',
+        '--target',
+        'ES2022',
+        '--lib',
+        'ES2022,DOM',
+        '--module',
+        module_,
+        '--moduleResolution',
+        resolution,
+        ...files,
+      ],
+      { cwd: dir },
+    );
   const p = await project('types', [`typescript@${process.env.TYPESCRIPT_VERSION ?? '5.9.3'}`], {
     'esm.mts': `import * as ct from 'crosstrace';\nimport wasmUrl from 'crosstrace/wasm';\n${use}`,
     'cjs.cts': `import ct = require('crosstrace');\nasync function main(): Promise<void> {\n  await ct.init({ backend: 'none' });\n  const span: ct.Span = ct.startSpan('typed');\n  span.end();\n}\nvoid main();\n`,
@@ -542,7 +684,12 @@ await ct.ready(new URL(url, 'http://x/'));
   });
   if (p.ok) {
     for (const [what, m, r, files] of [
-      ['TypeScript nodenext: import (index.d.ts) and require (index.d.cts)', 'nodenext', 'nodenext', ['esm.mts', 'cjs.cts']],
+      [
+        'TypeScript nodenext: import (index.d.ts) and require (index.d.cts)',
+        'nodenext',
+        'nodenext',
+        ['esm.mts', 'cjs.cts'],
+      ],
       ['TypeScript moduleResolution bundler', 'esnext', 'bundler', ['bundler.ts']],
     ]) {
       const t = await tsc(p.dir, m, r, files);
@@ -555,7 +702,9 @@ await ct.ready(new URL(url, 'http://x/'));
 collector.close();
 console.log(`\n     ${npmCache ? 'cold npm cache' : 'npm cache as found (~/.npm)'}:`);
 for (const t of timings) {
-  console.log(`     ${t.name.padEnd(16)} install ${secs(t.install).padStart(7)}  build ${secs(t.build).padStart(6)}  total ${secs(t.install + t.build).padStart(7)}`);
+  console.log(
+    `     ${t.name.padEnd(16)} install ${secs(t.install).padStart(7)}  build ${secs(t.build).padStart(6)}  total ${secs(t.install + t.build).padStart(7)}`,
+  );
 }
 if (!flag('keep')) rmSync(work, { recursive: true, force: true });
 else console.log(`     kept ${work}`);
