@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crosstrace::{Error, ErrorKind, Propagators};
 
-use crate::ct_header;
+use crate::propagation::ct_header;
 
 /// Result of every fallible call. The numbers are stable: never renumbered, never reused.
 /// 0–9 belong to the C boundary; 10 and up mirror the core's error kinds
@@ -677,6 +677,19 @@ pub(crate) unsafe fn line_pairs(
         }
     }
     Ok(out)
+}
+
+/// Panics inside the library, for testing the panic boundary: returns `CT_ERR_PANIC` with the
+/// panic's message in `ct_last_error()`, and the host process goes on.
+#[no_mangle]
+pub extern "C" fn ct_debug_panic() -> ct_result {
+    guard(|| panic!("ct_debug_panic was called"))
+}
+
+/// The C name of a result code (`"CT_ERR_CONFIG"`). Static; never free it.
+#[no_mangle]
+pub extern "C" fn ct_result_name(result: ct_result) -> *const c_char {
+    result.name().as_ptr().cast()
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub struct ct_context(pub(crate) crosstrace::Context);
 
 impl Reclaim for *mut ct_context {
     unsafe fn reclaim(self) {
-        crate::ct_context_free(self);
+        crate::context::ct_context_free(self);
     }
 }
 
@@ -235,7 +235,7 @@ impl Slab {
 
 impl Reclaim for *mut ct_span {
     unsafe fn reclaim(self) {
-        crate::ct_span_free(self);
+        crate::span::ct_span_free(self);
     }
 }
 

@@ -1,0 +1,144 @@
+//! Contexts by hand: from a traceparent or the shared vectors' JSON, with a correlation of the
+//! caller's own, written as JSON or headers, and freed (`ct_context_*`). Contexts from headers
+//! come from `propagation.rs`.
+
+use std::ffi::{c_char, c_void};
+
+use crosstrace::Correlation;
+
+use crate::ffi::{self, ct_result, guard, out, str_arg, to_c_string};
+use crate::handles::ct_context;
+use crate::propagation::ct_header_setter;
+use crate::tracing;
+
+/// Parses a traceparent (`00-<trace>-<span>-<flags>`) into a context; a malformed one gives
+/// `CT_ERR_INVALID_ARGUMENT` (unlike header extraction, which ignores it).
+///
+/// # Safety
+/// `traceparent` a NUL-terminated string; `out_context` valid.
+#[no_mangle]
+pub unsafe extern "C" fn ct_context_from_traceparent(
+    traceparent: *const c_char,
+    out_context: *mut *mut ct_context,
+) -> ct_result {
+    guard(|| {
+        let tp = str_arg(traceparent, "traceparent")?;
+        let headers = vec![("traceparent".to_owned(), tp.to_owned())];
+        let cx = crosstrace::Propagators::new(&[crosstrace::PropagatorKind::TraceContext])
+            .extract(&headers);
+        if cx.span_context().is_none() {
+            return Err(ffi::invalid(
+                "traceparent",
+                tp,
+                "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>, ids not all zero",
+            ));
+        }
+        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+    })
+}
+
+/// Writes to `*out_context` a copy of `context` (NULL: an empty context, whose spans start a
+/// new trace) carrying a correlation context of your own: `correlation.id` (the given id,
+/// validated, or a new UUID v4 when `id` is NULL), `user.id` and `correlation.operation` (each
+/// NULL to omit). The way to continue a caller's trace in a correlation its headers did not
+/// carry: `ct_span_start_from` takes the correlation from the context alone. Free the copy
+/// with `ct_context_free`.
+///
+/// # Safety
+/// `context` NULL or from `ct_extract*`/`ct_context_*`; each string NULL or NUL-terminated;
+/// `out_context` valid.
+#[no_mangle]
+pub unsafe extern "C" fn ct_context_with_correlation(
+    context: *const ct_context,
+    id: *const c_char,
+    user_id: *const c_char,
+    operation: *const c_char,
+    out_context: *mut *mut ct_context,
+) -> ct_result {
+    guard(|| {
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        let c = Correlation::new(
+            owned(ffi::opt_str_arg(id, "id")?),
+            owned(ffi::opt_str_arg(user_id, "user_id")?),
+            owned(ffi::opt_str_arg(operation, "operation")?),
+            [],
+        )?;
+        let cx = if context.is_null() {
+            crosstrace::Context::new().with_correlation(c)
+        } else {
+            ffi::handle(context, "context")?.0.with_correlation(c)
+        };
+        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+    })
+}
+
+/// Builds a context from the shared vectors' JSON shape (see `tests/vectors/`).
+///
+/// # Safety
+/// `json` NUL-terminated; `out_context` valid.
+#[no_mangle]
+pub unsafe extern "C" fn ct_context_from_json(
+    json: *const c_char,
+    out_context: *mut *mut ct_context,
+) -> ct_result {
+    guard(|| {
+        let text = str_arg(json, "json")?;
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| ffi::invalid("json", text, "a JSON object"))?;
+        let cx = crosstrace::interop::context_from_json(&v)?;
+        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+    })
+}
+
+/// Writes a context as JSON (`{"span": {...} | null, "baggage": {...}, "correlation": ...}`).
+/// Free with `ct_string_free`.
+///
+/// # Safety
+/// `context` from this library; `out_json` valid.
+#[no_mangle]
+pub unsafe extern "C" fn ct_context_to_json(
+    context: *const ct_context,
+    out_json: *mut *mut c_char,
+) -> ct_result {
+    guard(|| {
+        let cx = ffi::handle(context, "context")?;
+        out(
+            out_json,
+            to_c_string(crosstrace::interop::context_to_json(&cx.0).to_string())?,
+        )
+    })
+}
+
+/// Writes the headers of an extracted or built context through `setter`.
+///
+/// # Safety
+/// `context` from this library; `setter` valid.
+#[no_mangle]
+pub unsafe extern "C" fn ct_context_inject(
+    context: *const ct_context,
+    setter: ct_header_setter,
+    userdata: *mut c_void,
+) -> ct_result {
+    guard(|| {
+        let setter = setter.ok_or_else(|| ffi::null("setter"))?;
+        let cx = ffi::handle(context, "context")?;
+        let mut headers: Vec<(String, String)> = Vec::new();
+        tracing().inject(&cx.0, &mut headers);
+        for (k, v) in headers {
+            let (k, v) = (ffi::cstring(k)?, ffi::cstring(v)?);
+            setter(userdata, k.as_ptr(), v.as_ptr());
+        }
+        Ok(())
+    })
+}
+
+/// Frees a context. NULL is a no-op.
+///
+/// # Safety
+/// `context` NULL or from this library, not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn ct_context_free(context: *mut ct_context) {
+    if !context.is_null() {
+        drop(Box::from_raw(context));
+    }
+}
