@@ -24,7 +24,9 @@ pub extern "C" fn ct_config_new() -> *mut ct_config {
 #[no_mangle]
 pub unsafe extern "C" fn ct_config_free(config: *mut ct_config) {
     if !config.is_null() {
-        drop(Box::from_raw(config));
+        // SAFETY: not NULL (checked): a `Box` from `ct_config_new`, not yet freed (the
+        // caller's contract).
+        drop(unsafe { Box::from_raw(config) });
     }
 }
 
@@ -40,9 +42,14 @@ pub unsafe extern "C" fn ct_config_set(
     value: *const c_char,
 ) -> ct_result {
     guard(|| {
-        let config = ffi::handle_mut(config, "config")?;
-        let name = str_arg(name, "name")?;
-        let value = str_arg(value, "value")?;
+        // SAFETY: NULL or from `ct_config_new` and not freed (the caller's contract); the
+        // library keeps no reference to a config, so only this call reaches it (one thread
+        // setting a config while another uses it would break the contract).
+        let config = unsafe { ffi::handle_mut(config, "config") }?;
+        // SAFETY: `name` is NUL-terminated (the caller's contract) and outlives this call.
+        let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: as `name`.
+        let value = unsafe { str_arg(value, "value") }?;
         if !crosstrace::config::VARIABLES.contains(&name) {
             return Err(ffi::invalid(
                 "name",
@@ -70,10 +77,14 @@ pub unsafe extern "C" fn ct_config_to_json(
     out_json: *mut *mut c_char,
 ) -> ct_result {
     guard(|| {
-        let config = ffi::handle(config, "config")?;
+        // SAFETY: NULL or from `ct_config_new` and not freed (the caller's contract).
+        let config = unsafe { ffi::handle(config, "config") }?;
         let cfg = build_config(config)?;
         let json = serde_json::to_string(&cfg).map_err(|e| ffi::internal(e.to_string()))?;
-        out(out_json, to_c_string(json)?)
+        let json = to_c_string(json)?;
+        // SAFETY: `out_json` is valid for writes (the caller's contract); the string is ours and
+        // handed out nowhere else.
+        unsafe { out(out_json, json) }
     })
 }
 
@@ -102,7 +113,8 @@ pub extern "C" fn ct_init_from_env() -> ct_result {
 #[no_mangle]
 pub unsafe extern "C" fn ct_init(config: *const ct_config) -> ct_result {
     guard(|| {
-        let config = ffi::handle(config, "config")?;
+        // SAFETY: NULL or from `ct_config_new` and not freed (the caller's contract).
+        let config = unsafe { ffi::handle(config, "config") }?;
         install(build_config(config)?)
     })
 }
@@ -123,7 +135,8 @@ pub unsafe extern "C" fn ct_shutdown(timeout_ms: u32, out_unsent: *mut u64) -> c
     guard(|| {
         let report = tracing().shutdown(Duration::from_millis(timeout_ms.into()))?;
         if !out_unsent.is_null() {
-            *out_unsent = report.unsent;
+            // SAFETY: not NULL (checked), so valid for a write (the caller's contract).
+            unsafe { *out_unsent = report.unsent };
         }
         Ok(())
     })

@@ -22,7 +22,8 @@ pub unsafe extern "C" fn ct_context_from_traceparent(
     out_context: *mut *mut ct_context,
 ) -> ct_result {
     guard(|| {
-        let tp = str_arg(traceparent, "traceparent")?;
+        // SAFETY: `traceparent` is NUL-terminated (the caller's contract).
+        let tp = unsafe { str_arg(traceparent, "traceparent") }?;
         let headers = vec![("traceparent".to_owned(), tp.to_owned())];
         let cx = crosstrace::Propagators::new(&[crosstrace::PropagatorKind::TraceContext])
             .extract(&headers);
@@ -33,7 +34,10 @@ pub unsafe extern "C" fn ct_context_from_traceparent(
                 "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>, ids not all zero",
             ));
         }
-        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+        let cx = Box::into_raw(Box::new(ct_context(cx)));
+        // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
+        // ours and handed out nowhere else.
+        unsafe { out(out_context, cx) }
     })
 }
 
@@ -57,18 +61,28 @@ pub unsafe extern "C" fn ct_context_with_correlation(
 ) -> ct_result {
     guard(|| {
         let owned = |s: Option<&str>| s.map(str::to_owned);
-        let c = Correlation::new(
-            owned(ffi::opt_str_arg(id, "id")?),
-            owned(ffi::opt_str_arg(user_id, "user_id")?),
-            owned(ffi::opt_str_arg(operation, "operation")?),
-            [],
-        )?;
+        // SAFETY: each string is NULL or NUL-terminated (the caller's contract).
+        let (id, user_id, operation) = unsafe {
+            (
+                ffi::opt_str_arg(id, "id")?,
+                ffi::opt_str_arg(user_id, "user_id")?,
+                ffi::opt_str_arg(operation, "operation")?,
+            )
+        };
+        let c = Correlation::new(owned(id), owned(user_id), owned(operation), [])?;
         let cx = if context.is_null() {
             crosstrace::Context::new().with_correlation(c)
         } else {
-            ffi::handle(context, "context")?.0.with_correlation(c)
+            // SAFETY: not NULL (checked): a live context of this library (the caller's
+            // contract).
+            unsafe { ffi::handle(context, "context") }?
+                .0
+                .with_correlation(c)
         };
-        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+        let cx = Box::into_raw(Box::new(ct_context(cx)));
+        // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
+        // ours and handed out nowhere else.
+        unsafe { out(out_context, cx) }
     })
 }
 
@@ -82,11 +96,15 @@ pub unsafe extern "C" fn ct_context_from_json(
     out_context: *mut *mut ct_context,
 ) -> ct_result {
     guard(|| {
-        let text = str_arg(json, "json")?;
+        // SAFETY: `json` is NUL-terminated (the caller's contract).
+        let text = unsafe { str_arg(json, "json") }?;
         let v: serde_json::Value =
             serde_json::from_str(text).map_err(|_| ffi::invalid("json", text, "a JSON object"))?;
         let cx = crosstrace::interop::context_from_json(&v)?;
-        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+        let cx = Box::into_raw(Box::new(ct_context(cx)));
+        // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
+        // ours and handed out nowhere else.
+        unsafe { out(out_context, cx) }
     })
 }
 
@@ -101,11 +119,12 @@ pub unsafe extern "C" fn ct_context_to_json(
     out_json: *mut *mut c_char,
 ) -> ct_result {
     guard(|| {
-        let cx = ffi::handle(context, "context")?;
-        out(
-            out_json,
-            to_c_string(crosstrace::interop::context_to_json(&cx.0).to_string())?,
-        )
+        // SAFETY: NULL or a live context of this library (the caller's contract).
+        let cx = unsafe { ffi::handle(context, "context") }?;
+        let json = to_c_string(crosstrace::interop::context_to_json(&cx.0).to_string())?;
+        // SAFETY: `out_json` is valid for writes (the caller's contract); the string is ours and
+        // handed out nowhere else.
+        unsafe { out(out_json, json) }
     })
 }
 
@@ -121,12 +140,15 @@ pub unsafe extern "C" fn ct_context_inject(
 ) -> ct_result {
     guard(|| {
         let setter = setter.ok_or_else(|| ffi::null("setter"))?;
-        let cx = ffi::handle(context, "context")?;
+        // SAFETY: NULL or a live context of this library (the caller's contract).
+        let cx = unsafe { ffi::handle(context, "context") }?;
         let mut headers: Vec<(String, String)> = Vec::new();
         tracing().inject(&cx.0, &mut headers);
         for (k, v) in headers {
             let (k, v) = (ffi::cstring(k)?, ffi::cstring(v)?);
-            setter(userdata, k.as_ptr(), v.as_ptr());
+            // SAFETY: `setter` is a valid function for `userdata` (the caller's contract); `k`
+            // and `v` are NUL-terminated and live through the call.
+            unsafe { setter(userdata, k.as_ptr(), v.as_ptr()) };
         }
         Ok(())
     })
@@ -139,6 +161,8 @@ pub unsafe extern "C" fn ct_context_inject(
 #[no_mangle]
 pub unsafe extern "C" fn ct_context_free(context: *mut ct_context) {
     if !context.is_null() {
-        drop(Box::from_raw(context));
+        // SAFETY: not NULL (checked): a `Box` this library made, not freed before (the
+        // caller's contract).
+        drop(unsafe { Box::from_raw(context) });
     }
 }

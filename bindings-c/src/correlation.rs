@@ -22,12 +22,15 @@ pub unsafe extern "C" fn ct_correlation_begin(
 ) -> ct_result {
     guard(|| {
         let owned = |s: Option<&str>| s.map(str::to_owned);
-        let c = Correlation::new(
-            owned(ffi::opt_str_arg(id, "id")?),
-            owned(ffi::opt_str_arg(user_id, "user_id")?),
-            owned(ffi::opt_str_arg(operation, "operation")?),
-            [],
-        )?;
+        // SAFETY: each argument is NULL or NUL-terminated (the caller's contract).
+        let (id, user_id, operation) = unsafe {
+            (
+                ffi::opt_str_arg(id, "id")?,
+                ffi::opt_str_arg(user_id, "user_id")?,
+                ffi::opt_str_arg(operation, "operation")?,
+            )
+        };
+        let c = Correlation::new(owned(id), owned(user_id), owned(operation), [])?;
         handles::push_context(crosstrace::Context::current().with_correlation(c))
     })
 }
@@ -43,8 +46,10 @@ pub unsafe extern "C" fn ct_correlation_set_field(
     value: *const c_char,
 ) -> ct_result {
     guard(|| {
-        let name = str_arg(name, "name")?;
-        let value = str_arg(value, "value")?;
+        // SAFETY: `name` is NUL-terminated (the caller's contract).
+        let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: as `name`.
+        let value = unsafe { str_arg(value, "value") }?;
         let cx = crosstrace::Context::current();
         let Some(c) = cx.correlation() else {
             return Err(ffi::invalid(
@@ -70,8 +75,13 @@ pub extern "C" fn ct_correlation_end() -> ct_result {
 /// `out_id` a valid pointer.
 #[no_mangle]
 pub unsafe extern "C" fn ct_correlation_id(out_id: *mut *mut c_char) -> ct_result {
-    guard(|| match crosstrace::correlation_id() {
-        Some(id) => out(out_id, to_c_string(id)?),
-        None => out(out_id, std::ptr::null_mut()),
+    guard(|| {
+        let id = match crosstrace::correlation_id() {
+            Some(id) => to_c_string(id)?,
+            None => std::ptr::null_mut(),
+        };
+        // SAFETY: `out_id` is valid for writes (the caller's contract); the string (or NULL)
+        // is ours and handed out nowhere else.
+        unsafe { out(out_id, id) }
     })
 }

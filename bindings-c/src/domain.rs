@@ -20,8 +20,10 @@ pub unsafe extern "C" fn ct_etl_span_start(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
-        let op = str_arg(operation, "operation")?;
-        let stage = str_arg(stage, "stage")?;
+        // SAFETY: `operation` is NUL-terminated (the caller's contract).
+        let op = unsafe { str_arg(operation, "operation") }?;
+        // SAFETY: as `operation`.
+        let stage = unsafe { str_arg(stage, "stage") }?;
         let parent = handles::parent_context(parent)?;
         let span = handles::new_span(|t| {
             let b = t.etl_span(op, stage);
@@ -29,8 +31,10 @@ pub unsafe extern "C" fn ct_etl_span_start(
                 Some(cx) => b.parent_context(cx).start(),
                 None => b.start(),
             }
-        });
-        out(out_span, span?)
+        })?;
+        // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
+        // and handed out nowhere else.
+        unsafe { out(out_span, span) }
     })
 }
 
@@ -66,9 +70,12 @@ pub unsafe extern "C" fn ct_db_span_start(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
-        let system = str_arg(system, "system")?;
-        let op = str_arg(operation, "operation")?;
-        let coll = ffi::opt_str_arg(collection, "collection")?.unwrap_or("");
+        // SAFETY: `system` is NUL-terminated (the caller's contract).
+        let system = unsafe { str_arg(system, "system") }?;
+        // SAFETY: as `system`.
+        let op = unsafe { str_arg(operation, "operation") }?;
+        // SAFETY: NULL or NUL-terminated (the caller's contract).
+        let coll = unsafe { ffi::opt_str_arg(collection, "collection") }?.unwrap_or("");
         let parent = handles::parent_context(parent)?;
         let span = handles::new_span(|t| {
             let b = t.db_span(system, op, coll);
@@ -76,8 +83,10 @@ pub unsafe extern "C" fn ct_db_span_start(
                 Some(cx) => b.parent_context(cx).start(),
                 None => b.start(),
             }
-        });
-        out(out_span, span?)
+        })?;
+        // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
+        // and handed out nowhere else.
+        unsafe { out(out_span, span) }
     })
 }
 

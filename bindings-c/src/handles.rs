@@ -24,7 +24,9 @@ pub struct ct_context(pub(crate) crosstrace::Context);
 
 impl Reclaim for *mut ct_context {
     unsafe fn reclaim(self) {
-        crate::context::ct_context_free(self);
+        // SAFETY: a context this library boxed and did not hand out (the trait's contract):
+        // freed once, here.
+        unsafe { crate::context::ct_context_free(self) };
     }
 }
 
@@ -235,7 +237,8 @@ impl Slab {
 
 impl Reclaim for *mut ct_span {
     unsafe fn reclaim(self) {
-        crate::span::ct_span_free(self);
+        // SAFETY: a span handle this library made and did not hand out (the trait's contract).
+        unsafe { crate::span::ct_span_free(self) };
     }
 }
 

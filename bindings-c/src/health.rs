@@ -13,7 +13,12 @@ use crate::tracing;
 /// `out_text` must be a valid pointer.
 #[no_mangle]
 pub unsafe extern "C" fn ct_metrics_text(out_text: *mut *mut c_char) -> ct_result {
-    guard(|| out(out_text, to_c_string(tracing().metrics_text())?))
+    guard(|| {
+        let text = to_c_string(tracing().metrics_text())?;
+        // SAFETY: `out_text` is valid for writes (the caller's contract); the string is ours and
+        // handed out nowhere else.
+        unsafe { out(out_text, text) }
+    })
 }
 
 /// The health report as JSON (the specification's field names). Free with `ct_string_free`.
@@ -22,5 +27,10 @@ pub unsafe extern "C" fn ct_metrics_text(out_text: *mut *mut c_char) -> ct_resul
 /// `out_json` must be a valid pointer.
 #[no_mangle]
 pub unsafe extern "C" fn ct_health_json(out_json: *mut *mut c_char) -> ct_result {
-    guard(|| out(out_json, to_c_string(tracing().health().to_json())?))
+    guard(|| {
+        let json = to_c_string(tracing().health().to_json())?;
+        // SAFETY: `out_json` is valid for writes (the caller's contract); the string is ours and
+        // handed out nowhere else.
+        unsafe { out(out_json, json) }
+    })
 }

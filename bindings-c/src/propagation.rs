@@ -59,7 +59,9 @@ pub unsafe extern "C" fn ct_inject(
         tracing().inject(&cx, &mut headers);
         for (k, v) in headers {
             let (k, v) = (ffi::cstring(k)?, ffi::cstring(v)?);
-            setter(userdata, k.as_ptr(), v.as_ptr());
+            // SAFETY: `setter` is a valid function for `userdata` (the caller's contract); `k`
+            // and `v` are NUL-terminated and live through the call.
+            unsafe { setter(userdata, k.as_ptr(), v.as_ptr()) };
         }
         Ok(())
     })
@@ -90,8 +92,11 @@ pub unsafe extern "C" fn ct_inject_lines(
         }
         let len = lines.len();
         let ptr = Box::into_raw(lines.into_boxed_slice()).cast::<*mut c_char>();
-        out(out_lines, ptr)?;
-        *out_len = len;
+        // SAFETY: `out_lines` is valid for writes (the caller's contract); the array is ours
+        // and handed out nowhere else.
+        unsafe { out(out_lines, ptr) }?;
+        // SAFETY: not NULL (checked above), so valid for a write (the caller's contract).
+        unsafe { *out_len = len };
         Ok(())
     })
 }
@@ -105,9 +110,12 @@ pub unsafe extern "C" fn ct_lines_free(lines: *mut *mut c_char, len: usize) {
     if lines.is_null() {
         return;
     }
-    let boxed = Box::from_raw(std::ptr::slice_from_raw_parts_mut(lines, len));
+    // SAFETY: not NULL (checked): `lines` and `len` are a boxed slice `ct_inject_lines` handed
+    // out, not yet freed (the caller's contract).
+    let boxed = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(lines, len)) };
     for &line in boxed.iter() {
-        ct_string_free(line);
+        // SAFETY: each line is a string `ct_inject_lines` made, freed once, here.
+        unsafe { ct_string_free(line) };
     }
 }
 
@@ -125,9 +133,14 @@ pub unsafe extern "C" fn ct_extract(
 ) -> ct_result {
     guard(|| {
         let getter = getter.ok_or_else(|| ffi::null("getter"))?;
-        let carrier = ffi::fetch_headers(getter, userdata, tracing().propagators());
+        // SAFETY: `getter` is a valid function for `userdata` on `ct_header_getter`'s terms
+        // (the caller's contract).
+        let carrier = unsafe { ffi::fetch_headers(getter, userdata, tracing().propagators()) };
         let cx = tracing().extract(&carrier);
-        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+        let cx = Box::into_raw(Box::new(ct_context(cx)));
+        // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
+        // ours and handed out nowhere else.
+        unsafe { out(out_context, cx) }
     })
 }
 
@@ -144,9 +157,14 @@ pub unsafe extern "C" fn ct_extract_headers(
     out_context: *mut *mut ct_context,
 ) -> ct_result {
     guard(|| {
-        let pairs = ffi::header_pairs(headers, len)?;
+        // SAFETY: `len` entries with NULL or NUL-terminated names and values (the caller's
+        // contract).
+        let pairs = unsafe { ffi::header_pairs(headers, len) }?;
         let cx = tracing().extract(&pairs);
-        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+        let cx = Box::into_raw(Box::new(ct_context(cx)));
+        // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
+        // ours and handed out nowhere else.
+        unsafe { out(out_context, cx) }
     })
 }
 
@@ -161,8 +179,12 @@ pub unsafe extern "C" fn ct_extract_lines(
     out_context: *mut *mut ct_context,
 ) -> ct_result {
     guard(|| {
-        let pairs = ffi::line_pairs(lines, len)?;
+        // SAFETY: `len` entries, each NULL or NUL-terminated (the caller's contract).
+        let pairs = unsafe { ffi::line_pairs(lines, len) }?;
         let cx = tracing().extract(&pairs);
-        out(out_context, Box::into_raw(Box::new(ct_context(cx))))
+        let cx = Box::into_raw(Box::new(ct_context(cx)));
+        // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
+        // ours and handed out nowhere else.
+        unsafe { out(out_context, cx) }
     })
 }

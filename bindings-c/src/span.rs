@@ -130,9 +130,13 @@ pub unsafe extern "C" fn ct_span_start(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
-        let name = ffi::name_arg(name, "name")?;
+        // SAFETY: `name` is NUL-terminated (the caller's contract).
+        let name = unsafe { ffi::name_arg(name, "name") }?;
         let parent = handles::parent_context(parent)?;
-        out(out_span, start(name, kind, parent, Vec::new())?)
+        let span = start(name, kind, parent, Vec::new())?;
+        // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
+        // and handed out nowhere else.
+        unsafe { out(out_span, span) }
     })
 }
 
@@ -151,27 +155,38 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
-        let name = ffi::name_arg(name, "name")?;
-        let attrs = attributes_of(attributes, len, |a| {
-            let key = ffi::key_arg(a.key, "attribute key")?;
-            value_of(key, a.r#type, a.string_value, a.int_value, a.double_value)
-        })?;
+        // SAFETY: `name` is NUL-terminated (the caller's contract).
+        let name = unsafe { ffi::name_arg(name, "name") }?;
+        let kv = |a: &ct_attribute| -> Result<KeyValue, FfiError> {
+            // SAFETY: an entry's key is NUL-terminated (the caller's contract).
+            let key = unsafe { ffi::key_arg(a.key, "attribute key") }?;
+            // SAFETY: an entry's string value is NULL or NUL-terminated (the caller's
+            // contract).
+            unsafe { value_of(key, a.r#type, a.string_value, a.int_value, a.double_value) }
+        };
+        // SAFETY: NULL with `len` 0, or `len` valid entries (the caller's contract).
+        let attrs = unsafe { attributes_of(attributes, len, kv) }?;
         let parent = handles::parent_context(parent)?;
-        out(out_span, start(name, kind, parent, attrs)?)
+        let span = start(name, kind, parent, attrs)?;
+        // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
+        // and handed out nowhere else.
+        unsafe { out(out_span, span) }
     })
 }
 
 /// `len` attributes at `attributes` (NULL when `len` is 0), each converted by `kv`.
 ///
 /// # Safety
-/// `attributes` NULL or `len` valid entries.
+/// `attributes` NULL (with `len` 0) or `len` valid entries.
 #[inline(always)]
 unsafe fn attributes_of<A>(
     attributes: *const A,
     len: usize,
     kv: impl Fn(&A) -> Result<KeyValue, FfiError>,
 ) -> Result<Vec<KeyValue>, FfiError> {
-    let attributes = ffi::slice_arg(attributes, len, "attributes")?;
+    // SAFETY: NULL with `len` 0, or `len` valid entries through this call (the caller's
+    // contract).
+    let attributes = unsafe { ffi::slice_arg(attributes, len, "attributes") }?;
     // One allocation of the exact size (the span keeps this vector).
     let mut out = Vec::with_capacity(len);
     for a in attributes {
@@ -193,7 +208,10 @@ unsafe fn value_of(
     double_value: f64,
 ) -> Result<KeyValue, FfiError> {
     Ok(match r#type {
-        0 => KeyValue::new(key, ffi::value_arg(string_value, "string_value")?),
+        // SAFETY: NULL or NUL-terminated (the caller's contract).
+        0 => KeyValue::new(key, unsafe {
+            ffi::value_arg(string_value, "string_value")
+        }?),
         1 => KeyValue::new(key, int_value),
         2 => KeyValue::new(key, double_value),
         3 => KeyValue::new(key, int_value != 0),
@@ -219,11 +237,14 @@ unsafe fn value_of(
 #[no_mangle]
 pub unsafe extern "C" fn ct_intern(s: *const c_char, out_id: *mut u32) -> ct_result {
     guard(|| {
-        let s = str_arg(s, "s")?;
+        // SAFETY: `s` is NUL-terminated (the caller's contract).
+        let s = unsafe { str_arg(s, "s") }?;
         if out_id.is_null() {
             return Err(ffi::null("out_id"));
         }
-        out_id.write(interned::intern(s)?);
+        let id = interned::intern(s)?;
+        // SAFETY: not NULL (checked), so valid for a write (the caller's contract).
+        unsafe { out_id.write(id) };
         Ok(())
     })
 }
@@ -244,12 +265,19 @@ pub unsafe extern "C" fn ct_span_start_interned(
 ) -> ct_result {
     guard(|| {
         let name = interned::lookup(name, "name")?;
-        let attrs = attributes_of(attributes, len, |a| {
+        let kv = |a: &ct_interned_attribute| -> Result<KeyValue, FfiError> {
             let key = interned_key(a.key, "attribute key")?;
-            value_of(key, a.r#type, a.string_value, a.int_value, a.double_value)
-        })?;
+            // SAFETY: an entry's string value is NULL or NUL-terminated (the caller's
+            // contract).
+            unsafe { value_of(key, a.r#type, a.string_value, a.int_value, a.double_value) }
+        };
+        // SAFETY: NULL with `len` 0, or `len` valid entries (the caller's contract).
+        let attrs = unsafe { attributes_of(attributes, len, kv) }?;
         let parent = handles::parent_context(parent)?;
-        out(out_span, start(name.into(), kind, parent, attrs)?)
+        let span = start(name.into(), kind, parent, attrs)?;
+        // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
+        // and handed out nowhere else.
+        unsafe { out(out_span, span) }
     })
 }
 
@@ -270,19 +298,27 @@ pub unsafe extern "C" fn ct_span_start_from(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
-        let name = ffi::name_arg(name, "name")?;
+        // SAFETY: `name` is NUL-terminated (the caller's contract).
+        let name = unsafe { ffi::name_arg(name, "name") }?;
         let extracted = if context.is_null() {
             None
         } else {
-            Some(&ffi::handle(context, "context")?.0)
+            // SAFETY: not NULL (checked): a live context from `ct_extract*` (the caller's
+            // contract).
+            Some(&unsafe { ffi::handle(context, "context") }?.0)
         };
         // The core's one rule for every binding.
         let cx = crosstrace::Context::continuing(extracted, &crosstrace::Context::current());
-        out(out_span, start(name, kind, Some(cx), Vec::new())?)
+        let span = start(name, kind, Some(cx), Vec::new())?;
+        // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
+        // and handed out nowhere else.
+        unsafe { out(out_span, span) }
     })
 }
 
-unsafe fn set(span: *const ct_span, kv: impl FnOnce() -> Result<KeyValue, FfiError>) -> ct_result {
+/// Sets the attribute `kv` makes on `span` (checked: handles are never dereferenced, so this
+/// is safe; the callers' `kv` reads their C arguments).
+fn set(span: *const ct_span, kv: impl FnOnce() -> Result<KeyValue, FfiError>) -> ct_result {
     guard(|| {
         let h = handles::span_ref(span)?;
         let kv = kv()?;
@@ -301,10 +337,11 @@ pub unsafe extern "C" fn ct_span_set_str(
     value: *const c_char,
 ) -> ct_result {
     set(span, || {
-        Ok(KeyValue::new(
-            ffi::key_arg(key, "key")?,
-            ffi::value_arg(value, "value")?,
-        ))
+        // SAFETY: `key` is NUL-terminated (the caller's contract).
+        let key = unsafe { ffi::key_arg(key, "key") }?;
+        // SAFETY: as `key`.
+        let value = unsafe { ffi::value_arg(value, "value") }?;
+        Ok(KeyValue::new(key, value))
     })
 }
 
@@ -318,7 +355,11 @@ pub unsafe extern "C" fn ct_span_set_i64(
     key: *const c_char,
     value: i64,
 ) -> ct_result {
-    set(span, || Ok(KeyValue::new(ffi::key_arg(key, "key")?, value)))
+    set(span, || {
+        // SAFETY: `key` is NUL-terminated (the caller's contract).
+        let key = unsafe { ffi::key_arg(key, "key") }?;
+        Ok(KeyValue::new(key, value))
+    })
 }
 
 /// Sets a floating-point attribute.
@@ -331,7 +372,11 @@ pub unsafe extern "C" fn ct_span_set_f64(
     key: *const c_char,
     value: f64,
 ) -> ct_result {
-    set(span, || Ok(KeyValue::new(ffi::key_arg(key, "key")?, value)))
+    set(span, || {
+        // SAFETY: `key` is NUL-terminated (the caller's contract).
+        let key = unsafe { ffi::key_arg(key, "key") }?;
+        Ok(KeyValue::new(key, value))
+    })
 }
 
 /// Sets a boolean attribute (`value` non-zero is true).
@@ -345,7 +390,9 @@ pub unsafe extern "C" fn ct_span_set_bool(
     value: c_int,
 ) -> ct_result {
     set(span, || {
-        Ok(KeyValue::new(ffi::key_arg(key, "key")?, value != 0))
+        // SAFETY: `key` is NUL-terminated (the caller's contract).
+        let key = unsafe { ffi::key_arg(key, "key") }?;
+        Ok(KeyValue::new(key, value != 0))
     })
 }
 
@@ -360,10 +407,10 @@ pub unsafe extern "C" fn ct_span_set_str_interned(
     value: *const c_char,
 ) -> ct_result {
     set(span, || {
-        Ok(KeyValue::new(
-            interned_key(key, "key")?,
-            ffi::value_arg(value, "value")?,
-        ))
+        let key = interned_key(key, "key")?;
+        // SAFETY: `value` is NUL-terminated (the caller's contract).
+        let value = unsafe { ffi::value_arg(value, "value") }?;
+        Ok(KeyValue::new(key, value))
     })
 }
 
@@ -424,7 +471,8 @@ fn interned_key(id: u32, what: &'static str) -> Result<crosstrace::Key, FfiError
 pub unsafe extern "C" fn ct_span_add_event(span: *const ct_span, name: *const c_char) -> ct_result {
     guard(|| {
         let h = handles::span_ref(span)?;
-        let name = ffi::name_arg(name, "name")?;
+        // SAFETY: `name` is NUL-terminated (the caller's contract).
+        let name = unsafe { ffi::name_arg(name, "name") }?;
         h.with(|s| s.add_event(name, Vec::new()))
     })
 }
@@ -443,9 +491,12 @@ pub unsafe extern "C" fn ct_span_record_error(
 ) -> ct_result {
     guard(|| {
         let h = handles::span_ref(span)?;
-        let ty = str_arg(type_name, "type_name")?;
-        let msg = str_arg(message, "message")?;
-        let st = ffi::opt_str_arg(stacktrace, "stacktrace")?;
+        // SAFETY: `type_name` is NUL-terminated (the caller's contract).
+        let ty = unsafe { str_arg(type_name, "type_name") }?;
+        // SAFETY: as `type_name`.
+        let msg = unsafe { str_arg(message, "message") }?;
+        // SAFETY: NULL or NUL-terminated (the caller's contract).
+        let st = unsafe { ffi::opt_str_arg(stacktrace, "stacktrace") }?;
         h.with(|s| s.record_exception(ty, msg, st))
     })
 }
@@ -462,7 +513,8 @@ pub unsafe extern "C" fn ct_span_set_status(
 ) -> ct_result {
     guard(|| {
         let h = handles::span_ref(span)?;
-        let d = ffi::opt_str_arg(description, "description")?.unwrap_or("");
+        // SAFETY: NULL or NUL-terminated (the caller's contract).
+        let d = unsafe { ffi::opt_str_arg(description, "description") }?.unwrap_or("");
         let status = match status {
             0 => Status::Unset,
             1 => Status::Ok,
@@ -539,7 +591,8 @@ pub unsafe extern "C" fn ct_span_trace_id(span: *const ct_span, out: *mut c_char
             .span_context()?
             .trace_id()
             .to_string();
-        ffi::write_hex(out, &hex)
+        // SAFETY: `out` is NULL or valid for 33 bytes (the caller's contract); `hex` is 32.
+        unsafe { ffi::write_hex(out, &hex) }
     })
 }
 
@@ -554,7 +607,8 @@ pub unsafe extern "C" fn ct_span_span_id(span: *const ct_span, out: *mut c_char)
             .span_context()?
             .span_id()
             .to_string();
-        ffi::write_hex(out, &hex)
+        // SAFETY: `out` is NULL or valid for 17 bytes (the caller's contract); `hex` is 16.
+        unsafe { ffi::write_hex(out, &hex) }
     })
 }
 
