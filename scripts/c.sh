@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# libcrosstrace: build, header freshness, C tests (static, shared, valgrind, ASan+UBSan),
-# install + pkg-config + CMake, the Jaeger round trip, and the C bench.
-#   scripts/c.sh test | jaeger-test | install PREFIX [DESTDIR] | uninstall PREFIX [DESTDIR]
+# libcrosstrace: build, header freshness, C tests (static, shared, valgrind, ASan+UBSan), the
+# span slab under miri, install + pkg-config + CMake, the Jaeger round trip, and the C bench.
+#   scripts/c.sh test | miri | jaeger-test | install PREFIX [DESTDIR] | uninstall PREFIX [DESTDIR]
 #              | tarball OUT_DIR | test-artifact TARBALL | bench | header
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -241,6 +241,27 @@ C
   fi
 }
 
+# Nightly's miri (and the rust-src it builds its standard library from), installed only when
+# missing: a nightly already there is not updated on every run (a new nightly rebuilds the
+# miri target from scratch, a few minutes).
+ensure_miri() {
+  local have
+  have="$(rustup component list --toolchain nightly --installed 2>/dev/null || true)"
+  if ! grep -q '^miri' <<<"$have" || ! grep -q '^rust-src' <<<"$have"; then
+    rustup toolchain install nightly --profile minimal --component miri --component rust-src
+  fi
+}
+
+# The span slab (src/handles.rs) under miri: threads taking and giving back slots, checked for
+# a slot held twice and for data races. Its own target directory (miri builds every dependency
+# again, about 4 minutes cold); the test itself takes a few seconds of miri time.
+miri_test() {
+  step "C: the span slab under miri (threads taking and giving back slots)"
+  ensure_miri
+  CARGO_TARGET_DIR="$CROSSTRACE_CACHE/target-miri" \
+    cargo +nightly miri test -p crosstrace-c --lib slab_
+}
+
 jaeger_test() {
   step "C: a traced job under a given traceparent, found in the real Jaeger"
   build_lib debug
@@ -267,7 +288,9 @@ case "${1:-}" in
     step "C header is fresh"
     check_header
     run_test
+    miri_test
     ;;
+  miri) miri_test ;;
   jaeger-test) jaeger_test ;;
   component)
     # The retail pipeline's C component: libcrosstrace and libprice_normalise.so; prints both.
@@ -282,5 +305,5 @@ case "${1:-}" in
   test-artifact) ensure_tools; test_artifact "${2:?usage: c.sh test-artifact TARBALL}" ;;
   bench) bench ;;
   header) header ;;
-  *) echo "usage: $0 test|jaeger-test|install PREFIX [DESTDIR]|uninstall PREFIX [DESTDIR]|tarball DIR|test-artifact TARBALL|bench|header" >&2; exit 2 ;;
+  *) echo "usage: $0 test|miri|jaeger-test|install PREFIX [DESTDIR]|uninstall PREFIX [DESTDIR]|tarball DIR|test-artifact TARBALL|bench|header" >&2; exit 2 ;;
 esac

@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crosstrace::{Error, ErrorKind, Propagators};
 
-use crate::ct_header;
+use crate::propagation::ct_header;
 
 /// Result of every fallible call. The numbers are stable: never renumbered, never reused.
 /// 0–9 belong to the C boundary; 10 and up mirror the core's error kinds
@@ -208,12 +208,16 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<(), FfiError>) -> ct_result {
 /// A required string argument.
 ///
 /// # Safety
-/// `p` NULL or NUL-terminated.
+/// `p` NULL or NUL-terminated, its bytes valid and unchanged for `'a`.
 pub(crate) unsafe fn str_arg<'a>(p: *const c_char, arg: &'static str) -> Result<&'a str, FfiError> {
     if p.is_null() {
         return Err(FfiError::Null(arg));
     }
-    CStr::from_ptr(p).to_str().map_err(|_| FfiError::Utf8(arg))
+    // SAFETY: `p` is not NULL (checked) and NUL-terminated, valid and unchanged for `'a` (the
+    // caller's contract).
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| FfiError::Utf8(arg))
 }
 
 /// An attribute key argument, interned; UTF-8 is checked only for keys not seen before on the
@@ -229,7 +233,9 @@ pub(crate) unsafe fn key_arg(
     if p.is_null() {
         return Err(FfiError::Null(arg));
     }
-    Ok(match interned(p).map_err(|_| FfiError::Utf8(arg))? {
+    // SAFETY: `p` is not NULL (checked) and NUL-terminated (the caller's contract).
+    let s = unsafe { interned(p) }.map_err(|_| FfiError::Utf8(arg))?;
+    Ok(match s {
         std::borrow::Cow::Borrowed(s) => crosstrace::Key::from_static_str(s),
         std::borrow::Cow::Owned(s) => crosstrace::Key::new(s),
     })
@@ -247,7 +253,8 @@ pub(crate) unsafe fn name_arg(
     if p.is_null() {
         return Err(FfiError::Null(arg));
     }
-    interned(p).map_err(|_| FfiError::Utf8(arg))
+    // SAFETY: `p` is not NULL (checked) and NUL-terminated (the caller's contract).
+    unsafe { interned(p) }.map_err(|_| FfiError::Utf8(arg))
 }
 
 /// Slots of the per-thread caches by address ([`interned`], [`value_arg`]).
@@ -510,7 +517,7 @@ unsafe fn is_c_str(p: *const c_char, s: &str) -> bool {
 /// An optional string argument (NULL is `None`).
 ///
 /// # Safety
-/// `p` NULL or NUL-terminated.
+/// As [`str_arg`]: `p` NULL or NUL-terminated, its bytes valid and unchanged for `'a`.
 pub(crate) unsafe fn opt_str_arg<'a>(
     p: *const c_char,
     arg: &'static str,
@@ -518,7 +525,8 @@ pub(crate) unsafe fn opt_str_arg<'a>(
     if p.is_null() {
         Ok(None)
     } else {
-        str_arg(p, arg).map(Some)
+        // SAFETY: `str_arg`'s contract is this function's (the caller's).
+        unsafe { str_arg(p, arg) }.map(Some)
     }
 }
 
@@ -531,7 +539,9 @@ pub(crate) trait Reclaim {
 
 impl Reclaim for *mut c_char {
     unsafe fn reclaim(self) {
-        crate::ct_string_free(self);
+        // SAFETY: NULL or a string this library allocated (`to_c_string`) and did not hand out
+        // (the trait's contract): freed once, here.
+        unsafe { crate::ct_string_free(self) };
     }
 }
 
@@ -541,16 +551,21 @@ impl Reclaim for *mut *mut c_char {
     }
 }
 
-/// Writes `v` to the out-parameter `p`.
+/// Writes `v` to the out-parameter `p`; when `p` is NULL, frees `v` instead.
 ///
 /// # Safety
-/// `p` NULL or valid for writes.
+/// `p` NULL or valid for writes of a `T` (and aligned); `v` as [`Reclaim::reclaim`] requires
+/// (allocated by this library, handed out nowhere else).
 pub(crate) unsafe fn out<T: Reclaim>(p: *mut T, v: T) -> Result<(), FfiError> {
     if p.is_null() {
-        v.reclaim();
+        // SAFETY: `v` is this library's and handed out nowhere else (the caller's contract),
+        // and is not written anywhere now.
+        unsafe { v.reclaim() };
         return Err(FfiError::Null("out parameter"));
     }
-    p.write(v);
+    // SAFETY: `p` is not NULL (checked), so valid for writes and aligned (the caller's
+    // contract); what it held is the caller's, not dropped.
+    unsafe { p.write(v) };
     Ok(())
 }
 
@@ -570,34 +585,44 @@ pub(crate) unsafe fn write_hex(out: *mut c_char, hex: &str) -> Result<(), FfiErr
     if out.is_null() {
         return Err(FfiError::Null("out"));
     }
-    std::ptr::copy_nonoverlapping(hex.as_ptr().cast::<c_char>(), out, hex.len());
-    *out.add(hex.len()) = 0;
+    // SAFETY: `out` is not NULL (checked) and valid for `hex.len() + 1` bytes (the caller's
+    // contract); `hex` is a string of ours, so the two do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(hex.as_ptr().cast::<c_char>(), out, hex.len());
+        *out.add(hex.len()) = 0;
+    }
     Ok(())
 }
 
 /// A required handle.
 ///
 /// # Safety
-/// `p` NULL or a live handle of type `T`.
+/// `p` NULL or a live handle of type `T`, not freed nor changed for `'a`.
 pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &'static str) -> Result<&'a T, FfiError> {
-    p.as_ref().ok_or(FfiError::Null(what))
+    // SAFETY: NULL (then `None`) or a live `T`, not freed nor changed for `'a` (the caller's
+    // contract).
+    unsafe { p.as_ref() }.ok_or(FfiError::Null(what))
 }
 
 /// A required mutable handle.
 ///
 /// # Safety
-/// `p` NULL or a live handle of type `T`, not aliased during the call.
+/// `p` NULL or a live handle of type `T`, neither freed nor reached another way for `'a`.
 pub(crate) unsafe fn handle_mut<'a, T>(
     p: *mut T,
     what: &'static str,
 ) -> Result<&'a mut T, FfiError> {
-    p.as_mut().ok_or(FfiError::Null(what))
+    // SAFETY: NULL (then `None`) or a live `T` that nothing else reaches for `'a` (the caller's
+    // contract).
+    unsafe { p.as_mut() }.ok_or(FfiError::Null(what))
 }
 
 /// Reads every header the configured propagators look at through a C getter.
 ///
 /// # Safety
-/// `getter` must be safe to call with `userdata` and a NUL-terminated name.
+/// `getter` must be safe to call with `userdata` and a NUL-terminated name, and return NULL or
+/// a NUL-terminated string that stays valid until this function returns (the terms
+/// `ct_header_getter` states).
 pub(crate) unsafe fn fetch_headers(
     getter: unsafe extern "C" fn(*mut c_void, *const c_char) -> *const c_char,
     userdata: *mut c_void,
@@ -606,10 +631,14 @@ pub(crate) unsafe fn fetch_headers(
     let mut out = Vec::new();
     for name in propagators.extract_fields() {
         let Ok(c) = CString::new(name) else { continue };
-        let v = getter(userdata, c.as_ptr());
+        // SAFETY: `getter` may be called with `userdata` and a NUL-terminated name (the
+        // caller's contract); `c` is one, alive through the call.
+        let v = unsafe { getter(userdata, c.as_ptr()) };
         if !v.is_null() {
             // Invalid UTF-8 in a header is treated like a missing header.
-            if let Ok(s) = CStr::from_ptr(v).to_str() {
+            // SAFETY: not NULL (checked): a NUL-terminated string, valid until this function
+            // returns (the caller's contract); copied before then.
+            if let Ok(s) = unsafe { CStr::from_ptr(v) }.to_str() {
                 out.push((name.to_owned(), s.to_owned()));
             }
         }
@@ -633,50 +662,77 @@ pub(crate) unsafe fn slice_arg<'a, T>(
     if p.is_null() {
         return Err(FfiError::Null(what));
     }
-    Ok(std::slice::from_raw_parts(p, len))
+    // SAFETY: `p` is not NULL (checked) and valid for `len` entries that outlive `'a` (the
+    // caller's contract).
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
+/// The `len` headers at `headers` as pairs (skipping those with a NULL or non-UTF-8 name or
+/// value).
+///
 /// # Safety
-/// `headers` NULL (with `len` 0) or `len` valid entries.
+/// `headers` NULL (with `len` 0) or `len` valid entries, whose `name` and `value` are each NULL
+/// or NUL-terminated.
 pub(crate) unsafe fn header_pairs(
     headers: *const ct_header,
     len: usize,
 ) -> Result<Vec<(String, String)>, FfiError> {
-    let headers = slice_arg(headers, len, "headers")?;
+    // SAFETY: NULL with `len` 0, or valid for `len` entries through this call (the caller's
+    // contract).
+    let headers = unsafe { slice_arg(headers, len, "headers") }?;
     let mut out = Vec::with_capacity(len);
     for h in headers {
         if h.name.is_null() || h.value.is_null() {
             continue;
         }
-        if let (Ok(k), Ok(v)) = (
-            CStr::from_ptr(h.name).to_str(),
-            CStr::from_ptr(h.value).to_str(),
-        ) {
+        // SAFETY: neither is NULL (checked), so both are NUL-terminated (the caller's
+        // contract).
+        let (k, v) = unsafe { (CStr::from_ptr(h.name), CStr::from_ptr(h.value)) };
+        if let (Ok(k), Ok(v)) = (k.to_str(), v.to_str()) {
             out.push((k.to_owned(), v.to_owned()));
         }
     }
     Ok(out)
 }
 
+/// The `"name: value"` lines at `lines` as pairs (skipping NULL, non-UTF-8 and colon-less
+/// lines).
+///
 /// # Safety
 /// `lines` NULL (with `len` 0) or `len` entries, each NULL or NUL-terminated.
 pub(crate) unsafe fn line_pairs(
     lines: *const *const c_char,
     len: usize,
 ) -> Result<Vec<(String, String)>, FfiError> {
-    let lines = slice_arg(lines, len, "lines")?;
+    // SAFETY: NULL with `len` 0, or valid for `len` entries through this call (the caller's
+    // contract).
+    let lines = unsafe { slice_arg(lines, len, "lines") }?;
     let mut out = Vec::with_capacity(len);
     for &l in lines {
         if l.is_null() {
             continue;
         }
-        if let Ok(line) = CStr::from_ptr(l).to_str() {
+        // SAFETY: not NULL (checked), so NUL-terminated (the caller's contract).
+        if let Ok(line) = unsafe { CStr::from_ptr(l) }.to_str() {
             if let Some((k, v)) = line.split_once(':') {
                 out.push((k.trim().to_owned(), v.trim().to_owned()));
             }
         }
     }
     Ok(out)
+}
+
+/// Panics inside the library, for testing the panic boundary: returns `CT_ERR_PANIC` with the
+/// panic's message in `ct_last_error()`, and the host process goes on.
+#[no_mangle]
+pub extern "C" fn ct_debug_panic() -> ct_result {
+    guard(|| panic!("ct_debug_panic was called"))
+}
+
+/// The C name of a result code (`"CT_ERR_CONFIG"`). Static; never free it.
+#[no_mangle]
+pub extern "C" fn ct_result_name(result: ct_result) -> *const c_char {
+    result.name().as_ptr().cast()
 }
 
 #[cfg(test)]

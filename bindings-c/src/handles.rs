@@ -24,7 +24,9 @@ pub struct ct_context(pub(crate) crosstrace::Context);
 
 impl Reclaim for *mut ct_context {
     unsafe fn reclaim(self) {
-        crate::ct_context_free(self);
+        // SAFETY: a context this library boxed and did not hand out (the trait's contract):
+        // freed once, here.
+        unsafe { crate::context::ct_context_free(self) };
     }
 }
 
@@ -57,8 +59,16 @@ const _: () = {
 // targets generations wrap after 2^16 - 1 (retiring would use the slots up): a handle freed
 // exactly that many reuses of its slot ago would validate. On 64-bit targets handles use all
 // the bits of a pointer: they are not pointers, and must not be tagged or NaN-boxed. At most
-// 2^24 spans live at once (2^16 on 32-bit targets).
-const INDEX_BITS: u32 = if usize::BITS >= 64 { 24 } else { 16 };
+// 2^24 spans live at once (2^16 on 32-bit targets; 2^12 under miri, whose aliasing checks
+// visit every chunk pointer of the slab each time a reference to it is made: 2^14 of them made
+// its test of the slab take a minute).
+const INDEX_BITS: u32 = if cfg!(miri) {
+    12
+} else if usize::BITS >= 64 {
+    24
+} else {
+    16
+};
 const GENERATION_BITS: u32 = if usize::BITS >= 64 { 40 } else { 16 };
 const RETIRE_AT_WRAP: bool = usize::BITS >= 64;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
@@ -128,8 +138,9 @@ impl Drop for Local {
     }
 }
 
-/// Free slots a thread keeps; past this, half go to the shared list.
-const LOCAL_FREE_MAX: usize = 256;
+/// Free slots a thread keeps; past this, half go to the shared list. (Small under miri, so
+/// that its short test of the slab moves slots through the shared list too.)
+const LOCAL_FREE_MAX: usize = if cfg!(miri) { 8 } else { 256 };
 
 thread_local! {
     static LOCAL: Local = const {
@@ -235,7 +246,8 @@ impl Slab {
 
 impl Reclaim for *mut ct_span {
     unsafe fn reclaim(self) {
-        crate::ct_span_free(self);
+        // SAFETY: a span handle this library made and did not hand out (the trait's contract).
+        unsafe { crate::span::ct_span_free(self) };
     }
 }
 
@@ -516,4 +528,84 @@ pub(crate) fn pop_context() -> Result<(), FfiError> {
 pub(crate) fn replace_top_context(cx: crosstrace::Context) -> Result<(), FfiError> {
     pop_context()?;
     push_context(cx)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::{word, Local, BUSY, FREE, LOCAL, LOCAL_FREE_MAX, SLAB};
+
+    /// Takes a slot from the slab as a span start does, and holds it: the slot must be FREE
+    /// and is marked BUSY with one compare-and-swap, which fails if another thread holds it
+    /// too; its cell is then written (under miri, two holders of one slot are also a data
+    /// race). Returns the slot and its generation.
+    fn hold(local: Option<&Local>) -> (usize, u64) {
+        let i = SLAB.take(local).expect("a free slot");
+        let slot = SLAB.slot(i).expect("a taken slot is in a chunk");
+        let w = slot.word.load(Ordering::Relaxed);
+        assert_eq!(w & 3, FREE, "slot {i} was handed out while in use");
+        if let Err(now) =
+            slot.word
+                .compare_exchange(w, word(w >> 2, BUSY), Ordering::Acquire, Ordering::Relaxed)
+        {
+            panic!("slot {i} was handed out twice (its word moved to {now:#x})");
+        }
+        // SAFETY: BUSY by this thread alone (the exchange above), as a span's call holds it.
+        unsafe { *slot.ended.get() = true };
+        (i, w >> 2)
+    }
+
+    /// Gives a held slot back as freeing a span does: under the next generation, FREE, then
+    /// to the thread's free list.
+    fn give_back((i, generation): (usize, u64)) {
+        let slot = SLAB.slot(i).expect("a held slot is in a chunk");
+        // SAFETY: still held by this thread alone ([`hold`]).
+        unsafe { *slot.ended.get() = false };
+        slot.word
+            .store(word(generation + 1, FREE), Ordering::Release);
+        SLAB.give_back(i);
+    }
+
+    /// Threads take slots and give them back concurrently, in waves (an exiting thread's free
+    /// slots go to the shared list, where the next wave finds them), holding more at once than
+    /// a thread's free list keeps (so slots move between the thread's list and the shared
+    /// one): no slot is ever held by two threads. Runs under miri (scripts/c.sh miri).
+    #[test]
+    fn slab_hands_each_slot_to_one_holder_at_a_time() {
+        let (waves, threads, rounds) = if cfg!(miri) { (2, 3, 4) } else { (4, 8, 200) };
+        for wave in 0..waves {
+            std::thread::scope(|s| {
+                for t in 0..threads {
+                    s.spawn(move || {
+                        let mut held = Vec::new();
+                        for r in 0..rounds {
+                            let n = 1 + (wave * 7 + t * 5 + r * 3) % (2 * LOCAL_FREE_MAX + 2);
+                            LOCAL.with(|l| held.extend((0..n).map(|_| hold(Some(l)))));
+                            // As a thread whose thread-locals are gone takes one.
+                            held.push(hold(None));
+                            // Half given back, newest first; the rest kept a round longer, the
+                            // oldest of them moved to be given back next.
+                            let half = held.len() / 2;
+                            for h in held.drain(half..).rev() {
+                                give_back(h);
+                            }
+                            let older = held.len() / 2;
+                            held.rotate_left(older);
+                        }
+                        held.into_iter().for_each(give_back);
+                    });
+                }
+            });
+        }
+        let mut shared = SLAB.free.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let listed = shared.len();
+        shared.sort_unstable();
+        shared.dedup();
+        assert_eq!(
+            shared.len(),
+            listed,
+            "a slot is in the shared free list twice"
+        );
+    }
 }

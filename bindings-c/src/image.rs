@@ -27,6 +27,10 @@ fn segments() -> &'static [(usize, usize)] {
 
     /// Called by `dl_iterate_phdr` for the main program first: records its loaded segments
     /// that are not writable, and stops.
+    ///
+    /// # Safety
+    /// `info` valid for reads, as `dl_iterate_phdr` passes it; `out` a `Vec<(usize, usize)>`
+    /// that nothing else reaches during the call.
     unsafe extern "C" fn main_program(
         info: *mut libc::dl_phdr_info,
         _size: usize,
