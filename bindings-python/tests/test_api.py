@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
 import inspect
 import json
 import os
@@ -74,6 +76,33 @@ def test_vectors_config_fields() -> None:
             err = case["error"]
             for part in (err["field"], err["value"], err["expected_contains"]):
                 assert part in str(e.value), (case["name"], str(e.value))
+
+
+def test_every_config_default_is_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TracingConfig's defaults are the core's TracingConfig::default(), as the native module
+    reports it, field for field: a field the core adds or a default it changes shows here."""
+    core = json.loads(crosstrace._native.config_defaults())
+    fields = {f.name: f for f in dataclasses.fields(crosstrace.TracingConfig)}
+    assert set(fields) == set(core)
+    config = crosstrace.TracingConfig()
+    for name, want in core.items():
+        got = getattr(config, name)
+        got = got.value if isinstance(got, enum.Enum) else got
+        assert got == want, name
+        assert type(got) is type(want), name
+    # Mutable defaults are the dataclass's own copies, one per config.
+    other = crosstrace.TracingConfig()
+    for name in ("headers", "resource_attributes", "propagators", "metrics_buckets_ms"):
+        assert getattr(config, name) is not getattr(other, name), name
+    # The same through the core: the defaults normalise to themselves, and an environment
+    # with nothing set reads as them.
+    assert json.loads(config.to_json()) == json.loads(
+        crosstrace._native.config_normalize(json.dumps(core))
+    )
+    for var in list(os.environ):
+        if var.startswith(("OTEL_", "CROSSTRACE_")) or var == "ENVIRONMENT":
+            monkeypatch.delenv(var)
+    assert crosstrace.TracingConfig.from_env() == config
 
 
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1.0, 1e300])

@@ -388,7 +388,7 @@ class _activate:  # noqa: N801 (used like the context-manager function it replac
             span.end()
 
 
-def _start_span_elsewhere(
+def _start_span_in_python(
     name: str,
     attributes: Mapping[str, Any] | None,
     kind: str,
@@ -396,16 +396,17 @@ def _start_span_elsewhere(
     start_time: int | None,
 ) -> Span:
     """``start_span`` where its native part does not start the span itself: an explicit
-    parent, a start time, or another tracer's current span (the API's NonRecordingSpan, say)."""
+    parent, a start time, or another tracer's current span (the API's NonRecordingSpan, say).
+    The parent is derived here, in Python, and the span started under it."""
     if isinstance(parent, Span):
         parent = parent.context()
     elif parent is None:
         parent = _context_of(None)
-    return _native.start_span(name, parent, kind, attributes, start_time)
+    return _native.start_span_under(name, parent, kind, attributes, start_time)
 
 
 # Starts a span (not made current): in one native call for the common case (under the current
-# crosstrace span or none, now), else through _start_span_elsewhere. With the API's own
+# crosstrace span or none, now), else through _start_span_in_python. With the API's own
 # contextvars runtime (contexts never change once made), the parent derived from a context
 # object is kept for the next span under the same object.
 _native.set_context_keys(
@@ -413,10 +414,10 @@ _native.set_context_keys(
     _SPAN_KEY,
     otel_trace.INVALID_SPAN,
     _get_current,
-    _start_span_elsewhere,
+    _start_span_in_python,
     _CURRENT_VAR is not None,
 )
-start_span = _native.start_span_here
+start_span = _native.start_span
 
 
 class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the specification's name)

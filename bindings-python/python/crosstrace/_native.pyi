@@ -40,8 +40,8 @@ __all__ = [
     "start_db_span",
     "start_etl_span",
     "set_context_keys",
-    "start_span_here",
     "start_span",
+    "start_span_under",
     "validate_correlation_id",
 ]
 
@@ -158,7 +158,7 @@ def redact_text(text: str) -> str: ...
 def redact_body(content_type: str, body: bytes, max_bytes: int | None = None) -> str | None: ...
 def config_normalize(config_json: str) -> str: ...
 def init(config_json: str) -> None: ...
-def start_span(
+def start_span_under(
     name: str,
     parent: Context,
     kind: str = "internal",
@@ -167,7 +167,7 @@ def start_span(
     scope: Scope | None = None,
     links: list[_LinkArg] | None = None,
 ) -> Span: ...
-def start_span_here(
+def start_span(
     name: str,
     attributes: Mapping[str, Any] | None = None,
     kind: str = "internal",
@@ -179,7 +179,7 @@ def set_context_keys(
     span_key: str,
     invalid_span: object,
     get_current: Callable[[], Mapping[str, object]],
-    general: Callable[..., Span],
+    start_in_python: Callable[..., Span],
     cache_parent: bool,
 ) -> None: ...
 def start_etl_span(operation: str, stage: str, parent: Context) -> Span: ...

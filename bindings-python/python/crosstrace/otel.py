@@ -27,7 +27,7 @@ _KINDS = {
 
 
 def _links(links: Sequence[Link] | None) -> list[_native._LinkArg] | None:
-    """The API's links as the native module takes them (see ``_native.start_span``)."""
+    """The API's links as the native module takes them (see ``_native.start_span_under``)."""
     if not links:
         return None
     out: list[_native._LinkArg] = []
@@ -71,7 +71,7 @@ class Tracer(otel_trace.Tracer):
         set_status_on_exception: bool = True,
     ) -> Span:
         k = _KINDS.get(kind, "internal")
-        return _native.start_span(
+        return _native.start_span_under(
             name, _context_of(context), k, attributes, start_time, self._scope, _links(links)
         )
 
