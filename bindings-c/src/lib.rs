@@ -46,7 +46,7 @@ pub enum ct_span_kind {
 /// Span kinds cross the boundary as `uint32_t` (a C enum can hold any value; a Rust enum
 /// cannot), checked here.
 fn span_kind(k: u32) -> Result<SpanKind, FfiError> {
-    crosstrace::span::kind_from_number(k).ok_or_else(|| {
+    crosstrace::binding::span::kind_from_number(k).ok_or_else(|| {
         ffi::invalid(
             "kind",
             &k.to_string(),
@@ -251,7 +251,7 @@ const SDK_LANGUAGE: &str = "cpp";
 
 /// Installs tracing from `config`, its resource saying the caller's language.
 fn install(config: TracingConfig) -> Result<(), FfiError> {
-    crosstrace::resource::set_sdk_language(SDK_LANGUAGE);
+    crosstrace::binding::resource::set_sdk_language(SDK_LANGUAGE);
     crosstrace::init(config)?;
     Ok(())
 }
@@ -1162,7 +1162,7 @@ pub unsafe extern "C" fn ct_context_from_json(
         let text = str_arg(json, "json")?;
         let v: serde_json::Value =
             serde_json::from_str(text).map_err(|_| ffi::invalid("json", text, "a JSON object"))?;
-        let cx = crosstrace::interop::context_from_json(&v)?;
+        let cx = crosstrace::binding::interop::context_from_json(&v)?;
         out(out_context, Box::into_raw(Box::new(ct_context(cx))))
     })
 }
@@ -1181,7 +1181,7 @@ pub unsafe extern "C" fn ct_context_to_json(
         let cx = ffi::handle(context, "context")?;
         out(
             out_json,
-            to_c_string(crosstrace::interop::context_to_json(&cx.0).to_string())?,
+            to_c_string(crosstrace::binding::interop::context_to_json(&cx.0).to_string())?,
         )
     })
 }

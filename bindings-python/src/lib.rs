@@ -225,7 +225,7 @@ impl Context {
     fn correlation(&self) -> Option<String> {
         self.inner
             .correlation()
-            .map(|c| crosstrace::interop::correlation_to_json(Some(c)).to_string())
+            .map(|c| crosstrace::binding::interop::correlation_to_json(Some(c)).to_string())
     }
 
     /// The parent trace id, or None.
@@ -303,7 +303,8 @@ impl Context {
         trace_flags: Option<u8>,
         tracestate: Option<&str>,
     ) -> PyResult<Context> {
-        let sc = crosstrace::parse_span_context(trace_id, span_id, sampled).map_err(py_err)?;
+        let sc =
+            crosstrace::binding::parse_span_context(trace_id, span_id, sampled).map_err(py_err)?;
         let flags =
             crosstrace::TraceFlags::new((trace_flags.unwrap_or(0) & !1) | u8::from(sampled));
         let sc = crosstrace::SpanContext::new(
@@ -323,7 +324,7 @@ impl Context {
 
     /// The shared vectors' JSON shape of this context.
     fn to_json(&self) -> String {
-        crosstrace::interop::context_to_json(&self.inner).to_string()
+        crosstrace::binding::interop::context_to_json(&self.inner).to_string()
     }
 
     /// A context from the shared vectors' JSON shape.
@@ -332,7 +333,7 @@ impl Context {
         guard(|| {
             let v: serde_json::Value = serde_json::from_str(json)
                 .map_err(|e| invalid_argument(format!("context json: {e}")))?;
-            crosstrace::interop::context_from_json(&v)
+            crosstrace::binding::interop::context_from_json(&v)
                 .map(|inner| Context { inner })
                 .map_err(py_err)
         })
@@ -426,7 +427,7 @@ fn links_of(links: Vec<LinkArg<'_>>) -> PyResult<Vec<crosstrace::Link>> {
 /// An attribute from a Python value: str, bool, int, float; a list or tuple of them becomes
 /// its text (as the OpenTelemetry API allows sequences); `None` is no attribute.
 fn key_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<KeyValue>> {
-    let k = || crosstrace::intern::key(key);
+    let k = || crosstrace::binding::intern::key(key);
     // Most common first; bool before int (Python's bool is an int).
     if let Ok(s) = value.cast::<PyString>() {
         Ok(Some(KeyValue::new(k(), s.to_str()?.to_owned())))
@@ -572,7 +573,7 @@ impl Span {
                 Some(a) if !a.is_none() => self::attributes(Some(&as_dict(a)?))?,
                 _ => Vec::new(),
             };
-            let name = crosstrace::intern::name(name);
+            let name = crosstrace::binding::intern::string(name);
             match timestamp {
                 Some(ns) => self.with(|s| s.add_event_at(name, unix_nanos(ns), a)),
                 None => self.with(|s| s.add_event(name, a)),
@@ -673,11 +674,12 @@ impl Span {
                     status.get_type().name()?
                 )));
             };
-            let status = crosstrace::span::parse_status(&code, description).ok_or_else(|| {
-                invalid_argument(format!(
-                    "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
-                ))
-            })?;
+            let status =
+                crosstrace::binding::span::parse_status(&code, description).ok_or_else(|| {
+                    invalid_argument(format!(
+                        "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
+                    ))
+                })?;
             self.with(|s| s.set_status(status));
             Ok(())
         })
@@ -719,7 +721,7 @@ impl Span {
     /// SDK spans).
     #[getter]
     fn kind<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let name = crosstrace::span::kind_name(&self.kind).to_ascii_uppercase();
+        let name = crosstrace::binding::span::kind_name(&self.kind).to_ascii_uppercase();
         otel_attr(py, &SPAN_KIND, "opentelemetry.trace", "SpanKind")?.getattr(name)
     }
 
@@ -808,7 +810,7 @@ fn start(b: crosstrace::SpanBuilder<'_>) -> Span {
 }
 
 fn kind(k: &str) -> PyResult<crosstrace::SpanKind> {
-    crosstrace::span::parse_kind(k).ok_or_else(|| {
+    crosstrace::binding::span::parse_kind(k).ok_or_else(|| {
         invalid_argument(format!(
             "invalid kind={k:?}: expected internal, server, client, producer or consumer"
         ))
@@ -839,7 +841,9 @@ fn start_span<'py>(
                 _ => Vec::new(),
             },
         };
-        crosstrace::with_global(|t| start_with(t, py, name, kind, attributes, &parent.inner, more))
+        crosstrace::binding::with_global(|t| {
+            start_with(t, py, name, kind, attributes, &parent.inner, more)
+        })
     })
 }
 
@@ -860,7 +864,9 @@ fn start_under<'py>(
     attributes: Option<&Bound<'py, PyAny>>,
     parent: &crosstrace::Context,
 ) -> PyResult<Bound<'py, Span>> {
-    crosstrace::with_global(|t| start_with(t, py, name, kind, attributes, parent, More::default()))
+    crosstrace::binding::with_global(|t| {
+        start_with(t, py, name, kind, attributes, parent, More::default())
+    })
 }
 
 /// [`start_under`] with the tracing instance `t`, and `more`. (The span is written once, where
@@ -875,7 +881,7 @@ fn start_with<'py>(
     more: More,
 ) -> PyResult<Bound<'py, Span>> {
     let kind = self::kind(kind)?;
-    let name = crosstrace::intern::name(name);
+    let name = crosstrace::binding::intern::string(name);
     // Attributes a sampled-out span would drop unread are not converted (nor checked: the SDK
     // does not check them for such a span either).
     let attrs = match attributes {
@@ -1141,13 +1147,15 @@ fn start_span_here<'py>(
 /// Starts an ETL operation span (`etl.operation`, `etl.stage`).
 #[pyfunction]
 fn start_etl_span(operation: &str, stage: &str, parent: &Context) -> Span {
-    crosstrace::with_global(|t| start(t.etl_span(operation, stage).parent_context(&parent.inner)))
+    crosstrace::binding::with_global(|t| {
+        start(t.etl_span(operation, stage).parent_context(&parent.inner))
+    })
 }
 
 /// Starts a database client span named `"{operation} {table}"`.
 #[pyfunction]
 fn start_db_span(system: &str, operation: &str, table: &str, parent: &Context) -> Span {
-    crosstrace::with_global(|t| {
+    crosstrace::binding::with_global(|t| {
         start(
             t.db_span(system, operation, table)
                 .parent_context(&parent.inner),
@@ -1320,7 +1328,7 @@ fn validate_correlation_id(id: &str) -> PyResult<()> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The runtime calling the core, for the resource (`telemetry.sdk.language`).
-    crosstrace::resource::set_sdk_language("python");
+    crosstrace::binding::resource::set_sdk_language("python");
     make_exceptions(m)?;
     m.add_class::<Context>()?;
     m.add_class::<Scope>()?;
