@@ -94,7 +94,7 @@ const SDK_LANGUAGE: &str = "cpp";
 
 /// Installs tracing from `config`, its resource saying the caller's language.
 fn install(config: TracingConfig) -> Result<(), FfiError> {
-    crosstrace::resource::set_sdk_language(SDK_LANGUAGE);
+    crosstrace::binding::resource::set_sdk_language(SDK_LANGUAGE);
     crosstrace::init(config)?;
     Ok(())
 }

@@ -100,7 +100,7 @@ pub unsafe extern "C" fn ct_context_from_json(
         let text = unsafe { str_arg(json, "json") }?;
         let v: serde_json::Value =
             serde_json::from_str(text).map_err(|_| ffi::invalid("json", text, "a JSON object"))?;
-        let cx = crosstrace::interop::context_from_json(&v)?;
+        let cx = crosstrace::binding::interop::context_from_json(&v)?;
         let cx = Box::into_raw(Box::new(ct_context(cx)));
         // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
         // ours and handed out nowhere else.
@@ -121,7 +121,7 @@ pub unsafe extern "C" fn ct_context_to_json(
     guard(|| {
         // SAFETY: NULL or a live context of this library (the caller's contract).
         let cx = unsafe { ffi::handle(context, "context") }?;
-        let json = to_c_string(crosstrace::interop::context_to_json(&cx.0).to_string())?;
+        let json = to_c_string(crosstrace::binding::interop::context_to_json(&cx.0).to_string())?;
         // SAFETY: `out_json` is valid for writes (the caller's contract); the string is ours and
         // handed out nowhere else.
         unsafe { out(out_json, json) }

@@ -317,7 +317,7 @@ thread_local! {
     static BY_ADDRESS: ByAddress = const { ByAddress::new() };
 }
 
-/// A key or name, interned by [`crosstrace::intern`]. A string seen before at the same address
+/// A key or name, interned by [`crosstrace::binding::intern`]. A string seen before at the same address
 /// is found there, compared byte for byte (the caller's buffer may have changed since) unless
 /// the address is in the program's read-only image: no length scan, UTF-8 check or hash lookup.
 ///
@@ -348,7 +348,8 @@ unsafe fn intern_new(
     slot: usize,
 ) -> Result<std::borrow::Cow<'static, str>, std::str::Utf8Error> {
     // SAFETY: the caller's contract.
-    let got = crosstrace::intern::name_from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())?;
+    let got =
+        crosstrace::binding::intern::string_from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())?;
     if let std::borrow::Cow::Borrowed(s) = got {
         let _ = BY_ADDRESS.try_with(|c| c.remember(addr, slot, s));
     }
@@ -465,7 +466,7 @@ unsafe fn value_from(
                         *seen = seen.saturating_add(1);
                         // Tried once (a failure stays shared), within the values' own bound.
                         if *seen == INTERN_AFTER && reserve_interned_value() {
-                            match crosstrace::intern::name_from_bytes(s.as_bytes()) {
+                            match crosstrace::binding::intern::string_from_bytes(s.as_bytes()) {
                                 Ok(std::borrow::Cow::Borrowed(i)) => *c = Cached::Interned(i),
                                 // The intern tables are full: the reservation goes back.
                                 _ => release_interned_value(),

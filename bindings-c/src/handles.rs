@@ -6,7 +6,8 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crosstrace::{ContextGuard, GlobalCopy, SpanContext, Tracing};
+use crosstrace::binding::GlobalCopy;
+use crosstrace::{ContextGuard, SpanContext, Tracing};
 
 use crate::ffi::{FfiError, Reclaim};
 
@@ -124,7 +125,7 @@ static SLAB: Slab = Slab {
 struct Local {
     /// Free slots (most recently freed last, reused first).
     free: RefCell<Vec<usize>>,
-    /// The thread's copy of the process-wide instance (`crosstrace::with_global` keeps one
+    /// The thread's copy of the process-wide instance (`crosstrace::binding::with_global` keeps one
     /// too; this one sits beside the free slots: one thread-local per start instead of two,
     /// and the new span is written into its slot without moving through `with_global`'s
     /// result).

@@ -2,7 +2,7 @@
 //! then passed as a `uint32_t`. A call that takes one looks it up in a table (two loads) instead
 //! of comparing the bytes a `const char *` points at, which C may have changed since the last
 //! call. Like the core's interned strings they live for the process; the core's bound
-//! ([`crosstrace::intern`]) bounds them too.
+//! ([`crosstrace::binding::intern`]) bounds them too.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -31,7 +31,7 @@ pub(crate) fn intern(s: &str) -> Result<u32, FfiError> {
     if let Some(&id) = by_str.get(s) {
         return Ok(id);
     }
-    if s.len() > crosstrace::intern::MAX_LEN {
+    if s.len() > crosstrace::binding::intern::MAX_LEN {
         return Err(ffi::invalid(
             "s",
             s,
@@ -40,7 +40,7 @@ pub(crate) fn intern(s: &str) -> Result<u32, FfiError> {
     }
     let (chunk, i) = (*next as usize / CHUNK, *next as usize % CHUNK);
     // (The process-wide table, not this thread's cache, which may be full.)
-    let (Some(s), true) = (crosstrace::intern::global(s), chunk < CHUNKS) else {
+    let (Some(s), true) = (crosstrace::binding::intern::global(s), chunk < CHUNKS) else {
         return Err(ffi::invalid(
             "s",
             s,

@@ -7,6 +7,7 @@ use std::ffi::c_char;
 use std::os::raw::c_int;
 use std::time::Duration;
 
+use crosstrace::binding::TracingBinding;
 use crosstrace::{KeyValue, SpanKind, Status};
 
 use crate::ffi::{self, ct_result, guard, out, str_arg, FfiError};
@@ -33,7 +34,7 @@ pub enum ct_span_kind {
 /// Span kinds cross the boundary as `uint32_t` (a C enum can hold any value; a Rust enum
 /// cannot), checked here.
 fn span_kind(k: u32) -> Result<SpanKind, FfiError> {
-    crosstrace::span::kind_from_number(k).ok_or_else(|| {
+    crosstrace::binding::span::kind_from_number(k).ok_or_else(|| {
         ffi::invalid(
             "kind",
             &k.to_string(),

@@ -31,7 +31,7 @@ impl Context {
     fn correlation(&self) -> Option<String> {
         self.inner
             .correlation()
-            .map(|c| crosstrace::interop::correlation_to_json(Some(c)).to_string())
+            .map(|c| crosstrace::binding::interop::correlation_to_json(Some(c)).to_string())
     }
 
     /// The parent trace id, or None.
@@ -109,7 +109,8 @@ impl Context {
         trace_flags: Option<u8>,
         tracestate: Option<&str>,
     ) -> PyResult<Context> {
-        let sc = crosstrace::parse_span_context(trace_id, span_id, sampled).map_err(py_err)?;
+        let sc =
+            crosstrace::binding::parse_span_context(trace_id, span_id, sampled).map_err(py_err)?;
         let flags =
             crosstrace::TraceFlags::new((trace_flags.unwrap_or(0) & !1) | u8::from(sampled));
         let sc = crosstrace::SpanContext::new(
@@ -129,7 +130,7 @@ impl Context {
 
     /// The shared vectors' JSON shape of this context.
     fn to_json(&self) -> String {
-        crosstrace::interop::context_to_json(&self.inner).to_string()
+        crosstrace::binding::interop::context_to_json(&self.inner).to_string()
     }
 
     /// A context from the shared vectors' JSON shape.
@@ -138,7 +139,7 @@ impl Context {
         guard(|| {
             let v: serde_json::Value = serde_json::from_str(json)
                 .map_err(|e| invalid_argument(format!("context json: {e}")))?;
-            crosstrace::interop::context_from_json(&v)
+            crosstrace::binding::interop::context_from_json(&v)
                 .map(|inner| Context { inner })
                 .map_err(py_err)
         })

@@ -50,7 +50,7 @@ pub(crate) fn links_of(links: Vec<LinkArg<'_>>) -> PyResult<Vec<crosstrace::Link
 /// An attribute from a Python value: str, bool, int, float; a list or tuple of them becomes
 /// its text (as the OpenTelemetry API allows sequences); `None` is no attribute.
 pub(crate) fn key_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<KeyValue>> {
-    let k = || crosstrace::intern::key(key);
+    let k = || crosstrace::binding::intern::key(key);
     // Most common first; bool before int (Python's bool is an int).
     if let Ok(s) = value.cast::<PyString>() {
         Ok(Some(KeyValue::new(k(), s.to_str()?.to_owned())))
@@ -111,7 +111,7 @@ pub(crate) fn as_dict<'py>(attributes: &Bound<'py, PyAny>) -> PyResult<Bound<'py
 
 /// A span kind by its name: internal, server, client, producer or consumer.
 pub(crate) fn span_kind(k: &str) -> PyResult<crosstrace::SpanKind> {
-    crosstrace::span::parse_kind(k).ok_or_else(|| {
+    crosstrace::binding::span::parse_kind(k).ok_or_else(|| {
         invalid_argument(format!(
             "invalid kind={k:?}: expected internal, server, client, producer or consumer"
         ))

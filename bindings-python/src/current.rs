@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 
-use crosstrace::GlobalCopy;
+use crosstrace::binding::GlobalCopy;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -92,7 +92,7 @@ fn start_under_current<'py>(
         remember_parent(current, &parent);
     }
     match parent {
-        Some(parent) => crosstrace::with_global(|t| {
+        Some(parent) => crosstrace::binding::with_global(|t| {
             make_span(
                 t,
                 py,

@@ -8,7 +8,7 @@ use crate::span::Span;
 /// Starts an ETL operation span (`etl.operation`, `etl.stage`).
 #[pyfunction]
 pub(crate) fn start_etl_span(operation: &str, stage: &str, parent: &Context) -> Span {
-    crosstrace::with_global(|t| {
+    crosstrace::binding::with_global(|t| {
         Span::from_builder(t.etl_span(operation, stage).parent_context(&parent.inner))
     })
 }
@@ -16,7 +16,7 @@ pub(crate) fn start_etl_span(operation: &str, stage: &str, parent: &Context) -> 
 /// Starts a database client span named `"{operation} {table}"`.
 #[pyfunction]
 pub(crate) fn start_db_span(system: &str, operation: &str, table: &str, parent: &Context) -> Span {
-    crosstrace::with_global(|t| {
+    crosstrace::binding::with_global(|t| {
         Span::from_builder(
             t.db_span(system, operation, table)
                 .parent_context(&parent.inner),

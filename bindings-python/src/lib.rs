@@ -46,7 +46,7 @@ fn tracing() -> Tracing {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The runtime calling the core, for the resource (`telemetry.sdk.language`).
-    crosstrace::resource::set_sdk_language("python");
+    crosstrace::binding::resource::set_sdk_language("python");
     errors::make_exceptions(m)?;
     m.add_class::<context::Context>()?;
     m.add_class::<scope::Scope>()?;

@@ -120,7 +120,7 @@ impl Span {
                 Some(a) if !a.is_none() => convert::attributes(Some(&as_dict(a)?))?,
                 _ => Vec::new(),
             };
-            let name = crosstrace::intern::name(name);
+            let name = crosstrace::binding::intern::string(name);
             match timestamp {
                 Some(ns) => self.with(|s| s.add_event_at(name, unix_nanos(ns), a)),
                 None => self.with(|s| s.add_event(name, a)),
@@ -221,11 +221,12 @@ impl Span {
                     status.get_type().name()?
                 )));
             };
-            let status = crosstrace::span::parse_status(&code, description).ok_or_else(|| {
-                invalid_argument(format!(
-                    "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
-                ))
-            })?;
+            let status =
+                crosstrace::binding::span::parse_status(&code, description).ok_or_else(|| {
+                    invalid_argument(format!(
+                        "invalid status={code:?}: expected \"ok\", \"error\" or \"unset\""
+                    ))
+                })?;
             self.with(|s| s.set_status(status));
             Ok(())
         })
@@ -267,7 +268,7 @@ impl Span {
     /// SDK spans).
     #[getter]
     fn kind<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let name = crosstrace::span::kind_name(&self.kind).to_ascii_uppercase();
+        let name = crosstrace::binding::span::kind_name(&self.kind).to_ascii_uppercase();
         otel_attr(py, &SPAN_KIND, "opentelemetry.trace", "SpanKind")?.getattr(name)
     }
 

@@ -2,6 +2,7 @@
 //! tracers, and the package's `start_span` when its parent is not the current context's), and
 //! [`make_span`], where every span object but the ETL and database ones is made.
 
+use crosstrace::binding::TracingBinding;
 use crosstrace::Tracing;
 use pyo3::prelude::*;
 
@@ -36,7 +37,7 @@ pub(crate) fn start_span_under<'py>(
                 _ => Vec::new(),
             },
         };
-        crosstrace::with_global(|t| {
+        crosstrace::binding::with_global(|t| {
             make_span(t, py, name, kind, attributes, &parent.inner, options)
         })
     })
@@ -63,7 +64,7 @@ pub(crate) fn make_span<'py>(
     options: StartOptions,
 ) -> PyResult<Bound<'py, Span>> {
     let kind = span_kind(kind)?;
-    let name = crosstrace::intern::name(name);
+    let name = crosstrace::binding::intern::string(name);
     // Attributes a sampled-out span would drop unread are not converted (nor checked: the SDK
     // does not check them for such a span either).
     let attrs = match attributes {

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 
+use crosstrace::binding::TracingBinding;
 use crosstrace::export::otlp_proto::{self, Encoding};
 use crosstrace::export::{jaeger_thrift, render_tree, zipkin, Outcome, TreeStyle};
 use crosstrace::{
@@ -240,7 +241,7 @@ fn sdk_language() -> &'static str {
 /// `os.hostname()` (wasm cannot ask the system; browsers have no host to name).
 #[wasm_bindgen(js_name = setHostName)]
 pub fn set_host_name(name: &str) {
-    crosstrace::resource::set_host_name(name);
+    crosstrace::binding::resource::set_host_name(name);
 }
 
 /// The resource spans are exported with, as a JSON object of its attributes (for tests and
@@ -261,7 +262,7 @@ pub fn resource_json() -> String {
 pub fn init(config_json: &str) -> Result<(), JsValue> {
     let config = config_from_json(config_json).map_err(|e| js_error(&e))?;
     let target = target_of(&config).map_err(|e| js_error(&e))?;
-    crosstrace::resource::set_sdk_language(sdk_language());
+    crosstrace::binding::resource::set_sdk_language(sdk_language());
     let tracing = Tracing::new(config).map_err(|e| js_error(&e))?;
     STATE.with(|s| *s.borrow_mut() = Some(State { tracing, target }));
     Ok(())
@@ -309,7 +310,7 @@ impl Context {
     /// The shared vectors' JSON shape of this context.
     #[wasm_bindgen(js_name = toJSON)]
     pub fn to_json(&self) -> String {
-        crosstrace::interop::context_to_json(&self.inner).to_string()
+        crosstrace::binding::interop::context_to_json(&self.inner).to_string()
     }
 
     /// A context from the shared vectors' JSON shape.
@@ -317,7 +318,7 @@ impl Context {
     pub fn from_json(json: &str) -> Result<Context, JsValue> {
         let v: Json =
             serde_json::from_str(json).map_err(|_| invalid("json", json, "a JSON object"))?;
-        crosstrace::interop::context_from_json(&v)
+        crosstrace::binding::interop::context_from_json(&v)
             .map(|inner| Context { inner })
             .map_err(|e| js_error(&e))
     }
@@ -414,7 +415,7 @@ fn remove_span(handle: u32) -> Option<crosstrace::Span> {
 }
 
 fn key_value(key: &str, value: &JsValue) -> Option<KeyValue> {
-    let k = crosstrace::intern::key(key);
+    let k = crosstrace::binding::intern::key(key);
     if let Some(s) = value.as_string() {
         Some(KeyValue::new(k, s))
     } else if let Some(b) = value.as_bool() {
@@ -502,7 +503,8 @@ fn json_attributes(text: &str) -> Result<Vec<KeyValue>, JsValue> {
         fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
             while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
                 let Val(v) = m.next_value::<Val>()?;
-                self.0.push(KeyValue::new(crosstrace::intern::key(&k), v));
+                self.0
+                    .push(KeyValue::new(crosstrace::binding::intern::key(&k), v));
             }
             Ok(())
         }
@@ -571,7 +573,9 @@ pub fn span_set_attribute(span: u32, key: &str, value: &JsValue) -> Result<(), J
 #[wasm_bindgen(js_name = spanAddEvent)]
 pub fn span_add_event(span: u32, name: &str, attrs: &JsValue) -> Result<(), JsValue> {
     let a = attributes(attrs)?;
-    with_span(span, |s| s.add_event(crosstrace::intern::name(name), a));
+    with_span(span, |s| {
+        s.add_event(crosstrace::binding::intern::string(name), a)
+    });
     Ok(())
 }
 
@@ -586,7 +590,7 @@ pub fn span_record_exception(span: u32, type_name: &str, message: &str, stack: O
 /// Sets the status: `"ok"`, `"error"` (with a description) or `"unset"`.
 #[wasm_bindgen(js_name = spanSetStatus)]
 pub fn span_set_status(span: u32, code: &str, description: Option<String>) -> Result<(), JsValue> {
-    let status = crosstrace::span::parse_status(code, description)
+    let status = crosstrace::binding::span::parse_status(code, description)
         .ok_or_else(|| invalid("status", code, "\"ok\", \"error\" or \"unset\""))?;
     with_span(span, |s| s.set_status(status));
     Ok(())
@@ -673,7 +677,7 @@ pub fn start_span(
 ) -> Result<u32, JsValue> {
     // A number, not the kind's name: one string fewer to copy into wasm per span (index.js maps
     // the names and rejects unknown ones).
-    let kind = crosstrace::span::kind_from_number(kind).ok_or_else(|| {
+    let kind = crosstrace::binding::span::kind_from_number(kind).ok_or_else(|| {
         invalid(
             "kind",
             &kind.to_string(),
@@ -689,7 +693,7 @@ pub fn start_span(
     let start = start_ms.map(epoch_millis).transpose()?;
     let t = tracing();
     let mut b = t
-        .span(crosstrace::intern::name(name))
+        .span(crosstrace::binding::intern::string(name))
         .kind(kind)
         .attributes(attrs)
         .parent_context(&parent.inner);

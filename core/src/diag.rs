@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::config::LogLevel;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 
 static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Info as u8);
 
@@ -27,5 +29,40 @@ pub(crate) fn log(level: LogLevel, message: &str) {
         eprintln!("crosstrace {tag}: {message}");
         #[cfg(target_arch = "wasm32")]
         let _ = (tag, message);
+    }
+}
+
+/// The severity threshold of crosstrace's own diagnostics (`OTEL_LOG_LEVEL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Everything.
+    Debug,
+    /// The default.
+    Info,
+    /// Warnings and errors.
+    Warn,
+    /// Errors only.
+    Error,
+    /// Nothing.
+    Off,
+}
+
+impl LogLevel {
+    /// Accepted names.
+    pub const ACCEPTED: &'static str = "one of debug, info, warn, error, off";
+}
+
+impl FromStr for LogLevel {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "debug" | "trace" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warn" | "warning" => LogLevel::Warn,
+            "error" | "critical" => LogLevel::Error,
+            "off" | "none" => LogLevel::Off,
+            _ => return Err(()),
+        })
     }
 }

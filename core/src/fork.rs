@@ -21,7 +21,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
 
-use crate::tracing::{Pipeline, PipelineHold};
+use crate::pipeline::{Pipeline, PipelineHold};
 
 /// Moved on in every forked child.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -43,7 +43,7 @@ pub(crate) fn install() {
         let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
         if rc != 0 {
             crate::diag::log(
-                crate::config::LogLevel::Warn,
+                crate::diag::LogLevel::Warn,
                 "cannot install the fork handlers: a forked child may repeat its parent's ids",
             );
         }
@@ -80,10 +80,10 @@ extern "C" fn prepare() {
         // The same order as everywhere else: the instance (whose replacement drops a pipeline)
         // before a pipeline's locks; the others are never held with another.
         let mut statics: Vec<Box<dyn std::any::Any>> = vec![
-            Box::new(crate::tracing::hold_global_for_fork()),
+            Box::new(crate::global::hold_for_fork()),
             Box::new(crate::intern::hold_for_fork()),
             Box::new(crate::metrics::hold_registry_for_fork()),
-            Box::new(crate::tracing::hold_scopes_for_fork()),
+            Box::new(crate::scope::hold_for_fork()),
         ];
         statics.extend(crate::resource::hold_for_fork());
         let registry = lock(&PIPELINES);

@@ -17,15 +17,16 @@ use std::sync::{LazyLock, Mutex};
 use opentelemetry::Key;
 
 /// Most distinct strings kept per cache and thread.
-pub const MAX_ENTRIES: usize = 2048;
+pub(crate) const MAX_ENTRIES: usize = 2048;
 /// Longer strings are not interned.
 pub const MAX_LEN: usize = 128;
 
-/// FNV-1a: fast for the short strings interned here.
+/// FxHash-style mixing (rotate, xor, multiply), eight bytes at a time: fast for the short
+/// strings hashed here. Not DoS-resistant: every table it keys is bounded.
 #[derive(Default)]
-pub(crate) struct Fnv(u64);
+pub(crate) struct FxHasher(u64);
 
-impl Hasher for Fnv {
+impl Hasher for FxHasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -50,7 +51,7 @@ impl Hasher for Fnv {
 
 /// Keyed by bytes, so a binding can look up what it was handed before validating it as UTF-8:
 /// only strings not seen before on the thread are validated.
-type Map = HashMap<Box<[u8]>, &'static str, BuildHasherDefault<Fnv>>;
+type Map = HashMap<Box<[u8]>, &'static str, BuildHasherDefault<FxHasher>>;
 
 thread_local! {
     /// Keyed by bytes, so a binding can look up what it was handed before validating it as
@@ -73,7 +74,7 @@ thread_local! {
 
 /// Keeps leaked strings reachable (for leak checkers), shares them across threads (a string
 /// new to a thread but known to the process is found in O(1)) and bounds them.
-static ALL: LazyLock<Mutex<HashSet<&'static str, BuildHasherDefault<Fnv>>>> =
+static ALL: LazyLock<Mutex<HashSet<&'static str, BuildHasherDefault<FxHasher>>>> =
     LazyLock::new(Mutex::default);
 const MAX_TOTAL: usize = 16 * MAX_ENTRIES;
 
@@ -116,13 +117,13 @@ pub(crate) fn hold_for_fork() -> std::sync::MutexGuard<'static, impl Sized> {
     ALL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A span name for `s`: an interned `&'static str` when the caches have room, else a copy.
-pub fn name(s: &str) -> Cow<'static, str> {
-    name_from_bytes(s.as_bytes()).unwrap_or_else(|_| Cow::Owned(s.to_owned()))
+/// `s` (a span name, an event name, a string value): an interned `&'static str` when the caches have room, else a copy.
+pub fn string(s: &str) -> Cow<'static, str> {
+    string_from_bytes(s.as_bytes()).unwrap_or_else(|_| Cow::Owned(s.to_owned()))
 }
 
-/// A span name for `bytes` (UTF-8 checked only when not already interned on this thread).
-pub fn name_from_bytes(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
+/// [`string`] for `bytes` (UTF-8 checked only when not already interned on this thread).
+pub fn string_from_bytes(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
     interned(bytes)
 }
 
@@ -172,20 +173,20 @@ mod tests {
         let (a, b) = (key("order.id"), key("order.id"));
         assert_eq!(a, b);
         assert_eq!(a.as_str(), "order.id");
-        let (n1, n2) = (name("checkout"), name("checkout"));
+        let (n1, n2) = (string("checkout"), string("checkout"));
         assert!(matches!((&n1, &n2), (Cow::Borrowed(x), Cow::Borrowed(y)) if std::ptr::eq(*x, *y)));
         let long = "x".repeat(MAX_LEN + 1);
-        assert!(matches!(name(&long), Cow::Owned(_)));
+        assert!(matches!(string(&long), Cow::Owned(_)));
     }
 
     #[test]
     fn bytes_are_checked_before_they_are_interned() {
         assert!(key_from_bytes(b"bad\xff").is_err());
-        assert!(name_from_bytes(b"bad\xff").is_err());
+        assert!(string_from_bytes(b"bad\xff").is_err());
         // Still refused the second time: nothing invalid was cached.
         assert!(key_from_bytes(b"bad\xff").is_err());
         assert_eq!(key_from_bytes(b"store").unwrap().as_str(), "store");
-        assert_eq!(name_from_bytes(b"checkout").unwrap(), "checkout");
+        assert_eq!(string_from_bytes(b"checkout").unwrap(), "checkout");
         assert!(key_from_bytes(&[b'x'; MAX_LEN + 1]).is_ok());
     }
 
@@ -193,9 +194,9 @@ mod tests {
     fn global_interning_ignores_a_full_thread_cache() {
         std::thread::spawn(|| {
             for i in 0..MAX_ENTRIES + 10 {
-                let _ = name(&format!("filler-{i}"));
+                let _ = string(&format!("filler-{i}"));
             }
-            assert!(matches!(name("fresh-after-fill"), Cow::Owned(_)));
+            assert!(matches!(string("fresh-after-fill"), Cow::Owned(_)));
             let g = global("fresh-after-fill").expect("room in the process");
             assert!(std::ptr::eq(g, global("fresh-after-fill").unwrap()));
             assert!(global(&"x".repeat(MAX_LEN + 1)).is_none());
@@ -208,14 +209,14 @@ mod tests {
     fn a_buffer_that_changes_is_read_again() {
         // One address, two strings: the recent-address cache must not answer with the first.
         let mut buf = *b"alpha";
-        assert_eq!(name_from_bytes(&buf).unwrap(), "alpha");
-        assert_eq!(name_from_bytes(&buf).unwrap(), "alpha");
+        assert_eq!(string_from_bytes(&buf).unwrap(), "alpha");
+        assert_eq!(string_from_bytes(&buf).unwrap(), "alpha");
         buf.copy_from_slice(b"omega");
-        assert_eq!(name_from_bytes(&buf).unwrap(), "omega");
+        assert_eq!(string_from_bytes(&buf).unwrap(), "omega");
         assert_eq!(key_from_bytes(&buf[..3]).unwrap().as_str(), "ome");
         buf[0] = 0xff;
         assert!(
-            name_from_bytes(&buf).is_err(),
+            string_from_bytes(&buf).is_err(),
             "invalid UTF-8 is refused, not recalled"
         );
     }

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::context::{Context, Correlation};
 use crate::error::{Error, Result};
-use crate::tracing::parse_span_context;
+use crate::propagation::parse_span_context;
 
 fn invalid(value: &Value, expected: &'static str) -> Error {
     Error::InvalidArgument {

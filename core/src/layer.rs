@@ -78,8 +78,10 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::context::Context;
+use crate::global::with_global;
+use crate::scope::Scope;
 use crate::span::{exception, Parent};
-use crate::tracing::{with_global, Scope, Tracing};
+use crate::tracing::Tracing;
 
 /// The crosstrace span of a `tracing` span, in its extensions.
 struct Recorded(crate::Span);

@@ -3,8 +3,10 @@
 //! Build a [`Tracing`] from a [`TracingConfig`] (or the `OTEL_*` environment), start [`Span`]s
 //! with an explicit or the current [`Context`], propagate with [`Tracing::inject`] /
 //! [`Tracing::extract`], and read [`Tracing::health`].
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
+#[doc(hidden)]
+pub mod binding;
 pub mod config;
 pub mod context;
 mod diag;
@@ -13,17 +15,22 @@ pub mod error;
 pub mod export;
 #[cfg(unix)]
 mod fork;
+mod global;
 pub mod health;
-pub mod intern;
-pub mod interop;
+mod intern;
+mod interop;
 #[cfg(feature = "tracing")]
 pub mod layer;
-pub mod metrics;
+mod limits;
+mod metrics;
 pub mod otel;
-pub mod platform;
+mod pipeline;
+mod platform;
 pub mod propagation;
 pub mod redact;
-pub mod resource;
+mod resource;
+mod sampling;
+mod scope;
 pub mod span;
 mod tracing;
 
@@ -33,15 +40,16 @@ pub use config::{
 };
 pub use context::{correlation_id, Context, ContextGuard, Correlation, FutureExt};
 pub use error::{ConfigError, Error, ErrorKind, Result};
+pub use global::{global, init};
 pub use health::Health;
 #[cfg(feature = "tracing")]
 pub use layer::{CrosstraceLayer, SpanExt};
+pub use limits::{MAX_EVENTS_PER_SPAN, MAX_LINKS_PER_SPAN};
+pub use metrics::{MetricsSnapshot, SeriesKey, SeriesStats, Sketch, RELATIVE_ACCURACY};
 pub use propagation::{Carrier, Propagators};
+pub use scope::{Scope, MAX_SCOPES, SCOPE_NAME};
 pub use span::{Parent, Span};
-pub use tracing::{
-    global, global_generation, init, parse_span_context, with_global, GlobalCopy, Scope,
-    SpanBuilder, Tracing, MAX_LINKS_PER_SPAN, MAX_SCOPES, SCOPE_NAME,
-};
+pub use tracing::{SpanBuilder, Tracing};
 
 /// Re-exports of the OpenTelemetry types in crosstrace's API.
 pub use opentelemetry::trace::{

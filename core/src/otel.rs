@@ -44,8 +44,10 @@ use opentelemetry::trace::{self as api, Link, SpanContext, SpanKind, Status, Tra
 use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::context::Context;
+use crate::global::with_global;
 use crate::propagation::Carrier;
-use crate::tracing::{with_global, Scope, Tracing};
+use crate::scope::Scope;
+use crate::tracing::Tracing;
 
 /// The tracing instance spans go to: a given one, or the process-wide one ([`crate::global`]),
 /// found when each span starts (so a provider made before [`crate::init`] follows it).

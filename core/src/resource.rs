@@ -14,11 +14,11 @@ use opentelemetry_sdk::Resource;
 use crate::config::TracingConfig;
 
 /// `telemetry.sdk.name`.
-pub const SDK_NAME: &str = "crosstrace";
+pub(crate) const SDK_NAME: &str = "crosstrace";
 
 /// The `telemetry.sdk.language` of Rust programs: what the core reports until a binding says
 /// otherwise.
-pub const RUST: &str = "rust";
+pub(crate) const RUST: &str = "rust";
 
 /// `service.instance.id`.
 const INSTANCE_ID: &str = "service.instance.id";
@@ -52,7 +52,7 @@ pub fn set_sdk_language(language: &'static str) {
 }
 
 /// The `telemetry.sdk.language` resources are built with.
-pub fn sdk_language() -> &'static str {
+pub(crate) fn sdk_language() -> &'static str {
     *lock(&LANGUAGE)
 }
 
@@ -64,7 +64,7 @@ pub fn set_host_name(name: impl Into<String>) {
 }
 
 /// The `host.name` resources are built with, if the platform has one.
-pub fn host_name() -> Option<String> {
+pub(crate) fn host_name() -> Option<String> {
     lock(&HOST_NAME)
         .get_or_insert_with(crate::platform::host_name)
         .clone()

@@ -8,17 +8,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::trace::{Event, Link, SpanContext, SpanKind, Status};
-use opentelemetry::{KeyValue, StringValue, Value};
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::SpanData;
 
 use crate::context::{Carried, Context};
 use crate::health::Counters;
+use crate::limits::MAX_EVENTS_PER_SPAN;
 use crate::metrics::MetricsOnly;
+use crate::pipeline::Pipeline;
 use crate::platform::Stamp;
-use crate::tracing::Pipeline;
-
-/// Most events per span (the OpenTelemetry default); further ones are dropped and counted.
-pub const MAX_EVENTS_PER_SPAN: usize = 128;
 
 /// Attribute names of the exception event (OpenTelemetry semantic conventions).
 pub mod exception {
@@ -311,51 +309,6 @@ impl Drop for Span {
     }
 }
 
-/// Truncates a string value to at most `limit` bytes on a char boundary; `true` if cut.
-#[inline]
-pub(crate) fn truncate_value(value: &mut Value, limit: usize) -> bool {
-    match value {
-        Value::String(s) if s.as_str().len() <= limit => false,
-        Value::String(_) | Value::Array(opentelemetry::Array::String(_)) => cut_value(value, limit),
-        _ => false,
-    }
-}
-
-/// [`truncate_value`] for a string value that may be too long, or an array of strings.
-#[inline(never)]
-fn cut_value(value: &mut Value, limit: usize) -> bool {
-    fn cut(s: &str, limit: usize) -> Option<String> {
-        if s.len() <= limit {
-            return None;
-        }
-        let mut end = limit;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        Some(s[..end].to_owned())
-    }
-    match value {
-        Value::String(s) => match cut(s.as_str(), limit) {
-            Some(short) => {
-                *s = StringValue::from(short);
-                true
-            }
-            None => false,
-        },
-        Value::Array(opentelemetry::Array::String(items)) => {
-            let mut any = false;
-            for s in items.iter_mut() {
-                if let Some(short) = cut(s.as_str(), limit) {
-                    *s = StringValue::from(short);
-                    any = true;
-                }
-            }
-            any
-        }
-        _ => false,
-    }
-}
-
 /// The span kinds' names, in the order of their numbers ([`kind_from_number`]).
 const KIND_NAMES: [&str; 5] = ["internal", "server", "client", "producer", "consumer"];
 
@@ -432,14 +385,5 @@ mod tests {
         );
         assert_eq!(parse_status("unset", None), Some(Status::Unset));
         assert_eq!(parse_status("OK", None), None);
-    }
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        let mut v = Value::from("héllo");
-        assert!(truncate_value(&mut v, 2));
-        assert_eq!(v.as_str(), "h");
-        let mut v = Value::from("short");
-        assert!(!truncate_value(&mut v, 10));
     }
 }

@@ -2,121 +2,30 @@
 //! propagators and health — and span creation.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{
-    Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
-};
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::trace::{Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceState};
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{
-    Sampler, SamplingDecision, ShouldSample, SpanData, SpanEvents, SpanExporter, SpanLinks,
+    SamplingDecision, ShouldSample, SpanData, SpanEvents, SpanExporter, SpanLinks,
 };
 use opentelemetry_sdk::Resource;
 
-use crate::config::{Backend, SamplerKind, TracingConfig};
+use crate::binding::TracingBinding;
+use crate::config::TracingConfig;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::export::{BatchProcessor, Export, ExporterFactory, ShutdownReport};
 use crate::health::{Counters, Health};
-use crate::metrics::{MetricsOnly, MetricsSnapshot, SpanMetrics};
+use crate::limits::has_duplicate_keys;
+use crate::metrics::{MetricsOnly, MetricsSnapshot};
+use crate::pipeline::Pipeline;
 use crate::platform::Stamp;
 use crate::propagation::{Carrier, Propagators};
-use crate::span::{truncate_value, Parent, Span};
-
-/// The instrumentation scope of spans crosstrace creates.
-pub const SCOPE_NAME: &str = "crosstrace";
-
-/// Most distinct scopes [`Scope::new`] keeps; past them a new one is crosstrace's own.
-pub const MAX_SCOPES: usize = 1024;
-
-/// Most links a span keeps (the OpenTelemetry default of `OTEL_SPAN_LINK_COUNT_LIMIT`); further
-/// ones are dropped and counted in the span's `dropped_count`.
-pub const MAX_LINKS_PER_SPAN: usize = 128;
-
-/// An instrumentation scope spans start in: the name, version and schema URL of the library
-/// (a tracer) that made them, which OTLP groups spans by. Interned for the process: a span
-/// copies two pointers, not the strings (a tracer chooses its scope once, its spans on the hot
-/// path take it for free). At most [`MAX_SCOPES`] distinct scopes; past them (a program making
-/// tracers from request data) new ones are crosstrace's own, with a warning on stderr.
-/// Scope attributes are not kept.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scope(&'static InstrumentationScope);
-
-/// Scopes made so far, by (name, version, schema URL).
-type ScopeKey = (String, Option<String>, Option<String>);
-static SCOPES: Mutex<Option<HashMap<ScopeKey, &'static InstrumentationScope>>> = Mutex::new(None);
-
-impl Scope {
-    /// The scope named `name`, at `version`, with `schema_url` (the same one for the same
-    /// three).
-    pub fn new(name: &str, version: Option<&str>, schema_url: Option<&str>) -> Scope {
-        let key: ScopeKey = (
-            name.to_owned(),
-            version.map(str::to_owned),
-            schema_url.map(str::to_owned),
-        );
-        let mut g = SCOPES.lock().unwrap_or_else(|e| e.into_inner());
-        let all = g.get_or_insert_with(HashMap::new);
-        if let Some(s) = all.get(&key) {
-            return Scope(s);
-        }
-        if all.len() >= MAX_SCOPES {
-            static WARNED: AtomicBool = AtomicBool::new(false);
-            if !WARNED.swap(true, Ordering::Relaxed) {
-                crate::diag::log(
-                    crate::config::LogLevel::Warn,
-                    &format!(
-                        "more than {MAX_SCOPES} instrumentation scopes (tracer names): spans of \
-                         further ones are given crosstrace's scope"
-                    ),
-                );
-            }
-            return Scope::crosstrace();
-        }
-        let leak = |s: &str| -> &'static str { Box::leak(s.into()) };
-        let mut b = InstrumentationScope::builder(leak(name));
-        if let Some(v) = version {
-            b = b.with_version(leak(v));
-        }
-        if let Some(u) = schema_url {
-            b = b.with_schema_url(leak(u));
-        }
-        let scope: &'static InstrumentationScope = Box::leak(Box::new(b.build()));
-        all.insert(key, scope);
-        Scope(scope)
-    }
-
-    /// crosstrace's own scope ([`SCOPE_NAME`], the crate's version): what spans start in
-    /// unless given another.
-    pub fn crosstrace() -> Scope {
-        static OWN: OnceLock<InstrumentationScope> = OnceLock::new();
-        Scope(OWN.get_or_init(|| {
-            InstrumentationScope::builder(SCOPE_NAME)
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build()
-        }))
-    }
-
-    /// The scope as OpenTelemetry's type.
-    pub fn instrumentation_scope(&self) -> &'static InstrumentationScope {
-        self.0
-    }
-}
-
-impl Default for Scope {
-    fn default() -> Scope {
-        Scope::crosstrace()
-    }
-}
-
-/// The scope registry's lock, held across a fork (see [`crate::fork`]).
-#[cfg(unix)]
-pub(crate) fn hold_scopes_for_fork() -> std::sync::MutexGuard<'static, impl Sized> {
-    SCOPES.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::scope::Scope;
+use crate::span::{Parent, Span};
 
 /// What a span starts with besides its name, kind, parent and attributes (rarely anything but
 /// the defaults).
@@ -125,146 +34,6 @@ struct Extras {
     start_time: Option<SystemTime>,
     scope: Scope,
     links: Vec<Link>,
-}
-
-/// Everything a recording span needs, shared.
-#[derive(Debug)]
-pub(crate) struct Pipeline {
-    pub(crate) counters: Arc<Counters>,
-    root_sampler: Sampler,
-    parent_based: bool,
-    pub(crate) value_limit: usize,
-    count_limit: usize,
-    /// The redaction policy (`TracingConfig::redact_keys`), applied to every attribute.
-    pub(crate) redaction: crate::redact::Policy,
-    processor: BatchProcessor,
-    shut_down: AtomicBool,
-    /// Span-derived metrics, when on.
-    pub(crate) metrics: Option<Arc<SpanMetrics>>,
-}
-
-impl Pipeline {
-    /// The sampler's decision for a span under `parent` when it needs neither the trace id
-    /// nor the attributes (a parent-based sampler under a parent, or a constant sampler, which
-    /// decide without building a `SamplingResult`); `None` when the sampler must be asked.
-    fn known_decision(&self, parent: Option<&SpanContext>) -> Option<bool> {
-        match parent {
-            Some(ps) if self.parent_based => Some(ps.is_sampled()),
-            _ => match self.root_sampler {
-                Sampler::AlwaysOn => Some(true),
-                Sampler::AlwaysOff => Some(false),
-                _ => None,
-            },
-        }
-    }
-
-    /// Redacts an attribute's value by the policy (a URL's userinfo and secret parameters,
-    /// a body's secret fields, credential headers), then truncates it to the length limit
-    /// (in that order: a cut must not split a `password=` from its value), counting both.
-    #[inline]
-    pub(crate) fn sanitize(&self, kv: &mut KeyValue) {
-        if self.redaction.attribute(kv.key.as_str(), &mut kv.value) {
-            Counters::add(&self.counters.app.attributes_redacted, 1);
-        }
-        if truncate_value(&mut kv.value, self.value_limit) {
-            Counters::add(&self.counters.app.attributes_truncated, 1);
-        }
-    }
-
-    /// Adds or replaces an attribute under the limits.
-    pub(crate) fn push_attribute(
-        &self,
-        attrs: &mut Vec<KeyValue>,
-        dropped: &mut u32,
-        mut kv: KeyValue,
-    ) {
-        self.sanitize(&mut kv);
-        if let Some(existing) = attrs.iter_mut().find(|e| e.key == kv.key) {
-            *existing = kv;
-        } else if attrs.len() < self.count_limit {
-            attrs.push(kv);
-        } else {
-            *dropped += 1;
-            Counters::add(&self.counters.app.attributes_dropped, 1);
-        }
-    }
-
-    /// A span's links under the limits: see [`Pipeline::push_link`].
-    fn links(&self, links: Vec<Link>) -> SpanLinks {
-        let mut out = SpanLinks::default();
-        for link in links {
-            self.push_link(&mut out, link);
-        }
-        out
-    }
-
-    /// Adds a link under the limits: at most [`MAX_LINKS_PER_SPAN`] (further ones counted in
-    /// `dropped_count`), its attributes sanitized and limited as a span's are. A link to an
-    /// invalid span context is kept only when it says something (attributes or a
-    /// tracestate), as the specification asks.
-    pub(crate) fn push_link(&self, links: &mut SpanLinks, mut link: Link) {
-        if !link.span_context.is_valid()
-            && link.attributes.is_empty()
-            && link.span_context.trace_state().header().is_empty()
-        {
-            return;
-        }
-        if links.links.len() >= MAX_LINKS_PER_SPAN {
-            links.dropped_count += 1;
-            return;
-        }
-        let mut attrs = Vec::with_capacity(link.attributes.len());
-        let mut dropped = link.dropped_attributes_count;
-        for kv in link.attributes.drain(..) {
-            self.push_attribute(&mut attrs, &mut dropped, kv);
-        }
-        link.attributes = attrs;
-        link.dropped_attributes_count = dropped;
-        links.links.push(link);
-    }
-
-    pub(crate) fn on_end(&self, data: Box<SpanData>) {
-        if let Some(m) = &self.metrics {
-            m.record_span(&data);
-        }
-        self.processor.push(data);
-    }
-
-    /// Takes the pipeline's locks for a fork (see [`crate::fork`]).
-    #[cfg(unix)]
-    pub(crate) fn hold_for_fork(&self) -> PipelineHold<'_> {
-        PipelineHold {
-            _metrics: self
-                .metrics
-                .as_ref()
-                .map(|m| Box::new(m.hold_for_fork()) as _),
-            processor: self.processor.hold_for_fork(),
-            counters: self.counters.hold_for_fork(),
-        }
-    }
-}
-
-/// Anything held only to be dropped (a lock's guard).
-#[cfg(unix)]
-trait Held {}
-#[cfg(unix)]
-impl<T> Held for T {}
-
-/// A pipeline's locks, held across a fork.
-#[cfg(unix)]
-pub(crate) struct PipelineHold<'a> {
-    _metrics: Option<Box<dyn Held + 'a>>,
-    processor: crate::export::ForkHold<'a>,
-    counters: crate::health::ForkHold<'a>,
-}
-
-#[cfg(unix)]
-impl PipelineHold<'_> {
-    /// In the child, before the locks are let go: see the holders' `in_child`.
-    pub(crate) fn in_child(&mut self) {
-        self.processor.in_child();
-        self.counters.in_child();
-    }
 }
 
 #[derive(Debug)]
@@ -326,26 +95,11 @@ impl Tracing {
                 counters.add_warning(w, false);
             }
             let processor = BatchProcessor::start(&config, exporter, counters.clone())?;
-            let (root_sampler, parent_based) = sampler_of(&config);
-            Some(Arc::new(Pipeline {
-                counters: counters.clone(),
-                root_sampler,
-                parent_based,
-                value_limit: config.attribute_value_length_limit,
-                count_limit: config.attribute_count_limit,
-                // Valid: `validate` checked the names.
-                redaction: crate::redact::Policy::new(&config.redact_keys).unwrap_or_default(),
+            Some(Arc::new(Pipeline::new(
+                &config,
                 processor,
-                shut_down: AtomicBool::new(false),
-                metrics: config.metrics_enabled.then(|| {
-                    SpanMetrics::new(
-                        &config.service_name,
-                        &config.metrics_buckets_ms,
-                        config.metrics_max_series,
-                    )
-                    .shared()
-                }),
-            }))
+                counters.clone(),
+            )))
         } else {
             None
         };
@@ -369,7 +123,7 @@ impl Tracing {
         Tracing::new(TracingConfig::from_env()?)
     }
 
-    /// Tracing that records nothing (what [`global`] returns before [`init`]).
+    /// Tracing that records nothing (what [`global`](crate::global) returns before [`init`](crate::init)).
     pub fn disabled() -> Tracing {
         static DISABLED: OnceLock<Tracing> = OnceLock::new();
         DISABLED
@@ -432,40 +186,6 @@ impl Tracing {
         }
         span.end();
         result
-    }
-
-    /// Starts a span now under `parent`, or under the thread's current context when `None`: a
-    /// [`SpanBuilder`]'s common case, for bindings that start one per call from another
-    /// language (no builder to fill and move).
-    pub fn start_now(
-        &self,
-        parent: Option<&Context>,
-        name: Cow<'static, str>,
-        kind: SpanKind,
-        attributes: Vec<KeyValue>,
-    ) -> Span {
-        self.start_now_in(Scope::crosstrace(), parent, name, kind, attributes)
-    }
-
-    /// [`Tracing::start_now`] in `scope` (a tracer's): for bindings whose tracers have names.
-    pub fn start_now_in(
-        &self,
-        scope: Scope,
-        parent: Option<&Context>,
-        name: Cow<'static, str>,
-        kind: SpanKind,
-        mut attributes: Vec<KeyValue>,
-    ) -> Span {
-        let extras = Extras {
-            scope,
-            ..Extras::default()
-        };
-        match parent {
-            Some(cx) => self.start_in(cx, false, name, kind, &mut attributes, extras),
-            None => Context::with_current(|cx| {
-                self.start_in(cx, false, name, kind, &mut attributes, extras)
-            }),
-        }
     }
 
     fn start_span(&self, b: SpanBuilder<'_>) -> Span {
@@ -549,7 +269,8 @@ impl Tracing {
                 // Not recorded, but counted in the metrics when it ends (and counted as
                 // sampled out in this thread's shard of them).
                 let start = start_time.map_or_else(crate::platform::stamp, Stamp::at);
-                let only = MetricsOnly::new(p, m, name, kind, start, attributes);
+                let only =
+                    MetricsOnly::new(&p.counters, p.value_limit, m, name, kind, start, attributes);
                 return Span::metrics_only(context, cx, only);
             }
             Counters::add(&p.counters.app.sampled_out, 1);
@@ -608,23 +329,6 @@ impl Tracing {
         Span::recording(context, cx, data, started, p.clone())
     }
 
-    /// Whether a span of `kind` under `parent` will neither be recorded nor take a metrics
-    /// label from its attributes, whatever they are: then a binding need not convert them
-    /// (Python's dict of attributes costs more than the rest of a sampled-out span). Decided
-    /// as the span's start decides: tracing off or shut down, a parent-based sampler under an
-    /// unsampled parent, or a sampler that drops every root; a ratio decides by trace id, so
-    /// it says `false`.
-    pub fn ignores_attributes(&self, parent: &Context, kind: &SpanKind) -> bool {
-        let Some(p) = &self.inner.pipeline else {
-            return true;
-        };
-        if p.shut_down.load(Ordering::Relaxed) {
-            return true;
-        }
-        p.known_decision(parent.span_context()) == Some(false)
-            && (p.metrics.is_none() || !crate::metrics::labels_from_attributes(kind))
-    }
-
     /// Writes `cx` into `carrier` with the configured propagators (and `x-correlation-id`).
     /// Baggage entries left out at the W3C limits are counted in health.
     pub fn inject(&self, cx: &Context, carrier: &mut dyn Carrier) {
@@ -651,29 +355,12 @@ impl Tracing {
         }
     }
 
-    /// Takes up to one batch of ended spans from the queue, for hosts without threads (wasm32)
-    /// that export on their own event loop; report what became of them with
-    /// [`Tracing::report_export`]. Natively the export thread does this.
-    pub fn take_batch(&self) -> Vec<SpanData> {
-        match &self.inner.pipeline {
-            Some(p) => p.processor.drain(),
-            None => Vec::new(),
-        }
-    }
-
     /// Spans waiting for export (queued or in flight); cheaper than [`Tracing::health`].
     pub fn queue_depth(&self) -> u64 {
         self.inner
             .pipeline
             .as_ref()
             .map_or(0, |p| p.processor.counts().depth)
-    }
-
-    /// Records the outcome of exporting `spans` spans taken with [`Tracing::take_batch`].
-    pub fn report_export(&self, spans: usize, outcome: crate::export::Outcome) {
-        if let Some(p) = &self.inner.pipeline {
-            p.processor.report(spans, outcome);
-        }
     }
 
     /// Exports everything queued, waiting at most `timeout`.
@@ -697,8 +384,8 @@ impl Tracing {
         Ok(p.processor.shutdown(timeout))
     }
 
-    /// The span-derived metrics (see [`crate::metrics`]); `None` when tracing or metrics are
-    /// off.
+    /// The span-derived metrics (see [`MetricsSnapshot`]); `None` when tracing or metrics
+    /// are off.
     pub fn metrics(&self) -> Option<MetricsSnapshot> {
         let p = self.inner.pipeline.as_ref()?;
         let m = p.metrics.as_ref()?;
@@ -792,6 +479,76 @@ impl Tracing {
     }
 }
 
+impl TracingBinding for Tracing {
+    /// Starts a span now under `parent`, or under the thread's current context when `None`: a
+    /// [`SpanBuilder`]'s common case, for bindings that start one per call from another
+    /// language (no builder to fill and move).
+    fn start_now(
+        &self,
+        parent: Option<&Context>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Span {
+        self.start_now_in(Scope::crosstrace(), parent, name, kind, attributes)
+    }
+
+    /// [`TracingBinding::start_now`] in `scope` (a tracer's): for bindings whose tracers have names.
+    fn start_now_in(
+        &self,
+        scope: Scope,
+        parent: Option<&Context>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        mut attributes: Vec<KeyValue>,
+    ) -> Span {
+        let extras = Extras {
+            scope,
+            ..Extras::default()
+        };
+        match parent {
+            Some(cx) => self.start_in(cx, false, name, kind, &mut attributes, extras),
+            None => Context::with_current(|cx| {
+                self.start_in(cx, false, name, kind, &mut attributes, extras)
+            }),
+        }
+    }
+
+    /// Whether a span of `kind` under `parent` will neither be recorded nor take a metrics
+    /// label from its attributes, whatever they are: then a binding need not convert them
+    /// (Python's dict of attributes costs more than the rest of a sampled-out span). Decided
+    /// as the span's start decides: tracing off or shut down, a parent-based sampler under an
+    /// unsampled parent, or a sampler that drops every root; a ratio decides by trace id, so
+    /// it says `false`.
+    fn ignores_attributes(&self, parent: &Context, kind: &SpanKind) -> bool {
+        let Some(p) = &self.inner.pipeline else {
+            return true;
+        };
+        if p.shut_down.load(Ordering::Relaxed) {
+            return true;
+        }
+        p.known_decision(parent.span_context()) == Some(false)
+            && (p.metrics.is_none() || !crate::metrics::labels_from_attributes(kind))
+    }
+
+    /// Takes up to one batch of ended spans from the queue, for hosts without threads (wasm32)
+    /// that export on their own event loop; report what became of them with
+    /// [`TracingBinding::report_export`]. Natively the export thread does this.
+    fn take_batch(&self) -> Vec<SpanData> {
+        match &self.inner.pipeline {
+            Some(p) => p.processor.drain(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Records the outcome of exporting `spans` spans taken with [`Tracing::take_batch`].
+    fn report_export(&self, spans: usize, outcome: crate::export::Outcome) {
+        if let Some(p) = &self.inner.pipeline {
+            p.processor.report(spans, outcome);
+        }
+    }
+}
+
 /// Builds a span; see [`Tracing::span`].
 #[derive(Debug)]
 #[must_use = "call .start() to start the span"]
@@ -856,7 +613,7 @@ impl<'a> SpanBuilder<'a> {
     }
     /// Links to other spans (given at start, as OpenTelemetry's API does; visible to the
     /// sampler): each a span context and attributes, under the limits of
-    /// [`MAX_LINKS_PER_SPAN`] and the attribute limits.
+    /// [`MAX_LINKS_PER_SPAN`](crate::MAX_LINKS_PER_SPAN) and the attribute limits.
     pub fn links(mut self, links: impl IntoIterator<Item = Link>) -> Self {
         self.extras.links.extend(links);
         self
@@ -864,176 +621,5 @@ impl<'a> SpanBuilder<'a> {
     /// Starts the span.
     pub fn start(self) -> Span {
         self.tracing.start_span(self)
-    }
-}
-
-/// Whether two attributes share a key (then the later one must replace the earlier).
-fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
-    attrs
-        .iter()
-        .enumerate()
-        .any(|(i, a)| attrs[..i].iter().any(|b| b.key == a.key))
-}
-
-fn sampler_of(c: &TracingConfig) -> (Sampler, bool) {
-    // A ratio of 1 (the default) or 0 decides like the constant samplers, which decide inline.
-    let ratio = match c.sampling_rate {
-        r if r >= 1.0 => Sampler::AlwaysOn,
-        r if r <= 0.0 => Sampler::AlwaysOff,
-        r => Sampler::TraceIdRatioBased(r),
-    };
-    match c.sampler {
-        SamplerKind::AlwaysOn => (Sampler::AlwaysOn, false),
-        SamplerKind::AlwaysOff => (Sampler::AlwaysOff, false),
-        SamplerKind::TraceIdRatio => (ratio, false),
-        SamplerKind::ParentBasedAlwaysOn => (Sampler::AlwaysOn, true),
-        SamplerKind::ParentBasedAlwaysOff => (Sampler::AlwaysOff, true),
-        SamplerKind::ParentBasedTraceIdRatio => (ratio, true),
-    }
-}
-
-static GLOBAL: RwLock<Option<Tracing>> = RwLock::new(None);
-/// Bumped by every [`init`]: how a thread's cached instance knows it is stale.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
-/// One thread's copy of the process-wide instance ([`global`]) and the [`init`] generation it
-/// is of: refreshed when `init` installs another, so a binding that starts a span per call
-/// finds the instance without the lock and the reference count of [`global`]. Keep it in a
-/// thread-local ([`with_global`] has its own; a binding may keep one beside other per-thread
-/// state, to read one thread-local per call). The instance it holds stays alive until the
-/// thread calls again after an `init`, or exits.
-#[derive(Debug, Default)]
-pub struct GlobalCopy(std::cell::RefCell<Option<(u64, Tracing)>>);
-
-impl GlobalCopy {
-    /// An empty copy (filled on first use).
-    pub const fn new() -> GlobalCopy {
-        GlobalCopy(std::cell::RefCell::new(None))
-    }
-
-    /// Runs `f` with the instance, refreshed first if [`init`] installed another since. (A
-    /// call from inside `f` on the same copy, when stale, runs with a fresh clone it does not
-    /// keep.)
-    #[inline]
-    pub fn with<R>(&self, f: impl FnOnce(&Tracing) -> R) -> R {
-        let generation = GENERATION.load(Ordering::Acquire);
-        if let Ok(c) = self.0.try_borrow() {
-            if let Some((g, t)) = &*c {
-                if *g == generation {
-                    return f(t);
-                }
-            }
-        }
-        // Read after `generation`: at worst a newer instance under an older number, replaced
-        // again on the next call.
-        let t = global();
-        // The replaced copy is dropped after `f` (dropping the last clone of an instance
-        // flushes it).
-        let old = self
-            .0
-            .try_borrow_mut()
-            .ok()
-            .map(|mut c| c.replace((generation, t.clone())));
-        let r = f(&t);
-        drop(old);
-        r
-    }
-
-    /// Lets go of the instance held (unless the copy is in use further up the stack).
-    pub fn clear(&self) {
-        let old = self.0.try_borrow_mut().ok().and_then(|mut c| c.take());
-        drop(old);
-    }
-}
-
-thread_local! {
-    /// This thread's copy of the process-wide instance, for [`with_global`].
-    static CACHED: GlobalCopy = const { GlobalCopy::new() };
-}
-
-/// Builds tracing from `config` and installs it as the process-wide instance used by
-/// [`global`] and the bindings. Replaces (without shutting down) any previous one.
-pub fn init(config: TracingConfig) -> Result<Tracing> {
-    let t = Tracing::new(config)?;
-    let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
-    *g = Some(t.clone());
-    GENERATION.fetch_add(1, Ordering::Release);
-    Ok(t)
-}
-
-/// The number [`init`] bumps each time it installs an instance: a binding that keeps its own
-/// per-thread copy of [`global`] (beside other per-thread state) checks it against this. Read
-/// it before [`global`]: at worst a newer instance is kept under an older number, and replaced
-/// again.
-pub fn global_generation() -> u64 {
-    GENERATION.load(Ordering::Acquire)
-}
-
-/// Runs `f` with the process-wide instance (a disabled one before [`init`]), without the
-/// lock and the reference counting of [`global`]: through this thread's [`GlobalCopy`]. For
-/// bindings, which find the instance on every span.
-pub fn with_global<R>(f: impl FnOnce(&Tracing) -> R) -> R {
-    match CACHED.try_with(|c| c as *const GlobalCopy) {
-        // SAFETY: this thread's copy, which lives until the thread's thread-locals are torn
-        // down; that does not start during this call. (A pointer rather than a closure for
-        // `try_with`: `f` need not be kept aside for the case below.)
-        Ok(c) => unsafe { &*c }.with(f),
-        // The thread's thread-locals are torn down: the instance by its lock.
-        Err(_) => f(&global()),
-    }
-}
-
-/// The process-wide instance's lock, held across a fork (see [`crate::fork`]): a thread that
-/// was reading it when the process forked would leave it locked in the child, where `init`
-/// then waits forever.
-#[cfg(unix)]
-pub(crate) fn hold_global_for_fork() -> std::sync::RwLockWriteGuard<'static, impl Sized> {
-    GLOBAL.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The process-wide instance, or a disabled one before [`init`].
-pub fn global() -> Tracing {
-    GLOBAL
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_else(Tracing::disabled)
-}
-
-/// Checks that a parsed hex id pair is valid (for bindings that accept ids as strings).
-pub fn parse_span_context(trace_id: &str, span_id: &str, sampled: bool) -> Result<SpanContext> {
-    let bad = |argument, value: &str, expected| Error::InvalidArgument {
-        argument,
-        value: value.to_owned(),
-        expected,
-    };
-    let t = (trace_id.len() == 32 && crate::propagation::is_lower_hex(trace_id))
-        .then(|| TraceId::from_hex(trace_id).ok())
-        .flatten()
-        .filter(|t| *t != TraceId::INVALID)
-        .ok_or_else(|| {
-            bad(
-                "trace_id",
-                trace_id,
-                "32 lowercase hex digits, not all zero",
-            )
-        })?;
-    let s = (span_id.len() == 16 && crate::propagation::is_lower_hex(span_id))
-        .then(|| SpanId::from_hex(span_id).ok())
-        .flatten()
-        .filter(|s| *s != SpanId::INVALID)
-        .ok_or_else(|| bad("span_id", span_id, "16 lowercase hex digits, not all zero"))?;
-    let flags = if sampled {
-        TraceFlags::SAMPLED
-    } else {
-        TraceFlags::default()
-    };
-    Ok(SpanContext::new(t, s, flags, true, TraceState::NONE))
-}
-
-impl Backend {
-    /// Whether this backend sends spans anywhere.
-    pub fn exports(self) -> bool {
-        !matches!(self, Backend::None)
     }
 }

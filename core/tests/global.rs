@@ -14,7 +14,7 @@ fn named(name: &str) -> TracingConfig {
 }
 
 fn current() -> String {
-    crosstrace::with_global(|t| t.config().service_name.clone())
+    crosstrace::binding::with_global(|t| t.config().service_name.clone())
 }
 
 #[test]
@@ -37,7 +37,7 @@ fn with_global_follows_every_init() {
     assert_eq!(th.join().unwrap(), "third");
     // Nested: the inner call cannot refresh the borrowed cache and reads the global instead.
     crosstrace::init(named("fourth")).unwrap();
-    let (outer, inner) = crosstrace::with_global(|t| {
+    let (outer, inner) = crosstrace::binding::with_global(|t| {
         crosstrace::init(named("fifth")).unwrap();
         (t.config().service_name.clone(), current())
     });

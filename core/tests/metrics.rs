@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crosstrace::metrics::SeriesKey;
 use crosstrace::span::Parent;
+use crosstrace::SeriesKey;
 use crosstrace::{KeyValue, SpanData, SpanKind, Status, Tracing, TracingConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::SpanExporter;
@@ -67,7 +67,7 @@ fn run_program() -> (Tracing, Vec<SpanData>) {
     let unsampled = t.extract(&headers);
     for s in program["spans"].as_array().unwrap() {
         let at = |f: &str| base + Duration::from_millis(s[f].as_u64().unwrap());
-        let kind = crosstrace::span::parse_kind(s["kind"].as_str().unwrap()).unwrap();
+        let kind = crosstrace::binding::span::parse_kind(s["kind"].as_str().unwrap()).unwrap();
         let parent = if s["unsampled_parent"].as_bool() == Some(true) {
             Parent::Context(&unsampled)
         } else {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crosstrace::binding::TracingBinding;
 use crosstrace::export::{render_tree, TreeStyle};
 use crosstrace::span::Parent;
 use crosstrace::{
@@ -925,7 +926,7 @@ fn the_resource_names_the_process_and_host() {
     assert_eq!(attr("telemetry.sdk.name").as_deref(), Some("crosstrace"));
     assert_eq!(
         attr("service.instance.id"),
-        Some(crosstrace::resource::instance_id())
+        Some(crosstrace::binding::resource::instance_id())
     );
     assert!(attr("host.name").is_some_and(|h| !h.is_empty()));
 }

@@ -130,7 +130,7 @@ fn propagation_extract() {
             (want, None) => panic!("{name}: expected {want}, got no parent"),
             (want, Some(s)) => {
                 assert!(s.is_remote(), "{name}: extracted parents are remote");
-                let got = &crosstrace::interop::context_to_json(&cx)["span"];
+                let got = &crosstrace::binding::interop::context_to_json(&cx)["span"];
                 for (k, v) in want.as_object().unwrap() {
                     assert_eq!(&got[k], v, "{name}: {k}");
                 }
@@ -149,7 +149,7 @@ fn propagation_extract() {
         }
         if let Some(c) = expect.get("correlation") {
             assert_eq!(
-                crosstrace::interop::correlation_to_json(cx.correlation()),
+                crosstrace::binding::interop::correlation_to_json(cx.correlation()),
                 *c,
                 "{name}: correlation"
             );
@@ -202,7 +202,7 @@ fn propagation_inject() {
     let v = vectors("propagation_inject.json");
     for case in cases(&v) {
         let name = case["name"].as_str().unwrap();
-        let cx = crosstrace::interop::context_from_json(&case["context"]).unwrap();
+        let cx = crosstrace::binding::interop::context_from_json(&case["context"]).unwrap();
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         propagators(case).inject(&cx, &mut headers);
         assert_eq!(json!(headers), case["expect_headers"], "{name}");

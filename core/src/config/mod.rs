@@ -5,6 +5,7 @@ mod env;
 
 pub use env::VARIABLES;
 
+pub use crate::diag::LogLevel;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -230,41 +231,6 @@ pub enum Compression {
     Gzip,
 }
 
-/// The severity threshold of crosstrace's own diagnostics (`OTEL_LOG_LEVEL`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    /// Everything.
-    Debug,
-    /// The default.
-    Info,
-    /// Warnings and errors.
-    Warn,
-    /// Errors only.
-    Error,
-    /// Nothing.
-    Off,
-}
-
-impl LogLevel {
-    /// Accepted names.
-    pub const ACCEPTED: &'static str = "one of debug, info, warn, error, off";
-}
-
-impl FromStr for LogLevel {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
-            "debug" | "trace" => LogLevel::Debug,
-            "info" => LogLevel::Info,
-            "warn" | "warning" => LogLevel::Warn,
-            "error" | "critical" => LogLevel::Error,
-            "off" | "none" => LogLevel::Off,
-            _ => return Err(()),
-        })
-    }
-}
-
 /// The whole configuration. Build it with [`TracingConfig::builder`], [`TracingConfig::from_env`],
 /// or deserialize it (serde); [`TracingConfig::validate`] checks it and
 /// [`crate::Tracing::new`] validates before use.
@@ -326,8 +292,8 @@ pub struct TracingConfig {
     pub attribute_count_limit: usize,
     /// crosstrace's own diagnostics threshold (`OTEL_LOG_LEVEL`).
     pub log_level: LogLevel,
-    /// Span-derived metrics from every span, sampled or not (`CROSSTRACE_METRICS`); see
-    /// [`crate::metrics`].
+    /// Span-derived metrics from every span, sampled or not (`CROSSTRACE_METRICS`); read with
+    /// [`Tracing::metrics`](crate::Tracing::metrics).
     pub metrics_enabled: bool,
     /// Duration histogram bucket upper bounds in ms, ascending (`CROSSTRACE_METRICS_BUCKETS_MS`).
     pub metrics_buckets_ms: Vec<f64>,

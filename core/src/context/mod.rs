@@ -209,13 +209,12 @@ impl Context {
         self.propagated_here().is_some_and(|p| p.debug)
     }
 
-    /// A copy whose parent's trace carries `trace_state` (a `tracestate` header, parsed by the
-    /// W3C rules; an invalid one is dropped whole) and `debug`. Without a parent, unchanged.
-    pub fn with_propagated(&self, trace_state: Option<&str>, debug: bool) -> Context {
+    /// A copy whose parent's trace carries `trace_state` and `debug` (see
+    /// [`Context::with_propagated`], which parses the header). Without a parent, unchanged.
+    pub(crate) fn with_trace_state(&self, trace_state: Option<Arc<str>>, debug: bool) -> Context {
         let Some(span) = &self.span else {
             return self.clone();
         };
-        let trace_state = trace_state.and_then(crate::propagation::parse_tracestate);
         let propagated = (trace_state.is_some() || debug).then(|| Propagated {
             trace_id: span.trace_id(),
             trace_state,

@@ -303,3 +303,10 @@ impl Export for NoneExporter {
         Box::pin(async move { Outcome::exported(n) })
     }
 }
+
+impl Backend {
+    /// Whether this backend sends spans anywhere.
+    pub fn exports(self) -> bool {
+        !matches!(self, Backend::None)
+    }
+}

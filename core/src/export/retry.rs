@@ -9,9 +9,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub(super) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest delay between attempts (unless the server asks for more).
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One attempt's result.
 pub(crate) enum Attempt<T> {

@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::config::LogLevel;
 use crate::diag;
+use crate::diag::LogLevel;
 
 /// Keeps a group of counters on cache lines of its own, so the application threads (span start)
 /// and the export thread never write the same line.

@@ -35,29 +35,28 @@ use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 
 use crate::platform::Stamp;
-use crate::tracing::Pipeline;
 
 pub use sketch::{Sketch, RELATIVE_ACCURACY};
 
 /// Default histogram bucket upper bounds, milliseconds.
-pub const DEFAULT_BUCKETS_MS: &[f64] = &[
+pub(crate) const DEFAULT_BUCKETS_MS: &[f64] = &[
     1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
 ];
 /// Default cap on label sets.
-pub const DEFAULT_MAX_SERIES: usize = 2000;
+pub(crate) const DEFAULT_MAX_SERIES: usize = 2000;
 /// The quantiles exposed as `duration_quantile`.
-pub const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+pub(crate) const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 /// The `span_name` of overflow series.
-pub const OVERFLOW_NAME: &str = "_overflow";
+pub(crate) const OVERFLOW_NAME: &str = "_overflow";
 
 /// Attribute keys that label metrics.
-pub mod keys {
+pub(crate) mod keys {
     /// Server route template (`http_route` label of server spans).
-    pub const HTTP_ROUTE: &str = "http.route";
+    pub(crate) const HTTP_ROUTE: &str = "http.route";
     /// The called service (`target_service` of client/producer spans).
-    pub const PEER_SERVICE: &str = "peer.service";
+    pub(crate) const PEER_SERVICE: &str = "peer.service";
     /// The called host, when `peer.service` is absent.
-    pub const SERVER_ADDRESS: &str = "server.address";
+    pub(crate) const SERVER_ADDRESS: &str = "server.address";
 }
 
 const STATUS_LABELS: [&str; 3] = ["unset", "ok", "error"];
@@ -176,7 +175,7 @@ impl Hints<'static> {
     pub(crate) fn note(&mut self, limit: usize, kind: &SpanKind, key: &str, value: &Value) {
         if let Some(slot) = self.slot(kind, key) {
             let mut v = value.clone();
-            crate::span::truncate_value(&mut v, limit);
+            crate::limits::truncate_value(&mut v, limit);
             Self::set(slot, Cow::Owned(v.as_str().into_owned()));
         }
     }
@@ -219,7 +218,8 @@ pub(crate) struct MetricsOnly {
 impl MetricsOnly {
     /// A span of `metrics` that started at `start`; counts it as sampled out.
     pub(crate) fn new(
-        p: &Pipeline,
+        counters: &crate::health::Counters,
+        value_limit: usize,
         metrics: &Arc<SpanMetrics>,
         name: Cow<'static, str>,
         kind: SpanKind,
@@ -227,9 +227,9 @@ impl MetricsOnly {
         attrs: &[KeyValue],
     ) -> MetricsOnly {
         if !local::count_sampled_out(metrics) {
-            crate::health::Counters::add(&p.counters.app.sampled_out, 1);
+            crate::health::Counters::add(&counters.app.sampled_out, 1);
         }
-        let value_limit = u32::try_from(p.value_limit).unwrap_or(u32::MAX);
+        let value_limit = u32::try_from(value_limit).unwrap_or(u32::MAX);
         MetricsOnly {
             hints: Hints::owned(value_limit as usize, &kind, attrs),
             name,
@@ -291,7 +291,7 @@ impl MetricsOnly {
 /// One label set.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SeriesKey {
-    /// The span name, id-like segments templated (or [`OVERFLOW_NAME`]).
+    /// The span name, id-like segments templated (or `_overflow` past the series bound).
     pub span_name: String,
     /// `internal`, `server`, `client`, `producer` or `consumer`.
     pub span_kind: &'static str,
@@ -370,7 +370,10 @@ impl Hash for StaticName {
     }
 }
 
-/// A consistent copy of every series, for tests and custom exposition.
+/// A consistent copy of every series of the span-derived metrics, for tests and custom
+/// exposition: request rate, errors and duration per service, span name, kind and status (and
+/// `http_route` on server spans, `target_service` on client and producer spans), counted from
+/// every ended span before sampling drops any.
 #[derive(Debug, Clone)]
 pub struct MetricsSnapshot {
     /// `service.name`.
@@ -391,7 +394,7 @@ pub struct MetricsSnapshot {
 
 /// The span metrics of one [`crate::Tracing`].
 #[derive(Debug)]
-pub struct SpanMetrics {
+pub(crate) struct SpanMetrics {
     /// Unique in the process: names this instance in threads' shards.
     id: u64,
     service_name: String,
@@ -403,7 +406,7 @@ pub struct SpanMetrics {
 
 /// The span name with query strings cut and id-like path segments replaced by `{id}`; borrowed
 /// when nothing changes (the common case, no allocation).
-pub fn template_name(name: &str) -> Cow<'_, str> {
+pub(crate) fn template_name(name: &str) -> Cow<'_, str> {
     let bytes = name.as_bytes();
     // Fast path, no allocation: nothing to template without a '/' or a '?'.
     if !bytes.iter().any(|b| *b == b'/' || *b == b'?') {
@@ -438,7 +441,7 @@ pub fn template_name(name: &str) -> Cow<'_, str> {
 
 /// A hash of the label parts (intern's word-at-a-time hasher; each part ends with its length).
 fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h = crate::intern::Fnv::default();
+    let mut h = crate::intern::FxHasher::default();
     for p in parts {
         h.write(p);
     }
@@ -466,7 +469,7 @@ impl Hasher for Identity {
 impl SpanMetrics {
     /// Metrics for `service_name` with histogram bounds `buckets_ms` (ascending) and at most
     /// `max_series` label sets.
-    pub fn new(service_name: &str, buckets_ms: &[f64], max_series: usize) -> SpanMetrics {
+    pub(crate) fn new(service_name: &str, buckets_ms: &[f64], max_series: usize) -> SpanMetrics {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         SpanMetrics {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -668,12 +671,12 @@ impl SpanMetrics {
     }
 
     /// Spans counted in overflow series.
-    pub fn overflowed(&self) -> u64 {
+    pub(crate) fn overflowed(&self) -> u64 {
         self.overflowed.load(Ordering::Relaxed)
     }
 
     /// Label sets in use.
-    pub fn series_count(&self) -> usize {
+    pub(crate) fn series_count(&self) -> usize {
         self.table
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -9,7 +9,7 @@ pub(crate) use random::{epoch as fork_epoch, random_u64, span_id, trace_id};
 /// Wall-clock now, with the best precision the platform offers.
 #[cfg(not(all(target_arch = "wasm32", not(target_os = "wasi"))))]
 #[inline]
-pub fn now() -> SystemTime {
+pub(crate) fn now() -> SystemTime {
     SystemTime::now()
 }
 
@@ -17,7 +17,7 @@ pub fn now() -> SystemTime {
 /// millisecond-only `Date.now()`. `performance.timeOrigin + performance.now()` gives
 /// sub-millisecond precision where it exists (browsers, workers, Node, most edge runtimes).
 #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
-pub fn now() -> SystemTime {
+pub(crate) fn now() -> SystemTime {
     use std::time::Duration;
     let ms = wasm::now_ms();
     SystemTime::UNIX_EPOCH + Duration::from_nanos((ms * 1_000_000.0) as u64)
@@ -262,7 +262,7 @@ mod tsc {
 }
 
 /// 128 random bits from this thread's generator (reseeded from the OS in a forked child).
-pub fn random_u128() -> u128 {
+pub(crate) fn random_u128() -> u128 {
     (u128::from(random_u64()) << 64) | u128::from(random_u64())
 }
 
@@ -307,10 +307,6 @@ pub(crate) fn host_name() -> Option<String> {
         None
     }
 }
-
-/// Whether spans are exported from a background thread here (native) or by the host's event
-/// loop (wasm32, which has no threads).
-pub const HAS_THREADS: bool = cfg!(not(target_arch = "wasm32"));
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {

@@ -18,10 +18,11 @@ mod w3c;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use opentelemetry::trace::SpanContext;
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
 use crate::config::PropagatorKind;
 use crate::context::{correlation, Context, Correlation, Propagated};
+use crate::error::{Error, Result};
 
 pub(crate) use w3c::{parse_tracestate, sdk_trace_state, RANDOM};
 
@@ -284,4 +285,43 @@ pub(crate) fn is_lower_hex(s: &str) -> bool {
 
 pub(crate) fn is_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Checks that a parsed hex id pair is valid (for bindings that accept ids as strings).
+pub fn parse_span_context(trace_id: &str, span_id: &str, sampled: bool) -> Result<SpanContext> {
+    let bad = |argument, value: &str, expected| Error::InvalidArgument {
+        argument,
+        value: value.to_owned(),
+        expected,
+    };
+    let t = (trace_id.len() == 32 && is_lower_hex(trace_id))
+        .then(|| TraceId::from_hex(trace_id).ok())
+        .flatten()
+        .filter(|t| *t != TraceId::INVALID)
+        .ok_or_else(|| {
+            bad(
+                "trace_id",
+                trace_id,
+                "32 lowercase hex digits, not all zero",
+            )
+        })?;
+    let s = (span_id.len() == 16 && is_lower_hex(span_id))
+        .then(|| SpanId::from_hex(span_id).ok())
+        .flatten()
+        .filter(|s| *s != SpanId::INVALID)
+        .ok_or_else(|| bad("span_id", span_id, "16 lowercase hex digits, not all zero"))?;
+    let flags = if sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    Ok(SpanContext::new(t, s, flags, true, TraceState::NONE))
+}
+
+impl Context {
+    /// A copy whose parent's trace carries `trace_state` (a `tracestate` header, parsed by the
+    /// W3C rules; an invalid one is dropped whole) and `debug`. Without a parent, unchanged.
+    pub fn with_propagated(&self, trace_state: Option<&str>, debug: bool) -> Context {
+        self.with_trace_state(trace_state.and_then(parse_tracestate), debug)
+    }
 }

@@ -1,0 +1,79 @@
+//! What the bindings (C, Python, wasm) need from the core beyond its API: hot-path entry
+//! points that skip the builder, the process-wide instance without its lock, interned strings,
+//! the JSON form of contexts, and the kind and status names bindings accept.
+//!
+//! Not part of crosstrace's API: hidden from the docs and changed without notice. Everything
+//! here is a re-export or a thin entry point; the logic stays in its own module.
+
+use std::borrow::Cow;
+
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::SpanData;
+
+use crate::context::Context;
+use crate::scope::Scope;
+use crate::span::Span;
+
+pub use crate::global::{global_generation, with_global, GlobalCopy};
+pub use crate::propagation::parse_span_context;
+
+/// [`Tracing`](crate::Tracing)'s entry points for bindings.
+pub trait TracingBinding {
+    /// Starts a span now under `parent`, or under the thread's current context when `None`: a
+    /// [`SpanBuilder`](crate::SpanBuilder)'s common case, for bindings that start one per call from another
+    /// language (no builder to fill and move).
+    fn start_now(
+        &self,
+        parent: Option<&Context>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Span;
+
+    /// [`TracingBinding::start_now`] in `scope` (a tracer's): for bindings whose tracers have names.
+    fn start_now_in(
+        &self,
+        scope: Scope,
+        parent: Option<&Context>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Span;
+
+    /// Whether a span of `kind` under `parent` will neither be recorded nor take a metrics
+    /// label from its attributes, whatever they are: then a binding need not convert them
+    /// (Python's dict of attributes costs more than the rest of a sampled-out span). Decided
+    /// as the span's start decides: tracing off or shut down, a parent-based sampler under an
+    /// unsampled parent, or a sampler that drops every root; a ratio decides by trace id, so
+    /// it says `false`.
+    fn ignores_attributes(&self, parent: &Context, kind: &SpanKind) -> bool;
+
+    /// Takes up to one batch of ended spans from the queue, for hosts without threads (wasm32)
+    /// that export on their own event loop; report what became of them with
+    /// [`TracingBinding::report_export`]. Natively the export thread does this.
+    fn take_batch(&self) -> Vec<SpanData>;
+
+    /// Records the outcome of exporting `spans` spans taken with [`TracingBinding::take_batch`].
+    fn report_export(&self, spans: usize, outcome: crate::export::Outcome);
+}
+
+/// Interned attribute keys and strings (see the module's own docs in the source).
+pub mod intern {
+    pub use crate::intern::{global, key, key_from_bytes, string, string_from_bytes, MAX_LEN};
+}
+
+/// Contexts and correlations as JSON, the form the bindings' tests and the C API exchange.
+pub mod interop {
+    pub use crate::interop::{context_from_json, context_to_json, correlation_to_json};
+}
+
+/// The resource's process facts a binding sets or reads.
+pub mod resource {
+    pub use crate::resource::{instance_id, set_host_name, set_sdk_language};
+}
+
+/// Span kinds and statuses by the names and numbers bindings accept.
+pub mod span {
+    pub use crate::span::{kind_from_number, kind_name, parse_kind, parse_status};
+}
