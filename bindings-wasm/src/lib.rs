@@ -8,12 +8,9 @@
 
 use std::cell::RefCell;
 
-use crosstrace::export::otlp_proto::{self, Encoding};
-use crosstrace::export::{jaeger_thrift, render_tree, zipkin, Outcome, TreeStyle};
-use crosstrace::{
-    Backend, Correlation, Error as CoreError, KeyValue, OtlpProtocol, SpanData, Tracing,
-    TracingConfig,
-};
+use crosstrace::export::wire::{self, Encoder, Payload, Route, Unsupported, Verdict, Wire};
+use crosstrace::export::{render_tree, Outcome, TreeStyle};
+use crosstrace::{Correlation, Error as CoreError, KeyValue, Tracing, TracingConfig};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use serde_json::Value as Json;
 use wasm_bindgen::prelude::*;
@@ -54,11 +51,50 @@ enum Target {
     },
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Wire {
-    Otlp(Encoding),
-    Thrift,
-    Zipkin,
+/// The target of `config`: the core's route, for `fetch`, which cannot speak gRPC and refuses
+/// URLs with credentials.
+fn target_of(config: &TracingConfig) -> Result<Target, CoreError> {
+    let setup = |message: String| CoreError::ExporterSetup {
+        backend: config.backend.to_string(),
+        message,
+    };
+    let route = wire::route(config).map_err(|e| match e {
+        Unsupported::OtlpJson => setup(
+            "this build of the package has no OTLP/JSON encoder (built without the `json` \
+             feature): use http/protobuf"
+                .into(),
+        ),
+    })?;
+    let (mut url, wire) = match route {
+        Route::Console => return Ok(Target::Console),
+        Route::Discard => return Ok(Target::Discard),
+        Route::Send { url, wire } => (url, wire),
+    };
+    let mut headers: Vec<(String, String)> = config
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // `fetch` refuses a URL with credentials: they go as Basic authentication (unless the
+    // headers already authenticate), and the URL without them.
+    if let Some(basic) = crosstrace::redact::basic_authorization(&url) {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            headers.push(("authorization".into(), basic));
+        }
+    }
+    if let Some((bare, _, _)) = crosstrace::redact::split_userinfo(&url) {
+        url = bare;
+    }
+    if wire == Wire::OtlpGrpc {
+        return Err(setup(format!(
+            "{url} is an OTLP/gRPC endpoint; browsers and edge runtimes cannot speak gRPC: use \
+             OTLP/HTTP (port 4318, /v1/traces)"
+        )));
+    }
+    Ok(Target::Http { url, wire, headers })
 }
 
 struct State {
@@ -151,71 +187,6 @@ fn snake_to_camel(s: &str) -> String {
         }
     }
     out
-}
-
-fn target_of(config: &TracingConfig) -> Result<Target, CoreError> {
-    let setup = |message: String| CoreError::ExporterSetup {
-        backend: config.backend.to_string(),
-        message,
-    };
-    let mut headers: Vec<(String, String)> = config
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    // `fetch` refuses a URL with credentials: they go as Basic authentication (unless the
-    // headers already authenticate), and the URL without them.
-    let resolved = config.resolved_endpoint().map(|mut r| {
-        if let Some(basic) = crosstrace::redact::basic_authorization(&r.url) {
-            if !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            {
-                headers.push(("authorization".into(), basic));
-            }
-        }
-        if let Some((bare, _, _)) = crosstrace::redact::split_userinfo(&r.url) {
-            r.url = bare;
-        }
-        r
-    });
-    Ok(match (config.backend, resolved) {
-        (Backend::Console, _) => Target::Console,
-        (Backend::None, _) => Target::Discard,
-        (_, None) => Target::Discard,
-        (Backend::Zipkin, Some(r)) => Target::Http {
-            url: r.url,
-            wire: Wire::Zipkin,
-            headers,
-        },
-        (_, Some(r)) => {
-            let wire =
-                match r.otlp_protocol {
-                    Some(OtlpProtocol::Grpc) => {
-                        return Err(setup(format!(
-                            "{} is an OTLP/gRPC endpoint; browsers and edge runtimes cannot speak \
-                         gRPC: use OTLP/HTTP (port 4318, /v1/traces)",
-                            r.url
-                        )))
-                    }
-                    Some(OtlpProtocol::HttpProtobuf) => Wire::Otlp(Encoding::Protobuf),
-                    Some(OtlpProtocol::HttpJson) if otlp_proto::JSON_SUPPORTED => {
-                        Wire::Otlp(Encoding::Json)
-                    }
-                    Some(OtlpProtocol::HttpJson) => return Err(setup(
-                        "this build of the package has no OTLP/JSON encoder (built without the \
-                         `json` feature): use http/protobuf"
-                            .into(),
-                    )),
-                    None => Wire::Thrift,
-                };
-            Target::Http {
-                url: r.url,
-                wire,
-                headers,
-            }
-        }
-    })
 }
 
 /// The `telemetry.sdk.language` of the JS runtime calling: `nodejs` where Node's `process`
@@ -800,34 +771,12 @@ fn request_init(
 
 async fn send(
     url: &str,
-    wire: Wire,
     headers: &[(String, String)],
-    batch: Vec<SpanData>,
-    tracing: &Tracing,
+    payload: Payload,
     keepalive: bool,
 ) -> Outcome {
-    let n = batch.len() as u64;
-    let (body, content_type, encoding) = match wire {
-        Wire::Otlp(e) => {
-            let r = otlp_proto::Request::new(batch, tracing.resource());
-            (r.encode(e), e.content_type(), Some(e))
-        }
-        Wire::Thrift => (
-            jaeger_thrift::Batch {
-                process: jaeger_thrift::Process::from_resource(tracing.resource()),
-                spans: batch,
-            }
-            .encode(),
-            jaeger_thrift::CONTENT_TYPE,
-            None,
-        ),
-        Wire::Zipkin => (
-            zipkin::Batch::new(&batch, tracing.resource()).encode(),
-            zipkin::CONTENT_TYPE,
-            None,
-        ),
-    };
-    let init = request_init(body, content_type, headers, keepalive);
+    let n = payload.span_count() as u64;
+    let init = request_init(payload.encode(), payload.content_type(), headers, keepalive);
     let response = match JsFuture::from(fetch(url, &init)).await {
         Ok(r) => r,
         Err(e) => {
@@ -835,7 +784,7 @@ async fn send(
                 .dyn_ref::<js_sys::Error>()
                 .map(|e| String::from(e.message()))
                 .unwrap_or_else(|| format!("{e:?}"));
-            return Outcome::failed(n, "connection", format!("{url}: {msg}"));
+            return Verdict::no_response(url, &msg, false).outcome(n);
         }
     };
     let status = Reflect::get(&response, &"status".into())
@@ -853,24 +802,8 @@ async fn send(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    if (200..300).contains(&status) {
-        match encoding.and_then(|e| otlp_proto::partial_success(&body, e)) {
-            Some((rejected, message)) => {
-                let rejected = rejected.min(n);
-                let mut o = Outcome::exported(n - rejected);
-                o.merge(Outcome::failed(rejected, "partial_success", message));
-                o
-            }
-            None => Outcome::exported(n),
-        }
-    } else {
-        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        Outcome::failed(
-            n,
-            format!("http_{status}"),
-            format!("{url} answered {status}: {text}"),
-        )
-    }
+    // Not retried, not split: every verdict is final here.
+    payload.verdict(status, &body, url).outcome(n)
 }
 
 /// Exports everything queued, batch by batch; `keepalive` lets the requests outlive a page
@@ -884,21 +817,25 @@ pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
     }) else {
         return Ok(());
     };
+    let encoder = match &target {
+        Target::Http { wire, .. } => Some(Encoder::new(*wire, tracing.resource())),
+        Target::Console | Target::Discard => None,
+    };
     loop {
         let batch = tracing.take_batch();
         if batch.is_empty() {
             return Ok(());
         }
         let n = batch.len();
-        let outcome = match &target {
-            Target::Console => {
+        let outcome = match (&target, &encoder) {
+            (Target::Http { url, headers, .. }, Some(encoder)) => {
+                send(url, headers, encoder.payload(batch), keepalive).await
+            }
+            (Target::Console, _) => {
                 console_log(render_tree(&batch, TreeStyle::Timed).trim_end());
                 Outcome::exported(n as u64)
             }
-            Target::Discard => Outcome::exported(n as u64),
-            Target::Http { url, wire, headers } => {
-                send(url, *wire, headers, batch, &tracing, keepalive).await
-            }
+            _ => Outcome::exported(n as u64),
         };
         tracing.report_export(n, outcome);
     }
