@@ -73,6 +73,12 @@ pub mod resource {
     pub use crate::resource::{instance_id, set_host_name, set_sdk_language};
 }
 
+/// The wire policy with no I/O: which wire and endpoint a config's backend gets, the encoded
+/// batch, and what a response's status and body mean. The wasm binding sends the bytes.
+pub mod wire {
+    pub use crate::export::wire::{route, Encoder, Payload, Route, Unsupported, Verdict, Wire};
+}
+
 /// Span kinds and statuses by the names and numbers bindings accept.
 pub mod span {
     pub use crate::span::{kind_from_number, kind_name, parse_kind, parse_status};

@@ -1,8 +1,9 @@
 //! One HTTP transport for OTLP/HTTP, Jaeger Thrift and Zipkin: rustls with the system's roots
-//! (no OpenSSL), custom headers, gzip where the protocol allows, and the OTLP retry rules —
-//! 429, 502, 503, 504 and connection errors are retried with exponential backoff and jitter,
-//! `Retry-After` is honoured, every batch has a total deadline (the export timeout); 413 splits
-//! the batch; other statuses drop it with the reason; OTLP partial success is counted.
+//! (no OpenSSL), custom headers, gzip where the protocol allows. What each answer means is
+//! `wire`'s (shared with the wasm binding); here it is acted on: transient failures (429, 502,
+//! 503, 504, connection errors) are retried with exponential backoff and jitter, `Retry-After`
+//! is honoured, every batch has a total deadline (the export timeout); 413 splits the batch;
+//! other statuses drop it with the reason; OTLP partial success is counted.
 
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
@@ -12,79 +13,14 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
-use super::otlp_proto::{self, Encoding};
 use super::retry::{self, error_chain, Attempt};
-use super::{jaeger_thrift, zipkin, BoxFuture, Export, Failure, Outcome};
+use super::wire::{Encoder, Payload, Verdict, Wire};
+use super::{BoxFuture, Export, Failure, Outcome};
 use crate::config::{Compression, TracingConfig};
 use crate::error::{Error, Result};
 
 /// The most response body read (for partial success and error messages).
 const MAX_RESPONSE: usize = 64 * 1024;
-
-/// What goes on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wire {
-    Otlp(Encoding),
-    JaegerThrift,
-    Zipkin,
-}
-
-#[derive(Debug)]
-enum Payload {
-    Otlp(otlp_proto::Request, Encoding),
-    Thrift(jaeger_thrift::Batch),
-    Zipkin(zipkin::Batch),
-}
-
-impl Payload {
-    fn span_count(&self) -> usize {
-        match self {
-            Payload::Otlp(r, _) => r.span_count(),
-            Payload::Thrift(b) => b.span_count(),
-            Payload::Zipkin(b) => b.span_count(),
-        }
-    }
-
-    fn encode(&self) -> (Vec<u8>, &'static str) {
-        match self {
-            Payload::Otlp(r, e) => (r.encode(*e), e.content_type()),
-            Payload::Thrift(b) => (b.encode(), jaeger_thrift::CONTENT_TYPE),
-            Payload::Zipkin(b) => (b.encode(), zipkin::CONTENT_TYPE),
-        }
-    }
-
-    fn split(self) -> Option<(Payload, Payload)> {
-        match self {
-            Payload::Otlp(r, e) => r
-                .split()
-                .map(|(a, b)| (Payload::Otlp(a, e), Payload::Otlp(b, e))),
-            Payload::Thrift(b) => b
-                .split()
-                .map(|(a, b)| (Payload::Thrift(a), Payload::Thrift(b))),
-            Payload::Zipkin(b) => b
-                .split()
-                .map(|(a, b)| (Payload::Zipkin(a), Payload::Zipkin(b))),
-        }
-    }
-
-    fn partial_success(&self, body: &[u8]) -> Option<(u64, String)> {
-        match self {
-            Payload::Otlp(_, e) => otlp_proto::partial_success(body, *e),
-            _ => None,
-        }
-    }
-
-    /// Jaeger's Thrift endpoint takes no compressed bodies.
-    fn compressible(&self) -> bool {
-        !matches!(self, Payload::Thrift(_))
-    }
-}
-
-enum Sent {
-    Accepted { rejected: Option<(u64, String)> },
-    TooLarge,
-    Failed { kind: String, message: String },
-}
 
 /// The exporter for OTLP/HTTP, Jaeger Thrift and Zipkin.
 #[derive(Debug)]
@@ -97,9 +33,7 @@ pub(crate) struct HttpExporter {
     gzip: bool,
     deadline: Duration,
     attempt_timeout: Duration,
-    wire: Wire,
-    resource: Resource,
-    process: jaeger_thrift::Process,
+    encoder: Encoder,
 }
 
 impl HttpExporter {
@@ -135,21 +69,8 @@ impl HttpExporter {
             gzip: config.compression == Compression::Gzip,
             deadline: config.export_timeout(),
             attempt_timeout: config.export_attempt_timeout(),
-            wire,
-            resource: resource.clone(),
-            process: jaeger_thrift::Process::from_resource(resource),
+            encoder: Encoder::new(wire, resource),
         })
-    }
-
-    fn payload(&self, batch: Vec<SpanData>) -> Payload {
-        match self.wire {
-            Wire::Otlp(e) => Payload::Otlp(otlp_proto::Request::new(batch, &self.resource), e),
-            Wire::JaegerThrift => Payload::Thrift(jaeger_thrift::Batch {
-                process: self.process.clone(),
-                spans: batch,
-            }),
-            Wire::Zipkin => Payload::Zipkin(zipkin::Batch::new(&batch, &self.resource)),
-        }
     }
 
     async fn send_all(&self, payload: Payload) -> Outcome {
@@ -158,22 +79,7 @@ impl HttpExporter {
         while let Some(p) = pending.pop() {
             let n = p.span_count() as u64;
             match self.send_one(&p).await {
-                Sent::Accepted { rejected: None } => outcome.exported += n,
-                Sent::Accepted {
-                    rejected: Some((rejected, message)),
-                } => {
-                    let rejected = rejected.min(n);
-                    outcome.exported += n - rejected;
-                    outcome.failures.push(Failure {
-                        spans: rejected,
-                        kind: "partial_success".into(),
-                        message: format!(
-                            "{} rejected {rejected} of {n} spans: {message}",
-                            self.shown
-                        ),
-                    });
-                }
-                Sent::TooLarge => match p.split() {
+                Verdict::TooLarge { .. } => match p.split() {
                     Some((a, b)) => {
                         pending.push(b);
                         pending.push(a);
@@ -184,11 +90,7 @@ impl HttpExporter {
                         message: format!("{} answered 413 even for a single span", self.shown),
                     }),
                 },
-                Sent::Failed { kind, message } => outcome.failures.push(Failure {
-                    spans: n,
-                    kind,
-                    message,
-                }),
+                verdict => outcome.merge(verdict.outcome(n)),
             }
         }
         outcome
@@ -196,8 +98,8 @@ impl HttpExporter {
 
     /// Sends one payload, retrying transient failures within the export deadline. (A split
     /// after 413 starts a new deadline for each half: each half is a batch of its own.)
-    async fn send_one(&self, payload: &Payload) -> Sent {
-        let (body, content_type) = payload.encode();
+    async fn send_one(&self, payload: &Payload) -> Verdict {
+        let (body, content_type) = (payload.encode(), payload.content_type());
         let gzip = self.gzip && payload.compressible();
         let body = Bytes::from(if gzip { gzip_bytes(&body) } else { body });
         // An attempt that times out is dropped with its connection (hyper does not pool a
@@ -221,20 +123,12 @@ impl HttpExporter {
                     let resp = match req.send().await {
                         Ok(resp) => resp,
                         Err(e) => {
-                            let kind = if e.is_timeout() {
-                                "timeout"
-                            } else {
-                                "connection"
-                            };
-                            return Attempt::Retry {
-                                kind: kind.into(),
-                                message: format!(
-                                    "{}: {}",
-                                    self.shown,
-                                    error_chain(&e.without_url())
-                                ),
-                                after: None,
-                            };
+                            let timed_out = e.is_timeout();
+                            let detail = error_chain(&e.without_url());
+                            return attempt(
+                                Verdict::no_response(&self.shown, &detail, timed_out),
+                                None,
+                            );
                         }
                     };
                     let status = resp.status().as_u16();
@@ -244,40 +138,19 @@ impl HttpExporter {
                         .and_then(|v| v.to_str().ok())
                         .and_then(parse_retry_after);
                     let body = read_body(resp).await;
-                    match status {
-                        200..=299 => Attempt::Done(Sent::Accepted {
-                            rejected: payload.partial_success(&body),
-                        }),
-                        413 => Attempt::Done(Sent::TooLarge),
-                        429 | 502 | 503 | 504 => Attempt::Retry {
-                            kind: format!("http_{status}"),
-                            message: format!(
-                                "{} answered {status}: {}",
-                                self.shown,
-                                snippet(&body)
-                            ),
-                            after,
-                        },
-                        _ => Attempt::Done(Sent::Failed {
-                            kind: format!("http_{status}"),
-                            message: format!(
-                                "{} answered {status} (not retried): {}",
-                                self.shown,
-                                snippet(&body)
-                            ),
-                        }),
-                    }
+                    attempt(payload.verdict(status, &body, &self.shown), after)
                 }
             },
         )
         .await;
-        result.unwrap_or_else(|(kind, message)| Sent::Failed { kind, message })
+        // Retries spent: the last transient failure drops the batch.
+        result.unwrap_or_else(|(kind, message)| Verdict::Drop { kind, message })
     }
 }
 
 impl Export for HttpExporter {
     fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
-        let payload = self.payload(batch);
+        let payload = self.encoder.payload(batch);
         Box::pin(self.send_all(payload))
     }
 }
@@ -294,13 +167,16 @@ async fn read_body(mut resp: reqwest::Response) -> Vec<u8> {
     out
 }
 
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
-    let text = text.trim();
-    if text.is_empty() {
-        "(empty body)".into()
-    } else {
-        text.into()
+/// A transient verdict is retried (after `after`, the server's word, or the backoff); any
+/// other is the attempt's result.
+fn attempt(verdict: Verdict, after: Option<Duration>) -> Attempt<Verdict> {
+    match verdict {
+        Verdict::Retry { kind, message } => Attempt::Retry {
+            kind,
+            message,
+            after,
+        },
+        v => Attempt::Done(v),
     }
 }
 

@@ -21,7 +21,7 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 /// The Content-Type Jaeger's collector expects.
-pub const CONTENT_TYPE: &str = "application/x-thrift";
+pub(super) const CONTENT_TYPE: &str = "application/x-thrift";
 
 const T_STOP: u8 = 0;
 const T_BOOL: u8 = 2;
@@ -82,7 +82,7 @@ impl W {
 
 /// A tag value, as Jaeger types them.
 #[derive(Debug, Clone, PartialEq)]
-pub enum TagValue {
+pub(super) enum TagValue {
     /// vStr.
     Str(String),
     /// vDouble.
@@ -164,7 +164,7 @@ fn kind_tag(kind: &SpanKind) -> Option<&'static str> {
 }
 
 /// The tags Jaeger shows for a span: its attributes, then `span.kind`, status and scope.
-pub fn span_tags(span: &SpanData) -> Vec<(String, TagValue)> {
+pub(super) fn span_tags(span: &SpanData) -> Vec<(String, TagValue)> {
     let mut tags: Vec<(String, TagValue)> = span
         .attributes
         .iter()
@@ -254,7 +254,7 @@ fn write_span(w: &mut W, span: &SpanData) {
 
 /// The process (service) a batch comes from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Process {
+pub(super) struct Process {
     /// `service.name`.
     pub service_name: String,
     /// The other resource attributes.
@@ -263,7 +263,7 @@ pub struct Process {
 
 impl Process {
     /// From a resource: `service.name` and every other attribute as a tag.
-    pub fn from_resource(resource: &Resource) -> Process {
+    pub(super) fn from_resource(resource: &Resource) -> Process {
         let mut service_name = String::from("unknown_service");
         let mut tags = Vec::new();
         for (k, v) in resource.iter() {
@@ -280,7 +280,7 @@ impl Process {
 
 /// One `Batch`: a process and its spans.
 #[derive(Debug, Clone)]
-pub struct Batch {
+pub(super) struct Batch {
     /// The process.
     pub process: Process,
     /// The spans.
@@ -289,12 +289,12 @@ pub struct Batch {
 
 impl Batch {
     /// Spans in the batch.
-    pub fn span_count(&self) -> usize {
+    pub(super) fn span_count(&self) -> usize {
         self.spans.len()
     }
 
     /// The Thrift binary encoding.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         let mut w = W(Vec::with_capacity(256 + self.spans.len() * 256));
         w.field(T_STRUCT, 1);
         w.field_string(1, &self.process.service_name);
@@ -310,7 +310,7 @@ impl Batch {
     }
 
     /// Two batches of about half the spans each; `None` for one span or fewer.
-    pub fn split(mut self) -> Option<(Batch, Batch)> {
+    pub(super) fn split(mut self) -> Option<(Batch, Batch)> {
         if self.spans.len() < 2 {
             return None;
         }

@@ -3,8 +3,10 @@
 //!
 //! Encoding (the SDK's `SpanData` into OTLP with `opentelemetry-proto`, Jaeger Thrift, Zipkin
 //! JSON) is kept apart from transport so the wasm binding can send the same bytes with `fetch`.
-//! Natively, OTLP/gRPC goes through tonic (`grpc`) and the rest through one HTTP transport
-//! (`http`); both share the OTLP retry rules (`retry`) and count partial success.
+//! `wire` is the policy both transports follow, with no I/O: the wire format for a backend,
+//! the encoded batch, and what an answer's status and body mean (accepted, partly rejected,
+//! too large, transient, dropped). Natively, OTLP/gRPC goes through tonic (`grpc`) and the rest
+//! through one HTTP transport (`http`); both share the OTLP retry loop (`retry`).
 
 mod batch;
 mod console;
@@ -12,12 +14,13 @@ mod console;
 mod grpc;
 #[cfg(feature = "native")]
 mod http;
-pub mod jaeger_thrift;
+mod jaeger_thrift;
 mod otlp_pb;
-pub mod otlp_proto;
+mod otlp_proto;
 #[cfg(feature = "native")]
 mod retry;
-pub mod zipkin;
+pub(crate) mod wire;
+mod zipkin;
 
 use std::fmt;
 use std::future::Future;
@@ -27,7 +30,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
-use crate::config::{is_jaeger_thrift_path, Backend, OtlpProtocol, TracingConfig};
+use crate::config::{is_jaeger_thrift_path, Backend, TracingConfig};
 use crate::error::Result;
 
 #[cfg(unix)]
@@ -55,6 +58,7 @@ pub(crate) fn on_export_thread() -> bool {
         .unwrap_or(false)
 }
 pub use console::{render_tree, ConsoleExporter, TreeStyle};
+use wire::Wire;
 
 /// Spans that could not be delivered, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,16 +187,20 @@ fn classify(err: &OTelSdkError) -> (&'static str, String) {
 /// resource has its own `service.instance.id`).
 pub type ExporterFactory = std::sync::Arc<dyn Fn() -> Result<Box<dyn Export>> + Send + Sync>;
 
-/// The exporter for a config. Problems that lose no span but will make export fail (OTLP aimed
-/// at Jaeger's Thrift path) are pushed to `warnings`.
+/// The exporter for a config ([`wire::route`] picks where and how it sends). Problems that lose
+/// no span but will make export fail (OTLP aimed at Jaeger's Thrift path) are pushed to
+/// `warnings`.
 pub(crate) fn build_exporter(
     config: &TracingConfig,
     resource: &Resource,
     warnings: &mut Vec<String>,
 ) -> Result<ExporterFactory> {
-    let resolved = config.resolved_endpoint();
-    match config.backend {
-        Backend::Console => {
+    let route = wire::route(config).map_err(|e| crate::error::Error::ExporterSetup {
+        backend: config.backend.to_string(),
+        message: e.to_string(),
+    })?;
+    match route {
+        wire::Route::Console => {
             let resource = resource.clone();
             Ok(std::sync::Arc::new(move || {
                 let mut e = ConsoleExporter::stderr();
@@ -200,49 +208,22 @@ pub(crate) fn build_exporter(
                 Ok(Box::new(Sdk(e)) as Box<dyn Export>)
             }))
         }
-        Backend::None => Ok(std::sync::Arc::new(|| {
+        wire::Route::Discard => Ok(std::sync::Arc::new(|| {
             Ok(Box::new(NoneExporter) as Box<dyn Export>)
         })),
-        Backend::Otlp | Backend::Jaeger | Backend::Zipkin => {
-            let r = resolved.expect("exporting backends resolve an endpoint");
-            if config.backend == Backend::Otlp && is_jaeger_thrift_path(&r.url) {
+        wire::Route::Send { url, wire } => {
+            if config.backend == Backend::Otlp && is_jaeger_thrift_path(&url) {
                 warnings.push(format!(
                     "OTEL_BACKEND=otlp but the endpoint {} is Jaeger's Thrift collector path \
                      (/api/traces, port 14268), which does not accept OTLP: export will fail. \
                      Use Jaeger's OTLP receiver (port 4317 for gRPC, 4318/v1/traces for HTTP) or \
                      OTEL_BACKEND=jaeger",
-                    crate::redact::Policy::builtin().url(&r.url)
+                    crate::redact::Policy::builtin().url(&url)
                 ));
             }
-            if r.otlp_protocol == Some(OtlpProtocol::HttpJson) && !otlp_proto::JSON_SUPPORTED {
-                return Err(crate::error::Error::ExporterSetup {
-                    backend: config.backend.to_string(),
-                    message: "this build has no OTLP/JSON encoder (feature `otlp-json`); use \
-                              http/protobuf"
-                        .into(),
-                });
-            }
-            let wire = match (config.backend, r.otlp_protocol) {
-                (Backend::Zipkin, _) => Wire::Zipkin,
-                (_, Some(OtlpProtocol::Grpc)) => Wire::OtlpGrpc,
-                (_, Some(OtlpProtocol::HttpProtobuf)) => {
-                    Wire::OtlpHttp(otlp_proto::Encoding::Protobuf)
-                }
-                (_, Some(OtlpProtocol::HttpJson)) => Wire::OtlpHttp(otlp_proto::Encoding::Json),
-                (_, None) => Wire::JaegerThrift,
-            };
-            native_factory(config, resource, r.url, wire)
+            native_factory(config, resource, url, wire)
         }
     }
-}
-
-/// What an exporting backend sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wire {
-    OtlpGrpc,
-    OtlpHttp(otlp_proto::Encoding),
-    JaegerThrift,
-    Zipkin,
 }
 
 #[cfg(feature = "native")]
@@ -252,28 +233,22 @@ fn native_factory(
     url: String,
     wire: Wire,
 ) -> Result<ExporterFactory> {
-    let http_wire = match wire {
-        Wire::OtlpGrpc => {
-            let (config, resource) = (config.clone(), resource.clone());
-            return Ok(std::sync::Arc::new(move || {
-                let resource = crate::resource::in_this_process(&resource);
-                Ok(
-                    Box::new(grpc::GrpcExporter::new(&config, &resource, url.clone())?)
-                        as Box<dyn Export>,
-                )
-            }));
-        }
-        Wire::OtlpHttp(e) => http::Wire::Otlp(e),
-        Wire::JaegerThrift => http::Wire::JaegerThrift,
-        Wire::Zipkin => http::Wire::Zipkin,
-    };
     let (config, resource) = (config.clone(), resource.clone());
+    if wire == Wire::OtlpGrpc {
+        return Ok(std::sync::Arc::new(move || {
+            let resource = crate::resource::in_this_process(&resource);
+            Ok(
+                Box::new(grpc::GrpcExporter::new(&config, &resource, url.clone())?)
+                    as Box<dyn Export>,
+            )
+        }));
+    }
     Ok(std::sync::Arc::new(move || {
         Ok(Box::new(http::HttpExporter::new(
             &config,
             &crate::resource::in_this_process(&resource),
             url.clone(),
-            http_wire,
+            wire,
         )?) as Box<dyn Export>)
     }))
 }

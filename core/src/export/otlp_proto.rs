@@ -1,17 +1,19 @@
 //! OTLP encoding (protobuf or JSON) of a batch, with splitting for servers that answer 413.
 //! No transport here: native code posts the bytes with reqwest, wasm with `fetch`.
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+#[cfg(any(feature = "native", feature = "otlp-json"))]
+use opentelemetry_proto::{
+    tonic::collector::trace::v1::ExportTraceServiceRequest,
+    transform::common::tonic::ResourceAttributesWithSchema,
+    transform::trace::tonic::group_spans_by_resource_and_scope,
 };
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use prost::Message;
 
 /// Whether this build can encode OTLP/JSON (the `otlp-json` feature).
-pub const JSON_SUPPORTED: bool = cfg!(feature = "otlp-json");
+pub(super) const JSON_SUPPORTED: bool = cfg!(feature = "otlp-json");
 
 /// OTLP/HTTP body encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,14 +36,14 @@ impl Encoding {
 
 /// One OTLP export request: the batch and its resource, encoded when sent.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub(super) struct Request {
     spans: Vec<SpanData>,
     resource: Resource,
 }
 
 impl Request {
     /// The request for `spans` under `resource`.
-    pub fn new(spans: Vec<SpanData>, resource: &Resource) -> Request {
+    pub(super) fn new(spans: Vec<SpanData>, resource: &Resource) -> Request {
         Request {
             spans,
             resource: resource.clone(),
@@ -49,12 +51,12 @@ impl Request {
     }
 
     /// Spans in the request.
-    pub fn span_count(&self) -> usize {
+    pub(super) fn span_count(&self) -> usize {
         self.spans.len()
     }
 
     /// The body bytes. Protobuf is written straight from the spans (the private `otlp_pb`).
-    pub fn encode(&self, encoding: Encoding) -> Vec<u8> {
+    pub(super) fn encode(&self, encoding: Encoding) -> Vec<u8> {
         match encoding {
             Encoding::Protobuf => super::otlp_pb::encode(&self.spans, &self.resource),
             #[cfg(feature = "otlp-json")]
@@ -66,12 +68,13 @@ impl Request {
     }
 
     /// The `opentelemetry-proto` message (for tonic), spans grouped by scope.
-    pub fn into_proto(self) -> ExportTraceServiceRequest {
+    #[cfg(feature = "native")]
+    pub(super) fn into_proto(self) -> ExportTraceServiceRequest {
         to_proto(self.spans, &self.resource)
     }
 
     /// Splits into two requests of about half the spans each; `None` for one span or fewer.
-    pub fn split(mut self) -> Option<(Request, Request)> {
+    pub(super) fn split(mut self) -> Option<(Request, Request)> {
         if self.spans.len() < 2 {
             return None;
         }
@@ -88,6 +91,7 @@ impl Request {
 }
 
 /// The request `opentelemetry-proto`'s transform builds.
+#[cfg(any(feature = "native", feature = "otlp-json"))]
 fn to_proto(spans: Vec<SpanData>, resource: &Resource) -> ExportTraceServiceRequest {
     let resource = ResourceAttributesWithSchema::from(resource);
     ExportTraceServiceRequest {
@@ -96,7 +100,7 @@ fn to_proto(spans: Vec<SpanData>, resource: &Resource) -> ExportTraceServiceRequ
 }
 
 /// Rejected spans reported by an OTLP partial-success response, with the server's message.
-pub fn partial_success(body: &[u8], encoding: Encoding) -> Option<(u64, String)> {
+pub(super) fn partial_success(body: &[u8], encoding: Encoding) -> Option<(u64, String)> {
     if body.is_empty() {
         return None;
     }

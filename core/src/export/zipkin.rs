@@ -12,12 +12,12 @@ use opentelemetry_sdk::Resource;
 use serde::Serialize;
 
 /// The Content-Type Zipkin expects.
-pub const CONTENT_TYPE: &str = "application/json";
+pub(super) const CONTENT_TYPE: &str = "application/json";
 
 /// A Zipkin endpoint.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct Endpoint {
+pub(super) struct Endpoint {
     /// Lowercase service name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
@@ -34,7 +34,7 @@ pub struct Endpoint {
 
 /// A Zipkin annotation (an event).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Annotation {
+pub(super) struct Annotation {
     /// Microseconds since the epoch.
     pub timestamp: u64,
     /// The event's name (and attributes, as JSON, when it has any).
@@ -44,7 +44,7 @@ pub struct Annotation {
 /// One Zipkin v2 span.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct ZipkinSpan {
+pub(super) struct ZipkinSpan {
     /// 32 lowercase hex digits.
     pub trace_id: String,
     /// 16 lowercase hex digits.
@@ -117,7 +117,7 @@ fn remote_endpoint(span: &SpanData) -> Option<Endpoint> {
 }
 
 /// Converts one span.
-pub fn span(span: &SpanData, local: &Endpoint) -> ZipkinSpan {
+pub(super) fn span(span: &SpanData, local: &Endpoint) -> ZipkinSpan {
     let mut tags: BTreeMap<String, String> = span
         .attributes
         .iter()
@@ -189,12 +189,12 @@ pub fn span(span: &SpanData, local: &Endpoint) -> ZipkinSpan {
 
 /// A batch of Zipkin spans.
 #[derive(Debug, Clone)]
-pub struct Batch(pub Vec<ZipkinSpan>);
+pub(super) struct Batch(pub Vec<ZipkinSpan>);
 
 impl Batch {
     /// Converts spans of one service (`service.name` of `resource`, lowercased as Zipkin
     /// wants).
-    pub fn new(spans: &[SpanData], resource: &Resource) -> Batch {
+    pub(super) fn new(spans: &[SpanData], resource: &Resource) -> Batch {
         let service = resource
             .get(&opentelemetry::Key::from_static_str("service.name"))
             .map(|v| v.to_string().to_lowercase());
@@ -206,17 +206,17 @@ impl Batch {
     }
 
     /// Spans in the batch.
-    pub fn span_count(&self) -> usize {
+    pub(super) fn span_count(&self) -> usize {
         self.0.len()
     }
 
     /// The JSON body.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(&self.0).unwrap_or_default()
     }
 
     /// Two halves; `None` for one span or fewer.
-    pub fn split(mut self) -> Option<(Batch, Batch)> {
+    pub(super) fn split(mut self) -> Option<(Batch, Batch)> {
         if self.0.len() < 2 {
             return None;
         }

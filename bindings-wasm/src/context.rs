@@ -1,0 +1,152 @@
+//! Contexts and propagation: the immutable `Context` (parent, baggage, correlation), `inject`
+//! and `extract` with headers in every shape JS code has them.
+
+use crosstrace::Correlation;
+use js_sys::{Array, Object, Reflect};
+use serde_json::Value as Json;
+use wasm_bindgen::prelude::*;
+
+use crate::{invalid, js_error, tracing};
+
+/// An immutable propagation context: parent span, baggage, correlation.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub(crate) inner: crosstrace::Context,
+}
+
+#[wasm_bindgen]
+impl Context {
+    /// An empty context (no parent: spans under it start new traces).
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// The correlation id, if any.
+    #[wasm_bindgen(js_name = correlationId)]
+    pub fn correlation_id(&self) -> Option<String> {
+        self.inner.correlation().map(|c| c.id().to_owned())
+    }
+
+    /// The parent trace id (32 hex digits), if any.
+    #[wasm_bindgen(js_name = traceId)]
+    pub fn trace_id(&self) -> Option<String> {
+        self.inner.span_context().map(|s| s.trace_id().to_string())
+    }
+
+    /// The parent span id (16 hex digits), if any.
+    #[wasm_bindgen(js_name = spanId)]
+    pub fn span_id(&self) -> Option<String> {
+        self.inner.span_context().map(|s| s.span_id().to_string())
+    }
+
+    /// The shared vectors' JSON shape of this context.
+    #[wasm_bindgen(js_name = toJSON)]
+    pub fn to_json(&self) -> String {
+        crosstrace::binding::interop::context_to_json(&self.inner).to_string()
+    }
+
+    /// A context from the shared vectors' JSON shape.
+    #[wasm_bindgen(js_name = fromJSON)]
+    pub fn from_json(json: &str) -> Result<Context, JsValue> {
+        let v: Json =
+            serde_json::from_str(json).map_err(|_| invalid("json", json, "a JSON object"))?;
+        crosstrace::binding::interop::context_from_json(&v)
+            .map(|inner| Context { inner })
+            .map_err(|e| js_error(&e))
+    }
+
+    /// A copy carrying a correlation context: `id` (validated; a UUID v4 when undefined),
+    /// `userId`, `operation` and further string `fields`.
+    #[wasm_bindgen(js_name = withCorrelation)]
+    pub fn with_correlation(
+        &self,
+        id: Option<String>,
+        user_id: Option<String>,
+        operation: Option<String>,
+        fields_json: Option<String>,
+    ) -> Result<Context, JsValue> {
+        let mut fields = Vec::new();
+        if let Some(f) = fields_json {
+            let v: Json = serde_json::from_str(&f)
+                .map_err(|_| invalid("fields", &f, "an object of strings"))?;
+            for (k, v) in v.as_object().into_iter().flatten() {
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| invalid("fields", &f, "an object of strings"))?;
+                fields.push((k.clone(), s.to_owned()));
+            }
+        }
+        let c = Correlation::new(id, user_id, operation, fields).map_err(|e| js_error(&e))?;
+        Ok(Context {
+            inner: self.inner.with_correlation(c),
+        })
+    }
+}
+
+/// The propagation headers of `cx`, as a plain object (lowercase names).
+#[wasm_bindgen]
+pub fn inject(cx: &Context) -> Object {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    tracing().inject(&cx.inner, &mut headers);
+    let obj = Object::new();
+    for (k, v) in headers {
+        let _ = Reflect::set(&obj, &JsValue::from_str(&k), &JsValue::from_str(&v));
+    }
+    obj
+}
+
+/// A context from headers in any shape JS code has them (see [`header_lines`]). Never fails:
+/// bad headers give an empty context.
+#[wasm_bindgen]
+pub fn extract(headers: &JsValue) -> Context {
+    Context {
+        inner: tracing().extract(&header_lines(headers)),
+    }
+}
+
+/// Header lines, in order, from: an array of `[name, value]` pairs (a name may repeat); Node's
+/// flat `rawHeaders` array `[name, value, name, value, ...]`, or an object that has one (an
+/// `IncomingMessage`); a plain object whose values are strings or arrays of strings (Node's
+/// `req.headers`). What is not a string is skipped.
+fn header_lines(headers: &JsValue) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let push = |out: &mut Vec<(String, String)>, name: JsValue, value: JsValue| {
+        let Some(name) = name.as_string() else { return };
+        if let Some(v) = value.as_string() {
+            out.push((name, v));
+        } else if Array::is_array(&value) {
+            for v in Array::from(&value).iter().filter_map(|v| v.as_string()) {
+                out.push((name.clone(), v));
+            }
+        }
+    };
+    let flat = |out: &mut Vec<(String, String)>, raw: &Array| {
+        for i in (0..raw.length().saturating_sub(1)).step_by(2) {
+            push(out, raw.get(i), raw.get(i + 1));
+        }
+    };
+    if Array::is_array(headers) {
+        let items = Array::from(headers);
+        if items.iter().all(|i| i.is_string()) {
+            flat(&mut out, &items);
+        } else {
+            for item in items.iter().filter(Array::is_array) {
+                let pair = Array::from(&item);
+                push(&mut out, pair.get(0), pair.get(1));
+            }
+        }
+    } else if headers.is_object() {
+        let raw = Reflect::get(headers, &"rawHeaders".into()).unwrap_or(JsValue::UNDEFINED);
+        if Array::is_array(&raw) {
+            flat(&mut out, &Array::from(&raw));
+        } else {
+            for entry in Object::entries(headers.unchecked_ref()).iter() {
+                let pair: Array = entry.unchecked_into();
+                push(&mut out, pair.get(0), pair.get(1));
+            }
+        }
+    }
+    out
+}

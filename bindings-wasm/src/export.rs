@@ -1,0 +1,183 @@
+//! Export: where finished spans go (the core's [`wire::route`]), and `flush`, which drains the
+//! core's queue and sends each batch with `fetch`. The bytes, and what the answer means, are the
+//! core's ([`wire::Encoder`], [`wire::Verdict`]); a batch is sent once: not retried, not split.
+
+use crosstrace::binding::wire::{self, Encoder, Payload, Route, Unsupported, Verdict, Wire};
+use crosstrace::binding::TracingBinding;
+use crosstrace::export::{render_tree, Outcome, TreeStyle};
+use crosstrace::{Error as CoreError, TracingConfig};
+use js_sys::{Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::{js_error, tracing, STATE};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(s: &str);
+    #[wasm_bindgen(js_name = fetch)]
+    fn fetch(url: &str, init: &JsValue) -> js_sys::Promise;
+}
+
+/// How finished spans leave.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Console,
+    Discard,
+    Http {
+        url: String,
+        wire: Wire,
+        headers: Vec<(String, String)>,
+    },
+}
+
+/// The target of `config`: the core's route, for `fetch`, which cannot speak gRPC and refuses
+/// URLs with credentials.
+pub(crate) fn target_of(config: &TracingConfig) -> Result<Target, CoreError> {
+    let setup = |message: String| CoreError::ExporterSetup {
+        backend: config.backend.to_string(),
+        message,
+    };
+    let route = wire::route(config).map_err(|e| match e {
+        Unsupported::OtlpJson => setup(
+            "this build of the package has no OTLP/JSON encoder (built without the `json` \
+             feature): use http/protobuf"
+                .into(),
+        ),
+    })?;
+    let (mut url, wire) = match route {
+        Route::Console => return Ok(Target::Console),
+        Route::Discard => return Ok(Target::Discard),
+        Route::Send { url, wire } => (url, wire),
+    };
+    let mut headers: Vec<(String, String)> = config
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // `fetch` refuses a URL with credentials: they go as Basic authentication (unless the
+    // headers already authenticate), and the URL without them.
+    if let Some(basic) = crosstrace::redact::basic_authorization(&url) {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            headers.push(("authorization".into(), basic));
+        }
+    }
+    if let Some((bare, _, _)) = crosstrace::redact::split_userinfo(&url) {
+        url = bare;
+    }
+    if wire == Wire::OtlpGrpc {
+        return Err(setup(format!(
+            "{url} is an OTLP/gRPC endpoint; browsers and edge runtimes cannot speak gRPC: use \
+             OTLP/HTTP (port 4318, /v1/traces)"
+        )));
+    }
+    Ok(Target::Http { url, wire, headers })
+}
+
+fn request_init(
+    body: Vec<u8>,
+    content_type: &str,
+    headers: &[(String, String)],
+    keepalive: bool,
+) -> JsValue {
+    let init = Object::new();
+    let h = Object::new();
+    let _ = Reflect::set(&h, &"content-type".into(), &content_type.into());
+    for (k, v) in headers {
+        let _ = Reflect::set(&h, &JsValue::from_str(k), &JsValue::from_str(v));
+    }
+    let _ = Reflect::set(&init, &"method".into(), &"POST".into());
+    let _ = Reflect::set(&init, &"headers".into(), &h);
+    let _ = Reflect::set(&init, &"body".into(), &Uint8Array::from(&body[..]).into());
+    if keepalive {
+        let _ = Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+    }
+    init.into()
+}
+
+async fn send(
+    url: &str,
+    headers: &[(String, String)],
+    payload: Payload,
+    keepalive: bool,
+) -> Outcome {
+    let n = payload.span_count() as u64;
+    let init = request_init(payload.encode(), payload.content_type(), headers, keepalive);
+    let response = match JsFuture::from(fetch(url, &init)).await {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = e
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+                .unwrap_or_else(|| format!("{e:?}"));
+            return Verdict::no_response(url, &msg, false).outcome(n);
+        }
+    };
+    let status = Reflect::get(&response, &"status".into())
+        .ok()
+        .and_then(|s| s.as_f64())
+        .unwrap_or(0.0) as u16;
+    let body = match Reflect::get(&response, &"arrayBuffer".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call0(&response).ok())
+    {
+        Some(p) => JsFuture::from(js_sys::Promise::from(p))
+            .await
+            .map(|b| Uint8Array::new(&b).to_vec())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    // Not retried, not split: every verdict is final here.
+    payload.verdict(status, &body, url).outcome(n)
+}
+
+/// Exports everything queued, batch by batch; `keepalive` lets the requests outlive a page
+/// that is being hidden or closed.
+#[wasm_bindgen]
+pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
+    let Some((tracing, target)) = STATE.with(|s| {
+        s.borrow()
+            .as_ref()
+            .map(|s| (s.tracing.clone(), s.target.clone()))
+    }) else {
+        return Ok(());
+    };
+    let encoder = match &target {
+        Target::Http { wire, .. } => Some(Encoder::new(*wire, tracing.resource())),
+        Target::Console | Target::Discard => None,
+    };
+    loop {
+        let batch = tracing.take_batch();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let n = batch.len();
+        let outcome = match (&target, &encoder) {
+            (Target::Http { url, headers, .. }, Some(encoder)) => {
+                send(url, headers, encoder.payload(batch), keepalive).await
+            }
+            (Target::Console, _) => {
+                console_log(render_tree(&batch, TreeStyle::Timed).trim_end());
+                Outcome::exported(n as u64)
+            }
+            _ => Outcome::exported(n as u64),
+        };
+        tracing.report_export(n, outcome);
+    }
+}
+
+/// Exports what is queued, then stops: later spans are no-ops.
+#[wasm_bindgen]
+pub async fn shutdown() -> Result<(), JsValue> {
+    flush(true).await?;
+    let t = tracing();
+    match t.shutdown(std::time::Duration::from_secs(0)) {
+        Ok(_) | Err(CoreError::AlreadyShutdown) => Ok(()),
+        Err(e) => Err(js_error(&e)),
+    }
+}

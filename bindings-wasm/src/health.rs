@@ -1,0 +1,23 @@
+//! Health: the report, the queue's depth, the span-derived metrics.
+
+use wasm_bindgen::prelude::*;
+
+use crate::tracing;
+
+/// The health report as JSON.
+#[wasm_bindgen]
+pub fn health() -> String {
+    tracing().health().to_json()
+}
+
+/// Spans waiting for export.
+#[wasm_bindgen(js_name = queueDepth)]
+pub fn queue_depth() -> u32 {
+    tracing().queue_depth() as u32
+}
+
+/// The span-derived metrics in the Prometheus text format (empty when metrics are off).
+#[wasm_bindgen(js_name = metricsText)]
+pub fn metrics_text() -> String {
+    tracing().metrics_text()
+}
