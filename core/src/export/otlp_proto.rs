@@ -65,7 +65,9 @@ impl Request {
         }
     }
 
-    /// The `opentelemetry-proto` message (for tonic), spans grouped by scope.
+    /// The `opentelemetry-proto` message (for tonic), spans grouped by scope. Hidden: the
+    /// crate's own gRPC export is its user, and opentelemetry-proto is not public API.
+    #[doc(hidden)]
     pub fn into_proto(self) -> ExportTraceServiceRequest {
         to_proto(self.spans, &self.resource)
     }
