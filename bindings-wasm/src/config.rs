@@ -58,7 +58,7 @@ fn config_from_json(text: &str) -> Result<TracingConfig, CoreError> {
         .map(|(k, v)| (camel_to_snake(&k), v))
         .collect();
     // The core names a bad field (snake_case); say it as the caller wrote it.
-    TracingConfig::from_json_value(Json::Object(snake)).map_err(|mut e| {
+    crosstrace::binding::config_from_json_value(Json::Object(snake)).map_err(|mut e| {
         if e.source_name.contains('_') {
             e.source_name = snake_to_camel(&e.source_name);
         }

@@ -58,6 +58,14 @@ pub trait TracingBinding {
     fn report_export(&self, spans: usize, outcome: crate::export::Outcome);
 }
 
+/// A config from a parsed JSON object (`TracingConfig::from_json` without the text): for a
+/// binding that builds the object itself.
+pub fn config_from_json_value(
+    value: serde_json::Value,
+) -> Result<crate::TracingConfig, crate::ConfigError> {
+    crate::TracingConfig::from_json_value(value)
+}
+
 /// Interned attribute keys and strings (see the module's own docs in the source).
 pub mod intern {
     pub use crate::intern::{global, key, key_from_bytes, string, string_from_bytes, MAX_LEN};

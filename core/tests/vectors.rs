@@ -77,7 +77,7 @@ fn config_fields() {
     let v = vectors("config_fields.json");
     for case in cases(&v) {
         let name = case["name"].as_str().unwrap();
-        let result = TracingConfig::from_json_value(case["config"].clone());
+        let result = crosstrace::binding::config_from_json_value(case["config"].clone());
         match case.get("error") {
             None => {
                 let cfg = result.unwrap_or_else(|e| panic!("{name}: unexpected error {e}"));

@@ -482,7 +482,7 @@ impl TracingConfig {
     }
 
     /// [`TracingConfig::from_json`] from a parsed value.
-    pub fn from_json_value(value: serde_json::Value) -> Result<TracingConfig, ConfigError> {
+    pub(crate) fn from_json_value(value: serde_json::Value) -> Result<TracingConfig, ConfigError> {
         use serde_json::Value;
         let Value::Object(fields) = value else {
             return Err(ConfigError::new(
