@@ -252,14 +252,16 @@ ensure_miri() {
   fi
 }
 
-# The span slab (src/handles.rs) under miri: threads taking and giving back slots, checked for
-# a slot held twice and for data races. Its own target directory (miri builds every dependency
-# again, about 4 minutes cold); the test itself takes a few seconds of miri time.
+# The binding's lock-free structures under miri: the span slab (src/handles.rs: threads taking
+# and giving back slots, checked for a slot held twice) and ct_intern's table (src/interned.rs:
+# read without a lock while threads intern), both checked for data races. Its own target
+# directory (miri builds every dependency again, about 4 minutes cold); the tests take about
+# 20 seconds.
 miri_test() {
-  step "C: the span slab under miri (threads taking and giving back slots)"
+  step "C: the span slab and the ct_intern table under miri (threads, no lock on reads)"
   ensure_miri
   CARGO_TARGET_DIR="$CROSSTRACE_CACHE/target-miri" \
-    cargo +nightly miri test -p crosstrace-c --lib slab_
+    cargo +nightly miri test -p crosstrace-c --lib -- slab_ interned_
 }
 
 jaeger_test() {

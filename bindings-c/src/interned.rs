@@ -82,3 +82,73 @@ pub(crate) fn lookup(id: u32, what: &'static str) -> Result<&'static str, FfiErr
 fn not_interned(id: u32, what: &'static str) -> FfiError {
     ffi::invalid(what, &id.to_string(), "an id from ct_intern")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU32};
+
+    use super::*;
+
+    /// Threads interning the same and their own strings while a reader looks up ids it learns
+    /// through a relaxed atomic, without the lock: every id names the string it was given for,
+    /// on every thread, a string has one id, and the reader sees an entry whole or not at all. Run under miri too (`scripts/c.sh miri`): the
+    /// table is read without a lock, so a chunk published before its entries are initialised,
+    /// or an entry read before it is set, is a data race there.
+    #[test]
+    fn interned_ids_name_one_string_on_every_thread() {
+        let (threads, per) = if cfg!(miri) { (2, 40) } else { (8, 1500) };
+        let shared: Vec<String> = (0..per).map(|i| format!("shared-{i}")).collect();
+        let last = AtomicU32::new(0);
+        let done = AtomicBool::new(false);
+        let ids: Vec<Vec<(String, u32)>> = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // The reader: an id seen is an interned string, whatever the lock's state.
+                while !done.load(Ordering::Relaxed) {
+                    let id = last.load(Ordering::Relaxed);
+                    // Relaxed: the reader may not see the id's entry yet (then an error),
+                    // but what it sees must be whole.
+                    if let Ok(s) = lookup(id, "id") {
+                        assert!(
+                            s.starts_with("shared-") || s.starts_with("own-"),
+                            "{id}: {s}"
+                        );
+                    }
+                    std::thread::yield_now();
+                }
+            });
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (shared, last) = (&shared, &last);
+                    scope.spawn(move || {
+                        let mut got = Vec::new();
+                        for (i, s) in shared.iter().enumerate() {
+                            let own = format!("own-{t}-{i}");
+                            for s in [s.as_str(), own.as_str()] {
+                                let id = intern(s).expect("room in the table");
+                                last.store(id, Ordering::Relaxed);
+                                assert_eq!(lookup(id, "id").ok(), Some(s));
+                                got.push((s.to_owned(), id));
+                            }
+                        }
+                        got
+                    })
+                })
+                .collect();
+            let ids = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            done.store(true, Ordering::Relaxed);
+            ids
+        });
+        let mut by_string: HashMap<&str, u32> = HashMap::new();
+        let mut by_id: HashMap<u32, &str> = HashMap::new();
+        for (s, id) in ids.iter().flatten() {
+            assert_eq!(*by_string.entry(s).or_insert(*id), *id, "{s} has two ids");
+            assert_eq!(
+                *by_id.entry(*id).or_insert(s),
+                s.as_str(),
+                "{id} names two strings"
+            );
+        }
+        assert_eq!(by_string.len(), per * (threads + 1));
+        assert!(lookup(0, "id").is_err(), "0 is never an id");
+    }
+}
