@@ -7,7 +7,7 @@ export CROSSTRACE_CACHE="${CROSSTRACE_CACHE:-$HOME/.cache/crosstrace}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CROSSTRACE_CACHE/target}"
 mkdir -p "$CROSSTRACE_CACHE"
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s  [%s]\n' "$*" "$(date +%T)"; }
 
 # rustfmt, clippy and the wasm32 target: idempotent, quick when present.
 ensure_rust() {
