@@ -241,25 +241,12 @@ C
   fi
 }
 
-# Nightly's miri (and the rust-src it builds its standard library from), installed only when
-# missing: a nightly already there is not updated on every run (a new nightly rebuilds the
-# miri target from scratch, a few minutes).
-ensure_miri() {
-  local have
-  have="$(rustup component list --toolchain nightly --installed 2>/dev/null || true)"
-  if ! grep -q '^miri' <<<"$have" || ! grep -q '^rust-src' <<<"$have"; then
-    rustup toolchain install nightly --profile minimal --component miri --component rust-src
-  fi
-}
-
 # The span slab (src/handles.rs) under miri: threads taking and giving back slots, checked for
-# a slot held twice and for data races. Its own target directory (miri builds every dependency
-# again, about 4 minutes cold); the test itself takes a few seconds of miri time.
-miri_test() {
+# a slot held twice and for data races (`miri_test` of common.sh: nightly, installed once, and
+# the shared miri target directory); the test itself takes a few seconds of miri time.
+slab_miri_test() {
   step "C: the span slab under miri (threads taking and giving back slots)"
-  ensure_miri
-  CARGO_TARGET_DIR="$CROSSTRACE_CACHE/target-miri" \
-    cargo +nightly miri test -p crosstrace-c --lib slab_
+  miri_test crosstrace-c slab_
 }
 
 jaeger_test() {
@@ -288,9 +275,9 @@ case "${1:-}" in
     step "C header is fresh"
     check_header
     run_test
-    miri_test
+    slab_miri_test
     ;;
-  miri) miri_test ;;
+  miri) slab_miri_test ;;
   jaeger-test) jaeger_test ;;
   component)
     # The retail pipeline's C component: libcrosstrace and libprice_normalise.so; prints both.
