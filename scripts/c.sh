@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libcrosstrace: build, header freshness, C tests (static, shared, valgrind, ASan+UBSan), the
-# span slab under miri, install + pkg-config + CMake, the Jaeger round trip, and the C bench.
+# span slab and ct_intern table under miri, install + pkg-config + CMake, the Jaeger round trip, and the C bench.
 #   scripts/c.sh test | miri | jaeger-test | install PREFIX [DESTDIR] | uninstall PREFIX [DESTDIR]
 #              | tarball OUT_DIR | test-artifact TARBALL | bench | header
 source "$(dirname "$0")/common.sh"
@@ -241,27 +241,13 @@ C
   fi
 }
 
-# Nightly's miri (and the rust-src it builds its standard library from), installed only when
-# missing: a nightly already there is not updated on every run (a new nightly rebuilds the
-# miri target from scratch, a few minutes).
-ensure_miri() {
-  local have
-  have="$(rustup component list --toolchain nightly --installed 2>/dev/null || true)"
-  if ! grep -q '^miri' <<<"$have" || ! grep -q '^rust-src' <<<"$have"; then
-    rustup toolchain install nightly --profile minimal --component miri --component rust-src
-  fi
-}
-
 # The binding's lock-free structures under miri: the span slab (src/handles.rs: threads taking
 # and giving back slots, checked for a slot held twice) and ct_intern's table (src/interned.rs:
-# read without a lock while threads intern), both checked for data races. Its own target
-# directory (miri builds every dependency again, about 4 minutes cold); the tests take about
-# 20 seconds.
-miri_test() {
+# read without a lock while threads intern), both checked for data races (`miri_test` of
+# common.sh: nightly, installed once, and the shared miri target directory); about 20 seconds.
+slab_miri_test() {
   step "C: the span slab and the ct_intern table under miri (threads, no lock on reads)"
-  ensure_miri
-  CARGO_TARGET_DIR="$CROSSTRACE_CACHE/target-miri" \
-    cargo +nightly miri test -p crosstrace-c --lib -- slab_ interned_
+  miri_test crosstrace-c slab_ -- interned_
 }
 
 jaeger_test() {
@@ -290,9 +276,9 @@ case "${1:-}" in
     step "C header is fresh"
     check_header
     run_test
-    miri_test
+    slab_miri_test
     ;;
-  miri) miri_test ;;
+  miri) slab_miri_test ;;
   jaeger-test) jaeger_test ;;
   component)
     # The retail pipeline's C component: libcrosstrace and libprice_normalise.so; prints both.

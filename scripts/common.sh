@@ -21,6 +21,29 @@ ensure_rust() {
     rustup target add wasm32-unknown-unknown
 }
 
+# Nightly's miri (and the rust-src it builds its standard library from), installed only when
+# missing: a nightly already there is not updated on every run (a new nightly rebuilds the
+# miri target from scratch, a few minutes).
+ensure_miri() {
+  local have
+  have="$(rustup component list --toolchain nightly --installed 2>/dev/null || true)"
+  if ! grep -q '^miri' <<<"$have" || ! grep -q '^rust-src' <<<"$have"; then
+    rustup toolchain install nightly --profile minimal --component miri --component rust-src
+  fi
+}
+
+# The lib tests of CRATE matching FILTER under miri (MIRIFLAGS as the caller sets them), with
+# any further cargo arguments: one target directory for every miri test (miri builds every
+# dependency again, about 4 minutes cold).
+#   miri_test CRATE FILTER [CARGO_ARGS...]
+miri_test() {
+  local crate="$1" filter="$2"
+  shift 2
+  ensure_miri
+  CARGO_TARGET_DIR="$CROSSTRACE_CACHE/target-miri" \
+    cargo +nightly miri test -p "$crate" --lib "$@" "$filter"
+}
+
 # Debian packages, installed only when missing (apt-get update first, as this machine needs).
 ensure_apt() {
   local missing=()

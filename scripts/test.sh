@@ -11,6 +11,12 @@ bash scripts/lint.sh
 step "core: unit, vector and pipeline tests (and the READMEs' Rust examples as doctests)"
 RUSTDOCFLAGS="--cfg crosstrace_repo" cargo test -p crosstrace
 
+step "core: the span metrics' per-thread rings under miri (writers, a concurrent folder; 4 seeds)"
+# Several seeds: miri's weak-memory emulation picks which stale values a load may see per seed,
+# and one seed alone can miss an ordering that is too weak (a Relaxed store of a ring's head).
+MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-many-seeds=0..4" miri_test crosstrace metrics::local:: \
+  --no-default-features
+
 bash scripts/c.sh test
 bash scripts/wasm.sh test
 trap 'bash scripts/services.sh stop || true' EXIT

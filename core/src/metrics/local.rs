@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::{SpanMetrics, StaticName, Table};
 
-/// Pairs per ring: 4 KiB, a fold per 256 spans.
-const CAP: u64 = 256;
+/// Pairs per ring: 4 KiB, a fold per 256 spans. (4 under miri, so that a test's few spans fill
+/// the ring and wrap it.)
+const CAP: u64 = if cfg!(miri) { 4 } else { 256 };
 /// Entries of the per-thread name cache (direct-mapped).
 const CACHE: usize = 64;
 /// Metrics a thread keeps a shard for at once (a process usually has one).
@@ -301,5 +302,110 @@ mod tests {
             assert_eq!(t.series[0].1.count, 60, "folded when the threads exited");
         }
         assert_eq!(m.sampled_out(), 20);
+    }
+
+    /// Threads record spans into one metrics' rings (filling and wrapping them) while another
+    /// thread folds them by taking snapshots; then a snapshot with every writer alive, and one
+    /// after they exit. Each snapshot counts every span recorded before it began and none not
+    /// yet begun; the last ones count every span exactly once, with its own series and duration
+    /// (a pair folded twice, or read before its stores arrived, changes a count or a sum).
+    /// Runs under miri (scripts/test.sh), where a ring holds 4 pairs.
+    #[test]
+    fn rings_count_every_span_once_under_concurrent_folds() {
+        use std::panic::AssertUnwindSafe;
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Barrier;
+
+        const NAMES: [&str; 2] = ["ring.a", "ring.b"];
+        let (threads, spans) = if cfg!(miri) { (3, 9) } else { (4, 20_000) };
+        // Span `j` of thread `t`: its name, and a duration of 1, 2 or 3 ms (one per bucket).
+        let span = |t: usize, j: usize| (NAMES[(t + j) % 2], 1 + (j % 3) as u64);
+        let m = SpanMetrics::new("s", &[1.0, 2.0], 10).shared();
+        // Spans whose recording has begun, and has returned.
+        let (begun, recorded) = (AtomicU64::new(0), AtomicU64::new(0));
+        let writing = AtomicBool::new(true);
+        let barrier = Barrier::new(threads + 1);
+
+        // Every span counted once: counts, sums and buckets per name, and the sampled-out
+        // count (every other span).
+        let check = |m: &SpanMetrics, when: &str| {
+            let snap = m.snapshot(1.0, 0, 0);
+            for name in NAMES {
+                let (mut count, mut sum, mut buckets) = (0, 0.0, [0; 3]);
+                for t in 0..threads {
+                    for j in 0..spans {
+                        let (n, ms) = span(t, j);
+                        if n == name {
+                            count += 1;
+                            sum += ms as f64;
+                            buckets[ms as usize - 1] += 1;
+                        }
+                    }
+                }
+                let s = &(snap.series.iter())
+                    .find(|(k, _)| k.span_name == name)
+                    .unwrap_or_else(|| panic!("{when}: no series {name}"))
+                    .1;
+                assert_eq!(s.count, count, "{when}: spans of {name}");
+                assert_eq!(s.sum_ms, sum, "{when}: ms of {name}");
+                assert_eq!(s.buckets, buckets, "{when}: buckets of {name}");
+            }
+            let out = (threads * spans.div_ceil(2)) as u64;
+            assert_eq!(m.sampled_out(), out, "{when}: sampled out");
+        };
+
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (m, begun, recorded, barrier) = (&m, &begun, &recorded, &barrier);
+                    s.spawn(move || {
+                        for j in 0..spans {
+                            let (name, ms) = span(t, j);
+                            begun.fetch_add(1, Ordering::SeqCst);
+                            assert!(record(
+                                m.id,
+                                || Some(m.clone()),
+                                name,
+                                key(name),
+                                ms * 1_000_000
+                            ));
+                            recorded.fetch_add(1, Ordering::SeqCst);
+                            if j % 2 == 0 {
+                                assert!(count_sampled_out(m));
+                            }
+                        }
+                        // Every span recorded; this thread's shard stays until the check.
+                        barrier.wait();
+                        barrier.wait();
+                    })
+                })
+                .collect();
+            s.spawn(|| {
+                while writing.load(Ordering::Acquire) {
+                    let low = recorded.load(Ordering::SeqCst);
+                    let n = m.snapshot(1.0, 0, 0).count(|_| true);
+                    let high = begun.load(Ordering::SeqCst);
+                    assert!(
+                        low <= n && n <= high,
+                        "{n} spans counted, {low} to {high} recorded"
+                    );
+                    std::thread::yield_now();
+                }
+            });
+            barrier.wait();
+            writing.store(false, Ordering::Release);
+            // The writers are let go whatever the check finds (else a failure would hang).
+            let alive = std::panic::catch_unwind(AssertUnwindSafe(|| check(&m, "writers alive")));
+            barrier.wait();
+            if let Err(e) = alive {
+                std::panic::resume_unwind(e);
+            }
+            // Joined, so their thread-locals are gone: each `Local` folded and left.
+            for w in writers {
+                w.join().unwrap();
+            }
+        });
+        check(&m, "writers gone");
+        assert!(m.lock().shards.is_empty(), "shards of exited threads kept");
     }
 }
