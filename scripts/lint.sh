@@ -47,6 +47,9 @@ cargo clippy -p crosstrace --target wasm32-unknown-unknown --no-default-features
 step "cargo doc (the core's public docs, no warnings: broken links included)"
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p crosstrace --no-deps
 
+step "the core's modules depend on each other without a cycle"
+python3 scripts/module_graph.py core/src
+
 step "cargo check-external-types (the core's public API against core/external-types.toml)"
 ensure_check_external_types
 # Its own target dir: the nightly builds every dependency again, kept apart from stable's.

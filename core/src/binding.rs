@@ -58,6 +58,38 @@ pub trait TracingBinding {
     fn report_export(&self, spans: usize, outcome: crate::export::Outcome);
 }
 
+// Forwards to `Tracing`'s crate-private methods (`Type::method` finds those first).
+impl TracingBinding for crate::Tracing {
+    fn start_now(
+        &self,
+        parent: Option<&Context>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Span {
+        crate::Tracing::start_now(self, parent, name, kind, attributes)
+    }
+    fn start_now_in(
+        &self,
+        scope: Scope,
+        parent: Option<&Context>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Span {
+        crate::Tracing::start_now_in(self, scope, parent, name, kind, attributes)
+    }
+    fn ignores_attributes(&self, parent: &Context, kind: &SpanKind) -> bool {
+        crate::Tracing::ignores_attributes(self, parent, kind)
+    }
+    fn take_batch(&self) -> Vec<SpanData> {
+        crate::Tracing::take_batch(self)
+    }
+    fn report_export(&self, spans: usize, outcome: crate::export::Outcome) {
+        crate::Tracing::report_export(self, spans, outcome)
+    }
+}
+
 /// A config from a parsed JSON object (`TracingConfig::from_json` without the text): for a
 /// binding that builds the object itself.
 pub fn config_from_json_value(

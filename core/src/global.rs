@@ -71,6 +71,7 @@ thread_local! {
 /// [`global`] and the bindings. Replaces (without shutting down) any previous one.
 pub fn init(config: TracingConfig) -> Result<Tracing> {
     let t = Tracing::new(config)?;
+    fork_safe();
     let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
     *g = Some(t.clone());
     GENERATION.fetch_add(1, Ordering::Release);
@@ -99,16 +100,21 @@ pub fn with_global<R>(f: impl FnOnce(&Tracing) -> R) -> R {
     }
 }
 
-/// The process-wide instance's lock, held across a fork (see [`crate::fork`]): a thread that
-/// was reading it when the process forked would leave it locked in the child, where `init`
-/// then waits forever.
-#[cfg(unix)]
-pub(crate) fn hold_for_fork() -> std::sync::RwLockWriteGuard<'static, impl Sized> {
-    GLOBAL.write().unwrap_or_else(|e| e.into_inner())
+/// Registers the instance's lock with the fork handlers before its first use (see
+/// [`crate::platform::fork`]): a thread that was reading it when the process forked would leave
+/// it locked in the child, where `init` then waits forever. First of the locks held.
+fn fork_safe() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        crate::platform::fork::register_static(0, || {
+            Box::new(GLOBAL.write().unwrap_or_else(|e| e.into_inner()))
+        });
+    });
 }
 
 /// The process-wide instance, or a disabled one before [`init`].
 pub fn global() -> Tracing {
+    fork_safe();
     GLOBAL
         .read()
         .unwrap_or_else(|e| e.into_inner())

@@ -99,7 +99,7 @@ pub fn global(s: &str) -> Option<&'static str> {
     if s.len() > MAX_LEN {
         return None;
     }
-    let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = all();
     if let Some(n) = all.get(s) {
         return Some(n);
     }
@@ -111,9 +111,15 @@ pub fn global(s: &str) -> Option<&'static str> {
     Some(leaked)
 }
 
-/// The process-wide set's lock, held across a fork (see [`crate::fork`]).
-#[cfg(unix)]
-pub(crate) fn hold_for_fork() -> std::sync::MutexGuard<'static, impl Sized> {
+/// The process-wide set's lock, taken here only: registered with the fork handlers before its
+/// first use (see [`crate::platform::fork`]).
+fn all() -> std::sync::MutexGuard<'static, HashSet<&'static str, BuildHasherDefault<FxHasher>>> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        crate::platform::fork::register_static(1, || {
+            Box::new(ALL.lock().unwrap_or_else(|e| e.into_inner()))
+        });
+    });
     ALL.lock().unwrap_or_else(|e| e.into_inner())
 }
 

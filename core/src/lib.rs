@@ -13,8 +13,6 @@ mod diag;
 pub mod domain;
 pub mod error;
 pub mod export;
-#[cfg(unix)]
-mod fork;
 mod global;
 pub mod health;
 mod intern;

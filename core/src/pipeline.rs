@@ -146,39 +146,41 @@ impl Pipeline {
         }
         self.processor.push(data);
     }
+}
 
-    /// Takes the pipeline's locks for a fork (see [`crate::fork`]).
-    #[cfg(unix)]
-    pub(crate) fn hold_for_fork(&self) -> PipelineHold<'_> {
-        PipelineHold {
+/// A lock's guard, held only to be dropped.
+#[cfg(unix)]
+trait Guard {}
+#[cfg(unix)]
+impl<T> Guard for T {}
+
+/// A pipeline's locks, held across a fork.
+#[cfg(unix)]
+struct PipelineHold<'a> {
+    _metrics: Option<Box<dyn Guard + 'a>>,
+    processor: crate::export::ForkHold<'a>,
+    counters: crate::health::ForkHold<'a>,
+}
+
+/// The fork handlers take the pipeline's locks (see [`crate::platform::fork`]).
+#[cfg(unix)]
+impl crate::platform::fork::Participant for Pipeline {
+    fn hold_for_fork(&self) -> Box<dyn crate::platform::fork::Held + '_> {
+        Box::new(PipelineHold {
             _metrics: self
                 .metrics
                 .as_ref()
                 .map(|m| Box::new(m.hold_for_fork()) as _),
             processor: self.processor.hold_for_fork(),
             counters: self.counters.hold_for_fork(),
-        }
+        })
     }
 }
 
-/// Anything held only to be dropped (a lock's guard).
 #[cfg(unix)]
-trait Held {}
-#[cfg(unix)]
-impl<T> Held for T {}
-
-/// A pipeline's locks, held across a fork.
-#[cfg(unix)]
-pub(crate) struct PipelineHold<'a> {
-    _metrics: Option<Box<dyn Held + 'a>>,
-    processor: crate::export::ForkHold<'a>,
-    counters: crate::health::ForkHold<'a>,
-}
-
-#[cfg(unix)]
-impl PipelineHold<'_> {
+impl crate::platform::fork::Held for PipelineHold<'_> {
     /// In the child, before the locks are let go: see the holders' `in_child`.
-    pub(crate) fn in_child(&mut self) {
+    fn in_child(&mut self) {
         self.processor.in_child();
         self.counters.in_child();
     }

@@ -40,6 +40,7 @@ struct Instance {
 static INSTANCE: Mutex<Option<Instance>> = Mutex::new(None);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    fork_safe();
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -95,14 +96,22 @@ pub fn instance_id() -> String {
     }
 }
 
-/// The resource locks, held across a fork (see [`crate::fork`]).
-#[cfg(unix)]
-pub(crate) fn hold_for_fork() -> Vec<Box<dyn std::any::Any>> {
-    vec![
-        Box::new(lock(&LANGUAGE)),
-        Box::new(lock(&HOST_NAME)),
-        Box::new(lock(&INSTANCE)),
-    ]
+/// Registers the resource's locks with the fork handlers before their first use (see
+/// [`crate::platform::fork`]); taken only through [`lock`].
+fn fork_safe() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let f = crate::platform::fork::register_static;
+        f(4, || {
+            Box::new(LANGUAGE.lock().unwrap_or_else(|e| e.into_inner()))
+        });
+        f(5, || {
+            Box::new(HOST_NAME.lock().unwrap_or_else(|e| e.into_inner()))
+        });
+        f(6, || {
+            Box::new(INSTANCE.lock().unwrap_or_else(|e| e.into_inner()))
+        });
+    });
 }
 
 /// The resource of `config`: the defaults above, then `resource_attributes` over them.

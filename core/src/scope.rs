@@ -34,7 +34,7 @@ impl Scope {
             version.map(str::to_owned),
             schema_url.map(str::to_owned),
         );
-        let mut g = SCOPES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = scopes();
         let all = g.get_or_insert_with(HashMap::new);
         if let Some(s) = all.get(&key) {
             return Scope(s);
@@ -88,8 +88,15 @@ impl Default for Scope {
     }
 }
 
-/// The scope registry's lock, held across a fork (see [`crate::fork`]).
-#[cfg(unix)]
-pub(crate) fn hold_for_fork() -> std::sync::MutexGuard<'static, impl Sized> {
+/// The registry's lock, taken here only: registered with the fork handlers before its first
+/// use (see [`crate::platform::fork`]).
+fn scopes(
+) -> std::sync::MutexGuard<'static, Option<HashMap<ScopeKey, &'static InstrumentationScope>>> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        crate::platform::fork::register_static(3, || {
+            Box::new(SCOPES.lock().unwrap_or_else(|e| e.into_inner()))
+        });
+    });
     SCOPES.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -13,7 +13,6 @@ use opentelemetry_sdk::trace::{
 };
 use opentelemetry_sdk::Resource;
 
-use crate::binding::TracingBinding;
 use crate::config::TracingConfig;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -105,7 +104,7 @@ impl Tracing {
         };
         #[cfg(unix)]
         if let Some(p) = &pipeline {
-            crate::fork::register(p);
+            crate::platform::fork::register(Arc::downgrade(p) as _);
         }
         Ok(Tracing {
             inner: Arc::new(Inner {
@@ -479,11 +478,12 @@ impl Tracing {
     }
 }
 
-impl TracingBinding for Tracing {
+/// The entry points [`TracingBinding`](crate::binding::TracingBinding) gives the bindings.
+impl Tracing {
     /// Starts a span now under `parent`, or under the thread's current context when `None`: a
     /// [`SpanBuilder`]'s common case, for bindings that start one per call from another
     /// language (no builder to fill and move).
-    fn start_now(
+    pub(crate) fn start_now(
         &self,
         parent: Option<&Context>,
         name: Cow<'static, str>,
@@ -494,7 +494,7 @@ impl TracingBinding for Tracing {
     }
 
     /// [`TracingBinding::start_now`] in `scope` (a tracer's): for bindings whose tracers have names.
-    fn start_now_in(
+    pub(crate) fn start_now_in(
         &self,
         scope: Scope,
         parent: Option<&Context>,
@@ -520,7 +520,7 @@ impl TracingBinding for Tracing {
     /// as the span's start decides: tracing off or shut down, a parent-based sampler under an
     /// unsampled parent, or a sampler that drops every root; a ratio decides by trace id, so
     /// it says `false`.
-    fn ignores_attributes(&self, parent: &Context, kind: &SpanKind) -> bool {
+    pub(crate) fn ignores_attributes(&self, parent: &Context, kind: &SpanKind) -> bool {
         let Some(p) = &self.inner.pipeline else {
             return true;
         };
@@ -534,7 +534,7 @@ impl TracingBinding for Tracing {
     /// Takes up to one batch of ended spans from the queue, for hosts without threads (wasm32)
     /// that export on their own event loop; report what became of them with
     /// [`TracingBinding::report_export`]. Natively the export thread does this.
-    fn take_batch(&self) -> Vec<SpanData> {
+    pub(crate) fn take_batch(&self) -> Vec<SpanData> {
         match &self.inner.pipeline {
             Some(p) => p.processor.drain(),
             None => Vec::new(),
@@ -542,7 +542,7 @@ impl TracingBinding for Tracing {
     }
 
     /// Records the outcome of exporting `spans` spans taken with [`Tracing::take_batch`].
-    fn report_export(&self, spans: usize, outcome: crate::export::Outcome) {
+    pub(crate) fn report_export(&self, spans: usize, outcome: crate::export::Outcome) {
         if let Some(p) = &self.inner.pipeline {
             p.processor.report(spans, outcome);
         }

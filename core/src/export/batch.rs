@@ -101,7 +101,7 @@ pub struct BatchProcessor {
 }
 
 /// The processor's locks, held by the thread that forks from just before `fork()` until
-/// just after (see [`crate::fork`]): no span is being queued and no batch taken while the
+/// just after (see [`crate::platform::fork`]): no span is being queued and no batch taken while the
 /// process is copied, so the child's copy of the queue is whole.
 #[cfg(unix)]
 pub(crate) struct ForkHold<'a> {

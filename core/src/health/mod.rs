@@ -206,7 +206,7 @@ impl Counters {
         Some(self.export.last_success_unix_ms.load(Ordering::Relaxed)).filter(|v| *v > 0)
     }
 
-    /// Takes the counters' locks for a fork (see [`crate::fork`]).
+    /// Takes the counters' locks for a fork (see [`crate::platform::fork`]).
     #[cfg(unix)]
     pub(crate) fn hold_for_fork(&self) -> ForkHold<'_> {
         ForkHold {

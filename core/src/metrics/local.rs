@@ -120,14 +120,20 @@ thread_local! {
 static REGISTRY: Mutex<Vec<(u64, Weak<SpanMetrics>)>> = Mutex::new(Vec::new());
 
 pub(super) fn register(m: &Arc<SpanMetrics>) {
-    let mut r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut r = registry();
     r.retain(|(_, w)| w.strong_count() > 0);
     r.push((m.id, Arc::downgrade(m)));
 }
 
-/// The registry's lock, held across a fork (see [`crate::fork`]).
-#[cfg(unix)]
-pub(crate) fn hold_for_fork() -> std::sync::MutexGuard<'static, impl Sized> {
+/// The registry's lock, taken here only: registered with the fork handlers before its first
+/// use (see [`crate::platform::fork`]).
+fn registry() -> std::sync::MutexGuard<'static, Vec<(u64, Weak<SpanMetrics>)>> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        crate::platform::fork::register_static(2, || {
+            Box::new(REGISTRY.lock().unwrap_or_else(|e| e.into_inner()))
+        });
+    });
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -140,7 +146,7 @@ pub(super) fn resolve(id: u64) -> Option<Arc<SpanMetrics>> {
 }
 
 fn registered(id: u64) -> Option<Arc<SpanMetrics>> {
-    let r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let r = registry();
     r.iter().find(|(i, _)| *i == id)?.1.upgrade()
 }
 

@@ -18,8 +18,6 @@
 //! milliseconds, as the specification's `HighLatency` alert (`> 1000`) implies.
 
 mod local;
-#[cfg(unix)]
-pub(crate) use local::hold_for_fork as hold_registry_for_fork;
 mod sketch;
 
 use std::borrow::Cow;
@@ -532,7 +530,7 @@ impl SpanMetrics {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The table's lock, held across a fork (see [`crate::fork`]). The child keeps the
+    /// The table's lock, held across a fork (see [`crate::platform::fork`]). The child keeps the
     /// parent's series and counts.
     #[cfg(unix)]
     pub(crate) fn hold_for_fork(&self) -> MutexGuard<'_, impl Sized> {

@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+pub(crate) mod fork;
 mod random;
 pub(crate) use random::{epoch as fork_epoch, random_u64, span_id, trace_id};
 

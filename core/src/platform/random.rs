@@ -2,7 +2,7 @@
 //!
 //! A generator's state is plain memory, so `fork()` copies it: a child would repeat its
 //! parent's ids (and every sibling the same ones). Each generator remembers the fork epoch it
-//! was seeded in ([`crate::fork::epoch`], bumped in every child by a `pthread_atfork` handler)
+//! was seeded in ([`super::fork::epoch`], bumped in every child by a `pthread_atfork` handler)
 //! and reseeds when the epoch moved, so trace ids, span ids, correlation ids and retry jitter
 //! never repeat across processes. The check is one relaxed atomic load per id.
 
@@ -68,14 +68,7 @@ thread_local! {
 /// cannot fork: wasm32).
 #[inline]
 pub(crate) fn epoch() -> u64 {
-    #[cfg(unix)]
-    {
-        crate::fork::epoch()
-    }
-    #[cfg(not(unix))]
-    {
-        0
-    }
+    super::fork::epoch()
 }
 
 /// 64 random bits from this thread's generator.
@@ -87,7 +80,7 @@ pub(crate) fn random_u64() -> u64 {
             Some((e, rng)) if e == epoch => rng,
             _ => {
                 #[cfg(unix)]
-                crate::fork::install();
+                super::fork::install();
                 Xoshiro::seeded()
             }
         };
