@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Zero warnings: rustfmt, prettier (JS/TS), clang-format (C), clippy on native and on wasm32,
-# rustdoc; and the core's public API exposes no external type outside core/external-types.toml.
+# rustdoc; no cycle among the core's modules; and the core's public API exposes no external
+# type outside core/external-types.toml.
 # The formatters check only: `prettier --write` and `clang-format -i` on the same files fix what
 # they report.
 source "$(dirname "$0")/common.sh"
