@@ -1,6 +1,6 @@
 //! Profiling aid: one scenario of `make bench` per run, for `valgrind --tool=callgrind`
 //! (instruction counts are stable where wall time is not).
-//! `span_probe <ct|sdk> <attrs|nested|off|otlp> [N]`; `CT_METRICS=0` turns crosstrace's span
+//! `span_probe <ct|sdk> <attrs|attrs20|nested|off|otlp> [N]`; `CT_METRICS=0` turns crosstrace's span
 //! metrics off. `otlp` exports to a local OTLP/HTTP endpoint in this process.
 #![allow(clippy::unwrap_used)]
 
@@ -33,6 +33,7 @@ fn main() {
         for _ in 0..n {
             match what {
                 "nested" => common::ct_nested(&t),
+                "attrs20" => common::ct_span20(&t, "checkout"),
                 _ => common::ct_span(&t, "checkout"),
             }
         }
@@ -48,6 +49,7 @@ fn main() {
         for _ in 0..n {
             match what {
                 "nested" => common::sdk_nested(&tracer),
+                "attrs20" => common::sdk_span20(&tracer, "checkout"),
                 _ => common::sdk_span(&tracer, "checkout"),
             }
         }

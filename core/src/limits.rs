@@ -2,12 +2,7 @@
 //! keeps, how long a string value may be, and the check that lets a span's attributes skip
 //! the replace-by-key path when no key repeats.
 
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
-
 use opentelemetry::{KeyValue, StringValue, Value};
-
-use crate::intern::FxHasher;
 
 /// Most events per span (the OpenTelemetry default); further ones are dropped and counted.
 pub const MAX_EVENTS_PER_SPAN: usize = 128;
@@ -62,20 +57,60 @@ fn cut_value(value: &mut Value, limit: usize) -> bool {
 }
 
 /// Up to this many attributes, keys are compared pairwise (at most 28 comparisons, no
-/// allocation); above it, through a hash set, so the check stays linear in the count.
+/// table to clear).
 const PAIRWISE_MAX: usize = 8;
 
-/// Whether two attributes share a key (then the later one must replace the earlier).
+/// Slots of the table [`has_duplicate_keys`] uses above [`PAIRWISE_MAX`]: on the stack, one
+/// byte each (an attribute's index + 1), at most half full.
+const SLOTS: usize = 256;
+
+/// Whether two attributes share a key (then the later one must replace the earlier). Linear in
+/// the count above [`PAIRWISE_MAX`]: each key is hashed once into an open-addressing table on
+/// the stack, and compared only with keys of the same slot chain. Past `SLOTS / 2` attributes
+/// (more than the default count limit), pairwise again.
 pub(crate) fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
-    if attrs.len() <= PAIRWISE_MAX {
+    if attrs.len() <= PAIRWISE_MAX || attrs.len() > SLOTS / 2 {
         return attrs
             .iter()
             .enumerate()
             .any(|(i, a)| attrs[..i].iter().any(|b| b.key == a.key));
     }
-    let mut seen: HashSet<&str, BuildHasherDefault<FxHasher>> =
-        HashSet::with_capacity_and_hasher(attrs.len(), Default::default());
-    !attrs.iter().all(|a| seen.insert(a.key.as_str()))
+    let mut table = [0u8; SLOTS];
+    for (i, a) in attrs.iter().enumerate() {
+        let key = a.key.as_str();
+        let mut slot = slot_of(key);
+        loop {
+            match table[slot] {
+                0 => {
+                    // `i < SLOTS / 2`: fits in a byte.
+                    table[slot] = (i + 1) as u8;
+                    break;
+                }
+                j if attrs[usize::from(j) - 1].key.as_str() == key => return true,
+                _ => slot = (slot + 1) % SLOTS,
+            }
+        }
+    }
+    false
+}
+
+/// A key's first slot: its length and its first and last eight bytes, mixed (keys differ there
+/// far more often than in the middle).
+#[inline]
+fn slot_of(key: &str) -> usize {
+    let b = key.as_bytes();
+    let word = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(w)
+    };
+    let (head, tail) = if b.len() <= 8 {
+        (word(b), 0)
+    } else {
+        (word(&b[..8]), word(&b[b.len() - 8..]))
+    };
+    let h = (head ^ tail.rotate_left(29) ^ b.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> 56) as usize % SLOTS
 }
 
 #[cfg(test)]
@@ -93,7 +128,17 @@ mod tests {
 
     #[test]
     fn duplicate_keys_found_at_every_count() {
-        for n in [1, 2, 3, PAIRWISE_MAX, PAIRWISE_MAX + 1, 20, 128] {
+        for n in [
+            1,
+            2,
+            3,
+            PAIRWISE_MAX,
+            PAIRWISE_MAX + 1,
+            20,
+            SLOTS / 2,
+            SLOTS / 2 + 1,
+            300,
+        ] {
             let mut attrs: Vec<KeyValue> =
                 (0..n).map(|i| KeyValue::new(format!("k{i}"), 1)).collect();
             assert!(!has_duplicate_keys(&attrs), "{n} distinct keys");
@@ -106,6 +151,24 @@ mod tests {
                     attrs[at] = saved;
                 }
             }
+        }
+    }
+
+    #[test]
+    fn keys_alike_at_both_ends_are_told_apart() {
+        // Same length, same first and last eight bytes: one slot chain.
+        let mut attrs: Vec<KeyValue> = (0..40)
+            .map(|i| KeyValue::new(format!("service.{i:03}.attribute.name"), 1))
+            .collect();
+        assert!(attrs
+            .iter()
+            .all(|a| slot_of(a.key.as_str()) == slot_of(&attrs_key(0))));
+        assert!(!has_duplicate_keys(&attrs));
+        attrs.push(KeyValue::new(attrs_key(17), 2));
+        assert!(has_duplicate_keys(&attrs));
+
+        fn attrs_key(i: usize) -> String {
+            format!("service.{i:03}.attribute.name")
         }
     }
 }

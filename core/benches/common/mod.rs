@@ -60,6 +60,48 @@ pub fn attrs() -> [KeyValue; 3] {
     ]
 }
 
+/// 20 attributes, as a span of an instrumented HTTP handler or database call carries: keys of
+/// 4 to 30 bytes, strings, integers, booleans and a float, a fresh set per span.
+pub fn attrs20() -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("http.request.method", "POST"),
+        KeyValue::new("url.path", "/api/orders"),
+        KeyValue::new("url.scheme", "https"),
+        KeyValue::new("server.address", "orders.internal"),
+        KeyValue::new("server.port", 8443_i64),
+        KeyValue::new("http.response.status_code", 201_i64),
+        KeyValue::new("http.route", "/api/orders"),
+        KeyValue::new("user_agent.original", "retail-storefront/2.4"),
+        KeyValue::new("client.address", "10.1.2.3"),
+        KeyValue::new("network.protocol.version", "1.1"),
+        KeyValue::new("order.id", 12345_i64),
+        KeyValue::new("order.total", 129.95_f64),
+        KeyValue::new("order.items", 4_i64),
+        KeyValue::new("store", "berlin-01"),
+        KeyValue::new("express", true),
+        KeyValue::new("customer.tier", "gold"),
+        KeyValue::new("payment.method", "card"),
+        KeyValue::new("db.system.name", "postgresql"),
+        KeyValue::new("db.collection.name", "orders"),
+        KeyValue::new("etl.stage", "silver"),
+    ]
+}
+
+/// One span with 20 attributes, started and ended.
+pub fn ct_span20(t: &crosstrace::Tracing, name: &'static str) {
+    let mut s = t.span(name).attributes(attrs20()).start();
+    s.end();
+}
+
+/// The same span through the SDK.
+pub fn sdk_span20(tracer: &SdkTracer, name: &'static str) {
+    let mut s = tracer
+        .span_builder(name)
+        .with_attributes(attrs20())
+        .start(tracer);
+    s.end();
+}
+
 /// crosstrace into a [`Discard`], span metrics on or off.
 pub fn crosstrace_metrics(
     sampler: crosstrace::SamplerKind,
