@@ -80,6 +80,10 @@ pub unsafe extern "C" fn ct_inject_lines(
     out_len: *mut usize,
 ) -> ct_result {
     guard(|| {
+        // Both checked before anything is allocated: `out` cannot free an array of lines.
+        if out_lines.is_null() {
+            return Err(ffi::null("out_lines"));
+        }
         if out_len.is_null() {
             return Err(ffi::null("out_len"));
         }

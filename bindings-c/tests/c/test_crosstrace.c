@@ -280,6 +280,9 @@ static void test_correlation_and_propagation(void) {
     CHECK_RC(ct_extract_headers(arr, 1, &b), CT_OK);
     char **lines = NULL;
     size_t n = 0;
+    /* A NULL out-parameter is refused before the lines are built (valgrind: nothing lost). */
+    CHECK_RC(ct_inject_lines(s, NULL, &n), CT_ERR_NULL_POINTER);
+    CHECK(strstr(ct_last_error(), "out_lines") != NULL);
     CHECK_RC(ct_inject_lines(s, &lines, &n), CT_OK);
     CHECK(n >= 4);
     CHECK_RC(ct_extract_lines((const char *const *)lines, n, &c), CT_OK);
