@@ -6,7 +6,7 @@
  * fallible calls return ct_result (numbers never change) and write outputs to trailing
  * out-parameters only on success; callbacks take userdata first; strings the library returns
  * are freed with ct_string_free; ct_last_error() explains the calling thread's last failure.
- * Every function is thread-safe.
+ * Every function is thread-safe, except that one ct_config is filled by one thread at a time.
  */
 
 #ifndef CROSSTRACE_H
@@ -116,7 +116,8 @@ enum ct_attribute_type
 typedef uint32_t ct_attribute_type;
 #endif // __cplusplus
 
-// Configuration: settings by environment variable name.
+// Configuration: settings by environment variable name. Not synchronised: one thread at a time
+// sets a given config (configs of different threads are independent).
 typedef struct ct_config ct_config;
 
 // A context extracted from headers (or built), to start spans under or inject.

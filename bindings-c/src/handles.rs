@@ -11,7 +11,8 @@ use crosstrace::{ContextGuard, SpanContext, Tracing};
 
 use crate::ffi::{FfiError, Reclaim};
 
-/// Configuration: settings by environment variable name.
+/// Configuration: settings by environment variable name. Not synchronised: one thread at a time
+/// sets a given config (configs of different threads are independent).
 #[derive(Debug, Default)]
 #[allow(non_camel_case_types)]
 pub struct ct_config {
