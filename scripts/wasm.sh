@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# The npm package `crosstrace` (bindings-wasm/pkg): build, test, bench.
-#   scripts/wasm.sh build | test | bench
+# The npm package `crosstrace` (bindings-wasm/pkg): build, test, bench, and its size.
+#   scripts/wasm.sh build | test | browser-test | bench | size-check | size-report
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 WASM_BINDGEN_VERSION=0.2.130 # keep equal to the `=` pin in bindings-wasm/Cargo.toml
+TWIGGY_VERSION=0.8.0
 TOOLS="$CROSSTRACE_CACHE/tools"
 PKG="$ROOT/bindings-wasm/pkg"
+RAW_WASM="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/crosstrace_wasm.wasm"
+# wasm-opt's features for wasm-bindgen's output (Debian's binaryen breaks that output; the npm
+# package's wasm-opt does not).
+WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+  --enable-mutable-globals --enable-reference-types --enable-multivalue)
 DEV="$ROOT/bindings-wasm/dev"
 export PATH="$TOOLS/bin:$DEV/node_modules/.bin:$PATH"
 
@@ -26,12 +32,9 @@ build() {
   cargo build -p crosstrace-wasm --profile wasm-release --target wasm32-unknown-unknown
   rm -rf "$PKG"
   mkdir -p "$PKG/wasm"
-  wasm-bindgen --target web --out-dir "$PKG/wasm" --no-typescript \
-    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/crosstrace_wasm.wasm"
-  # Debian's binaryen breaks wasm-bindgen output; the npm package's wasm-opt does not.
+  wasm-bindgen --target web --out-dir "$PKG/wasm" --no-typescript "$RAW_WASM"
   # -O3, not -Oz: see the wasm-release profile in Cargo.toml.
-  wasm-opt -O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  wasm-opt -O3 --strip-debug --strip-producers "${WASM_OPT_FEATURES[@]}" \
     -o "$PKG/wasm/crosstrace_wasm_bg.wasm" "$PKG/wasm/crosstrace_wasm_bg.wasm"
   # The entry points (index.js: browsers and bundlers; node.js: Node's ES modules; index.cjs:
   # CommonJS) over one core.js; the typings, also for `require` (index.d.cts).
@@ -39,6 +42,70 @@ build() {
     bindings-wasm/package.json bindings-wasm/README.md LICENSE "$PKG/"
   cp bindings-wasm/js/index.d.ts "$PKG/index.d.cts"
   echo "built $PKG ($(du -sh "$PKG/wasm/crosstrace_wasm_bg.wasm" | cut -f1) wasm)"
+}
+
+# The browser payload (gzipped .wasm + minified browser entry) against
+# bindings-wasm/size-budget.json: growth fails the build.
+size_check() {
+  ensure_npm_dev
+  step "wasm: the browser payload within its budget (bindings-wasm/size-budget.json)"
+  node bindings-wasm/bench/size.mjs check
+}
+
+# docs/wasm-size-report.md: the payload, and `twiggy top` of the package's .wasm built again
+# with its function names (from the same cargo output; the code is the shipped file's).
+size_report() {
+  build
+  if ! twiggy --version 2>/dev/null | grep -q "$TWIGGY_VERSION"; then
+    CARGO_TARGET_DIR="$CROSSTRACE_CACHE/tools-target" \
+      cargo install twiggy --version "=$TWIGGY_VERSION" --locked --root "$TOOLS"
+  fi
+  step "wasm: size report (twiggy top of a build that keeps names) into docs/wasm-size-report.md"
+  local named
+  named="$(mktemp -d)"
+  # shellcheck disable=SC2064 # expanded now: $named is local
+  trap "rm -rf '$named'" EXIT
+  wasm-bindgen --target web --out-dir "$named" --no-typescript --keep-debug "$RAW_WASM"
+  # -g keeps the names section; --strip-dwarf drops std's DWARF, which --keep-debug keeps too.
+  wasm-opt --strip-dwarf -O3 -g --strip-producers "${WASM_OPT_FEATURES[@]}" \
+    -o "$named/named.wasm" "$named/crosstrace_wasm_bg.wasm"
+  # Names only: without them the file must be the one the package ships, byte for byte.
+  node bindings-wasm/bench/size.mjs same-code "$named/named.wasm"
+
+  local total wasm js wasm_raw js_raw budget named_raw commit
+  read -r total wasm js wasm_raw js_raw < <(node bindings-wasm/bench/size.mjs measure |
+    node -e 'const s = JSON.parse(require("fs").readFileSync(0, "utf8"));
+      console.log(s.total, s.wasm, s.js, s.wasmRaw, s.jsRaw)')
+  budget="$(node -p 'require("./bindings-wasm/size-budget.json").bytes')"
+  named_raw="$(wc -c <"$named/named.wasm")"
+  commit="$(git rev-parse --short HEAD)"
+  git diff --quiet HEAD -- core bindings-wasm/{src,js,Cargo.toml} Cargo.toml Cargo.lock ||
+    commit="$commit with changes"
+  kib() { awk -v n="$1" 'BEGIN { printf "%.1f KiB", n / 1024 }'; }
+  {
+    echo "# The browser package's size report"
+    echo
+    echo "Written by \`bash scripts/wasm.sh size-report\` on $(date +%F), at commit $commit: run it"
+    echo "again rather than editing this page. docs/wasm-size.md explains the numbers and the way down."
+    echo
+    echo "**Browser payload: $total bytes ($(kib "$total"))**, as \`make test\` measures it"
+    echo "(bindings-wasm/bench/size.mjs): the \`.wasm\` as the package ships it, $wasm bytes gzipped"
+    echo "($wasm_raw raw), plus the browser entry bundled by esbuild \`--bundle --minify\`, $js bytes"
+    echo "gzipped ($js_raw raw); \`gzip -9\` each. Budget: $budget bytes ($(kib "$budget")), in"
+    echo "bindings-wasm/size-budget.json."
+    echo
+    echo "## The 30 largest items of the .wasm"
+    echo
+    echo "\`twiggy top -n 30\` (twiggy $TWIGGY_VERSION) of the package's \`.wasm\` built again with its"
+    echo "names (\`wasm-bindgen --keep-debug\`, \`wasm-opt -O3 -g\`; without its names section that file"
+    echo "is the shipped one, byte for byte). Raw bytes, before gzip; the percentages are of the"
+    echo "names-kept file, $named_raw bytes ($wasm_raw shipped), whose names section is one of the items."
+    echo
+    echo '```text'
+    twiggy top -n 30 "$named/named.wasm" | sed 's/[[:space:]]*$//'
+    echo '```'
+  } >docs/wasm-size-report.md
+  echo "wrote docs/wasm-size-report.md (payload $total bytes, budget $budget)"
 }
 
 unit_tests() {
@@ -73,7 +140,7 @@ browser_test() {
 
 case "${1:-}" in
   build) build ;;
-  test) build; unit_tests ;;
+  test) build; size_check; unit_tests ;;
   browser-test) browser_test ;;
   bench)
     build
@@ -85,10 +152,11 @@ case "${1:-}" in
       --target wasm32-unknown-unknown
     wasm-bindgen --target web --out-dir "$floor" --no-typescript \
       "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/crosstrace_wasm_size_floor.wasm"
-    wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
-      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    wasm-opt -Oz --strip-debug --strip-producers "${WASM_OPT_FEATURES[@]}" \
       -o "$floor/crosstrace_wasm_size_floor_bg.wasm" "$floor/crosstrace_wasm_size_floor_bg.wasm"
     CT_SIZE_FLOOR_DIR="$floor" node bindings-wasm/bench/bench.mjs
     ;;
-  *) echo "usage: $0 build|test|browser-test|bench" >&2; exit 2 ;;
+  size-check) size_check ;;
+  size-report) size_report ;;
+  *) echo "usage: $0 build|test|browser-test|bench|size-check|size-report" >&2; exit 2 ;;
 esac
