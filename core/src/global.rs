@@ -6,6 +6,7 @@ use std::sync::RwLock;
 
 use crate::config::TracingConfig;
 use crate::error::Result;
+use crate::platform::fork::Rank;
 use crate::tracing::Tracing;
 
 static GLOBAL: RwLock<Option<Tracing>> = RwLock::new(None);
@@ -104,11 +105,9 @@ pub fn with_global<R>(f: impl FnOnce(&Tracing) -> R) -> R {
 /// [`crate::platform::fork`]): a thread that was reading it when the process forked would leave
 /// it locked in the child, where `init` then waits forever. First of the locks held.
 fn fork_safe() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        crate::platform::fork::register_static(0, || {
-            Box::new(GLOBAL.write().unwrap_or_else(|e| e.into_inner()))
-        });
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    crate::platform::fork::register_static(&REGISTERED, Rank::Global, || {
+        Box::new(GLOBAL.write().unwrap_or_else(|e| e.into_inner()))
     });
 }
 

@@ -16,6 +16,8 @@ use std::sync::{LazyLock, Mutex};
 
 use opentelemetry::Key;
 
+use crate::platform::fork::Rank;
+
 /// Most distinct strings kept per cache and thread.
 pub(crate) const MAX_ENTRIES: usize = 2048;
 /// Longer strings are not interned.
@@ -114,11 +116,9 @@ pub fn global(s: &str) -> Option<&'static str> {
 /// The process-wide set's lock, taken here only: registered with the fork handlers before its
 /// first use (see [`crate::platform::fork`]).
 fn all() -> std::sync::MutexGuard<'static, HashSet<&'static str, BuildHasherDefault<FxHasher>>> {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        crate::platform::fork::register_static(1, || {
-            Box::new(ALL.lock().unwrap_or_else(|e| e.into_inner()))
-        });
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    crate::platform::fork::register_static(&REGISTERED, Rank::Intern, || {
+        Box::new(ALL.lock().unwrap_or_else(|e| e.into_inner()))
     });
     ALL.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -12,6 +12,7 @@ use opentelemetry::{Key, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 
 use crate::config::TracingConfig;
+use crate::platform::fork::Rank;
 
 /// `telemetry.sdk.name`.
 pub(crate) const SDK_NAME: &str = "crosstrace";
@@ -99,18 +100,21 @@ pub fn instance_id() -> String {
 /// Registers the resource's locks with the fork handlers before their first use (see
 /// [`crate::platform::fork`]); taken only through [`lock`].
 fn fork_safe() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let f = crate::platform::fork::register_static;
-        f(4, || {
-            Box::new(LANGUAGE.lock().unwrap_or_else(|e| e.into_inner()))
-        });
-        f(5, || {
-            Box::new(HOST_NAME.lock().unwrap_or_else(|e| e.into_inner()))
-        });
-        f(6, || {
-            Box::new(INSTANCE.lock().unwrap_or_else(|e| e.into_inner()))
-        });
+    static LANGUAGE_REGISTERED: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+    static HOST_NAME_REGISTERED: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+    static INSTANCE_REGISTERED: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+    let f = crate::platform::fork::register_static;
+    f(&LANGUAGE_REGISTERED, Rank::Language, || {
+        Box::new(LANGUAGE.lock().unwrap_or_else(|e| e.into_inner()))
+    });
+    f(&HOST_NAME_REGISTERED, Rank::HostName, || {
+        Box::new(HOST_NAME.lock().unwrap_or_else(|e| e.into_inner()))
+    });
+    f(&INSTANCE_REGISTERED, Rank::Instance, || {
+        Box::new(INSTANCE.lock().unwrap_or_else(|e| e.into_inner()))
     });
 }
 

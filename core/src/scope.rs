@@ -6,6 +6,8 @@ use std::sync::{Mutex, OnceLock};
 
 use opentelemetry::InstrumentationScope;
 
+use crate::platform::fork::Rank;
+
 /// The instrumentation scope of spans crosstrace creates.
 pub const SCOPE_NAME: &str = "crosstrace";
 
@@ -92,11 +94,9 @@ impl Default for Scope {
 /// use (see [`crate::platform::fork`]).
 fn scopes(
 ) -> std::sync::MutexGuard<'static, Option<HashMap<ScopeKey, &'static InstrumentationScope>>> {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        crate::platform::fork::register_static(3, || {
-            Box::new(SCOPES.lock().unwrap_or_else(|e| e.into_inner()))
-        });
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    crate::platform::fork::register_static(&REGISTERED, Rank::Scopes, || {
+        Box::new(SCOPES.lock().unwrap_or_else(|e| e.into_inner()))
     });
     SCOPES.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::{SpanMetrics, StaticName, Table};
 
+use crate::platform::fork::Rank;
+
 /// Pairs per ring: 4 KiB, a fold per 256 spans. (4 under miri, so that a test's few spans fill
 /// the ring and wrap it.)
 const CAP: u64 = if cfg!(miri) { 4 } else { 256 };
@@ -128,11 +130,9 @@ pub(super) fn register(m: &Arc<SpanMetrics>) {
 /// The registry's lock, taken here only: registered with the fork handlers before its first
 /// use (see [`crate::platform::fork`]).
 fn registry() -> std::sync::MutexGuard<'static, Vec<(u64, Weak<SpanMetrics>)>> {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        crate::platform::fork::register_static(2, || {
-            Box::new(REGISTRY.lock().unwrap_or_else(|e| e.into_inner()))
-        });
+    static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    crate::platform::fork::register_static(&REGISTERED, Rank::MetricsRegistry, || {
+        Box::new(REGISTRY.lock().unwrap_or_else(|e| e.into_inner()))
     });
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -6,7 +6,7 @@
 //! registered), make the copy sound:
 //! - **prepare** (in the parent, just before): the forking thread takes every registered lock
 //!   another thread could be holding — the process-wide locks that modules register before
-//!   their first use ([`register_static`]: the instance, the intern set, the metrics registry,
+//!   their first use ([`register_static`], in [`Rank`] order: the instance, the intern set, the metrics registry,
 //!   the scope registry, the resource's process facts), then each live registered object's (a
 //!   pipeline's queue, export-thread slot, counters and metrics table: [`register`]) — so the
 //!   parent's export thread and span ends pause and nothing is half-written when the memory is
@@ -37,17 +37,48 @@ pub(crate) fn epoch() -> u64 {
     }
 }
 
-/// Registers a process-wide lock to hold across a fork: `hold` takes it and returns its guard.
-/// Call it before the lock is first taken (a repeat is ignored). Locks are taken in `rank`
-/// order, lowest first: the order they are taken in everywhere else.
-#[cfg(unix)]
-pub(crate) fn register_static(rank: u8, hold: fn() -> Box<dyn std::any::Any>) {
-    imp::register_static(rank, hold);
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The process-wide locks the handlers hold, in the order they take them (the order they are
+/// taken in everywhere else: the instance, whose replacement drops a pipeline, first; the
+/// others are never held with another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Rank {
+    /// The process-wide instance (`global.rs`).
+    Global,
+    /// The process-wide intern set (`intern.rs`).
+    Intern,
+    /// The span metrics' registry (`metrics/local.rs`).
+    MetricsRegistry,
+    /// The instrumentation scopes (`scope.rs`).
+    Scopes,
+    /// The runtime's `telemetry.sdk.language` (`resource.rs`).
+    Language,
+    /// The host name (`resource.rs`).
+    HostName,
+    /// The process's `service.instance.id` (`resource.rs`).
+    Instance,
 }
 
-/// Registering does nothing where processes cannot fork.
-#[cfg(not(unix))]
-pub(crate) fn register_static(_rank: u8, _hold: fn() -> Box<dyn std::any::Any>) {}
+/// Registers a process-wide lock to hold across a fork, the first time `registered` is false:
+/// `hold` takes the lock and returns its guard. Call it before every taking of the lock (after
+/// the first, one load). A flag, not a `Once`: a thread forked from inside a `Once` leaves it
+/// running forever in the child. Two threads racing to register the same rank register it
+/// once.
+#[inline]
+pub(crate) fn register_static(
+    registered: &AtomicBool,
+    rank: Rank,
+    hold: fn() -> Box<dyn std::any::Any>,
+) {
+    if !registered.load(Ordering::Acquire) {
+        #[cfg(unix)]
+        imp::register_static(rank, hold);
+        #[cfg(not(unix))]
+        let _ = (rank, hold);
+        registered.store(true, Ordering::Release);
+    }
+}
 
 #[cfg(unix)]
 pub(crate) use imp::{install, register, Held, Participant};
@@ -75,10 +106,12 @@ mod imp {
         fn hold_for_fork(&self) -> Box<dyn Held + '_>;
     }
 
+    use super::Rank;
+
     type HoldStatic = fn() -> Box<dyn Any>;
 
     /// The registered process-wide locks, by rank.
-    static STATICS: Mutex<Vec<(u8, HoldStatic)>> = Mutex::new(Vec::new());
+    static STATICS: Mutex<Vec<(Rank, HoldStatic)>> = Mutex::new(Vec::new());
 
     /// Every object registered (dead ones pruned when one is added).
     static OBJECTS: Mutex<Vec<Weak<dyn Participant>>> = Mutex::new(Vec::new());
@@ -98,10 +131,10 @@ mod imp {
         });
     }
 
-    pub(super) fn register_static(rank: u8, hold: HoldStatic) {
+    pub(super) fn register_static(rank: Rank, hold: HoldStatic) {
         install();
         let mut all = lock(&STATICS);
-        if !all.iter().any(|(_, h)| std::ptr::fn_addr_eq(*h, hold)) {
+        if !all.iter().any(|(r, _)| *r == rank) {
             all.push((rank, hold));
             all.sort_by_key(|(r, _)| *r);
         }
@@ -120,12 +153,15 @@ mod imp {
     }
 
     /// What the forking thread holds from `prepare` until `parent` or `child`. Fields drop in
-    /// order: each object's locks before the object they borrow from, the statics last.
+    /// order: each object's locks before the object they borrow from, the statics' locks, then
+    /// the list of statics (held so that no lock is registered, and so taken unheld, during
+    /// the fork, and no registering thread leaves the list locked in the child).
     struct Holding {
         objects: Vec<Box<dyn Held>>,
         _kept: Vec<Arc<dyn Participant>>,
         _registry: MutexGuard<'static, Vec<Weak<dyn Participant>>>,
         _statics: Vec<Box<dyn Any>>,
+        _static_list: MutexGuard<'static, Vec<(Rank, HoldStatic)>>,
     }
 
     thread_local! {
@@ -134,10 +170,10 @@ mod imp {
 
     extern "C" fn prepare() {
         let _ = catch_unwind(|| {
-            // A copy of the list, not its lock: a thread holding one of these locks may be
-            // registering another lock for the first time, and would wait for this one.
-            let holds: Vec<HoldStatic> = lock(&STATICS).iter().map(|(_, h)| *h).collect();
-            let statics: Vec<Box<dyn Any>> = holds.iter().map(|hold| hold()).collect();
+            // The list stays locked until after the fork. (No code registers a lock while
+            // holding a registered one, so this waits for no thread that waits for it.)
+            let static_list = lock(&STATICS);
+            let statics: Vec<Box<dyn Any>> = static_list.iter().map(|(_, hold)| hold()).collect();
             let registry = lock(&OBJECTS);
             let kept: Vec<Arc<dyn Participant>> =
                 registry.iter().filter_map(Weak::upgrade).collect();
@@ -159,6 +195,7 @@ mod imp {
                 _kept: kept,
                 _registry: registry,
                 _statics: statics,
+                _static_list: static_list,
             };
             let _ = HOLDING.try_with(|h| *h.borrow_mut() = Some(holding));
         });
