@@ -40,8 +40,14 @@ miri_test() {
   local crate="$1" filter="$2"
   shift 2
   ensure_miri
+  local log="$CROSSTRACE_CACHE/miri-test.log"
   CARGO_TARGET_DIR="$CROSSTRACE_CACHE/target-miri" \
-    cargo +nightly miri test -p "$crate" --lib "$@" "$filter"
+    cargo +nightly miri test -p "$crate" --lib "$@" "$filter" 2>&1 | tee "$log"
+  # A filter that matches nothing passes with 0 tests: that is a failure here.
+  if ! grep -qE 'test result: ok\. [1-9]' "$log"; then
+    echo "miri ran no test for filter '$filter' in $crate" >&2
+    exit 1
+  fi
 }
 
 # Debian packages, installed only when missing (apt-get update first, as this machine needs).

@@ -39,7 +39,7 @@ step "clang-format --dry-run (hand-written C: tests, examples, bench; not cbindg
 ensure_apt clang-format
 find bindings-c examples -type f \( -name '*.c' -o -name '*.h' \) \
   ! -path bindings-c/include/crosstrace.h -print0 | sort -z |
-  xargs -0 clang-format --dry-run --Werror
+  xargs -0 -r clang-format --dry-run --Werror
 
 step "cargo clippy (native, all targets)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
