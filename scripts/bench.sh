@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks, side by side with the official SDK (and fastrace) in one run, printed as ratios.
+# Benchmarks, side by side with the official SDK (and fastrace) in one run, printed as ratios;
+# then docs/benchmarks.md is rewritten from this run (scripts/bench_report.py).
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 out="$CROSSTRACE_CACHE/bench"
 mkdir -p "$out"
+rm -f "$out"/*.txt
 step "core: span cost beside opentelemetry_sdk and fastrace"
 cargo bench -p crosstrace --bench spans | tee "$out/rust.txt"
 step "core: a tracing span through crosstrace's layer, beside tracing-opentelemetry (on crosstrace and on opentelemetry_sdk)"
@@ -28,14 +30,19 @@ for name, label in (("c_span_3_attributes", "a call per attribute"),
 PY
 
 step "python: per-span cost beside opentelemetry-sdk"
-bash scripts/python.sh bench
+bash scripts/python.sh bench | tee "$out/python.txt"
 
 step "wasm: per-span cost in Node beside @opentelemetry/sdk-trace-base, and package size"
-bash scripts/wasm.sh bench
+bash scripts/wasm.sh bench | tee "$out/wasm.txt"
 
 step "soak: 1,000,000 spans through OTLP/HTTP to the real Jaeger, then with the backend down"
 bash scripts/jaeger.sh install
 bash scripts/jaeger.sh start
-cargo run -q --profile bench -p crosstrace --example soak -- up \
-  "http://127.0.0.1:${JAEGER_OTLP_HTTP_PORT:-4318}/v1/traces"
-cargo run -q --profile bench -p crosstrace --example soak -- down
+{
+  cargo run -q --profile bench -p crosstrace --example soak -- up \
+    "http://127.0.0.1:${JAEGER_OTLP_HTTP_PORT:-4318}/v1/traces"
+  cargo run -q --profile bench -p crosstrace --example soak -- down
+} | tee "$out/soak.txt"
+
+step "docs/benchmarks.md: this run's date, machine, commit, summary table and outputs"
+python3 scripts/bench_report.py "$out" docs/benchmarks.md

@@ -4,6 +4,7 @@
 A module's dependencies are the `crate::<module>` paths its non-test code names (`use` lines
 and inline paths). Usage: scripts/module_graph.py core/src
 """
+
 import os
 import re
 import sys
@@ -29,7 +30,9 @@ def dependencies(root: str) -> dict[str, set[str]]:
             m = module_of(root, path)
             with open(path, encoding="utf-8") as fh:
                 text = fh.read().split("#[cfg(test)]\nmod tests")[0]
-            code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+            code = "\n".join(
+                line for line in text.splitlines() if not line.strip().startswith("//")
+            )
             for group in re.findall(r"crate::(\{[^}]*\}|[a-z_]+)", code):
                 for name in re.findall(r"(?:^|[{,\s])([a-z_]+)", group):
                     if name in modules and name != m:
@@ -79,7 +82,10 @@ def main() -> int:
     for component in bad:
         print(f"modules in a cycle: {', '.join(component)}", file=sys.stderr)
         for m in component:
-            print(f"  {m} -> {', '.join(sorted(d for d in deps[m] if d in component))}", file=sys.stderr)
+            print(
+                f"  {m} -> {', '.join(sorted(d for d in deps[m] if d in component))}",
+                file=sys.stderr,
+            )
     if not bad:
         print(f"{len(deps)} modules, no cycle")
     return 1 if bad else 0

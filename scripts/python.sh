@@ -28,8 +28,8 @@ case "${1:-}" in
     step "python: pip install ./bindings-python (maturin builds the Rust core)"
     install_package
     step "python: ruff"
-    "$VENV/bin/ruff" check bindings-python examples tests
-    "$VENV/bin/ruff" format --check bindings-python examples tests
+    "$VENV/bin/ruff" check bindings-python examples tests scripts
+    "$VENV/bin/ruff" format --check bindings-python examples tests scripts
     step "python: typed: mypy on the package, stubtest of the native module's .pyi"
     (cd "$CROSSTRACE_CACHE" && "$PY" -m mypy -p crosstrace --python-version 3.10 &&
       "$PY" -m mypy.stubtest crosstrace._native)

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Writes docs/benchmarks.md from one `make bench` run: when, where, how, one summary table, and
+each benchmark's output as it printed it.
+
+Usage: scripts/bench_report.py OUT_DIR DOC  (OUT_DIR holds the *.txt files scripts/bench.sh tees)
+"""
+
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+
+# (file, title, command, what it measures), in the order bench.sh runs them.
+SECTIONS = [
+    (
+        "rust.txt",
+        "Rust: crosstrace beside opentelemetry_sdk and fastrace",
+        "cargo bench -p crosstrace --bench spans",
+        "Per span, best of 5 runs in turns; CPU includes the export threads.",
+    ),
+    (
+        "tracing_layer.txt",
+        "Rust: a `tracing` span through crosstrace's layer and tracing-opentelemetry",
+        "cargo bench -p crosstrace --bench tracing_layer",
+        "Per span: wall and process CPU from the first span to the final flush, heap allocations.",
+    ),
+    (
+        "c.txt",
+        "C: libcrosstrace beside the Rust core in one process",
+        "bash scripts/c.sh bench",
+        "Ratios of neighbouring rounds, C loop against the Rust core used directly.",
+    ),
+    (
+        "python.txt",
+        "Python: crosstrace beside opentelemetry-sdk",
+        "bash scripts/python.sh bench",
+        "A fresh interpreter per library and scenario, in turns; the best run of each.",
+    ),
+    (
+        "wasm.txt",
+        "JavaScript: the npm package in Node beside @opentelemetry/sdk-trace-base",
+        "bash scripts/wasm.sh bench",
+        "Per span with 3 attributes, and the package's size.",
+    ),
+    (
+        "soak.txt",
+        "Soak: 1,000,000 spans through OTLP/HTTP to Jaeger, then with the backend down",
+        "cargo run --profile bench -p crosstrace --example soak -- up|down",
+        "Every span accounted for: exported, or counted as dropped in health.",
+    ),
+]
+
+
+def run(*cmd: str) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            kib = int(f.readline().split()[1])
+            mem = f", {kib / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
+
+
+def rust_rows(text: str) -> list[tuple[str, str, str, str, str]]:
+    """Rows of the spans bench's table: scenario, crosstrace, SDK, SDK/crosstrace CPU."""
+    rows = []
+    lines = text.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("scenario "))
+    except StopIteration:
+        return rows
+    for line in lines[start + 1 :]:
+        if not line.strip() or line.startswith("("):
+            break
+        m = re.match(r"(.+?)\s{2,}(\d+)/(\d+) ns\s+(\d+)/(\d+) ns", line)
+        if m:
+            ct = f"{m[2]} / {m[3]} ns"
+            sdk = f"{m[4]} / {m[5]} ns"
+            rows.append(("Rust", m[1].strip(), ct, sdk, f"{int(m[5]) / int(m[3]):.2f}x"))
+    return rows
+
+
+def python_rows(text: str) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"(.{46}) +([\d.]+) / +([\d.]+) +([\d.]+) / +([\d.]+) +([\d.]+)x$", line)
+        if m:
+            rows.append(
+                (
+                    "Python",
+                    m[1].strip(),
+                    f"{m[2]} / {m[3]} µs",
+                    f"{m[4]} / {m[5]} µs",
+                    f"{m[6]}x",
+                )
+            )
+    return rows
+
+
+def main() -> int:
+    out_dir, doc = sys.argv[1], sys.argv[2]
+    texts = {}
+    for name, *_ in SECTIONS:
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                texts[name] = f.read().rstrip()
+    commit = run("git", "rev-parse", "--short", "HEAD")
+    if run("git", "status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`scripts/bench.sh`, then `scripts/bench_report.py`); each run",
+        "replaces this file. Each figure sits beside the official OpenTelemetry SDK of the same",
+        "language, measured in the same run.",
+        "",
+        f"- When: {now}, at commit {commit}",
+        f"- Machine: {machine()}",
+        f"- Toolchains: {run('rustc', '-V')}; {run('python3', '-V')}; Node {run('node', '-v')}",
+        "- Command: `make bench`",
+        "",
+        "## Summary",
+        "",
+        "Wall / CPU per span (CPU includes export threads); the last column is how many times",
+        "more CPU the SDK spends than crosstrace (above 1.00x: crosstrace is cheaper).",
+        "",
+        "| runtime | scenario | crosstrace | official SDK | SDK / crosstrace CPU |",
+        "|---|---|---|---|---|",
+    ]
+    rows = rust_rows(texts.get("rust.txt", "")) + python_rows(texts.get("python.txt", ""))
+    lines += [f"| {r} | {s} | {c} | {k} | {x} |" for r, s, c, k, x in rows]
+    if not rows:
+        lines.append("| — | no table was printed | | | |")
+    lines += ["", "## Each benchmark as it printed", ""]
+    for name, title, command, how in SECTIONS:
+        lines += [f"### {title}", "", f"`{command}`. {how}", ""]
+        if name in texts:
+            lines += ["```", texts[name], "```", ""]
+        else:
+            lines += ["(not run)", ""]
+    with open(doc, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+    print(f"wrote {doc}: {len(rows)} summary rows, {len(texts)} of {len(SECTIONS)} sections")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
