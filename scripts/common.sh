@@ -41,7 +41,12 @@ miri_test() {
   shift 2
   ensure_miri
   local log="$CROSSTRACE_CACHE/miri-test.log"
-  CARGO_TARGET_DIR="$CROSSTRACE_CACHE/target-miri" \
+  # One target directory per checkout: cargo-miri records the directory a test binary was built
+  # from and runs it there, so a binary another checkout built (same sources, older files)
+  # would be run from a directory that may be gone.
+  local dir
+  dir="$CROSSTRACE_CACHE/target-miri-$(printf %s "$ROOT" | cksum | cut -d' ' -f1)"
+  CARGO_TARGET_DIR="$dir" \
     cargo +nightly miri test -p "$crate" --lib "$@" "$filter" 2>&1 | tee "$log"
   # A filter that matches nothing passes with 0 tests: that is a failure here.
   if ! grep -qE 'test result: ok\. [1-9]' "$log"; then
