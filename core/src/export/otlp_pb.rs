@@ -489,7 +489,9 @@ pub(crate) fn encode(spans: &[SpanData], resource: &Resource) -> Vec<u8> {
     buf
 }
 
+// The reference is opentelemetry-proto's transform, built with the `native` feature.
 #[cfg(test)]
+#[cfg(feature = "native")]
 mod tests {
     use std::time::Duration;
 
