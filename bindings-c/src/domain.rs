@@ -5,8 +5,18 @@
 use std::ffi::c_char;
 use std::os::raw::c_int;
 
+use crosstrace::{Context, Span, SpanBuilder};
+
 use crate::ffi::{self, ct_result, guard, out, str_arg};
 use crate::handles::{self, ct_span};
+
+/// Starts `b` under `parent`, or under the thread's current context when `None`.
+fn start_under(b: SpanBuilder<'_>, parent: Option<&Context>) -> Span {
+    match parent {
+        Some(cx) => b.parent_context(cx).start(),
+        None => b.start(),
+    }
+}
 
 /// Starts an ETL operation span (`etl.operation`, `etl.stage`); parent as `ct_span_start`.
 ///
@@ -25,13 +35,7 @@ pub unsafe extern "C" fn ct_etl_span_start(
         // SAFETY: as `operation`.
         let stage = unsafe { str_arg(stage, "stage") }?;
         let parent = handles::parent_context(parent)?;
-        let span = handles::new_span(|t| {
-            let b = t.etl_span(op, stage);
-            match &parent {
-                Some(cx) => b.parent_context(cx).start(),
-                None => b.start(),
-            }
-        })?;
+        let span = handles::new_span(|t| start_under(t.etl_span(op, stage), parent.as_ref()))?;
         // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
         // and handed out nowhere else.
         unsafe { out(out_span, span) }
@@ -77,13 +81,8 @@ pub unsafe extern "C" fn ct_db_span_start(
         // SAFETY: NULL or NUL-terminated (the caller's contract).
         let coll = unsafe { ffi::opt_str_arg(collection, "collection") }?.unwrap_or("");
         let parent = handles::parent_context(parent)?;
-        let span = handles::new_span(|t| {
-            let b = t.db_span(system, op, coll);
-            match &parent {
-                Some(cx) => b.parent_context(cx).start(),
-                None => b.start(),
-            }
-        })?;
+        let span =
+            handles::new_span(|t| start_under(t.db_span(system, op, coll), parent.as_ref()))?;
         // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
         // and handed out nowhere else.
         unsafe { out(out_span, span) }
