@@ -6,7 +6,8 @@
 export CROSSTRACE_CACHE ?= $(HOME)/.cache/crosstrace
 export CARGO_TARGET_DIR ?= $(CROSSTRACE_CACHE)/target
 
-.PHONY: demo test lint bench jaeger jaeger-stop install uninstall dist wasm
+.PHONY: demo test lint bench jaeger jaeger-stop cluster cluster-stop cluster-test install \
+	uninstall dist wasm
 
 ## Run the retail ETL demo on the console backend (no server needed).
 demo:
@@ -50,3 +51,16 @@ jaeger:
 
 jaeger-stop:
 	bash scripts/jaeger.sh stop
+
+## Start the collector tier on 127.0.0.1: two ingest collectors, Kafka (KRaft), two
+## tail-sampling collectors and a Jaeger behind them (UI http://127.0.0.1:26686). Prints the
+## endpoint to give OTEL_EXPORTER_ENDPOINT.
+cluster:
+	bash scripts/cluster.sh start
+
+cluster-stop:
+	bash scripts/cluster.sh stop
+
+## The retail pipeline through a fresh tier: tail decisions, completeness, a sampler killed.
+cluster-test:
+	bash scripts/cluster.sh test

@@ -6,6 +6,7 @@
 #                           Jaeger's API for every propagation format, the sampling test; then
 #                           into Zipkin (started here) and a screenshot of the trace in Zipkin's
 #                           UI (headless Chromium)
+#   source pipeline.sh build-parts   build the parts and set their paths (INVENTORY_BIN, ..., PY)
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
@@ -29,6 +30,7 @@ build_parts() {
 }
 
 case "${1:-}" in
+  build-parts) build_parts ;;
   demo)
     build_parts
     step "pipeline: storefront → ingestion API → ETL (C, Rust) on the ${OTEL_BACKEND:-console} backend"
@@ -50,5 +52,5 @@ case "${1:-}" in
       SCREENSHOT="$WORK/zipkin-trace.png" \
       "$PY" tests/e2e/pipeline_jaeger.py
     ;;
-  *) echo "usage: $0 demo|jaeger-test" >&2; exit 2 ;;
+  *) echo "usage: $0 demo|jaeger-test|build-parts" >&2; exit 2 ;;
 esac

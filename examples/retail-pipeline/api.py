@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import uvicorn
@@ -35,6 +36,10 @@ def ingest(order: dict[str, Any]) -> dict[str, Any]:
     for field in ("order_id", "sku", "qty", "price", "currency"):
         if field not in order:
             raise HTTPException(422, f"order without {field!r}")
+    if order.get("review"):
+        # Flagged for manual review: a slow order (the collector tier keeps every slow trace).
+        with crosstrace.create_span("manual_review", {"order.id": order["order_id"]}):
+            time.sleep(float(os.environ.get("PIPELINE_REVIEW_SECONDS", "1.2")))
     # The current context is this request's server span: the ETL job continues from it.
     headers = crosstrace.inject()
     bronze(order, headers)

@@ -12,6 +12,10 @@ the script prints the trace ids to look up.
 Paths come from the environment (scripts/pipeline.sh sets them): WASM_PKG, INVENTORY_BIN,
 PRICE_NORMALISE_LIB, CROSSTRACE_C_LIB; PIPELINE_WORKDIR (logs, SQLite), PIPELINE_ORDERS (3),
 PIPELINE_SUMMARY (a JSON file with every order's trace and correlation id).
+
+PIPELINE_FOLLOW=1 runs the ETL job beside the storefront (it picks up each order as it arrives)
+instead of after it; PIPELINE_FAULTS=1 makes some orders fail or be slow (see storefront.mjs);
+PIPELINE_ENDPOINTS=a,b,... gives the services OTLP endpoints in turn (a tier of collectors).
 """
 
 from __future__ import annotations
@@ -141,21 +145,29 @@ class Pipeline:
         self.env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "200")
         self.env.setdefault("PIPELINE_SQLITE", str(self.work / "retail-pipeline.db"))
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.api_metrics = ""
 
     def log(self, name: str) -> Path:
         return self.work / f"{name}.log"
 
+    def service_env(self, service: str, extra: dict[str, str]) -> dict[str, str]:
+        env = {**self.env, "OTEL_SERVICE_NAME": service, **extra}
+        endpoints = [e for e in os.environ.get("PIPELINE_ENDPOINTS", "").split(",") if e]
+        if endpoints:
+            env["OTEL_EXPORTER_ENDPOINT"] = endpoints[SERVICES.index(service) % len(endpoints)]
+        return env
+
     def start(
         self, name: str, argv: list[str], service: str, **extra: str
     ) -> subprocess.Popen[bytes]:
-        env = {**self.env, "OTEL_SERVICE_NAME": service, **extra}
+        env = self.service_env(service, extra)
         with open(self.log(name), "wb") as out:  # the child keeps its own descriptor
             p = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=HERE)
         self.procs.append(p)
         return p
 
     def run(self, name: str, argv: list[str], service: str, **extra: str) -> int:
-        env = {**self.env, "OTEL_SERVICE_NAME": service, **extra}
+        env = self.service_env(service, extra)
         with open(self.log(name), "wb") as out:
             return subprocess.run(
                 argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=HERE, timeout=600
@@ -186,24 +198,52 @@ class Pipeline:
             wait_http(f"{inventory}/report", inv, self.log("inventory-service"))
             wait_http(f"{api}/metrics", api_proc, self.log("ingestion-api"))
             print(f"inventory service (Rust) on {inventory}, ingestion API (Python) on {api}")
+            job_id = time.strftime("job-%Y%m%d-%H%M%S")
+            follow = os.environ.get("PIPELINE_FOLLOW") == "1"
+            done = self.work / "storefront.done"
+            ready = self.work / "storefront.done.ready"
+            done.unlink(missing_ok=True)
+            ready.unlink(missing_ok=True)
+            etl = None
+            if follow:
+                etl = self.start(
+                    "retail-etl",
+                    [sys.executable, "etl.py", job_id],
+                    "retail-etl",
+                    INVENTORY_URL=inventory,
+                    PIPELINE_FOLLOW=str(done),
+                )
+                deadline = time.time() + 60
+                while not ready.exists():
+                    if etl.poll() is not None or time.time() > deadline:
+                        print(self.log("retail-etl").read_text(), file=sys.stderr)
+                        raise RuntimeError("the following ETL job did not start")
+                    time.sleep(0.05)
             rc = self.run(
                 "storefront",
                 ["node", "storefront.mjs", os.environ["WASM_PKG"], api, orders],
                 "storefront",
             )
+            done.touch()
             if rc != 0:
                 print(self.log("storefront").read_text(), file=sys.stderr)
                 raise RuntimeError(f"storefront failed ({rc})")
-            job_id = time.strftime("job-%Y%m%d-%H%M%S")
-            rc = self.run(
-                "retail-etl",
-                [sys.executable, "etl.py", job_id],
-                "retail-etl",
-                INVENTORY_URL=inventory,
-            )
-            if rc != 0:
+            if etl is not None:
+                rc = etl.wait(600)
+            else:
+                rc = self.run(
+                    "retail-etl",
+                    [sys.executable, "etl.py", job_id],
+                    "retail-etl",
+                    INVENTORY_URL=inventory,
+                )
+            # With faults, some orders fail by design (the job's exit status is 1).
+            if rc != 0 and not (rc == 1 and os.environ.get("PIPELINE_FAULTS") == "1"):
                 print(self.log("retail-etl").read_text(), file=sys.stderr)
                 raise RuntimeError(f"ETL job failed ({rc})")
+            # The API's span metrics: computed from every span, before any sampling.
+            with urllib.request.urlopen(f"{api}/metrics", timeout=10) as r:
+                self.api_metrics = r.read().decode()
         finally:
             self.stop(inventory)
         return self.report(job_id)
@@ -230,7 +270,12 @@ class Pipeline:
             for line in self.log("storefront").read_text().splitlines()
             if line.startswith("ORDER ")
         ]
-        summary = {"job_id": job_id, "orders": orders, "backend": self.env["OTEL_BACKEND"]}
+        summary = {
+            "job_id": job_id,
+            "orders": orders,
+            "backend": self.env["OTEL_BACKEND"],
+            "api_metrics": self.api_metrics,
+        }
         if os.environ.get("PIPELINE_SUMMARY"):
             Path(os.environ["PIPELINE_SUMMARY"]).write_text(json.dumps(summary, indent=2))
         print(self.log("retail-etl").read_text().strip().splitlines()[-1])

@@ -2,6 +2,9 @@
 // order events to the ingestion API. Each order is a new trace with its own correlation id; the
 // request carries trace context, baggage and X-Correlation-ID. Prints one `ORDER {json}` line per
 // order (its trace id, correlation id and the API's answer).
+// With PIPELINE_FAULTS=1 some orders are made to fail or to be slow, as a real shop's are: an
+// unknown currency (refused by the C component), a negative price (rejected by the ETL job), and
+// an order flagged for manual review (the API holds it PIPELINE_REVIEW_SECONDS).
 //
 //   node storefront.mjs <package-dir> <api-url> <orders>
 // Tracing is configured from the OTEL_* / CROSSTRACE_* environment, as an edge runtime binds it.
@@ -26,10 +29,25 @@ const catalogue = [
   { sku: 'SKU-FIG', price: 4.0, currency: 'GBP' },
 ];
 
+// Which orders fail or are slow: fixed strides, so a run's faults are known in advance.
+const faults = process.env.PIPELINE_FAULTS === '1';
+function fault(i) {
+  if (!faults) return null;
+  if (i % 37 === 5) return 'currency';
+  if (i % 41 === 17) return 'price';
+  if (i % 53 === 11) return 'review';
+  return null;
+}
+
 let failed = 0;
 for (let i = 0; i < Number(count); i++) {
   const item = catalogue[i % catalogue.length];
   const order = { order_id: `ord-${Date.now()}-${i}`, qty: 1 + (i % 3), ...item };
+  const kind = fault(i);
+  if (kind === 'currency') order.currency = 'XXX';
+  if (kind === 'price') order.price = -1;
+  if (kind === 'review') order.review = true;
+  const startedMs = Date.now();
   // A new trace and correlation per order: the customer's checkout.
   const cx = new ct.Context().withCorrelation(undefined, `customer-${i % 5}`, 'checkout');
   const checkout = ct.startSpan('checkout', {
@@ -74,6 +92,8 @@ for (let i = 0; i < Number(count); i++) {
       sampled,
       correlation_id: cx.correlationId(),
       api: answer,
+      fault: kind,
+      started_ms: startedMs,
     })}`,
   );
 }
