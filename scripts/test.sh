@@ -60,3 +60,9 @@ bash scripts/c.sh jaeger-test
 bash scripts/wasm.sh browser-test
 bash scripts/python.sh jaeger-test
 bash scripts/pipeline.sh jaeger-test
+
+# The collector tier: Kafka and tail-sampling collectors in front of a Jaeger of its own; the
+# offline checks of deploy/'s Compose file, Kubernetes manifests and collector configs.
+trap 'bash scripts/cluster.sh stop || true; bash scripts/jaeger.sh stop || true; bash scripts/zipkin.sh stop || true; bash scripts/services.sh stop || true' EXIT
+bash scripts/cluster.sh test
+bash scripts/deploy_check.sh
