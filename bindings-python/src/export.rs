@@ -8,10 +8,13 @@ use pyo3::prelude::*;
 use crate::errors::{guard, invalid_argument, py_err};
 use crate::tracing;
 
-/// The span-derived metrics in the Prometheus text format (empty when metrics are off).
+/// The span-derived metrics in the Prometheus text format (empty when metrics are off); with
+/// `metrics_dir`, those of every process sharing it (files are written and read: the GIL is
+/// released meanwhile).
 #[pyfunction]
-pub(crate) fn metrics_text() -> String {
-    tracing().metrics_text()
+pub(crate) fn metrics_text(py: Python<'_>) -> String {
+    let t = tracing();
+    py.detach(|| t.metrics_text())
 }
 
 /// The health report as JSON.

@@ -12,7 +12,7 @@ use crate::config::TracingConfig;
 use crate::export::BatchProcessor;
 use crate::health::Counters;
 use crate::limits::{truncate_value, MAX_LINKS_PER_SPAN};
-use crate::metrics::SpanMetrics;
+use crate::metrics::{MetricsSnapshot, SpanMetrics};
 use crate::redact::Policy;
 use crate::sampling::sampler_of;
 
@@ -30,6 +30,11 @@ pub(crate) struct Pipeline {
     pub(crate) shut_down: AtomicBool,
     /// Span-derived metrics, when on.
     pub(crate) metrics: Option<Arc<SpanMetrics>>,
+    /// The ratio of roots the sampler keeps (for the metrics' `sampling_rate_configured`).
+    sampling_rate: f64,
+    /// The metrics files shared with the host's other processes (`metrics_dir`), when set.
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    pub(crate) metrics_files: Option<Arc<crate::metrics::files::Files>>,
 }
 
 impl Pipeline {
@@ -38,9 +43,27 @@ impl Pipeline {
         config: &TracingConfig,
         processor: BatchProcessor,
         counters: Arc<Counters>,
-    ) -> Pipeline {
+    ) -> crate::error::Result<Pipeline> {
         let (root_sampler, parent_based) = sampler_of(config);
-        Pipeline {
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        let metrics_files = match (&config.metrics_dir, config.metrics_enabled) {
+            (Some(dir), true) => Some(Arc::new(
+                crate::metrics::files::Files::new(
+                    dir,
+                    &config.service_name,
+                    config.metrics_sync_interval(),
+                )
+                .map_err(|e| {
+                    crate::error::ConfigError::new(
+                        "metrics_dir",
+                        dir.as_str(),
+                        format!("a directory this process can create and write ({e})"),
+                    )
+                })?,
+            )),
+            _ => None,
+        };
+        Ok(Pipeline {
             counters,
             root_sampler,
             parent_based,
@@ -58,6 +81,90 @@ impl Pipeline {
                 )
                 .shared()
             }),
+            sampling_rate: config.sampling_rate_in_effect(),
+            #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+            metrics_files,
+        })
+    }
+
+    /// A consistent copy of this process's span metrics; `None` when they are off.
+    pub(crate) fn metrics_snapshot(&self) -> Option<MetricsSnapshot> {
+        let m = self.metrics.as_ref()?;
+        let g = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        Some(m.snapshot(
+            self.sampling_rate,
+            g(&self.counters.app.started),
+            g(&self.counters.app.sampled_out) + m.sampled_out(),
+        ))
+    }
+
+    /// The span metrics of every process sharing `metrics_dir` (this one's written to its file
+    /// first); without it, this process's. `None` when metrics are off.
+    pub(crate) fn merged_metrics(&self) -> Option<MetricsSnapshot> {
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        if let Some(files) = &self.metrics_files {
+            let id = crate::resource::instance_id();
+            let own = self.write_metrics_file(files, &id)?;
+            return Some(files.merged(own, &files.own_file(&id)));
+        }
+        self.metrics_snapshot()
+    }
+
+    /// Writes this process's span metrics to its file in `metrics_dir` (when set); returns the
+    /// snapshot written.
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    fn write_metrics_file(
+        &self,
+        files: &crate::metrics::files::Files,
+        instance_id: &str,
+    ) -> Option<MetricsSnapshot> {
+        let mut written = None;
+        files.write(instance_id, || {
+            written = self.metrics_snapshot();
+            written.clone()
+        });
+        written
+    }
+
+    /// Writes the metrics file now (flush, shutdown), if there is one.
+    pub(crate) fn sync_metrics_file(&self) {
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        if let Some(files) = &self.metrics_files {
+            self.write_metrics_file(files, &crate::resource::instance_id());
+        }
+    }
+
+    /// Starts (or, in a forked child, starts again) the thread that writes the metrics file
+    /// every `metrics_sync_interval_millis`, if there is a file to write.
+    pub(crate) fn start_metrics_writer(self: &Arc<Self>) {
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        if let Some(files) = &self.metrics_files {
+            let weak = Arc::downgrade(self);
+            let started = files.start(move || match weak.upgrade() {
+                Some(p) if !p.shut_down.load(std::sync::atomic::Ordering::Relaxed) => {
+                    p.sync_metrics_file();
+                    true
+                }
+                _ => false,
+            });
+            if let Err(e) = started {
+                self.counters.add_warning(
+                    &format!(
+                        "cannot start the span metrics writer thread ({e}): the metrics file is \
+                         written only at flush, shutdown and scrapes"
+                    ),
+                    true,
+                );
+            }
+        }
+    }
+
+    /// Writes the metrics file a last time and stops its writer thread (at shutdown).
+    pub(crate) fn stop_metrics_writer(&self) {
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        if let Some(files) = &self.metrics_files {
+            files.stop(true);
+            self.sync_metrics_file();
         }
     }
 
@@ -154,10 +261,25 @@ trait Guard {}
 #[cfg(unix)]
 impl<T> Guard for T {}
 
-/// A pipeline's locks, held across a fork.
+impl Drop for Pipeline {
+    /// The writer thread holds the pipeline weakly: tell it to end now, not at its next tick.
+    fn drop(&mut self) {
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        if let Some(files) = &self.metrics_files {
+            files.stop(false);
+        }
+    }
+}
+
+/// A pipeline's locks, held across a fork. Fields are taken in order: the metrics files' locks
+/// before the metrics table's (a write holds the first while it takes the second).
 #[cfg(unix)]
 struct PipelineHold<'a> {
-    _metrics: Option<Box<dyn Guard + 'a>>,
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    _files: Option<Box<dyn Guard + 'a>>,
+    metrics: Option<crate::metrics::ForkHold<'a>>,
+    /// The metrics start from zero in a forked child (their files hold the parent's).
+    metrics_from_zero: bool,
     processor: crate::export::ForkHold<'a>,
     counters: crate::health::ForkHold<'a>,
 }
@@ -166,11 +288,20 @@ struct PipelineHold<'a> {
 #[cfg(unix)]
 impl crate::platform::fork::Participant for Pipeline {
     fn hold_for_fork(&self) -> Box<dyn crate::platform::fork::Held + '_> {
-        Box::new(PipelineHold {
-            _metrics: self
-                .metrics
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        let (files, from_zero) = (
+            self.metrics_files
                 .as_ref()
-                .map(|m| Box::new(m.hold_for_fork()) as _),
+                .map(|f| Box::new(f.hold_for_fork()) as Box<dyn Guard + '_>),
+            self.metrics_files.is_some(),
+        );
+        #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
+        let from_zero = false;
+        Box::new(PipelineHold {
+            #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+            _files: files,
+            metrics: self.metrics.as_ref().map(|m| m.hold_for_fork()),
+            metrics_from_zero: from_zero,
             processor: self.processor.hold_for_fork(),
             counters: self.counters.hold_for_fork(),
         })
@@ -181,6 +312,9 @@ impl crate::platform::fork::Participant for Pipeline {
 impl crate::platform::fork::Held for PipelineHold<'_> {
     /// In the child, before the locks are let go: see the holders' `in_child`.
     fn in_child(&mut self) {
+        if let Some(m) = &mut self.metrics {
+            m.in_child(self.metrics_from_zero);
+        }
         self.processor.in_child();
         self.counters.in_child();
     }

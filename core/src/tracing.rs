@@ -94,11 +94,26 @@ impl Tracing {
                 counters.add_warning(w, false);
             }
             let processor = BatchProcessor::start(&config, exporter, counters.clone())?;
-            Some(Arc::new(Pipeline::new(
-                &config,
-                processor,
-                counters.clone(),
-            )))
+            let pipeline = Arc::new(Pipeline::new(&config, processor, counters.clone())?);
+            pipeline.start_metrics_writer();
+            #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+            if pipeline.metrics_files.is_some() {
+                // The writer thread is not in a forked child: the child starts its own.
+                let weak = Arc::downgrade(&pipeline);
+                pipeline.processor.on_child(Box::new(move || {
+                    if let Some(p) = weak.upgrade() {
+                        p.start_metrics_writer();
+                    }
+                }));
+            }
+            #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
+            if config.metrics_dir.is_some() {
+                counters.add_warning(
+                    "metrics_dir has no effect here: a WebAssembly instance is one process",
+                    false,
+                );
+            }
+            Some(pipeline)
         } else {
             None
         };
@@ -363,9 +378,13 @@ impl Tracing {
     }
 
     /// Exports everything queued, waiting at most `timeout`.
+    /// With `metrics_dir`, this process's metrics file is written too.
     pub fn force_flush(&self, timeout: Duration) -> Result<()> {
         match &self.inner.pipeline {
-            Some(p) => p.processor.force_flush(timeout),
+            Some(p) => {
+                p.sync_metrics_file();
+                p.processor.force_flush(timeout)
+            }
             None => Ok(()),
         }
     }
@@ -380,26 +399,33 @@ impl Tracing {
         if p.shut_down.swap(true, Ordering::SeqCst) {
             return Err(Error::AlreadyShutdown);
         }
-        Ok(p.processor.shutdown(timeout))
+        let report = p.processor.shutdown(timeout);
+        // With `metrics_dir`: the file written a last time (its spans keep counting in the
+        // other processes' scrapes after this one exits).
+        p.stop_metrics_writer();
+        Ok(report)
     }
 
-    /// The span-derived metrics (see [`MetricsSnapshot`]); `None` when tracing or metrics
-    /// are off.
+    /// This process's span-derived metrics (see [`MetricsSnapshot`]); `None` when tracing or
+    /// metrics are off. With `metrics_dir`, [`Tracing::merged_metrics`] has the host's.
     pub fn metrics(&self) -> Option<MetricsSnapshot> {
-        let p = self.inner.pipeline.as_ref()?;
-        let m = p.metrics.as_ref()?;
-        let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        Some(m.snapshot(
-            self.inner.config.sampling_rate_in_effect(),
-            g(&p.counters.app.started),
-            g(&p.counters.app.sampled_out) + m.sampled_out(),
-        ))
+        self.inner.pipeline.as_ref()?.metrics_snapshot()
     }
 
-    /// The span-derived metrics in the Prometheus text format; empty when tracing or metrics
+    /// The span-derived metrics of every process sharing `metrics_dir` (this one's written to
+    /// its file first, then merged with every file in the directory, those of exited
+    /// processes included: exact counts, sums, buckets, min and max, exactly merged
+    /// sketches); without `metrics_dir`, [`Tracing::metrics`]. `None` when tracing or metrics
+    /// are off.
+    pub fn merged_metrics(&self) -> Option<MetricsSnapshot> {
+        self.inner.pipeline.as_ref()?.merged_metrics()
+    }
+
+    /// The span-derived metrics in the Prometheus text format ([`Tracing::merged_metrics`]:
+    /// with `metrics_dir`, those of every process sharing it); empty when tracing or metrics
     /// are off.
     pub fn metrics_text(&self) -> String {
-        self.metrics()
+        self.merged_metrics()
             .map(|m| m.prometheus_text())
             .unwrap_or_default()
     }
@@ -442,6 +468,7 @@ impl Tracing {
             .pipeline
             .as_ref()
             .and_then(|p| p.metrics.as_ref());
+        let files = self.metrics_files_counts();
         Health {
             tracing_enabled: c.enabled,
             shut_down: self
@@ -474,7 +501,22 @@ impl Tracing {
             metrics_enabled: metrics.is_some(),
             metrics_series: metrics.map_or(0, |m| m.series_count()),
             metrics_overflowed: metrics.map_or(0, |m| m.overflowed()),
+            metrics_dir: c.metrics_dir.clone().filter(|_| metrics.is_some()),
+            metrics_files_skipped: files.0,
+            metrics_file_write_failures: files.1,
         }
+    }
+
+    /// The metrics files' counters: skipped, write failures (0 without them).
+    fn metrics_files_counts(&self) -> (u64, u64) {
+        #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+        if let Some(f) = (self.inner.pipeline.as_ref()).and_then(|p| p.metrics_files.as_ref()) {
+            return (
+                f.skipped.load(Ordering::Relaxed),
+                f.write_failures.load(Ordering::Relaxed),
+            );
+        }
+        (0, 0)
     }
 }
 

@@ -98,6 +98,8 @@ class TracingConfig:
     metrics_max_series: int = _D["metrics_max_series"]
     redact_keys: list[str] = dataclasses.field(default_factory=lambda: list(_D["redact_keys"]))
     max_body_bytes: int = _D["max_body_bytes"]
+    metrics_dir: str | None = _D["metrics_dir"]
+    metrics_sync_interval_millis: int = _D["metrics_sync_interval_millis"]
 
     def __post_init__(self) -> None:
         self.to_json()
@@ -694,6 +696,8 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 def metrics_text() -> str:
     """The span-derived metrics (every span, sampled or not) in the Prometheus text format:
+    with ``metrics_dir`` (``CROSSTRACE_METRICS_DIR``), those of every process sharing it (the
+    workers of a uvicorn or gunicorn server), else this process's:
     ``traces_total``, the ``duration`` histogram in ms, ``duration_quantile``, the sampling
     gauges. Empty when metrics are off (``CROSSTRACE_METRICS=false``)."""
     return _native.metrics_text()

@@ -66,6 +66,8 @@ pub const VARIABLES: &[&str] = &[
     "CROSSTRACE_EXPORT_ATTEMPT_TIMEOUT",
     "CROSSTRACE_REDACT_KEYS",
     "CROSSTRACE_MAX_BODY_BYTES",
+    "CROSSTRACE_METRICS_DIR",
+    "CROSSTRACE_METRICS_SYNC_INTERVAL",
 ];
 
 struct Env<F> {
@@ -109,11 +111,22 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// A whole number of `unit` from 1 to `max` (anything else, `-1`, `NaN`, `1e300` or
     /// `18446744073709551616` included, is an error naming the variable and the bound).
     fn whole(&self, names: &[&str], max: u64, unit: &str) -> Result<Option<u64>, ConfigError> {
+        self.whole_from(names, 1, max, unit)
+    }
+
+    /// A whole number of `unit` from `min` to `max` (see [`Env::whole`]).
+    fn whole_from(
+        &self,
+        names: &[&str],
+        min: u64,
+        max: u64,
+        unit: &str,
+    ) -> Result<Option<u64>, ConfigError> {
         match self.first(names) {
             None => Ok(None),
             Some((var, raw)) => match raw.trim().parse::<u64>() {
-                Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(ConfigError::new(var, raw, super::whole(unit, 1, max))),
+                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(ConfigError::new(var, raw, super::whole(unit, min, max))),
             },
         }
     }
@@ -418,6 +431,22 @@ impl TracingConfig {
             };
         }
 
+        if let Some((var, raw)) = env.get("CROSSTRACE_METRICS_DIR") {
+            let dir = raw.trim();
+            if let Some(expected) = super::check_metrics_dir(dir) {
+                return Err(ConfigError::new(var, &raw, expected));
+            }
+            c.metrics_dir = Some(dir.to_owned());
+        }
+        if let Some(ms) = env.whole_from(
+            &["CROSSTRACE_METRICS_SYNC_INTERVAL"],
+            bounds::MIN_METRICS_SYNC_MILLIS,
+            bounds::MAX_METRICS_SYNC_MILLIS,
+            "milliseconds",
+        )? {
+            c.metrics_sync_interval_millis = ms;
+        }
+
         c.auto_instrument = env
             .bool("OTEL_AUTO_INSTRUMENT")?
             .unwrap_or(c.auto_instrument);
@@ -549,6 +578,18 @@ mod tests {
         .unwrap();
         assert_eq!(c.endpoint.as_deref(), Some("http://a:4317"));
         assert_eq!(c.sampling_rate, 0.25);
+    }
+
+    #[test]
+    fn a_metrics_dir_is_a_path() {
+        let c = cfg(&[("CROSSTRACE_METRICS_DIR", " /run/m ")]).unwrap();
+        assert_eq!(c.metrics_dir.as_deref(), Some("/run/m"));
+        for bad in ["/tmp/a\tb", "/tmp/\u{0}", &"x".repeat(4097)] {
+            let e = cfg(&[("CROSSTRACE_METRICS_DIR", bad)]).unwrap_err();
+            assert_eq!(e.source_name, "CROSSTRACE_METRICS_DIR");
+            assert!(e.expected.contains("directory"), "{}", e.expected);
+        }
+        assert_eq!(cfg(&[]).unwrap().metrics_dir, None);
     }
 
     #[test]

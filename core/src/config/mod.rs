@@ -309,6 +309,16 @@ pub struct TracingConfig {
     /// The most bytes of a request body a binding records (after redaction); 0 records none
     /// (`CROSSTRACE_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// A directory the processes of one host share for their span metrics
+    /// (`CROSSTRACE_METRICS_DIR`): each process writes a snapshot of its table there (a file
+    /// per process, replaced atomically), and rendering the metrics merges every file in it,
+    /// those of exited processes included, so a scrape that reaches any worker of a
+    /// multi-process server sees the totals of all of them. `None` (the default): the metrics
+    /// are this process's alone. Native only (a wasm instance is one process: ignored there).
+    pub metrics_dir: Option<String>,
+    /// How often, in ms, a process writes its metrics file into `metrics_dir` (also at flush,
+    /// shutdown and before rendering) (`CROSSTRACE_METRICS_SYNC_INTERVAL`).
+    pub metrics_sync_interval_millis: u64,
 }
 
 /// The documented, inclusive bounds of the numeric settings: a value outside them is a
@@ -335,6 +345,12 @@ pub mod bounds {
     pub const MAX_METRICS_BUCKET_MS: f64 = 86_400_000.0;
     /// `max_body_bytes`, bytes (0 records no body).
     pub const MAX_BODY_BYTES: usize = 1 << 16;
+    /// `metrics_sync_interval_millis`: the shortest interval, ms.
+    pub const MIN_METRICS_SYNC_MILLIS: u64 = 10;
+    /// `metrics_sync_interval_millis`: the longest interval, ms (an hour).
+    pub const MAX_METRICS_SYNC_MILLIS: u64 = 3_600_000;
+    /// `metrics_dir`: the longest path, bytes.
+    pub const MAX_METRICS_DIR_BYTES: usize = 4096;
 }
 
 /// "a whole number of {unit} from {min} to {max}": what a bounded count accepts.
@@ -394,6 +410,8 @@ pub mod defaults {
     pub const ATTRIBUTE_COUNT_LIMIT: usize = 128;
     /// Recorded request body, bytes.
     pub const MAX_BODY_BYTES: usize = 1024;
+    /// How often a process writes its metrics file (`metrics_dir`), ms.
+    pub const METRICS_SYNC_INTERVAL_MILLIS: u64 = 1000;
     /// Jaeger's Thrift-over-HTTP collector.
     pub const JAEGER_ENDPOINT: &str = "http://localhost:14268/api/traces";
     /// OTLP/gRPC.
@@ -442,6 +460,8 @@ impl Default for TracingConfig {
             metrics_max_series: crate::metrics::DEFAULT_MAX_SERIES,
             redact_keys: vec!["default".into()],
             max_body_bytes: defaults::MAX_BODY_BYTES,
+            metrics_dir: None,
+            metrics_sync_interval_millis: defaults::METRICS_SYNC_INTERVAL_MILLIS,
         }
     }
 }
@@ -535,6 +555,14 @@ impl TracingConfig {
         seconds_within_bounds(self.export_attempt_timeout_seconds)
     }
 
+    /// The metrics files' sync interval as a `Duration` (within its bounds).
+    pub fn metrics_sync_interval(&self) -> Duration {
+        Duration::from_millis(self.metrics_sync_interval_millis.clamp(
+            bounds::MIN_METRICS_SYNC_MILLIS,
+            bounds::MAX_METRICS_SYNC_MILLIS,
+        ))
+    }
+
     /// The schedule delay as a `Duration` (within its bounds).
     pub fn schedule_delay(&self) -> Duration {
         Duration::from_millis(
@@ -604,6 +632,18 @@ impl TracingConfig {
             bounds::MAX_BODY_BYTES as u64,
             "bytes",
         )?;
+        check_whole(
+            "metrics_sync_interval_millis",
+            self.metrics_sync_interval_millis,
+            bounds::MIN_METRICS_SYNC_MILLIS,
+            bounds::MAX_METRICS_SYNC_MILLIS,
+            "milliseconds",
+        )?;
+        if let Some(dir) = &self.metrics_dir {
+            if let Some(expected) = check_metrics_dir(dir) {
+                return Err(ConfigError::new("metrics_dir", dir.as_str(), expected));
+            }
+        }
         crate::redact::Policy::new(&self.redact_keys).map_err(|wrong| {
             ConfigError::new(
                 "redact_keys",
@@ -772,6 +812,11 @@ fn numeric_expected(field: &str) -> Option<String> {
         "attribute_count_limit" => count("attributes", bounds::MAX_ATTRIBUTE_COUNT),
         "metrics_max_series" => count("label sets", bounds::MAX_METRICS_SERIES),
         "max_body_bytes" => whole("bytes", 0, bounds::MAX_BODY_BYTES as u64),
+        "metrics_sync_interval_millis" => whole(
+            "milliseconds",
+            bounds::MIN_METRICS_SYNC_MILLIS,
+            bounds::MAX_METRICS_SYNC_MILLIS,
+        ),
         _ => return None,
     })
 }
@@ -797,6 +842,18 @@ pub(crate) fn check_buckets(b: &[f64]) -> Option<&'static str> {
     (!ok).then_some(
         "1 to 64 strictly increasing numbers of milliseconds, each above 0 and at most \
          86400000 (a day)",
+    )
+}
+
+/// What is wrong with a `metrics_dir`, if anything: it must name a directory (not empty or
+/// blank, no control characters, at most [`bounds::MAX_METRICS_DIR_BYTES`]).
+pub(crate) fn check_metrics_dir(dir: &str) -> Option<&'static str> {
+    let ok = !dir.trim().is_empty()
+        && dir.len() <= bounds::MAX_METRICS_DIR_BYTES
+        && !dir.chars().any(char::is_control);
+    (!ok).then_some(
+        "a directory path (not empty, no control characters, at most 4096 bytes) the \
+         processes of this host share",
     )
 }
 
@@ -898,6 +955,14 @@ impl TracingConfigBuilder {
         redact_keys: Vec<String>,
         /// See [`TracingConfig::max_body_bytes`].
         max_body_bytes: usize,
+        /// See [`TracingConfig::metrics_sync_interval_millis`].
+        metrics_sync_interval_millis: u64,
+    }
+
+    /// See [`TracingConfig::metrics_dir`].
+    pub fn metrics_dir(mut self, dir: impl Into<String>) -> Self {
+        self.config.metrics_dir = Some(dir.into());
+        self
     }
 
     /// See [`TracingConfig::endpoint`].

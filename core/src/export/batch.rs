@@ -98,6 +98,21 @@ pub struct BatchProcessor {
     worker: Mutex<Option<worker::Handle>>,
     #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
     spawn: Spawn,
+    /// Run in a forked child at the first use of the queue, after its export thread started:
+    /// what else the pipeline runs on a thread of its own starts again there.
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    child_hook: std::sync::OnceLock<ChildHook>,
+}
+
+/// See [`BatchProcessor::on_child`].
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+struct ChildHook(Box<dyn Fn() + Send + Sync>);
+
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+impl std::fmt::Debug for ChildHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChildHook")
+    }
 }
 
 /// The processor's locks, held by the thread that forks from just before `fork()` until
@@ -149,6 +164,7 @@ impl BatchProcessor {
                 shared,
                 worker: Mutex::new(Some(handle)),
                 spawn,
+                child_hook: std::sync::OnceLock::new(),
             })
         }
         #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
@@ -200,8 +216,18 @@ impl BatchProcessor {
                     }
                 }
             }
+            drop(worker);
+            if let Some(hook) = self.child_hook.get() {
+                (hook.0)();
+            }
         }
         st
+    }
+
+    /// Sets what runs in a forked child at the first use of the queue (once).
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    pub(crate) fn on_child(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.child_hook.set(ChildHook(hook));
     }
 
     /// Takes the processor's locks for a fork (see [`ForkHold`]).

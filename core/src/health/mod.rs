@@ -334,6 +334,14 @@ pub struct Health {
     pub metrics_series: usize,
     /// Spans counted in overflow series because the label-set cap was reached.
     pub metrics_overflowed: u64,
+    /// The directory whose metrics files the host's processes share (`metrics_dir`), when
+    /// metrics are on.
+    pub metrics_dir: Option<String>,
+    /// Metrics files skipped while merging them (unreadable, damaged, other histogram
+    /// bounds): counted each time one is.
+    pub metrics_files_skipped: u64,
+    /// Writes of this process's metrics file that failed.
+    pub metrics_file_write_failures: u64,
 }
 
 impl Health {

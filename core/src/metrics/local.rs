@@ -88,6 +88,16 @@ impl Shard {
     pub(super) fn sampled_out(&self) -> u64 {
         self.sampled_out.load(Ordering::Relaxed)
     }
+
+    /// Lets every pending pair go unfolded and the sampled-out count go back to zero: in a
+    /// forked child starting its metrics from zero, under the table's lock (the only thread
+    /// left, the forking one, is inside the fork handler: no push runs).
+    #[cfg(unix)]
+    pub(super) fn discard(&self) {
+        self.tail
+            .store(self.head.load(Ordering::Acquire), Ordering::Release);
+        self.sampled_out.store(0, Ordering::Relaxed);
+    }
 }
 
 /// A thread's state for one [`SpanMetrics`].

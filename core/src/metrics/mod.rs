@@ -17,6 +17,8 @@
 //! Exposition is the Prometheus text format ([`MetricsSnapshot::prometheus_text`]); durations are in
 //! milliseconds, as the specification's `HighLatency` alert (`> 1000`) implies.
 
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub(crate) mod files;
 mod local;
 mod sketch;
 
@@ -312,6 +314,10 @@ pub struct SeriesStats {
     pub count: u64,
     /// Their total duration, ms.
     pub sum_ms: f64,
+    /// The shortest of them, ms (`+inf` while `count` is 0).
+    pub min_ms: f64,
+    /// The longest of them, ms (`-inf` while `count` is 0).
+    pub max_ms: f64,
     /// Per bucket (non-cumulative), the last one for values above every bound.
     pub buckets: Vec<u64>,
     /// The durations' quantile sketch.
@@ -330,6 +336,75 @@ struct Table {
     shards: Vec<Arc<local::Shard>>,
     /// Spans sampled out that were counted in shards since forgotten.
     retired_sampled_out: u64,
+}
+
+impl SeriesStats {
+    /// No span yet, with `bounds` histogram bounds.
+    pub(crate) fn empty(bounds: usize) -> SeriesStats {
+        SeriesStats {
+            count: 0,
+            sum_ms: 0.0,
+            min_ms: f64::INFINITY,
+            max_ms: f64::NEG_INFINITY,
+            buckets: vec![0; bounds + 1],
+            sketch: Sketch::default(),
+        }
+    }
+
+    /// Adds `other`'s spans (same histogram bounds): counts, sums and buckets add, min and max
+    /// are the extremes of both, the sketches merge exactly.
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    pub(crate) fn merge(&mut self, other: &SeriesStats) {
+        self.count += other.count;
+        self.sum_ms += other.sum_ms;
+        self.min_ms = self.min_ms.min(other.min_ms);
+        self.max_ms = self.max_ms.max(other.max_ms);
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a += b;
+        }
+        self.sketch.merge(&other.sketch);
+    }
+
+    /// Back to no span, keeping the memory (no allocation: a fork handler calls it).
+    #[cfg(unix)]
+    fn clear(&mut self) {
+        self.count = 0;
+        self.sum_ms = 0.0;
+        self.min_ms = f64::INFINITY;
+        self.max_ms = f64::NEG_INFINITY;
+        self.buckets.iter_mut().for_each(|b| *b = 0);
+        self.sketch.clear();
+    }
+}
+
+/// The table's lock, held across a fork.
+#[cfg(unix)]
+pub(crate) struct ForkHold<'a> {
+    metrics: &'a SpanMetrics,
+    table: MutexGuard<'a, Table>,
+}
+
+#[cfg(unix)]
+impl ForkHold<'_> {
+    /// In the child, before the lock is let go: with `from_zero` (the processes of a host share
+    /// their metrics through files, `metrics_dir`, so the parent's counts are in the parent's
+    /// file and must not be counted again in the child's), every count goes back to zero —
+    /// series kept, pending spans of the threads' rings let go, memory kept (nothing is
+    /// allocated in a fork handler). Without it the child keeps the parent's counts.
+    pub(crate) fn in_child(&mut self, from_zero: bool) {
+        if !from_zero {
+            return;
+        }
+        let t = &mut *self.table;
+        for (_, s) in &mut t.series {
+            s.clear();
+        }
+        for shard in &t.shards {
+            shard.discard();
+        }
+        t.retired_sampled_out = 0;
+        self.metrics.overflowed.store(0, Ordering::Relaxed);
+    }
 }
 
 /// See [`Table::statics`].
@@ -531,10 +606,13 @@ impl SpanMetrics {
     }
 
     /// The table's lock, held across a fork (see [`crate::platform::fork`]). The child keeps the
-    /// parent's series and counts.
+    /// parent's series and counts, unless [`ForkHold::in_child`] is asked to start it from zero.
     #[cfg(unix)]
-    pub(crate) fn hold_for_fork(&self) -> MutexGuard<'_, impl Sized> {
-        self.lock()
+    pub(crate) fn hold_for_fork(&self) -> ForkHold<'_> {
+        ForkHold {
+            metrics: self,
+            table: self.lock(),
+        }
     }
 
     /// The series of a `'static` name with no labelling attributes, and whether it may be
@@ -564,6 +642,8 @@ impl SpanMetrics {
         let s = &mut t.series[i].1;
         s.count += 1;
         s.sum_ms += ms;
+        s.min_ms = s.min_ms.min(ms);
+        s.max_ms = s.max_ms.max(ms);
         s.buckets[bucket] += 1;
         s.sketch.add(ms);
     }
@@ -628,15 +708,8 @@ impl SpanMetrics {
 
     fn insert(&self, t: &mut Table, hash: u64, key: SeriesKey) -> usize {
         let i = t.series.len();
-        t.series.push((
-            key,
-            SeriesStats {
-                count: 0,
-                sum_ms: 0.0,
-                buckets: vec![0; self.buckets_ms.len() + 1],
-                sketch: Sketch::default(),
-            },
-        ));
+        t.series
+            .push((key, SeriesStats::empty(self.buckets_ms.len())));
         t.index.entry(hash).or_default().push(i as u32);
         i
     }

@@ -93,6 +93,47 @@ impl Sketch {
         }
     }
 
+    /// Back to empty, keeping the memory (no allocation: a fork handler calls it).
+    #[cfg(unix)]
+    pub(crate) fn clear(&mut self) {
+        self.counts.clear();
+        self.offset = 0;
+        self.zeros = 0;
+        self.total = 0;
+    }
+
+    /// The sketch's parts: the first bucket's index, the bucket counts, the zeros and the
+    /// total (what a metrics file holds, [`super::files`]).
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    pub(crate) fn parts(&self) -> (i32, &[u64], u64, u64) {
+        (self.offset, &self.counts, self.zeros, self.total)
+    }
+
+    /// A sketch from [`Sketch::parts`], checked: the buckets within the index range a value
+    /// can have, at most as many as a sketch keeps, and the total their sum with the zeros.
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    pub(crate) fn from_parts(
+        offset: i32,
+        counts: Vec<u64>,
+        zeros: u64,
+        total: u64,
+    ) -> Option<Sketch> {
+        // A key is the top 18 bits of a non-negative f64 below infinity.
+        const KEYS: i64 = 1 << (64 - 1 - (52 - SUB_BITS));
+        let end = i64::from(offset) + counts.len() as i64;
+        let sum = counts
+            .iter()
+            .try_fold(zeros, |acc, n| acc.checked_add(*n))?;
+        (offset >= 0 && end <= KEYS && counts.len() <= MAX_BUCKETS && sum == total).then_some(
+            Sketch {
+                offset,
+                counts,
+                zeros,
+                total,
+            },
+        )
+    }
+
     /// Values added.
     pub fn count(&self) -> u64 {
         self.total
