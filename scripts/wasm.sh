@@ -38,7 +38,7 @@ build() {
     -o "$PKG/wasm/crosstrace_wasm_bg.wasm" "$PKG/wasm/crosstrace_wasm_bg.wasm"
   # The entry points (index.js: browsers and bundlers; node.js: Node's ES modules; index.cjs:
   # CommonJS) over one core.js; the typings, also for `require` (index.d.cts).
-  cp bindings-wasm/js/{index.js,node.js,core.js,index.cjs,index.d.ts,wasm.d.ts} \
+  cp bindings-wasm/js/{index.js,node.js,core.js,otel.js,index.cjs,index.d.ts,otel.d.ts,wasm.d.ts} \
     bindings-wasm/package.json bindings-wasm/README.md LICENSE "$PKG/"
   cp bindings-wasm/js/index.d.ts "$PKG/index.d.cts"
   echo "built $PKG ($(du -sh "$PKG/wasm/crosstrace_wasm_bg.wasm" | cut -f1) wasm)"
@@ -136,6 +136,8 @@ browser_test() {
   node bindings-wasm/tests/browser/run.mjs \
     "http://127.0.0.1:${JAEGER_OTLP_HTTP_PORT:-4318}/v1/traces" \
     "http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
+  step "wasm: the official OpenTelemetry JS instrumentations on crosstrace/otel (Node, Chromium)"
+  node bindings-wasm/tests/otel/run.mjs "$PKG"
 }
 
 case "${1:-}" in

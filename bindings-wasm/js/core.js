@@ -56,9 +56,16 @@ function encodeAttributes(attributes) {
   return JSON.stringify(attributes);
 }
 
+/** Runs the exporter's own work (its fetch calls start synchronously inside): `crosstrace/otel`
+ * runs it with tracing suppressed, so instrumented fetch or undici do not trace the export. */
+let exportScope = (fn) => fn();
+export function _setExportScope(scope) {
+  exportScope = scope;
+}
+
 function flushSoon(keepalive = false) {
   if (!flushing) {
-    flushing = raw.flush(keepalive).finally(() => {
+    flushing = exportScope(() => raw.flush(keepalive)).finally(() => {
       flushing = null;
     });
   }
@@ -125,6 +132,20 @@ export class Span {
       name,
       attributes === undefined ? undefined : encodeAttributes(attributes),
     );
+    return this;
+  }
+  /** Links this span to `to` (a Span, or a Context from `extract`), with attributes. */
+  addLink(to, attributes) {
+    raw.spanAddLink(
+      this._h,
+      parentContext(to),
+      attributes === undefined ? undefined : encodeAttributes(attributes),
+    );
+    return this;
+  }
+  /** Renames the span (e.g. once the route is known). */
+  updateName(name) {
+    raw.spanUpdateName(this._h, name);
     return this;
   }
   /** Records an exception event (type, message, stack) and sets error status. */
@@ -354,7 +375,7 @@ export async function shutdown() {
   if (timer !== null) clearInterval(timer);
   timer = null;
   if (flushing) await flushing;
-  await raw.shutdown();
+  await exportScope(() => raw.shutdown());
 }
 
 export const Context = raw.Context;

@@ -59,6 +59,8 @@ export declare class Context {
   toJSON(): string;
   static fromJSON(json: string): Context;
   withCorrelation(id?: string, userId?: string, operation?: string, fieldsJson?: string): Context;
+  /** Whether the parent span is sampled; false without a parent. */
+  sampled(): boolean;
   free(): void;
 }
 
@@ -66,6 +68,10 @@ export declare class Span {
   setAttribute(key: string, value: AttributeValue): this;
   setAttributes(attributes: Attributes): this;
   addEvent(name: string, attributes?: Attributes): this;
+  /** Links this span to `to` (a Span, or a Context from `extract`), with attributes. */
+  addLink(to: Span | Context, attributes?: Attributes): this;
+  /** Renames the span (e.g. once the route is known). */
+  updateName(name: string): this;
   recordException(error: unknown): this;
   setStatus(code: 'ok' | 'error' | 'unset', description?: string): this;
   /** Ends the span, now or at `endTime` (a Date or ms since the Unix epoch). */

@@ -41,6 +41,11 @@ impl Context {
         self.inner.span_context().map(|s| s.span_id().to_string())
     }
 
+    /// Whether the parent span is sampled (its trace flags); false without a parent.
+    pub fn sampled(&self) -> bool {
+        self.inner.span_context().is_some_and(|s| s.is_sampled())
+    }
+
     /// The shared vectors' JSON shape of this context.
     #[wasm_bindgen(js_name = toJSON)]
     pub fn to_json(&self) -> String {

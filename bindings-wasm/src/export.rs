@@ -151,12 +151,17 @@ pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
         Target::Http { wire, .. } => Some(Encoder::new(*wire, tracing.resource())),
         Target::Console | Target::Discard => None,
     };
-    loop {
+    // What is queued now, as OpenTelemetry's forceFlush: spans that end while this flush is
+    // exporting wait for the next one. Draining until empty would never end where the export
+    // itself makes spans (an instrumented server in the same program answering it).
+    let mut left = tracing.queue_depth();
+    while left > 0 {
         let batch = tracing.take_batch();
         if batch.is_empty() {
             return Ok(());
         }
         let n = batch.len();
+        left = left.saturating_sub(n as u64);
         let outcome = match (&target, &encoder) {
             (Target::Http { url, headers, .. }, Some(encoder)) => {
                 send(url, headers, encoder.payload(batch), keepalive).await
@@ -169,12 +174,19 @@ pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
         };
         tracing.report_export(n, outcome);
     }
+    Ok(())
 }
 
 /// Exports what is queued, then stops: later spans are no-ops.
 #[wasm_bindgen]
 pub async fn shutdown() -> Result<(), JsValue> {
-    flush(true).await?;
+    // A few rounds: spans that ended during one export go out with the next.
+    for _ in 0..3 {
+        flush(true).await?;
+        if tracing().queue_depth() == 0 {
+            break;
+        }
+    }
     let t = tracing();
     match t.shutdown(std::time::Duration::from_secs(0)) {
         Ok(_) | Err(CoreError::AlreadyShutdown) => Ok(()),

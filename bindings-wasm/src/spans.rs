@@ -355,3 +355,23 @@ pub fn start_span(
     }
     Ok(insert_span(b.start()))
 }
+
+/// Renames a live span (OpenTelemetry's `updateName`).
+#[wasm_bindgen(js_name = spanUpdateName)]
+pub fn span_update_name(span: u32, name: &str) {
+    with_span(span, |s| {
+        s.update_name(crosstrace::binding::intern::string(name))
+    });
+}
+
+/// Links a live span to the span of `to` (a context from `extract` or a span's), with
+/// attributes (an object, or its JSON). A context without a span adds nothing.
+#[wasm_bindgen(js_name = spanAddLink)]
+pub fn span_add_link(span: u32, to: &Context, attrs: &JsValue) -> Result<(), JsValue> {
+    let a = attributes(attrs)?;
+    if let Some(sc) = to.inner.span_context() {
+        let link = crosstrace::Link::new(sc.clone(), a, 0);
+        with_span(span, |s| s.add_link(link));
+    }
+    Ok(())
+}

@@ -310,6 +310,36 @@ test('flushes on its own: at batch size and on the schedule-delay timer', async 
   await c.close();
 });
 
+test('flush exports what was queued when called, even when its export makes spans', async () => {
+  // A traced server in the same program answering the export: every export request ends a
+  // span. flush() used to export until the queue was empty, and so never returned.
+  const requests = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      requests.push(req.url);
+      ct.startSpan('POST /v1/traces', { kind: 'server' }).end();
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+      res.end();
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  await ct.init({
+    backend: 'otlp',
+    endpoint: `http://127.0.0.1:${server.address().port}/v1/traces`,
+    scheduleDelayMillis: 60000,
+  });
+  for (let i = 0; i < 3; i++) ct.startSpan(`work-${i}`).end();
+  const flushed = await Promise.race([
+    ct.flush().then(() => true),
+    new Promise((r) => setTimeout(() => r(false), 5000)),
+  ]);
+  assert.equal(flushed, true, 'flush() returns');
+  assert.equal(requests.length, 1, 'one export for the 3 spans queued at the call');
+  assert.equal(ct.health().queue_depth, 1, "the export's own server span waits for the next flush");
+  await new Promise((r) => server.close(r));
+});
+
 test('shutdown exports what is queued; later spans are no-ops', async () => {
   const c = await collector();
   await ct.init({ backend: 'otlp', endpoint: c.url, scheduleDelayMillis: 60000 });

@@ -54,3 +54,12 @@ export async function main(): Promise<number> {
     health().spans_ended
   );
 }
+
+// crosstrace/otel: registered with @opentelemetry/api.
+import { registerOpenTelemetry, CrosstraceTracerProvider } from '../pkg/otel.js';
+const registered = registerOpenTelemetry({ contextManager: false });
+const provider: CrosstraceTracerProvider = registered.provider;
+const tracer = provider.getTracer('checkout', '1.0.0');
+tracer.startSpan('typed').end();
+const linked: boolean = registered.tracerProvider && registered.propagator;
+void linked;

@@ -399,6 +399,8 @@ console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir 
     'index.js',
     'node.js',
     'core.js',
+    'otel.js',
+    'otel.d.ts',
     'index.cjs',
     'index.d.ts',
     'index.d.cts',
@@ -428,7 +430,8 @@ console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir 
     typeof pkg.exports?.['./wasm'] === 'object' || typeof pkg.exports?.['./wasm'] === 'string',
     'exports["./wasm"]: the .wasm is an exported path',
   );
-  // The browser path: index.js and everything it imports, transitively, within the package.
+  // The browser path: index.js and crosstrace/otel (otel.js) and everything they import,
+  // transitively, within the package.
   const seen = new Set();
   const visit = (f) => {
     if (seen.has(f)) return;
@@ -441,6 +444,11 @@ console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir 
     }
   };
   visit('index.js');
+  visit('otel.js');
+  check(
+    typeof pkg.exports?.['./otel'] === 'object',
+    'exports["./otel"]: crosstrace behind the OpenTelemetry API',
+  );
   const nodeImports = [...seen].filter((f) =>
     /['"]node:|\brequire\s*\(|\bprocess\.versions\b/.test(
       readFileSync(join(x, 'package', f), 'utf8'),

@@ -1,0 +1,320 @@
+// crosstrace behind the OpenTelemetry JS API (`crosstrace/otel`): a TracerProvider, a
+// TextMapPropagator and, where none is registered, a context manager, so code and official
+// instrumentations written against `@opentelemetry/api` (fetch, XMLHttpRequest, document-load in
+// pages; http, undici in Node) make crosstrace spans unchanged. Import `crosstrace` (and `init`)
+// as usual; this module adds no state of its own beyond the API's globals.
+//
+// `@opentelemetry/api` is a peer dependency: the page's own copy is the one its instrumentations
+// use. Never imports `node:*`.
+import {
+  ROOT_CONTEXT,
+  TraceFlags,
+  context as apiContext,
+  createContextKey,
+  isSpanContextValid,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
+
+import { Context, _setExportScope, extract, inject, startSpan } from './core.js';
+
+/** Where an extracted crosstrace context (its baggage and correlation) rides in an API context. */
+const CROSSTRACE_CONTEXT = createContextKey('crosstrace context');
+/** The key of `@opentelemetry/core`'s suppressTracing (a `Symbol.for`, so the same symbol):
+ * instrumentations and exporters set it around work that must not be traced. */
+const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+const INVALID_SPAN_CONTEXT = {
+  traceId: '00000000000000000000000000000000',
+  spanId: '0000000000000000',
+  traceFlags: TraceFlags.NONE,
+};
+const STATUS = ['unset', 'ok', 'error'];
+
+/** OpenTelemetry's TimeInput (HrTime, ms since the epoch or since the time origin, Date) as ms
+ * since the Unix epoch; undefined for none. */
+function epochMillis(t) {
+  if (t === undefined || t === null) return undefined;
+  if (Array.isArray(t)) return t[0] * 1e3 + t[1] / 1e6;
+  if (t instanceof Date) return t.getTime();
+  if (typeof t === 'number') {
+    const origin = typeof performance !== 'undefined' ? performance.timeOrigin : 0;
+    return t < origin ? origin + t : t;
+  }
+  return undefined;
+}
+
+/** An attribute value crosstrace takes: arrays become their JSON text; null, undefined and
+ * other values are dropped (the API never throws). */
+function attributeValue(v) {
+  const t = typeof v;
+  if (t === 'string' || t === 'number' || t === 'boolean' || t === 'bigint') return v;
+  if (Array.isArray(v)) return JSON.stringify(v);
+  return undefined;
+}
+
+function cleanAttributes(attributes) {
+  if (!attributes) return undefined;
+  const out = {};
+  for (const k in attributes) {
+    const v = attributeValue(attributes[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/** A crosstrace Context for a span context crosstrace did not make (another SDK's, or one the
+ * API built), keeping the baggage and correlation `cx` carries when it is the same trace. */
+function contextOf(sc, cx) {
+  const stored = cx.getValue(CROSSTRACE_CONTEXT);
+  if (stored && stored.traceId() === sc.traceId && stored.spanId() === sc.spanId) return stored;
+  const flags = (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED ? '01' : '00';
+  const headers = { traceparent: `00-${sc.traceId}-${sc.spanId}-${flags}` };
+  const state = sc.traceState && sc.traceState.serialize();
+  if (state) headers.tracestate = state;
+  return extract(headers);
+}
+
+/** The parent an API context names: a crosstrace span, a foreign span context, or only the
+ * baggage and correlation of an extracted one. */
+function parentIn(cx) {
+  const span = trace.getSpan(cx);
+  if (span instanceof OtelSpan) return span._span;
+  if (span && isSpanContextValid(span.spanContext())) return contextOf(span.spanContext(), cx);
+  return cx.getValue(CROSSTRACE_CONTEXT) ?? new Context();
+}
+
+/** An API Span over a crosstrace span. */
+class OtelSpan {
+  constructor(span) {
+    this._span = span;
+    this._sc = null;
+  }
+  spanContext() {
+    if (this._sc === null) {
+      this._sc = {
+        traceId: this._span.traceId,
+        spanId: this._span.spanId,
+        traceFlags: this._span.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+        isRemote: false,
+      };
+    }
+    return this._sc;
+  }
+  setAttribute(key, value) {
+    const v = attributeValue(value);
+    if (v !== undefined) this._span.setAttribute(key, v);
+    return this;
+  }
+  setAttributes(attributes) {
+    for (const k in attributes) this.setAttribute(k, attributes[k]);
+    return this;
+  }
+  addEvent(name, attributesOrTime, _time) {
+    const attrs =
+      attributesOrTime && typeof attributesOrTime === 'object' && !Array.isArray(attributesOrTime)
+        ? cleanAttributes(attributesOrTime)
+        : undefined;
+    this._span.addEvent(name, attrs);
+    return this;
+  }
+  addLink(link) {
+    if (link && link.context && isSpanContextValid(link.context)) {
+      this._span.addLink(contextOf(link.context, ROOT_CONTEXT), cleanAttributes(link.attributes));
+    }
+    return this;
+  }
+  addLinks(links) {
+    for (const l of links || []) this.addLink(l);
+    return this;
+  }
+  setStatus(status) {
+    const code = STATUS[status && status.code] ?? 'unset';
+    this._span.setStatus(code, code === 'error' ? status.message : undefined);
+    return this;
+  }
+  updateName(name) {
+    this._span.updateName(String(name));
+    return this;
+  }
+  end(endTime) {
+    this.spanContext(); // its ids stay readable after the end
+    this._span.end(epochMillis(endTime));
+  }
+  isRecording() {
+    return this._span.isRecording();
+  }
+  /** An `exception` event, as the API specifies: the status is the caller's to set. */
+  recordException(exception, _time) {
+    const e = typeof exception === 'string' ? { message: exception } : exception || {};
+    const attrs = {};
+    const type = e.name || (e.code !== undefined ? String(e.code) : undefined);
+    if (type) attrs['exception.type'] = String(type);
+    if (e.message !== undefined) attrs['exception.message'] = String(e.message);
+    if (e.stack !== undefined) attrs['exception.stacktrace'] = String(e.stack);
+    this._span.addEvent('exception', attrs);
+  }
+}
+
+/** An API Tracer: spans under the API's active context (or the one given). */
+class OtelTracer {
+  startSpan(name, options = {}, cx = apiContext.active()) {
+    // Suppressed (e.g. crosstrace's own export, or an exporter's request): a span that records
+    // nothing and propagates nothing, as the SDK's tracer does.
+    if (cx.getValue(SUPPRESS_TRACING) === true) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+    try {
+      const span = startSpan(String(name), {
+        kind: ['internal', 'server', 'client', 'producer', 'consumer'][options.kind ?? 0],
+        attributes: cleanAttributes(options.attributes),
+        parent: options.root ? new Context() : parentIn(cx),
+        startTime: epochMillis(options.startTime),
+      });
+      const otel = new OtelSpan(span);
+      if (options.links) otel.addLinks(options.links);
+      return otel;
+    } catch {
+      // Not initialised, or a value crosstrace refuses: the API must not throw.
+      return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+    }
+  }
+  startActiveSpan(name, a, b, c) {
+    let options = {};
+    let cx = apiContext.active();
+    let fn = a;
+    if (typeof b === 'function') {
+      options = a || {};
+      fn = b;
+    } else if (typeof c === 'function') {
+      options = a || {};
+      cx = b || cx;
+      fn = c;
+    }
+    const span = this.startSpan(name, options, cx);
+    return apiContext.with(trace.setSpan(cx, span), fn, undefined, span);
+  }
+}
+
+/** The API TracerProvider: one tracer does for every instrumentation scope. */
+export class CrosstraceTracerProvider {
+  constructor() {
+    this._tracer = new OtelTracer();
+  }
+  getTracer(_name, _version, _options) {
+    return this._tracer;
+  }
+}
+
+/** W3C tracecontext and baggage, B3, Jaeger and X-Correlation-ID, as crosstrace is configured
+ * (OTEL_PROPAGATORS), through the API's getter and setter. */
+export class CrosstracePropagator {
+  inject(cx, carrier, setter) {
+    const span = trace.getSpan(cx);
+    const valid = span && isSpanContextValid(span.spanContext());
+    const from = valid ? parentIn(cx) : cx.getValue(CROSSTRACE_CONTEXT);
+    if (!from) return;
+    try {
+      for (const [k, v] of Object.entries(inject({}, from))) setter.set(carrier, k, v);
+    } catch {
+      /* not initialised: nothing to inject */
+    }
+  }
+  extract(cx, carrier, getter) {
+    const headers = [];
+    for (const k of getter.keys(carrier)) {
+      const v = getter.get(carrier, k);
+      if (Array.isArray(v)) for (const one of v) headers.push([k, String(one)]);
+      else if (v !== undefined) headers.push([k, String(v)]);
+    }
+    let found;
+    try {
+      found = extract(headers);
+    } catch {
+      return cx;
+    }
+    let out = cx.setValue(CROSSTRACE_CONTEXT, found);
+    const traceId = found.traceId();
+    const spanId = found.spanId();
+    if (traceId && spanId) {
+      out = trace.setSpanContext(out, {
+        traceId,
+        spanId,
+        traceFlags: found.sampled() ? TraceFlags.SAMPLED : TraceFlags.NONE,
+        isRemote: true,
+      });
+    }
+    return out;
+  }
+  fields() {
+    return [
+      'traceparent',
+      'tracestate',
+      'baggage',
+      'b3',
+      'x-b3-traceid',
+      'x-b3-spanid',
+      'x-b3-parentspanid',
+      'x-b3-sampled',
+      'x-b3-flags',
+      'uber-trace-id',
+      'x-correlation-id',
+    ];
+  }
+}
+
+/** A context manager for pages without one: the active context while a callback runs
+ * synchronously (what sdk-trace-web's StackContextManager does). */
+export class StackContextManager {
+  constructor() {
+    this._active = ROOT_CONTEXT;
+  }
+  active() {
+    return this._active;
+  }
+  with(cx, fn, thisArg, ...args) {
+    const previous = this._active;
+    this._active = cx || ROOT_CONTEXT;
+    try {
+      return fn.call(thisArg, ...args);
+    } finally {
+      this._active = previous;
+    }
+  }
+  bind(cx, target) {
+    if (typeof target !== 'function') return target;
+    const manager = this;
+    return function bound(...args) {
+      return manager.with(cx, () => target.apply(this, args));
+    };
+  }
+  enable() {
+    return this;
+  }
+  disable() {
+    this._active = ROOT_CONTEXT;
+    return this;
+  }
+}
+
+/**
+ * Registers crosstrace with `@opentelemetry/api`: as the global TracerProvider, as the global
+ * propagator (unless `propagator: false`), and a StackContextManager when no context manager is
+ * registered yet (unless `contextManager: false`; in Node register
+ * `@opentelemetry/context-async-hooks`'s first). Returns what was registered; a TracerProvider
+ * another SDK registered first stays, and `tracerProvider` is false.
+ */
+export function registerOpenTelemetry(options = {}) {
+  const { propagator = true, contextManager = true } = options;
+  const provider = new CrosstraceTracerProvider();
+  // crosstrace's export requests are not traced by instrumented fetch, undici or http.
+  _setExportScope((fn) =>
+    apiContext.with(apiContext.active().setValue(SUPPRESS_TRACING, true), fn),
+  );
+  const result = {
+    provider,
+    tracerProvider: trace.setGlobalTracerProvider(provider),
+    propagator: propagator ? propagation.setGlobalPropagator(new CrosstracePropagator()) : false,
+    contextManager: contextManager
+      ? apiContext.setGlobalContextManager(new StackContextManager())
+      : false,
+  };
+  return result;
+}

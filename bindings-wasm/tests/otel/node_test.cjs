@@ -1,0 +1,80 @@
+'use strict';
+// Node: the official @opentelemetry/instrumentation-http and -undici, unchanged, on crosstrace
+// through `crosstrace/otel`. An instrumented server answers an http.get and a fetch (undici);
+// each client span's context reaches the server in `traceparent`, the server span is its
+// child, and every span is exported by crosstrace (to an OTLP/HTTP receiver in this process,
+// whose own requests are not traced). Run by run.mjs inside a project that has the package
+// installed; prints one JSON line for run.mjs to check.
+const assert = require('node:assert/strict');
+
+async function main() {
+  const api = require('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+  // Node programs register their context manager (crosstrace's is for pages without one).
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const { registerInstrumentations } = require('@opentelemetry/instrumentation');
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
+  const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici');
+  registerInstrumentations({
+    instrumentations: [new HttpInstrumentation(), new UndiciInstrumentation()],
+  });
+  const http = require('node:http'); // after the instrumentation: the patched module
+
+  const seen = [];
+  const bodies = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url === '/v1/traces') {
+        bodies.push(Buffer.concat(chunks).toString('base64'));
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+        return res.end();
+      }
+      seen.push({ url: req.url, traceparent: req.headers.traceparent });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"stock":4}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+
+  const ct = await import('crosstrace');
+  const { registerOpenTelemetry } = await import('crosstrace/otel');
+  await ct.init({
+    serviceName: 'otel-node',
+    backend: 'otlp',
+    endpoint: `${origin}/v1/traces`,
+    scheduleDelayMillis: 60000,
+  });
+  const registered = registerOpenTelemetry();
+  assert.equal(registered.tracerProvider, true, 'crosstrace is the global TracerProvider');
+  assert.equal(registered.contextManager, false, "the program's own context manager stays");
+
+  await new Promise((resolve, reject) => {
+    http
+      .get(`${origin}/api/stock?via=http`, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      })
+      .on('error', reject);
+  });
+  const r = await fetch(`${origin}/api/stock?via=undici`);
+  await r.json();
+  // A span of the program's own, through the API, around an instrumented call: its child.
+  const tracer = api.trace.getTracer('checkout-service', '1.0.0');
+  await tracer.startActiveSpan('checkout', async (span) => {
+    span.setAttribute('cart.items', 2);
+    await (await fetch(`${origin}/api/stock?via=nested`)).json();
+    span.end();
+  });
+  await ct.flush();
+  await ct.shutdown();
+  server.close();
+  console.log(JSON.stringify({ seen, bodies, health: ct.health() }));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
