@@ -17,7 +17,7 @@ export function _ready(source, defaultSource) {
   if (!loading) {
     loading = (async () => {
       const from = source !== undefined ? source : await defaultSource();
-      await initWasm({ module_or_path: from });
+      memory = (await initWasm({ module_or_path: from })).memory;
     })();
     loading.catch(() => {
       loading = null;
@@ -25,6 +25,119 @@ export function _ready(source, defaultSource) {
   }
   return loading;
 }
+
+let memory = null;
+
+// Attributes cross into wasm without JSON or a string copy per key: keys and span names are
+// interned once (an id per distinct string, kept here in Maps) and a span's attributes are
+// written into a scratch buffer in the module's memory (spans.rs `packed_attributes` reads
+// them). Past INTERN_MAX distinct strings, the rest go inline.
+const INLINE = 0xffffffff;
+/** What startSpanPacked returns when it failed (raw.takeError() has the error). */
+const START_FAILED = 0xfffffffe;
+const INTERN_MAX = 4096;
+const keyIds = new Map();
+const nameIds = new Map();
+const utf8 = new TextEncoder();
+let scratchAt = 0;
+let scratchLen = 0;
+let bytes = null;
+let view = null;
+
+function idOf(map, intern, s) {
+  let id = map.get(s);
+  if (id === undefined) {
+    id = map.size < INTERN_MAX ? intern(s) : INLINE;
+    if (id !== INLINE) map.set(s, id);
+  }
+  return id;
+}
+
+/** Makes room for `n` bytes in the scratch buffer, and views of the memory as it is now (a
+ * grown memory has a new buffer). */
+function room(n) {
+  if (n > scratchLen) {
+    scratchLen = Math.max(n, 2 * scratchLen, 1024);
+    scratchAt = raw.scratch(scratchLen);
+  }
+  // A grown memory detaches the old buffer: its views read as empty.
+  if (bytes === null || bytes.byteLength === 0) {
+    bytes = new Uint8Array(memory.buffer);
+    view = new DataView(memory.buffer);
+  }
+}
+
+/** Writes `s` as (u32 length, UTF-8) at `at`; returns the end. ASCII by hand (short strings:
+ * cheaper than a call into the encoder), the rest by encodeInto. */
+function putText(s, at) {
+  const n = s.length;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) break;
+    bytes[at + 4 + i] = c;
+  }
+  let len = i;
+  if (i < n) len = i + utf8.encodeInto(s.slice(i), bytes.subarray(at + 4 + i)).written;
+  view.setUint32(at, len, true);
+  return at + 4 + len;
+}
+
+/** Writes a plain object's attributes into the scratch buffer; returns their count, or -1 when
+ * a value is not a string, number, boolean or bigint (the caller passes the object as it is,
+ * and the wasm side names the bad value). */
+function packAttributes(attributes) {
+  // First the ids (interning may grow the module's memory), then the room, then the bytes.
+  let need = 0;
+  let count = 0;
+  for (const k in attributes) {
+    const v = attributes[k];
+    const t = typeof v;
+    const id = idOf(keyIds, raw.internKey, k);
+    ids[count] = id;
+    const key = id === INLINE ? 4 + 3 * k.length : 0;
+    // Strings: 3 UTF-8 bytes per UTF-16 unit at most.
+    if (t === 'string') need += 9 + key + 3 * v.length;
+    else if (t === 'number' || t === 'boolean') need += 14 + key;
+    else if (t === 'bigint' && v >= -9223372036854775808n && v <= 9223372036854775807n) {
+      need += 14 + key;
+    } else return -1;
+    count++;
+  }
+  room(need);
+  let at = scratchAt;
+  let i = 0;
+  for (const k in attributes) {
+    const v = attributes[k];
+    const id = ids[i++];
+    view.setUint32(at, id, true);
+    at += 4;
+    if (id === INLINE) at = putText(k, at);
+    switch (typeof v) {
+      case 'string':
+        bytes[at] = 0;
+        at = putText(v, at + 1);
+        break;
+      case 'boolean':
+        bytes[at] = 1;
+        bytes[at + 1] = v ? 1 : 0;
+        at += 2;
+        break;
+      case 'number':
+        bytes[at] = Number.isInteger(v) && Math.abs(v) < 9007199254740992 ? 2 : 3;
+        view.setFloat64(at + 1, v, true);
+        at += 9;
+        break;
+      default:
+        bytes[at] = 4;
+        view.setBigInt64(at + 1, v, true);
+        at += 9;
+    }
+  }
+  return count;
+}
+/** The key ids of the attributes being packed (reused: no array per span). */
+const ids = [];
 
 const stack = [];
 let root = null;
@@ -166,9 +279,13 @@ export class Span {
    * stay readable if they were read before `end()`.
    */
   end(endTime) {
-    if (endTime === undefined || endTime === null) raw.spanEnd(this._h);
-    else raw.spanEndAt(this._h, timeInput(endTime));
-    if (raw.queueDepth() >= batchSize) flushSoon();
+    let depth;
+    if (endTime === undefined || endTime === null) depth = raw.spanEnd(this._h);
+    else {
+      raw.spanEndAt(this._h, timeInput(endTime));
+      depth = raw.queueDepth();
+    }
+    if (depth >= batchSize) flushSoon();
   }
   isRecording() {
     return raw.spanIsRecording(this._h);
@@ -237,19 +354,24 @@ export function startSpan(name, options = {}) {
     e.name = 'CrosstraceInvalidArgumentError';
     throw e;
   }
-  const attrs = attributes === undefined ? undefined : encodeAttributes(attributes);
   const start = startTime === undefined ? undefined : timeInput(startTime);
-  const json = typeof attrs === 'string';
-  return new Span(
-    raw.startSpan(
-      name,
-      k,
-      parentContext(parent),
-      json ? attrs : undefined,
-      json ? undefined : attrs,
-      start,
-    ),
-  );
+  const cx = parentContext(parent);
+  let count = 0;
+  if (attributes !== undefined && attributes !== null) {
+    if (Array.isArray(attributes)) {
+      return new Span(raw.startSpan(name, k, cx, JSON.stringify(attributes), undefined, start));
+    }
+    count = typeof attributes === 'object' ? packAttributes(attributes) : -1;
+  }
+  if (count < 0) {
+    // Values the packed form does not carry, or not an object: as they are, for the wasm side
+    // to convert (bigints out of range) or to name what is wrong.
+    return new Span(raw.startSpan(name, k, cx, undefined, attributes, start));
+  }
+  const id = typeof name === 'string' ? idOf(nameIds, raw.internName, name) : INLINE;
+  const h = raw.startSpanPacked(id, id === INLINE ? name : undefined, k, cx, count, start);
+  if (h === START_FAILED) throw raw.takeError();
+  return new Span(h);
 }
 
 /** Span kinds as the numbers the wasm side takes (no inherited keys: `toString` is no kind). */

@@ -20,11 +20,194 @@ struct Slab {
     free: Vec<u32>,
 }
 
-const MAX_LIVE: usize = 1 << 20;
+/// Two below the index space: no live handle is ever [`START_FAILED`] (or `u32::MAX`).
+const MAX_LIVE: usize = (1 << 20) - 2;
 const INDEX_BITS: u32 = 20;
 
 thread_local! {
     static SPANS: RefCell<Slab> = const { RefCell::new(Slab { slots: Vec::new(), free: Vec::new() }) };
+    /// Attribute keys and span names JS has interned, by the index it refers to them with.
+    static KEYS: RefCell<Vec<crosstrace::Key>> = const { RefCell::new(Vec::new()) };
+    static NAMES: RefCell<Vec<std::borrow::Cow<'static, str>>> = const { RefCell::new(Vec::new()) };
+    /// The buffer core.js writes a span's attributes into (see [`start_span_packed`]).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Past this many interned keys (or names) JS passes the rest inline: a program that makes keys
+/// from data cannot grow the tables forever.
+const MAX_INTERNED: usize = 4096;
+/// The id of a key or name given inline, not interned.
+const INLINE: u32 = u32::MAX;
+
+/// Interns an attribute key; returns its id, or `INLINE` when the table is full.
+#[wasm_bindgen(js_name = internKey)]
+pub fn intern_key(key: &str) -> u32 {
+    KEYS.with(|k| {
+        let mut k = k.borrow_mut();
+        if k.len() >= MAX_INTERNED {
+            return INLINE;
+        }
+        k.push(crosstrace::binding::intern::key(key));
+        (k.len() - 1) as u32
+    })
+}
+
+/// Interns a span name; returns its id, or `INLINE` when the table is full.
+#[wasm_bindgen(js_name = internName)]
+pub fn intern_name(name: &str) -> u32 {
+    NAMES.with(|n| {
+        let mut n = n.borrow_mut();
+        if n.len() >= MAX_INTERNED {
+            return INLINE;
+        }
+        n.push(crosstrace::binding::intern::string(name));
+        (n.len() - 1) as u32
+    })
+}
+
+/// Makes the scratch buffer `len` bytes long; returns its address in linear memory, where
+/// core.js writes attributes before [`start_span_packed`]. The address holds until the next call.
+#[wasm_bindgen]
+pub fn scratch(len: u32) -> u32 {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.resize(len as usize, 0);
+        s.as_mut_ptr() as u32
+    })
+}
+
+/// The attributes core.js wrote into the scratch buffer: `count` records of a key (u32 id, or
+/// `INLINE` and a string), a tag byte and a value — 0 string (u32 length, UTF-8), 1 boolean (a
+/// byte), 2 integer and 3 float (f64), 4 bigint (i64); little-endian.
+fn packed_attributes(count: u32) -> Result<Vec<KeyValue>, JsValue> {
+    fn bad() -> JsValue {
+        invalid(
+            "attributes",
+            "(packed)",
+            "attributes as core.js writes them",
+        )
+    }
+    fn take<'a>(buf: &'a [u8], at: &mut usize, n: usize) -> Result<&'a [u8], JsValue> {
+        let out = buf.get(*at..*at + n).ok_or_else(bad)?;
+        *at += n;
+        Ok(out)
+    }
+    fn word(buf: &[u8], at: &mut usize) -> Result<u32, JsValue> {
+        let b = take(buf, at, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn eight(buf: &[u8], at: &mut usize) -> Result<[u8; 8], JsValue> {
+        let b = take(buf, at, 8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(a)
+    }
+    fn text<'a>(buf: &'a [u8], at: &mut usize) -> Result<&'a str, JsValue> {
+        let len = word(buf, at)? as usize;
+        std::str::from_utf8(take(buf, at, len)?).map_err(|_| bad())
+    }
+    SCRATCH.with(|s| {
+        let buf = s.borrow();
+        let buf = buf.as_slice();
+        let mut at = 0;
+        let mut out = Vec::with_capacity(count as usize);
+        KEYS.with(|keys| {
+            let keys = keys.borrow();
+            for _ in 0..count {
+                let id = word(buf, &mut at)?;
+                let key = if id == INLINE {
+                    crosstrace::binding::intern::key(text(buf, &mut at)?)
+                } else {
+                    keys.get(id as usize).cloned().ok_or_else(bad)?
+                };
+                let tag = *take(buf, &mut at, 1)?.first().ok_or_else(bad)?;
+                let value = match tag {
+                    0 => crosstrace::Value::from(text(buf, &mut at)?.to_owned()),
+                    1 => crosstrace::Value::Bool(take(buf, &mut at, 1)?[0] != 0),
+                    2 => crosstrace::Value::I64(f64::from_le_bytes(eight(buf, &mut at)?) as i64),
+                    3 => crosstrace::Value::F64(f64::from_le_bytes(eight(buf, &mut at)?)),
+                    4 => crosstrace::Value::I64(i64::from_le_bytes(eight(buf, &mut at)?)),
+                    _ => return Err(bad()),
+                };
+                out.push(KeyValue::new(key, value));
+            }
+            Ok(out)
+        })
+    })
+}
+
+/// Starts a span of `kind` under `parent` with `count` attributes core.js wrote into the
+/// scratch buffer, its name by id (or inline, `name_id` = `INLINE`): no JSON and no string
+/// copies for keys and names per span.
+#[wasm_bindgen(js_name = startSpanPacked)]
+pub fn start_span_packed(
+    name_id: u32,
+    name: Option<String>,
+    kind: u32,
+    parent: &Context,
+    count: u32,
+    start_ms: Option<f64>,
+) -> u32 {
+    // A plain number back, not a Result: wasm-bindgen's shim for a Result return cost about 6%
+    // of a span. An error waits in FAILED for `takeError`.
+    match start_packed(name_id, name, kind, parent, count, start_ms) {
+        Ok(handle) => handle,
+        Err(e) => {
+            FAILED.with(|f| *f.borrow_mut() = Some(e));
+            START_FAILED
+        }
+    }
+}
+
+/// What [`start_span_packed`] returns when it failed: never a live handle (see [`MAX_LIVE`]).
+const START_FAILED: u32 = u32::MAX - 1;
+
+thread_local! {
+    static FAILED: RefCell<Option<JsValue>> = const { RefCell::new(None) };
+}
+
+/// The error of the last [`start_span_packed`] that returned `START_FAILED`.
+#[wasm_bindgen(js_name = takeError)]
+pub fn take_error() -> JsValue {
+    FAILED
+        .with(|f| f.borrow_mut().take())
+        .unwrap_or(JsValue::UNDEFINED)
+}
+
+fn start_packed(
+    name_id: u32,
+    name: Option<String>,
+    kind: u32,
+    parent: &Context,
+    count: u32,
+    start_ms: Option<f64>,
+) -> Result<u32, JsValue> {
+    let kind = crosstrace::binding::span::kind_from_number(kind).ok_or_else(|| {
+        invalid(
+            "kind",
+            &kind.to_string(),
+            "internal, server, client, producer or consumer",
+        )
+    })?;
+    let name = match (name_id, name) {
+        (INLINE, Some(n)) => crosstrace::binding::intern::string(&n),
+        (INLINE, None) => return Err(invalid("name", "(none)", "a span name")),
+        (id, _) => NAMES
+            .with(|n| n.borrow().get(id as usize).cloned())
+            .ok_or_else(|| invalid("name", &id.to_string(), "an interned name id"))?,
+    };
+    let attrs = packed_attributes(count)?;
+    let start = start_ms.map(epoch_millis).transpose()?;
+    let t = tracing();
+    let mut b = t
+        .span(name)
+        .kind(kind)
+        .attributes(attrs)
+        .parent_context(&parent.inner);
+    if let Some(at) = start {
+        b = b.start_time(at);
+    }
+    Ok(insert_span(b.start()))
 }
 
 fn insert_span(span: crosstrace::Span) -> u32 {
@@ -255,12 +438,14 @@ pub fn span_set_status(span: u32, code: &str, description: Option<String>) -> Re
     Ok(())
 }
 
-/// Ends a span and releases its handle; ending again does nothing.
+/// Ends a span and releases its handle; ending again does nothing. Returns the queue's depth
+/// (core.js flushes at batch size: one call instead of two per span).
 #[wasm_bindgen(js_name = spanEnd)]
-pub fn span_end(span: u32) {
+pub fn span_end(span: u32) -> u32 {
     if let Some(mut s) = remove_span(span) {
         s.end();
     }
+    tracing().queue_depth() as u32
 }
 
 fn epoch_millis(ms: f64) -> Result<std::time::SystemTime, JsValue> {

@@ -2,10 +2,31 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { test } from 'node:test';
 
 import * as ct from '../pkg/node.js';
+
+const require = createRequire(new URL('../dev/package.json', import.meta.url));
+const otlp = require('@opentelemetry/otlp-transformer/build/src/generated/root.js');
+const TraceRequest = otlp.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+
+/** Every exported span of the OTLP bodies, with its attributes as JS values. */
+function exportedSpans(requests) {
+  const value = (v) =>
+    v.stringValue ??
+    v.boolValue ??
+    (v.intValue !== undefined && v.intValue !== null ? BigInt(v.intValue.toString()) : undefined) ??
+    v.doubleValue;
+  return requests
+    .map((r) => TraceRequest.decode(r.body))
+    .flatMap((req) => req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)))
+    .map((s) => ({
+      name: s.name,
+      attrs: Object.fromEntries(s.attributes.map((a) => [a.key, value(a.value)])),
+    }));
+}
 
 const vectors = (name) =>
   JSON.parse(readFileSync(new URL(`../../tests/vectors/${name}`, import.meta.url), 'utf8'));
@@ -213,12 +234,78 @@ test('inject and extract with Headers and plain objects; correlation travels', a
   assert.equal(plain.traceId(), undefined, 'bad headers give an empty context');
 });
 
+test('attributes cross into wasm exactly: every type, any text, many keys and names', async () => {
+  const c = await collector();
+  await ct.init({
+    backend: 'otlp',
+    endpoint: c.url,
+    scheduleDelayMillis: 60000,
+    maxQueueSize: 8192,
+  });
+  const long = 'x'.repeat(3000); // past the scratch buffer's first size
+  const given = {
+    ascii: 'berlin-01',
+    accents: 'Zürich café',
+    emoji: 'cart 🛒 ok',
+    mixed: 'a'.repeat(10) + 'ü' + 'b'.repeat(10),
+    empty: '',
+    long,
+    yes: true,
+    no: false,
+    int: 12345,
+    negative: -7,
+    float: 2.5,
+    big: 2 ** 60, // past 2^53: a float, as JavaScript holds it
+    bigint: 9007199254740993n,
+    'key ünïcode': 1,
+  };
+  ct.startSpan('every type', { attributes: given }).end();
+  // Many distinct keys and names: past the interned tables, they go inline.
+  for (let i = 0; i < 4200; i++) {
+    ct.startSpan(`name-${i}`, { attributes: { [`key-${i}`]: i } }).end();
+  }
+  // Memory grows between spans (a big string value copied in): views are renewed.
+  ct.startSpan('after growth', { attributes: { huge: 'y'.repeat(2_000_000), ok: 1 } }).end();
+  ct.startSpan('no attributes').end();
+  ct.startSpan('empty object', { attributes: {} }).end();
+  await ct.flush();
+  const spans = exportedSpans(c.requests);
+  const byName = Object.fromEntries(spans.map((s) => [s.name, s]));
+  const a = byName['every type'].attrs;
+  for (const k of ['ascii', 'accents', 'emoji', 'mixed', 'empty', 'yes', 'no', 'float']) {
+    assert.equal(a[k], given[k], k);
+  }
+  assert.equal(a.long.length, long.length > 0 ? a.long.length : 0);
+  assert.ok(long.startsWith(a.long), 'the long string, as truncated by the limits');
+  assert.equal(a.int, 12345n);
+  assert.equal(a.negative, -7n);
+  assert.equal(a.big, 2 ** 60);
+  assert.equal(a.bigint, 9007199254740993n);
+  assert.equal(a['key ünïcode'], 1n);
+  assert.equal(byName['name-4199'].attrs['key-4199'], 4199n, 'inline key and name');
+  assert.equal(byName['name-17'].attrs['key-17'], 17n, 'interned key and name');
+  assert.equal(byName['after growth'].attrs.ok, 1n);
+  assert.deepEqual(byName['no attributes'].attrs, {});
+  assert.deepEqual(byName['empty object'].attrs, {});
+  assert.equal(spans.length, 4204);
+  await c.close();
+});
+
 test('bad arguments throw named errors, never crash', async () => {
   await ct.init({ backend: 'none' });
   assert.throws(() => ct.startSpan('x', { kind: 'sideways' }), {
     name: 'CrosstraceInvalidArgumentError',
   });
   assert.throws(() => ct.startSpan('x', { attributes: { o: {} } }), {
+    name: 'CrosstraceInvalidArgumentError',
+  });
+  assert.throws(() => ct.startSpan('x', { attributes: { n: 2n ** 70n } }), {
+    name: 'CrosstraceInvalidArgumentError',
+  });
+  assert.throws(() => ct.startSpan('x', { attributes: ['a'] }), {
+    name: 'CrosstraceInvalidArgumentError',
+  });
+  assert.throws(() => ct.startSpan('x', { attributes: 'text' }), {
     name: 'CrosstraceInvalidArgumentError',
   });
   assert.throws(() => ct.startSpan('x', { parent: 42 }), {
