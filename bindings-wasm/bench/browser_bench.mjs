@@ -164,7 +164,12 @@ export async function browserRows(n, rounds) {
     chrome.kill('SIGKILL');
     await exited;
     server.close();
-    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    try {
+      // Chromium's helper processes may still be writing to the profile for a moment.
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    } catch {
+      /* a leftover temp directory does not spoil the figures */
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
