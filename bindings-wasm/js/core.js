@@ -67,9 +67,10 @@ function room(n) {
   }
 }
 
-/** Writes `s` as (u32 length, UTF-8) at `at`; returns the end. ASCII by hand (short strings:
- * cheaper than a call into the encoder), the rest by encodeInto. */
-function putText(s, at) {
+/** Writes `s` as (u32 length, UTF-8) at `at`, within the scratch buffer (which ends at `end`);
+ * returns the end of what it wrote. ASCII by hand (short strings: cheaper than a call into the
+ * encoder), the rest by encodeInto. */
+function putText(s, at, end) {
   const n = s.length;
   let i = 0;
   for (; i < n; i++) {
@@ -78,66 +79,84 @@ function putText(s, at) {
     bytes[at + 4 + i] = c;
   }
   let len = i;
-  if (i < n) len = i + utf8.encodeInto(s.slice(i), bytes.subarray(at + 4 + i)).written;
+  if (i < n) len = i + utf8.encodeInto(s.slice(i), bytes.subarray(at + 4 + i, end)).written;
   view.setUint32(at, len, true);
   return at + 4 + len;
 }
 
-/** Writes a plain object's attributes into the scratch buffer; returns their count, or -1 when
- * a value is not a string, number, boolean or bigint (the caller passes the object as it is,
- * and the wasm side names the bad value). */
+/** The keys, ids and values of the attributes being packed: read once (a getter or a Proxy
+ * may answer differently twice), reused from span to span. */
+const packKeys = [];
+const packIds = [];
+const packValues = [];
+let packing = false;
+
+/** Writes a plain object's own attributes into the scratch buffer; returns their count, or -1
+ * for what the packed form does not carry (another prototype, a value that is not a string,
+ * number, boolean or bigint in range, or a span started while packing — a getter's): the caller
+ * passes those as they are or as JSON, and the wasm side converts them or names the bad value. */
 function packAttributes(attributes) {
-  // First the ids (interning may grow the module's memory), then the room, then the bytes.
-  let need = 0;
-  let count = 0;
-  for (const k in attributes) {
-    const v = attributes[k];
-    const t = typeof v;
-    const id = idOf(keyIds, raw.internKey, k);
-    ids[count] = id;
-    const key = id === INLINE ? 4 + 3 * k.length : 0;
-    // Strings: 3 UTF-8 bytes per UTF-16 unit at most.
-    if (t === 'string') need += 9 + key + 3 * v.length;
-    else if (t === 'number' || t === 'boolean') need += 14 + key;
-    else if (t === 'bigint' && v >= -9223372036854775808n && v <= 9223372036854775807n) {
-      need += 14 + key;
-    } else return -1;
-    count++;
-  }
-  room(need);
-  let at = scratchAt;
-  let i = 0;
-  for (const k in attributes) {
-    const v = attributes[k];
-    const id = ids[i++];
-    view.setUint32(at, id, true);
-    at += 4;
-    if (id === INLINE) at = putText(k, at);
-    switch (typeof v) {
-      case 'string':
-        bytes[at] = 0;
-        at = putText(v, at + 1);
-        break;
-      case 'boolean':
-        bytes[at] = 1;
-        bytes[at + 1] = v ? 1 : 0;
-        at += 2;
-        break;
-      case 'number':
-        bytes[at] = Number.isInteger(v) && Math.abs(v) < 9007199254740992 ? 2 : 3;
-        view.setFloat64(at + 1, v, true);
-        at += 9;
-        break;
-      default:
-        bytes[at] = 4;
-        view.setBigInt64(at + 1, v, true);
-        at += 9;
+  const proto = Object.getPrototypeOf(attributes);
+  if (packing || (proto !== Object.prototype && proto !== null)) return -1;
+  packing = true;
+  try {
+    // First the values and ids (interning may grow the module's memory), then the room, then
+    // the bytes, from what was read.
+    let need = 0;
+    let count = 0;
+    for (const k in attributes) {
+      const v = attributes[k];
+      const t = typeof v;
+      const id = idOf(keyIds, raw.internKey, k);
+      const key = id === INLINE ? 4 + 3 * k.length : 0;
+      // Strings: 3 UTF-8 bytes per UTF-16 unit at most.
+      if (t === 'string') need += 9 + key + 3 * v.length;
+      else if (t === 'number' || t === 'boolean') need += 14 + key;
+      else if (t === 'bigint' && v >= -9223372036854775808n && v <= 9223372036854775807n) {
+        need += 14 + key;
+      } else return -1;
+      packKeys[count] = k;
+      packIds[count] = id;
+      packValues[count] = v;
+      count++;
     }
+    room(need);
+    const end = scratchAt + scratchLen;
+    let at = scratchAt;
+    for (let i = 0; i < count; i++) {
+      const v = packValues[i];
+      const id = packIds[i];
+      view.setUint32(at, id, true);
+      at += 4;
+      if (id === INLINE) at = putText(packKeys[i], at, end);
+      switch (typeof v) {
+        case 'string':
+          bytes[at] = 0;
+          at = putText(v, at + 1, end);
+          break;
+        case 'boolean':
+          bytes[at] = 1;
+          bytes[at + 1] = v ? 1 : 0;
+          at += 2;
+          break;
+        case 'number':
+          // Integers as JSON carried them: whole numbers within i64 are integers.
+          bytes[at] = Number.isInteger(v) && Math.abs(v) < 9223372036854775808 ? 2 : 3;
+          view.setFloat64(at + 1, v, true);
+          at += 9;
+          break;
+        default:
+          bytes[at] = 4;
+          view.setBigInt64(at + 1, v, true);
+          at += 9;
+      }
+    }
+    for (let i = 0; i < count; i++) packValues[i] = undefined; // hold no user values
+    return count;
+  } finally {
+    packing = false;
   }
-  return count;
 }
-/** The key ids of the attributes being packed (reused: no array per span). */
-const ids = [];
 
 const stack = [];
 let root = null;
@@ -169,16 +188,23 @@ function encodeAttributes(attributes) {
   return JSON.stringify(attributes);
 }
 
-/** Runs the exporter's own work (its fetch calls start synchronously inside): `crosstrace/otel`
- * runs it with tracing suppressed, so instrumented fetch or undici do not trace the export. */
-let exportScope = (fn) => fn();
+/** The scope the exporter's `fetch` calls run in: `crosstrace/otel` gives one that suppresses
+ * tracing, so instrumented fetch or undici do not trace the export. The wasm side calls the
+ * wrapped fetch itself (its first poll runs in a microtask, outside any scope set around
+ * `flush()`). */
+let exportScope = null;
+function applyExportScope() {
+  const scope = exportScope;
+  raw.setFetch(scope === null ? undefined : (url, init) => scope(() => fetch(url, init)));
+}
 export function _setExportScope(scope) {
   exportScope = scope;
+  if (initialised) applyExportScope();
 }
 
 function flushSoon(keepalive = false) {
   if (!flushing) {
-    flushing = exportScope(() => raw.flush(keepalive)).finally(() => {
+    flushing = raw.flush(keepalive).finally(() => {
       flushing = null;
     });
   }
@@ -211,6 +237,7 @@ export function _init(config = {}, hostName = undefined) {
   if (hostName) raw.setHostName(hostName);
   raw.init(JSON.stringify(config, jsonSafe));
   initialised = true;
+  applyExportScope();
   if (root === null) root = new raw.Context();
   batchSize = raw.batchSize();
   if (timer !== null) clearInterval(timer);
@@ -361,7 +388,11 @@ export function startSpan(name, options = {}) {
     if (Array.isArray(attributes)) {
       return new Span(raw.startSpan(name, k, cx, JSON.stringify(attributes), undefined, start));
     }
-    count = typeof attributes === 'object' ? packAttributes(attributes) : -1;
+    if (typeof attributes !== 'object') {
+      // Not an object: refused by the JSON path, as before.
+      return new Span(raw.startSpan(name, k, cx, JSON.stringify(attributes), undefined, start));
+    }
+    count = packAttributes(attributes);
   }
   if (count < 0) {
     // Values the packed form does not carry, or not an object: as they are, for the wasm side
@@ -497,7 +528,7 @@ export async function shutdown() {
   if (timer !== null) clearInterval(timer);
   timer = null;
   if (flushing) await flushing;
-  await exportScope(() => raw.shutdown());
+  await raw.shutdown();
 }
 
 export const Context = raw.Context;

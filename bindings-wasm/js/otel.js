@@ -47,7 +47,8 @@ function epochMillis(t) {
  * other values are dropped (the API never throws). */
 function attributeValue(v) {
   const t = typeof v;
-  if (t === 'string' || t === 'number' || t === 'boolean' || t === 'bigint') return v;
+  if (t === 'string' || t === 'boolean' || t === 'bigint') return v;
+  if (t === 'number') return Number.isFinite(v) ? v : String(v);
   if (Array.isArray(v)) return JSON.stringify(v);
   return undefined;
 }
@@ -55,7 +56,7 @@ function attributeValue(v) {
 function cleanAttributes(attributes) {
   if (!attributes) return undefined;
   const out = {};
-  for (const k in attributes) {
+  for (const k of Object.keys(attributes)) {
     const v = attributeValue(attributes[k]);
     if (v !== undefined) out[k] = v;
   }
@@ -78,9 +79,18 @@ function contextOf(sc, cx) {
  * baggage and correlation of an extracted one. */
 function parentIn(cx) {
   const span = trace.getSpan(cx);
-  if (span instanceof OtelSpan) return span._span;
+  if (span instanceof OtelSpan) return span._context();
   if (span && isSpanContextValid(span.spanContext())) return contextOf(span.spanContext(), cx);
   return cx.getValue(CROSSTRACE_CONTEXT) ?? new Context();
+}
+
+/** Runs `fn`, swallowing what it throws: the API's methods never throw. */
+function quietly(fn) {
+  try {
+    fn();
+  } catch {
+    /* a value crosstrace refuses, or not initialised: dropped */
+  }
 }
 
 /** An API Span over a crosstrace span. */
@@ -88,6 +98,7 @@ class OtelSpan {
   constructor(span) {
     this._span = span;
     this._sc = null;
+    this._cx = null;
   }
   spanContext() {
     if (this._sc === null) {
@@ -100,13 +111,17 @@ class OtelSpan {
     }
     return this._sc;
   }
+  /** The crosstrace context for children and injection; kept past the end. */
+  _context() {
+    return this._cx ?? this._span.context();
+  }
   setAttribute(key, value) {
     const v = attributeValue(value);
-    if (v !== undefined) this._span.setAttribute(key, v);
+    if (v !== undefined) quietly(() => this._span.setAttribute(key, v));
     return this;
   }
   setAttributes(attributes) {
-    for (const k in attributes) this.setAttribute(k, attributes[k]);
+    for (const k of Object.keys(attributes || {})) this.setAttribute(k, attributes[k]);
     return this;
   }
   addEvent(name, attributesOrTime, _time) {
@@ -114,12 +129,14 @@ class OtelSpan {
       attributesOrTime && typeof attributesOrTime === 'object' && !Array.isArray(attributesOrTime)
         ? cleanAttributes(attributesOrTime)
         : undefined;
-    this._span.addEvent(name, attrs);
+    quietly(() => this._span.addEvent(String(name), attrs));
     return this;
   }
   addLink(link) {
     if (link && link.context && isSpanContextValid(link.context)) {
-      this._span.addLink(contextOf(link.context, ROOT_CONTEXT), cleanAttributes(link.attributes));
+      quietly(() =>
+        this._span.addLink(contextOf(link.context, ROOT_CONTEXT), cleanAttributes(link.attributes)),
+      );
     }
     return this;
   }
@@ -129,19 +146,34 @@ class OtelSpan {
   }
   setStatus(status) {
     const code = STATUS[status && status.code] ?? 'unset';
-    this._span.setStatus(code, code === 'error' ? status.message : undefined);
+    quietly(() =>
+      this._span.setStatus(code, code === 'error' ? String(status.message ?? '') : undefined),
+    );
     return this;
   }
   updateName(name) {
-    this._span.updateName(String(name));
+    quietly(() => this._span.updateName(String(name)));
     return this;
   }
   end(endTime) {
-    this.spanContext(); // its ids stay readable after the end
-    this._span.end(epochMillis(endTime));
+    // Its ids and context stay readable after the end (children, injection).
+    quietly(() => {
+      this.spanContext();
+      this._cx = this._span.context();
+    });
+    const at = epochMillis(endTime);
+    try {
+      this._span.end(Number.isFinite(at) && at >= 0 ? at : undefined);
+    } catch {
+      quietly(() => this._span.end());
+    }
   }
   isRecording() {
-    return this._span.isRecording();
+    try {
+      return this._span.isRecording();
+    } catch {
+      return false;
+    }
   }
   /** An `exception` event, as the API specifies: the status is the caller's to set. */
   recordException(exception, _time) {
@@ -151,7 +183,7 @@ class OtelSpan {
     if (type) attrs['exception.type'] = String(type);
     if (e.message !== undefined) attrs['exception.message'] = String(e.message);
     if (e.stack !== undefined) attrs['exception.stacktrace'] = String(e.stack);
-    this._span.addEvent('exception', attrs);
+    quietly(() => this._span.addEvent('exception', attrs));
   }
 }
 
@@ -207,11 +239,11 @@ export class CrosstraceTracerProvider {
  * (OTEL_PROPAGATORS), through the API's getter and setter. */
 export class CrosstracePropagator {
   inject(cx, carrier, setter) {
-    const span = trace.getSpan(cx);
-    const valid = span && isSpanContextValid(span.spanContext());
-    const from = valid ? parentIn(cx) : cx.getValue(CROSSTRACE_CONTEXT);
-    if (!from) return;
     try {
+      const span = trace.getSpan(cx);
+      const valid = span && isSpanContextValid(span.spanContext());
+      const from = valid ? parentIn(cx) : cx.getValue(CROSSTRACE_CONTEXT);
+      if (!from) return;
       for (const [k, v] of Object.entries(inject({}, from))) setter.set(carrier, k, v);
     } catch {
       /* not initialised: nothing to inject */

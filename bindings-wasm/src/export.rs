@@ -20,6 +20,29 @@ extern "C" {
     fn fetch(url: &str, init: &JsValue) -> js_sys::Promise;
 }
 
+thread_local! {
+    /// The function exports call instead of the global `fetch`, when core.js gives one
+    /// (`crosstrace/otel` wraps `fetch` so that instrumentations do not trace the export).
+    static FETCH: std::cell::RefCell<Option<js_sys::Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Sets (or, with `undefined`, clears) the function exports call as `fetch(url, init)`.
+#[wasm_bindgen(js_name = setFetch)]
+pub fn set_fetch(f: Option<js_sys::Function>) {
+    FETCH.with(|c| *c.borrow_mut() = f);
+}
+
+/// `fetch(url, init)`, through the function core.js set if any.
+fn start_fetch(url: &str, init: &JsValue) -> Result<js_sys::Promise, JsValue> {
+    match FETCH.with(|c| c.borrow().clone()) {
+        Some(f) => f
+            .call2(&JsValue::UNDEFINED, &JsValue::from_str(url), init)?
+            .dyn_into::<js_sys::Promise>()
+            .map_err(|_| JsValue::from_str("the export's fetch did not return a promise")),
+        None => Ok(fetch(url, init)),
+    }
+}
+
 /// How finished spans leave.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
@@ -107,7 +130,7 @@ async fn send(
 ) -> Outcome {
     let n = payload.span_count() as u64;
     let init = request_init(payload.encode(), payload.content_type(), headers, keepalive);
-    let response = match JsFuture::from(fetch(url, &init)).await {
+    let response = match async { JsFuture::from(start_fetch(url, &init)?).await }.await {
         Ok(r) => r,
         Err(e) => {
             let msg = e

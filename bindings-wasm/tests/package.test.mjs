@@ -255,7 +255,7 @@ test('attributes cross into wasm exactly: every type, any text, many keys and na
     int: 12345,
     negative: -7,
     float: 2.5,
-    big: 2 ** 60, // past 2^53: a float, as JavaScript holds it
+    big: 2 ** 60, // past 2^53, a whole number: an integer, as the JSON path gave it
     bigint: 9007199254740993n,
     'key ünïcode': 1,
   };
@@ -268,6 +268,29 @@ test('attributes cross into wasm exactly: every type, any text, many keys and na
   ct.startSpan('after growth', { attributes: { huge: 'y'.repeat(2_000_000), ok: 1 } }).end();
   ct.startSpan('no attributes').end();
   ct.startSpan('empty object', { attributes: {} }).end();
+  // Each value read once: a getter answering differently on a second read cannot make the
+  // write overrun what was measured; a getter that starts a span of its own keeps its keys.
+  let reads = 0;
+  ct.startSpan('getter', {
+    attributes: {
+      get v() {
+        return reads++ === 0 ? 'x' : 'é'.repeat(20000);
+      },
+    },
+  }).end();
+  ct.startSpan('outer', {
+    attributes: {
+      a: 'outer-a',
+      get b() {
+        ct.startSpan('inner', { attributes: { zz: 'inner-z', yy: 1 } }).end();
+        return 'outer-b';
+      },
+    },
+  }).end();
+  // Own properties only, as JSON.stringify took them.
+  const derived = Object.create({ inherited: 'from-proto' });
+  derived.own = 1;
+  ct.startSpan('derived', { attributes: derived }).end();
   await ct.flush();
   const spans = exportedSpans(c.requests);
   const byName = Object.fromEntries(spans.map((s) => [s.name, s]));
@@ -279,7 +302,7 @@ test('attributes cross into wasm exactly: every type, any text, many keys and na
   assert.ok(long.startsWith(a.long), 'the long string, as truncated by the limits');
   assert.equal(a.int, 12345n);
   assert.equal(a.negative, -7n);
-  assert.equal(a.big, 2 ** 60);
+  assert.equal(a.big, 2n ** 60n);
   assert.equal(a.bigint, 9007199254740993n);
   assert.equal(a['key ünïcode'], 1n);
   assert.equal(byName['name-4199'].attrs['key-4199'], 4199n, 'inline key and name');
@@ -287,7 +310,12 @@ test('attributes cross into wasm exactly: every type, any text, many keys and na
   assert.equal(byName['after growth'].attrs.ok, 1n);
   assert.deepEqual(byName['no attributes'].attrs, {});
   assert.deepEqual(byName['empty object'].attrs, {});
-  assert.equal(spans.length, 4204);
+  assert.deepEqual(byName['getter'].attrs, { v: 'x' });
+  assert.equal(reads, 1, 'each value read once');
+  assert.deepEqual(byName['outer'].attrs, { a: 'outer-a', b: 'outer-b' });
+  assert.deepEqual(byName['inner'].attrs, { zz: 'inner-z', yy: 1n });
+  assert.deepEqual(byName['derived'].attrs, { own: 1n });
+  assert.equal(spans.length, 4208);
   await c.close();
 });
 

@@ -68,10 +68,32 @@ async function main() {
     await (await fetch(`${origin}/api/stock?via=nested`)).json();
     span.end();
   });
+  // A span that ended is still a parent, and still injects.
+  const done = tracer.startSpan('ended parent');
+  done.end();
+  const late = tracer.startSpan('late child', {}, api.trace.setSpan(api.context.active(), done));
+  late.end();
+  const carrier = {};
+  api.propagation.inject(api.trace.setSpan(api.context.active(), done), carrier);
+  // The API never throws, whatever it is given.
+  const odd = tracer.startSpan('odd values');
+  odd.addEvent('e', { x: NaN, s: 'bad \ud83d' });
+  odd.recordException(new Error('bad \ud83d'));
+  odd.setAttribute('n', Infinity);
+  odd.end(NaN);
+  await ct.flush();
+  await new Promise((r) => setTimeout(r, 300));
   await ct.flush();
   await ct.shutdown();
   server.close();
-  console.log(JSON.stringify({ seen, bodies, health: ct.health() }));
+  console.log(
+    JSON.stringify({
+      seen,
+      bodies,
+      health: ct.health(),
+      late: { parent: done.spanContext(), child: late.spanContext(), carrier },
+    }),
+  );
 }
 
 main().catch((e) => {

@@ -36,6 +36,10 @@ try {
   // The instrumentations end their spans once the resource timing is in (up to 300 ms).
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await ct.flush();
+  // A second export after the first one's requests had their time: had the instrumented fetch
+  // traced the first export, its client span would be in this one.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await ct.flush();
   results.health = ct.health();
 } catch (e) {
   results.error = String((e && e.stack) || e);

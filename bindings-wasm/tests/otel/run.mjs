@@ -110,6 +110,15 @@ const checkout = nodeSpans.find((s) => s.name === 'checkout');
 assert.equal(nested.parent, checkout.spanId, "startActiveSpan's span is the fetch's parent");
 assert.equal(checkout.attrs['cart.items'], '2');
 checks += 2;
+const late = nodeSpans.find((sp) => sp.name === 'late child');
+assert.equal(late.traceId, node.late.parent.traceId, 'a child of an ended span: same trace');
+assert.equal(late.parent, node.late.parent.spanId);
+assert.match(node.late.carrier.traceparent ?? '', new RegExp(node.late.parent.spanId));
+assert.ok(
+  nodeSpans.some((sp) => sp.name === 'odd values'),
+  'a span given odd values is still exported',
+);
+checks += 4;
 noExportSpans(nodeSpans);
 console.log(`otel (Node): ${nodeSpans.length} spans exported through crosstrace`);
 
