@@ -219,6 +219,7 @@ case "${1:-}" in
     source scripts/pipeline.sh build-parts
     bash scripts/services.sh start
     stop
+    trap stop EXIT # a failed test leaves no tier running
     start
     step "cluster: 1,000+ orders through the tier; tail decisions checked in Jaeger"
     CLUSTER_QUERY="http://127.0.0.1:$CLUSTER_JAEGER_QUERY_PORT" \

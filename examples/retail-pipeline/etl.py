@@ -172,7 +172,8 @@ def main(job_id: str) -> int:
     prices.shutdown()
     crosstrace.shutdown_tracing()
     print(f"etl: job {job_id} processed {total} orders, {failures} failed")
-    return 1 if failures else 0
+    # 3, not 1: an uncaught exception exits with 1, and must not pass for failed orders.
+    return 3 if failures else 0
 
 
 if __name__ == "__main__":

@@ -318,17 +318,19 @@ def run_kill() -> None:
     # instance takes what it holds with it; its partitions wait for it (a static member) and
     # the spans that arrive meanwhile are read after the restart. So the traces lost are those
     # on sampler-1's partitions whose first span reached it within the decision wait before the
-    # kill. "Surely" lost: started at least 0.5 s after (kill - wait) and 3 s before the kill
-    # (its first span has arrived); "possibly": from (kill - wait - 3 s) to 0.5 s after it.
+    # kill. "Surely" lost: first span sent at least 0.5 s after (kill - wait) and 3.5 s before the
+    # kill (it has arrived, and its offset is committed: the spans read since the last commit are
+    # read again after the restart); "possibly": from (kill - wait - 3 s) to 0.5 s after it.
     wait_ms = DECISION_WAIT_S * 1000
     must_keep = [o for o in orders if o["fault"] is not None]
     on_mine = [o for o in must_keep if partition(o["trace_id"], 4) in mine]
-    surely = [
-        o for o in on_mine if killed_ms - wait_ms + 500 <= o["started_ms"] <= killed_ms - 3000
-    ]
-    possibly = [
-        o for o in on_mine if killed_ms - wait_ms - 3000 <= o["started_ms"] <= killed_ms + 500
-    ]
+
+    def held(o: dict[str, Any]) -> float:
+        # A slow order's first span ends only after the API held it.
+        return o["started_ms"] + (SLOW_MS + 500 if o["fault"] == "review" else 0)
+
+    surely = [o for o in on_mine if killed_ms - wait_ms + 500 <= held(o) <= killed_ms - 3500]
+    possibly = [o for o in on_mine if killed_ms - wait_ms - 3000 <= held(o) <= killed_ms + 500]
     lost_keep = [o for o in must_keep if lost(o)]
     partial = [o for o in orders if o["trace_id"] in found and problems(found[o["trace_id"]], o)]
     print(

@@ -69,6 +69,20 @@ fn main() {
         }
         t.force_flush(Duration::from_secs(60)).expect("flush");
     };
+    let mut rust_short = || {
+        for _ in 0..N {
+            let mut s = t
+                .span("checkout")
+                .attributes([
+                    crosstrace::KeyValue::new("s", "berlin-01"),
+                    crosstrace::KeyValue::new("i", 12345_i64),
+                    crosstrace::KeyValue::new("b", true),
+                ])
+                .start();
+            s.end();
+        }
+        t.force_flush(Duration::from_secs(60)).expect("flush");
+    };
     let c = |mode: i32| {
         move || {
             // SAFETY: as above.
@@ -80,6 +94,7 @@ fn main() {
     };
     let (mut per_call, mut at_start, mut interned_per_call, mut interned_at_start) =
         (c(0), c(1), c(2), c(3));
+    let mut short_keys = c(4);
     // One warm-up round of each, then rounds in turns. The machine's speed drifts between
     // rounds (a shared VM); each round's C/Rust ratio compares neighbours, and the median of
     // those ratios is the result. The costs shown are each side's median.
@@ -89,6 +104,8 @@ fn main() {
         &mut at_start,
         &mut interned_per_call,
         &mut interned_at_start,
+        &mut rust_short,
+        &mut short_keys,
     ] {
         once(run);
     }
@@ -96,14 +113,16 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(ROUNDS);
-    let mut costs: [Vec<Cost>; 5] = Default::default();
+    let mut costs: [Vec<Cost>; 7] = Default::default();
     for _ in 0..rounds {
-        let runs: [&mut dyn FnMut(); 5] = [
+        let runs: [&mut dyn FnMut(); 7] = [
             &mut rust,
             &mut per_call,
             &mut at_start,
             &mut interned_per_call,
             &mut interned_at_start,
+            &mut rust_short,
+            &mut short_keys,
         ];
         for (i, run) in runs.into_iter().enumerate() {
             costs[i].push(once(run));
@@ -117,9 +136,11 @@ fn main() {
         wall_ns: median(c.iter().map(|c| c.wall_ns).collect()),
         cpu_ns: median(c.iter().map(|c| c.cpu_ns).collect()),
     };
+    // Each C side against the Rust side with the same keys (the one-letter keys: index 5).
     let ratio = |side: usize, cpu: bool| {
+        let base = if side == 6 { 5 } else { 0 };
         median(
-            (costs[side].iter().zip(&costs[0]))
+            (costs[side].iter().zip(&costs[base]))
                 .map(|(c, r)| {
                     if cpu {
                         c.cpu_ns / r.cpu_ns
@@ -130,7 +151,7 @@ fn main() {
                 .collect(),
         )
     };
-    let [r, pc, st, ipc, ist] = [0, 1, 2, 3, 4].map(|i| med_cost(&costs[i]));
+    let [r, pc, st, ipc, ist, rs, sk] = [0, 1, 2, 3, 4, 5, 6].map(|i| med_cost(&costs[i]));
     println!(
         "RESULT rust_span_3_attributes wall_ns={:.0} cpu_ns={:.0}",
         r.wall_ns, r.cpu_ns
@@ -140,6 +161,7 @@ fn main() {
         ("c_span_3_attributes_at_start", 2, st),
         ("c_span_3_attributes_interned", 3, ipc),
         ("c_span_3_attributes_interned_at_start", 4, ist),
+        ("c_span_3_one_letter_keys", 6, sk),
     ] {
         println!(
             "RESULT {name} wall_ns={:.0} cpu_ns={:.0} wall_ratio={:.3} cpu_ratio={:.3}",
@@ -163,6 +185,8 @@ fn main() {
         ("C, attributes at start", 2, st),
         ("C, interned keys, a call per attribute", 3, ipc),
         ("C, interned keys, attributes at start", 4, ist),
+        ("Rust core, one-letter keys", 5, rs),
+        ("C, one-letter keys, a call per attribute", 6, sk),
     ] {
         println!(
             "{label:<44} {:>16} {:>11.2}x {:>11.2}x",
