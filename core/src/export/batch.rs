@@ -405,9 +405,9 @@ mod worker {
         let (factory, delay, export_timeout) = (how.factory.clone(), how.delay, how.export_timeout);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let (done_tx, done_rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("crosstrace-export".into())
-            .spawn(move || {
+        let builder = std::thread::Builder::new().name("crosstrace-export".into());
+        let thread = crate::platform::spawn_with_signals_blocked(|| {
+            builder.spawn(move || {
                 crate::platform::block_signals();
                 crate::export::mark_export_thread();
                 let rt = match tokio::runtime::Builder::new_current_thread()
@@ -441,10 +441,11 @@ mod worker {
                 let _ = exporter.shutdown_exporter();
                 let _ = done_tx.send(());
             })
-            .map_err(|e| Error::ExporterSetup {
-                backend: "thread".into(),
-                message: format!("cannot start the export thread: {e}"),
-            })?;
+        })
+        .map_err(|e| Error::ExporterSetup {
+            backend: "thread".into(),
+            message: format!("cannot start the export thread: {e}"),
+        })?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Handle {
                 thread,

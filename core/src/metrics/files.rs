@@ -477,9 +477,9 @@ impl Files {
         }
         *Self::lock(&self.stop) = false;
         let files = self.clone();
-        let handle = std::thread::Builder::new()
-            .name("crosstrace-metrics".into())
-            .spawn(move || {
+        let builder = std::thread::Builder::new().name("crosstrace-metrics".into());
+        let handle = crate::platform::spawn_with_signals_blocked(|| {
+            builder.spawn(move || {
                 crate::platform::block_signals();
                 loop {
                     {
@@ -496,7 +496,8 @@ impl Files {
                         return;
                     }
                 }
-            })?;
+            })
+        })?;
         *thread = Some((pid, handle));
         Ok(())
     }

@@ -283,6 +283,28 @@ pub(crate) fn block_signals() {
     }
 }
 
+/// Runs `spawn` (a thread spawn) with every signal blocked on the calling thread, then restores
+/// its mask: the new thread starts with every signal blocked (it inherits the mask), with no
+/// moment in which a process signal could be delivered to it before its own
+/// [`block_signals`] (a test reading `/proc` saw one such moment under load).
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub(crate) fn spawn_with_signals_blocked<T>(spawn: impl FnOnce() -> T) -> T {
+    #[cfg(unix)]
+    // SAFETY: `all` and `old` are locals the calls initialise; `pthread_sigmask` changes only
+    // this thread's mask, and the second call puts back exactly what the first saved.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let out = spawn();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        out
+    }
+    #[cfg(not(unix))]
+    spawn()
+}
+
 /// The host's name, as the `hostname` command prints it (`gethostname`; `COMPUTERNAME` on
 /// Windows); `None` where there is no host to ask (wasm32: a browser page, an edge runtime).
 pub(crate) fn host_name() -> Option<String> {
