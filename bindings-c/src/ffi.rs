@@ -257,7 +257,7 @@ pub(crate) unsafe fn name_arg(
     unsafe { interned(p) }.map_err(|_| FfiError::Utf8(arg))
 }
 
-/// Slots of the per-thread caches by address ([`interned`], [`value_arg`]).
+/// Slots of the per-thread caches of values by address ([`value_arg`]).
 const BY_ADDRESS_SLOTS: usize = 64;
 
 /// A C string's address and its slot in the caches by address.
@@ -311,15 +311,12 @@ impl ByAddress {
     }
 }
 
-thread_local! {
-    /// Interned keys and names by the address C passed them at. C code mostly passes string
-    /// literals, the same address with the same bytes on every call.
-    static BY_ADDRESS: ByAddress = const { ByAddress::new() };
-}
-
-/// A key or name, interned by [`crosstrace::binding::intern`]. A string seen before at the same address
-/// is found there, compared byte for byte (the caller's buffer may have changed since) unless
-/// the address is in the program's read-only image: no length scan, UTF-8 check or hash lookup.
+/// A key or name, interned by [`crosstrace::binding::intern`] from its bytes.
+///
+/// There was a per-thread cache by address in front of this (C passes literals, the same
+/// address every call). Measured with callgrind on the C bench it cost more than it saved
+/// (`ct_span_start` 1,000 Ir per call with it, 992 without; `ct_span_start_with_attributes`
+/// 1,310 and 1,285): the core's intern table answers a short key as fast as the cache did.
 ///
 /// # Safety
 /// `p` non-NULL and NUL-terminated.
@@ -327,33 +324,8 @@ thread_local! {
 unsafe fn interned(
     p: *const c_char,
 ) -> Result<std::borrow::Cow<'static, str>, std::str::Utf8Error> {
-    let (addr, slot) = address_slot(p);
-    // SAFETY: `p` is NUL-terminated (the caller's contract).
-    if let Ok(Some(s)) = BY_ADDRESS.try_with(|c| unsafe { c.find(p, addr, slot) }) {
-        return Ok(std::borrow::Cow::Borrowed(s));
-    }
-    // SAFETY: as above.
-    unsafe { intern_new(p, addr, slot) }
-}
-
-/// [`interned`] for a string not found by its address: interned by its bytes, and remembered
-/// at its address.
-///
-/// # Safety
-/// `p` non-NULL and NUL-terminated.
-#[inline(never)]
-unsafe fn intern_new(
-    p: *const c_char,
-    addr: usize,
-    slot: usize,
-) -> Result<std::borrow::Cow<'static, str>, std::str::Utf8Error> {
     // SAFETY: the caller's contract.
-    let got =
-        crosstrace::binding::intern::string_from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())?;
-    if let std::borrow::Cow::Borrowed(s) = got {
-        let _ = BY_ADDRESS.try_with(|c| c.remember(addr, slot, s));
-    }
-    Ok(got)
+    crosstrace::binding::intern::string_from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())
 }
 
 /// A string attribute value from C, as cached by the address it came at.
