@@ -100,40 +100,15 @@ def rust_rows(text: str) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def python_rows(text: str) -> list[tuple[str, str, str, str, str]]:
+def ratio_rows(text: str, runtime: str, scenario: str) -> list[tuple[str, str, str, str, str]]:
+    """Rows of a table printed as `scenario  wall / cpu  wall / cpu  ratio x` (µs), the scenario
+    matching the regular expression `scenario`."""
     rows = []
     for line in text.splitlines():
-        m = re.match(r"(.{46}) +([\d.]+) / +([\d.]+) +([\d.]+) / +([\d.]+) +([\d.]+)x$", line)
+        m = re.match(rf"({scenario}) +([\d.]+) / +([\d.]+) +([\d.]+) / +([\d.]+) +([\d.]+)x$", line)
         if m:
-            rows.append(
-                (
-                    "Python",
-                    m[1].strip(),
-                    f"{m[2]} / {m[3]} µs",
-                    f"{m[4]} / {m[5]} µs",
-                    f"{m[6]}x",
-                )
-            )
-    return rows
-
-
-def js_rows(text: str) -> list[tuple[str, str, str, str, str]]:
-    rows = []
-    for line in text.splitlines():
-        m = re.match(
-            r"((?:Node|Chromium), .+?) +([\d.]+) / +([\d.]+) +([\d.]+) / +([\d.]+) +([\d.]+)x$",
-            line,
-        )
-        if m:
-            rows.append(
-                (
-                    "JavaScript",
-                    m[1].strip(),
-                    f"{m[2]} / {m[3]} µs",
-                    f"{m[4]} / {m[5]} µs",
-                    f"{m[6]}x",
-                )
-            )
+            ct, sdk = f"{m[2]} / {m[3]} µs", f"{m[4]} / {m[5]} µs"
+            rows.append((runtime, m[1].strip(), ct, sdk, f"{m[6]}x"))
     return rows
 
 
@@ -171,8 +146,8 @@ def main() -> int:
     ]
     rows = (
         rust_rows(texts.get("rust.txt", ""))
-        + python_rows(texts.get("python.txt", ""))
-        + js_rows(texts.get("wasm.txt", ""))
+        + ratio_rows(texts.get("python.txt", ""), "Python", ".{46}")
+        + ratio_rows(texts.get("wasm.txt", ""), "JavaScript", "(?:Node|Chromium), .+?")
     )
     lines += [f"| {r} | {s} | {c} | {k} | {x} |" for r, s, c, k, x in rows]
     if not rows:

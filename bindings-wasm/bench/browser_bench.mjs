@@ -3,12 +3,13 @@
 // yielding to the event loop every 256 spans (a MessageChannel turn, not a clamped timer).
 // Per span: wall time, and the main thread's busy time (the loop's chunks and the final flush;
 // the page is cross-origin isolated, so performance.now() has 5 µs resolution, not 100 µs).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
+
+import { loadPage } from '../tests/chromium.mjs';
 
 const pkg = new URL('../pkg/', import.meta.url).pathname;
 const dev = new URL('../dev/', import.meta.url).pathname;
@@ -131,45 +132,17 @@ export async function browserRows(n, rounds) {
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const profile = mkdtempSync(join(tmpdir(), 'crosstrace-chromium-'));
-  const chrome = spawn(
-    'chromium',
-    [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      `--user-data-dir=${profile}`,
-      `http://127.0.0.1:${server.address().port}/bench.html`,
-    ],
-    { stdio: 'ignore' },
-  );
   try {
-    let timer;
-    const r = await Promise.race([
+    const r = await loadPage(
+      `http://127.0.0.1:${server.address().port}/bench.html`,
       reported,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('the bench page did not report')), 600_000);
-      }),
-    ]);
-    clearTimeout(timer);
+      600_000,
+    );
     if (r.error) throw new Error(`bench page: ${r.error}`);
     if (!r.isolated) throw new Error('the bench page is not cross-origin isolated');
     return r.results;
   } finally {
-    const exited = new Promise((r) => chrome.once('exit', r));
-    chrome.kill('SIGKILL');
-    await exited;
     server.close();
-    try {
-      // Chromium's helper processes may still be writing to the profile for a moment.
-      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-    } catch {
-      /* a leftover temp directory does not spoil the figures */
-    }
     rmSync(dir, { recursive: true, force: true });
   }
 }

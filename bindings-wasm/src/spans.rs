@@ -39,30 +39,26 @@ const MAX_INTERNED: usize = 4096;
 /// The id of a key or name given inline, not interned.
 const INLINE: u32 = u32::MAX;
 
+/// Appends `value` to `table`; its id, or `INLINE` when the table is full.
+fn push_interned<T>(table: &RefCell<Vec<T>>, value: impl FnOnce() -> T) -> u32 {
+    let mut t = table.borrow_mut();
+    if t.len() >= MAX_INTERNED {
+        return INLINE;
+    }
+    t.push(value());
+    (t.len() - 1) as u32
+}
+
 /// Interns an attribute key; returns its id, or `INLINE` when the table is full.
 #[wasm_bindgen(js_name = internKey)]
 pub fn intern_key(key: &str) -> u32 {
-    KEYS.with(|k| {
-        let mut k = k.borrow_mut();
-        if k.len() >= MAX_INTERNED {
-            return INLINE;
-        }
-        k.push(crosstrace::binding::intern::key(key));
-        (k.len() - 1) as u32
-    })
+    KEYS.with(|k| push_interned(k, || crosstrace::binding::intern::key(key)))
 }
 
 /// Interns a span name; returns its id, or `INLINE` when the table is full.
 #[wasm_bindgen(js_name = internName)]
 pub fn intern_name(name: &str) -> u32 {
-    NAMES.with(|n| {
-        let mut n = n.borrow_mut();
-        if n.len() >= MAX_INTERNED {
-            return INLINE;
-        }
-        n.push(crosstrace::binding::intern::string(name));
-        (n.len() - 1) as u32
-    })
+    NAMES.with(|n| push_interned(n, || crosstrace::binding::intern::string(name)))
 }
 
 /// Makes the scratch buffer `len` bytes long; returns its address in linear memory, where

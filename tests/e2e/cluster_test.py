@@ -84,6 +84,16 @@ def pipeline_env(name: str, orders: int) -> tuple[dict[str, str], Path]:
     return env, summary
 
 
+def start_pipeline(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(PIPELINE)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def finish(proc: subprocess.Popen[str], name: str, summary: Path, started: float) -> dict[str, Any]:
     out, err = proc.communicate(timeout=900)
     if proc.returncode != 0:
@@ -202,13 +212,7 @@ def binomial_bounds(n: int, p: float, tail: float) -> tuple[int, int]:
 def run_clean() -> None:
     env, summary = pipeline_env("tail", ORDERS)
     started = time.time()
-    proc = subprocess.Popen(
-        [sys.executable, str(PIPELINE)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_pipeline(env)
     s = finish(proc, "tail", summary, started)
     orders = s["orders"]
     check(len(orders) == ORDERS, f"{ORDERS} orders through the tier ({len(orders)})")
@@ -290,13 +294,7 @@ def run_kill() -> None:
     log = Path(env["PIPELINE_WORKDIR"]) / "storefront.log"
     log.unlink(missing_ok=True)
     started = time.time()
-    proc = subprocess.Popen(
-        [sys.executable, str(PIPELINE)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_pipeline(env)
     while storefront_orders(log) < KILL_ORDERS // 3:
         if proc.poll() is not None:
             break

@@ -4,12 +4,12 @@
 // where the same kind of trace is found through Jaeger's API.
 //   node run.mjs <jaeger OTLP/HTTP url> <jaeger query url>
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { extname } from 'node:path';
+
+import { loadPage } from '../chromium.mjs';
 
 const [jaegerOtlp, jaegerQuery] = process.argv.slice(2);
 const here = new URL('.', import.meta.url);
@@ -61,43 +61,15 @@ await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
 async function runPage(otlpUrl, corr, hide = false) {
-  const profile = mkdtempSync(join(tmpdir(), 'crosstrace-chromium-'));
-  const done = new Promise((resolve, reject) => {
+  const done = new Promise((resolve) => {
     state.done = resolve;
-    setTimeout(() => reject(new Error('the page did not report within 60 s')), 60000);
   });
-  const chrome = spawn(
-    'chromium',
-    [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-      `--user-data-dir=${profile}`,
-      `${origin}/page.html?otlp=${encodeURIComponent(otlpUrl)}&corr=${corr}&hide=${hide ? 1 : 0}`,
-    ],
-    { stdio: 'ignore' },
+  const results = await loadPage(
+    `${origin}/page.html?otlp=${encodeURIComponent(otlpUrl)}&corr=${corr}&hide=${hide ? 1 : 0}`,
+    done,
   );
-  try {
-    const results = await done;
-    assert.equal(results.error, undefined, results.error);
-    return results;
-  } finally {
-    const exited = new Promise((r) => chrome.once('exit', r));
-    chrome.kill('SIGKILL');
-    await exited;
-    // Chromium's helper processes may still be writing to the profile for a moment.
-    try {
-      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-    } catch {
-      /* a leftover temp directory is not a test failure */
-    }
-  }
+  assert.equal(results.error, undefined, results.error);
+  return results;
 }
 
 const hex = (b) => Buffer.from(b).toString('hex');

@@ -5,7 +5,7 @@
 // crosstrace over OTLP/HTTP to this harness, which decodes and checks them.
 //   node run.mjs <package dir>
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   cpSync,
   mkdirSync,
@@ -20,6 +20,8 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
+
+import { loadPage } from '../chromium.mjs';
 
 const pkg = resolve(process.argv[2] ?? new URL('../../pkg', import.meta.url).pathname);
 const here = new URL('.', import.meta.url).pathname;
@@ -180,37 +182,14 @@ const server = createServer((req, res) => {
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
-const profile = mkdtempSync(join(tmpdir(), 'crosstrace-chromium-'));
-const done = new Promise((resolve, reject) => {
+const done = new Promise((resolve) => {
   state.done = resolve;
-  setTimeout(() => reject(new Error('the page did not report within 60 s')), 60000);
 });
-const chrome = spawn(
-  'chromium',
-  [
-    '--headless=new',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-dev-shm-usage',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-    '--disable-quic',
-    `--user-data-dir=${profile}`,
-    `${origin}/page.html`,
-  ],
-  { stdio: 'ignore' },
-);
 let page;
 try {
-  page = await done;
+  page = await loadPage(`${origin}/page.html`, done);
 } finally {
-  const exited = new Promise((r) => chrome.once('exit', r));
-  chrome.kill('SIGKILL');
-  await exited;
   server.close();
-  rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }
 assert.equal(page.error, undefined, page.error);
 assert.deepEqual(page.registered, { tracerProvider: true, propagator: true, contextManager: true });
