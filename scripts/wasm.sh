@@ -8,7 +8,10 @@ WASM_BINDGEN_VERSION=0.2.130 # keep equal to the `=` pin in bindings-wasm/Cargo.
 TWIGGY_VERSION=0.8.0
 TOOLS="$CROSSTRACE_CACHE/tools"
 PKG="$ROOT/bindings-wasm/pkg"
+# Two builds of one crate: the browser build (web/: profile wasm-web, OTLP/HTTP protobuf and the
+# console only) and the full build (wasm/: profile wasm-release, every encoder; Node's).
 RAW_WASM="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/crosstrace_wasm.wasm"
+RAW_WEB_WASM="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-web/crosstrace_wasm.wasm"
 # wasm-opt's features for wasm-bindgen's output (Debian's binaryen breaks that output; the npm
 # package's wasm-opt does not).
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
@@ -28,20 +31,27 @@ ensure_tools() {
 
 build() {
   ensure_tools
-  step "wasm: build the npm package"
-  cargo build -p crosstrace-wasm --profile wasm-release --target wasm32-unknown-unknown
+  step "wasm: build the npm package: the browser build, then the full build"
+  cargo build -p crosstrace-wasm --profile wasm-web --target wasm32-unknown-unknown
+  cargo build -p crosstrace-wasm --profile wasm-release --target wasm32-unknown-unknown \
+    --features full
   rm -rf "$PKG"
-  mkdir -p "$PKG/wasm"
+  mkdir -p "$PKG/wasm" "$PKG/web"
+  # Each build has its own wasm-bindgen glue (the closures' shims are named per build).
+  wasm-bindgen --target web --out-dir "$PKG/web" --no-typescript "$RAW_WEB_WASM"
+  wasm-opt -O3 --strip-debug --strip-producers "${WASM_OPT_FEATURES[@]}" \
+    -o "$PKG/web/crosstrace_wasm_bg.wasm" "$PKG/web/crosstrace_wasm_bg.wasm"
   wasm-bindgen --target web --out-dir "$PKG/wasm" --no-typescript "$RAW_WASM"
-  # -O3, not -Oz: see the wasm-release profile in Cargo.toml.
   wasm-opt -O3 --strip-debug --strip-producers "${WASM_OPT_FEATURES[@]}" \
     -o "$PKG/wasm/crosstrace_wasm_bg.wasm" "$PKG/wasm/crosstrace_wasm_bg.wasm"
-  # The entry points (index.js: browsers and bundlers; node.js: Node's ES modules; index.cjs:
-  # CommonJS) over one core.js; the typings, also for `require` (index.d.cts).
+  # The entry points (index.js: browsers and bundlers, the browser build; node.js: Node's ES
+  # modules, the full build; index.cjs: CommonJS) over one core.js; the typings, also for
+  # `require` (index.d.cts).
   cp bindings-wasm/js/{index.js,node.js,core.js,otel.js,index.cjs,index.d.ts,otel.d.ts,wasm.d.ts} \
     bindings-wasm/package.json bindings-wasm/README.md LICENSE "$PKG/"
   cp bindings-wasm/js/index.d.ts "$PKG/index.d.cts"
-  echo "built $PKG ($(du -sh "$PKG/wasm/crosstrace_wasm_bg.wasm" | cut -f1) wasm)"
+  echo "built $PKG (browser build $(du -sh "$PKG/web/crosstrace_wasm_bg.wasm" | cut -f1)," \
+    "full build $(du -sh "$PKG/wasm/crosstrace_wasm_bg.wasm" | cut -f1))"
 }
 
 # The browser payload (gzipped .wasm + minified browser entry) against
@@ -52,7 +62,7 @@ size_check() {
   node bindings-wasm/bench/size.mjs check
 }
 
-# docs/wasm-size-report.md: the payload, and `twiggy top` of the package's .wasm built again
+# docs/wasm-size-report.md: the payload, and `twiggy top` of the browser build's .wasm built again
 # with its function names (from the same cargo output; the code is the shipped file's).
 size_report() {
   build
@@ -65,7 +75,7 @@ size_report() {
   named="$(mktemp -d)"
   # shellcheck disable=SC2064 # expanded now: $named is local
   trap "rm -rf '$named'" EXIT
-  wasm-bindgen --target web --out-dir "$named" --no-typescript --keep-debug "$RAW_WASM"
+  wasm-bindgen --target web --out-dir "$named" --no-typescript --keep-debug "$RAW_WEB_WASM"
   # -g keeps the names section; --strip-dwarf drops std's DWARF, which --keep-debug keeps too.
   wasm-opt --strip-dwarf -O3 -g --strip-producers "${WASM_OPT_FEATURES[@]}" \
     -o "$named/named.wasm" "$named/crosstrace_wasm_bg.wasm"

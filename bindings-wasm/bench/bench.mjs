@@ -120,8 +120,8 @@ console.log('(goal: 2x on the yielding loops; reproduce with `bash scripts/wasm.
 // Size: what a page downloads.
 const pkgDir = new URL('../pkg/', import.meta.url);
 const ours =
-  gzipSync(readFileSync(new URL('wasm/crosstrace_wasm_bg.wasm', pkgDir)), { level: 9 }).length +
-  gzipSync(readFileSync(new URL('wasm/crosstrace_wasm.js', pkgDir)), { level: 9 }).length +
+  gzipSync(readFileSync(new URL('web/crosstrace_wasm_bg.wasm', pkgDir)), { level: 9 }).length +
+  gzipSync(readFileSync(new URL('web/crosstrace_wasm.js', pkgDir)), { level: 9 }).length +
   gzipSync(readFileSync(new URL('index.js', pkgDir)), { level: 9 }).length +
   gzipSync(readFileSync(new URL('core.js', pkgDir)), { level: 9 }).length;
 const dir = mkdtempSync(join(tmpdir(), 'otel-web-'));

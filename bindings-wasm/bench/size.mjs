@@ -28,7 +28,7 @@ const gzip = (bytes) =>
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 
 function measure() {
-  const wasmRaw = readFileSync(new URL('wasm/crosstrace_wasm_bg.wasm', pkgDir));
+  const wasmRaw = readFileSync(new URL('web/crosstrace_wasm_bg.wasm', pkgDir));
   // As docs/wasm-size.md: `esbuild --bundle --minify` of the browser entry. The .wasm's
   // `new URL(..., import.meta.url)` stays a reference: the bundle holds JavaScript only.
   const out = esbuild.buildSync({
@@ -74,7 +74,7 @@ function withoutNames(wasm) {
 
 const mode = process.argv[2] ?? 'check';
 if (mode === 'same-code') {
-  const shipped = readFileSync(new URL('wasm/crosstrace_wasm_bg.wasm', pkgDir));
+  const shipped = readFileSync(new URL('web/crosstrace_wasm_bg.wasm', pkgDir));
   if (!withoutNames(readFileSync(process.argv[3])).equals(shipped)) {
     console.error(`${process.argv[3]} without its names is not the package's .wasm`);
     process.exit(1);

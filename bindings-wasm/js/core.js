@@ -3,10 +3,23 @@
 // core's; this file only keeps the current context of synchronous code, schedules flushes and
 // adapts Headers objects.
 //
-// Shared by the entry points, which differ only in where the .wasm comes from by default:
-// index.js (browsers, workers, bundlers: a URL next to the module) and node.js (Node, Deno, Bun:
-// read from disk). Nothing here imports `node:*`, so bundlers for the web never see it.
-import initWasm, * as raw from './wasm/crosstrace_wasm.js';
+// Shared by the entry points, which differ in the build they load and where its .wasm comes from
+// by default: index.js (browsers, workers, bundlers: the browser build, web/, from a URL next to
+// the module) and node.js (Node, Deno, Bun: the full build, wasm/, read from disk). Each gives
+// its build's wasm-bindgen glue to `_use` first. Nothing here imports `node:*`, so bundlers for
+// the web never see it.
+
+/** The glue of the build the entry point loads (its exports are the wasm side's calls). */
+let raw = null;
+
+/** Called once by the entry point, before anything else, with its build's glue module. */
+export function _use(glue) {
+  raw = glue;
+  Context = glue.Context;
+}
+
+/** The immutable propagation context class of the build loaded (a live binding: set by `_use`). */
+export let Context = null;
 
 let loading = null;
 
@@ -17,7 +30,7 @@ export function _ready(source, defaultSource) {
   if (!loading) {
     loading = (async () => {
       const from = source !== undefined ? source : await defaultSource();
-      memory = (await initWasm({ module_or_path: from })).memory;
+      memory = (await raw.default({ module_or_path: from })).memory;
     })();
     loading.catch(() => {
       loading = null;
@@ -178,16 +191,6 @@ function currentContext() {
   return stack.length > 0 ? stack[stack.length - 1] : root;
 }
 
-/** Attributes cross into wasm as one JSON string (one boundary crossing instead of one per
- * attribute); objects holding bigints, which JSON cannot carry, cross as they are. */
-function encodeAttributes(attributes) {
-  for (const k in attributes) {
-    const t = typeof attributes[k];
-    if (t !== 'string' && t !== 'number' && t !== 'boolean') return attributes;
-  }
-  return JSON.stringify(attributes);
-}
-
 /** The scope the exporter's `fetch` calls run in: `crosstrace/otel` gives one that suppresses
  * tracing, so instrumented fetch or undici do not trace the export. The wasm side calls the
  * wrapped fetch itself (its first poll runs in a microtask, outside any scope set around
@@ -217,16 +220,6 @@ function onHidden() {
   }
 }
 
-/** What JSON cannot hold (NaN, infinities, BigInt), as text the core names in its error. */
-function jsonSafe(_key, value) {
-  if (typeof value === 'bigint') return String(value);
-  if (typeof value === 'number' && !Number.isFinite(value)) {
-    if (Number.isNaN(value)) return 'NaN';
-    return value > 0 ? 'inf' : '-inf';
-  }
-  return value;
-}
-
 /**
  * Configures tracing once the entry point has loaded the WebAssembly module. `config` holds
  * TracingConfig fields in camelCase (`serviceName`, `backend`, `endpoint`, `samplingRate`, ...)
@@ -235,7 +228,7 @@ function jsonSafe(_key, value) {
  */
 export function _init(config = {}, hostName = undefined) {
   if (hostName) raw.setHostName(hostName);
-  raw.init(JSON.stringify(config, jsonSafe));
+  raw.init(config);
   initialised = true;
   applyExportScope();
   if (root === null) root = new raw.Context();
@@ -267,20 +260,12 @@ export class Span {
     return this;
   }
   addEvent(name, attributes) {
-    raw.spanAddEvent(
-      this._h,
-      name,
-      attributes === undefined ? undefined : encodeAttributes(attributes),
-    );
+    raw.spanAddEvent(this._h, name, attributes);
     return this;
   }
   /** Links this span to `to` (a Span, or a Context from `extract`), with attributes. */
   addLink(to, attributes) {
-    raw.spanAddLink(
-      this._h,
-      parentContext(to),
-      attributes === undefined ? undefined : encodeAttributes(attributes),
-    );
+    raw.spanAddLink(this._h, parentContext(to), attributes);
     return this;
   }
   /** Renames the span (e.g. once the route is known). */
@@ -385,19 +370,16 @@ export function startSpan(name, options = {}) {
   const cx = parentContext(parent);
   let count = 0;
   if (attributes !== undefined && attributes !== null) {
-    if (Array.isArray(attributes)) {
-      return new Span(raw.startSpan(name, k, cx, JSON.stringify(attributes), undefined, start));
-    }
-    if (typeof attributes !== 'object') {
-      // Not an object: refused by the JSON path, as before.
-      return new Span(raw.startSpan(name, k, cx, JSON.stringify(attributes), undefined, start));
-    }
-    count = packAttributes(attributes);
+    // Not a plain object (an array, a string): the wasm side names what is wrong.
+    count =
+      typeof attributes === 'object' && !Array.isArray(attributes)
+        ? packAttributes(attributes)
+        : -1;
   }
   if (count < 0) {
     // Values the packed form does not carry, or not an object: as they are, for the wasm side
     // to convert (bigints out of range) or to name what is wrong.
-    return new Span(raw.startSpan(name, k, cx, undefined, attributes, start));
+    return new Span(raw.startSpan(name, k, cx, attributes, start));
   }
   const id = typeof name === 'string' ? idOf(nameIds, raw.internName, name) : INLINE;
   const h = raw.startSpanPacked(id, id === INLINE ? name : undefined, k, cx, count, start);
@@ -465,7 +447,7 @@ export function withSpan(name, fn, options = {}) {
 export function withCorrelation(fields, fn) {
   requireInit();
   const { correlationId, userId, operation, ...rest } = fields || {};
-  const extra = Object.keys(rest).length > 0 ? JSON.stringify(rest) : undefined;
+  const extra = Object.keys(rest).length > 0 ? rest : undefined;
   const cx = currentContext().withCorrelation(correlationId, userId, operation, extra);
   return runIn(cx, fn, cx.correlationId());
 }
@@ -506,7 +488,7 @@ export function extract(headers) {
 
 /** The health report (the specification's field names). */
 export function health() {
-  return JSON.parse(raw.health());
+  return raw.health();
 }
 
 /**
@@ -530,5 +512,3 @@ export async function shutdown() {
   if (flushing) await flushing;
   await raw.shutdown();
 }
-
-export const Context = raw.Context;

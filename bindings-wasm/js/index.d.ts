@@ -58,7 +58,12 @@ export declare class Context {
   spanId(): string | undefined;
   toJSON(): string;
   static fromJSON(json: string): Context;
-  withCorrelation(id?: string, userId?: string, operation?: string, fieldsJson?: string): Context;
+  withCorrelation(
+    id?: string,
+    userId?: string,
+    operation?: string,
+    fields?: Record<string, string>,
+  ): Context;
   /** Whether the parent span is sampled; false without a parent. */
   sampled(): boolean;
   free(): void;

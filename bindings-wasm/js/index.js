@@ -1,8 +1,12 @@
 // crosstrace: the entry point for browsers, web workers and bundlers (the `browser` and `default`
-// export conditions). The .wasm is fetched from next to this file: `new URL(<literal>,
+// export conditions), on the browser build (web/: optimised for size; OTLP/HTTP with protobuf
+// bodies and the console). The .wasm is fetched from next to this file: `new URL(<literal>,
 // import.meta.url)` is the pattern webpack 5, Vite/Rollup and Parcel rewrite to the emitted asset
 // (esbuild keeps it as written: see the README). Never imports `node:*`.
-import { _init, _ready } from './core.js';
+import * as glue from './web/crosstrace_wasm.js';
+import { _init, _ready, _use } from './core.js';
+
+_use(glue);
 
 export {
   Span,
@@ -23,7 +27,7 @@ export {
  * Response of the .wasm, e.g. what `import wasm from 'crosstrace/wasm'` gives a bundler), by default
  * fetched from next to this file. Called by `init`; call it first where the default cannot work. */
 export function ready(source) {
-  return _ready(source, () => new URL('./wasm/crosstrace_wasm_bg.wasm', import.meta.url));
+  return _ready(source, () => new URL('./web/crosstrace_wasm_bg.wasm', import.meta.url));
 }
 
 /**

@@ -1,9 +1,13 @@
 // crosstrace: the entry point for Node >= 18 (and Deno, Bun: the `node` export condition, ES
-// modules). The same API as index.js; only the default source of the .wasm differs: it is read
-// from disk next to this file instead of fetched (Node's fetch cannot read file: URLs).
+// modules). The same API as index.js, on the full build (wasm/: optimised for speed, with the
+// Zipkin and Jaeger Thrift encoders too); its .wasm is read from disk next to this file instead of
+// fetched (Node's fetch cannot read file: URLs).
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { _init, _ready } from './core.js';
+import * as glue from './wasm/crosstrace_wasm.js';
+import { _init, _ready, _use } from './core.js';
+
+_use(glue);
 
 export {
   Span,

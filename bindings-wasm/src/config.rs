@@ -2,11 +2,17 @@
 //! resource's runtime facts, and the settings in force.
 
 use crosstrace::{Error as CoreError, Tracing, TracingConfig};
-use js_sys::Reflect;
-use serde_json::Value as Json;
+use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::{export, js_error, tracing, State, STATE};
+
+#[wasm_bindgen]
+extern "C" {
+    /// JS's `String(value)`.
+    #[wasm_bindgen(js_name = String)]
+    fn js_string(value: &JsValue) -> String;
+}
 
 fn camel_to_snake(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
@@ -21,44 +27,73 @@ fn camel_to_snake(s: &str) -> String {
     out
 }
 
-/// Reads a config from the JSON of a JS object: either `OTEL_*` strings (as edge runtimes bind
-/// their environment) or `TracingConfig` fields in camelCase.
-fn config_from_json(text: &str) -> Result<TracingConfig, CoreError> {
-    let v: Json = serde_json::from_str(text).map_err(|_| CoreError::InvalidArgument {
-        argument: "config",
-        value: text.chars().take(200).collect(),
-        expected: "a plain object",
-    })?;
-    let Json::Object(map) = v else {
+/// A value as the caller wrote it, for messages and `OTEL_*` strings: a string as it is, a
+/// whole number without a fraction, other numbers as Rust shows them (`1e300`, `NaN`, as the
+/// core's messages do), anything else as JS's `String()`.
+fn text_of(v: &JsValue) -> String {
+    if let Some(s) = v.as_string() {
+        s
+    } else if let Some(f) = v.as_f64() {
+        if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+            (f as i64).to_string()
+        } else {
+            format!("{f:?}")
+        }
+    } else {
+        js_string(v)
+    }
+}
+
+/// Reads a config from a JS object: either `OTEL_*` strings (as edge runtimes bind their
+/// environment) or `TracingConfig` fields in camelCase, read from the JS values themselves.
+pub(crate) fn config_from_js(obj: &JsValue) -> Result<TracingConfig, CoreError> {
+    if !obj.is_object() || Array::is_array(obj) {
         return Err(CoreError::InvalidArgument {
             argument: "config",
-            value: text.chars().take(200).collect(),
+            value: text_of(obj).chars().take(200).collect(),
             expected: "a plain object",
         });
-    };
-    let env_like = !map.is_empty()
-        && map
-            .keys()
-            .all(|k| k.starts_with("OTEL_") || k.starts_with("CROSSTRACE_") || k == "ENVIRONMENT");
-    if env_like {
-        let vars: std::collections::BTreeMap<String, String> = map
-            .into_iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Json::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, s)
-            })
-            .collect();
-        return Ok(TracingConfig::from_lookup(|k| vars.get(k).cloned())?);
     }
-    let snake: serde_json::Map<String, Json> = map
+    let entries: Vec<(String, JsValue)> = Object::entries(obj.unchecked_ref())
+        .iter()
+        .map(|e| {
+            let pair: Array = e.unchecked_into();
+            (pair.get(0).as_string().unwrap_or_default(), pair.get(1))
+        })
+        // As JSON would: a field set to `undefined` is not set.
+        .filter(|(_, v)| !v.is_undefined())
+        .collect();
+    let env_like = !entries.is_empty()
+        && entries.iter().all(|(k, _)| {
+            k.starts_with("OTEL_") || k.starts_with("CROSSTRACE_") || k == "ENVIRONMENT"
+        });
+    if env_like {
+        let vars: Vec<(String, String)> =
+            entries.into_iter().map(|(k, v)| (k, text_of(&v))).collect();
+        return Ok(TracingConfig::from_lookup(|k| {
+            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })?);
+    }
+    let fields: Vec<(String, JsValue)> = entries
         .into_iter()
         .map(|(k, v)| (camel_to_snake(&k), v))
         .collect();
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    let object = |fields: &[(String, JsValue)]| {
+        let o = Object::new();
+        for (k, v) in fields {
+            let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+        }
+        JsValue::from(o)
+    };
+    TracingConfig::from_fields(
+        &names,
+        || serde_wasm_bindgen::from_value(object(&fields)),
+        |i| serde_wasm_bindgen::from_value(object(&fields[i..=i])),
+        |i| text_of(&fields[i].1),
+    )
     // The core names a bad field (snake_case); say it as the caller wrote it.
-    crosstrace::binding::config_from_json_value(Json::Object(snake)).map_err(|mut e| {
+    .map_err(|mut e| {
         if e.source_name.contains('_') {
             e.source_name = snake_to_camel(&e.source_name);
         }
@@ -107,23 +142,24 @@ pub fn set_host_name(name: &str) {
     crosstrace::binding::resource::set_host_name(name);
 }
 
-/// The resource spans are exported with, as a JSON object of its attributes (for tests and
-/// for checking a deployment's setup).
-#[wasm_bindgen(js_name = resourceJson)]
-pub fn resource_json() -> String {
-    let t = tracing();
-    let attrs: serde_json::Map<String, Json> = t
-        .resource()
-        .iter()
-        .map(|(k, v)| (k.to_string(), Json::String(v.to_string())))
-        .collect();
-    Json::Object(attrs).to_string()
+/// The resource spans are exported with, as an object of its attributes (for tests and for
+/// checking a deployment's setup; not exported to JS).
+pub fn resource_object() -> Object {
+    let o = Object::new();
+    for (k, v) in tracing().resource().iter() {
+        let _ = Reflect::set(
+            &o,
+            &JsValue::from_str(k.as_str()),
+            &JsValue::from_str(&v.to_string()),
+        );
+    }
+    o
 }
 
-/// Configures tracing from the JSON of a config object; replaces any earlier setup.
+/// Configures tracing from a config object; replaces any earlier setup.
 #[wasm_bindgen(js_name = init)]
-pub fn init(config_json: &str) -> Result<(), JsValue> {
-    let config = config_from_json(config_json).map_err(|e| js_error(&e))?;
+pub fn init(config: &JsValue) -> Result<(), JsValue> {
+    let config = config_from_js(config).map_err(|e| js_error(&e))?;
     let target = export::target_of(&config).map_err(|e| js_error(&e))?;
     crosstrace::binding::resource::set_sdk_language(sdk_language());
     let tracing = Tracing::new(config).map_err(|e| js_error(&e))?;
@@ -131,10 +167,10 @@ pub fn init(config_json: &str) -> Result<(), JsValue> {
     Ok(())
 }
 
-/// The settings in force, as JSON (snake_case field names).
-#[wasm_bindgen(js_name = configJson)]
-pub fn config_json() -> String {
-    serde_json::to_string(tracing().config()).unwrap_or_default()
+/// The settings in force, as an object of their snake_case fields (for tests; not exported to
+/// JS).
+pub fn config_object() -> JsValue {
+    crate::to_js(tracing().config())
 }
 
 /// The configured batch size (the wrapper flushes when this many spans wait).

@@ -3,7 +3,6 @@
 
 use crosstrace::Correlation;
 use js_sys::{Array, Object, Reflect};
-use serde_json::Value as Json;
 use wasm_bindgen::prelude::*;
 
 use crate::{invalid, js_error, tracing};
@@ -49,41 +48,64 @@ impl Context {
     /// The shared vectors' JSON shape of this context.
     #[wasm_bindgen(js_name = toJSON)]
     pub fn to_json(&self) -> String {
-        crosstrace::binding::interop::context_to_json(&self.inner).to_string()
+        let shape = crosstrace::binding::interop::context_shape(&self.inner);
+        js_sys::JSON::stringify(&crate::to_js(&shape))
+            .map(String::from)
+            .unwrap_or_default()
     }
 
     /// A context from the shared vectors' JSON shape.
     #[wasm_bindgen(js_name = fromJSON)]
     pub fn from_json(json: &str) -> Result<Context, JsValue> {
-        let v: Json =
-            serde_json::from_str(json).map_err(|_| invalid("json", json, "a JSON object"))?;
-        crosstrace::binding::interop::context_from_json(&v)
+        let v = js_sys::JSON::parse(json).map_err(|_| invalid("json", json, "a JSON object"))?;
+        if !v.is_object() || Array::is_array(&v) {
+            return Err(invalid("json", json, "a JSON object"));
+        }
+        let input: crosstrace::binding::interop::ContextInput = serde_wasm_bindgen::from_value(v)
+            .map_err(|_| {
+            invalid(
+                "json",
+                json,
+                "the vectors' context shape (ids, flags and tracestate as strings, sampled \
+                     and debug as booleans, baggage and correlation fields as objects of strings)",
+            )
+        })?;
+        crosstrace::binding::interop::context_from_input(input)
             .map(|inner| Context { inner })
             .map_err(|e| js_error(&e))
     }
 
     /// A copy carrying a correlation context: `id` (validated; a UUID v4 when undefined),
-    /// `userId`, `operation` and further string `fields`.
+    /// `userId`, `operation` and further string `fields` (an object of strings).
     #[wasm_bindgen(js_name = withCorrelation)]
     pub fn with_correlation(
         &self,
         id: Option<String>,
         user_id: Option<String>,
         operation: Option<String>,
-        fields_json: Option<String>,
+        fields: &JsValue,
     ) -> Result<Context, JsValue> {
-        let mut fields = Vec::new();
-        if let Some(f) = fields_json {
-            let v: Json = serde_json::from_str(&f)
-                .map_err(|_| invalid("fields", &f, "an object of strings"))?;
-            for (k, v) in v.as_object().into_iter().flatten() {
-                let s = v
-                    .as_str()
-                    .ok_or_else(|| invalid("fields", &f, "an object of strings"))?;
-                fields.push((k.clone(), s.to_owned()));
+        let mut out = Vec::new();
+        if !fields.is_undefined() && !fields.is_null() {
+            let bad = || {
+                invalid(
+                    "fields",
+                    &String::from(js_sys::JSON::stringify(fields).unwrap_or_else(|_| "?".into())),
+                    "an object of strings",
+                )
+            };
+            if !fields.is_object() || Array::is_array(fields) {
+                return Err(bad());
+            }
+            for entry in Object::entries(fields.unchecked_ref()).iter() {
+                let pair: Array = entry.unchecked_into();
+                match (pair.get(0).as_string(), pair.get(1).as_string()) {
+                    (Some(k), Some(v)) => out.push((k, v)),
+                    _ => return Err(bad()),
+                }
             }
         }
-        let c = Correlation::new(id, user_id, operation, fields).map_err(|e| js_error(&e))?;
+        let c = Correlation::new(id, user_id, operation, out).map_err(|e| js_error(&e))?;
         Ok(Context {
             inner: self.inner.with_correlation(c),
         })

@@ -55,6 +55,25 @@ pub(crate) enum Target {
     },
 }
 
+/// Why this build of the package cannot send to a wire (the browser build has OTLP/HTTP with
+/// protobuf bodies only; the Node build adds Zipkin and Jaeger Thrift).
+fn unsupported(e: Unsupported) -> &'static str {
+    match e {
+        Unsupported::OtlpJson => {
+            "this build of the package has no OTLP/JSON encoder: use http/protobuf"
+        }
+        Unsupported::JaegerThrift => {
+            "the browser build of the package has no Jaeger Thrift encoder: point the jaeger \
+             backend at Jaeger's OTLP/HTTP endpoint (port 4318, /v1/traces), or load the full \
+             build (crosstrace/wasm-full)"
+        }
+        Unsupported::Zipkin => {
+            "the browser build of the package has no Zipkin encoder: use the otlp backend \
+             (OTLP/HTTP, port 4318, /v1/traces), or load the full build (crosstrace/wasm-full)"
+        }
+    }
+}
+
 /// The target of `config`: the core's route, for `fetch`, which cannot speak gRPC and refuses
 /// URLs with credentials.
 pub(crate) fn target_of(config: &TracingConfig) -> Result<Target, CoreError> {
@@ -62,13 +81,7 @@ pub(crate) fn target_of(config: &TracingConfig) -> Result<Target, CoreError> {
         backend: config.backend.to_string(),
         message,
     };
-    let route = wire::route(config).map_err(|e| match e {
-        Unsupported::OtlpJson => setup(
-            "this build of the package has no OTLP/JSON encoder (built without the `json` \
-             feature): use http/protobuf"
-                .into(),
-        ),
-    })?;
+    let route = wire::route(config).map_err(|e| setup(unsupported(e).into()))?;
     let (mut url, wire) = match route {
         Route::Console => return Ok(Target::Console),
         Route::Discard => return Ok(Target::Discard),

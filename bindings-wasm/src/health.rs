@@ -4,10 +4,10 @@ use wasm_bindgen::prelude::*;
 
 use crate::tracing;
 
-/// The health report as JSON.
+/// The health report, as an object with the specification's field names.
 #[wasm_bindgen]
-pub fn health() -> String {
-    tracing().health().to_json()
+pub fn health() -> JsValue {
+    crate::to_js(&tracing().health())
 }
 
 /// Spans waiting for export.

@@ -23,7 +23,7 @@ mod health;
 mod spans;
 
 pub use config::{
-    batch_size, config_json, init, resource_json, schedule_delay_millis, set_host_name,
+    batch_size, config_object, init, resource_object, schedule_delay_millis, set_host_name,
 };
 pub use context::{extract, inject, Context};
 pub use export::{flush, shutdown};
@@ -38,6 +38,14 @@ fn js_error(e: &CoreError) -> JsValue {
     let err = js_sys::Error::new(&e.to_string());
     err.set_name(e.kind().js_name());
     err.into()
+}
+
+/// A serde value as a plain JS value, as `JSON.parse` would give it (objects for maps, `null`
+/// for `None`).
+fn to_js<T: serde::Serialize + ?Sized>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
 }
 
 fn invalid(argument: &'static str, value: &str, expected: &'static str) -> JsValue {

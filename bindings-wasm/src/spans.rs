@@ -1,5 +1,5 @@
-//! Spans: integer handles into a slab of live spans, attributes from JS values or their JSON
-//! text, and the span calls.
+//! Spans: integer handles into a slab of live spans, attributes packed by core.js or read from
+//! JS objects, and the span calls.
 
 use std::cell::RefCell;
 
@@ -273,106 +273,16 @@ fn key_value(key: &str, value: &JsValue) -> Option<KeyValue> {
     }
 }
 
-/// Attributes from the JSON text `encodeAttributes` makes of a plain object, parsed straight
-/// into key-values in the object's order: keys borrowed from the text (no copy unless escaped)
-/// and interned, no intermediate JSON tree.
-fn json_attributes(text: &str) -> Result<Vec<KeyValue>, JsValue> {
-    use serde::de::{Deserializer as _, MapAccess, Visitor};
-    use std::borrow::Cow;
-
-    struct Key<'de>(Cow<'de, str>);
-    impl<'de> serde::Deserialize<'de> for Key<'de> {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Key<'de>;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a key")
-                }
-                fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
-                    Ok(Key(Cow::Borrowed(s)))
-                }
-                fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
-                    Ok(Key(Cow::Owned(s.to_owned())))
-                }
-            }
-            d.deserialize_str(V)
-        }
-    }
-
-    struct Val(crosstrace::Value);
-    impl<'de> serde::Deserialize<'de> for Val {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl Visitor<'_> for V {
-                type Value = Val;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a string, number or boolean")
-                }
-                fn visit_str<E>(self, s: &str) -> Result<Val, E> {
-                    Ok(Val(crosstrace::Value::from(s.to_owned())))
-                }
-                fn visit_bool<E>(self, b: bool) -> Result<Val, E> {
-                    Ok(Val(crosstrace::Value::Bool(b)))
-                }
-                fn visit_i64<E>(self, i: i64) -> Result<Val, E> {
-                    Ok(Val(crosstrace::Value::I64(i)))
-                }
-                fn visit_u64<E>(self, u: u64) -> Result<Val, E> {
-                    Ok(Val(i64::try_from(u).map_or(
-                        crosstrace::Value::F64(u as f64),
-                        crosstrace::Value::I64,
-                    )))
-                }
-                fn visit_f64<E>(self, f: f64) -> Result<Val, E> {
-                    Ok(Val(crosstrace::Value::F64(f)))
-                }
-            }
-            d.deserialize_any(V)
-        }
-    }
-
-    struct Attrs(Vec<KeyValue>);
-    impl<'de> Visitor<'de> for &mut Attrs {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-            while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
-                let Val(v) = m.next_value::<Val>()?;
-                self.0
-                    .push(KeyValue::new(crosstrace::binding::intern::key(&k), v));
-            }
-            Ok(())
-        }
-    }
-
-    let mut out = Attrs(Vec::with_capacity(4));
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_map(&mut out)
-        .and_then(|()| de.end())
-        .map_err(|_| {
-            invalid(
-                "attributes",
-                text,
-                "an object of string, number, boolean or bigint values",
-            )
-        })?;
-    Ok(out.0)
-}
-
 fn attributes(obj: &JsValue) -> Result<Vec<KeyValue>, JsValue> {
     if obj.is_undefined() || obj.is_null() {
         return Ok(Vec::new());
     }
-    if let Some(text) = obj.as_string() {
-        return json_attributes(&text);
-    }
-    if !obj.is_object() {
+    if !obj.is_object() || Array::is_array(obj) {
         return Err(invalid(
             "attributes",
-            &format!("{obj:?}"),
+            &js_sys::JSON::stringify(obj)
+                .map(String::from)
+                .unwrap_or_else(|_| format!("{obj:?}")),
             "an object of string, number, boolean or bigint values",
         ));
     }
@@ -407,7 +317,7 @@ pub fn span_set_attribute(span: u32, key: &str, value: &JsValue) -> Result<(), J
     Ok(())
 }
 
-/// Adds an event with attributes (an object, or its JSON).
+/// Adds an event with attributes (an object).
 #[wasm_bindgen(js_name = spanAddEvent)]
 pub fn span_add_event(span: u32, name: &str, attrs: &JsValue) -> Result<(), JsValue> {
     let a = attributes(attrs)?;
@@ -505,7 +415,6 @@ pub fn start_span(
     name: &str,
     kind: u32,
     parent: &Context,
-    attrs_json: Option<String>,
     attrs: &JsValue,
     start_ms: Option<f64>,
 ) -> Result<u32, JsValue> {
@@ -518,12 +427,8 @@ pub fn start_span(
             "internal, server, client, producer or consumer",
         )
     })?;
-    // The JSON text of plain attributes comes as a string argument (copied in with the
-    // arguments, not fetched back from JS); other objects come as they are.
-    let attrs = match attrs_json {
-        Some(text) => json_attributes(&text)?,
-        None => attributes(attrs)?,
-    };
+    // Attributes the packed path (`startSpanPacked`) does not carry come as they are.
+    let attrs = attributes(attrs)?;
     let start = start_ms.map(epoch_millis).transpose()?;
     let t = tracing();
     let mut b = t
@@ -546,7 +451,7 @@ pub fn span_update_name(span: u32, name: &str) {
 }
 
 /// Links a live span to the span of `to` (a context from `extract` or a span's), with
-/// attributes (an object, or its JSON). A context without a span adds nothing.
+/// attributes (an object). A context without a span adds nothing.
 #[wasm_bindgen(js_name = spanAddLink)]
 pub fn span_add_link(span: u32, to: &Context, attrs: &JsValue) -> Result<(), JsValue> {
     let a = attributes(attrs)?;

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crosstrace_wasm::{
-    extract, health, init, inject, resource_json, span_context, span_end, span_ids,
+    extract, health, init, inject, resource_object, span_context, span_end, span_ids,
     span_set_attribute, start_span, Context,
 };
 use js_sys::{Object, Reflect};
@@ -16,6 +16,26 @@ use wasm_bindgen_test::wasm_bindgen_test;
 fn vectors(text: &str) -> Vec<Value> {
     let v: Value = serde_json::from_str(text).unwrap();
     v["cases"].as_array().unwrap().clone()
+}
+
+/// A JSON value as the JS value `JSON.parse` gives.
+fn js(v: &Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).unwrap()
+}
+
+/// A JS value as JSON.
+fn json(v: &JsValue) -> Value {
+    serde_json::from_str(&String::from(js_sys::JSON::stringify(v).unwrap())).unwrap()
+}
+
+/// `v` with every number as a float.
+fn floats(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
+        Value::Array(a) => Value::Array(a.iter().map(floats).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), floats(v))).collect()),
+        other => other.clone(),
+    }
 }
 
 fn js_object(map: &serde_json::Map<String, Value>) -> JsValue {
@@ -57,7 +77,7 @@ fn init_propagators(case: &Value) {
         props.join(",")
     };
     let cfg = serde_json::json!({ "OTEL_BACKEND": "none", "OTEL_PROPAGATORS": list });
-    init(&cfg.to_string()).unwrap();
+    init(&js(&cfg)).unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -75,16 +95,18 @@ fn config_vectors() {
                 // what these vectors check.
                 env.entry("OTEL_BACKEND").or_insert("none".into());
                 env.insert("OTEL_BACKEND".into(), "none".into());
-                init(&Value::Object(env).to_string()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-                let got: Value = serde_json::from_str(&crosstrace_wasm::config_json()).unwrap();
+                init(&js(&Value::Object(env))).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+                let got = json(&crosstrace_wasm::config_object());
                 for (k, want) in case["expect"].as_object().unwrap() {
-                    if k != "backend" && k != "endpoint" {
-                        assert_eq!(&got[k], want, "{name}: {k}");
+                    if k == "backend" || k == "endpoint" {
+                        continue;
                     }
+                    // JS has one number type: 30.0 reads back as 30.
+                    assert_eq!(floats(&got[k]), floats(want), "{name}: {k}");
                 }
             }
             Some(err) => {
-                let e = init(&Value::Object(env).to_string()).unwrap_err();
+                let e = init(&js(&Value::Object(env))).unwrap_err();
                 let e: js_sys::Error = e.dyn_into().unwrap();
                 assert_eq!(String::from(e.name()), "CrosstraceConfigError", "{name}");
                 let msg = String::from(e.message());
@@ -144,7 +166,10 @@ fn inject_vectors() {
 
 #[wasm_bindgen_test]
 fn spans_join_the_extracted_trace_and_are_counted() {
-    init(r#"{"backend":"none","serviceName":"wasm-test"}"#).unwrap();
+    init(&js(
+        &serde_json::json!({"backend": "none", "serviceName": "wasm-test"}),
+    ))
+    .unwrap();
     let headers = Object::new();
     Reflect::set(
         &headers,
@@ -153,13 +178,13 @@ fn spans_join_the_extracted_trace_and_are_counted() {
     )
     .unwrap();
     let parent = extract(&headers.into());
-    let span = start_span("GET /stock", 1, &parent, None, &JsValue::UNDEFINED, None).unwrap(); // 1: server
+    let span = start_span("GET /stock", 1, &parent, &JsValue::UNDEFINED, None).unwrap(); // 1: server
     assert!(span_ids(span).starts_with("4bf92f3577b34da6a3ce929d0e0e4736-"));
     span_set_attribute(span, "items", &JsValue::from_f64(3.0)).unwrap();
     span_end(span);
     span_end(span); // idempotent
     assert_eq!(span_ids(span), "", "an ended handle is refused");
-    let h: Value = serde_json::from_str(&health()).unwrap();
+    let h = json(&health());
     assert_eq!(h["spans_ended"], 1);
     assert_eq!(h["service_name"], "wasm-test");
 }
@@ -172,13 +197,13 @@ fn a_continued_span_takes_only_the_headers_correlation() {
         "../../tests/vectors/extracted_correlation.json"
     ))
     .unwrap();
-    init(r#"{"backend":"none"}"#).unwrap();
+    init(&js(&serde_json::json!({"backend": "none"}))).unwrap();
     let current = Context::new()
         .with_correlation(
             Some(v["current_correlation_id"].as_str().unwrap().to_owned()),
             None,
             None,
-            None,
+            &JsValue::UNDEFINED,
         )
         .unwrap();
     for case in v["cases"].as_array().unwrap() {
@@ -188,7 +213,7 @@ fn a_continued_span_takes_only_the_headers_correlation() {
         } else {
             extract(&js_headers(&case["headers"]))
         };
-        let span = start_span("continued", 1, &parent, None, &JsValue::UNDEFINED, None).unwrap();
+        let span = start_span("continued", 1, &parent, &JsValue::UNDEFINED, None).unwrap();
         let trace = span_ids(span).split('-').next().unwrap().to_owned();
         match case["expect_trace_id"].as_str() {
             Some(want) => assert_eq!(trace, want, "{name}"),
@@ -209,12 +234,44 @@ fn a_continued_span_takes_only_the_headers_correlation() {
 
 #[wasm_bindgen_test]
 fn the_resource_names_the_js_runtime() {
-    init(r#"{"backend":"none"}"#).unwrap();
-    let r: Value = serde_json::from_str(&resource_json()).unwrap();
+    init(&js(&serde_json::json!({"backend": "none"}))).unwrap();
+    let r = json(&resource_object().into());
     // A page has a window; Node has none (and says it is Node).
     let browser = Reflect::has(&js_sys::global(), &"window".into()).unwrap();
     let want = if browser { "webjs" } else { "nodejs" };
     assert_eq!(r["telemetry.sdk.language"], want, "{r}");
     assert_eq!(r["telemetry.sdk.name"], "crosstrace");
     assert_eq!(r["service.instance.id"].as_str().unwrap().len(), 36, "{r}");
+}
+
+#[wasm_bindgen_test]
+fn the_browser_build_refuses_the_encoders_it_leaves_out() {
+    // This crate's default features are the browser build's: OTLP/HTTP protobuf and the
+    // console; Zipkin and Jaeger Thrift are the full build's (feature `full`).
+    for (backend, says) in [
+        ("zipkin", "Zipkin encoder"),
+        ("jaeger", "Jaeger Thrift encoder"),
+    ] {
+        let result = init(&js(&serde_json::json!({ "backend": backend })));
+        if cfg!(feature = "full") {
+            result.unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+            continue;
+        }
+        let e: js_sys::Error = result.unwrap_err().dyn_into().unwrap();
+        assert_eq!(
+            String::from(e.name()),
+            "CrosstraceExporterSetupError",
+            "{backend}"
+        );
+        let msg = String::from(e.message());
+        assert!(
+            msg.contains(says) && msg.contains("4318"),
+            "{backend}: {msg}"
+        );
+    }
+    // Jaeger pointed at its OTLP endpoint is OTLP: the browser build sends it.
+    init(&js(&serde_json::json!({
+        "backend": "jaeger", "endpoint": "http://127.0.0.1:4318/v1/traces"
+    })))
+    .unwrap();
 }

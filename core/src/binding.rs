@@ -105,7 +105,10 @@ pub mod intern {
 
 /// Contexts and correlations as JSON, the form the bindings' tests and the C API exchange.
 pub mod interop {
-    pub use crate::interop::{context_from_json, context_to_json, correlation_to_json};
+    pub use crate::interop::{
+        context_from_input, context_from_json, context_shape, context_to_json, correlation_shape,
+        correlation_to_json, ContextInput, ContextShape, CorrelationShape, SpanShape,
+    };
 }
 
 /// The resource's process facts a binding sets or reads.

@@ -5,110 +5,168 @@
 use std::collections::BTreeMap;
 
 use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::context::{Context, Correlation};
 use crate::error::{Error, Result};
 use crate::propagation::parse_span_context;
 
-fn invalid(value: &Value, expected: &'static str) -> Error {
+/// A context in the vectors' shape, as written: `span` is `None` without a parent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContextShape {
+    /// The parent span.
+    pub span: Option<SpanShape>,
+    /// The baggage, by key.
+    pub baggage: BTreeMap<String, String>,
+    /// The correlation.
+    pub correlation: Option<CorrelationShape>,
+}
+
+/// A context's parent span in the vectors' shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpanShape {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+    /// The sampled flag.
+    pub sampled: bool,
+    /// The trace-flags byte, two hex digits.
+    pub flags: String,
+    /// The B3/Jaeger debug state.
+    pub debug: bool,
+    /// Whether the span came from another process.
+    pub remote: bool,
+    /// The `tracestate` header ("" when empty).
+    pub tracestate: String,
+}
+
+/// A correlation in the vectors' shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CorrelationShape {
+    /// The correlation id.
+    pub id: Option<String>,
+    /// The user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Further fields.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A context in the vectors' flat input shape: `trace_id`, `span_id`, `sampled`, `flags` (two
+/// hex digits; `sampled` decides bit 0), `debug`, `tracestate`, `baggage`, `correlation`, all
+/// optional; other fields are ignored.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct ContextInput {
+    /// 32 hex digits (with `span_id`: the parent).
+    pub trace_id: Option<String>,
+    /// 16 hex digits.
+    pub span_id: Option<String>,
+    /// The sampled flag (true when absent).
+    pub sampled: Option<bool>,
+    /// The trace-flags byte, two hex digits.
+    pub flags: Option<String>,
+    /// The B3/Jaeger debug state.
+    pub debug: Option<bool>,
+    /// A `tracestate` header.
+    pub tracestate: Option<String>,
+    /// Baggage.
+    pub baggage: Option<BTreeMap<String, String>>,
+    /// Correlation.
+    pub correlation: Option<CorrelationShape>,
+}
+
+fn invalid(value: impl std::fmt::Debug, expected: &'static str) -> Error {
     Error::InvalidArgument {
         argument: "context json",
-        value: value.to_string(),
+        value: format!("{value:?}"),
         expected,
     }
 }
 
-fn string_map(v: &Value) -> Result<Vec<(String, String)>> {
-    let Some(obj) = v.as_object() else {
-        return Err(invalid(v, "an object of string values"));
-    };
-    obj.iter()
-        .map(|(k, v)| {
-            v.as_str()
-                .map(|s| (k.clone(), s.to_owned()))
-                .ok_or_else(|| invalid(v, "string values"))
-        })
-        .collect()
+/// The correlation in the vectors' shape.
+pub fn correlation_shape(c: Option<&Correlation>) -> Option<CorrelationShape> {
+    let c = c?;
+    Some(CorrelationShape {
+        id: Some(c.id().to_owned()),
+        user_id: c.user_id().map(str::to_owned),
+        operation: c.operation().map(str::to_owned),
+        fields: c.fields().iter().cloned().collect(),
+    })
+}
+
+/// A context in the vectors' shape.
+pub fn context_shape(cx: &Context) -> ContextShape {
+    ContextShape {
+        span: cx.span_context().map(|s| SpanShape {
+            trace_id: s.trace_id().to_string(),
+            span_id: s.span_id().to_string(),
+            sampled: s.is_sampled(),
+            flags: format!("{:02x}", s.trace_flags().to_u8()),
+            debug: cx.debug(),
+            remote: s.is_remote(),
+            tracestate: cx
+                .trace_state_header()
+                .map(|h| h.into_owned())
+                .unwrap_or_default(),
+        }),
+        baggage: cx.baggage().iter().cloned().collect(),
+        correlation: correlation_shape(cx.correlation()),
+    }
 }
 
 /// The correlation as JSON (`null` when absent).
 pub fn correlation_to_json(c: Option<&Correlation>) -> Value {
-    let Some(c) = c else { return Value::Null };
-    let mut o = json!({ "id": c.id() });
-    if let Some(u) = c.user_id() {
-        o["user_id"] = json!(u);
-    }
-    if let Some(op) = c.operation() {
-        o["operation"] = json!(op);
-    }
-    if !c.fields().is_empty() {
-        let f: BTreeMap<&str, &str> = c
-            .fields()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        o["fields"] = json!(f);
-    }
-    o
+    serde_json::to_value(correlation_shape(c)).unwrap_or(Value::Null)
 }
 
 /// A context as JSON. `span` is `null` without a parent.
 pub fn context_to_json(cx: &Context) -> Value {
-    let span = match cx.span_context() {
-        None => Value::Null,
-        Some(s) => json!({
-            "trace_id": s.trace_id().to_string(),
-            "span_id": s.span_id().to_string(),
-            "sampled": s.is_sampled(),
-            "flags": format!("{:02x}", s.trace_flags().to_u8()),
-            "debug": cx.debug(),
-            "remote": s.is_remote(),
-            "tracestate": cx.trace_state_header().unwrap_or_default(),
-        }),
-    };
-    let baggage: Map<String, Value> = cx
-        .baggage()
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    json!({
-        "span": span,
-        "baggage": baggage,
-        "correlation": correlation_to_json(cx.correlation()),
-    })
+    serde_json::to_value(context_shape(cx)).unwrap_or(Value::Null)
 }
 
-/// Builds a context from the vectors' flat shape (`trace_id`, `span_id`, `sampled`, `flags`
-/// (two hex digits; `sampled` decides bit 0), `debug`, `tracestate`, `baggage`, `correlation`
-/// at the top level, all optional).
+/// Builds a context from the vectors' flat shape ([`ContextInput`]).
 pub fn context_from_json(v: &Value) -> Result<Context> {
     if !v.is_object() {
         return Err(invalid(v, "an object"));
     }
+    let input = ContextInput::deserialize(v).map_err(|_| {
+        invalid(
+            v,
+            "the vectors' context shape (ids, flags and tracestate as strings, sampled and debug \
+             as booleans, baggage and correlation fields as objects of strings)",
+        )
+    })?;
+    context_from_input(input)
+}
+
+/// Builds a context from the vectors' flat shape, however the binding read it.
+pub fn context_from_input(v: ContextInput) -> Result<Context> {
     let mut cx = Context::new();
-    if let Some(t) = v.get("trace_id") {
-        let t = t
-            .as_str()
-            .ok_or_else(|| invalid(v, "trace_id as a string"))?;
-        let s = v["span_id"]
-            .as_str()
-            .ok_or_else(|| invalid(v, "span_id as a string"))?;
-        let sampled = v["sampled"].as_bool().unwrap_or(true);
-        let flags = match v.get("flags").and_then(Value::as_str) {
+    if let Some(t) = &v.trace_id {
+        let s = v
+            .span_id
+            .as_deref()
+            .ok_or_else(|| invalid(&v, "span_id as a string"))?;
+        let sampled = v.sampled.unwrap_or(true);
+        let flags = match v.flags.as_deref() {
             Some(f) => u8::from_str_radix(f, 16)
                 .ok()
                 .filter(|_| f.len() == 2)
-                .ok_or_else(|| invalid(v, "flags as two hex digits"))?,
+                .ok_or_else(|| invalid(&v, "flags as two hex digits"))?,
             None => 0,
         };
         let sc = parse_span_context(t, s, sampled)?;
         let flags = TraceFlags::new((flags & !1) | u8::from(sampled));
-        let trace_state = v.get("tracestate").and_then(Value::as_str);
-        let list = match trace_state.filter(|h| !h.is_empty()) {
+        let list = match v.tracestate.as_deref().filter(|h| !h.is_empty()) {
             Some(h) => Some(
                 crate::propagation::parse_tracestate(h)
-                    .ok_or_else(|| invalid(v, "a valid tracestate"))?,
+                    .ok_or_else(|| invalid(&v, "a valid tracestate"))?,
             ),
             None => None,
         };
@@ -124,26 +182,13 @@ pub fn context_from_json(v: &Value) -> Result<Context> {
                 false,
                 sdk_state,
             ))
-            .with_propagated(
-                list.as_deref(),
-                v.get("debug").and_then(Value::as_bool).unwrap_or(false),
-            );
+            .with_propagated(list.as_deref(), v.debug.unwrap_or(false));
     }
-    if let Some(b) = v.get("baggage") {
-        cx = cx.with_baggage(string_map(b)?);
+    if let Some(b) = v.baggage {
+        cx = cx.with_baggage(b.into_iter().collect());
     }
-    if let Some(c) = v.get("correlation").filter(|c| !c.is_null()) {
-        let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
-        let fields = match c.get("fields") {
-            Some(f) => string_map(f)?,
-            None => Vec::new(),
-        };
-        cx = cx.with_correlation(Correlation::new(
-            text("id"),
-            text("user_id"),
-            text("operation"),
-            fields,
-        )?);
+    if let Some(c) = v.correlation {
+        cx = cx.with_correlation(Correlation::new(c.id, c.user_id, c.operation, c.fields)?);
     }
     Ok(cx)
 }

@@ -407,6 +407,8 @@ console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir 
     'wasm.d.ts',
     'wasm/crosstrace_wasm.js',
     'wasm/crosstrace_wasm_bg.wasm',
+    'web/crosstrace_wasm.js',
+    'web/crosstrace_wasm_bg.wasm',
   ]) {
     check(files.includes(f), `tarball holds ${f}`);
   }
@@ -509,7 +511,7 @@ ${body(cjsSpan)}
 // ---------------------------------------------------------------------------------------------
 // 2. esbuild. It leaves `new URL('./x.wasm', import.meta.url)` as it is, so either
 //    (a) the page passes the .wasm's URL from `import wasmUrl from 'crosstrace/wasm'` (file loader),
-//    (b) or the build copies the .wasm to <outdir>/wasm/ next to an ESM bundle;
+//    (b) or the build copies the .wasm to <outdir>/web/ next to an ESM bundle;
 //    (c) is (a) for a classic-script (IIFE) bundle, where import.meta.url is empty: --public-path.
 //    The builds are the README's command lines.
 if (only.includes('esbuild')) {
@@ -528,7 +530,7 @@ esbuild=node_modules/.bin/esbuild
 $esbuild src/main-url.js --bundle --format=esm --minify --log-level=warning --outdir=dist-url --loader:.wasm=file
 # (b)
 $esbuild src/main-copy.js --bundle --format=esm --minify --log-level=warning --outdir=dist-copy
-mkdir -p dist-copy/wasm && cp node_modules/crosstrace/wasm/crosstrace_wasm_bg.wasm dist-copy/wasm/
+mkdir -p dist-copy/web && cp node_modules/crosstrace/web/crosstrace_wasm_bg.wasm dist-copy/web/
 # (c)
 $esbuild src/main-iife.js --bundle --format=iife --minify --log-level=error --outdir=site/assets --loader:.wasm=file --public-path=/assets
 `,
@@ -545,7 +547,7 @@ $esbuild src/main-iife.js --bundle --format=iife --minify --log-level=error --ou
         'index.html',
       );
       await checkPage(
-        'esbuild (b) .wasm copied to dist/wasm/',
+        'esbuild (b) .wasm copied to dist/web/',
         join(p.dir, 'dist-copy'),
         'index.html',
       );

@@ -160,7 +160,7 @@ const server = createServer((req, res) => {
     const file =
       url.pathname === '/page.html'
         ? null
-        : url.pathname.startsWith('/wasm/')
+        : url.pathname.startsWith('/web/')
           ? join(project, 'node_modules', 'crosstrace', url.pathname)
           : join(project, 'www', url.pathname);
     if (file === null) {

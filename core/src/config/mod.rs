@@ -511,31 +511,71 @@ impl TracingConfig {
                 "a JSON object of TracingConfig fields",
             ));
         };
-        match serde_json::from_value::<TracingConfig>(Value::Object(fields.clone())) {
+        let fields: Vec<(String, Value)> = fields.into_iter().collect();
+        let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+        let object = |fields: &[(String, Value)]| Value::Object(fields.iter().cloned().collect());
+        Self::from_fields(
+            &names,
+            || serde_json::from_value::<TracingConfig>(object(&fields)),
+            |i| serde_json::from_value::<TracingConfig>(object(&fields[i..=i])),
+            // As `validate` shows numbers (1e300, not 1e+300).
+            |i| match &fields[i].1 {
+                Value::String(s) => s.clone(),
+                Value::Number(n) if n.is_f64() => format!("{:?}", n.as_f64().unwrap_or(f64::NAN)),
+                other => other.to_string(),
+            },
+        )
+    }
+
+    /// A config from the fields of an object, deserialized with whatever deserializer the
+    /// binding reads its objects with (serde_json here, the JS values themselves in the wasm
+    /// binding), validated. `all` deserializes every field; when that fails, `one(i)`
+    /// deserializes field `i` alone, and the first that fails is named, with `given(i)`, its
+    /// value as the caller gave it.
+    pub fn from_fields<E: fmt::Display>(
+        names: &[&str],
+        all: impl FnOnce() -> Result<TracingConfig, E>,
+        one: impl Fn(usize) -> Result<TracingConfig, E>,
+        given: impl Fn(usize) -> String,
+    ) -> Result<TracingConfig, ConfigError> {
+        // Not every deserializer sees fields the struct does not name (serde-wasm-bindgen reads
+        // only the named ones), so unknown fields are refused here, for all of them.
+        let known = field_names();
+        if let Some(i) = names.iter().position(|n| !known.contains(n)) {
+            let list = known
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ConfigError::new(
+                names[i],
+                given(i),
+                format!(
+                    "a TracingConfig field (unknown field `{}`, expected one of {list})",
+                    names[i]
+                ),
+            ));
+        }
+        match all() {
             Ok(c) => {
                 c.validate()?;
                 Ok(c)
             }
             Err(all) => {
-                // The first field that does not deserialize on its own is the one to name.
-                for (name, v) in &fields {
-                    let one = Value::Object([(name.clone(), v.clone())].into_iter().collect());
-                    if let Err(e) = serde_json::from_value::<TracingConfig>(one) {
-                        // As `validate` shows numbers (1e300, not 1e+300).
-                        let given = match v {
-                            Value::String(s) => s.clone(),
-                            Value::Number(n) if n.is_f64() => {
-                                format!("{:?}", n.as_f64().unwrap_or(f64::NAN))
-                            }
-                            other => other.to_string(),
-                        };
+                for (i, name) in names.iter().enumerate() {
+                    if let Err(e) = one(i) {
                         let expected = numeric_expected(name).unwrap_or_else(|| e.to_string());
-                        return Err(ConfigError::new(name.as_str(), given, expected));
+                        return Err(ConfigError::new(*name, given(i), expected));
                     }
                 }
                 Err(ConfigError::new("config", "", all.to_string()))
             }
         }
+    }
+
+    /// The names of the fields (as serde sees them: snake_case).
+    pub fn field_names() -> &'static [&'static str] {
+        field_names()
     }
 
     /// A builder starting from the defaults.
@@ -797,6 +837,50 @@ fn is_header_name(s: &str) -> bool {
 }
 
 /// What a numeric field accepts, in the words of [`TracingConfig::validate`].
+/// The field names serde's derive gives `TracingConfig::deserialize` (read by asking it to
+/// deserialize from a deserializer that only records them).
+fn field_names() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+
+    #[derive(Debug)]
+    struct Found(&'static [&'static str]);
+    impl fmt::Display for Found {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("field names")
+        }
+    }
+    impl std::error::Error for Found {}
+    impl de::Error for Found {
+        fn custom<T: fmt::Display>(_: T) -> Self {
+            Found(&[])
+        }
+    }
+    struct Names;
+    impl<'de> de::Deserializer<'de> for Names {
+        type Error = Found;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Found> {
+            Err(Found(&[]))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Found> {
+            Err(Found(fields))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    match TracingConfig::deserialize(Names) {
+        Err(Found(fields)) => fields,
+        Ok(_) => &[],
+    }
+}
+
 fn numeric_expected(field: &str) -> Option<String> {
     let max_timeout = bounds::MAX_TIMEOUT_MILLIS as f64 / 1000.0;
     let count = |unit, max: usize| whole(unit, 1, max as u64);
@@ -1001,6 +1085,34 @@ impl TracingConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_names_are_the_structs_and_unknown_fields_are_named() {
+        let names = TracingConfig::field_names();
+        let json = serde_json::to_value(TracingConfig::default()).unwrap();
+        let serialized: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut sorted = names.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, serialized);
+        // From any deserializer: one that reads only the named fields (as serde-wasm-bindgen
+        // does) would never see this one.
+        let e = TracingConfig::from_fields(
+            &["service_name", "sample_rate"],
+            || Ok::<_, String>(TracingConfig::default()),
+            |_| Ok::<_, String>(TracingConfig::default()),
+            |i| ["svc", "1"][i].to_owned(),
+        )
+        .unwrap_err();
+        assert_eq!(e.source_name, "sample_rate");
+        assert!(e.to_string().contains("unknown field `sample_rate`"), "{e}");
+        let e = TracingConfig::from_json(r#"{"sample_rate": 1}"#).unwrap_err();
+        assert_eq!(e.source_name, "sample_rate");
+    }
 
     #[test]
     fn otlp_transport_follows_the_endpoint() {

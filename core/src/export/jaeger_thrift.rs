@@ -20,9 +20,6 @@ use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
-/// The Content-Type Jaeger's collector expects.
-pub(super) const CONTENT_TYPE: &str = "application/x-thrift";
-
 const T_STOP: u8 = 0;
 const T_BOOL: u8 = 2;
 const T_DOUBLE: u8 = 4;

@@ -14,12 +14,14 @@ mod console;
 mod grpc;
 #[cfg(feature = "native")]
 mod http;
+#[cfg(feature = "jaeger-thrift")]
 mod jaeger_thrift;
 mod otlp_pb;
 mod otlp_proto;
 #[cfg(feature = "native")]
 mod retry;
 pub(crate) mod wire;
+#[cfg(feature = "zipkin")]
 mod zipkin;
 
 use std::fmt;

@@ -14,8 +14,12 @@ use std::fmt;
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
+#[cfg(feature = "jaeger-thrift")]
+use super::jaeger_thrift;
 use super::otlp_proto::{self, Encoding};
-use super::{jaeger_thrift, zipkin, Failure, Outcome};
+#[cfg(feature = "zipkin")]
+use super::zipkin;
+use super::{Failure, Outcome};
 use crate::config::{Backend, OtlpProtocol, TracingConfig};
 
 /// What an exporting backend sends.
@@ -51,8 +55,8 @@ impl Wire {
         match self {
             Wire::OtlpGrpc => "application/grpc",
             Wire::OtlpHttp(e) => e.content_type(),
-            Wire::JaegerThrift => jaeger_thrift::CONTENT_TYPE,
-            Wire::Zipkin => zipkin::CONTENT_TYPE,
+            Wire::JaegerThrift => "application/x-thrift",
+            Wire::Zipkin => "application/json",
         }
     }
 
@@ -122,15 +126,27 @@ pub enum Route {
 pub enum Unsupported {
     /// OTLP/JSON, without the core's `otlp-json` feature.
     OtlpJson,
+    /// Jaeger Thrift, without the core's `jaeger-thrift` feature.
+    JaegerThrift,
+    /// Zipkin v2 JSON, without the core's `zipkin` feature.
+    Zipkin,
 }
 
 impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Unsupported::OtlpJson => f.write_str(
-                "this build has no OTLP/JSON encoder (feature `otlp-json`); use http/protobuf",
-            ),
-        }
+        f.write_str(match self {
+            Unsupported::OtlpJson => {
+                "this build has no OTLP/JSON encoder (feature `otlp-json`); use http/protobuf"
+            }
+            Unsupported::JaegerThrift => {
+                "this build has no Jaeger Thrift encoder (feature `jaeger-thrift`); point the \
+                 jaeger backend at Jaeger's OTLP/HTTP endpoint (port 4318, /v1/traces)"
+            }
+            Unsupported::Zipkin => {
+                "this build has no Zipkin encoder (feature `zipkin`); use the otlp backend \
+                 (OTLP/HTTP, port 4318, /v1/traces)"
+            }
+        })
     }
 }
 
@@ -147,10 +163,12 @@ pub fn route(config: &TracingConfig) -> Result<Route, Unsupported> {
         return Ok(Route::Discard);
     };
     let wire = Wire::of(config.backend, r.otlp_protocol);
-    if wire == Wire::OtlpHttp(Encoding::Json) && !otlp_proto::JSON_SUPPORTED {
-        return Err(Unsupported::OtlpJson);
+    match wire {
+        Wire::OtlpHttp(Encoding::Json) if !otlp_proto::JSON_SUPPORTED => Err(Unsupported::OtlpJson),
+        Wire::JaegerThrift if !cfg!(feature = "jaeger-thrift") => Err(Unsupported::JaegerThrift),
+        Wire::Zipkin if !cfg!(feature = "zipkin") => Err(Unsupported::Zipkin),
+        _ => Ok(Route::Send { url: r.url, wire }),
     }
-    Ok(Route::Send { url: r.url, wire })
 }
 
 /// Encodes batches for one wire under one resource.
@@ -158,6 +176,7 @@ pub fn route(config: &TracingConfig) -> Result<Route, Unsupported> {
 pub struct Encoder {
     wire: Wire,
     resource: Resource,
+    #[cfg(feature = "jaeger-thrift")]
     process: jaeger_thrift::Process,
 }
 
@@ -167,6 +186,7 @@ impl Encoder {
         Encoder {
             wire,
             resource: resource.clone(),
+            #[cfg(feature = "jaeger-thrift")]
             process: jaeger_thrift::Process::from_resource(resource),
         }
     }
@@ -176,17 +196,18 @@ impl Encoder {
         self.wire
     }
 
-    /// `batch` as one request, encoded when sent.
+    /// `batch` as one request, encoded when sent. A wire this build cannot encode
+    /// ([`route`] refuses it) is sent as OTLP/protobuf.
     pub fn payload(&self, batch: Vec<SpanData>) -> Payload {
         let body = match self.wire {
-            Wire::OtlpHttp(_) | Wire::OtlpGrpc => {
-                Body::Otlp(otlp_proto::Request::new(batch, &self.resource))
-            }
+            #[cfg(feature = "jaeger-thrift")]
             Wire::JaegerThrift => Body::Thrift(jaeger_thrift::Batch {
                 process: self.process.clone(),
                 spans: batch,
             }),
+            #[cfg(feature = "zipkin")]
             Wire::Zipkin => Body::Zipkin(zipkin::Batch::new(&batch, &self.resource)),
+            _ => Body::Otlp(otlp_proto::Request::new(batch, &self.resource)),
         };
         Payload {
             wire: self.wire,
@@ -205,7 +226,9 @@ pub struct Payload {
 #[derive(Debug, Clone)]
 enum Body {
     Otlp(otlp_proto::Request),
+    #[cfg(feature = "jaeger-thrift")]
     Thrift(jaeger_thrift::Batch),
+    #[cfg(feature = "zipkin")]
     Zipkin(zipkin::Batch),
 }
 
@@ -219,7 +242,9 @@ impl Payload {
     pub fn span_count(&self) -> usize {
         match &self.body {
             Body::Otlp(r) => r.span_count(),
+            #[cfg(feature = "jaeger-thrift")]
             Body::Thrift(b) => b.span_count(),
+            #[cfg(feature = "zipkin")]
             Body::Zipkin(b) => b.span_count(),
         }
     }
@@ -229,7 +254,9 @@ impl Payload {
         match (&self.body, self.wire) {
             (Body::Otlp(r), Wire::OtlpHttp(e)) => r.encode(e),
             (Body::Otlp(r), _) => r.encode(Encoding::Protobuf),
+            #[cfg(feature = "jaeger-thrift")]
             (Body::Thrift(b), _) => b.encode(),
+            #[cfg(feature = "zipkin")]
             (Body::Zipkin(b), _) => b.encode(),
         }
     }
@@ -250,7 +277,9 @@ impl Payload {
         let wire = self.wire;
         let (a, b) = match self.body {
             Body::Otlp(r) => r.split().map(|(a, b)| (Body::Otlp(a), Body::Otlp(b)))?,
+            #[cfg(feature = "jaeger-thrift")]
             Body::Thrift(t) => t.split().map(|(a, b)| (Body::Thrift(a), Body::Thrift(b)))?,
+            #[cfg(feature = "zipkin")]
             Body::Zipkin(z) => z.split().map(|(a, b)| (Body::Zipkin(a), Body::Zipkin(b)))?,
         };
         Some((Payload { wire, body: a }, Payload { wire, body: b }))

@@ -11,9 +11,6 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use serde::Serialize;
 
-/// The Content-Type Zipkin expects.
-pub(super) const CONTENT_TYPE: &str = "application/json";
-
 /// A Zipkin endpoint.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
