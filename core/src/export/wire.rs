@@ -509,7 +509,11 @@ mod tests {
     fn jaeger_speaks_thrift_unless_pointed_at_otlp() {
         assert_eq!(
             route(&config(Backend::Jaeger, None, None)),
-            send("http://localhost:14268/api/traces", Wire::JaegerThrift)
+            if cfg!(feature = "jaeger-thrift") {
+                send("http://localhost:14268/api/traces", Wire::JaegerThrift)
+            } else {
+                Err(Unsupported::JaegerThrift)
+            }
         );
         assert_eq!(
             route(&config(
@@ -530,6 +534,12 @@ mod tests {
 
     #[test]
     fn zipkin_speaks_zipkin_whatever_the_protocol() {
+        if !cfg!(feature = "zipkin") {
+            let r = route(&config(Backend::Zipkin, None, None));
+            assert_eq!(r, Err(Unsupported::Zipkin));
+            assert!(r.unwrap_err().to_string().contains("4318"));
+            return;
+        }
         assert_eq!(
             route(&config(Backend::Zipkin, None, None)),
             send("http://localhost:9411/api/v2/spans", Wire::Zipkin)
@@ -603,19 +613,25 @@ mod tests {
         );
         let grpc = Encoder::new(Wire::OtlpGrpc, &r).payload(batch.clone());
         assert_eq!(grpc.encode(), protobuf.encode());
-        let thrift = Encoder::new(Wire::JaegerThrift, &r).payload(batch.clone());
-        assert_eq!(
-            thrift.encode(),
-            jaeger_thrift::Batch {
-                process: jaeger_thrift::Process::from_resource(&r),
-                spans: batch.clone(),
-            }
-            .encode()
-        );
-        let zipkin = Encoder::new(Wire::Zipkin, &r).payload(batch.clone());
-        assert_eq!(zipkin.encode(), zipkin::Batch::new(&batch, &r).encode());
-        let text = String::from_utf8(zipkin.encode()).unwrap();
-        assert!(text.contains("\"checkout\""), "{text}");
+        #[cfg(feature = "jaeger-thrift")]
+        {
+            let thrift = Encoder::new(Wire::JaegerThrift, &r).payload(batch.clone());
+            assert_eq!(
+                thrift.encode(),
+                jaeger_thrift::Batch {
+                    process: jaeger_thrift::Process::from_resource(&r),
+                    spans: batch.clone(),
+                }
+                .encode()
+            );
+        }
+        #[cfg(feature = "zipkin")]
+        {
+            let zipkin = Encoder::new(Wire::Zipkin, &r).payload(batch.clone());
+            assert_eq!(zipkin.encode(), zipkin::Batch::new(&batch, &r).encode());
+            let text = String::from_utf8(zipkin.encode()).unwrap();
+            assert!(text.contains("\"checkout\""), "{text}");
+        }
         if otlp_proto::JSON_SUPPORTED {
             let json = Encoder::new(Wire::OtlpHttp(Encoding::Json), &r).payload(batch);
             let text = String::from_utf8(json.encode()).unwrap();
