@@ -8,6 +8,31 @@ mkdir -p "$out"
 rm -f "$out"/*.txt
 step "core: span cost beside opentelemetry_sdk and fastrace"
 cargo bench -p crosstrace --bench spans | tee "$out/rust.txt"
+step "core: instructions per span under callgrind (examples/span_probe), beside opentelemetry_sdk"
+ensure_apt valgrind
+cargo build -q --profile bench -p crosstrace --example span_probe
+# Each scenario twice, 2,000 and 12,000 iterations: the difference is what the spans cost, every
+# thread included (callgrind counts the export threads too), start-up and the final flush's
+# fixed part cancelled.
+python3 - "$CARGO_TARGET_DIR/release/examples/span_probe" <<'PY' | tee "$out/rust_ir.txt"
+import re, subprocess, sys, tempfile
+probe = sys.argv[1]
+def ir(who, what, n):
+    with tempfile.NamedTemporaryFile() as f:
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={f.name}",
+                        probe, who, what, str(n)], check=True, capture_output=True)
+        return int(re.search(rb"^(?:summary|totals): (\d+)", f.read(), re.M)[1])
+print("instructions per span (callgrind, all threads; the difference of 2,000- and 12,000-span runs)")
+print(f"{'scenario':<46} {'crosstrace':>12} {'opentelemetry_sdk':>18} {'sdk/ct':>8}")
+for what, spans, label in (("attrs_short", 1, "span + 3 attributes (s, i, b)"),
+                           ("attrs", 1, "span + 3 attributes (longer keys)"),
+                           ("attrs20", 1, "span + 20 attributes"),
+                           ("nested", 2, "nested parent + child (per span)"),
+                           ("off", 1, "sampled out (span metrics on)")):
+    ct, sdk = ((ir(who, what, 12_000) - ir(who, what, 2_000)) / (10_000 * spans)
+               for who in ("ct", "sdk"))
+    print(f"IR {label:<43} {ct:12,.0f} {sdk:18,.0f} {sdk / ct:7.2f}x")
+PY
 step "core: a tracing span through crosstrace's layer, beside tracing-opentelemetry (on crosstrace and on opentelemetry_sdk)"
 cargo bench -p crosstrace --bench tracing_layer | tee "$out/tracing_layer.txt"
 step "C: span start+end with 3 attributes through libcrosstrace"

@@ -21,6 +21,12 @@ SECTIONS = [
         "Per span, best of 5 runs in turns; CPU includes the export threads.",
     ),
     (
+        "rust_ir.txt",
+        "Rust: instructions per span, crosstrace beside opentelemetry_sdk",
+        "valgrind --tool=callgrind on `cargo run --profile bench --example span_probe`",
+        "Every thread counted; the difference of a 2,000- and a 12,000-span run per scenario.",
+    ),
+    (
         "tracing_layer.txt",
         "Rust: a `tracing` span through crosstrace's layer and tracing-opentelemetry",
         "cargo bench -p crosstrace --bench tracing_layer",
@@ -112,6 +118,16 @@ def ratio_rows(text: str, runtime: str, scenario: str) -> list[tuple[str, str, s
     return rows
 
 
+def ir_rows(text: str, runtime: str) -> list[tuple[str, str, str, str, str]]:
+    """Rows of an instruction table: lines `IR scenario  crosstrace  sdk  ratio x`."""
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"IR (.+?) +([\d,]+) +([\d,]+) +([\d.]+)x$", line)
+        if m:
+            rows.append((runtime, m[1].strip(), m[2], m[3], f"{m[4]}x"))
+    return rows
+
+
 def main() -> int:
     out_dir, doc = sys.argv[1], sys.argv[2]
     texts = {}
@@ -152,6 +168,22 @@ def main() -> int:
     lines += [f"| {r} | {s} | {c} | {k} | {x} |" for r, s, c, k, x in rows]
     if not rows:
         lines.append("| — | no table was printed | | | |")
+    irs = (
+        ir_rows(texts.get("rust_ir.txt", ""), "Rust")
+        + ir_rows(texts.get("python.txt", ""), "Python")
+        + ir_rows(texts.get("wasm.txt", ""), "JavaScript")
+    )
+    lines += [
+        "",
+        "Instructions per span (callgrind, every thread; stable where time is not): the last",
+        "column is how many times more instructions the SDK executes than crosstrace.",
+        "",
+        "| runtime | scenario | crosstrace | official SDK | SDK / crosstrace |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {r} | {s} | {c} | {k} | {x} |" for r, s, c, k, x in irs]
+    if not irs:
+        lines.append("| — | no instruction counts were printed | | | |")
     lines += ["", "## Each benchmark as it printed", ""]
     for name, title, command, how in SECTIONS:
         lines += [f"### {title}", "", f"`{command}`. {how}", ""]

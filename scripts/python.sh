@@ -57,6 +57,16 @@ case "${1:-}" in
   bench)
     install_package
     "$PY" bindings-python/bench/bench.py
+    # Instructions per span under callgrind: a C helper issues its client requests (zero the
+    # counters before a scenario's spans, dump them after its flush).
+    ensure_apt valgrind
+    helper="$CROSSTRACE_CACHE/bench/ctgrind.so"
+    mkdir -p "$(dirname "$helper")"
+    printf '%s\n' '#include <valgrind/callgrind.h>' \
+      'void ct_zero(void) { CALLGRIND_ZERO_STATS; }' \
+      'void ct_dump(const char *label) { CALLGRIND_DUMP_STATS_AT(label); }' |
+      gcc -O2 -shared -fPIC -x c -o "$helper" -
+    "$PY" bindings-python/bench/bench.py instructions "$helper"
     ;;
   *) echo "usage: $0 test|jaeger-test|bench" >&2; exit 2 ;;
 esac

@@ -156,7 +156,8 @@ case "${1:-}" in
   browser-test) browser_test ;;
   bench)
     build
-    ensure_apt chromium # the Chromium rows (bench/browser_bench.mjs)
+    # The Chromium rows (bench/browser_bench.mjs); the instruction counts (callgrind).
+    ensure_apt chromium valgrind
     # The size floor of any package on opentelemetry_sdk (bindings-wasm/size-floor), built for
     # size with the same tools; bench.mjs reports it beside the two packages.
     floor="$CROSSTRACE_CACHE/size-floor"

@@ -1,24 +1,57 @@
 """`make bench` for Python: per-span cost of crosstrace beside the official opentelemetry-sdk in
-one run (same interpreter): span with 3 attributes through batch export, nested spans, a
-decorated function, sampled out, and end to end with OTLP/HTTP export to a local endpoint.
-Wall and process CPU (the export threads count) per span: each library runs in a fresh
+one run (same interpreter), on what applications do: a fresh attribute dict per span (3
+attributes with one-letter keys, 3 with longer keys, 20), a with-block span, the OpenTelemetry
+API's tracer, nested spans, a decorated function, sampled out (span metrics on, the default) and
+end to end with OTLP/HTTP export to a local endpoint.
+
+Time: wall and process CPU (the export threads count) per span; each library runs in a fresh
 interpreter per turn, the two in turns (TURNS of each), each turn the best of ROUNDS; the best
 turn counts. (This VM's speed drifts by tens of percent between seconds: turns side by side
-compare the two under the same conditions.)"""
+compare the two under the same conditions.)
+
+Instructions (`bench.py ir HELPER`, which scripts/python.sh runs): each library's interpreter
+under callgrind, one scenario after another; per scenario a warm-up, then callgrind's counters
+are zeroed, N_IR spans are made and flushed, and the counters dumped (HELPER is a small C
+library issuing callgrind's client requests). All threads count. Printed per span."""
 
 from __future__ import annotations
 
+import glob
 import http.server
+import os
+import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 N = 20_000
+N_IR = 4_000
 ROUNDS = 3
 TURNS = 3
-ATTRS = {"order.id": 12345, "store": "berlin-01", "express": True}
+
+KEYS20 = [f"order.attribute.{k}" if k % 2 else f"k{k}" for k in range(20)]
+
+
+def attrs_short(i: int) -> dict[str, Any]:
+    """3 attributes, one-letter keys: a string, an integer, a boolean."""
+    return {"s": "berlin-01", "i": i, "b": True}
+
+
+def attrs3(i: int) -> dict[str, Any]:
+    """3 attributes with the keys applications use."""
+    return {"order.id": i, "store": "berlin-01", "express": True}
+
+
+def attrs20(i: int) -> dict[str, Any]:
+    """20 attributes: strings, integers and booleans, short and long keys."""
+    return {
+        k: (f"v{i}" if j % 3 == 0 else i + j if j % 3 == 1 else j % 2 == 0)
+        for j, k in enumerate(KEYS20)
+    }
 
 
 def sink() -> str:
@@ -53,7 +86,11 @@ def measure(run: Any, flush: Any, spans: int = N) -> tuple[float, float]:
     return best
 
 
-def run_crosstrace(scenario: str, endpoint: str) -> tuple[float, float]:
+# A scenario: (run(n) making n spans, flush()) for one library.
+Runner = tuple[Callable[[int], None], Callable[[], None]]
+
+
+def crosstrace_scenario(scenario: str, endpoint: str) -> Runner:
     import crosstrace as ct
 
     backend = "otlp" if scenario == "otlp" else "none"
@@ -72,26 +109,42 @@ def run_crosstrace(scenario: str, endpoint: str) -> tuple[float, float]:
     def work() -> None:
         pass
 
-    def run() -> None:
+    tracer: Any = None
+    if scenario == "otel_api":
+        from crosstrace.otel import TracerProvider
+
+        tracer = TracerProvider().get_tracer("bench")
+
+    def run(n: int) -> None:
         if scenario in ("span", "sampled_out", "otlp"):
-            for _ in range(N):
-                ct.start_span("checkout", ATTRS).end()
+            for i in range(n):
+                ct.start_span("checkout", attrs3(i)).end()
+        elif scenario == "span_short":
+            for i in range(n):
+                ct.start_span("checkout", attrs_short(i)).end()
+        elif scenario == "span20":
+            for i in range(n):
+                ct.start_span("checkout", attrs20(i)).end()
         elif scenario == "current":
-            for _ in range(N):
-                with ct.create_span("checkout", ATTRS):
+            for i in range(n):
+                with ct.create_span("checkout", attrs3(i)):
+                    pass
+        elif scenario == "otel_api":
+            for i in range(n):
+                with tracer.start_as_current_span("checkout", attributes=attrs3(i)):
                     pass
         elif scenario == "nested":
-            for _ in range(N // 2):
+            for i in range(n // 2):
                 with ct.create_span("parent"):
-                    ct.start_span("child", ATTRS).end()
+                    ct.start_span("child", attrs3(i)).end()
         elif scenario == "decorated":
-            for _ in range(N):
+            for _ in range(n):
                 work()
 
-    return measure(run, lambda: ct.force_flush(60))
+    return run, lambda: ct.force_flush(60)
 
 
-def run_sdk(scenario: str, endpoint: str) -> tuple[float, float]:
+def sdk_scenario(scenario: str, endpoint: str) -> Runner:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
@@ -115,39 +168,127 @@ def run_sdk(scenario: str, endpoint: str) -> tuple[float, float]:
     def work() -> None:
         pass
 
-    def run() -> None:
+    def run(n: int) -> None:
         if scenario in ("span", "sampled_out", "otlp"):
-            for _ in range(N):
-                tracer.start_span("checkout", attributes=ATTRS).end()
-        elif scenario == "current":
-            for _ in range(N):
-                with tracer.start_as_current_span("checkout", attributes=ATTRS):
+            for i in range(n):
+                tracer.start_span("checkout", attributes=attrs3(i)).end()
+        elif scenario == "span_short":
+            for i in range(n):
+                tracer.start_span("checkout", attributes=attrs_short(i)).end()
+        elif scenario == "span20":
+            for i in range(n):
+                tracer.start_span("checkout", attributes=attrs20(i)).end()
+        elif scenario in ("current", "otel_api"):
+            for i in range(n):
+                with tracer.start_as_current_span("checkout", attributes=attrs3(i)):
                     pass
         elif scenario == "nested":
-            for _ in range(N // 2):
+            for i in range(n // 2):
                 with tracer.start_as_current_span("parent"):
-                    tracer.start_span("child", attributes=ATTRS).end()
+                    tracer.start_span("child", attributes=attrs3(i)).end()
         elif scenario == "decorated":
-            for _ in range(N):
+            for _ in range(n):
                 work()
 
-    return measure(run, lambda: provider.force_flush(60_000))
+    return run, lambda: provider.force_flush(60_000)
+
+
+def scenario_of(lib: str) -> Callable[[str, str], Runner]:
+    return crosstrace_scenario if lib == "crosstrace" else sdk_scenario
+
+
+def run_time(lib: str, scenario: str, endpoint: str) -> tuple[float, float]:
+    run, flush = scenario_of(lib)(scenario, endpoint)
+    return measure(lambda: run(N), flush)
+
+
+def run_ir(lib: str, helper: str) -> None:
+    """In an interpreter under callgrind: each scenario's instructions, dumped per scenario."""
+    import ctypes
+
+    grind = ctypes.CDLL(helper)
+    grind.ct_dump.argtypes = [ctypes.c_char_p]
+    for scenario in IR_SCENARIOS:
+        run, flush = scenario_of(lib)(scenario, "")
+        run(N_IR // 4)  # warm-up: caches, interned keys, the export thread started
+        flush()
+        grind.ct_zero()
+        run(N_IR)
+        flush()
+        grind.ct_dump(scenario.encode())
 
 
 SCENARIOS = {
-    "span": "start_span + 3 attributes + end, batch export",
-    "current": "as current span (with-block) + 3 attributes",
+    "span_short": "span + 3 attributes (s, i, b), fresh dict",
+    "span": "span + 3 attributes (longer keys), fresh dict",
+    "span20": "span + 20 attributes, fresh dict",
+    "current": "with-block span + 3 attributes",
+    "otel_api": "with-block through the OpenTelemetry API",
     "nested": "nested parent + child (per span)",
     "decorated": "decorated function",
-    "sampled_out": "sampled out",
+    "sampled_out": "sampled out (span metrics on)",
     "otlp": "end to end, OTLP/HTTP to a local endpoint",
 }
+# Instruction counts: every scenario but the export to a local endpoint (whose server, in the same
+# process, would be counted too).
+IR_SCENARIOS = [s for s in SCENARIOS if s != "otlp"]
+
+
+def callgrind_totals(prefix: str) -> dict[str, int]:
+    """Each dump's label and total instructions, from the files callgrind wrote at `prefix`."""
+    out = {}
+    for path in glob.glob(prefix + ".*"):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        label = re.search(r"^desc: Trigger: Client Request: (\S+)", text, re.M)
+        total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+        if label and total:
+            out[label[1]] = int(total[1])
+    return out
+
+
+def instructions(helper: str) -> None:
+    """Runs each library's interpreter under callgrind and prints instructions per span."""
+    counts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for lib in ("crosstrace", "sdk"):
+            prefix = os.path.join(tmp, lib)
+            subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--collect-atstart=yes",
+                    f"--callgrind-out-file={prefix}.%p",
+                    sys.executable,
+                    __file__,
+                    "ir",
+                    lib,
+                    helper,
+                ],
+                check=True,
+                capture_output=True,
+            )
+            counts[lib] = callgrind_totals(prefix)
+    print(
+        f"instructions per span (callgrind, all threads; {N_IR} spans after a warm-up,"
+        " flush included)"
+    )
+    print(f"{'scenario':<49} {'crosstrace':>12} {'opentelemetry-sdk':>18} {'sdk/ct':>8}")
+    for scenario in IR_SCENARIOS:
+        ct, sdk = counts["crosstrace"][scenario] / N_IR, counts["sdk"][scenario] / N_IR
+        print(f"IR {SCENARIOS[scenario]:<46} {ct:12,.0f} {sdk:18,.0f} {sdk / ct:7.1f}x")
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "ir":  # under callgrind: one library's counts
+        run_ir(sys.argv[2], sys.argv[3])
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "instructions":
+        instructions(sys.argv[2])
+        return
     if len(sys.argv) == 4:  # a child run: one library, one scenario, in a fresh interpreter
         lib, scenario, endpoint = sys.argv[1:]
-        wall, cpu = (run_crosstrace if lib == "crosstrace" else run_sdk)(scenario, endpoint)
+        wall, cpu = run_time(lib, scenario, endpoint)
         print(f"{wall} {cpu}")
         return
     endpoint = sink()
@@ -174,7 +315,7 @@ def main() -> None:
             f"{label:<46} {ct[0]:7.2f} / {ct[1]:6.2f} {sdk[0]:8.2f} / {sdk[1]:7.2f}"
             f" {sdk[1] / ct[1]:9.1f}x"
         )
-    print("goal: at least 10x cheaper per span and 20x end to end with export")
+    print("goal: at least 20x cheaper per span (issue 24's rows), 20x end to end with export")
 
 
 if __name__ == "__main__":

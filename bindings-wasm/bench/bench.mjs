@@ -5,33 +5,21 @@
 // @opentelemetry/sdk-trace-web + @opentelemetry/exporter-trace-otlp-http.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 import * as ct from '../pkg/node.js';
-
-const require = createRequire(new URL('../dev/package.json', import.meta.url));
-const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+import {
+  attrs20,
+  attrs3,
+  crosstraceRound as ctRound,
+  sdk,
+  sdkRound as otelRound,
+} from './workload.mjs';
 
 const N = 100_000;
 const ROUNDS = 5;
-const CHUNK = 256;
-
-// Attributes as applications pass them: a fresh plain object per span, 3 (one-letter and longer
-// keys; string, number, boolean) or 20.
-const attrs3 = (i) => ({ 'order.id': i, store: 'berlin-01', express: true });
-const KEYS20 = Array.from({ length: 20 }, (_, k) => (k % 2 ? `k${k}` : `order.attribute.${k}`));
-const attrs20 = (i) => {
-  const o = {};
-  for (let k = 0; k < 20; k++)
-    o[KEYS20[k]] = k % 3 === 0 ? `v${i}` : k % 3 === 1 ? i + k : k % 2 === 0;
-  return o;
-};
-// Yielding as a page or a server does between pieces of work (a macrotask: the SDK's batch
-// processor gets its timer turns, and garbage collection its idle time).
-const tick = () => new Promise((r) => setImmediate(r));
 
 async function measureOnce(run) {
   const c0 = process.cpuUsage();
@@ -44,35 +32,9 @@ async function measureOnce(run) {
 
 // crosstrace: the none backend drains batches from the core's queue (no network).
 await ct.init({ backend: 'none', maxQueueSize: 262144, exportMaxBatchSize: 512 });
-const crosstraceRound = (attrs, yields) => async () => {
-  for (let i = 0; i < N; i++) {
-    ct.startSpan('checkout', { attributes: attrs(i) }).end();
-    if (yields && i % CHUNK === CHUNK - 1) await tick();
-  }
-  await ct.flush();
-};
-
-// The official SDK: BatchSpanProcessor (its defaults) with an exporter that accepts everything.
-let exported = 0;
-const exporter = {
-  export(spans, done) {
-    exported += spans.length;
-    done({ code: 0 });
-  },
-  shutdown: async () => {},
-  forceFlush: async () => {},
-};
-const provider = new BasicTracerProvider({
-  spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 262144 })],
-});
-const tracer = provider.getTracer('bench');
-const sdkRound = (attrs, yields) => async () => {
-  for (let i = 0; i < N; i++) {
-    tracer.startSpan('checkout', { attributes: attrs(i) }).end();
-    if (yields && i % CHUNK === CHUNK - 1) await tick();
-  }
-  await provider.forceFlush();
-};
+const crosstraceRound = (attrs, yields) => ctRound(ct, N, attrs, yields);
+const official = sdk();
+const sdkRound = (attrs, yields) => otelRound(official, N, attrs, yields);
 
 // Rounds in turns (a warm-up of each first), best of ROUNDS each: a machine that gets busier or
 // quieter during the run weighs on both alike.
@@ -116,6 +78,43 @@ for (const [label, ours, theirs] of rows) {
   );
 }
 console.log('(goal: 2x on the yielding loops; reproduce with `bash scripts/wasm.sh bench`)');
+
+// Instructions per span (callgrind, the whole process: every thread, V8's compilers and garbage
+// collector included) in the yielding loop: the difference of a 102,000- and a 22,000-span run.
+const probe = new URL('./ir_probe.mjs', import.meta.url).pathname;
+const ir = (who, count, n) => {
+  const out = join(mkdtempSync(join(tmpdir(), 'ct-ir-')), 'callgrind.out');
+  // V8 writes code at run time: callgrind must not trust its translation of it.
+  execFileSync(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--smc-check=all-non-file',
+      `--callgrind-out-file=${out}`,
+      process.execPath,
+      probe,
+      who,
+      String(count),
+      String(n),
+    ],
+    { stdio: 'ignore' },
+  );
+  return Number(/^(?:summary|totals): (\d+)/m.exec(readFileSync(out, 'utf8'))[1]);
+};
+console.log('instructions per span (callgrind, the whole process; the difference of 102,000- and');
+console.log('22,000-span runs of the yielding loop: bindings-wasm/bench/ir_probe.mjs)');
+console.log(
+  `${'scenario'.padEnd(46)} ${'crosstrace'.padStart(12)} ${'OpenTelemetry-JS'.padStart(18)} ${'otel/ct'.padStart(8)}`,
+);
+for (const count of [3, 20]) {
+  const [ours, theirs] = ['ct', 'otel'].map(
+    (who) => (ir(who, count, 102_000) - ir(who, count, 22_000)) / 80_000,
+  );
+  const n = (x) => Math.round(x).toLocaleString('en-US');
+  console.log(
+    `IR ${`Node, ${count} attributes, yields every 256 spans`.padEnd(43)} ${n(ours).padStart(12)} ${n(theirs).padStart(18)} ${(theirs / ours).toFixed(2).padStart(7)}x`,
+  );
+}
 
 // Size: what a page downloads.
 const pkgDir = new URL('../pkg/', import.meta.url);

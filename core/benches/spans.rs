@@ -132,6 +132,33 @@ fn main() {
         });
     }
 
+    // 1a. The same span with one-letter keys (s, i, b): keys cost least here, so what is left
+    // is the span itself.
+    {
+        let (t, _) = crosstrace_metrics(crosstrace::SamplerKind::ParentBasedAlwaysOn, true);
+        let mut ct_run = || {
+            for _ in 0..N {
+                common::ct_span_short(&t, "checkout");
+            }
+            t.force_flush(flush).unwrap();
+        };
+        let (p, _) = sdk_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        let tracer = p.tracer("bench");
+        let mut sdk_run = || {
+            for _ in 0..N {
+                common::sdk_span_short(&tracer, "checkout");
+            }
+            p.force_flush().unwrap();
+        };
+        let [ct, sdk] = measure_all(N, [&mut ct_run, &mut sdk_run]);
+        rows.push(Row {
+            scenario: "span + 3 attributes (s, i, b), batch export",
+            crosstrace: ct,
+            sdk,
+            fastrace: None,
+        });
+    }
+
     // 1b. One span with 20 attributes (a fresh set per span), the same path.
     {
         let (t, _) = crosstrace_metrics(crosstrace::SamplerKind::ParentBasedAlwaysOn, true);

@@ -1,6 +1,6 @@
 //! Profiling aid: one scenario of `make bench` per run, for `valgrind --tool=callgrind`
 //! (instruction counts are stable where wall time is not).
-//! `span_probe <ct|sdk> <attrs|attrs20|nested|off|otlp> [N]`; `CT_METRICS=0` turns crosstrace's span
+//! `span_probe <ct|sdk> <attrs|attrs_short|attrs20|nested|off|otlp> [N]`; `CT_METRICS=0` turns crosstrace's span
 //! metrics off. `otlp` exports to a local OTLP/HTTP endpoint in this process.
 #![allow(clippy::unwrap_used)]
 
@@ -34,6 +34,7 @@ fn main() {
             match what {
                 "nested" => common::ct_nested(&t),
                 "attrs20" => common::ct_span20(&t, "checkout"),
+                "attrs_short" => common::ct_span_short(&t, "checkout"),
                 _ => common::ct_span(&t, "checkout"),
             }
         }
@@ -50,6 +51,7 @@ fn main() {
             match what {
                 "nested" => common::sdk_nested(&tracer),
                 "attrs20" => common::sdk_span20(&tracer, "checkout"),
+                "attrs_short" => common::sdk_span_short(&tracer, "checkout"),
                 _ => common::sdk_span(&tracer, "checkout"),
             }
         }

@@ -52,6 +52,31 @@ pub fn thread_time() -> Duration {
     clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
+/// 3 attributes with one-letter keys (a string, an integer, a boolean): the neutral workload,
+/// where a key costs least to copy and to check.
+pub fn attrs_short() -> [KeyValue; 3] {
+    [
+        KeyValue::new("s", "berlin-01"),
+        KeyValue::new("i", 12345_i64),
+        KeyValue::new("b", true),
+    ]
+}
+
+/// One span with the one-letter attributes, started and ended.
+pub fn ct_span_short(t: &crosstrace::Tracing, name: &'static str) {
+    let mut s = t.span(name).attributes(attrs_short()).start();
+    s.end();
+}
+
+/// The same span through the SDK.
+pub fn sdk_span_short(tracer: &SdkTracer, name: &'static str) {
+    let mut s = tracer
+        .span_builder(name)
+        .with_attributes(attrs_short())
+        .start(tracer);
+    s.end();
+}
+
 pub fn attrs() -> [KeyValue; 3] {
     [
         KeyValue::new("order.id", 12345_i64),
