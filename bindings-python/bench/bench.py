@@ -9,10 +9,11 @@ interpreter per turn, the two in turns (TURNS of each), each turn the best of RO
 turn counts. (This VM's speed drifts by tens of percent between seconds: turns side by side
 compare the two under the same conditions.)
 
-Instructions (`bench.py ir HELPER`, which scripts/python.sh runs): each library's interpreter
-under callgrind, one scenario after another; per scenario a warm-up, then callgrind's counters
-are zeroed, N_IR spans are made and flushed, and the counters dumped (HELPER is a small C
-library issuing callgrind's client requests). All threads count. Printed per span."""
+Instructions (`bench.py instructions HELPER`, which scripts/python.sh runs): each library's
+interpreter under callgrind, one scenario after another; per scenario a warm-up, then
+callgrind's counters are zeroed, N_IR spans are made and flushed, and the counters dumped
+(HELPER is a small C library issuing callgrind's client requests). All threads count. Printed
+per span."""
 
 from __future__ import annotations
 
@@ -86,8 +87,8 @@ def measure(run: Any, flush: Any, spans: int = N) -> tuple[float, float]:
     return best
 
 
-# A scenario: (run(n) making n spans, flush()) for one library.
-Runner = tuple[Callable[[int], None], Callable[[], None]]
+# A scenario: (run(n) making n spans, flush(), close()) for one library.
+Runner = tuple[Callable[[int], None], Callable[[], None], Callable[[], None]]
 
 
 def crosstrace_scenario(scenario: str, endpoint: str) -> Runner:
@@ -141,7 +142,7 @@ def crosstrace_scenario(scenario: str, endpoint: str) -> Runner:
             for _ in range(n):
                 work()
 
-    return run, lambda: ct.force_flush(60)
+    return run, lambda: ct.force_flush(60), lambda: ct.shutdown_tracing(60)
 
 
 def sdk_scenario(scenario: str, endpoint: str) -> Runner:
@@ -190,7 +191,7 @@ def sdk_scenario(scenario: str, endpoint: str) -> Runner:
             for _ in range(n):
                 work()
 
-    return run, lambda: provider.force_flush(60_000)
+    return run, lambda: provider.force_flush(60_000), provider.shutdown
 
 
 def scenario_of(lib: str) -> Callable[[str, str], Runner]:
@@ -198,7 +199,7 @@ def scenario_of(lib: str) -> Callable[[str, str], Runner]:
 
 
 def run_time(lib: str, scenario: str, endpoint: str) -> tuple[float, float]:
-    run, flush = scenario_of(lib)(scenario, endpoint)
+    run, flush, _ = scenario_of(lib)(scenario, endpoint)
     return measure(lambda: run(N), flush)
 
 
@@ -209,13 +210,14 @@ def run_ir(lib: str, helper: str) -> None:
     grind = ctypes.CDLL(helper)
     grind.ct_dump.argtypes = [ctypes.c_char_p]
     for scenario in IR_SCENARIOS:
-        run, flush = scenario_of(lib)(scenario, "")
+        run, flush, close = scenario_of(lib)(scenario, "")
         run(N_IR // 4)  # warm-up: caches, interned keys, the export thread started
         flush()
         grind.ct_zero()
         run(N_IR)
         flush()
         grind.ct_dump(scenario.encode())
+        close()  # no export thread of an earlier scenario runs into the next one's count
 
 
 SCENARIOS = {

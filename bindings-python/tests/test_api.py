@@ -209,6 +209,26 @@ def test_bad_config_raises_config_error_naming_the_field() -> None:
         crosstrace.TracingConfig(export_max_batch_size=0).to_json()
 
 
+@pytest.mark.parametrize(
+    ("backend", "endpoint"),
+    [
+        ("jaeger", "http://127.0.0.1:14268/api/traces"),  # Jaeger Thrift
+        ("zipkin", "http://127.0.0.1:9411/api/v2/spans"),
+        ("otlp", "http://127.0.0.1:4318/v1/traces"),
+    ],
+)
+def test_every_backend_of_the_config_table_sets_up(backend: str, endpoint: str) -> None:
+    # The extension is built with the core's optional encoders (Zipkin, Jaeger Thrift): a build
+    # without them would refuse these configs at setup.
+    crosstrace.setup_tracing(
+        crosstrace.TracingConfig(backend=backend, endpoint=endpoint, auto_instrument=False)
+    )
+    try:
+        assert crosstrace.get_tracing_health()["backend"] == backend
+    finally:
+        crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none", auto_instrument=False))
+
+
 def test_backend_enum_and_specification_fields() -> None:
     cfg = crosstrace.TracingConfig(
         enabled=True,

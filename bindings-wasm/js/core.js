@@ -220,6 +220,16 @@ function onHidden() {
   }
 }
 
+/** What JSON cannot hold (NaN, infinities, BigInt), as text the core names in its error. */
+function jsonSafe(_key, value) {
+  if (typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    if (Number.isNaN(value)) return 'NaN';
+    return value > 0 ? 'inf' : '-inf';
+  }
+  return value;
+}
+
 /**
  * Configures tracing once the entry point has loaded the WebAssembly module. `config` holds
  * TracingConfig fields in camelCase (`serviceName`, `backend`, `endpoint`, `samplingRate`, ...)
@@ -228,7 +238,10 @@ function onHidden() {
  */
 export function _init(config = {}, hostName = undefined) {
   if (hostName) raw.setHostName(hostName);
-  raw.init(config);
+  // Through JSON first, as the settings always were: what JSON leaves out (undefined,
+  // functions) is unset, and what it cannot hold (NaN, infinities, bigints) becomes text the
+  // core names in its error. The wasm side reads the plain values that come back.
+  raw.init(JSON.parse(JSON.stringify(config, jsonSafe)));
   initialised = true;
   applyExportScope();
   if (root === null) root = new raw.Context();
@@ -447,7 +460,8 @@ export function withSpan(name, fn, options = {}) {
 export function withCorrelation(fields, fn) {
   requireInit();
   const { correlationId, userId, operation, ...rest } = fields || {};
-  const extra = Object.keys(rest).length > 0 ? rest : undefined;
+  // Fields set to undefined are left out, as JSON leaves them.
+  const extra = Object.keys(rest).length > 0 ? JSON.parse(JSON.stringify(rest)) : undefined;
   const cx = currentContext().withCorrelation(correlationId, userId, operation, extra);
   return runIn(cx, fn, cx.correlationId());
 }

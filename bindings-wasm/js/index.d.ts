@@ -62,7 +62,7 @@ export declare class Context {
     id?: string,
     userId?: string,
     operation?: string,
-    fields?: Record<string, string>,
+    fields?: Record<string, string> | string,
   ): Context;
   /** Whether the parent span is sampled; false without a parent. */
   sampled(): boolean;

@@ -1,6 +1,6 @@
 // crosstrace: the entry point for browsers, web workers and bundlers (the `browser` and `default`
-// export conditions), on the browser build (web/: optimised for size; OTLP/HTTP with protobuf
-// bodies and the console). The .wasm is fetched from next to this file: `new URL(<literal>,
+// export conditions), on the browser build (web/: OTLP/HTTP with protobuf bodies and the
+// console, without the full build's Zipkin and Jaeger Thrift encoders). The .wasm is fetched from next to this file: `new URL(<literal>,
 // import.meta.url)` is the pattern webpack 5, Vite/Rollup and Parcel rewrite to the emitted asset
 // (esbuild keeps it as written: see the README). Never imports `node:*`.
 import * as glue from './web/crosstrace_wasm.js';

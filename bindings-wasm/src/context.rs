@@ -76,7 +76,7 @@ impl Context {
     }
 
     /// A copy carrying a correlation context: `id` (validated; a UUID v4 when undefined),
-    /// `userId`, `operation` and further string `fields` (an object of strings).
+    /// `userId`, `operation` and further string `fields` (an object of strings, or its JSON).
     #[wasm_bindgen(js_name = withCorrelation)]
     pub fn with_correlation(
         &self,
@@ -86,6 +86,16 @@ impl Context {
         fields: &JsValue,
     ) -> Result<Context, JsValue> {
         let mut out = Vec::new();
+        // An object of strings, or its JSON text (what this method took before).
+        let parsed;
+        let fields = match fields.as_string() {
+            Some(text) => {
+                parsed = js_sys::JSON::parse(&text)
+                    .map_err(|_| invalid("fields", &text, "an object of strings"))?;
+                &parsed
+            }
+            None => fields,
+        };
         if !fields.is_undefined() && !fields.is_null() {
             let bad = || {
                 invalid(
@@ -97,7 +107,7 @@ impl Context {
             if !fields.is_object() || Array::is_array(fields) {
                 return Err(bad());
             }
-            for entry in Object::entries(fields.unchecked_ref()).iter() {
+            for entry in crate::entries(fields)?.iter() {
                 let pair: Array = entry.unchecked_into();
                 match (pair.get(0).as_string(), pair.get(1).as_string()) {
                     (Some(k), Some(v)) => out.push((k, v)),

@@ -64,12 +64,12 @@ fn unsupported(e: Unsupported) -> &'static str {
         }
         Unsupported::JaegerThrift => {
             "the browser build of the package has no Jaeger Thrift encoder: point the jaeger \
-             backend at Jaeger's OTLP/HTTP endpoint (port 4318, /v1/traces), or load the full \
-             build (crosstrace/wasm-full)"
+             backend at Jaeger's OTLP/HTTP endpoint (port 4318, /v1/traces); the package's \
+             Node entry has the encoder"
         }
         Unsupported::Zipkin => {
             "the browser build of the package has no Zipkin encoder: use the otlp backend \
-             (OTLP/HTTP, port 4318, /v1/traces), or load the full build (crosstrace/wasm-full)"
+             (OTLP/HTTP, port 4318, /v1/traces); the package's Node entry has the encoder"
         }
     }
 }

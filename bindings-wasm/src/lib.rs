@@ -40,6 +40,14 @@ fn js_error(e: &CoreError) -> JsValue {
     err.into()
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `Object.entries`, whose exception (a getter of the caller's object that throws) comes
+    /// back as an error instead of unwinding through this module.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
+    fn entries(obj: &JsValue) -> Result<js_sys::Array, JsValue>;
+}
+
 /// A serde value as a plain JS value, as `JSON.parse` would give it (objects for maps, `null`
 /// for `None`).
 fn to_js<T: serde::Serialize + ?Sized>(value: &T) -> JsValue {

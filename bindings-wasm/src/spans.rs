@@ -4,11 +4,11 @@
 use std::cell::RefCell;
 
 use crosstrace::KeyValue;
-use js_sys::{Array, Object};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
 use crate::context::Context;
-use crate::{invalid, tracing};
+use crate::{entries, invalid, tracing};
 
 /// Live spans, addressed from JS by integer handles: `index | generation << 20`. Handing JS a
 /// wasm-bindgen object per span would register each with a FinalizationRegistry, and the
@@ -287,7 +287,7 @@ fn attributes(obj: &JsValue) -> Result<Vec<KeyValue>, JsValue> {
         ));
     }
     let mut out = Vec::new();
-    for entry in Object::entries(obj.unchecked_ref()).iter() {
+    for entry in entries(obj)?.iter() {
         let pair: Array = entry.unchecked_into();
         let key = pair.get(0).as_string().unwrap_or_default();
         let value = pair.get(1);

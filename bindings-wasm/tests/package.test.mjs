@@ -207,6 +207,41 @@ test('spans: parents, withSpan over async functions, rejections recorded', async
   await c.close();
 });
 
+test('JS values cross as JSON would: undefined is unset; a throwing getter is an error', async () => {
+  // Settings and correlation fields set to undefined are left out (as when they crossed as JSON).
+  await ct.init({
+    backend: 'none',
+    serviceName: 'js-values',
+    endpoint: undefined,
+    headers: { a: undefined },
+  });
+  assert.equal(ct.health().service_name, 'js-values');
+  ct.withCorrelation({ correlationId: 'c-1', jobId: undefined, region: 'eu' }, () => {
+    const headers = ct.inject({});
+    assert.match(headers.baggage, /correlation\.region=eu/);
+    assert.doesNotMatch(headers.baggage, /jobId/);
+  });
+  // Context#withCorrelation takes its fields as an object or as their JSON.
+  for (const fields of [{ team: 'a' }, '{"team":"a"}']) {
+    const cx = new ct.Context().withCorrelation('c-2', undefined, undefined, fields);
+    assert.match(ct.inject({}, cx).baggage, /correlation\.team=a/);
+  }
+  // A getter that throws: its error reaches the caller, and the module keeps working.
+  const span = ct.startSpan('getters');
+  const hostile = {
+    get boom() {
+      throw new RangeError('no');
+    },
+  };
+  assert.throws(() => span.addEvent('e', hostile), RangeError);
+  assert.throws(() => span.addLink(span, hostile), RangeError);
+  span.addEvent('fine', { ok: true });
+  span.end();
+  const next = ct.startSpan('after');
+  next.end();
+  assert.equal(ct.health().spans_ended, 2);
+});
+
 test('inject and extract with Headers and plain objects; correlation travels', async () => {
   await ct.init({ backend: 'none' });
   ct.withCorrelation({ correlationId: 'order-77', userId: 'u9', jobId: 'j1' }, (id) => {

@@ -81,10 +81,10 @@ pub struct ContextInput {
     pub correlation: Option<CorrelationShape>,
 }
 
-fn invalid(value: impl std::fmt::Debug, expected: &'static str) -> Error {
+fn invalid(value: String, expected: &'static str) -> Error {
     Error::InvalidArgument {
         argument: "context json",
-        value: format!("{value:?}"),
+        value,
         expected,
     }
 }
@@ -133,11 +133,11 @@ pub fn context_to_json(cx: &Context) -> Value {
 /// Builds a context from the vectors' flat shape ([`ContextInput`]).
 pub fn context_from_json(v: &Value) -> Result<Context> {
     if !v.is_object() {
-        return Err(invalid(v, "an object"));
+        return Err(invalid(v.to_string(), "an object"));
     }
     let input = ContextInput::deserialize(v).map_err(|_| {
         invalid(
-            v,
+            v.to_string(),
             "the vectors' context shape (ids, flags and tracestate as strings, sampled and debug \
              as booleans, baggage and correlation fields as objects of strings)",
         )
@@ -152,13 +152,13 @@ pub fn context_from_input(v: ContextInput) -> Result<Context> {
         let s = v
             .span_id
             .as_deref()
-            .ok_or_else(|| invalid(&v, "span_id as a string"))?;
+            .ok_or_else(|| invalid(format!("{v:?}"), "span_id as a string"))?;
         let sampled = v.sampled.unwrap_or(true);
         let flags = match v.flags.as_deref() {
             Some(f) => u8::from_str_radix(f, 16)
                 .ok()
                 .filter(|_| f.len() == 2)
-                .ok_or_else(|| invalid(&v, "flags as two hex digits"))?,
+                .ok_or_else(|| invalid(format!("{v:?}"), "flags as two hex digits"))?,
             None => 0,
         };
         let sc = parse_span_context(t, s, sampled)?;
@@ -166,7 +166,7 @@ pub fn context_from_input(v: ContextInput) -> Result<Context> {
         let list = match v.tracestate.as_deref().filter(|h| !h.is_empty()) {
             Some(h) => Some(
                 crate::propagation::parse_tracestate(h)
-                    .ok_or_else(|| invalid(&v, "a valid tracestate"))?,
+                    .ok_or_else(|| invalid(format!("{v:?}"), "a valid tracestate"))?,
             ),
             None => None,
         };

@@ -98,6 +98,25 @@ static void test_bad_config_names_the_variable(void) {
     ct_config_free(cfg);
 }
 
+/* libcrosstrace is built with the core's optional encoders: a build without them would refuse
+ * these backends at init. */
+static void test_every_backend_sets_up(void) {
+    current_test = "every backend";
+    const char *backends[][2] = {{"jaeger", "http://127.0.0.1:14268/api/traces"},
+                                 {"zipkin", "http://127.0.0.1:9411/api/v2/spans"},
+                                 {"otlp", "http://127.0.0.1:4318/v1/traces"}};
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        ct_config *cfg = ct_config_new();
+        CHECK_RC(ct_config_set(cfg, "OTEL_BACKEND", backends[i][0]), CT_OK);
+        CHECK_RC(ct_config_set(cfg, "OTEL_EXPORTER_ENDPOINT", backends[i][1]), CT_OK);
+        ct_result rc = ct_init(cfg);
+        if (rc != CT_OK) fprintf(stderr, "%s: %s\n", backends[i][0], ct_last_error());
+        CHECK_RC(rc, CT_OK);
+        ct_config_free(cfg);
+    }
+    init_none();
+}
+
 static void test_bad_input_never_crashes(void) {
     current_test = "bad input";
     init_none();
@@ -1282,6 +1301,7 @@ int main(int argc, char **argv) {
     }
     test_version_and_result_names();
     test_bad_config_names_the_variable();
+    test_every_backend_sets_up();
     test_reused_name_buffer();
     test_bad_input_never_crashes();
     test_spans_ids_parents_and_health();

@@ -836,7 +836,6 @@ fn is_header_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-/// What a numeric field accepts, in the words of [`TracingConfig::validate`].
 /// The field names serde's derive gives `TracingConfig::deserialize` (read by asking it to
 /// deserialize from a deserializer that only records them).
 fn field_names() -> &'static [&'static str] {
@@ -881,6 +880,7 @@ fn field_names() -> &'static [&'static str] {
     }
 }
 
+/// What a numeric field accepts, in the words of [`TracingConfig::validate`].
 fn numeric_expected(field: &str) -> Option<String> {
     let max_timeout = bounds::MAX_TIMEOUT_MILLIS as f64 / 1000.0;
     let count = |unit, max: usize| whole(unit, 1, max as u64);

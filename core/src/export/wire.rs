@@ -181,8 +181,16 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// The encoder of `wire` for spans of `resource`.
+    /// The encoder of `wire` for spans of `resource`. A wire this build cannot encode
+    /// ([`route`] refuses it) becomes OTLP/protobuf, and its payloads say so.
     pub fn new(wire: Wire, resource: &Resource) -> Encoder {
+        let wire = match wire {
+            Wire::JaegerThrift if !cfg!(feature = "jaeger-thrift") => {
+                Wire::OtlpHttp(Encoding::Protobuf)
+            }
+            Wire::Zipkin if !cfg!(feature = "zipkin") => Wire::OtlpHttp(Encoding::Protobuf),
+            other => other,
+        };
         Encoder {
             wire,
             resource: resource.clone(),
@@ -196,8 +204,7 @@ impl Encoder {
         self.wire
     }
 
-    /// `batch` as one request, encoded when sent. A wire this build cannot encode
-    /// ([`route`] refuses it) is sent as OTLP/protobuf.
+    /// `batch` as one request, encoded when sent.
     pub fn payload(&self, batch: Vec<SpanData>) -> Payload {
         let body = match self.wire {
             #[cfg(feature = "jaeger-thrift")]
