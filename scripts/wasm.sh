@@ -99,7 +99,7 @@ size_report() {
     echo "again rather than editing this page. docs/wasm-size.md explains the numbers and the way down."
     echo
     echo "**Browser payload: $total bytes ($(kib "$total"))**, as \`make test\` measures it"
-    echo "(bindings-wasm/bench/size.mjs): the \`.wasm\` as the package ships it, $wasm bytes gzipped"
+    echo "(bindings-wasm/bench/size.mjs): the browser build's \`.wasm\` (web/) as the package ships it, $wasm bytes gzipped"
     echo "($wasm_raw raw), plus the browser entry bundled by esbuild \`--bundle --minify\`, $js bytes"
     echo "gzipped ($js_raw raw); \`gzip -9\` each. Budget: $budget bytes ($(kib "$budget")), in"
     echo "bindings-wasm/size-budget.json."
