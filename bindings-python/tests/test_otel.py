@@ -57,6 +57,43 @@ def test_each_tracers_spans_are_exported_under_its_scope(traced: Collector) -> N
     assert repr(again._scope) == repr(orders._scope)  # type: ignore[attr-defined]
 
 
+def test_start_as_current_span_is_current_inside_records_errors_and_decorates(
+    traced: Collector,
+) -> None:
+    tracer = otel_trace.get_tracer("current")
+    with tracer.start_as_current_span("outer") as outer:
+        assert otel_trace.get_current_span() is outer
+        crosstrace.start_span("inner").end()
+    assert otel_trace.get_current_span() is not outer, "no longer current after the block"
+    with pytest.raises(KeyError), tracer.start_as_current_span("fails"):
+        raise KeyError("sku-1")
+    with tracer.start_as_current_span("kept open", end_on_exit=False) as kept:
+        pass
+    assert kept.is_recording(), "end_on_exit=False leaves the span open"
+    kept.end()
+
+    @tracer.start_as_current_span("decorated")
+    def work(depth: int) -> str:
+        current = otel_trace.get_current_span()
+        if depth:
+            work(depth - 1)
+        return current.get_span_context().span_id
+
+    # A new span per call, nested when the calls are.
+    assert work(1) != work(0)
+    crosstrace.force_flush()
+    spans = {s.name: s for s, _ in traced.spans() if s.name != "decorated"}
+    decorated = [s for s, _ in traced.spans() if s.name == "decorated"]
+    assert spans["inner"].parent_span_id == spans["outer"].span_id
+    assert spans["fails"].status.code == 2  # error
+    assert "KeyError" in spans["fails"].status.message
+    assert [e.name for e in spans["fails"].events] == ["exception"]
+    assert "kept open" in spans
+    assert len(decorated) == 3
+    parents = {d.parent_span_id for d in decorated}
+    assert any(d.span_id in parents for d in decorated), "the inner call nests in the outer"
+
+
 def test_links_given_at_start_and_later_are_exported(traced: Collector) -> None:
     tracer = otel_trace.get_tracer("links")
     with tracer.start_as_current_span("producer") as producer:

@@ -5,13 +5,14 @@ spans into crosstrace unchanged, nested with crosstrace's own spans."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from . import _native
 from ._api import Span, _context_of
@@ -75,8 +76,6 @@ class Tracer(otel_trace.Tracer):
             name, _context_of(context), k, attributes, start_time, self._scope, _links(links)
         )
 
-    # The API declares its own context-manager type; a generator-based one behaves the same.
-    @contextlib.contextmanager
     def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
@@ -88,15 +87,64 @@ class Tracer(otel_trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> Iterator[Span]:
-        span = self.start_span(name, context, kind, attributes, links, start_time)
-        with otel_trace.use_span(
-            span,
-            end_on_exit=end_on_exit,
-            record_exception=record_exception,
-            set_status_on_exception=set_status_on_exception,
-        ) as current:
-            yield current  # type: ignore[misc]
+    ) -> _CurrentSpan:
+        return _CurrentSpan(
+            lambda: self.start_span(name, context, kind, attributes, links, start_time),
+            end_on_exit,
+            record_exception,
+            set_status_on_exception,
+        )
+
+
+class _CurrentSpan(contextlib.ContextDecorator):
+    """What ``start_as_current_span`` returns: a span started on entry and current inside, as the
+    API's ``use_span`` makes it (an ``Exception`` leaving the block is recorded and sets the
+    error status; the span ends on exit), in one object instead of two generator-based context
+    managers (they were half the cost of a span through the API). Usable as a decorator too;
+    each call then gets its own span."""
+
+    def __init__(
+        self,
+        start: Callable[[], Span],
+        end_on_exit: bool,
+        record_exception: bool,
+        set_status_on_exception: bool,
+    ) -> None:
+        self._start = start
+        self._end_on_exit = end_on_exit
+        self._record_exception = record_exception
+        self._set_status_on_exception = set_status_on_exception
+        self._span: Span | None = None
+        self._token: object = None
+
+    def _recreate_cm(self) -> _CurrentSpan:
+        return _CurrentSpan(
+            self._start, self._end_on_exit, self._record_exception, self._set_status_on_exception
+        )
+
+    def __enter__(self) -> Span:
+        span = self._start()
+        self._span = span
+        self._token = otel_context.attach(otel_trace.set_span_in_context(span))
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span = self._span
+        assert span is not None
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        # As use_span: only an Exception (not GeneratorExit and the like) is an error.
+        if isinstance(exc, Exception) and span.is_recording():
+            if self._record_exception:
+                span.record_exception(exc)
+            if self._set_status_on_exception:
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        if self._end_on_exit:
+            span.end()
 
 
 class TracerProvider(otel_trace.TracerProvider):
