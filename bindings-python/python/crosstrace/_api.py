@@ -297,10 +297,16 @@ otel_trace.Span.register(Span)
 
 
 def _context_of(ctx: otel_context.Context | None) -> _native.Context:
-    base = cast(_native.Context, otel_context.get_value(_CX_KEY, ctx) or _ROOT)
-    span = otel_trace.get_current_span(ctx)
+    # The current context read once, its two keys straight from it (a Context is a dict): what
+    # get_value and get_current_span do, four Python calls fewer per span.
+    if ctx is None:
+        ctx = _get_current()
+    base = cast(_native.Context, ctx.get(_CX_KEY) or _ROOT)
+    span = ctx.get(_SPAN_KEY)
     if isinstance(span, Span):
         return base.with_parent_of(span.context())
+    if not isinstance(span, otel_trace.Span):
+        return base  # no span, or not one (get_current_span's INVALID_SPAN)
     sc = span.get_span_context()
     if not sc.is_valid:
         return base

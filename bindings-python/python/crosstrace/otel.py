@@ -5,7 +5,7 @@ spans into crosstrace unchanged, nested with crosstrace's own spans."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -15,7 +15,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from . import _native
-from ._api import Span, _context_of
+from ._api import Span, _attach_span, _context_of, _detach
 from .propagator import CrosstracePropagator
 
 _KINDS = {
@@ -89,7 +89,7 @@ class Tracer(otel_trace.Tracer):
         end_on_exit: bool = True,
     ) -> _CurrentSpan:
         return _CurrentSpan(
-            lambda: self.start_span(name, context, kind, attributes, links, start_time),
+            (name, context, kind, attributes, links, start_time, self._scope),
             end_on_exit,
             record_exception,
             set_status_on_exception,
@@ -105,7 +105,7 @@ class _CurrentSpan(contextlib.ContextDecorator):
 
     def __init__(
         self,
-        start: Callable[[], Span],
+        start: tuple[Any, ...],
         end_on_exit: bool,
         record_exception: bool,
         set_status_on_exception: bool,
@@ -123,9 +123,20 @@ class _CurrentSpan(contextlib.ContextDecorator):
         )
 
     def __enter__(self) -> Span:
-        span = self._start()
+        # Tracer.start_span's work, inline (one Python call fewer per span).
+        name, context, kind, attributes, links, start_time, scope = self._start
+        span = _native.start_span_under(
+            name,
+            _context_of(context),
+            _KINDS.get(kind, "internal"),
+            attributes,
+            start_time,
+            scope,
+            _links(links),
+        )
         self._span = span
-        self._token = otel_context.attach(otel_trace.set_span_in_context(span))
+        # As use_span: the span current in the OpenTelemetry context (one copy of it).
+        self._token = _attach_span(span)
         return span
 
     def __exit__(
@@ -136,7 +147,7 @@ class _CurrentSpan(contextlib.ContextDecorator):
     ) -> None:
         span = self._span
         assert span is not None
-        otel_context.detach(self._token)  # type: ignore[arg-type]
+        _detach(self._token)
         # As use_span: only an Exception (not GeneratorExit and the like) is an error.
         if isinstance(exc, Exception) and span.is_recording():
             if self._record_exception:
