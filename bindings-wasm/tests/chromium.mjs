@@ -37,14 +37,19 @@ export async function loadPage(url, reported, timeoutMs = 60_000) {
     ]);
   } finally {
     clearTimeout(timer);
-    const exited = new Promise((r) => chrome.once('exit', r));
-    chrome.kill('SIGKILL');
-    await exited;
-    try {
-      // Chromium's helper processes may still be writing to the profile for a moment.
-      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-    } catch {
-      /* a leftover temp directory is not a failure */
-    }
+    await stopChromium(chrome, profile);
+  }
+}
+
+/** Kills a Chromium this process started and removes its profile directory. */
+export async function stopChromium(chrome, profile) {
+  const exited = new Promise((r) => chrome.once('exit', r));
+  chrome.kill('SIGKILL');
+  await exited;
+  try {
+    // Chromium's helper processes may still be writing to the profile for a moment.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  } catch {
+    /* a leftover temp directory is not a failure */
   }
 }

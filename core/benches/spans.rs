@@ -69,6 +69,38 @@ struct Row {
     fastrace: Option<Cost>,
 }
 
+/// crosstrace beside the SDK, each sampling everything into a discarding batch exporter: `N`
+/// spans made by `ct_one` and `sdk_one`, then a flush.
+fn sampled_batch(
+    scenario: &'static str,
+    ct_one: fn(&crosstrace::Tracing, &'static str),
+    sdk_one: fn(&opentelemetry_sdk::trace::SdkTracer, &'static str),
+) -> Row {
+    let flush = Duration::from_secs(60);
+    let (t, _) = crosstrace_metrics(crosstrace::SamplerKind::ParentBasedAlwaysOn, true);
+    let mut ct_run = || {
+        for _ in 0..N {
+            ct_one(&t, "checkout");
+        }
+        t.force_flush(flush).unwrap();
+    };
+    let (p, _) = sdk_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+    let tracer = p.tracer("bench");
+    let mut sdk_run = || {
+        for _ in 0..N {
+            sdk_one(&tracer, "checkout");
+        }
+        p.force_flush().unwrap();
+    };
+    let [ct, sdk] = measure_all(N, [&mut ct_run, &mut sdk_run]);
+    Row {
+        scenario,
+        crosstrace: ct,
+        sdk,
+        fastrace: None,
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
     let mut rows = Vec::new();
@@ -133,57 +165,17 @@ fn main() {
     }
 
     // 1a. The same span with one-letter keys (s, i, b): keys cost least here, so what is left
-    // is the span itself.
-    {
-        let (t, _) = crosstrace_metrics(crosstrace::SamplerKind::ParentBasedAlwaysOn, true);
-        let mut ct_run = || {
-            for _ in 0..N {
-                common::ct_span_short(&t, "checkout");
-            }
-            t.force_flush(flush).unwrap();
-        };
-        let (p, _) = sdk_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
-        let tracer = p.tracer("bench");
-        let mut sdk_run = || {
-            for _ in 0..N {
-                common::sdk_span_short(&tracer, "checkout");
-            }
-            p.force_flush().unwrap();
-        };
-        let [ct, sdk] = measure_all(N, [&mut ct_run, &mut sdk_run]);
-        rows.push(Row {
-            scenario: "span + 3 attributes (s, i, b), batch export",
-            crosstrace: ct,
-            sdk,
-            fastrace: None,
-        });
-    }
-
-    // 1b. One span with 20 attributes (a fresh set per span), the same path.
-    {
-        let (t, _) = crosstrace_metrics(crosstrace::SamplerKind::ParentBasedAlwaysOn, true);
-        let mut ct_run = || {
-            for _ in 0..N {
-                common::ct_span20(&t, "checkout");
-            }
-            t.force_flush(flush).unwrap();
-        };
-        let (p, _) = sdk_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
-        let tracer = p.tracer("bench");
-        let mut sdk_run = || {
-            for _ in 0..N {
-                common::sdk_span20(&tracer, "checkout");
-            }
-            p.force_flush().unwrap();
-        };
-        let [ct, sdk] = measure_all(N, [&mut ct_run, &mut sdk_run]);
-        rows.push(Row {
-            scenario: "span + 20 attributes, batch export",
-            crosstrace: ct,
-            sdk,
-            fastrace: None,
-        });
-    }
+    // is the span itself. 1b. 20 attributes (a fresh set per span), the same path.
+    rows.push(sampled_batch(
+        "span + 3 attributes (s, i, b), batch export",
+        common::ct_span_short,
+        common::sdk_span_short,
+    ));
+    rows.push(sampled_batch(
+        "span + 20 attributes, batch export",
+        common::ct_span20,
+        common::sdk_span20,
+    ));
 
     // 2. Nested: a parent and a child per iteration (costs per span).
     {

@@ -28,6 +28,8 @@ import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
+import { stopChromium } from '../chromium.mjs';
+
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
@@ -233,14 +235,7 @@ async function browse(pageUrl, id, timeoutMs = 45_000) {
     return r;
   } finally {
     waiters.delete(id);
-    const exited = new Promise((r) => chrome.once('exit', r));
-    chrome.kill('SIGKILL');
-    await exited;
-    try {
-      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-    } catch {
-      /* a leftover profile is not a failure */
-    }
+    await stopChromium(chrome, profile);
   }
 }
 

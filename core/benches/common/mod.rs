@@ -62,19 +62,39 @@ pub fn attrs_short() -> [KeyValue; 3] {
     ]
 }
 
-/// One span with the one-letter attributes, started and ended.
-pub fn ct_span_short(t: &crosstrace::Tracing, name: &'static str) {
-    let mut s = t.span(name).attributes(attrs_short()).start();
+/// One span with `attrs`, started and ended: what every scenario's span is.
+#[inline]
+pub fn ct_span_with(
+    t: &crosstrace::Tracing,
+    name: &'static str,
+    attrs: impl IntoIterator<Item = KeyValue>,
+) {
+    let mut s = t.span(name).attributes(attrs).start();
     s.end();
 }
 
 /// The same span through the SDK.
-pub fn sdk_span_short(tracer: &SdkTracer, name: &'static str) {
+#[inline]
+pub fn sdk_span_with(
+    tracer: &SdkTracer,
+    name: &'static str,
+    attrs: impl IntoIterator<Item = KeyValue>,
+) {
     let mut s = tracer
         .span_builder(name)
-        .with_attributes(attrs_short())
+        .with_attributes(attrs)
         .start(tracer);
     s.end();
+}
+
+/// One span with the one-letter attributes.
+pub fn ct_span_short(t: &crosstrace::Tracing, name: &'static str) {
+    ct_span_with(t, name, attrs_short());
+}
+
+/// The same span through the SDK.
+pub fn sdk_span_short(tracer: &SdkTracer, name: &'static str) {
+    sdk_span_with(tracer, name, attrs_short());
 }
 
 pub fn attrs() -> [KeyValue; 3] {
@@ -112,19 +132,14 @@ pub fn attrs20() -> Vec<KeyValue> {
     ]
 }
 
-/// One span with 20 attributes, started and ended.
+/// One span with 20 attributes.
 pub fn ct_span20(t: &crosstrace::Tracing, name: &'static str) {
-    let mut s = t.span(name).attributes(attrs20()).start();
-    s.end();
+    ct_span_with(t, name, attrs20());
 }
 
 /// The same span through the SDK.
 pub fn sdk_span20(tracer: &SdkTracer, name: &'static str) {
-    let mut s = tracer
-        .span_builder(name)
-        .with_attributes(attrs20())
-        .start(tracer);
-    s.end();
+    sdk_span_with(tracer, name, attrs20());
 }
 
 /// crosstrace into a [`Discard`], span metrics on or off.
@@ -173,8 +188,7 @@ pub fn sdk_with(sampler: Sampler) -> (SdkTracerProvider, Discard) {
 
 /// One span with 3 attributes, started and ended.
 pub fn ct_span(t: &crosstrace::Tracing, name: &'static str) {
-    let mut s = t.span(name).attributes(attrs()).start();
-    s.end();
+    ct_span_with(t, name, attrs());
 }
 
 /// crosstrace exporting OTLP/HTTP protobuf to `url`.
@@ -212,11 +226,7 @@ pub fn sdk_otlp(url: &str) -> SdkTracerProvider {
 
 /// The same span through the SDK.
 pub fn sdk_span(tracer: &SdkTracer, name: &'static str) {
-    let mut s = tracer
-        .span_builder(name)
-        .with_attributes(attrs())
-        .start(tracer);
-    s.end();
+    sdk_span_with(tracer, name, attrs());
 }
 
 /// A parent and a child.

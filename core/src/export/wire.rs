@@ -50,6 +50,20 @@ impl Wire {
         }
     }
 
+    /// Why this build cannot encode the wire (a feature left out), if it cannot.
+    fn unsupported(self) -> Option<Unsupported> {
+        match self {
+            Wire::OtlpHttp(Encoding::Json) if !otlp_proto::JSON_SUPPORTED => {
+                Some(Unsupported::OtlpJson)
+            }
+            Wire::JaegerThrift if !cfg!(feature = "jaeger-thrift") => {
+                Some(Unsupported::JaegerThrift)
+            }
+            Wire::Zipkin if !cfg!(feature = "zipkin") => Some(Unsupported::Zipkin),
+            _ => None,
+        }
+    }
+
     /// The request's Content-Type.
     pub fn content_type(self) -> &'static str {
         match self {
@@ -163,11 +177,9 @@ pub fn route(config: &TracingConfig) -> Result<Route, Unsupported> {
         return Ok(Route::Discard);
     };
     let wire = Wire::of(config.backend, r.otlp_protocol);
-    match wire {
-        Wire::OtlpHttp(Encoding::Json) if !otlp_proto::JSON_SUPPORTED => Err(Unsupported::OtlpJson),
-        Wire::JaegerThrift if !cfg!(feature = "jaeger-thrift") => Err(Unsupported::JaegerThrift),
-        Wire::Zipkin if !cfg!(feature = "zipkin") => Err(Unsupported::Zipkin),
-        _ => Ok(Route::Send { url: r.url, wire }),
+    match wire.unsupported() {
+        Some(u) => Err(u),
+        None => Ok(Route::Send { url: r.url, wire }),
     }
 }
 
@@ -184,12 +196,9 @@ impl Encoder {
     /// The encoder of `wire` for spans of `resource`. A wire this build cannot encode
     /// ([`route`] refuses it) becomes OTLP/protobuf, and its payloads say so.
     pub fn new(wire: Wire, resource: &Resource) -> Encoder {
-        let wire = match wire {
-            Wire::JaegerThrift if !cfg!(feature = "jaeger-thrift") => {
-                Wire::OtlpHttp(Encoding::Protobuf)
-            }
-            Wire::Zipkin if !cfg!(feature = "zipkin") => Wire::OtlpHttp(Encoding::Protobuf),
-            other => other,
+        let wire = match wire.unsupported() {
+            Some(_) => Wire::OtlpHttp(Encoding::Protobuf),
+            None => wire,
         };
         Encoder {
             wire,
@@ -652,7 +661,10 @@ mod tests {
             let p = Encoder::new(wire, &resource()).payload(spans(5));
             let (a, b) = p.split().unwrap();
             assert_eq!((a.span_count(), b.span_count()), (2, 3), "{wire:?}");
-            assert_eq!((a.wire(), b.wire()), (wire, wire));
+            // The halves keep the wire (a wire this build cannot encode went out as OTLP).
+            let sent = Encoder::new(wire, &resource()).wire();
+            assert_eq!((a.wire(), b.wire()), (sent, sent));
+            assert_eq!(sent == wire, wire.unsupported().is_none(), "{wire:?}");
             let one = Encoder::new(wire, &resource()).payload(spans(1));
             assert!(one.split().is_none(), "{wire:?}");
         }
