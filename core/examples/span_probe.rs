@@ -82,9 +82,6 @@ fn otlp(who: &str, n: u64) {
         t.force_flush(Duration::from_secs(60)).unwrap();
         assert_eq!(t.health().counts.spans_exported, n);
     } else {
-        // crosstrace's exporter installs the crypto provider the SDK's client needs (in
-        // `make bench` it is built first).
-        drop(common::crosstrace_otlp(&url));
         let p = common::sdk_otlp(&url);
         let tracer = p.tracer("bench");
         for _ in 0..n {

@@ -1,7 +1,9 @@
 //! https export with rustls and the system's roots (no OpenSSL in the process): a server whose
 //! certificate no trusted root signed is refused with a clear error; once its CA is trusted
 //! (SSL_CERT_FILE, as the system's store would), spans go through. The certificate is made by
-//! the openssl command-line tool, which `make test` installs.
+//! the openssl command-line tool, which `make test` installs. The handshake agrees on the
+//! post-quantum key exchange, and crosstrace leaves the process-wide crypto provider to the
+//! program.
 
 // Tests unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -9,7 +11,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crosstrace::{Backend, LogLevel, OtlpProtocol, Tracing, TracingConfig};
@@ -95,25 +97,32 @@ fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
-/// An HTTPS endpoint that answers 200 to every request.
-fn https_server(cert: &Path, key: &Path) -> u16 {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// The key exchange groups the test server's handshakes agreed on.
+type Groups = Arc<Mutex<Vec<rustls::NamedGroup>>>;
+
+/// An HTTPS endpoint that answers 200 to every request (its own crypto provider: none is
+/// installed process-wide).
+fn https_server(cert: &Path, key: &Path, groups: Groups) -> u16 {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .unwrap()
         .map(Result::unwrap)
         .collect();
     let key = PrivateKeyDer::from_pem_file(key).unwrap();
     let config = Arc::new(
-        rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap(),
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for tcp in listener.incoming().flatten() {
-            let config = config.clone();
+            let (config, groups) = (config.clone(), groups.clone());
             std::thread::spawn(move || {
                 let conn = rustls::ServerConnection::new(config).unwrap();
                 let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -128,6 +137,12 @@ fn https_server(cert: &Path, key: &Path) -> u16 {
                         }
                         if line == "\r\n" {
                             break;
+                        }
+                        if let Some(g) = reader.get_ref().conn.negotiated_key_exchange_group() {
+                            let mut seen = groups.lock().unwrap();
+                            if seen.last() != Some(&g.name()) {
+                                seen.push(g.name());
+                            }
                         }
                         if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                             len = v.trim().parse().unwrap_or(0);
@@ -170,7 +185,8 @@ fn https_uses_the_system_roots() {
     let dir = std::env::temp_dir().join(format!("crosstrace-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (ca, cert, key) = make_certs(&dir);
-    let port = https_server(&cert, &key);
+    let groups = Groups::default();
+    let port = https_server(&cert, &key, groups.clone());
 
     let refused = export_to(port);
     assert_eq!(refused.counts.spans_export_failed, 3);
@@ -185,5 +201,13 @@ fn https_uses_the_system_roots() {
     std::env::set_var("SSL_CERT_FILE", &ca);
     let trusted = export_to(port);
     assert_eq!(trusted.counts.spans_exported, 3, "{}", trusted.to_json());
+    // ML-KEM hybrid key exchange (the client prefers it; the server supports it).
+    assert_eq!(
+        *groups.lock().unwrap(),
+        [rustls::NamedGroup::X25519MLKEM768],
+        "the key exchange the handshakes agreed on"
+    );
+    // A library does not choose the program's crypto provider: installing one is still open.
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -204,9 +204,8 @@ pub fn crosstrace_otlp(url: &str) -> crosstrace::Tracing {
     .unwrap()
 }
 
-/// The SDK's batch processor with `opentelemetry-otlp`'s HTTP protobuf exporter to `url`. Its
-/// reqwest client needs rustls's process-wide crypto provider, which crosstrace's exporter
-/// installs: build a [`crosstrace_otlp`] first.
+/// The SDK's batch processor with `opentelemetry-otlp`'s HTTP protobuf exporter to `url` (the
+/// same reqwest as crosstrace's, so the same TLS stack).
 pub fn sdk_otlp(url: &str) -> SdkTracerProvider {
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     let client = std::thread::spawn(reqwest::blocking::Client::new)

@@ -81,7 +81,6 @@ impl GrpcExporter {
             .map_err(|e| setup(e.to_string()))?
             .connect_timeout(Duration::from_secs(5));
         if url.starts_with("https://") {
-            let _ = rustls::crypto::ring::default_provider().install_default();
             endpoint = endpoint
                 .tls_config(ClientTlsConfig::new().with_native_roots())
                 .map_err(|e| setup(e.to_string()))?;

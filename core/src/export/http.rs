@@ -47,8 +47,6 @@ impl HttpExporter {
             backend: config.backend.to_string(),
             message,
         };
-        // rustls needs a process-wide crypto provider; another library may have installed one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
         for (k, v) in &config.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
