@@ -274,21 +274,11 @@ struct ByAddress([Cell<Seen>; BY_ADDRESS_SLOTS]);
 struct Seen {
     addr: usize,
     s: &'static str,
-    /// In the program's read-only image ([`crate::image`]): the bytes there are still `s`.
-    fixed: bool,
 }
 
 impl ByAddress {
     const fn new() -> ByAddress {
-        ByAddress(
-            [const {
-                Cell::new(Seen {
-                    addr: 0,
-                    s: "",
-                    fixed: false,
-                })
-            }; BY_ADDRESS_SLOTS],
-        )
+        ByAddress([const { Cell::new(Seen { addr: 0, s: "" }) }; BY_ADDRESS_SLOTS])
     }
 
     /// The string seen at `p` (`addr`, `slot` from [`address_slot`]), if its bytes are still
@@ -300,14 +290,13 @@ impl ByAddress {
     unsafe fn find(&self, p: *const c_char, addr: usize, slot: usize) -> Option<&'static str> {
         let e = self.0[slot].get();
         // SAFETY: `p` is NUL-terminated (the caller's contract).
-        (e.addr == addr && (e.fixed || unsafe { is_c_str(p, e.s) })).then_some(e.s)
+        (e.addr == addr && unsafe { is_c_str(p, e.s) }).then_some(e.s)
     }
 
     /// Remembers `s`, interned from the bytes at `addr` (which hold no NUL, as
     /// [`is_c_str`] needs).
     fn remember(&self, addr: usize, slot: usize, s: &'static str) {
-        let fixed = crate::image::is_fixed(addr, s.len());
-        self.0[slot].set(Seen { addr, s, fixed });
+        self.0[slot].set(Seen { addr, s });
     }
 }
 

@@ -34,8 +34,6 @@ mod context;
 mod ffi;
 // The opaque handles: ct_config, ct_context, the span slab; the thread's context stack.
 mod handles;
-// The main executable's read-only segments (image.rs: literals there cannot change).
-mod image;
 // ct_intern's table: names and keys by number.
 mod interned;
 
