@@ -7,9 +7,13 @@
 use std::cell::RefCell;
 
 use crosstrace::binding::GlobalCopy;
+use pyo3::exceptions::{
+    PyGeneratorExit, PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError,
+};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 use crate::context::Context;
 use crate::errors::{crosstrace_error, guard};
@@ -33,14 +37,36 @@ struct ContextKeys {
     /// Whether `get_current` reads the API's own contextvars runtime, whose context objects are
     /// never changed once made: then the parent derived from one is kept ([`LastParent`]).
     cache_parent: bool,
+    /// How a [`SpanBlock`] makes its span current and lets it go.
+    attach: Attach,
+}
+
+/// How a [`SpanBlock`] makes its span current: with the API's own contextvars runtime, here
+/// (its context variable set to a copy of the current context with the span in it, as the
+/// package's `_attach_span` does); with another runtime, through the package's `_attach_span`
+/// and `_detach`, which go through the API.
+struct Attach {
+    /// The `set` and `reset` methods of the API runtime's context variable (bound once: a
+    /// method looked up per call is an object made and freed), when it is its own contextvars
+    /// runtime.
+    current_var: Option<(Py<PyAny>, Py<PyAny>)>,
+    /// `opentelemetry.context.Context`.
+    context_type: Py<PyAny>,
+    /// The package's `_attach_span(span, own_context)`, returning the token.
+    attach_span: Py<PyAny>,
+    /// The package's `_detach(token)`.
+    detach: Py<PyAny>,
+    /// `contextlib.ContextDecorator.__call__`: what a `create_span` used as a decorator does.
+    decorate: Py<PyAny>,
 }
 
 static CONTEXT_KEYS: PyOnceLock<ContextKeys> = PyOnceLock::new();
 
 /// Tells `start_span` how to read OpenTelemetry's context (its keys, the API's
 /// `INVALID_SPAN`, the function returning the current context) and what to call in the other
-/// cases (once, at import).
+/// cases, and `SpanBlock` how to make a span current (once, at import).
 #[pyfunction]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn set_context_keys(
     py: Python<'_>,
     crosstrace_key: Py<PyAny>,
@@ -49,7 +75,19 @@ pub(crate) fn set_context_keys(
     get_current: Py<PyAny>,
     start_in_python: Py<PyAny>,
     cache_parent: bool,
+    current_var: Option<Py<PyAny>>,
+    context_type: Py<PyAny>,
+    attach_span: Py<PyAny>,
+    detach: Py<PyAny>,
+    decorate: Py<PyAny>,
 ) -> PyResult<()> {
+    let current_var = match current_var {
+        Some(var) => {
+            let var = var.bind(py);
+            Some((var.getattr("set")?.unbind(), var.getattr("reset")?.unbind()))
+        }
+        None => None,
+    };
     CONTEXT_KEYS
         .set(
             py,
@@ -60,6 +98,13 @@ pub(crate) fn set_context_keys(
                 get_current,
                 start_in_python,
                 cache_parent,
+                attach: Attach {
+                    current_var,
+                    context_type,
+                    attach_span,
+                    detach,
+                    decorate,
+                },
             },
         )
         // A second call (the package's module reloaded) would make new keys that spans
@@ -229,9 +274,25 @@ pub(crate) fn start_span<'py>(
     parent: Option<&Bound<'py, PyAny>>,
     start_time: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let Some(keys) = CONTEXT_KEYS.get(py) else {
-        return Err(crosstrace_error("set_context_keys was not called"));
-    };
+    start_with(py, keys(py)?, name, attributes, kind, parent, start_time)
+}
+
+fn keys(py: Python<'_>) -> PyResult<&ContextKeys> {
+    CONTEXT_KEYS
+        .get(py)
+        .ok_or_else(|| crosstrace_error("set_context_keys was not called"))
+}
+
+/// [`start_span`] with the keys read.
+fn start_with<'py>(
+    py: Python<'py>,
+    keys: &ContextKeys,
+    name: &str,
+    attributes: Option<&Bound<'py, PyAny>>,
+    kind: &str,
+    parent: Option<&Bound<'py, PyAny>>,
+    start_time: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     // The common call, whole in here: under the current span, now.
     if parent.is_none_or(|p| p.is_none()) && start_time.is_none_or(|s| s.is_none()) {
         let current = keys.get_current.bind(py).call0()?;
@@ -257,4 +318,219 @@ pub(crate) fn let_go_of_this_thread() {
         drop(old);
         l.tracing.clear();
     });
+}
+
+/// A span that is current inside a with-block: started when the block is entered (under
+/// ``parent``, a span or a context such as ``extract`` gives, else the current span and
+/// context; at ``start_time``, ns since the Unix epoch, else now), ended when it is left. An
+/// exception escaping the block is recorded on the span (not ``GeneratorExit``,
+/// ``KeyboardInterrupt`` or ``SystemExit``) and re-raised. One block at a time per object.
+/// Also a decorator: a new span per call.
+//
+// (Native because a with-block is how Python code most often makes a span: in Python, entering
+// and leaving cost as much as the span itself.)
+#[pyclass(module = "crosstrace._native", name = "create_span")]
+pub(crate) struct SpanBlock {
+    name: Py<PyAny>,
+    attributes: Option<Py<PyAny>>,
+    kind: Option<Py<PyAny>>,
+    parent: Option<Py<PyAny>>,
+    start_time: Option<Py<PyAny>>,
+    /// While entered: the span and the token that detaches it.
+    entered: Option<(Py<PyAny>, Py<PyAny>)>,
+}
+
+#[pymethods]
+impl SpanBlock {
+    #[new]
+    #[pyo3(signature = (name, attributes=None, kind=None, parent=None, start_time=None))]
+    fn new(
+        name: Py<PyAny>,
+        attributes: Option<Py<PyAny>>,
+        kind: Option<Py<PyAny>>,
+        parent: Option<Py<PyAny>>,
+        start_time: Option<Py<PyAny>>,
+    ) -> SpanBlock {
+        SpanBlock {
+            name,
+            attributes,
+            kind,
+            parent,
+            start_time,
+            entered: None,
+        }
+    }
+
+    /// As a decorator: each call of `func` runs in a block of its own (what
+    /// `contextlib.ContextDecorator` does).
+    fn __call__<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        keys(py)?.attach.decorate.bind(py).call1((slf, func))
+    }
+
+    /// A new block with the same arguments (`contextlib.ContextDecorator`'s hook: a decorated
+    /// function gets a fresh span per call).
+    fn _recreate_cm<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let b = slf.borrow();
+        let args = (
+            b.name.clone_ref(py),
+            b.attributes.as_ref().map(|a| a.clone_ref(py)),
+            b.kind.as_ref().map(|k| k.clone_ref(py)),
+            b.parent.as_ref().map(|p| p.clone_ref(py)),
+            b.start_time.as_ref().map(|t| t.clone_ref(py)),
+        );
+        drop(b);
+        slf.get_type().call1(args)
+    }
+
+    fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let keys = keys(py)?;
+        // The arguments are read and the borrow let go before the span starts: starting can
+        // run Python code (a mapping's items).
+        let (name, attributes, kind, parent, start_time) = {
+            let b = slf.borrow();
+            if b.entered.is_some() {
+                // A second entry would overwrite the first one's span and token (use a new
+                // create_span per block, or it as a decorator).
+                return Err(PyRuntimeError::new_err(format!(
+                    "create_span({}) is already in use",
+                    b.name.bind(py).repr()?
+                )));
+            }
+            (
+                b.name.clone_ref(py).into_bound(py),
+                b.attributes
+                    .as_ref()
+                    .map(|a| a.clone_ref(py).into_bound(py)),
+                b.kind.as_ref().map(|k| k.clone_ref(py).into_bound(py)),
+                b.parent.as_ref().map(|p| p.clone_ref(py).into_bound(py)),
+                b.start_time
+                    .as_ref()
+                    .map(|t| t.clone_ref(py).into_bound(py)),
+            )
+        };
+        let name = text(&name, "name")?;
+        let kind = match &kind {
+            Some(k) => text(k, "kind")?,
+            None => "internal",
+        };
+        let parent = parent.filter(|p| !p.is_none());
+        let span = start_with(
+            py,
+            keys,
+            name,
+            attributes.as_ref(),
+            kind,
+            parent.as_ref(),
+            start_time.as_ref(),
+        )?;
+        let token = attach(py, &keys.attach, &span, parent.is_some())?;
+        let mut b = slf.borrow_mut();
+        if b.entered.is_some() {
+            // Entered again by the Python code the start ran: this entry's span is let go.
+            drop(b);
+            detach(py, &keys.attach, token.bind(py))?;
+            end(&span)?;
+            return Err(PyRuntimeError::new_err("create_span is already in use"));
+        }
+        b.entered = Some((span.clone().unbind(), token));
+        Ok(span)
+    }
+
+    #[pyo3(signature = (_exc_type=None, exc=None, _tb=None))]
+    fn __exit__(
+        slf: &Bound<'_, Self>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        // Taken: the block may be entered again afterwards.
+        let Some((span, token)) = slf.borrow_mut().entered.take() else {
+            return Ok(());
+        };
+        let span = span.into_bound(py);
+        let recorded = match exc {
+            Some(e)
+                if !e.is_none()
+                    && !e.is_instance_of::<PyGeneratorExit>()
+                    && !e.is_instance_of::<PyKeyboardInterrupt>()
+                    && !e.is_instance_of::<PySystemExit>() =>
+            {
+                span.call_method1(intern!(py, "record_exception"), (e,))
+                    .map(drop)
+            }
+            _ => Ok(()),
+        };
+        let detached = detach(py, &keys(py)?.attach, token.bind(py));
+        let ended = end(&span);
+        recorded.and(detached).and(ended)
+    }
+}
+
+/// Ends a span `start_span` returned (this module's, ended here; another kind through its
+/// `end`).
+fn end(span: &Bound<'_, PyAny>) -> PyResult<()> {
+    match span.cast::<Span>() {
+        Ok(s) => {
+            s.get().with(|s| s.end());
+            Ok(())
+        }
+        Err(_) => span.call_method0(intern!(span.py(), "end")).map(drop),
+    }
+}
+
+/// A `create_span` argument that must be a `str`.
+fn text<'a>(value: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
+    match value.cast::<PyString>() {
+        Ok(s) => s.to_str(),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "create_span: {what} must be a str, not {}",
+            value.get_type().name()?
+        ))),
+    }
+}
+
+/// Makes `span` current; returns the token that [`detach`] takes. With `own_context` (a span
+/// under an explicit parent), the span's own context becomes current too.
+fn attach(
+    py: Python<'_>,
+    a: &Attach,
+    span: &Bound<'_, PyAny>,
+    own_context: bool,
+) -> PyResult<Py<PyAny>> {
+    let Some((set, _)) = &a.current_var else {
+        return Ok(a.attach_span.bind(py).call1((span, own_context))?.unbind());
+    };
+    let keys = keys(py)?;
+    // A copy of the current context (contexts are never changed once made: this one is new),
+    // with the span in it. (`get_current` is the variable's `get`.)
+    let current = keys.get_current.bind(py).call0()?;
+    let ctx = a.context_type.bind(py).call1((current,))?;
+    let d = ctx.cast::<PyDict>()?;
+    d.set_item(keys.span.bind(py), span)?;
+    if own_context {
+        d.set_item(
+            keys.crosstrace.bind(py),
+            span.call_method0(intern!(py, "context"))?,
+        )?;
+    }
+    Ok(set.bind(py).call1((ctx,))?.unbind())
+}
+
+/// Restores the context that was current before [`attach`] returned `token`. A token from
+/// another context (a generator resumed elsewhere), or one used twice, goes to the package's
+/// `_detach` (and the API, which logs it).
+fn detach(py: Python<'_>, a: &Attach, token: &Bound<'_, PyAny>) -> PyResult<()> {
+    if let Some((_, reset)) = &a.current_var {
+        if reset.bind(py).call1((token,)).is_ok() {
+            return Ok(());
+        }
+    }
+    a.detach.bind(py).call1((token,)).map(drop)
 }

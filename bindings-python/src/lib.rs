@@ -51,6 +51,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<context::Context>()?;
     m.add_class::<scope::Scope>()?;
     m.add_class::<span::Span>()?;
+    m.add_class::<current::SpanBlock>()?;
     for f in [
         // Configuration.
         wrap_pyfunction!(config::config_defaults, m)?,

@@ -798,6 +798,60 @@ def test_create_span_is_one_block_at_a_time() -> None:
     assert twice() != twice()
 
 
+def test_create_span_records_what_escapes_its_block(traced: Collector) -> None:
+    """An exception escaping a create_span block is recorded (error status, an exception
+    event) and re-raised as it was; KeyboardInterrupt is not recorded, and the span still ends
+    and stops being current. Arguments of the wrong type are refused by name."""
+    err = ValueError("bad basket")
+    with pytest.raises(ValueError) as raised, crosstrace.create_span("fails") as failed:
+        raise err
+    assert raised.value is err
+    assert crosstrace.get_current_span() is None and not failed.is_recording()
+    with pytest.raises(KeyboardInterrupt), crosstrace.create_span("interrupted") as stopped:
+        raise KeyboardInterrupt
+    assert crosstrace.get_current_span() is None and not stopped.is_recording()
+    with pytest.raises(TypeError, match="name must be a str, not int"):
+        with crosstrace.create_span(42):  # type: ignore[arg-type]
+            pass
+    with pytest.raises(TypeError, match="kind must be a str"):
+        with crosstrace.create_span("x", kind=1):  # type: ignore[arg-type]
+            pass
+    assert crosstrace.get_current_span() is None
+    crosstrace.force_flush()
+    spans = traced.by_name()
+    assert spans["fails"].status.code == 2 and spans["fails"].status.message == "bad basket"
+    assert [e.name for e in spans["fails"].events] == ["exception"]
+    assert spans["interrupted"].status.code == 0 and not spans["interrupted"].events
+
+
+def test_create_span_under_another_context_runtime() -> None:
+    """With a context runtime other than the API's own (OTEL_PYTHON_CONTEXT), create_span goes
+    through the API to make its span current: nesting and the current span still hold."""
+    import subprocess
+    import sys
+
+    code = (
+        "from opentelemetry import context\n"
+        "from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext\n"
+        "class Custom(ContextVarsRuntimeContext): pass\n"
+        "context._RUNTIME_CONTEXT = Custom()\n"
+        "import crosstrace, crosstrace._api as api\n"
+        "cfg = crosstrace.TracingConfig(backend='none', auto_instrument=False)\n"
+        "crosstrace.setup_tracing(cfg)\n"
+        "with crosstrace.create_span('outer') as outer:\n"
+        "    with crosstrace.create_span('inner') as inner:\n"
+        "        assert crosstrace.get_current_span() is inner\n"
+        "        assert inner.trace_id == outer.trace_id\n"
+        "    assert crosstrace.get_current_span() is outer\n"
+        "assert crosstrace.get_current_span() is None\n"
+        "print('ok', api._CURRENT_VAR is None)\n"
+    )
+    env = {**os.environ, "OTEL_BACKEND": "none", "OTEL_AUTO_INSTRUMENT": "false"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["ok", "True"]
+
+
 def test_instrumented_clients_inject_crosstraces_headers() -> None:
     """The OpenTelemetry API's global propagator is crosstrace's: what an instrumented client
     injects follows crosstrace's configured formats and carries the correlation id."""

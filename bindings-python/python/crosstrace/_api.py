@@ -424,46 +424,18 @@ _native.set_context_keys(
     _get_current,
     _start_span_in_python,
     _CURRENT_VAR is not None,
+    _CURRENT_VAR,
+    otel_context.Context,
+    _attach_span,
+    _detach,
+    contextlib.ContextDecorator.__call__,
 )
 start_span = _native.start_span
 
 
-class create_span(_activate, contextlib.ContextDecorator):  # noqa: N801 (the specification's name)
-    """A span that is current inside the block; an exception is recorded and re-raised. The
-    span starts when the block is entered (leaving it is `_activate`'s). Also usable as a
-    decorator."""
-
-    __slots__ = ("_name", "_attributes", "_kind", "_parent", "_start_time")
-
-    def __init__(
-        self,
-        name: str,
-        attributes: Mapping[str, Any] | None = None,
-        kind: str = "internal",
-        parent: _native.Context | Span | None = None,
-        start_time: int | None = None,
-    ) -> None:
-        self._name = name
-        self._attributes = attributes
-        self._kind = kind
-        self._parent = parent
-        self._start_time = start_time
-        self._span = None  # (set here, not through _activate.__init__: one call fewer)
-        self._token = None
-
-    def _recreate_cm(self) -> create_span:
-        return create_span(self._name, self._attributes, self._kind, self._parent, self._start_time)
-
-    def __enter__(self) -> Span:
-        if self._span is not None:
-            # One block at a time: a second entry would overwrite the first one's span and
-            # context token (use a new create_span per block, or it as a decorator).
-            raise RuntimeError(f"create_span({self._name!r}) is already in use")
-        span = self._span = start_span(
-            self._name, self._attributes, self._kind, self._parent, self._start_time
-        )
-        self._token = _attach_span(span, self._parent is not None)
-        return span
+# A span that is current inside a with-block: native (see `_native.create_span`); also a
+# decorator (a new span per call).
+create_span = _native.create_span
 
 
 def set_span_attribute(key: str, value: Any) -> None:

@@ -1,11 +1,13 @@
 """Type stubs of the native module (Rust, PyO3)."""
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, final
+from typing import Any, TypeVar, final
 
 from opentelemetry.trace import Span as _OtelSpan
 from opentelemetry.trace import SpanContext, SpanKind
 from opentelemetry.util.types import AnyValue
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = [
     "VERSION",
@@ -20,6 +22,7 @@ __all__ = [
     "InvalidArgumentError",
     "Scope",
     "Span",
+    "create_span",
     "add_warning",
     "config_from_env",
     "config_defaults",
@@ -110,6 +113,25 @@ class Context:
     def from_json(json: str) -> Context: ...
 
 @final
+class create_span:  # noqa: N801 (the specification's name)
+    """A span that is current inside a with-block; also a decorator."""
+
+    def __new__(
+        cls,
+        name: str,
+        attributes: Mapping[str, Any] | None = None,
+        kind: str | None = None,
+        parent: Context | Span | None = None,
+        start_time: int | None = None,
+    ) -> create_span: ...
+    def __call__(self, func: _F) -> _F: ...
+    def _recreate_cm(self) -> create_span: ...
+    def __enter__(self) -> Span: ...
+    def __exit__(
+        self, _exc_type: object = None, exc: BaseException | None = None, _tb: object = None
+    ) -> None: ...
+
+@final
 class Span(_OtelSpan):
     """An ``opentelemetry.trace.Span`` (registered as one by the package: a virtual subclass)."""
 
@@ -181,6 +203,11 @@ def set_context_keys(
     get_current: Callable[[], Mapping[str, object]],
     start_in_python: Callable[..., Span],
     cache_parent: bool,
+    current_var: object | None,
+    context_type: type,
+    attach_span: Callable[[Span, bool], object],
+    detach: Callable[[Any], None],
+    decorate: Callable[[Any, Callable[..., Any]], Callable[..., Any]],
 ) -> None: ...
 def start_etl_span(operation: str, stage: str, parent: Context) -> Span: ...
 def start_db_span(system: str, operation: str, table: str, parent: Context) -> Span: ...
