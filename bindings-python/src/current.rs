@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use crosstrace::binding::GlobalCopy;
 use pyo3::exceptions::{
-    PyGeneratorExit, PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError,
+    PyException, PyGeneratorExit, PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError,
 };
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -17,6 +17,7 @@ use pyo3::types::{PyDict, PyString};
 
 use crate::context::Context;
 use crate::errors::{crosstrace_error, guard};
+use crate::scope::Scope;
 use crate::span::Span;
 use crate::start::{make_span, StartOptions};
 
@@ -125,10 +126,11 @@ fn start_under_current<'py>(
     current: &Bound<'py, PyDict>,
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
+    scope: Option<crosstrace::Scope>,
 ) -> PyResult<Option<Bound<'py, Span>>> {
     let py = current.py();
     if keys.cache_parent {
-        if let Some(started) = start_under_cached_parent(current, name, kind, attributes) {
+        if let Some(started) = start_under_cached_parent(current, name, kind, attributes, scope) {
             return started;
         }
     }
@@ -145,7 +147,7 @@ fn start_under_current<'py>(
                 kind,
                 attributes,
                 &parent,
-                StartOptions::default(),
+                StartOptions::in_scope(scope),
             )
         })
         .map(Some),
@@ -162,6 +164,7 @@ fn start_under_cached_parent<'py>(
     name: &str,
     kind: &str,
     attributes: Option<&Bound<'py, PyAny>>,
+    scope: Option<crosstrace::Scope>,
 ) -> Option<PyResult<Option<Bound<'py, Span>>>> {
     LOCAL
         .try_with(|l| {
@@ -178,7 +181,7 @@ fn start_under_cached_parent<'py>(
                             kind,
                             attributes,
                             parent,
-                            StartOptions::default(),
+                            StartOptions::in_scope(scope),
                         )
                     })
                     .map(Some),
@@ -298,7 +301,7 @@ fn start_with<'py>(
         let current = keys.get_current.bind(py).call0()?;
         if let Ok(current) = current.cast::<PyDict>() {
             if let Some(span) =
-                guard(|| start_under_current(keys, name, current, kind, attributes))?
+                guard(|| start_under_current(keys, name, current, kind, attributes, None))?
             {
                 return Ok(span.into_any());
             }
@@ -414,9 +417,9 @@ impl SpanBlock {
                     .map(|t| t.clone_ref(py).into_bound(py)),
             )
         };
-        let name = text(&name, "name")?;
+        let name = text(&name, "create_span", "name")?;
         let kind = match &kind {
-            Some(k) => text(k, "kind")?,
+            Some(k) => text(k, "create_span", "kind")?,
             None => "internal",
         };
         let parent = parent.filter(|p| !p.is_none());
@@ -485,12 +488,12 @@ fn end(span: &Bound<'_, PyAny>) -> PyResult<()> {
     }
 }
 
-/// A `create_span` argument that must be a `str`.
-fn text<'a>(value: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
+/// An argument of `who` that must be a `str`.
+fn text<'a>(value: &'a Bound<'_, PyAny>, who: &str, what: &str) -> PyResult<&'a str> {
     match value.cast::<PyString>() {
         Ok(s) => s.to_str(),
         Err(_) => Err(PyTypeError::new_err(format!(
-            "create_span: {what} must be a str, not {}",
+            "{who}: {what} must be a str, not {}",
             value.get_type().name()?
         ))),
     }
@@ -533,4 +536,271 @@ fn detach(py: Python<'_>, a: &Attach, token: &Bound<'_, PyAny>) -> PyResult<()> 
         }
     }
     a.detach.bind(py).call1((token,)).map(drop)
+}
+
+/// What the OpenTelemetry API's `start_as_current_span` needs besides the context keys: the
+/// API's span kinds by name, and the package's start for the cases this module does not take
+/// (`set_api_hooks`, once, when `crosstrace.otel` is imported).
+struct ApiHooks {
+    /// `opentelemetry.trace.SpanKind` members and crosstrace's names of them.
+    kinds: Vec<(Py<PyAny>, &'static str)>,
+    /// `crosstrace.otel._start(name, context, kind, attributes, links, start_time, scope)`.
+    start_in_python: Py<PyAny>,
+}
+
+static API_HOOKS: PyOnceLock<ApiHooks> = PyOnceLock::new();
+
+/// Tells `ApiSpanBlock` the API's span kinds (pairs of a `SpanKind` and its name here) and the
+/// package's start for an explicit context, links or a start time (once).
+#[pyfunction]
+pub(crate) fn set_api_hooks(
+    py: Python<'_>,
+    kinds: Vec<(Py<PyAny>, String)>,
+    start_in_python: Py<PyAny>,
+) -> PyResult<()> {
+    let kinds = kinds
+        .into_iter()
+        .map(|(k, name)| {
+            let kind = crate::convert::span_kind(&name)?;
+            Ok((k, crosstrace::binding::span::kind_name(&kind)))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    API_HOOKS
+        .set(
+            py,
+            ApiHooks {
+                kinds,
+                start_in_python,
+            },
+        )
+        .map_err(|_| crosstrace_error("set_api_hooks: already set (crosstrace.otel loaded twice)"))
+}
+
+/// What crosstrace's OpenTelemetry tracer's `start_as_current_span` returns: a span started
+/// on entry and current inside, as the API's `use_span` makes it (an `Exception` leaving the
+/// block is recorded with `record_exception` and sets the error status with
+/// `set_status_on_exception`; the span ends on exit with `end_on_exit`). One block at a time;
+/// also a decorator, a new span per call.
+#[pyclass(module = "crosstrace._native")]
+pub(crate) struct ApiSpanBlock {
+    name: Py<PyAny>,
+    context: Option<Py<PyAny>>,
+    kind: Option<Py<PyAny>>,
+    attributes: Option<Py<PyAny>>,
+    links: Option<Py<PyAny>>,
+    start_time: Option<Py<PyAny>>,
+    scope: Option<Py<Scope>>,
+    end_on_exit: bool,
+    record_exception: bool,
+    set_status_on_exception: bool,
+    entered: Option<(Py<PyAny>, Py<PyAny>)>,
+}
+
+#[pymethods]
+impl ApiSpanBlock {
+    #[new]
+    #[pyo3(signature = (name, context=None, kind=None, attributes=None, links=None, start_time=None, scope=None, end_on_exit=true, record_exception=true, set_status_on_exception=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        name: Py<PyAny>,
+        context: Option<Py<PyAny>>,
+        kind: Option<Py<PyAny>>,
+        attributes: Option<Py<PyAny>>,
+        links: Option<Py<PyAny>>,
+        start_time: Option<Py<PyAny>>,
+        scope: Option<Py<Scope>>,
+        end_on_exit: bool,
+        record_exception: bool,
+        set_status_on_exception: bool,
+    ) -> ApiSpanBlock {
+        ApiSpanBlock {
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            scope,
+            end_on_exit,
+            record_exception,
+            set_status_on_exception,
+            entered: None,
+        }
+    }
+
+    /// As a decorator: each call of `func` runs in a block of its own.
+    fn __call__<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        keys(py)?.attach.decorate.bind(py).call1((slf, func))
+    }
+
+    /// A new block with the same arguments (a decorated function's call).
+    fn _recreate_cm<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+        let py = slf.py();
+        let b = slf.borrow();
+        let o = |v: &Option<Py<PyAny>>| v.as_ref().map(|v| v.clone_ref(py));
+        let copy = ApiSpanBlock {
+            name: b.name.clone_ref(py),
+            context: o(&b.context),
+            kind: o(&b.kind),
+            attributes: o(&b.attributes),
+            links: o(&b.links),
+            start_time: o(&b.start_time),
+            scope: b.scope.as_ref().map(|s| s.clone_ref(py)),
+            end_on_exit: b.end_on_exit,
+            record_exception: b.record_exception,
+            set_status_on_exception: b.set_status_on_exception,
+            entered: None,
+        };
+        drop(b);
+        Bound::new(py, copy)
+    }
+
+    fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let keys = keys(py)?;
+        let Some(hooks) = API_HOOKS.get(py) else {
+            return Err(crosstrace_error("set_api_hooks was not called"));
+        };
+        // Read, and the borrow let go, before the span starts (starting can run Python code).
+        let b = slf.borrow();
+        if b.entered.is_some() {
+            return Err(PyRuntimeError::new_err(format!(
+                "start_as_current_span({}) is already in use",
+                b.name.bind(py).repr()?
+            )));
+        }
+        let bind = |v: &Option<Py<PyAny>>| {
+            v.as_ref()
+                .map(|v| v.clone_ref(py).into_bound(py))
+                .filter(|v| !v.is_none())
+        };
+        let (name, context, kind, attributes, links, start_time) = (
+            b.name.clone_ref(py).into_bound(py),
+            bind(&b.context),
+            bind(&b.kind),
+            bind(&b.attributes),
+            bind(&b.links),
+            bind(&b.start_time),
+        );
+        let scope = b.scope.as_ref().map(|s| s.clone_ref(py).into_bound(py));
+        drop(b);
+        // The common call, whole here: the current context, now, no links, a known kind.
+        let kind_name = match &kind {
+            None => Some("internal"),
+            Some(k) => hooks
+                .kinds
+                .iter()
+                .find(|(member, _)| member.bind(py).is(k))
+                .map(|(_, n)| *n),
+        };
+        let mut span = None;
+        if let (None, None, Some(kind_name), Ok(name)) =
+            (&context, &start_time, kind_name, name.cast::<PyString>())
+        {
+            let no_links = match &links {
+                None => true,
+                Some(l) => !l.is_truthy()?,
+            };
+            if no_links {
+                let current = keys.get_current.bind(py).call0()?;
+                if let Ok(current) = current.cast::<PyDict>() {
+                    let scope = scope.as_ref().map(|s| s.get().inner);
+                    span = guard(|| {
+                        start_under_current(
+                            keys,
+                            name.to_str()?,
+                            current,
+                            kind_name,
+                            attributes.as_ref(),
+                            scope,
+                        )
+                    })?
+                    .map(Bound::into_any);
+                }
+            }
+        }
+        let span = match span {
+            Some(s) => s,
+            None => hooks
+                .start_in_python
+                .bind(py)
+                .call1((&name, context, kind, attributes, links, start_time, scope))?,
+        };
+        let token = attach(py, &keys.attach, &span, false)?;
+        let mut b = slf.borrow_mut();
+        if b.entered.is_some() {
+            drop(b);
+            detach(py, &keys.attach, token.bind(py))?;
+            end(&span)?;
+            return Err(PyRuntimeError::new_err(
+                "start_as_current_span is already in use",
+            ));
+        }
+        b.entered = Some((span.clone().unbind(), token));
+        Ok(span)
+    }
+
+    #[pyo3(signature = (_exc_type=None, exc=None, _tb=None))]
+    fn __exit__(
+        slf: &Bound<'_, Self>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let (entered, end_on_exit, record, set_status) = {
+            let mut b = slf.borrow_mut();
+            (
+                b.entered.take(),
+                b.end_on_exit,
+                b.record_exception,
+                b.set_status_on_exception,
+            )
+        };
+        let Some((span, token)) = entered else {
+            return Ok(());
+        };
+        let span = span.into_bound(py);
+        let detached = detach(py, &keys(py)?.attach, token.bind(py));
+        // As use_span: only an Exception (not GeneratorExit and the like) is an error.
+        let mut recorded = Ok(());
+        if let Some(e) = exc.filter(|e| e.is_instance_of::<PyException>()) {
+            let own = span.cast::<Span>().ok();
+            let recording = match &own {
+                Some(s) => s.get().with(|s| s.is_recording()),
+                None => span
+                    .call_method0(intern!(py, "is_recording"))?
+                    .is_truthy()?,
+            };
+            if recording {
+                if record {
+                    // The event alone: the status is `set_status_on_exception`'s.
+                    recorded = match &own {
+                        Some(s) => guard(|| s.get().record_exception_of(e, false)),
+                        None => span
+                            .call_method1(intern!(py, "record_exception"), (e,))
+                            .map(drop),
+                    };
+                }
+                if set_status {
+                    let description =
+                        format!("{}: {}", e.get_type().name()?, e.str()?.to_string_lossy());
+                    match &own {
+                        Some(s) => s
+                            .get()
+                            .with(|s| s.set_status(crosstrace::Status::error(description))),
+                        None => {
+                            span.call_method1(intern!(py, "set_status"), ("error", description))?;
+                        }
+                    }
+                }
+            }
+        }
+        let ended = if end_on_exit { end(&span) } else { Ok(()) };
+        detached.and(recorded).and(ended)
+    }
 }

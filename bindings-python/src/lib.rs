@@ -52,6 +52,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scope::Scope>()?;
     m.add_class::<span::Span>()?;
     m.add_class::<current::SpanBlock>()?;
+    m.add_class::<current::ApiSpanBlock>()?;
     for f in [
         // Configuration.
         wrap_pyfunction!(config::config_defaults, m)?,
@@ -61,6 +62,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         // Spans.
         wrap_pyfunction!(current::set_context_keys, m)?,
         wrap_pyfunction!(current::start_span, m)?,
+        wrap_pyfunction!(current::set_api_hooks, m)?,
         wrap_pyfunction!(start::start_span_under, m)?,
         wrap_pyfunction!(domain::start_etl_span, m)?,
         wrap_pyfunction!(domain::start_db_span, m)?,

@@ -59,6 +59,29 @@ impl Span {
         self.with(|s| s.span_context().clone())
     }
 
+    /// Records `exception` (a Python exception): its `exception` event (type, message, stack
+    /// trace), and with `set_status` the error status with its message.
+    pub(crate) fn record_exception_of(
+        &self,
+        exception: &Bound<'_, PyAny>,
+        set_status: bool,
+    ) -> PyResult<()> {
+        let py = exception.py();
+        let ty = exception.get_type();
+        let type_name = ty.qualname()?.to_string();
+        let message = exception.str()?.to_string();
+        let format = otel_attr(py, &FORMAT_EXCEPTION, "traceback", "format_exception")?;
+        let lines = format.call1((&ty, exception, exception.getattr("__traceback__")?))?;
+        let stack: String = PyString::new(py, "")
+            .call_method1("join", (lines,))?
+            .extract()?;
+        self.with(|s| match set_status {
+            true => s.record_exception(&type_name, &message, Some(&stack)),
+            false => s.add_exception_event(&type_name, &message, Some(&stack)),
+        });
+        Ok(())
+    }
+
     /// The `tracestate` this span passes on, if any.
     fn trace_state_header(&self) -> Option<String> {
         self.with(|s| s.context().trace_state_header().map(Cow::into_owned))
@@ -174,19 +197,7 @@ impl Span {
         escaped: bool,
     ) -> PyResult<()> {
         let _ = (attributes, timestamp, escaped);
-        guard(|| {
-            let py = exception.py();
-            let ty = exception.get_type();
-            let type_name = ty.qualname()?.to_string();
-            let message = exception.str()?.to_string();
-            let format = otel_attr(py, &FORMAT_EXCEPTION, "traceback", "format_exception")?;
-            let lines = format.call1((&ty, exception, exception.getattr("__traceback__")?))?;
-            let stack: String = PyString::new(py, "")
-                .call_method1("join", (lines,))?
-                .extract()?;
-            self.with(|s| s.record_exception(&type_name, &message, Some(&stack)));
-            Ok(())
-        })
+        guard(|| self.record_exception_of(exception, true))
     }
 
     /// Sets the status: "ok", "error" or "unset" (the specification), or the API's `Status`

@@ -52,6 +52,16 @@ pub(crate) struct StartOptions {
     links: Vec<crosstrace::Link>,
 }
 
+impl StartOptions {
+    /// Now, no links, in `scope` (crosstrace's own when None).
+    pub(crate) fn in_scope(scope: Option<crosstrace::Scope>) -> StartOptions {
+        StartOptions {
+            scope,
+            ..StartOptions::default()
+        }
+    }
+}
+
 /// Starts a span under `parent` with the tracing instance `t`, as its Python object: the one
 /// place where the span is written (it is moved as little as possible on the way).
 pub(crate) fn make_span<'py>(

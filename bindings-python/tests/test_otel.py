@@ -94,6 +94,51 @@ def test_start_as_current_span_is_current_inside_records_errors_and_decorates(
     assert any(d.span_id in parents for d in decorated), "the inner call nests in the outer"
 
 
+def test_start_as_current_span_takes_every_argument_of_the_api(traced: Collector) -> None:
+    """Beside the common call (the current context, now, no links): an explicit context, links,
+    a start time, a kind, and the exception flags, each as the API defines them."""
+    tracer = otel_trace.get_tracer("args", "1.0")
+    remote = SpanContext(
+        0x4BF92F3577B34DA6A3CE929D0E0E4736,
+        0x00F067AA0BA902B7,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    under_remote = otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(remote))
+    with tracer.start_as_current_span(
+        "explicit",
+        context=under_remote,
+        kind=otel_trace.SpanKind.SERVER,
+        links=[Link(remote, {"why": "batch"})],
+        start_time=1_700_000_000_000_000_000,
+    ) as explicit:
+        assert otel_trace.get_current_span() is explicit
+    with pytest.raises(ValueError):
+        with tracer.start_as_current_span("quiet", record_exception=False):
+            with tracer.start_as_current_span("no-status", set_status_on_exception=False):
+                raise ValueError("kept out")
+    with pytest.raises(SystemExit), tracer.start_as_current_span("exit"):
+        raise SystemExit(3)
+    with pytest.raises(TypeError):
+        with tracer.start_as_current_span(7):  # type: ignore[arg-type]
+            pass
+    assert otel_trace.get_current_span() is otel_trace.INVALID_SPAN
+    crosstrace.force_flush()
+    spans = traced.by_name()
+    e = spans["explicit"]
+    assert e.trace_id.hex() == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert e.parent_span_id.hex() == "00f067aa0ba902b7"
+    assert e.kind == 2  # SPAN_KIND_SERVER
+    assert e.start_time_unix_nano == 1_700_000_000_000_000_000
+    assert [link.span_id.hex() for link in e.links] == ["00f067aa0ba902b7"]
+    assert spans["no-status"].parent_span_id == spans["quiet"].span_id
+    assert spans["no-status"].status.code == 0 and len(spans["no-status"].events) == 1
+    assert spans["quiet"].status.code == 2 and not spans["quiet"].events
+    assert spans["quiet"].status.message == "ValueError: kept out"
+    assert spans["exit"].status.code == 0, "SystemExit is not an Exception"
+    assert sorted(scopes(traced)[("args", "1.0", "")]) == ["exit", "explicit", "no-status", "quiet"]
+
+
 def test_links_given_at_start_and_later_are_exported(traced: Collector) -> None:
     tracer = otel_trace.get_tracer("links")
     with tracer.start_as_current_span("producer") as producer:

@@ -201,6 +201,18 @@ impl Span {
     /// Records an exception: an `exception` event with type, message and stack trace, and sets
     /// the status to error with the message.
     pub fn record_exception(&mut self, type_name: &str, message: &str, stacktrace: Option<&str>) {
+        self.add_exception_event(type_name, message, stacktrace);
+        self.set_status(Status::error(message.to_owned()));
+    }
+
+    /// The `exception` event of [`Span::record_exception`] alone, the status left as it is
+    /// (OpenTelemetry's `record_exception`, whose callers set the status themselves, or not).
+    pub fn add_exception_event(
+        &mut self,
+        type_name: &str,
+        message: &str,
+        stacktrace: Option<&str>,
+    ) {
         let mut attrs = vec![
             KeyValue::new(exception::TYPE, type_name.to_owned()),
             KeyValue::new(exception::MESSAGE, message.to_owned()),
@@ -209,7 +221,6 @@ impl Span {
             attrs.push(KeyValue::new(exception::STACKTRACE, st.to_owned()));
         }
         self.add_event(exception::EVENT, attrs);
-        self.set_status(Status::error(message.to_owned()));
     }
 
     /// Records a Rust error (type name from `std::any::type_name`, message from `Display`, the

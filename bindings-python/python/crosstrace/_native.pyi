@@ -23,6 +23,8 @@ __all__ = [
     "Scope",
     "Span",
     "create_span",
+    "ApiSpanBlock",
+    "set_api_hooks",
     "add_warning",
     "config_from_env",
     "config_defaults",
@@ -111,6 +113,34 @@ class Context:
     def to_json(self) -> str: ...
     @staticmethod
     def from_json(json: str) -> Context: ...
+
+@final
+class ApiSpanBlock:
+    """What crosstrace's OpenTelemetry tracer's ``start_as_current_span`` returns."""
+
+    def __new__(
+        cls,
+        name: str,
+        context: Mapping[str, object] | None = None,
+        kind: SpanKind | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        links: Iterable[object] | None = None,
+        start_time: int | None = None,
+        scope: Scope | None = None,
+        end_on_exit: bool = True,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> ApiSpanBlock: ...
+    def __call__(self, func: _F) -> _F: ...
+    def _recreate_cm(self) -> ApiSpanBlock: ...
+    def __enter__(self) -> Span: ...
+    def __exit__(
+        self, _exc_type: object = None, exc: BaseException | None = None, _tb: object = None
+    ) -> None: ...
+
+def set_api_hooks(
+    kinds: list[tuple[SpanKind, str]], start_in_python: Callable[..., Span]
+) -> None: ...
 
 @final
 class create_span:  # noqa: N801 (the specification's name)

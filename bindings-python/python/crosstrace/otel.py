@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind
 
 from . import _native
-from ._api import Span, _attach_span, _context_of, _detach
+from ._api import Span, _context_of
 from .propagator import CrosstracePropagator
 
 _KINDS = {
@@ -87,75 +86,42 @@ class Tracer(otel_trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> _CurrentSpan:
-        return _CurrentSpan(
-            (name, context, kind, attributes, links, start_time, self._scope),
+    ) -> _native.ApiSpanBlock:
+        # A span started on entry and current inside, as the API's use_span makes it (an
+        # Exception leaving the block is recorded and sets the error status; the span ends on
+        # exit), in one native object: in Python, the block cost more than the span.
+        return _native.ApiSpanBlock(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            self._scope,
             end_on_exit,
             record_exception,
             set_status_on_exception,
         )
 
 
-class _CurrentSpan(contextlib.ContextDecorator):
-    """What ``start_as_current_span`` returns: a span started on entry and current inside, as the
-    API's ``use_span`` makes it (an ``Exception`` leaving the block is recorded and sets the
-    error status; the span ends on exit), in one object instead of two generator-based context
-    managers (they were a third of the cost of a span through the API). Usable as a decorator;
-    each call then gets its own span."""
+def _start(
+    name: str,
+    context: otel_context.Context | None,
+    kind: SpanKind | None,
+    attributes: Mapping[str, Any] | None,
+    links: Sequence[Link] | None,
+    start_time: int | None,
+    scope: _native.Scope | None,
+) -> Span:
+    """``ApiSpanBlock``'s start where it does not start the span itself: an explicit context,
+    links, a start time, another tracer's current span, or a kind that is not the API's."""
+    k = _KINDS.get(kind, "internal") if kind is not None else "internal"
+    return _native.start_span_under(
+        name, _context_of(context), k, attributes, start_time, scope, _links(links)
+    )
 
-    def __init__(
-        self,
-        start: tuple[Any, ...],
-        end_on_exit: bool,
-        record_exception: bool,
-        set_status_on_exception: bool,
-    ) -> None:
-        self._start = start
-        self._end_on_exit = end_on_exit
-        self._record_exception = record_exception
-        self._set_status_on_exception = set_status_on_exception
-        self._span: Span | None = None
-        self._token: object = None
 
-    def _recreate_cm(self) -> _CurrentSpan:
-        return _CurrentSpan(
-            self._start, self._end_on_exit, self._record_exception, self._set_status_on_exception
-        )
-
-    def __enter__(self) -> Span:
-        # Tracer.start_span's work, inline (one Python call fewer per span).
-        name, context, kind, attributes, links, start_time, scope = self._start
-        span = _native.start_span_under(
-            name,
-            _context_of(context),
-            _KINDS.get(kind, "internal"),
-            attributes,
-            start_time,
-            scope,
-            _links(links),
-        )
-        self._span = span
-        # As use_span: the span current in the OpenTelemetry context (one copy of it).
-        self._token = _attach_span(span)
-        return span
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        span = self._span
-        assert span is not None
-        _detach(self._token)
-        # As use_span: only an Exception (not GeneratorExit and the like) is an error.
-        if isinstance(exc, Exception) and span.is_recording():
-            if self._record_exception:
-                span.record_exception(exc)
-            if self._set_status_on_exception:
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        if self._end_on_exit:
-            span.end()
+_native.set_api_hooks(list(_KINDS.items()), _start)
 
 
 class TracerProvider(otel_trace.TracerProvider):
