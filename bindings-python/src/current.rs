@@ -378,7 +378,7 @@ impl SpanBlock {
     /// function gets a fresh span per call).
     fn _recreate_cm<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let b = slf.borrow();
+        let b = borrow(slf)?;
         let args = (
             b.name.clone_ref(py),
             b.attributes.as_ref().map(|a| a.clone_ref(py)),
@@ -396,14 +396,13 @@ impl SpanBlock {
         // The arguments are read and the borrow let go before the span starts: starting can
         // run Python code (a mapping's items).
         let (name, attributes, kind, parent, start_time) = {
-            let b = slf.borrow();
+            let b = borrow(slf)?;
             if b.entered.is_some() {
                 // A second entry would overwrite the first one's span and token (use a new
                 // create_span per block, or it as a decorator).
-                return Err(PyRuntimeError::new_err(format!(
-                    "create_span({}) is already in use",
-                    b.name.bind(py).repr()?
-                )));
+                let name = b.name.clone_ref(py);
+                drop(b);
+                return Err(in_use("create_span", name.bind(py)));
             }
             (
                 b.name.clone_ref(py).into_bound(py),
@@ -433,12 +432,12 @@ impl SpanBlock {
             start_time.as_ref(),
         )?;
         let token = attach(py, &keys.attach, &span, parent.is_some())?;
-        let mut b = slf.borrow_mut();
+        let mut b = borrow_mut(slf)?;
         if b.entered.is_some() {
             // Entered again by the Python code the start ran: this entry's span is let go.
             drop(b);
-            detach(py, &keys.attach, token.bind(py))?;
-            end(&span)?;
+            let detached = detach(py, &keys.attach, token.bind(py));
+            end(&span).and(detached)?;
             return Err(PyRuntimeError::new_err("create_span is already in use"));
         }
         b.entered = Some((span.clone().unbind(), token));
@@ -454,7 +453,7 @@ impl SpanBlock {
     ) -> PyResult<()> {
         let py = slf.py();
         // Taken: the block may be entered again afterwards.
-        let Some((span, token)) = slf.borrow_mut().entered.take() else {
+        let Some((span, token)) = borrow_mut(slf)?.entered.take() else {
             return Ok(());
         };
         let span = span.into_bound(py);
@@ -473,6 +472,70 @@ impl SpanBlock {
         let detached = detach(py, &keys(py)?.attach, token.bind(py));
         let ended = end(&span);
         recorded.and(detached).and(ended)
+    }
+}
+
+/// What `use_span` does with an `Exception` leaving its block, on a recording `span`: the
+/// exception's event with `record`, the error status ("Type: message") with `set_status`.
+fn on_exception(
+    span: &Bound<'_, PyAny>,
+    e: &Bound<'_, PyAny>,
+    record: bool,
+    set_status: bool,
+) -> PyResult<()> {
+    let py = span.py();
+    let own = span.cast::<Span>().ok();
+    let recording = match &own {
+        Some(s) => s.get().with(|s| s.is_recording()),
+        None => span
+            .call_method0(intern!(py, "is_recording"))?
+            .is_truthy()?,
+    };
+    if !recording {
+        return Ok(());
+    }
+    let recorded = match (record, &own) {
+        (false, _) => Ok(()),
+        // The event alone: the status is `set_status`'s.
+        (true, Some(s)) => guard(|| s.get().record_exception_of(e, false)),
+        (true, None) => span
+            .call_method1(intern!(py, "record_exception"), (e,))
+            .map(drop),
+    };
+    if set_status {
+        let description = format!("{}: {}", e.get_type().name()?, e.str()?.to_string_lossy());
+        match &own {
+            Some(s) => s
+                .get()
+                .with(|s| s.set_status(crosstrace::Status::error(description))),
+            None => {
+                span.call_method1(intern!(py, "set_status"), ("error", description))?;
+            }
+        }
+    }
+    recorded
+}
+
+/// A block's fields, shared; a conflicting use (Python code the block ran using the same
+/// block) is an error, not a panic.
+fn borrow<'py, T: pyo3::PyClass>(slf: &Bound<'py, T>) -> PyResult<PyRef<'py, T>> {
+    slf.try_borrow()
+        .map_err(|_| PyRuntimeError::new_err("the span block is in use by another call"))
+}
+
+/// [`borrow`], exclusive.
+fn borrow_mut<'py, T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::False>>(
+    slf: &Bound<'py, T>,
+) -> PyResult<PyRefMut<'py, T>> {
+    slf.try_borrow_mut()
+        .map_err(|_| PyRuntimeError::new_err("the span block is in use by another call"))
+}
+
+/// "`who`(`name`) is already in use", with the name's repr (no borrow held while it runs).
+fn in_use(who: &str, name: &Bound<'_, PyAny>) -> PyErr {
+    match name.repr() {
+        Ok(r) => PyRuntimeError::new_err(format!("{who}({r}) is already in use")),
+        Err(e) => e,
     }
 }
 
@@ -538,6 +601,17 @@ fn detach(py: Python<'_>, a: &Attach, token: &Bound<'_, PyAny>) -> PyResult<()> 
     a.detach.bind(py).call1((token,)).map(drop)
 }
 
+/// A flag of the OpenTelemetry API, read as Python reads it (`if flag:`): any object's truth.
+pub(crate) struct Truthy(bool);
+
+impl FromPyObject<'_, '_> for Truthy {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        obj.is_truthy().map(Truthy)
+    }
+}
+
 /// What the OpenTelemetry API's `start_as_current_span` needs besides the context keys: the
 /// API's span kinds by name, and the package's start for the cases this module does not take
 /// (`set_api_hooks`, once, when `crosstrace.otel` is imported).
@@ -546,17 +620,21 @@ struct ApiHooks {
     kinds: Vec<(Py<PyAny>, &'static str)>,
     /// `crosstrace.otel._start(name, context, kind, attributes, links, start_time, scope)`.
     start_in_python: Py<PyAny>,
+    /// `crosstrace.otel._decorate(block, func)`: as the API's own decorator, a coroutine
+    /// function gets a coroutine wrapper (its span covers the awaited body).
+    decorate: Py<PyAny>,
 }
 
 static API_HOOKS: PyOnceLock<ApiHooks> = PyOnceLock::new();
 
-/// Tells `ApiSpanBlock` the API's span kinds (pairs of a `SpanKind` and its name here) and the
-/// package's start for an explicit context, links or a start time (once).
+/// Tells `ApiSpanBlock` the API's span kinds (pairs of a `SpanKind` and its name here), the
+/// package's start for an explicit context, links or a start time, and its decorator (once).
 #[pyfunction]
 pub(crate) fn set_api_hooks(
     py: Python<'_>,
     kinds: Vec<(Py<PyAny>, String)>,
     start_in_python: Py<PyAny>,
+    decorate: Py<PyAny>,
 ) -> PyResult<()> {
     let kinds = kinds
         .into_iter()
@@ -571,6 +649,7 @@ pub(crate) fn set_api_hooks(
             ApiHooks {
                 kinds,
                 start_in_python,
+                decorate,
             },
         )
         .map_err(|_| crosstrace_error("set_api_hooks: already set (crosstrace.otel loaded twice)"))
@@ -599,7 +678,8 @@ pub(crate) struct ApiSpanBlock {
 #[pymethods]
 impl ApiSpanBlock {
     #[new]
-    #[pyo3(signature = (name, context=None, kind=None, attributes=None, links=None, start_time=None, scope=None, end_on_exit=true, record_exception=true, set_status_on_exception=true))]
+    #[pyo3(signature = (name, context=None, kind=None, attributes=None, links=None, start_time=None, scope=None, end_on_exit=Truthy(true), record_exception=Truthy(true), set_status_on_exception=Truthy(true)),
+        text_signature = "(name, context=None, kind=None, attributes=None, links=None, start_time=None, scope=None, end_on_exit=True, record_exception=True, set_status_on_exception=True)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         name: Py<PyAny>,
@@ -609,9 +689,9 @@ impl ApiSpanBlock {
         links: Option<Py<PyAny>>,
         start_time: Option<Py<PyAny>>,
         scope: Option<Py<Scope>>,
-        end_on_exit: bool,
-        record_exception: bool,
-        set_status_on_exception: bool,
+        end_on_exit: Truthy,
+        record_exception: Truthy,
+        set_status_on_exception: Truthy,
     ) -> ApiSpanBlock {
         ApiSpanBlock {
             name,
@@ -621,26 +701,30 @@ impl ApiSpanBlock {
             links,
             start_time,
             scope,
-            end_on_exit,
-            record_exception,
-            set_status_on_exception,
+            end_on_exit: end_on_exit.0,
+            record_exception: record_exception.0,
+            set_status_on_exception: set_status_on_exception.0,
             entered: None,
         }
     }
 
-    /// As a decorator: each call of `func` runs in a block of its own.
+    /// As a decorator: each call of `func` runs in a block of its own (a coroutine function's
+    /// await included).
     fn __call__<'py>(
         slf: &Bound<'py, Self>,
         func: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        keys(py)?.attach.decorate.bind(py).call1((slf, func))
+        let Some(hooks) = API_HOOKS.get(py) else {
+            return Err(crosstrace_error("set_api_hooks was not called"));
+        };
+        hooks.decorate.bind(py).call1((slf, func))
     }
 
     /// A new block with the same arguments (a decorated function's call).
     fn _recreate_cm<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
         let py = slf.py();
-        let b = slf.borrow();
+        let b = borrow(slf)?;
         let o = |v: &Option<Py<PyAny>>| v.as_ref().map(|v| v.clone_ref(py));
         let copy = ApiSpanBlock {
             name: b.name.clone_ref(py),
@@ -666,12 +750,11 @@ impl ApiSpanBlock {
             return Err(crosstrace_error("set_api_hooks was not called"));
         };
         // Read, and the borrow let go, before the span starts (starting can run Python code).
-        let b = slf.borrow();
+        let b = borrow(slf)?;
         if b.entered.is_some() {
-            return Err(PyRuntimeError::new_err(format!(
-                "start_as_current_span({}) is already in use",
-                b.name.bind(py).repr()?
-            )));
+            let name = b.name.clone_ref(py);
+            drop(b);
+            return Err(in_use("start_as_current_span", name.bind(py)));
         }
         let bind = |v: &Option<Py<PyAny>>| {
             v.as_ref()
@@ -731,11 +814,11 @@ impl ApiSpanBlock {
                 .call1((&name, context, kind, attributes, links, start_time, scope))?,
         };
         let token = attach(py, &keys.attach, &span, false)?;
-        let mut b = slf.borrow_mut();
+        let mut b = borrow_mut(slf)?;
         if b.entered.is_some() {
             drop(b);
-            detach(py, &keys.attach, token.bind(py))?;
-            end(&span)?;
+            let detached = detach(py, &keys.attach, token.bind(py));
+            end(&span).and(detached)?;
             return Err(PyRuntimeError::new_err(
                 "start_as_current_span is already in use",
             ));
@@ -753,7 +836,7 @@ impl ApiSpanBlock {
     ) -> PyResult<()> {
         let py = slf.py();
         let (entered, end_on_exit, record, set_status) = {
-            let mut b = slf.borrow_mut();
+            let mut b = borrow_mut(slf)?;
             (
                 b.entered.take(),
                 b.end_on_exit,
@@ -766,40 +849,12 @@ impl ApiSpanBlock {
         };
         let span = span.into_bound(py);
         let detached = detach(py, &keys(py)?.attach, token.bind(py));
-        // As use_span: only an Exception (not GeneratorExit and the like) is an error.
-        let mut recorded = Ok(());
-        if let Some(e) = exc.filter(|e| e.is_instance_of::<PyException>()) {
-            let own = span.cast::<Span>().ok();
-            let recording = match &own {
-                Some(s) => s.get().with(|s| s.is_recording()),
-                None => span
-                    .call_method0(intern!(py, "is_recording"))?
-                    .is_truthy()?,
-            };
-            if recording {
-                if record {
-                    // The event alone: the status is `set_status_on_exception`'s.
-                    recorded = match &own {
-                        Some(s) => guard(|| s.get().record_exception_of(e, false)),
-                        None => span
-                            .call_method1(intern!(py, "record_exception"), (e,))
-                            .map(drop),
-                    };
-                }
-                if set_status {
-                    let description =
-                        format!("{}: {}", e.get_type().name()?, e.str()?.to_string_lossy());
-                    match &own {
-                        Some(s) => s
-                            .get()
-                            .with(|s| s.set_status(crosstrace::Status::error(description))),
-                        None => {
-                            span.call_method1(intern!(py, "set_status"), ("error", description))?;
-                        }
-                    }
-                }
-            }
-        }
+        // As use_span: only an Exception (not GeneratorExit and the like) is an error. What
+        // fails here (an exception whose `__str__` raises) is reported after the span ends.
+        let recorded = match exc.filter(|e| e.is_instance_of::<PyException>()) {
+            Some(e) => on_exception(&span, e, record, set_status),
+            None => Ok(()),
+        };
         let ended = if end_on_exit { end(&span) } else { Ok(()) };
         detached.and(recorded).and(ended)
     }

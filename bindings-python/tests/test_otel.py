@@ -139,6 +139,43 @@ def test_start_as_current_span_takes_every_argument_of_the_api(traced: Collector
     assert sorted(scopes(traced)[("args", "1.0", "")]) == ["exit", "explicit", "no-status", "quiet"]
 
 
+def test_start_as_current_span_decorates_coroutines_and_reads_flags_as_python_does(
+    traced: Collector,
+) -> None:
+    """As the API's decorator: a coroutine function stays one, and its span covers the awaited
+    body. Flags are read by truth, as in Python. A span ends even when its exception cannot be
+    shown (its ``__str__`` raises)."""
+    import asyncio
+    import inspect
+
+    tracer = otel_trace.get_tracer("async")
+
+    @tracer.start_as_current_span("awaited")
+    async def work() -> str:
+        await asyncio.sleep(0.01)
+        return otel_trace.get_current_span().name  # type: ignore[attr-defined,no-any-return]
+
+    assert inspect.iscoroutinefunction(work)
+    assert asyncio.run(work()) == "awaited"
+    with tracer.start_as_current_span("open", end_on_exit=0) as still_open:  # type: ignore[arg-type]
+        pass
+    assert still_open.is_recording()
+    still_open.end()
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("cannot show")
+
+    with pytest.raises(RuntimeError, match="cannot show"):
+        with tracer.start_as_current_span("unprintable") as unprintable:
+            raise Unprintable
+    assert not unprintable.is_recording(), "ended all the same"
+    assert otel_trace.get_current_span() is otel_trace.INVALID_SPAN
+    crosstrace.force_flush()
+    awaited = traced.by_name()["awaited"]
+    assert awaited.end_time_unix_nano - awaited.start_time_unix_nano >= 10_000_000
+
+
 def test_links_given_at_start_and_later_are_exported(traced: Collector) -> None:
     tracer = otel_trace.get_tracer("links")
     with tracer.start_as_current_span("producer") as producer:

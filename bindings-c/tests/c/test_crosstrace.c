@@ -924,8 +924,7 @@ static void test_metrics_program(const char *dir, int interned) {
 
 /* Names and keys are looked up by the address C passes them at; a buffer reused for another
  * string (shorter, longer, same prefix) must give that string, not the one seen there before:
- * on the stack, and in the program's own writable data (beside the read-only segments whose
- * strings are not compared again). */
+ * on the stack, and in the program's own writable data. */
 static char static_buf[32];
 
 static void reused_buffer(char *buf) {

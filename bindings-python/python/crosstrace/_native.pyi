@@ -127,9 +127,9 @@ class ApiSpanBlock:
         links: Iterable[object] | None = None,
         start_time: int | None = None,
         scope: Scope | None = None,
-        end_on_exit: bool = True,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
+        end_on_exit: object = True,
+        record_exception: object = True,
+        set_status_on_exception: object = True,
     ) -> ApiSpanBlock: ...
     def __call__(self, func: _F) -> _F: ...
     def _recreate_cm(self) -> ApiSpanBlock: ...
@@ -139,7 +139,9 @@ class ApiSpanBlock:
     ) -> None: ...
 
 def set_api_hooks(
-    kinds: list[tuple[SpanKind, str]], start_in_python: Callable[..., Span]
+    kinds: list[tuple[SpanKind, str]],
+    start_in_python: Callable[..., Span],
+    decorate: Callable[[ApiSpanBlock, Callable[..., Any]], Callable[..., Any]],
 ) -> None: ...
 
 @final

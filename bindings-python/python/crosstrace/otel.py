@@ -5,7 +5,9 @@ spans into crosstrace unchanged, nested with crosstrace's own spans."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -121,7 +123,21 @@ def _start(
     )
 
 
-_native.set_api_hooks(list(_KINDS.items()), _start)
+def _decorate(block: _native.ApiSpanBlock, func: Callable[..., Any]) -> Callable[..., Any]:
+    """``start_as_current_span`` as a decorator, as the API's own: each call in a block of its
+    own, a coroutine function's awaited body included."""
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with block._recreate_cm():
+                return await func(*args, **kwargs)
+
+        return async_wrapper
+    return contextlib.ContextDecorator.__call__(block, func)  # type: ignore[arg-type]
+
+
+_native.set_api_hooks(list(_KINDS.items()), _start, _decorate)
 
 
 class TracerProvider(otel_trace.TracerProvider):
