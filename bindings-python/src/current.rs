@@ -339,8 +339,7 @@ pub(crate) struct SpanBlock {
     kind: Option<Py<PyAny>>,
     parent: Option<Py<PyAny>>,
     start_time: Option<Py<PyAny>>,
-    /// While entered: the span and the token that detaches it.
-    entered: Option<(Py<PyAny>, Py<PyAny>)>,
+    entered: Option<Entered>,
 }
 
 #[pymethods]
@@ -402,7 +401,7 @@ impl SpanBlock {
                 // create_span per block, or it as a decorator).
                 let name = b.name.clone_ref(py);
                 drop(b);
-                return Err(in_use("create_span", name.bind(py)));
+                return Err(in_use::<Self>(name.bind(py)));
             }
             (
                 b.name.clone_ref(py).into_bound(py),
@@ -431,17 +430,7 @@ impl SpanBlock {
             parent.as_ref(),
             start_time.as_ref(),
         )?;
-        let token = attach(py, &keys.attach, &span, parent.is_some())?;
-        let mut b = borrow_mut(slf)?;
-        if b.entered.is_some() {
-            // Entered again by the Python code the start ran: this entry's span is let go.
-            drop(b);
-            let detached = detach(py, &keys.attach, token.bind(py));
-            end(&span).and(detached)?;
-            return Err(PyRuntimeError::new_err("create_span is already in use"));
-        }
-        b.entered = Some((span.clone().unbind(), token));
-        Ok(span)
+        enter_with(slf, keys, span, parent.is_some())
     }
 
     #[pyo3(signature = (_exc_type=None, exc=None, _tb=None))]
@@ -531,10 +520,59 @@ fn borrow_mut<'py, T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::Fals
         .map_err(|_| PyRuntimeError::new_err("the span block is in use by another call"))
 }
 
-/// "`who`(`name`) is already in use", with the name's repr (no borrow held while it runs).
-fn in_use(who: &str, name: &Bound<'_, PyAny>) -> PyErr {
+/// A span and the token that detaches it, while a block is entered.
+type Entered = (Py<PyAny>, Py<PyAny>);
+
+/// What `create_span` and `ApiSpanBlock` share: one entry at a time.
+trait Block: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::False> {
+    /// What error messages call the block.
+    const WHO: &'static str;
+    fn entered(&mut self) -> &mut Option<Entered>;
+}
+
+impl Block for SpanBlock {
+    const WHO: &'static str = "create_span";
+    fn entered(&mut self) -> &mut Option<Entered> {
+        &mut self.entered
+    }
+}
+
+impl Block for ApiSpanBlock {
+    const WHO: &'static str = "start_as_current_span";
+    fn entered(&mut self) -> &mut Option<Entered> {
+        &mut self.entered
+    }
+}
+
+/// The end of a block's `__enter__`, its span started: makes `span` current and keeps it with
+/// its token in the block. If the Python code the start ran entered the same block meanwhile,
+/// this entry's span is let go and the entry refused.
+fn enter_with<'py, B: Block>(
+    slf: &Bound<'py, B>,
+    keys: &ContextKeys,
+    span: Bound<'py, PyAny>,
+    own_context: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let token = attach(py, &keys.attach, &span, own_context)?;
+    let mut b = borrow_mut(slf)?;
+    if b.entered().is_some() {
+        drop(b);
+        let detached = detach(py, &keys.attach, token.bind(py));
+        end(&span).and(detached)?;
+        return Err(PyRuntimeError::new_err(format!(
+            "{} is already in use",
+            B::WHO
+        )));
+    }
+    *b.entered() = Some((span.clone().unbind(), token));
+    Ok(span)
+}
+
+/// "`B::WHO`(`name`) is already in use", with the name's repr (no borrow held while it runs).
+fn in_use<B: Block>(name: &Bound<'_, PyAny>) -> PyErr {
     match name.repr() {
-        Ok(r) => PyRuntimeError::new_err(format!("{who}({r}) is already in use")),
+        Ok(r) => PyRuntimeError::new_err(format!("{}({r}) is already in use", B::WHO)),
         Err(e) => e,
     }
 }
@@ -672,7 +710,7 @@ pub(crate) struct ApiSpanBlock {
     end_on_exit: bool,
     record_exception: bool,
     set_status_on_exception: bool,
-    entered: Option<(Py<PyAny>, Py<PyAny>)>,
+    entered: Option<Entered>,
 }
 
 #[pymethods]
@@ -754,7 +792,7 @@ impl ApiSpanBlock {
         if b.entered.is_some() {
             let name = b.name.clone_ref(py);
             drop(b);
-            return Err(in_use("start_as_current_span", name.bind(py)));
+            return Err(in_use::<Self>(name.bind(py)));
         }
         let bind = |v: &Option<Py<PyAny>>| {
             v.as_ref()
@@ -813,18 +851,7 @@ impl ApiSpanBlock {
                 .bind(py)
                 .call1((&name, context, kind, attributes, links, start_time, scope))?,
         };
-        let token = attach(py, &keys.attach, &span, false)?;
-        let mut b = borrow_mut(slf)?;
-        if b.entered.is_some() {
-            drop(b);
-            let detached = detach(py, &keys.attach, token.bind(py));
-            end(&span).and(detached)?;
-            return Err(PyRuntimeError::new_err(
-                "start_as_current_span is already in use",
-            ));
-        }
-        b.entered = Some((span.clone().unbind(), token));
-        Ok(span)
+        enter_with(slf, keys, span, false)
     }
 
     #[pyo3(signature = (_exc_type=None, exc=None, _tb=None))]
