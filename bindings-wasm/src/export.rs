@@ -203,7 +203,8 @@ pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
                 send(url, headers, encoder.payload(batch), keepalive).await
             }
             (Target::Console, _) => {
-                console_log(render_tree(&batch, TreeStyle::Timed).trim_end());
+                let spans: Vec<_> = batch.into_iter().map(|r| r.into_span_data()).collect();
+                console_log(render_tree(&spans, TreeStyle::Timed).trim_end());
                 Outcome::exported(n as u64)
             }
             _ => Outcome::exported(n as u64),

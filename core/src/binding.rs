@@ -9,7 +9,6 @@ use std::borrow::Cow;
 
 use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::trace::SpanData;
 
 use crate::context::Context;
 use crate::scope::Scope;
@@ -52,7 +51,7 @@ pub trait TracingBinding {
     /// Takes up to one batch of ended spans from the queue, for hosts without threads (wasm32)
     /// that export on their own event loop; report what became of them with
     /// [`TracingBinding::report_export`]. Natively the export thread does this.
-    fn take_batch(&self) -> Vec<SpanData>;
+    fn take_batch(&self) -> crate::record::Batch;
 
     /// Records the outcome of exporting `spans` spans taken with [`TracingBinding::take_batch`].
     fn report_export(&self, spans: usize, outcome: crate::export::Outcome);
@@ -82,7 +81,7 @@ impl TracingBinding for crate::Tracing {
     fn ignores_attributes(&self, parent: &Context, kind: &SpanKind) -> bool {
         crate::Tracing::ignores_attributes(self, parent, kind)
     }
-    fn take_batch(&self) -> Vec<SpanData> {
+    fn take_batch(&self) -> crate::record::Batch {
         crate::Tracing::take_batch(self)
     }
     fn report_export(&self, spans: usize, outcome: crate::export::Outcome) {

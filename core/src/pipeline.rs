@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use opentelemetry::trace::{Link, SpanContext};
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::trace::{Sampler, SpanData, SpanLinks};
+use opentelemetry_sdk::trace::{Sampler, SpanLinks};
 
 use crate::config::TracingConfig;
 use crate::export::BatchProcessor;
 use crate::health::Counters;
 use crate::limits::{truncate_value, MAX_LINKS_PER_SPAN};
 use crate::metrics::{MetricsSnapshot, SpanMetrics};
+use crate::record::SpanRecord;
 use crate::redact::Policy;
 use crate::sampling::sampler_of;
 
@@ -247,7 +248,7 @@ impl Pipeline {
         links.links.push(link);
     }
 
-    pub(crate) fn on_end(&self, data: Box<SpanData>) {
+    pub(crate) fn on_end(&self, data: Box<SpanRecord>) {
         if let Some(m) = &self.metrics {
             m.record_span(&data);
         }

@@ -1,5 +1,5 @@
-//! Owned span handles. A [`Span`] records straight into the SDK's `SpanData` and hands it to
-//! the pipeline's processor when it ends. A span needs no thread-local state (span metrics use
+//! Owned span handles. A [`Span`] records straight into its boxed [`SpanRecord`] and hands the
+//! box to the pipeline's processor when it ends. A span needs no thread-local state (span metrics use
 //! the ending thread's shard when there is one, and a lock when not), so bindings can hold
 //! spans across threads, tasks and FFI calls.
 
@@ -9,7 +9,6 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::{Event, Link, SpanContext, SpanKind, Status};
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::trace::SpanData;
 
 use crate::context::{Carried, Context};
 use crate::health::Counters;
@@ -17,6 +16,7 @@ use crate::limits::MAX_EVENTS_PER_SPAN;
 use crate::metrics::MetricsOnly;
 use crate::pipeline::Pipeline;
 use crate::platform::Stamp;
+use crate::record::SpanRecord;
 
 /// Attribute names of the exception event (OpenTelemetry semantic conventions).
 pub mod exception {
@@ -60,7 +60,7 @@ enum State {
     /// Sampled: the data that will be exported, a stamp of its start time (the end time is
     /// the start time plus the stamps' difference: one wall-clock read per span, not two),
     /// and the pipeline it goes to.
-    Recording(Box<SpanData>, Stamp, Arc<Pipeline>),
+    Recording(Box<SpanRecord>, Stamp, Arc<Pipeline>),
     /// Unsampled while span metrics are on: what the metrics need (no pipeline reference:
     /// see [`MetricsOnly`]).
     Measured(MetricsOnly),
@@ -72,7 +72,7 @@ impl Span {
     pub(crate) fn recording(
         context: SpanContext,
         parent_cx: &Context,
-        data: Box<SpanData>,
+        data: Box<SpanRecord>,
         started: Stamp,
         pipeline: Arc<Pipeline>,
     ) -> Span {
@@ -377,6 +377,50 @@ pub fn kind_from_number(n: u32) -> Option<SpanKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// Where each exported record lives.
+    #[derive(Debug, Default)]
+    struct Addresses(Mutex<Vec<usize>>);
+
+    impl crate::export::Export for Addresses {
+        fn export_batch(
+            &self,
+            batch: crate::record::Batch,
+        ) -> crate::export::BoxFuture<'_, crate::export::Outcome> {
+            let n = batch.len() as u64;
+            let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            seen.extend(batch.iter().map(|b| &**b as *const SpanRecord as usize));
+            Box::pin(async move { crate::export::Outcome::exported(n) })
+        }
+    }
+
+    #[test]
+    fn the_record_is_exported_in_the_box_it_was_written_in() {
+        // Not copied into the queue or out of it: the exporter reads the span's own box.
+        let addresses = Arc::new(Addresses::default());
+        let t = crate::Tracing::with_export(
+            crate::TracingConfig {
+                schedule_delay_millis: 60_000,
+                ..crate::TracingConfig::default()
+            },
+            addresses.clone(),
+        )
+        .expect("a valid config");
+        let mut written = Vec::new();
+        for name in ["a", "b", "c"] {
+            let mut s = t.start(name);
+            s.set_attribute(KeyValue::new("k", 1));
+            let State::Recording(data, ..) = &s.state else {
+                panic!("sampled by default");
+            };
+            written.push(&**data as *const SpanRecord as usize);
+            s.end();
+        }
+        t.force_flush(std::time::Duration::from_secs(5))
+            .expect("flushed");
+        assert_eq!(*addresses.0.lock().unwrap_or_else(|e| e.into_inner()), written);
+    }
 
     #[test]
     fn kinds_and_statuses_by_name() {

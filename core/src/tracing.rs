@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use opentelemetry::trace::{Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{
-    SamplingDecision, ShouldSample, SpanData, SpanEvents, SpanExporter, SpanLinks,
+    SamplingDecision, ShouldSample, SpanEvents, SpanExporter, SpanLinks,
 };
 use opentelemetry_sdk::Resource;
 
@@ -23,6 +23,7 @@ use crate::metrics::{MetricsOnly, MetricsSnapshot};
 use crate::pipeline::Pipeline;
 use crate::platform::Stamp;
 use crate::propagation::{Carrier, Propagators};
+use crate::record::SpanRecord;
 use crate::scope::Scope;
 use crate::span::{Parent, Span};
 
@@ -73,6 +74,20 @@ impl Tracing {
             config,
             Some(Arc::new(move || {
                 Ok(Box::new(crate::export::SharedSdk(exporter.clone())) as Box<dyn Export>)
+            })),
+        )
+    }
+
+    /// Like [`Tracing::with_exporter`], with crosstrace's own exporter interface
+    /// ([`Export`]): batches of the spans' records as they were queued, with no conversion to
+    /// the SDK's `SpanData`, and the outcome of every span said. A forked child's export
+    /// thread uses the same exporter. The resource is [`Tracing::resource`].
+    pub fn with_export<E: Export + 'static>(config: TracingConfig, exporter: E) -> Result<Tracing> {
+        let exporter = Arc::new(exporter);
+        Self::build(
+            config,
+            Some(Arc::new(move || {
+                Ok(Box::new(exporter.clone()) as Box<dyn Export>)
             })),
         )
     }
@@ -320,7 +335,7 @@ impl Tracing {
                 (now, crate::platform::stamp_of(now))
             }
         };
-        let data = Box::new(SpanData {
+        let data = Box::new(SpanRecord {
             span_context: context.clone(),
             parent_span_id: parent.map(SpanContext::span_id).unwrap_or(SpanId::INVALID),
             parent_span_is_remote: parent.is_some_and(SpanContext::is_remote),
@@ -337,8 +352,7 @@ impl Tracing {
                 p.links(links)
             },
             status: Status::Unset,
-            // Borrowed strings and no attributes (`Scope::new`): no allocation.
-            instrumentation_scope: scope.0.clone(),
+            instrumentation_scope: scope.0,
         });
         Span::recording(context, cx, data, started, p.clone())
     }
@@ -576,7 +590,7 @@ impl Tracing {
     /// Takes up to one batch of ended spans from the queue, for hosts without threads (wasm32)
     /// that export on their own event loop; report what became of them with
     /// [`TracingBinding::report_export`]. Natively the export thread does this.
-    pub(crate) fn take_batch(&self) -> Vec<SpanData> {
+    pub(crate) fn take_batch(&self) -> crate::record::Batch {
         match &self.inner.pipeline {
             Some(p) => p.processor.drain(),
             None => Vec::new(),

@@ -930,3 +930,76 @@ fn the_resource_names_the_process_and_host() {
     );
     assert!(attr("host.name").is_some_and(|h| !h.is_empty()));
 }
+
+/// crosstrace's own exporter interface: records as queued, and a per-span outcome that health
+/// reports as it is (part exported, part failed, by kind).
+#[derive(Debug, Default)]
+struct Records {
+    seen: Mutex<Vec<crosstrace::SpanRecord>>,
+}
+
+impl crosstrace::export::Export for Records {
+    fn export_batch(
+        &self,
+        batch: crosstrace::Batch,
+    ) -> crosstrace::export::BoxFuture<'_, crosstrace::export::Outcome> {
+        let n = batch.len() as u64;
+        // The first span of each batch is refused by "the backend".
+        let mut outcome = crosstrace::export::Outcome::exported(n - 1);
+        outcome.merge(crosstrace::export::Outcome::failed(
+            1,
+            "http_400",
+            "one span refused",
+        ));
+        self.seen
+            .lock()
+            .unwrap()
+            .extend(batch.into_iter().map(|b| *b));
+        Box::pin(async move { outcome })
+    }
+}
+
+#[test]
+fn an_export_of_crosstraces_own_gets_the_records_and_says_each_spans_fate() {
+    let records = Arc::new(Records::default());
+    let t = Tracing::with_export(config(), records.clone()).unwrap();
+    let scope = crosstrace::Scope::new("inventory", Some("2.0"), None);
+    {
+        let mut parent = t
+            .span("sync")
+            .kind(SpanKind::Server)
+            .attribute(KeyValue::new("store", "berlin-01"))
+            .start();
+        let mut child = t
+            .span("read")
+            .parent(Parent::Context(&parent.context()))
+            .scope(scope)
+            .start();
+        child.set_status(Status::error("disk"));
+        child.end();
+        parent.end();
+    }
+    t.force_flush(FLUSH).unwrap();
+    let seen = std::mem::take(&mut *records.seen.lock().unwrap());
+    assert_eq!(seen.len(), 2);
+    let (read, sync) = (&seen[0], &seen[1]);
+    assert_eq!((&*read.name, &*sync.name), ("read", "sync"));
+    assert_eq!(read.parent_span_id, sync.span_context.span_id());
+    assert_eq!(sync.span_kind, SpanKind::Server);
+    assert_eq!(sync.attributes, vec![KeyValue::new("store", "berlin-01")]);
+    assert_eq!(read.status, Status::error("disk"));
+    assert!(read.end_time >= read.start_time);
+    // The scope is the interned one, not a copy.
+    assert!(std::ptr::eq(
+        read.instrumentation_scope,
+        scope.instrumentation_scope()
+    ));
+    assert!(std::ptr::eq(
+        sync.instrumentation_scope,
+        crosstrace::Scope::crosstrace().instrumentation_scope()
+    ));
+    let h = t.health();
+    assert_eq!(h.counts.spans_exported, 1, "{h:?}");
+    assert_eq!(h.counts.spans_export_failed, 1, "{h:?}");
+    assert_eq!(h.last_export_error.map(|e| e.kind).as_deref(), Some("http_400"));
+}

@@ -9,12 +9,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use opentelemetry_sdk::trace::SpanData;
-
 use super::{ExporterFactory, Outcome};
 use crate::config::TracingConfig;
 use crate::error::Result;
 use crate::health::{Counters, QueueCounts};
+use crate::record::{Batch, SpanRecord};
 
 /// What `shutdown` achieved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,7 +26,7 @@ pub struct ShutdownReport {
 
 #[derive(Debug, Default)]
 struct State {
-    spans: VecDeque<SpanData>,
+    spans: VecDeque<Box<SpanRecord>>,
     /// Spans taken for export and not yet reported.
     in_flight: usize,
     /// Spans ended (pushed), counted here under the lock the push takes anyway.
@@ -240,9 +239,9 @@ impl BatchProcessor {
         }
     }
 
-    /// Queues an ended span; if the queue is full the span is dropped and counted. It arrives
-    /// boxed and is moved into the queue under the lock: one copy, from the box into the slot.
-    pub(crate) fn push(&self, span: Box<SpanData>) {
+    /// Queues an ended span; if the queue is full the span is dropped and counted. The box is
+    /// queued as it is: the record is not copied again on its way to the exporter.
+    pub(crate) fn push(&self, span: Box<SpanRecord>) {
         let s = &*self.shared;
         let mut st = self.lock();
         st.ended += 1;
@@ -261,7 +260,7 @@ impl BatchProcessor {
             s.counters.warn_queue_full();
             return;
         }
-        st.spans.push_back(*span);
+        st.spans.push_back(span);
         let len = st.spans.len();
         drop(st);
         if len == s.batch_size {
@@ -272,7 +271,7 @@ impl BatchProcessor {
     /// Takes up to one batch of queued spans (for hosts without threads, such as wasm32, which
     /// export on their own event loop). The caller reports the outcome with
     /// [`BatchProcessor::report`].
-    pub fn drain(&self) -> Vec<SpanData> {
+    pub fn drain(&self) -> Batch {
         let mut st = self.lock();
         let n = st.spans.len().min(self.shared.batch_size);
         st.in_flight += n;
@@ -389,8 +388,6 @@ mod worker {
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
 
-    use opentelemetry_sdk::trace::SpanData;
-
     use super::{Shared, Spawn};
     use crate::error::{Error, Result};
     use crate::export::{Export, Outcome};
@@ -475,7 +472,8 @@ mod worker {
         let mut deadline = Instant::now() + delay;
         // The queue is taken whole by swapping it with this (empty, already allocated) one, so
         // the lock that `push` needs is held for O(1), not for copying a batch out.
-        let mut taken: VecDeque<SpanData> = VecDeque::with_capacity(shared.batch_size.min(4096));
+        let mut taken: VecDeque<Box<crate::record::SpanRecord>> =
+            VecDeque::with_capacity(shared.batch_size.min(4096));
         loop {
             let (waiters, stop) = {
                 let mut st = shared.lock();
@@ -516,7 +514,7 @@ mod worker {
             }
             while !taken.is_empty() {
                 let n = taken.len().min(shared.batch_size);
-                let batch: Vec<SpanData> = taken.drain(..n).collect();
+                let batch: crate::record::Batch = taken.drain(..n).collect();
                 // Exporters bound themselves by the export timeout; this is the safety net.
                 let limit = export_timeout + Duration::from_secs(1);
                 let outcome = rt

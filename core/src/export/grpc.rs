@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -98,7 +97,7 @@ impl GrpcExporter {
         })
     }
 
-    async fn send(&self, batch: Vec<SpanData>) -> Outcome {
+    async fn send(&self, batch: crate::record::Batch) -> Outcome {
         let n = batch.len() as u64;
         let request = Request::new(batch, &self.resource).into_proto();
         let result = retry::run(
@@ -194,7 +193,7 @@ impl GrpcExporter {
 }
 
 impl Export for GrpcExporter {
-    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+    fn export_batch(&self, batch: crate::record::Batch) -> BoxFuture<'_, Outcome> {
         Box::pin(self.send(batch))
     }
 }

@@ -9,7 +9,6 @@ use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
@@ -147,7 +146,7 @@ impl HttpExporter {
 }
 
 impl Export for HttpExporter {
-    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+    fn export_batch(&self, batch: crate::record::Batch) -> BoxFuture<'_, Outcome> {
         let payload = self.encoder.payload(batch);
         Box::pin(self.send_all(payload))
     }

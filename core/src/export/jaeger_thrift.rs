@@ -15,9 +15,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::record::SpanRecord;
 use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry::{Array, KeyValue, Value};
-use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 const T_STOP: u8 = 0;
@@ -161,7 +161,7 @@ fn kind_tag(kind: &SpanKind) -> Option<&'static str> {
 }
 
 /// The tags Jaeger shows for a span: its attributes, then `span.kind`, status and scope.
-pub(super) fn span_tags(span: &SpanData) -> Vec<(String, TagValue)> {
+pub(super) fn span_tags(span: &SpanRecord) -> Vec<(String, TagValue)> {
     let mut tags: Vec<(String, TagValue)> = span
         .attributes
         .iter()
@@ -200,7 +200,7 @@ pub(super) fn span_tags(span: &SpanData) -> Vec<(String, TagValue)> {
     tags
 }
 
-fn write_span(w: &mut W, span: &SpanData) {
+fn write_span(w: &mut W, span: &SpanRecord) {
     let (low, high) = ids(u128::from_be_bytes(span.span_context.trace_id().to_bytes()));
     w.field_i64(1, low);
     w.field_i64(2, high);
@@ -281,7 +281,7 @@ pub(super) struct Batch {
     /// The process.
     pub process: Process,
     /// The spans.
-    pub spans: Vec<SpanData>,
+    pub spans: crate::record::Batch,
 }
 
 impl Batch {

@@ -1,8 +1,9 @@
 //! Export: the batch processor (bounded queue, counted drops), the exporters, and the outcome
 //! model every exporter reports through, so health can say what happened to each span.
 //!
-//! Encoding (the SDK's `SpanData` into OTLP with `opentelemetry-proto`, Jaeger Thrift, Zipkin
-//! JSON) is kept apart from transport so the wasm binding can send the same bytes with `fetch`.
+//! Encoding (crosstrace's [`SpanRecord`](crate::SpanRecord)s into OTLP protobuf, and through the
+//! SDK's `SpanData` and `opentelemetry-proto` into OTLP/JSON and gRPC messages; Jaeger Thrift,
+//! Zipkin JSON) is kept apart from transport so the wasm binding can send the same bytes with `fetch`.
 //! `wire` is the policy both transports follow, with no I/O: the wire format for a backend,
 //! the encoded batch, and what an answer's status and body mean (accepted, partly rejected,
 //! too large, transient, dropped). Natively, OTLP/gRPC goes through tonic (`grpc`) and the rest
@@ -29,11 +30,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
 
 use crate::config::{is_jaeger_thrift_path, Backend, TracingConfig};
 use crate::error::Result;
+use crate::record::Batch;
 
 #[cfg(unix)]
 pub(crate) use batch::ForkHold;
@@ -110,25 +112,36 @@ impl Outcome {
     }
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// The future an [`Export`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// An exporter as the batch processor drives it.
+/// An exporter as the batch processor drives it: it takes the spans' records as they were
+/// queued (see [`Tracing::with_export`](crate::Tracing::with_export)).
 pub trait Export: Send + Sync + fmt::Debug {
     /// Exports one batch and says what became of every span.
-    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome>;
+    fn export_batch(&self, batch: Batch) -> BoxFuture<'_, Outcome>;
     /// Shuts the exporter down.
     fn shutdown_exporter(&self) -> OTelSdkResult {
         Ok(())
     }
 }
 
-/// Any OpenTelemetry SDK `SpanExporter`, driven by the batch processor: `Ok` means every span
-/// was exported, `Err` that none was.
+impl<E: Export + ?Sized> Export for std::sync::Arc<E> {
+    fn export_batch(&self, batch: Batch) -> BoxFuture<'_, Outcome> {
+        (**self).export_batch(batch)
+    }
+    fn shutdown_exporter(&self) -> OTelSdkResult {
+        (**self).shutdown_exporter()
+    }
+}
+
+/// Any OpenTelemetry SDK `SpanExporter`, driven by the batch processor (each record made the
+/// SDK's `SpanData` first): `Ok` means every span was exported, `Err` that none was.
 #[derive(Debug)]
 pub struct Sdk<E>(pub E);
 
 impl<E: SpanExporter> Export for Sdk<E> {
-    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+    fn export_batch(&self, batch: Batch) -> BoxFuture<'_, Outcome> {
         sdk_export(&self.0, batch)
     }
     fn shutdown_exporter(&self) -> OTelSdkResult {
@@ -142,7 +155,7 @@ impl<E: SpanExporter> Export for Sdk<E> {
 pub(crate) struct SharedSdk<E>(pub(crate) std::sync::Arc<E>);
 
 impl<E: SpanExporter> Export for SharedSdk<E> {
-    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+    fn export_batch(&self, batch: Batch) -> BoxFuture<'_, Outcome> {
         sdk_export(&*self.0, batch)
     }
     fn shutdown_exporter(&self) -> OTelSdkResult {
@@ -150,10 +163,10 @@ impl<E: SpanExporter> Export for SharedSdk<E> {
     }
 }
 
-fn sdk_export<E: SpanExporter>(exporter: &E, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+fn sdk_export<E: SpanExporter>(exporter: &E, batch: Batch) -> BoxFuture<'_, Outcome> {
     let n = batch.len() as u64;
     Box::pin(async move {
-        match exporter.export(batch).await {
+        match exporter.export(crate::record::to_span_data(batch)).await {
             Ok(()) => Outcome::exported(n),
             Err(e) => {
                 let (kind, message) = classify(&e);
@@ -275,7 +288,7 @@ fn native_factory(
 struct NoneExporter;
 
 impl Export for NoneExporter {
-    fn export_batch(&self, batch: Vec<SpanData>) -> BoxFuture<'_, Outcome> {
+    fn export_batch(&self, batch: Batch) -> BoxFuture<'_, Outcome> {
         let n = batch.len() as u64;
         Box::pin(async move { Outcome::exported(n) })
     }

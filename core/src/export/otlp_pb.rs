@@ -1,4 +1,4 @@
-//! OTLP protobuf written straight from `SpanData`: no intermediate `opentelemetry-proto`
+//! OTLP protobuf written straight from the span records: no intermediate `opentelemetry-proto`
 //! messages (each attribute key and string value copied into a `String`, each id into a `Vec`,
 //! then freed) and one buffer of the exact size. The bytes are those `prost` writes for the
 //! request `opentelemetry-proto`'s transform builds (same fields, same order, defaults omitted
@@ -11,9 +11,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::record::SpanRecord;
 use opentelemetry::trace::{Link, SpanContext, SpanKind, Status};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
-use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 const VARINT: u64 = 0;
@@ -334,7 +334,7 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn of(s: &SpanData) -> Prepared {
+    fn of(s: &SpanRecord) -> Prepared {
         let header = |sc: &SpanContext| {
             let ts = sc.trace_state();
             if *ts == opentelemetry::trace::TraceState::NONE {
@@ -350,7 +350,7 @@ impl Prepared {
     }
 }
 
-fn span_len(s: &SpanData, p: &Prepared) -> usize {
+fn span_len(s: &SpanRecord, p: &Prepared) -> usize {
     let parent = s.parent_span_id != opentelemetry::trace::SpanId::INVALID;
     field_len(1, 16)
         + field_len(2, 8)
@@ -375,7 +375,7 @@ fn span_len(s: &SpanData, p: &Prepared) -> usize {
         + opt_fixed32_len(16, flags(&s.span_context, s.parent_span_is_remote))
 }
 
-fn put_span(buf: &mut Vec<u8>, s: &SpanData, p: &Prepared) {
+fn put_span(buf: &mut Vec<u8>, s: &SpanRecord, p: &Prepared) {
     put_bytes(buf, 1, &s.span_context.trace_id().to_bytes());
     put_bytes(buf, 2, &s.span_context.span_id().to_bytes());
     put_opt_bytes(buf, 3, p.state.as_bytes());
@@ -429,17 +429,22 @@ fn put_scope(buf: &mut Vec<u8>, s: &InstrumentationScope) {
 
 /// The `ExportTraceServiceRequest` of `spans` under `resource`: one ResourceSpans, a
 /// ScopeSpans per instrumentation scope in order of first appearance, spans in batch order.
-pub(crate) fn encode(spans: &[SpanData], resource: &Resource) -> Vec<u8> {
+pub(crate) fn encode(spans: &[Box<SpanRecord>], resource: &Resource) -> Vec<u8> {
     // Spans grouped by scope (almost always one group: compared with the last one first).
     let mut groups: Vec<(&InstrumentationScope, Vec<usize>)> = Vec::new();
     for (i, s) in spans.iter().enumerate() {
-        let scope = &s.instrumentation_scope;
-        match groups.iter_mut().rev().find(|(g, _)| *g == scope) {
+        let scope = s.instrumentation_scope;
+        // Scopes are interned: the same pointer, unless a record was made by hand.
+        match groups
+            .iter_mut()
+            .rev()
+            .find(|(g, _)| std::ptr::eq(*g, scope) || *g == scope)
+        {
             Some((_, members)) => members.push(i),
             None => groups.push((scope, vec![i])),
         }
     }
-    let prepared: Vec<Prepared> = spans.iter().map(Prepared::of).collect();
+    let prepared: Vec<Prepared> = spans.iter().map(|s| Prepared::of(s)).collect();
     let lens: Vec<usize> = (spans.iter().zip(&prepared))
         .map(|(s, p)| span_len(s, p))
         .collect();
@@ -539,17 +544,21 @@ mod tests {
         ]
     }
 
-    fn spans() -> Vec<SpanData> {
+    fn spans() -> crate::record::Batch {
         let t0 = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
         let state = TraceState::from_key_value([("vendor", "v1"), ("other", "x")]).unwrap();
-        let crosstrace = InstrumentationScope::builder("crosstrace")
-            .with_version("1.2.3")
-            .build();
-        let other = InstrumentationScope::builder("opentelemetry.instrumentation.requests")
-            .with_schema_url("https://opentelemetry.io/schemas/1.26.0")
-            .with_attributes([KeyValue::new("scope.attr", 7_i64)])
-            .build();
-        let base = SpanData {
+        let crosstrace: &'static InstrumentationScope = Box::leak(Box::new(
+            InstrumentationScope::builder("crosstrace")
+                .with_version("1.2.3")
+                .build(),
+        ));
+        let other: &'static InstrumentationScope = Box::leak(Box::new(
+            InstrumentationScope::builder("opentelemetry.instrumentation.requests")
+                .with_schema_url("https://opentelemetry.io/schemas/1.26.0")
+                .with_attributes([KeyValue::new("scope.attr", 7_i64)])
+                .build(),
+        ));
+        let base = SpanRecord {
             span_context: sc(1, 2, true, false, TraceState::NONE),
             parent_span_id: SpanId::INVALID,
             parent_span_is_remote: false,
@@ -562,7 +571,7 @@ mod tests {
             events: SpanEvents::default(),
             links: SpanLinks::default(),
             status: Status::Unset,
-            instrumentation_scope: crosstrace.clone(),
+            instrumentation_scope: crosstrace,
         };
         let mut all = base.clone();
         all.span_context = sc(u128::MAX - 5, u64::MAX, false, false, state.clone());
@@ -589,7 +598,7 @@ mod tests {
         let mut ok = base.clone();
         ok.status = Status::Ok;
         ok.span_kind = SpanKind::Client;
-        ok.instrumentation_scope = other.clone();
+        ok.instrumentation_scope = other;
         let mut bare = base.clone();
         bare.name = "".into();
         bare.attributes.clear();
@@ -599,7 +608,10 @@ mod tests {
         let mut producer = base.clone();
         producer.span_kind = SpanKind::Producer;
         producer.status = Status::error("");
-        vec![base, all, ok, bare, producer]
+        [base, all, ok, bare, producer]
+            .into_iter()
+            .map(Box::new)
+            .collect()
     }
 
     /// The bytes are exactly those prost writes for the transform's request, for spans that

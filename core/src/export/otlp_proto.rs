@@ -8,7 +8,6 @@ use opentelemetry_proto::{
     transform::common::tonic::ResourceAttributesWithSchema,
     transform::trace::tonic::group_spans_by_resource_and_scope,
 };
-use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use prost::Message;
 
@@ -37,13 +36,13 @@ impl Encoding {
 /// One OTLP export request: the batch and its resource, encoded when sent.
 #[derive(Debug, Clone)]
 pub(super) struct Request {
-    spans: Vec<SpanData>,
+    spans: crate::record::Batch,
     resource: Resource,
 }
 
 impl Request {
     /// The request for `spans` under `resource`.
-    pub(super) fn new(spans: Vec<SpanData>, resource: &Resource) -> Request {
+    pub(super) fn new(spans: crate::record::Batch, resource: &Resource) -> Request {
         Request {
             spans,
             resource: resource.clone(),
@@ -92,10 +91,13 @@ impl Request {
 
 /// The request `opentelemetry-proto`'s transform builds.
 #[cfg(any(feature = "native", feature = "otlp-json"))]
-fn to_proto(spans: Vec<SpanData>, resource: &Resource) -> ExportTraceServiceRequest {
+fn to_proto(spans: crate::record::Batch, resource: &Resource) -> ExportTraceServiceRequest {
     let resource = ResourceAttributesWithSchema::from(resource);
     ExportTraceServiceRequest {
-        resource_spans: group_spans_by_resource_and_scope(spans, &resource),
+        resource_spans: group_spans_by_resource_and_scope(
+            crate::record::to_span_data(spans),
+            &resource,
+        ),
     }
 }
 

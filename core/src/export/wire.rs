@@ -11,7 +11,6 @@
 
 use std::fmt;
 
-use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 #[cfg(feature = "jaeger-thrift")]
@@ -214,7 +213,7 @@ impl Encoder {
     }
 
     /// `batch` as one request, encoded when sent.
-    pub fn payload(&self, batch: Vec<SpanData>) -> Payload {
+    pub fn payload(&self, batch: crate::record::Batch) -> Payload {
         let body = match self.wire {
             #[cfg(feature = "jaeger-thrift")]
             Wire::JaegerThrift => Body::Thrift(jaeger_thrift::Batch {
@@ -385,7 +384,7 @@ mod tests {
     use opentelemetry::trace::{
         SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
     };
-    use opentelemetry::{InstrumentationScope, KeyValue};
+    use opentelemetry::KeyValue;
     use opentelemetry_proto::tonic::collector::trace::v1::{
         ExportTracePartialSuccess, ExportTraceServiceResponse,
     };
@@ -420,9 +419,9 @@ mod tests {
         })
     }
 
-    fn spans(n: u64) -> Vec<SpanData> {
+    fn spans(n: u64) -> crate::record::Batch {
         (1..=n)
-            .map(|i| SpanData {
+            .map(|i| crate::SpanRecord {
                 span_context: SpanContext::new(
                     TraceId::from(7),
                     SpanId::from(i),
@@ -441,8 +440,10 @@ mod tests {
                 events: SpanEvents::default(),
                 links: SpanLinks::default(),
                 status: Status::Unset,
-                instrumentation_scope: InstrumentationScope::builder("test").build(),
+                instrumentation_scope: crate::Scope::new("test", None, None)
+                    .instrumentation_scope(),
             })
+            .map(Box::new)
             .collect()
     }
 

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::record::SpanRecord;
 use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry::Value;
-use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use serde::Serialize;
 
@@ -87,7 +87,7 @@ fn string(v: &Value) -> String {
     }
 }
 
-fn remote_endpoint(span: &SpanData) -> Option<Endpoint> {
+fn remote_endpoint(span: &SpanRecord) -> Option<Endpoint> {
     if !matches!(span.span_kind, SpanKind::Client | SpanKind::Producer) {
         return None;
     }
@@ -114,7 +114,7 @@ fn remote_endpoint(span: &SpanData) -> Option<Endpoint> {
 }
 
 /// Converts one span.
-pub(super) fn span(span: &SpanData, local: &Endpoint) -> ZipkinSpan {
+pub(super) fn span(span: &SpanRecord, local: &Endpoint) -> ZipkinSpan {
     let mut tags: BTreeMap<String, String> = span
         .attributes
         .iter()
@@ -191,7 +191,7 @@ pub(super) struct Batch(pub Vec<ZipkinSpan>);
 impl Batch {
     /// Converts spans of one service (`service.name` of `resource`, lowercased as Zipkin
     /// wants).
-    pub(super) fn new(spans: &[SpanData], resource: &Resource) -> Batch {
+    pub(super) fn new(spans: &[Box<SpanRecord>], resource: &Resource) -> Batch {
         let service = resource
             .get(&opentelemetry::Key::from_static_str("service.name"))
             .map(|v| v.to_string().to_lowercase());

@@ -32,7 +32,6 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_sdk::trace::SpanData;
 
 use crate::platform::Stamp;
 
@@ -569,7 +568,7 @@ impl SpanMetrics {
     }
 
     /// Counts a recorded span (at its end).
-    pub(crate) fn record_span(self: &Arc<Self>, data: &SpanData) {
+    pub(crate) fn record_span(self: &Arc<Self>, data: &crate::record::SpanRecord) {
         let hints = Hints::from_attributes(&data.span_kind, &data.attributes);
         let (ki, si) = (kind_index(&data.span_kind), status_index(&data.status));
         let nanos =
