@@ -419,7 +419,10 @@ mod tests {
         }
         t.force_flush(std::time::Duration::from_secs(5))
             .expect("flushed");
-        assert_eq!(*addresses.0.lock().unwrap_or_else(|e| e.into_inner()), written);
+        assert_eq!(
+            *addresses.0.lock().unwrap_or_else(|e| e.into_inner()),
+            written
+        );
     }
 
     #[test]

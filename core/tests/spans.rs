@@ -1001,5 +1001,8 @@ fn an_export_of_crosstraces_own_gets_the_records_and_says_each_spans_fate() {
     let h = t.health();
     assert_eq!(h.counts.spans_exported, 1, "{h:?}");
     assert_eq!(h.counts.spans_export_failed, 1, "{h:?}");
-    assert_eq!(h.last_export_error.map(|e| e.kind).as_deref(), Some("http_400"));
+    assert_eq!(
+        h.last_export_error.map(|e| e.kind).as_deref(),
+        Some("http_400")
+    );
 }
