@@ -3,9 +3,9 @@
 //! It has the fields of the SDK's `SpanData` but refers to its instrumentation scope (interned
 //! for the process, see [`Scope`](crate::Scope)) instead of owning a copy, and it stays in the
 //! box the span started it in, from the start of the span to its export: ending a span queues a
-//! pointer, the export thread takes pointers. `SpanData` is made only for an SDK exporter
-//! (`Tracing::with_exporter`) and the OTLP transports that go through `opentelemetry-proto`
-//! (gRPC, OTLP/JSON), on the export thread.
+//! pointer, the export thread takes pointers. `SpanData` is made only on the export thread, for
+//! an SDK exporter (`Tracing::with_exporter`), the console (an SDK exporter too) and the OTLP
+//! transports that go through `opentelemetry-proto` (gRPC, OTLP/JSON).
 
 use std::borrow::Cow;
 use std::time::SystemTime;
@@ -69,6 +69,27 @@ impl SpanRecord {
     }
 }
 
+impl SpanRecord {
+    /// The SDK's form of the record, copied (the OTLP/JSON body, encoded again on a retry).
+    pub fn to_span_data(&self) -> SpanData {
+        SpanData {
+            span_context: self.span_context.clone(),
+            parent_span_id: self.parent_span_id,
+            parent_span_is_remote: self.parent_span_is_remote,
+            span_kind: self.span_kind.clone(),
+            name: self.name.clone(),
+            start_time: self.start_time,
+            end_time: self.end_time,
+            attributes: self.attributes.clone(),
+            dropped_attributes_count: self.dropped_attributes_count,
+            events: self.events.clone(),
+            links: self.links.clone(),
+            status: self.status.clone(),
+            instrumentation_scope: self.instrumentation_scope.clone(),
+        }
+    }
+}
+
 /// The SDK's form of a batch.
 pub(crate) fn to_span_data(batch: Batch) -> Vec<SpanData> {
     batch.into_iter().map(|r| r.into_span_data()).collect()
@@ -103,6 +124,7 @@ mod tests {
             status: Status::error("boom"),
             instrumentation_scope: scope.instrumentation_scope(),
         };
+        assert_eq!(record.to_span_data(), record.clone().into_span_data());
         let data = record.clone().into_span_data();
         assert_eq!(data.span_context, record.span_context);
         assert_eq!(data.parent_span_id, SpanId::from(3));
@@ -115,5 +137,14 @@ mod tests {
         assert_eq!(data.status, Status::error("boom"));
         assert_eq!(data.instrumentation_scope.name(), "records.test");
         assert_eq!(data.instrumentation_scope.version(), Some("1.2"));
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_record_is_smaller_than_the_sdks_span_data() {
+        // The scope by reference: 96 bytes of owned scope become a pointer (what each record's
+        // single copy, into its box, moves).
+        assert_eq!(std::mem::size_of::<SpanData>(), 352);
+        assert_eq!(std::mem::size_of::<SpanRecord>(), 256);
     }
 }

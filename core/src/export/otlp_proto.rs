@@ -59,8 +59,11 @@ impl Request {
         match encoding {
             Encoding::Protobuf => super::otlp_pb::encode(&self.spans, &self.resource),
             #[cfg(feature = "otlp-json")]
-            Encoding::Json => serde_json::to_vec(&to_proto(self.spans.clone(), &self.resource))
-                .unwrap_or_default(),
+            Encoding::Json => serde_json::to_vec(&proto_of(
+                self.spans.iter().map(|r| r.to_span_data()).collect(),
+                &self.resource,
+            ))
+            .unwrap_or_default(),
             #[cfg(not(feature = "otlp-json"))]
             Encoding::Json => Vec::new(),
         }
@@ -69,7 +72,7 @@ impl Request {
     /// The `opentelemetry-proto` message (for tonic), spans grouped by scope.
     #[cfg(feature = "native")]
     pub(super) fn into_proto(self) -> ExportTraceServiceRequest {
-        to_proto(self.spans, &self.resource)
+        proto_of(crate::record::to_span_data(self.spans), &self.resource)
     }
 
     /// Splits into two requests of about half the spans each; `None` for one span or fewer.
@@ -91,13 +94,13 @@ impl Request {
 
 /// The request `opentelemetry-proto`'s transform builds.
 #[cfg(any(feature = "native", feature = "otlp-json"))]
-fn to_proto(spans: crate::record::Batch, resource: &Resource) -> ExportTraceServiceRequest {
+fn proto_of(
+    spans: Vec<opentelemetry_sdk::trace::SpanData>,
+    resource: &Resource,
+) -> ExportTraceServiceRequest {
     let resource = ResourceAttributesWithSchema::from(resource);
     ExportTraceServiceRequest {
-        resource_spans: group_spans_by_resource_and_scope(
-            crate::record::to_span_data(spans),
-            &resource,
-        ),
+        resource_spans: group_spans_by_resource_and_scope(spans, &resource),
     }
 }
 

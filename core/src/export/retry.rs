@@ -117,22 +117,22 @@ mod tests {
         let mut calls = 0;
         let retried = run(
             "the test",
-            Duration::from_millis(200),
-            Duration::from_millis(200),
+            Duration::from_millis(400),
+            Duration::from_millis(400),
             |_| {
                 calls += 1;
                 async {
                     Attempt::<()>::Retry {
                         kind: "connection".into(),
                         message: "connection closed".into(),
-                        after: Some(Duration::from_millis(70)),
+                        after: Some(Duration::from_millis(200)),
                     }
                 }
             },
         );
         let hog = async {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(600));
         };
         let (result, ()) = rt.block_on(async { tokio::join!(retried, hog) });
         let (kind, message) = result.expect_err("never done");
