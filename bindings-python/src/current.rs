@@ -13,7 +13,7 @@ use pyo3::exceptions::{
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::context::Context;
 use crate::errors::{crosstrace_error, guard};
@@ -278,6 +278,78 @@ pub(crate) fn start_span<'py>(
     start_time: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     start_with(py, keys(py)?, name, attributes, kind, parent, start_time)
+}
+
+/// ``func(*args, **kwargs)`` inside a new span ``name`` of ``kind`` made current (under the
+/// current span): what a function decorated with ``trace_function`` does per call. An exception
+/// escaping ``func`` is recorded on the span as a with-block records it, and re-raised; if the
+/// span cannot be started, ``func`` runs untraced (tracing never fails the traced call).
+#[pyfunction]
+#[pyo3(signature = (name, kind, func, args, kwargs=None))]
+pub(crate) fn call_traced<'py>(
+    py: Python<'py>,
+    name: &str,
+    kind: &str,
+    func: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let span = keys(py).and_then(|k| start_with(py, k, name, None, kind, None, None));
+    match span {
+        Ok(span) => call_in(py, &span, func, args, kwargs),
+        Err(_) => func.call(args, kwargs),
+    }
+}
+
+/// ``func(*args, **kwargs)`` with ``span`` (started by the caller) made current, then ended:
+/// what the ETL and database decorators do per call, as [`call_traced`] does.
+#[pyfunction]
+#[pyo3(signature = (span, func, args, kwargs=None))]
+pub(crate) fn call_in_span<'py>(
+    py: Python<'py>,
+    span: &Bound<'py, PyAny>,
+    func: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    call_in(py, span, func, args, kwargs)
+}
+
+/// The call of a decorated function in `span`. What goes wrong in tracing itself (making the
+/// span current, recording, letting it go) never replaces the call's own result or exception:
+/// the package's `_detach` logs a token it cannot reset, as the API does.
+fn call_in<'py>(
+    py: Python<'py>,
+    span: &Bound<'py, PyAny>,
+    func: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let token = keys(py).and_then(|k| attach(py, &k.attach, span, false));
+    let Ok(token) = token else {
+        let _ = end(span);
+        return func.call(args, kwargs);
+    };
+    let result = func.call(args, kwargs);
+    if let Err(err) = &result {
+        let e = err.value(py);
+        // The traceback travels beside the exception until it is raised again: the recorded
+        // stack trace reads it from the exception, as after Python's own `except`.
+        if let Some(tb) = err.traceback(py) {
+            let _ = e.setattr(intern!(py, "__traceback__"), tb);
+        }
+        if !e.is_instance_of::<PyGeneratorExit>()
+            && !e.is_instance_of::<PyKeyboardInterrupt>()
+            && !e.is_instance_of::<PySystemExit>()
+        {
+            let _ = span.call_method1(intern!(py, "record_exception"), (e,));
+        }
+    }
+    if let Ok(k) = keys(py) {
+        let _ = detach(py, &k.attach, token.bind(py));
+    }
+    let _ = end(span);
+    result
 }
 
 fn keys(py: Python<'_>) -> PyResult<&ContextKeys> {

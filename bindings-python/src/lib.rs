@@ -62,6 +62,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         // Spans.
         wrap_pyfunction!(current::set_context_keys, m)?,
         wrap_pyfunction!(current::start_span, m)?,
+        wrap_pyfunction!(current::call_traced, m)?,
+        wrap_pyfunction!(current::call_in_span, m)?,
         wrap_pyfunction!(current::set_api_hooks, m)?,
         wrap_pyfunction!(start::start_span_under, m)?,
         wrap_pyfunction!(domain::start_etl_span, m)?,

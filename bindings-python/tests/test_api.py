@@ -276,6 +276,70 @@ def test_spans_nest_and_arrive_with_parent_links(traced: Collector) -> None:
     assert resource["telemetry.sdk.name"] == "crosstrace"
 
 
+def test_decorated_calls_are_current_record_errors_and_bind_methods(traced: Collector) -> None:
+    # The sync decorators' calls run natively (`_native.call_traced`, `call_in_span`): the span
+    # is current in the call and ends with it, whatever way the call leaves.
+    seen: list[str] = []
+
+    class Loader:
+        def __init__(self, table: str) -> None:
+            self.table = table
+
+        @crosstrace.trace_function(kind="client")
+        def load(self, rows: int, *, strict: bool = False) -> str:
+            span = crosstrace.get_current_span()
+            assert span is not None
+            seen.append(span.span_id)
+            if strict:
+                raise ValueError(f"{rows} rows rejected by {self.table}")
+            return f"{self.table}:{rows}"
+
+    @crosstrace.trace_etl_operation("gold_aggregation", stage="gold")
+    def aggregate() -> None:
+        raise KeyError("region")
+
+    @crosstrace.trace_function(name="interrupted")
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    @crosstrace.trace_function(name="untraced", kind="sideways")
+    def untraced(x: int) -> tuple[int, str | None]:
+        # A span that cannot start (an unknown kind): the call runs, untraced.
+        current = crosstrace.get_current_span()
+        return x * 2, current.span_id if current else None
+
+    loader = Loader("sales")
+    with crosstrace.create_span("job") as job:
+        assert loader.load(3) == "sales:3"
+        with pytest.raises(ValueError, match="3 rows rejected by sales"):
+            loader.load(3, strict=True)
+        with pytest.raises(KeyError):
+            aggregate()
+        with pytest.raises(KeyboardInterrupt):
+            interrupted()
+        assert untraced(21) == (42, job.span_id)
+        # Each call let its span go: the block's span is current again.
+        current = crosstrace.get_current_span()
+        assert current is not None and current.span_id == job.span_id
+    crosstrace.force_flush()
+    spans = traced.spans()
+    loads = [s for s, _ in spans if s.name.endswith("<locals>.Loader.load")]
+    assert [s.span_id.hex() for s in loads] == seen
+    assert all(s.parent_span_id == bytes.fromhex(job.span_id) for s in loads)
+    assert all(s.kind == 3 for s in loads)  # SPAN_KIND_CLIENT
+    ok, failed = loads
+    assert ok.status.code == 0 and not ok.events
+    assert failed.status.code == 2 and failed.events[0].name == "exception"
+    gold = traced.by_name()["gold_aggregation"]
+    assert gold.status.code == 2
+    assert {kv.key: kv.value.string_value for kv in gold.events[0].attributes}[
+        "exception.type"
+    ] == "KeyError"
+    stopped = traced.by_name()["interrupted"]
+    assert stopped.status.code == 0 and not stopped.events
+    assert "untraced" not in traced.by_name()
+
+
 def test_start_span_follows_the_current_context_as_it_changes(traced: Collector) -> None:
     # start_span keeps the parent it derived from the last context object it saw: each span
     # here must still get the parent of the context current at its own start.

@@ -431,6 +431,8 @@ _native.set_context_keys(
     contextlib.ContextDecorator.__call__,
 )
 start_span = _native.start_span
+_call_traced = _native.call_traced
+_call_in_span = _native.call_in_span
 
 
 # A span that is current inside a with-block: native (see `_native.create_span`); also a
@@ -493,20 +495,11 @@ def _decorate(start_traced: Callable[[Callable[..., Any]], Span]) -> Callable[[F
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            # What `with _activate(start(func))` does, inline: the common decorated call.
+            # What `with _activate(start(func))` does, natively: the common decorated call.
             span = start(func)
             if span is None:
                 return func(*args, **kwargs)
-            token = _attach_span(span)
-            try:
-                return func(*args, **kwargs)
-            except BaseException as e:
-                if not isinstance(e, (GeneratorExit, KeyboardInterrupt, SystemExit)):
-                    span.record_exception(e)
-                raise
-            finally:
-                _detach(token)
-                span.end()
+            return _call_in_span(span, func, args, kwargs)
 
         return wrapper  # type: ignore[return-value]
 
@@ -522,7 +515,26 @@ def trace_function(name: str | Callable[..., Any] | None = None, kind: str = "in
     def start(func: Callable[..., Any]) -> Span:
         return start_span(name or func.__qualname__, kind=kind)
 
-    return _decorate(start)
+    others = _decorate(start)
+
+    def decorator(func: F) -> F:
+        if (
+            inspect.isasyncgenfunction(func)
+            or inspect.iscoroutinefunction(func)
+            or inspect.isgeneratorfunction(func)
+        ):
+            return others(func)
+        span_name = name or func.__qualname__
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # The span started, made current, the call, the exception recorded, the span
+            # ended: one native call (what `_decorate`'s wrapper does, without its frames).
+            return _call_traced(span_name, kind, func, args, kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
 
 
 def trace_async_function(name: str | None = None, kind: str = "internal") -> Callable[[F], F]:

@@ -8,6 +8,7 @@ from opentelemetry.trace import SpanContext, SpanKind
 from opentelemetry.util.types import AnyValue
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 __all__ = [
     "VERSION",
@@ -46,6 +47,8 @@ __all__ = [
     "start_etl_span",
     "set_context_keys",
     "start_span",
+    "call_traced",
+    "call_in_span",
     "start_span_under",
     "validate_correlation_id",
 ]
@@ -221,6 +224,19 @@ def start_span_under(
     scope: Scope | None = None,
     links: list[_LinkArg] | None = None,
 ) -> Span: ...
+def call_traced(
+    name: str,
+    kind: str,
+    func: Callable[..., _T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any] | None = None,
+) -> _T: ...
+def call_in_span(
+    span: Span,
+    func: Callable[..., _T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any] | None = None,
+) -> _T: ...
 def start_span(
     name: str,
     attributes: Mapping[str, Any] | None = None,
