@@ -47,7 +47,7 @@ build() {
   # The entry points (index.js: browsers and bundlers, the browser build; node.js: Node's ES
   # modules, the full build; index.cjs: CommonJS) over one core.js; the typings, also for
   # `require` (index.d.cts).
-  cp bindings-wasm/js/{index.js,node.js,core.js,otel.js,index.cjs,index.d.ts,otel.d.ts,wasm.d.ts} \
+  cp bindings-wasm/js/{index.js,node.js,edge.js,core.js,otel.js,index.cjs,index.d.ts,otel.d.ts,wasm.d.ts} \
     bindings-wasm/package.json bindings-wasm/README.md LICENSE "$PKG/"
   cp bindings-wasm/js/index.d.ts "$PKG/index.d.cts"
   echo "built $PKG (browser build $(du -sh "$PKG/web/crosstrace_wasm_bg.wasm" | cut -f1)," \
@@ -122,11 +122,11 @@ unit_tests() {
   ensure_apt chromium chromium-driver
   step "wasm: wasm-bindgen-test with the shared vectors, in Node"
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-    cargo test -p crosstrace-wasm --target wasm32-unknown-unknown --test web
+    cargo test -p crosstrace-wasm --target wasm32-unknown-unknown --features env --test web
   step "wasm: wasm-bindgen-test with the shared vectors, in headless Chromium"
   (cd bindings-wasm && CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-    cargo test -p crosstrace-wasm --target wasm32-unknown-unknown --test web)
+    cargo test -p crosstrace-wasm --target wasm32-unknown-unknown --features env --test web)
   step "wasm: the npm package under node:test"
   node --test bindings-wasm/tests/package.test.mjs
   step "wasm: the typings compile (tsc --noEmit), and reject misuse"

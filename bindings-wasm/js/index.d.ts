@@ -44,7 +44,8 @@ export interface TracingConfig {
   metricsMaxSeries?: number;
 }
 
-/** `OTEL_*` variables as strings, as edge runtimes bind their environment. */
+/** `OTEL_*` variables as strings, as edge runtimes bind their environment (read by the full
+ * build: Node, edge runtimes, `crosstrace/edge`; the browser build refuses them). */
 export type OtelEnvironment = {
   [name: `OTEL_${string}` | `CROSSTRACE_${string}`]: string;
   ENVIRONMENT?: string;

@@ -32,7 +32,8 @@ export function ready(source) {
 
 /**
  * Configures tracing. `config` holds TracingConfig fields in camelCase (`serviceName`,
- * `backend`, `endpoint`, `samplingRate`, ...) or `OTEL_*` strings (an edge runtime's env).
+ * `backend`, `endpoint`, `samplingRate`, ...). This browser build reads no `OTEL_*` strings:
+ * edge runtimes get the full build (`crosstrace/edge`), which does.
  * Throws an Error named CrosstraceConfigError naming the bad setting.
  */
 export async function init(config = {}) {

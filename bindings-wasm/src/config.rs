@@ -45,7 +45,8 @@ fn text_of(v: &JsValue) -> String {
 }
 
 /// Reads a config from a JS object: either `OTEL_*` strings (as edge runtimes bind their
-/// environment) or `TracingConfig` fields in camelCase, read from the JS values themselves.
+/// environment; the full build only, feature `env`) or `TracingConfig` fields in camelCase, read
+/// from the JS values themselves.
 pub(crate) fn config_from_js(obj: &JsValue) -> Result<TracingConfig, CoreError> {
     if !obj.is_object() || Array::is_array(obj) {
         return Err(CoreError::InvalidArgument {
@@ -68,11 +69,7 @@ pub(crate) fn config_from_js(obj: &JsValue) -> Result<TracingConfig, CoreError> 
             k.starts_with("OTEL_") || k.starts_with("CROSSTRACE_") || k == "ENVIRONMENT"
         });
     if env_like {
-        let vars: Vec<(String, String)> =
-            entries.into_iter().map(|(k, v)| (k, text_of(&v))).collect();
-        return Ok(TracingConfig::from_lookup(|k| {
-            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })?);
+        return from_environment(entries);
     }
     let fields: Vec<(String, JsValue)> = entries
         .into_iter()
@@ -99,6 +96,35 @@ pub(crate) fn config_from_js(obj: &JsValue) -> Result<TracingConfig, CoreError> 
         }
         CoreError::Config(e)
     })
+}
+
+/// `OTEL_*` strings, read as the core reads the environment.
+#[cfg(feature = "env")]
+fn from_environment(entries: Vec<(String, JsValue)>) -> Result<TracingConfig, CoreError> {
+    let vars: Vec<(String, String)> = entries.into_iter().map(|(k, v)| (k, text_of(&v))).collect();
+    Ok(TracingConfig::from_lookup(|k| {
+        vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    })?)
+}
+
+/// The browser build reads no environment: its parser of `OTEL_*` strings was an eighth of the
+/// download, and a page has no environment to read (edge runtimes get the full build).
+#[cfg(not(feature = "env"))]
+fn from_environment(entries: Vec<(String, JsValue)>) -> Result<TracingConfig, CoreError> {
+    let name = entries
+        .into_iter()
+        .next()
+        .map(|(k, _)| k)
+        .unwrap_or_default();
+    Err(CoreError::Config(crosstrace::ConfigError {
+        source_name: name,
+        value: "an OTEL_* setting".into(),
+        expected: "TracingConfig fields in camelCase (serviceName, backend, endpoint, ...): the \
+                   browser build reads no OTEL_* environment. Edge runtimes and Node get the \
+                   full build, which does (the workerd, edge-light and node export conditions, \
+                   or import 'crosstrace/edge')"
+            .into(),
+    }))
 }
 
 fn snake_to_camel(s: &str) -> String {

@@ -393,6 +393,7 @@ console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir 
     'LICENSE',
     'index.js',
     'node.js',
+    'edge.js',
     'core.js',
     'otel.js',
     'otel.d.ts',
@@ -441,6 +442,7 @@ console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir 
     }
   };
   visit('index.js');
+  visit('edge.js');
   visit('otel.js');
   check(
     typeof pkg.exports?.['./otel'] === 'object',
@@ -453,7 +455,7 @@ console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir 
   );
   check(
     nodeImports.length === 0,
-    `the browser path (${[...seen].join(', ')}) names no node:* module, require() or process`,
+    `the browser and edge paths (${[...seen].join(', ')}) name no node:* module, require() or process`,
     nodeImports.join(', '),
   );
 }
@@ -472,11 +474,40 @@ if (only.includes('node')) {
   console.log('exported', span.traceId);`;
   const esmSpan = `span-node-esm-${nonce}`;
   const cjsSpan = `span-node-cjs-${nonce}`;
+  const edgeSpan = `span-edge-${nonce}`;
   const p = await project('node', [], {
     'esm.mjs': `import * as ct from 'crosstrace';
 const wasm = import.meta.resolve('crosstrace/wasm');
 if (!wasm.endsWith('/crosstrace_wasm_bg.wasm')) throw new Error('crosstrace/wasm resolved to ' + wasm);
 ${body(esmSpan)}\n`,
+    // An edge runtime (workerd's export condition; Node stands in for it) gets the full build,
+    // which reads its settings as OTEL_* strings; the browser build refuses them, naming the way.
+    'edge.mjs': `import * as ct from 'crosstrace';
+import { readFile } from 'node:fs/promises';
+const entry = import.meta.resolve('crosstrace');
+const wasm = import.meta.resolve('crosstrace/wasm');
+if (!entry.endsWith('/edge.js')) throw new Error('crosstrace under workerd resolved to ' + entry);
+if (!wasm.endsWith('/wasm/crosstrace_wasm_bg.wasm')) throw new Error('crosstrace/wasm under workerd resolved to ' + wasm);
+await ct.ready(await readFile(new URL(wasm)));
+await ct.init({ OTEL_SERVICE_NAME: 'crosstrace-npm-check', OTEL_BACKEND: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: process.argv[2], OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_BSP_SCHEDULE_DELAY: '60000' });
+const span = ct.startSpan(${JSON.stringify(edgeSpan)});
+span.end();
+await ct.flush();
+if (ct.health().spans_exported !== 1) throw new Error('spans_exported ' + JSON.stringify(ct.health()));\n`,
+    'browser-build.mjs': `import * as ct from 'crosstrace';
+import { readFile } from 'node:fs/promises';
+const entry = import.meta.resolve('crosstrace');
+if (!entry.endsWith('/index.js')) throw new Error('crosstrace under browser resolved to ' + entry);
+await ct.ready(await readFile(new URL(import.meta.resolve('crosstrace/wasm'))));
+let refused = null;
+try {
+  await ct.init({ OTEL_BACKEND: 'none' });
+} catch (e) {
+  refused = e;
+}
+if (refused?.name !== 'CrosstraceConfigError' || !refused.message.includes('crosstrace/edge'))
+  throw new Error('the browser build took an OTEL_* object: ' + refused);
+await ct.init({ backend: 'none' });\n`,
     'cjs.cjs': `const ct = require('crosstrace');
 const assert = require('node:assert/strict');
 require('node:fs').accessSync(require.resolve('crosstrace/wasm'));
@@ -500,6 +531,23 @@ ${body(cjsSpan)}
       `${secs(cjs.ms)}${cjs.code ? `\n${cjs.out}` : ''}`,
     );
     checkExported('node CommonJS', cjsSpan);
+    const edge = await run(process.execPath, ['--conditions=workerd', 'edge.mjs', endpoint], {
+      cwd: p.dir,
+    });
+    check(
+      edge.code === 0,
+      'edge runtime (workerd condition): the full build, OTEL_* settings, span, flush',
+      `${secs(edge.ms)}${edge.code ? `\n${edge.out}` : ''}`,
+    );
+    checkExported('edge runtime', edgeSpan);
+    const browser = await run(process.execPath, ['--conditions=browser', 'browser-build.mjs'], {
+      cwd: p.dir,
+    });
+    check(
+      browser.code === 0,
+      'the browser build (browser condition) refuses OTEL_* settings, naming crosstrace/edge',
+      browser.code ? browser.out : '',
+    );
   }
 }
 
