@@ -47,7 +47,7 @@ build() {
   # The entry points (index.js: browsers and bundlers, the browser build; node.js: Node's ES
   # modules, the full build; index.cjs: CommonJS) over one core.js; the typings, also for
   # `require` (index.d.cts).
-  cp bindings-wasm/js/{index.js,node.js,edge.js,core.js,otel.js,index.cjs,index.d.ts,otel.d.ts,wasm.d.ts} \
+  cp bindings-wasm/js/{index.js,node.js,edge.js,core.js,otel.js,index.cjs,index.d.ts,edge.d.ts,otel.d.ts,wasm.d.ts} \
     bindings-wasm/package.json bindings-wasm/README.md LICENSE "$PKG/"
   cp bindings-wasm/js/index.d.ts "$PKG/index.d.cts"
   echo "built $PKG (browser build $(du -sh "$PKG/web/crosstrace_wasm_bg.wasm" | cut -f1)," \

@@ -297,7 +297,10 @@ pub(crate) fn call_traced<'py>(
     let span = keys(py).and_then(|k| start_with(py, k, name, None, kind, None, None));
     match span {
         Ok(span) => call_in(py, &span, func, args, kwargs),
-        Err(_) => func.call(args, kwargs),
+        // An `Exception` is tracing's own failure; a `KeyboardInterrupt` meanwhile is the
+        // user's, and goes up.
+        Err(e) if e.is_instance_of::<PyException>(py) => func.call(args, kwargs),
+        Err(e) => Err(e),
     }
 }
 

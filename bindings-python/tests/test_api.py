@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import inspect
 import json
 import os
@@ -707,13 +708,29 @@ def test_decorators_never_raise_their_own_errors(monkeypatch: pytest.MonkeyPatch
     def h() -> str:
         return "etl ok"
 
-    # What the decorators start their spans with (start_span is native: patched where the
-    # decorators look it up).
+    # A kind the native call cannot take, a callable without a `__qualname__`: decorated, and
+    # called untraced.
+    @crosstrace.trace_function(kind=otel_trace.SpanKind.CLIENT)  # type: ignore[arg-type]
+    def enum_kind() -> str:
+        return "enum ok"
+
+    partial = crosstrace.trace_function(functools.partial(lambda x, y: x + y, 40))
+
+    # What the decorators start their spans with, patched where they look it up: `start_span`
+    # (async functions), `start_etl_span`, and `start_span_under`, through which a sync
+    # function's native call starts its span under another tracer's current span.
     monkeypatch.setattr(crosstrace._api, "start_span", broken)
     monkeypatch.setattr(_native, "start_etl_span", broken)
-    assert f(1) == 2
+    monkeypatch.setattr(_native, "start_span_under", broken)
+    foreign = otel_trace.NonRecordingSpan(
+        otel_trace.SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=otel_trace.TraceFlags(1))
+    )
+    with otel_trace.use_span(foreign):
+        assert f(1) == 2
     assert asyncio.run(g()) == "ok"
     assert h() == "etl ok"
+    assert enum_kind() == "enum ok"
+    assert partial(2) == 42
 
 
 def test_wrong_types_raise_type_error_never_crash() -> None:

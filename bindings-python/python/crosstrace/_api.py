@@ -518,13 +518,18 @@ def trace_function(name: str | Callable[..., Any] | None = None, kind: str = "in
     others = _decorate(start)
 
     def decorator(func: F) -> F:
+        span_name = name or getattr(func, "__qualname__", None)
         if (
             inspect.isasyncgenfunction(func)
             or inspect.iscoroutinefunction(func)
             or inspect.isgeneratorfunction(func)
+            # A name or kind the native call cannot take (a callable without `__qualname__`,
+            # an enum for the kind): the Python wrapper, whose span then fails to start and
+            # leaves each call untraced, as ever.
+            or not isinstance(span_name, str)
+            or not isinstance(kind, str)
         ):
             return others(func)
-        span_name = name or func.__qualname__
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -394,6 +394,7 @@ console.log(`     package ${tarball} (${kib(statSync(tarball).size)}); work dir 
     'index.js',
     'node.js',
     'edge.js',
+    'edge.d.ts',
     'core.js',
     'otel.js',
     'otel.d.ts',
@@ -474,7 +475,7 @@ if (only.includes('node')) {
   console.log('exported', span.traceId);`;
   const esmSpan = `span-node-esm-${nonce}`;
   const cjsSpan = `span-node-cjs-${nonce}`;
-  const edgeSpan = `span-edge-${nonce}`;
+  const edgeSpan = (how) => `span-edge-${how}-${nonce}`;
   const p = await project('node', [], {
     'esm.mjs': `import * as ct from 'crosstrace';
 const wasm = import.meta.resolve('crosstrace/wasm');
@@ -482,15 +483,17 @@ if (!wasm.endsWith('/crosstrace_wasm_bg.wasm')) throw new Error('crosstrace/wasm
 ${body(esmSpan)}\n`,
     // An edge runtime (workerd's export condition; Node stands in for it) gets the full build,
     // which reads its settings as OTEL_* strings; the browser build refuses them, naming the way.
-    'edge.mjs': `import * as ct from 'crosstrace';
-import { readFile } from 'node:fs/promises';
-const entry = import.meta.resolve('crosstrace');
-const wasm = import.meta.resolve('crosstrace/wasm');
-if (!entry.endsWith('/edge.js')) throw new Error('crosstrace under workerd resolved to ' + entry);
-if (!wasm.endsWith('/wasm/crosstrace_wasm_bg.wasm')) throw new Error('crosstrace/wasm under workerd resolved to ' + wasm);
+    // node edge.mjs <endpoint> <entry specifier> <wasm specifier> <span name>
+    'edge.mjs': `import { readFile } from 'node:fs/promises';
+const [endpoint, entrySpec, wasmSpec, spanName] = process.argv.slice(2);
+const entry = import.meta.resolve(entrySpec);
+const wasm = import.meta.resolve(wasmSpec);
+if (!entry.endsWith('/edge.js')) throw new Error(entrySpec + ' resolved to ' + entry);
+if (!wasm.endsWith('/wasm/crosstrace_wasm_bg.wasm')) throw new Error(wasmSpec + ' resolved to ' + wasm);
+const ct = await import(entrySpec);
 await ct.ready(await readFile(new URL(wasm)));
-await ct.init({ OTEL_SERVICE_NAME: 'crosstrace-npm-check', OTEL_BACKEND: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: process.argv[2], OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_BSP_SCHEDULE_DELAY: '60000' });
-const span = ct.startSpan(${JSON.stringify(edgeSpan)});
+await ct.init({ OTEL_SERVICE_NAME: 'crosstrace-npm-check', OTEL_BACKEND: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_BSP_SCHEDULE_DELAY: '60000' });
+const span = ct.startSpan(spanName);
 span.end();
 await ct.flush();
 if (ct.health().spans_exported !== 1) throw new Error('spans_exported ' + JSON.stringify(ct.health()));\n`,
@@ -531,15 +534,26 @@ ${body(cjsSpan)}
       `${secs(cjs.ms)}${cjs.code ? `\n${cjs.out}` : ''}`,
     );
     checkExported('node CommonJS', cjsSpan);
-    const edge = await run(process.execPath, ['--conditions=workerd', 'edge.mjs', endpoint], {
-      cwd: p.dir,
-    });
-    check(
-      edge.code === 0,
-      'edge runtime (workerd condition): the full build, OTEL_* settings, span, flush',
-      `${secs(edge.ms)}${edge.code ? `\n${edge.out}` : ''}`,
-    );
-    checkExported('edge runtime', edgeSpan);
+    // Cloudflare's and Vercel's conditions pick the edge entry and the full build's module; any
+    // other runtime (here one that resolves as a browser) names them: crosstrace/edge and
+    // crosstrace/edge/wasm.
+    for (const [how, condition, entry, wasm] of [
+      ['workerd', 'workerd', 'crosstrace', 'crosstrace/wasm'],
+      ['edge-light', 'edge-light', 'crosstrace', 'crosstrace/wasm'],
+      ['explicit', 'browser', 'crosstrace/edge', 'crosstrace/edge/wasm'],
+    ]) {
+      const edge = await run(
+        process.execPath,
+        [`--conditions=${condition}`, 'edge.mjs', endpoint, entry, wasm, edgeSpan(how)],
+        { cwd: p.dir },
+      );
+      check(
+        edge.code === 0,
+        `edge runtime (${how}: ${entry}, ${wasm}): the full build, OTEL_* settings, span, flush`,
+        `${secs(edge.ms)}${edge.code ? `\n${edge.out}` : ''}`,
+      );
+      checkExported(`edge runtime (${how})`, edgeSpan(how));
+    }
     const browser = await run(process.execPath, ['--conditions=browser', 'browser-build.mjs'], {
       cwd: p.dir,
     });
