@@ -42,7 +42,7 @@ pub(crate) fn force_flush(py: Python<'_>, timeout_seconds: f64) -> PyResult<()> 
 }
 
 /// A call's timeout: 0 to an hour of seconds (NaN, negative or infinite refused, naming it).
-fn timeout_arg(seconds: f64) -> PyResult<Duration> {
+pub(crate) fn timeout_arg(seconds: f64) -> PyResult<Duration> {
     if (0.0..=3600.0).contains(&seconds) {
         Ok(Duration::from_secs_f64(seconds))
     } else {

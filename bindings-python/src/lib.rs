@@ -31,6 +31,8 @@ mod export;
 mod propagation;
 mod redaction;
 mod scope;
+#[cfg(unix)]
+mod sigterm;
 mod span;
 mod start;
 
@@ -90,6 +92,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         m.add_function(f)?;
     }
+    #[cfg(unix)]
+    m.add_function(wrap_pyfunction!(sigterm::flush_on_sigterm, m)?)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

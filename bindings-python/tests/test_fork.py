@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -113,6 +115,37 @@ def test_multiprocessing_children_draw_their_own_ids(collector: Collector, metho
     assert len(ids) == 9 * SPANS
     _assert_unique(ids)
     assert _arrived(collector, name, 8 * SPANS) == 8 * SPANS
+
+
+def _blocked_worker(endpoint: str, ready: Any) -> None:
+    """Spans, then the worker's main thread stops taking SIGTERM and blocks in a system call,
+    while another thread (started before) still takes it."""
+    _make_spans((endpoint, "blocked-worker", 100))
+    helper = threading.Thread(target=time.sleep, args=(60,), daemon=True)
+    helper.start()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    r, _w = os.pipe()
+    ready.set()
+    os.read(r, 1)  # never written
+
+
+def test_a_blocked_worker_sent_sigterm_flushes_its_spans_and_ends(collector: Collector) -> None:
+    # What a Pool worker waiting for its next task meets when terminate() comes just before it
+    # blocks: a Python SIGTERM handler would wait for the main thread to run Python again, for
+    # ever (and the pool's join with it). The native handler flushes and ends the worker.
+    crosstrace.setup_tracing(_config(collector.url))
+    ctx: Any = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    worker = ctx.Process(target=_blocked_worker, args=(collector.url, ready))
+    worker.start()
+    assert ready.wait(10)
+    worker.terminate()
+    worker.join(15)
+    if worker.exitcode is None:
+        worker.kill()
+        worker.join()
+    assert worker.exitcode == -signal.SIGTERM
+    assert _arrived(collector, "blocked-worker", 100) == 100
 
 
 @pytest.mark.parametrize("exit_by", ["with-block (terminate)", "close and join"])

@@ -262,12 +262,6 @@ def _flush_worker() -> None:
             _native.force_flush(_WORKER_FLUSH_SECONDS)
 
 
-def _flush_then_terminate(signum: int, frame: Any) -> None:
-    _flush_worker()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def _watch_worker(_: object = None) -> None:
     """In a multiprocessing child (fork or forkserver) with tracing set up: flush its spans
     when it exits normally (a multiprocessing finalizer: Pool workers, ProcessPoolExecutor,
@@ -277,11 +271,15 @@ def _watch_worker(_: object = None) -> None:
         return
     _state.worker_pid = os.getpid()
     multiprocessing.util.Finalize(None, _flush_worker, exitpriority=0)
+    # Natively (`flush_on_sigterm`): a Python handler would run only when the main thread next
+    # runs Python, and a Pool worker blocked waiting for its next task would never end.
     if (
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        and hasattr(_native, "flush_on_sigterm")
     ):
-        signal.signal(signal.SIGTERM, _flush_then_terminate)
+        with contextlib.suppress(Exception):
+            _native.flush_on_sigterm(_WORKER_FLUSH_SECONDS)
 
 
 # Run in every multiprocessing child as it starts, after multiprocessing clears the finalizers

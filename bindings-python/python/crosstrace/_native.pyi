@@ -49,6 +49,7 @@ __all__ = [
     "start_span",
     "call_traced",
     "call_in_span",
+    "flush_on_sigterm",
     "start_span_under",
     "validate_correlation_id",
 ]
@@ -224,6 +225,7 @@ def start_span_under(
     scope: Scope | None = None,
     links: list[_LinkArg] | None = None,
 ) -> Span: ...
+def flush_on_sigterm(timeout_seconds: float) -> bool: ...
 def call_traced(
     name: str,
     kind: str,
