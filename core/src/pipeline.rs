@@ -252,7 +252,7 @@ impl Pipeline {
         if let Some(m) = &self.metrics {
             m.record_span(&data);
         }
-        self.processor.push(data);
+        self.processor.push(*data);
     }
 }
 

@@ -1,9 +1,10 @@
 //! The span record: what a recording span writes into and crosstrace's exporters read.
 //!
 //! It has the fields of the SDK's `SpanData` but refers to its instrumentation scope (interned
-//! for the process, see [`Scope`](crate::Scope)) instead of owning a copy, and it stays in the
-//! box the span started it in, from the start of the span to its export: ending a span queues a
-//! pointer, the export thread takes pointers. `SpanData` is made only on the export thread, for
+//! for the process, see [`Scope`](crate::Scope)) instead of owning a copy. Ending a span moves
+//! the record into the queue and frees its box on the span's thread; batches hold records by
+//! value (a box made on one thread and freed on the other cost 45% more CPU time with glibc's
+//! malloc, for 7% fewer instructions). `SpanData` is made only on the export thread, for
 //! an SDK exporter (`Tracing::with_exporter`), the console (an SDK exporter too) and the OTLP
 //! transports that go through `opentelemetry-proto` (gRPC, OTLP/JSON).
 
@@ -45,8 +46,9 @@ pub struct SpanRecord {
     pub instrumentation_scope: &'static InstrumentationScope,
 }
 
-/// A batch of ended spans, as the queue hands them to an exporter.
-pub type Batch = Vec<Box<SpanRecord>>;
+/// A batch of ended spans, as the queue hands them to an exporter (by value: moved out of its
+/// box on the span's thread, see the module's docs).
+pub type Batch = Vec<SpanRecord>;
 
 impl SpanRecord {
     /// The SDK's form of the record, for an SDK `SpanExporter` (the scope copied: it owns it).

@@ -951,10 +951,7 @@ impl crosstrace::export::Export for Records {
             "http_400",
             "one span refused",
         ));
-        self.seen
-            .lock()
-            .unwrap()
-            .extend(batch.into_iter().map(|b| *b));
+        self.seen.lock().unwrap().extend(batch);
         Box::pin(async move { outcome })
     }
 }

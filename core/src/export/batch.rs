@@ -26,7 +26,7 @@ pub struct ShutdownReport {
 
 #[derive(Debug, Default)]
 struct State {
-    spans: VecDeque<Box<SpanRecord>>,
+    spans: VecDeque<SpanRecord>,
     /// Spans taken for export and not yet reported.
     in_flight: usize,
     /// Spans ended (pushed), counted here under the lock the push takes anyway.
@@ -239,9 +239,10 @@ impl BatchProcessor {
         }
     }
 
-    /// Queues an ended span; if the queue is full the span is dropped and counted. The box is
-    /// queued as it is: the record is not copied again on its way to the exporter.
-    pub(crate) fn push(&self, span: Box<SpanRecord>) {
+    /// Queues an ended span; if the queue is full the span is dropped and counted. The record
+    /// arrives moved out of its box, which was freed on the thread that made it: a box freed on the export thread made glibc's malloc contend between the two threads
+    /// (fewer instructions per span, but 45% more CPU time).
+    pub(crate) fn push(&self, span: SpanRecord) {
         let s = &*self.shared;
         let mut st = self.lock();
         st.ended += 1;
@@ -472,7 +473,7 @@ mod worker {
         let mut deadline = Instant::now() + delay;
         // The queue is taken whole by swapping it with this (empty, already allocated) one, so
         // the lock that `push` needs is held for O(1), not for copying a batch out.
-        let mut taken: VecDeque<Box<crate::record::SpanRecord>> =
+        let mut taken: VecDeque<crate::record::SpanRecord> =
             VecDeque::with_capacity(shared.batch_size.min(4096));
         loop {
             let (waiters, stop) = {

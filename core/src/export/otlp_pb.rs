@@ -429,7 +429,7 @@ fn put_scope(buf: &mut Vec<u8>, s: &InstrumentationScope) {
 
 /// The `ExportTraceServiceRequest` of `spans` under `resource`: one ResourceSpans, a
 /// ScopeSpans per instrumentation scope in order of first appearance, spans in batch order.
-pub(crate) fn encode(spans: &[Box<SpanRecord>], resource: &Resource) -> Vec<u8> {
+pub(crate) fn encode(spans: &[SpanRecord], resource: &Resource) -> Vec<u8> {
     // Spans grouped by scope (almost always one group: compared with the last one first).
     let mut groups: Vec<(&InstrumentationScope, Vec<usize>)> = Vec::new();
     for (i, s) in spans.iter().enumerate() {
@@ -444,7 +444,7 @@ pub(crate) fn encode(spans: &[Box<SpanRecord>], resource: &Resource) -> Vec<u8> 
             None => groups.push((scope, vec![i])),
         }
     }
-    let prepared: Vec<Prepared> = spans.iter().map(|s| Prepared::of(s)).collect();
+    let prepared: Vec<Prepared> = spans.iter().map(Prepared::of).collect();
     let lens: Vec<usize> = (spans.iter().zip(&prepared))
         .map(|(s, p)| span_len(s, p))
         .collect();
@@ -608,10 +608,7 @@ mod tests {
         let mut producer = base.clone();
         producer.span_kind = SpanKind::Producer;
         producer.status = Status::error("");
-        [base, all, ok, bare, producer]
-            .into_iter()
-            .map(Box::new)
-            .collect()
+        [base, all, ok, bare, producer].into_iter().collect()
     }
 
     /// The bytes are exactly those prost writes for the transform's request, for spans that

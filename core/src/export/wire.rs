@@ -443,7 +443,6 @@ mod tests {
                 instrumentation_scope: crate::Scope::new("test", None, None)
                     .instrumentation_scope(),
             })
-            .map(Box::new)
             .collect()
     }
 

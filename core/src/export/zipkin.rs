@@ -191,7 +191,7 @@ pub(super) struct Batch(pub Vec<ZipkinSpan>);
 impl Batch {
     /// Converts spans of one service (`service.name` of `resource`, lowercased as Zipkin
     /// wants).
-    pub(super) fn new(spans: &[Box<SpanRecord>], resource: &Resource) -> Batch {
+    pub(super) fn new(spans: &[SpanRecord], resource: &Resource) -> Batch {
         let service = resource
             .get(&opentelemetry::Key::from_static_str("service.name"))
             .map(|v| v.to_string().to_lowercase());
