@@ -296,7 +296,7 @@ pub(crate) fn call_traced<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let span = keys(py).and_then(|k| start_with(py, k, name, None, kind, None, None));
     match span {
-        Ok(span) => call_in(py, &span, func, args, kwargs),
+        Ok(span) => call_in_span(py, &span, func, args, kwargs),
         // An `Exception` is tracing's own failure; a `KeyboardInterrupt` meanwhile is the
         // user's, and goes up.
         Err(e) if e.is_instance_of::<PyException>(py) => func.call(args, kwargs),
@@ -305,23 +305,13 @@ pub(crate) fn call_traced<'py>(
 }
 
 /// ``func(*args, **kwargs)`` with ``span`` (started by the caller) made current, then ended:
-/// what the ETL and database decorators do per call, as [`call_traced`] does.
+/// what the ETL and database decorators do per call, and [`call_traced`] once it started its
+/// span. What goes wrong in tracing itself (making the span current, recording, letting it go)
+/// never replaces the call's own result or exception: the package's `_detach` logs a token it
+/// cannot reset, as the API does.
 #[pyfunction]
 #[pyo3(signature = (span, func, args, kwargs=None))]
 pub(crate) fn call_in_span<'py>(
-    py: Python<'py>,
-    span: &Bound<'py, PyAny>,
-    func: &Bound<'py, PyAny>,
-    args: &Bound<'py, PyTuple>,
-    kwargs: Option<&Bound<'py, PyDict>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    call_in(py, span, func, args, kwargs)
-}
-
-/// The call of a decorated function in `span`. What goes wrong in tracing itself (making the
-/// span current, recording, letting it go) never replaces the call's own result or exception:
-/// the package's `_detach` logs a token it cannot reset, as the API does.
-fn call_in<'py>(
     py: Python<'py>,
     span: &Bound<'py, PyAny>,
     func: &Bound<'py, PyAny>,
@@ -341,10 +331,7 @@ fn call_in<'py>(
         if let Some(tb) = err.traceback(py) {
             let _ = e.setattr(intern!(py, "__traceback__"), tb);
         }
-        if !e.is_instance_of::<PyGeneratorExit>()
-            && !e.is_instance_of::<PyKeyboardInterrupt>()
-            && !e.is_instance_of::<PySystemExit>()
-        {
+        if recorded(e) {
             let _ = span.call_method1(intern!(py, "record_exception"), (e,));
         }
     }
@@ -522,15 +509,9 @@ impl SpanBlock {
         };
         let span = span.into_bound(py);
         let recorded = match exc {
-            Some(e)
-                if !e.is_none()
-                    && !e.is_instance_of::<PyGeneratorExit>()
-                    && !e.is_instance_of::<PyKeyboardInterrupt>()
-                    && !e.is_instance_of::<PySystemExit>() =>
-            {
-                span.call_method1(intern!(py, "record_exception"), (e,))
-                    .map(drop)
-            }
+            Some(e) if !e.is_none() && recorded(e) => span
+                .call_method1(intern!(py, "record_exception"), (e,))
+                .map(drop),
             _ => Ok(()),
         };
         let detached = detach(py, &keys(py)?.attach, token.bind(py));
@@ -650,6 +631,15 @@ fn in_use<B: Block>(name: &Bound<'_, PyAny>) -> PyErr {
         Ok(r) => PyRuntimeError::new_err(format!("{}({r}) is already in use", B::WHO)),
         Err(e) => e,
     }
+}
+
+/// Whether an exception leaving a with-block or a decorated call is recorded on its span: not
+/// the ones that end a generator, the program or a wait (`GeneratorExit`, `SystemExit`,
+/// `KeyboardInterrupt`).
+fn recorded(e: &Bound<'_, PyAny>) -> bool {
+    !e.is_instance_of::<PyGeneratorExit>()
+        && !e.is_instance_of::<PyKeyboardInterrupt>()
+        && !e.is_instance_of::<PySystemExit>()
 }
 
 /// Ends a span `start_span` returned (this module's, ended here; another kind through its

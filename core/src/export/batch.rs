@@ -240,8 +240,9 @@ impl BatchProcessor {
     }
 
     /// Queues an ended span; if the queue is full the span is dropped and counted. The record
-    /// arrives moved out of its box, which was freed on the thread that made it: a box freed on the export thread made glibc's malloc contend between the two threads
-    /// (fewer instructions per span, but 45% more CPU time).
+    /// arrives moved out of its box, which was freed on the thread that made it: a box freed on
+    /// the export thread made glibc's malloc contend between the two threads (fewer
+    /// instructions per span, but 45% more CPU time).
     pub(crate) fn push(&self, span: SpanRecord) {
         let s = &*self.shared;
         let mut st = self.lock();
