@@ -1,6 +1,7 @@
 //! The limits every span is held to, whichever binding made it: how many events and links it
-//! keeps, how long a string value may be, and the check that lets a span's attributes skip
-//! the replace-by-key path when no key repeats.
+//! keeps, how long a string value may be, and the one pass over a span's attributes that lets
+//! them skip the replace-by-key path when no key repeats and the sanitizing one when no value
+//! needs it.
 
 use opentelemetry::{KeyValue, StringValue, Value};
 
@@ -56,61 +57,91 @@ fn cut_value(value: &mut Value, limit: usize) -> bool {
     }
 }
 
-/// Up to this many attributes, keys are compared pairwise (at most 28 comparisons, no
-/// table to clear).
-const PAIRWISE_MAX: usize = 8;
-
-/// Slots of the table [`has_duplicate_keys`] uses above [`PAIRWISE_MAX`]: on the stack, one
-/// byte each (an attribute's index + 1), at most half full.
+/// Slots of the table [`scan`] finds repeated keys with: on the stack, one byte each (an
+/// attribute's index + 1), at most half full.
 const SLOTS: usize = 256;
 
-/// Whether two attributes share a key (then the later one must replace the earlier). Linear in
-/// the count above [`PAIRWISE_MAX`]: each key is hashed once into an open-addressing table on
-/// the stack, and compared only with keys of the same slot chain. Past `SLOTS / 2` attributes
-/// (more than the default count limit), pairwise again.
-pub(crate) fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
-    if attrs.len() <= PAIRWISE_MAX || attrs.len() > SLOTS / 2 {
-        return attrs
-            .iter()
-            .enumerate()
-            .any(|(i, a)| attrs[..i].iter().any(|b| b.key == a.key));
-    }
+/// A key repeats in a span's attributes (then the later attribute must replace the earlier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Duplicate;
+
+/// One pass over a span's attributes, for the path that keeps them in place: finds whether a
+/// key repeats, and hands `fix` each attribute whose value may need the redaction hook (its key
+/// is routed, see [`crate::redact::may_route`]) or cutting to `value_limit` bytes; the others
+/// are not touched. Linear: each key is hashed once into an open-addressing table on the stack
+/// and compared only with keys of its slot chain (past `SLOTS / 2` attributes, more than the
+/// default count limit, pairwise).
+///
+/// On [`Duplicate`], the attributes before the repeat have been through `fix`: a caller that
+/// then sanitizes them all again must use an idempotent `fix` (redaction and cutting are).
+///
+/// Not inlined: in the span's start it would crowd out what is inlined there (the id draws).
+#[inline(never)]
+pub(crate) fn sanitize_in_place(
+    attrs: &mut [KeyValue],
+    value_limit: usize,
+    mut fix: impl FnMut(&mut KeyValue),
+) -> Result<(), Duplicate> {
+    let pairwise = attrs.len() > SLOTS / 2;
     let mut table = [0u8; SLOTS];
-    for (i, a) in attrs.iter().enumerate() {
-        let key = a.key.as_str();
-        let mut slot = slot_of(key);
-        loop {
-            match table[slot] {
-                0 => {
-                    // `i < SLOTS / 2`: fits in a byte.
-                    table[slot] = (i + 1) as u8;
-                    break;
+    for i in 0..attrs.len() {
+        let key = attrs[i].key.as_str();
+        if pairwise {
+            if attrs[..i].iter().any(|b| b.key.as_str() == key) {
+                return Err(Duplicate);
+            }
+        } else {
+            let mut slot = slot_of(key);
+            loop {
+                match table[slot] {
+                    0 => {
+                        // `i < SLOTS / 2`: fits in a byte.
+                        table[slot] = (i + 1) as u8;
+                        break;
+                    }
+                    j if attrs[usize::from(j) - 1].key.as_str() == key => return Err(Duplicate),
+                    _ => slot = (slot + 1) % SLOTS,
                 }
-                j if attrs[usize::from(j) - 1].key.as_str() == key => return true,
-                _ => slot = (slot + 1) % SLOTS,
             }
         }
+        let long = match &attrs[i].value {
+            Value::String(s) => s.as_str().len() > value_limit,
+            Value::Array(opentelemetry::Array::String(_)) => true,
+            _ => false,
+        };
+        if long || crate::redact::may_route(key) {
+            fix(&mut attrs[i]);
+        }
     }
-    false
+    Ok(())
 }
 
-/// A key's first slot: its length and its first and last eight bytes, mixed (keys differ there
-/// far more often than in the middle).
+/// A key's first slot: its length and its first and last bytes (up to eight of each, read
+/// as whole words), mixed. Keys differ at their ends far more often than in the middle.
 #[inline]
 fn slot_of(key: &str) -> usize {
     let b = key.as_bytes();
-    let word = |s: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..s.len()].copy_from_slice(s);
-        u64::from_le_bytes(w)
-    };
-    let (head, tail) = if b.len() <= 8 {
-        (word(b), 0)
+    let n = b.len();
+    let (head, tail) = if n >= 8 {
+        (word::<8>(&b[..8]), word::<8>(&b[n - 8..]))
+    } else if n >= 4 {
+        (word::<4>(&b[..4]), word::<4>(&b[n - 4..]))
+    } else if n > 0 {
+        let (x, y, z) = (b[0], b[n / 2], b[n - 1]);
+        (u64::from(x) | u64::from(y) << 8 | u64::from(z) << 16, 0)
     } else {
-        (word(&b[..8]), word(&b[b.len() - 8..]))
+        (0, 0)
     };
-    let h = (head ^ tail.rotate_left(29) ^ b.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (h >> 56) as usize % SLOTS
+}
+
+/// `N` bytes (4 or 8) as a little-endian word: one load.
+#[inline]
+fn word<const N: usize>(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..N].copy_from_slice(&b[..N]);
+    u64::from_le_bytes(w)
 }
 
 #[cfg(test)]
@@ -128,26 +159,19 @@ mod tests {
 
     #[test]
     fn duplicate_keys_found_at_every_count() {
-        for n in [
-            1,
-            2,
-            3,
-            PAIRWISE_MAX,
-            PAIRWISE_MAX + 1,
-            20,
-            SLOTS / 2,
-            SLOTS / 2 + 1,
-            300,
-        ] {
+        let dup = |attrs: &[KeyValue]| {
+            sanitize_in_place(&mut attrs.to_vec(), usize::MAX, |_| {}) == Err(Duplicate)
+        };
+        for n in [0, 1, 2, 3, 8, 9, 20, SLOTS / 2, SLOTS / 2 + 1, 300] {
             let mut attrs: Vec<KeyValue> =
                 (0..n).map(|i| KeyValue::new(format!("k{i}"), 1)).collect();
-            assert!(!has_duplicate_keys(&attrs), "{n} distinct keys");
+            assert!(!dup(&attrs), "{n} distinct keys");
             if n > 1 {
                 // A repeat at either end, and in the middle.
                 for (at, of) in [(n - 1, 0), (n / 2, n / 2 - 1), (n - 1, n - 2)] {
                     let saved = attrs[at].clone();
                     attrs[at] = KeyValue::new(attrs[of].key.clone(), 2);
-                    assert!(has_duplicate_keys(&attrs), "{n} keys, {at} repeats {of}");
+                    assert!(dup(&attrs), "{n} keys, {at} repeats {of}");
                     attrs[at] = saved;
                 }
             }
@@ -163,12 +187,46 @@ mod tests {
         assert!(attrs
             .iter()
             .all(|a| slot_of(a.key.as_str()) == slot_of(&attrs_key(0))));
-        assert!(!has_duplicate_keys(&attrs));
+        assert_eq!(sanitize_in_place(&mut attrs, usize::MAX, |_| {}), Ok(()));
         attrs.push(KeyValue::new(attrs_key(17), 2));
-        assert!(has_duplicate_keys(&attrs));
+        assert_eq!(
+            sanitize_in_place(&mut attrs, usize::MAX, |_| {}),
+            Err(Duplicate)
+        );
 
         fn attrs_key(i: usize) -> String {
             format!("service.{i:03}.attribute.name")
+        }
+    }
+
+    #[test]
+    fn only_values_that_may_need_work_are_handed_to_fix() {
+        // The keys handed to `fix`, or the duplicate.
+        let fixed = |attrs: &mut Vec<KeyValue>, limit| {
+            let mut keys = Vec::new();
+            sanitize_in_place(attrs, limit, |kv| keys.push(kv.key.to_string())).map(|()| keys)
+        };
+        let mut plain = vec![
+            KeyValue::new("order.id", 12345_i64),
+            KeyValue::new("store", "berlin-01"),
+            KeyValue::new("h", true),
+        ];
+        assert_eq!(fixed(&mut plain, 9), Ok(vec![]));
+        // A value over the limit; a string array (its items are checked by `fix`).
+        assert_eq!(fixed(&mut plain, 8), Ok(vec!["store".to_owned()]));
+        plain.push(KeyValue::new(
+            "tags",
+            Value::Array(opentelemetry::Array::String(vec!["x".into()])),
+        ));
+        assert_eq!(fixed(&mut plain, 9), Ok(vec!["tags".to_owned()]));
+        // A key the redaction hook rewrites, however short its value, among few keys or many.
+        for n in [3, 20, 200] {
+            let mut a: Vec<KeyValue> = (0..n).map(|i| KeyValue::new(format!("k{i}"), 1)).collect();
+            assert_eq!(fixed(&mut a, 9), Ok(vec![]), "{n}");
+            a.push(KeyValue::new("url.full", "x"));
+            assert_eq!(fixed(&mut a, 9), Ok(vec!["url.full".to_owned()]), "{n}");
+            a.push(KeyValue::new("k0", "y"));
+            assert_eq!(fixed(&mut a, 9), Err(Duplicate), "{n}");
         }
     }
 }

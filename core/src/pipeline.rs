@@ -248,9 +248,9 @@ impl Pipeline {
         links.links.push(link);
     }
 
-    pub(crate) fn on_end(&self, data: Box<SpanRecord>) {
+    pub(crate) fn on_end(&self, data: Box<SpanRecord>, nanos: u64) {
         if let Some(m) = &self.metrics {
-            m.record_span(&data);
+            m.record_span(&data, nanos);
         }
         self.processor.push(*data);
     }

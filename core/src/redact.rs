@@ -106,6 +106,62 @@ impl fmt::Debug for Policy {
     }
 }
 
+/// The attribute keys whose values [`Policy::attribute`] reads as URLs.
+const URL_KEYS: [&str; 5] = [
+    "url.full",
+    "http.url",
+    "url.original",
+    "http.target",
+    "db.connection_string",
+];
+/// ... as queries.
+const QUERY_KEYS: [&str; 2] = ["url.query", "http.query_string"];
+/// ... as bodies.
+const BODY_KEYS: [&str; 2] = ["http.request.body", "http.response.body"];
+/// ... as free text.
+const TEXT_KEYS: [&str; 2] = ["exception.message", "exception.stacktrace"];
+/// The prefixes of keys whose values [`Policy::attribute`] reads as the named header's.
+const HEADER_PREFIXES: [&str; 2] = ["http.request.header.", "http.response.header."];
+
+/// Indexed by a key's first byte modulo 32: bit `n` is set when a routed key (from the lists
+/// above) starting with a byte of that row is `n` bytes long (bit 63: 63 or more). Rows of
+/// other bytes are empty. A byte that shares a row with a routed key's (`D` with `d`) costs only
+/// the full check.
+const ROUTE_LENGTHS: [u64; 32] = {
+    let mut masks = [0u64; 32];
+    let lists: [&[&str]; 4] = [&URL_KEYS, &QUERY_KEYS, &BODY_KEYS, &TEXT_KEYS];
+    let mut l = 0;
+    while l < lists.len() {
+        let mut k = 0;
+        while k < lists[l].len() {
+            let key = lists[l][k].as_bytes();
+            let len = if key.len() < 63 { key.len() } else { 63 };
+            masks[(key[0] % 32) as usize] |= 1 << len;
+            k += 1;
+        }
+        l += 1;
+    }
+    // A header's key is its prefix and a name of at least one byte.
+    let mut p = 0;
+    while p < HEADER_PREFIXES.len() {
+        let prefix = HEADER_PREFIXES[p].as_bytes();
+        masks[(prefix[0] % 32) as usize] |= u64::MAX << (prefix.len() + 1);
+        p += 1;
+    }
+    masks
+};
+
+/// Whether [`Policy::attribute`] may rewrite the value of `key`: its first byte and length
+/// are those of a routed key. Most keys are ruled out by one table lookup, without comparing text.
+#[inline]
+pub(crate) fn may_route(key: &str) -> bool {
+    let b = key.as_bytes();
+    match b.first() {
+        Some(&first) => (ROUTE_LENGTHS[usize::from(first % 32)] >> b.len().min(63)) & 1 == 1,
+        None => false,
+    }
+}
+
 static BUILTIN: LazyLock<Policy> = LazyLock::new(|| Policy::from_names(DEFAULT_NAMES));
 
 impl Default for Policy {
@@ -307,35 +363,31 @@ impl Policy {
     ///   [`Policy::header_value`] of `<name>`
     /// - `exception.message`, `exception.stacktrace`: [`Policy::text`]
     ///
-    /// Inline, it only looks at the key's first byte, so most keys cost one compare.
+    /// Inline, it first asks [`may_route`], so most keys cost a table lookup.
     #[inline]
     pub(crate) fn attribute(&self, key: &str, value: &mut Value) -> bool {
-        match key.as_bytes().first() {
-            Some(b'u' | b'h' | b'd' | b'e') => self.routed_attribute(key, value),
-            _ => false,
-        }
+        may_route(key) && self.routed_attribute(key, value)
     }
 
     /// [`Policy::attribute`] for a key that may be routed.
     #[inline(never)]
     fn routed_attribute(&self, key: &str, value: &mut Value) -> bool {
-        match key {
-            "url.full" | "http.url" | "url.original" | "http.target" | "db.connection_string" => {
-                rewrite(value, |s| self.url(s))
-            }
-            "url.query" | "http.query_string" => rewrite(value, |s| self.query(s)),
-            "http.request.body" | "http.response.body" => rewrite(value, |s| {
+        if URL_KEYS.contains(&key) {
+            rewrite(value, |s| self.url(s))
+        } else if QUERY_KEYS.contains(&key) {
+            rewrite(value, |s| self.query(s))
+        } else if BODY_KEYS.contains(&key) {
+            rewrite(value, |s| {
                 let kind = sniff(s);
                 redact(s, |s, edits| self.body_edits(kind, s, 0, edits))
-            }),
-            "exception.message" | "exception.stacktrace" => rewrite(value, |s| self.text(s)),
-            _ => match key
-                .strip_prefix("http.request.header.")
-                .or_else(|| key.strip_prefix("http.response.header."))
-            {
+            })
+        } else if TEXT_KEYS.contains(&key) {
+            rewrite(value, |s| self.text(s))
+        } else {
+            match HEADER_PREFIXES.iter().find_map(|p| key.strip_prefix(p)) {
                 Some(name) => rewrite(value, |s| self.header_value(name, s)),
                 None => false,
-            },
+            }
         }
     }
 
@@ -2355,6 +2407,34 @@ mod tests {
                 p.attribute(key, &mut v);
             }
             let _ = split_userinfo(&s);
+        }
+    }
+
+    #[test]
+    fn the_routing_filter_passes_every_routed_key() {
+        let lists = [&URL_KEYS[..], &QUERY_KEYS, &BODY_KEYS, &TEXT_KEYS];
+        let headers = HEADER_PREFIXES
+            .iter()
+            .flat_map(|p| ["x", "authorization", &"x".repeat(80)].map(|name| format!("{p}{name}")));
+        for key in lists
+            .iter()
+            .flat_map(|l| l.iter().map(|k| k.to_string()))
+            .chain(headers)
+        {
+            assert!(may_route(&key), "{key}");
+        }
+        // What makes most keys cheap: ruled out without comparing text.
+        for key in [
+            "",
+            "url.scheme",
+            "http.request.method",
+            "http.route",
+            "http.request.header.",
+            "db.system.name",
+            "db.collection.name",
+            "order.id",
+        ] {
+            assert!(!may_route(key), "{key}");
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{Event, Link, SpanContext, SpanKind, Status};
 use opentelemetry::KeyValue;
@@ -296,15 +296,21 @@ impl Span {
         // Drop calls this too: an ended or non-recording span reads no clock.
         match std::mem::replace(&mut self.state, State::Done) {
             State::Recording(mut data, started, p) => {
-                let end = match time {
-                    Some(t) => t,
+                // The end, and the duration for the metrics: from the counter when the start
+                // was read from it, else from the two wall-clock times.
+                let (end, nanos) = match time {
                     None if started.is_ticks() => {
-                        started.advance(data.start_time, crate::platform::stamp())
+                        let nanos = started.nanos_until(crate::platform::stamp());
+                        (data.start_time + Duration::from_nanos(nanos), nanos)
                     }
-                    None => crate::platform::now(),
+                    t => {
+                        let end = t.unwrap_or_else(crate::platform::now).max(data.start_time);
+                        let d = end.duration_since(data.start_time).unwrap_or_default();
+                        (end, d.as_nanos() as u64)
+                    }
                 };
-                data.end_time = end.max(data.start_time);
-                p.on_end(data);
+                data.end_time = end;
+                p.on_end(data, nanos);
             }
             State::Measured(only) => {
                 only.record(time.map_or_else(crate::platform::stamp, Stamp::at));

@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::export::{BatchProcessor, Export, ExporterFactory, ShutdownReport};
 use crate::health::{Counters, Health};
-use crate::limits::has_duplicate_keys;
+use crate::limits::sanitize_in_place;
 use crate::metrics::{MetricsOnly, MetricsSnapshot};
 use crate::pipeline::Pipeline;
 use crate::platform::Stamp;
@@ -265,10 +265,10 @@ impl Tracing {
             return Span::non_recording(sc, cx);
         }
 
-        let trace_id = parent
-            .map(SpanContext::trace_id)
-            .unwrap_or_else(crate::platform::trace_id);
-        let span_id = crate::platform::span_id();
+        let (trace_id, span_id) = match parent {
+            Some(p) => (p.trace_id(), crate::platform::span_id()),
+            None => crate::platform::ids(),
+        };
         let trace_state = parent
             .map(|s| s.trace_state().clone())
             .unwrap_or(TraceState::NONE);
@@ -308,26 +308,26 @@ impl Tracing {
 
         Counters::add(&p.counters.app.started, 1);
         let mut dropped = 0;
-        let attrs = match cx.correlation() {
-            // The common case: the builder's vector becomes the span's, no copy.
-            None if attributes.len() <= p.count_limit && !has_duplicate_keys(attributes) => {
-                for kv in attributes.iter_mut() {
-                    p.sanitize(kv);
+        let correlation = cx.correlation();
+        // The common case: the builder's vector becomes the span's, no copy.
+        let fits = correlation.is_none() && attributes.len() <= p.count_limit;
+        let attrs =
+            match fits.then(|| sanitize_in_place(attributes, p.value_limit, |kv| p.sanitize(kv))) {
+                Some(Ok(())) => std::mem::take(attributes),
+                // A repeated key or correlation attributes: attribute by attribute (sanitizing
+                // again is idempotent).
+                _ => {
+                    let extra = correlation.map_or(0, |c| c.attributes().len());
+                    let mut attrs = Vec::with_capacity(attributes.len() + extra);
+                    for kv in correlation.into_iter().flat_map(|c| c.attributes()) {
+                        p.push_attribute(&mut attrs, &mut dropped, kv.clone());
+                    }
+                    for kv in attributes.drain(..) {
+                        p.push_attribute(&mut attrs, &mut dropped, kv);
+                    }
+                    attrs
                 }
-                std::mem::take(attributes)
-            }
-            correlation => {
-                let extra = correlation.map_or(0, |c| c.attributes().len());
-                let mut attrs = Vec::with_capacity(attributes.len() + extra);
-                for kv in correlation.into_iter().flat_map(|c| c.attributes()) {
-                    p.push_attribute(&mut attrs, &mut dropped, kv.clone());
-                }
-                for kv in attributes.drain(..) {
-                    p.push_attribute(&mut attrs, &mut dropped, kv);
-                }
-                attrs
-            }
-        };
+            };
         let (start, started) = match start_time {
             Some(t) => (t, Stamp::at(t)),
             None => {

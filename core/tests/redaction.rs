@@ -85,6 +85,56 @@ fn a_requests_secrets_are_redacted_in_every_attribute() {
     assert_eq!(t.health().counts.attributes_redacted, 6);
 }
 
+#[test]
+fn start_attributes_are_redacted_and_cut_once_when_a_key_repeats() {
+    // The repeat comes after the secrets and the long value: they are sanitized on the way to
+    // it and again on the replace-by-key path, and counted once.
+    let c = Collect::default();
+    let config = TracingConfig {
+        attribute_value_length_limit: 40,
+        ..TracingConfig::default()
+    };
+    let t = Tracing::with_exporter(config, c.clone()).unwrap();
+    let mut span = t
+        .span("GET /")
+        .attributes([
+            KeyValue::new("url.full", "https://shop.example/a?token=S3CR3T-1"),
+            KeyValue::new("http.request.header.authorization", "Bearer S3CR3T-2"),
+            KeyValue::new("note", "x".repeat(100)),
+            KeyValue::new("store", "berlin-01"),
+            KeyValue::new("store", "hamburg-02"),
+        ])
+        .start();
+    span.end();
+    t.force_flush(Duration::from_secs(5)).unwrap();
+    let spans = c.0.lock().unwrap();
+    let attrs: Vec<(String, String)> = spans[0]
+        .attributes
+        .iter()
+        .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+        .collect();
+    for (k, v) in &attrs {
+        assert_clean(k, v);
+    }
+    let keys: Vec<&str> = attrs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "url.full",
+            "http.request.header.authorization",
+            "note",
+            "store"
+        ]
+    );
+    assert_eq!(attrs[2].1.len(), 40);
+    assert_eq!(attrs[3].1, "hamburg-02", "the later value wins");
+    let counts = t.health().counts;
+    assert_eq!(
+        (counts.attributes_redacted, counts.attributes_truncated),
+        (2, 1)
+    );
+}
+
 /// A server that answers every request with `503` and records the request heads.
 fn refusing_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

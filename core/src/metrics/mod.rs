@@ -567,12 +567,10 @@ impl SpanMetrics {
         m
     }
 
-    /// Counts a recorded span (at its end).
-    pub(crate) fn record_span(self: &Arc<Self>, data: &crate::record::SpanRecord) {
+    /// Counts a recorded span at its end, `nanos` long.
+    pub(crate) fn record_span(self: &Arc<Self>, data: &crate::record::SpanRecord, nanos: u64) {
         let hints = Hints::from_attributes(&data.span_kind, &data.attributes);
         let (ki, si) = (kind_index(&data.span_kind), status_index(&data.status));
-        let nanos =
-            (data.end_time.duration_since(data.start_time)).map_or(0, |d| d.as_nanos() as u64);
         // The common span: through this thread's shard, no lock.
         if let Some(k) = StaticName::of(&data.name, ki, si, &hints) {
             if local::record(self.id, || Some(self.clone()), &data.name, k, nanos) {

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 pub(crate) mod fork;
 mod random;
-pub(crate) use random::{epoch as fork_epoch, random_u64, span_id, trace_id};
+pub(crate) use random::{epoch as fork_epoch, ids, random_u64, span_id};
 
 /// Wall-clock now, with the best precision the platform offers.
 #[cfg(not(all(target_arch = "wasm32", not(target_os = "wasi"))))]
@@ -90,13 +90,8 @@ impl Stamp {
         end.unix_nanos().saturating_sub(self.unix_nanos())
     }
 
-    /// `start` moved on by the time from `self` to `end`: a span's end time, from its start
-    /// time and two stamps, without a second wall-clock read.
-    pub(crate) fn advance(self, start: SystemTime, end: Stamp) -> SystemTime {
-        start + std::time::Duration::from_nanos(self.nanos_until(end))
-    }
-
-    /// Whether this stamp came from the counter (then [`Stamp::advance`] saves a clock read).
+    /// Whether this stamp came from the counter (then a span's end time is its start time moved
+    /// on by [`Stamp::nanos_until`], with no wall-clock read).
     pub(crate) fn is_ticks(self) -> bool {
         self.0 & TICKS != 0
     }
@@ -404,7 +399,7 @@ mod tests {
             close(s0.nanos_until(Stamp::at(w1)), wall, slack),
             "counter start, wall end"
         );
-        let end = s0.advance(w0, s1);
+        let end = w0 + Duration::from_nanos(s0.nanos_until(s1));
         assert!(
             close(unix_nanos(end), unix_nanos(w1), slack),
             "end time from stamps"

@@ -71,33 +71,50 @@ pub(crate) fn epoch() -> u64 {
     super::fork::epoch()
 }
 
+/// `N` draws from this thread's generator, through one access to it.
+#[inline]
+fn draws<const N: usize>() -> [u64; N] {
+    let epoch = epoch();
+    let fill = |rng: &mut Xoshiro| {
+        let mut out = [0; N];
+        for v in &mut out {
+            *v = rng.next();
+        }
+        out
+    };
+    RNG.try_with(|cell| {
+        let mut rng = match cell.get() {
+            Some((e, rng)) if e == epoch => rng,
+            _ => seed(),
+        };
+        let out = fill(&mut rng);
+        cell.set(Some((epoch, rng)));
+        out
+    })
+    // A thread whose thread-locals are torn down draws from a fresh generator.
+    .unwrap_or_else(|_| fill(&mut seed()))
+}
+
+/// A generator for this thread: its first, or its first since a fork.
+#[cold]
+fn seed() -> Xoshiro {
+    #[cfg(unix)]
+    super::fork::install();
+    Xoshiro::seeded()
+}
+
 /// 64 random bits from this thread's generator.
 #[inline]
 pub(crate) fn random_u64() -> u64 {
-    let epoch = epoch();
-    let draw = |cell: &Cell<Option<(u64, Xoshiro)>>| {
-        let mut rng = match cell.get() {
-            Some((e, rng)) if e == epoch => rng,
-            _ => {
-                #[cfg(unix)]
-                super::fork::install();
-                Xoshiro::seeded()
-            }
-        };
-        let v = rng.next();
-        cell.set(Some((epoch, rng)));
-        v
-    };
-    // A thread whose thread-locals are torn down draws from a fresh generator.
-    RNG.try_with(draw)
-        .unwrap_or_else(|_| draw(&Cell::new(None)))
+    draws::<1>()[0]
 }
 
 /// A random, valid (non-zero) trace id.
 #[inline]
 pub(crate) fn trace_id() -> TraceId {
     loop {
-        let id = (u128::from(random_u64()) << 64) | u128::from(random_u64());
+        let [hi, lo] = draws::<2>();
+        let id = (u128::from(hi) << 64) | u128::from(lo);
         if id != 0 {
             return TraceId::from(id);
         }
@@ -112,6 +129,18 @@ pub(crate) fn span_id() -> SpanId {
         if id != 0 {
             return SpanId::from(id);
         }
+    }
+}
+
+/// A root span's ids, valid (non-zero), drawn together: one access to the generator.
+#[inline]
+pub(crate) fn ids() -> (TraceId, SpanId) {
+    match draws::<3>() {
+        [hi, lo, span] if (hi | lo) != 0 && span != 0 => (
+            TraceId::from((u128::from(hi) << 64) | u128::from(lo)),
+            SpanId::from(span),
+        ),
+        _ => (trace_id(), span_id()),
     }
 }
 
@@ -137,5 +166,8 @@ mod tests {
         assert_eq!(a.len(), 10_000);
         assert!(!a.contains(&SpanId::INVALID));
         assert_ne!(trace_id(), trace_id());
+        let (t, s) = ids();
+        assert!(t != TraceId::INVALID && s != SpanId::INVALID);
+        assert_ne!(ids().0, t);
     }
 }
