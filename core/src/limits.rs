@@ -57,13 +57,16 @@ fn cut_value(value: &mut Value, limit: usize) -> bool {
     }
 }
 
-/// Slots of the table [`scan`] finds repeated keys with: on the stack, one byte each (an
+/// Slots of the table [`sanitize_in_place`] finds repeated keys with: on the stack, one byte each (an
 /// attribute's index + 1), at most half full.
 const SLOTS: usize = 256;
 
-/// A key repeats in a span's attributes (then the later attribute must replace the earlier).
+/// A key repeats in a span's attributes (then the later attribute must replace the earlier):
+/// first at index `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Duplicate;
+pub(crate) struct Duplicate {
+    pub(crate) at: usize,
+}
 
 /// One pass over a span's attributes, for the path that keeps them in place: finds whether a
 /// key repeats, and hands `fix` each attribute whose value may need the redaction hook (its key
@@ -72,8 +75,9 @@ pub(crate) struct Duplicate;
 /// and compared only with keys of its slot chain (past `SLOTS / 2` attributes, more than the
 /// default count limit, pairwise).
 ///
-/// On [`Duplicate`], the attributes before the repeat have been through `fix`: a caller that
-/// then sanitizes them all again must use an idempotent `fix` (redaction and cutting are).
+/// On [`Duplicate`], the attributes before the repeat (their keys distinct) have been through
+/// `fix` and the others not: a caller must not fix the first ones again (redacting, then
+/// cutting, then redacting again is not idempotent: a cut can end inside `REDACTED`).
 ///
 /// Not inlined: in the span's start it would crowd out what is inlined there (the id draws).
 #[inline(never)]
@@ -88,7 +92,7 @@ pub(crate) fn sanitize_in_place(
         let key = attrs[i].key.as_str();
         if pairwise {
             if attrs[..i].iter().any(|b| b.key.as_str() == key) {
-                return Err(Duplicate);
+                return Err(Duplicate { at: i });
             }
         } else {
             let mut slot = slot_of(key);
@@ -99,7 +103,9 @@ pub(crate) fn sanitize_in_place(
                         table[slot] = (i + 1) as u8;
                         break;
                     }
-                    j if attrs[usize::from(j) - 1].key.as_str() == key => return Err(Duplicate),
+                    j if attrs[usize::from(j) - 1].key.as_str() == key => {
+                        return Err(Duplicate { at: i })
+                    }
                     _ => slot = (slot + 1) % SLOTS,
                 }
             }
@@ -159,19 +165,22 @@ mod tests {
 
     #[test]
     fn duplicate_keys_found_at_every_count() {
+        // Where the first repeat is, if any.
         let dup = |attrs: &[KeyValue]| {
-            sanitize_in_place(&mut attrs.to_vec(), usize::MAX, |_| {}) == Err(Duplicate)
+            sanitize_in_place(&mut attrs.to_vec(), usize::MAX, |_| {})
+                .err()
+                .map(|d| d.at)
         };
         for n in [0, 1, 2, 3, 8, 9, 20, SLOTS / 2, SLOTS / 2 + 1, 300] {
             let mut attrs: Vec<KeyValue> =
                 (0..n).map(|i| KeyValue::new(format!("k{i}"), 1)).collect();
-            assert!(!dup(&attrs), "{n} distinct keys");
+            assert_eq!(dup(&attrs), None, "{n} distinct keys");
             if n > 1 {
                 // A repeat at either end, and in the middle.
                 for (at, of) in [(n - 1, 0), (n / 2, n / 2 - 1), (n - 1, n - 2)] {
                     let saved = attrs[at].clone();
                     attrs[at] = KeyValue::new(attrs[of].key.clone(), 2);
-                    assert!(dup(&attrs), "{n} keys, {at} repeats {of}");
+                    assert_eq!(dup(&attrs), Some(at), "{n} keys, {at} repeats {of}");
                     attrs[at] = saved;
                 }
             }
@@ -191,7 +200,7 @@ mod tests {
         attrs.push(KeyValue::new(attrs_key(17), 2));
         assert_eq!(
             sanitize_in_place(&mut attrs, usize::MAX, |_| {}),
-            Err(Duplicate)
+            Err(Duplicate { at: 40 })
         );
 
         fn attrs_key(i: usize) -> String {
@@ -226,7 +235,7 @@ mod tests {
             a.push(KeyValue::new("url.full", "x"));
             assert_eq!(fixed(&mut a, 9), Ok(vec!["url.full".to_owned()]), "{n}");
             a.push(KeyValue::new("k0", "y"));
-            assert_eq!(fixed(&mut a, 9), Err(Duplicate), "{n}");
+            assert_eq!(fixed(&mut a, 9), Err(Duplicate { at: n + 1 }), "{n}");
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::export::{BatchProcessor, Export, ExporterFactory, ShutdownReport};
 use crate::health::{Counters, Health};
-use crate::limits::sanitize_in_place;
+use crate::limits::{sanitize_in_place, Duplicate};
 use crate::metrics::{MetricsOnly, MetricsSnapshot};
 use crate::pipeline::Pipeline;
 use crate::platform::Stamp;
@@ -311,23 +311,33 @@ impl Tracing {
         let correlation = cx.correlation();
         // The common case: the builder's vector becomes the span's, no copy.
         let fits = correlation.is_none() && attributes.len() <= p.count_limit;
-        let attrs =
-            match fits.then(|| sanitize_in_place(attributes, p.value_limit, |kv| p.sanitize(kv))) {
-                Some(Ok(())) => std::mem::take(attributes),
-                // A repeated key or correlation attributes: attribute by attribute (sanitizing
-                // again is idempotent).
-                _ => {
-                    let extra = correlation.map_or(0, |c| c.attributes().len());
-                    let mut attrs = Vec::with_capacity(attributes.len() + extra);
-                    for kv in correlation.into_iter().flat_map(|c| c.attributes()) {
-                        p.push_attribute(&mut attrs, &mut dropped, kv.clone());
-                    }
-                    for kv in attributes.drain(..) {
-                        p.push_attribute(&mut attrs, &mut dropped, kv);
-                    }
-                    attrs
+        let sanitized =
+            fits.then(|| sanitize_in_place(attributes, p.value_limit, |kv| p.sanitize(kv)));
+        let attrs = match sanitized {
+            Some(Ok(())) => std::mem::take(attributes),
+            // A repeated key: the attributes before it are sanitized and their keys distinct;
+            // the others go in by key.
+            Some(Err(Duplicate { at })) => {
+                let rest = attributes.split_off(at);
+                let mut attrs = std::mem::take(attributes);
+                for kv in rest {
+                    p.push_attribute(&mut attrs, &mut dropped, kv);
                 }
-            };
+                attrs
+            }
+            // Correlation attributes first, then the span's, by key.
+            None => {
+                let extra = correlation.map_or(0, |c| c.attributes().len());
+                let mut attrs = Vec::with_capacity(attributes.len() + extra);
+                for kv in correlation.into_iter().flat_map(|c| c.attributes()) {
+                    p.push_attribute(&mut attrs, &mut dropped, kv.clone());
+                }
+                for kv in attributes.drain(..) {
+                    p.push_attribute(&mut attrs, &mut dropped, kv);
+                }
+                attrs
+            }
+        };
         let (start, started) = match start_time {
             Some(t) => (t, Stamp::at(t)),
             None => {

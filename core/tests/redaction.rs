@@ -87,11 +87,12 @@ fn a_requests_secrets_are_redacted_in_every_attribute() {
 
 #[test]
 fn start_attributes_are_redacted_and_cut_once_when_a_key_repeats() {
-    // The repeat comes after the secrets and the long value: they are sanitized on the way to
-    // it and again on the replace-by-key path, and counted once.
+    // The repeat comes after the secrets and the long values, which are sanitized on the way
+    // to it: they must not be again (the URL is cut inside `REDACTED`, which a second
+    // redaction would not recognise) nor counted twice.
     let c = Collect::default();
     let config = TracingConfig {
-        attribute_value_length_limit: 40,
+        attribute_value_length_limit: 32,
         ..TracingConfig::default()
     };
     let t = Tracing::with_exporter(config, c.clone()).unwrap();
@@ -103,6 +104,7 @@ fn start_attributes_are_redacted_and_cut_once_when_a_key_repeats() {
             KeyValue::new("note", "x".repeat(100)),
             KeyValue::new("store", "berlin-01"),
             KeyValue::new("store", "hamburg-02"),
+            KeyValue::new("url.query", "page=2&sig=S3CR3T-3"),
         ])
         .start();
     span.end();
@@ -123,15 +125,18 @@ fn start_attributes_are_redacted_and_cut_once_when_a_key_repeats() {
             "url.full",
             "http.request.header.authorization",
             "note",
-            "store"
+            "store",
+            "url.query"
         ]
     );
-    assert_eq!(attrs[2].1.len(), 40);
+    assert_eq!(attrs[0].1, "https://shop.example/a?token=RED");
+    assert_eq!(attrs[2].1.len(), 32);
     assert_eq!(attrs[3].1, "hamburg-02", "the later value wins");
+    assert_eq!(attrs[4].1, "page=2&sig=REDACTED");
     let counts = t.health().counts;
     assert_eq!(
         (counts.attributes_redacted, counts.attributes_truncated),
-        (2, 1)
+        (3, 2)
     );
 }
 
