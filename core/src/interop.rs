@@ -96,8 +96,19 @@ pub fn correlation_shape(c: Option<&Correlation>) -> Option<CorrelationShape> {
         id: Some(c.id().to_owned()),
         user_id: c.user_id().map(str::to_owned),
         operation: c.operation().map(str::to_owned),
-        fields: c.fields().iter().cloned().collect(),
+        fields: map_of(c.fields().iter().cloned()),
     })
+}
+
+/// A map of pairs, inserted one by one (a later key replaces an earlier one, as `collect`
+/// would): `collect` sorts them first, one more instance of the standard library's sort in the
+/// browser build (see `crate::sort`).
+fn map_of(pairs: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for (k, v) in pairs {
+        map.insert(k, v);
+    }
+    map
 }
 
 /// A context in the vectors' shape.
@@ -115,7 +126,7 @@ pub fn context_shape(cx: &Context) -> ContextShape {
                 .map(|h| h.into_owned())
                 .unwrap_or_default(),
         }),
-        baggage: cx.baggage().iter().cloned().collect(),
+        baggage: map_of(cx.baggage().iter().cloned()),
         correlation: correlation_shape(cx.correlation()),
     }
 }

@@ -30,6 +30,7 @@ pub mod redact;
 mod resource;
 mod sampling;
 mod scope;
+mod sort;
 pub mod span;
 mod tracing;
 

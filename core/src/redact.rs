@@ -214,7 +214,7 @@ impl Policy {
         }
         // Valid names are ASCII and not empty; at most MAX_NAMES + DEFAULT_NAMES.len() of them.
         let last = |n: &str| usize::from(n.as_bytes()[n.len() - 1] & 0x7f);
-        normal.sort_by_key(|n| last(n));
+        crate::sort::sort_by_key(&mut normal, |n| last(n));
         let mut by_last = [0u16; 129];
         for n in &normal {
             by_last[last(n) + 1] += 1;
@@ -1349,7 +1349,7 @@ fn apply(s: &str, mut edits: Vec<Edit>) -> Cow<'_, str> {
     if edits.is_empty() {
         return Cow::Borrowed(s);
     }
-    edits.sort_by_key(|e| (e.start, e.end));
+    crate::sort::sort_by_key(&mut edits, |e| (e.start, e.end));
     let mut merged: Vec<Edit> = Vec::with_capacity(edits.len());
     for e in edits {
         match merged.last_mut() {

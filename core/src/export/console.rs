@@ -169,7 +169,9 @@ pub fn render_tree(spans: &[SpanData], style: TreeStyle) -> String {
             .copied()
             .filter(|s| !ids.contains(&s.parent_span_id))
             .collect();
-        roots.sort_by(|a, b| (a.start_time, &a.name).cmp(&(b.start_time, &b.name)));
+        crate::sort::sort_by(&mut roots, |a, b| {
+            (a.start_time, &a.name).cmp(&(b.start_time, &b.name))
+        });
         match style {
             TreeStyle::Timed => {
                 let _ = writeln!(out, "trace {trace}");
@@ -210,7 +212,7 @@ fn render_node(
         .map(|kv| (kv.key.to_string(), value_text(&kv.value)))
         .collect();
     if style == TreeStyle::Golden {
-        attrs.sort();
+        crate::sort::sort(&mut attrs);
     }
     let attrs: Vec<String> = attrs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     match style {
@@ -263,7 +265,9 @@ fn render_node(
         .copied()
         .filter(|c| c.parent_span_id == span.span_context.span_id())
         .collect();
-    children.sort_by(|a, b| (a.start_time, &a.name).cmp(&(b.start_time, &b.name)));
+    crate::sort::sort_by(&mut children, |a, b| {
+        (a.start_time, &a.name).cmp(&(b.start_time, &b.name))
+    });
     for c in children {
         render_node(out, c, Some(span), all, depth + 1, style);
     }

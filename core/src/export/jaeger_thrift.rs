@@ -270,7 +270,7 @@ impl Process {
                 tags.push((k.to_string(), tag_value(v)));
             }
         }
-        tags.sort_by(|a, b| a.0.cmp(&b.0));
+        crate::sort::sort_by(&mut tags, |a, b| a.0.cmp(&b.0));
         Process { service_name, tags }
     }
 }

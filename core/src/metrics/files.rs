@@ -273,7 +273,7 @@ pub(crate) fn merge(into: &mut MetricsSnapshot, other: &MetricsSnapshot) -> Resu
     }
     if !added.is_empty() {
         into.series.extend(added);
-        into.series.sort_by(|a, b| a.0.cmp(&b.0));
+        crate::sort::sort_by(&mut into.series, |a, b| a.0.cmp(&b.0));
     }
     into.sampled += other.sampled;
     into.sampled_out += other.sampled_out;

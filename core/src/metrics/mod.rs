@@ -765,7 +765,7 @@ impl SpanMetrics {
             // Read under the lock: consistent with the overflow series' counts.
             (t.series.clone(), self.overflowed())
         };
-        series.sort_by(|a, b| a.0.cmp(&b.0));
+        crate::sort::sort_by(&mut series, |a, b| a.0.cmp(&b.0));
         MetricsSnapshot {
             service_name: self.service_name.clone(),
             buckets_ms: self.buckets_ms.to_vec(),

@@ -136,7 +136,7 @@ mod imp {
         let mut all = lock(&STATICS);
         if !all.iter().any(|(r, _)| *r == rank) {
             all.push((rank, hold));
-            all.sort_by_key(|(r, _)| *r);
+            crate::sort::sort_by_key(&mut all, |(r, _)| *r);
         }
     }
 

@@ -92,7 +92,7 @@ pub(super) fn extract(carrier: &dyn Carrier) -> Extracted {
             (!name.is_empty()).then(|| name.to_owned())
         })
         .collect();
-    names.sort();
+    crate::sort::sort(&mut names);
     names.dedup();
     // Far past the limits before decoding anything (180 headers of a megabyte each): all out.
     let raw: usize = names

@@ -51,7 +51,7 @@ where
 {
     let mut found: Vec<(&String, &String)> =
         iter.filter(|(k, _)| k.eq_ignore_ascii_case(key)).collect();
-    found.sort_by(|a, b| (a.0 != key, a.0).cmp(&(b.0 != key, b.0)));
+    crate::sort::sort_by(&mut found, |a, b| (a.0 != key, a.0).cmp(&(b.0 != key, b.0)));
     found.into_iter().map(|(_, v)| v.as_str()).collect()
 }
 
