@@ -31,6 +31,12 @@ impl Scope {
     /// The scope named `name`, at `version`, with `schema_url` (the same one for the same
     /// three).
     pub fn new(name: &str, version: Option<&str>, schema_url: Option<&str>) -> Scope {
+        // crosstrace's own, asked for by name (a tracer named after it): the same pointer, as
+        // for every other scope (exporters group spans by it).
+        if name == SCOPE_NAME && version == Some(env!("CARGO_PKG_VERSION")) && schema_url.is_none()
+        {
+            return Scope::crosstrace();
+        }
         let key: ScopeKey = (
             name.to_owned(),
             version.map(str::to_owned),

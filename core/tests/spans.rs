@@ -812,6 +812,12 @@ fn tracers_scopes_are_kept_per_span_and_interned() {
     );
     let other = Scope::new("orders", Some("1.3.0"), None);
     assert_ne!(orders, other);
+    // crosstrace's own scope asked for by name is the same one too.
+    let own = Scope::new("crosstrace", Some(env!("CARGO_PKG_VERSION")), None);
+    assert!(std::ptr::eq(
+        own.instrumentation_scope(),
+        Scope::crosstrace().instrumentation_scope()
+    ));
     t.span("builder").scope(orders).start().end();
     t.start_now_in(other, None, "now".into(), SpanKind::Client, Vec::new())
         .end();

@@ -427,6 +427,15 @@ fn put_scope(buf: &mut Vec<u8>, s: &InstrumentationScope) {
     );
 }
 
+/// Whether two scopes are equal, their attributes compared in order (scopes with the same
+/// attributes in another order are told apart: each gets a ScopeSpans, which is valid).
+fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+    a.name() == b.name()
+        && a.version() == b.version()
+        && a.schema_url() == b.schema_url()
+        && a.attributes().eq(b.attributes())
+}
+
 /// The `ExportTraceServiceRequest` of `spans` under `resource`: one ResourceSpans, a
 /// ScopeSpans per instrumentation scope in order of first appearance, spans in batch order.
 pub(crate) fn encode(spans: &[SpanRecord], resource: &Resource) -> Vec<u8> {
@@ -434,13 +443,13 @@ pub(crate) fn encode(spans: &[SpanRecord], resource: &Resource) -> Vec<u8> {
     let mut groups: Vec<(&InstrumentationScope, Vec<usize>)> = Vec::new();
     for (i, s) in spans.iter().enumerate() {
         let scope = s.instrumentation_scope;
-        // Scopes are interned: one scope, one pointer. (A record made by hand with an equal
-        // scope behind another pointer gets a ScopeSpans of its own: valid, if not merged.
-        // Comparing by value would sort both scopes' attributes: 10 KiB of the browser build.)
+        // Scopes are interned: one scope, one pointer, but a record made by hand may hold an
+        // equal scope elsewhere. Compared field by field, attributes in order: the scope's
+        // `==` sorts both attribute lists (10 KiB of the browser build).
         match groups
             .iter_mut()
             .rev()
-            .find(|(g, _)| std::ptr::eq(*g, scope))
+            .find(|(g, _)| std::ptr::eq(*g, scope) || same_scope(g, scope))
         {
             Some((_, members)) => members.push(i),
             None => groups.push((scope, vec![i])),
@@ -643,6 +652,15 @@ mod tests {
                     spans[1].clone(),
                     spans[2].clone(),
                 ],
+                &resource,
+            ),
+            (
+                // An equal scope behind another pointer (a record made by hand): one group.
+                vec![spans[2].clone(), {
+                    let mut s = spans[2].clone();
+                    s.instrumentation_scope = Box::leak(Box::new(s.instrumentation_scope.clone()));
+                    s
+                }],
                 &resource,
             ),
         ] {
