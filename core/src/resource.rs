@@ -144,7 +144,9 @@ pub(crate) fn build(c: &TracingConfig) -> Resource {
 
 /// `resource` as this process exports it: when it was built in a process this one was forked
 /// from, with this process's `service.instance.id` in place of that process's (an id set in
-/// `OTEL_RESOURCE_ATTRIBUTES` is kept). The exporters a forked child builds use it.
+/// `OTEL_RESOURCE_ATTRIBUTES` is kept). The exporters a forked child builds use it (natively:
+/// without the `native` feature no exporter is built).
+#[cfg_attr(not(feature = "native"), allow(dead_code))]
 pub(crate) fn in_this_process(resource: &Resource) -> Cow<'_, Resource> {
     let ours = instance_id();
     let ancestors = lock(&INSTANCE)
@@ -155,6 +157,7 @@ pub(crate) fn in_this_process(resource: &Resource) -> Cow<'_, Resource> {
 }
 
 /// `resource` with `ours` as `service.instance.id` when its id is one of `ancestors`.
+#[cfg_attr(not(feature = "native"), allow(dead_code))]
 fn with_instance_id<'a>(
     resource: &'a Resource,
     ours: &str,

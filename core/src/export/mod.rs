@@ -215,14 +215,7 @@ pub(crate) fn build_exporter(
         message: e.to_string(),
     })?;
     match route {
-        wire::Route::Console => {
-            let resource = resource.clone();
-            Ok(std::sync::Arc::new(move || {
-                let mut e = ConsoleExporter::stderr();
-                e.set_resource(&crate::resource::in_this_process(&resource));
-                Ok(Box::new(Sdk(e)) as Box<dyn Export>)
-            }))
-        }
+        wire::Route::Console => Ok(console_factory(resource)),
         wire::Route::Discard => Ok(std::sync::Arc::new(|| {
             Ok(Box::new(NoneExporter) as Box<dyn Export>)
         })),
@@ -266,6 +259,25 @@ fn native_factory(
             wire,
         )?) as Box<dyn Export>)
     }))
+}
+
+/// The console exporter, made in the export thread.
+#[cfg(feature = "native")]
+fn console_factory(resource: &Resource) -> ExporterFactory {
+    let resource = resource.clone();
+    std::sync::Arc::new(move || {
+        let mut e = ConsoleExporter::stderr();
+        e.set_resource(&crate::resource::in_this_process(&resource));
+        Ok(Box::new(Sdk(e)) as Box<dyn Export>)
+    })
+}
+
+/// Without the `native` feature, as [`native_factory`]: the host prints the span trees itself
+/// (the wasm binding, with [`render_tree`] and `console.log`). Not compiling the SDK-exporter
+/// path there keeps 6 KiB out of the browser build.
+#[cfg(not(feature = "native"))]
+fn console_factory(_resource: &Resource) -> ExporterFactory {
+    std::sync::Arc::new(|| Ok(Box::new(NoneExporter) as Box<dyn Export>))
 }
 
 /// Without the `native` feature there is no export thread and no network transport: the host
