@@ -57,8 +57,8 @@ fn cut_value(value: &mut Value, limit: usize) -> bool {
     }
 }
 
-/// Slots of the table [`sanitize_in_place`] finds repeated keys with: on the stack, one byte each (an
-/// attribute's index + 1), at most half full.
+/// Slots of the table [`sanitize_in_place`] finds repeated keys with: on the stack, one byte
+/// each (an attribute's index + 1), at most half full.
 const SLOTS: usize = 256;
 
 /// A key repeats in a span's attributes (then the later attribute must replace the earlier):
