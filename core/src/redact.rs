@@ -152,7 +152,8 @@ const ROUTE_LENGTHS: [u64; 32] = {
 };
 
 /// Whether [`Policy::attribute`] may rewrite the value of `key`: its first byte and length
-/// are those of a routed key. Most keys are ruled out by one table lookup, without comparing text.
+/// are those of a routed key. Most keys are ruled out by one table lookup, without comparing
+/// text.
 #[inline]
 pub(crate) fn may_route(key: &str) -> bool {
     let b = key.as_bytes();
