@@ -100,14 +100,12 @@ pub fn correlation_shape(c: Option<&Correlation>) -> Option<CorrelationShape> {
     })
 }
 
-/// A map of pairs, inserted one by one (a later key replaces an earlier one, as `collect`
-/// would): `collect` sorts them first, one more instance of the standard library's sort in the
-/// browser build (see `crate::sort`).
+/// A map of pairs, inserted one by one by `extend` (a later key replaces an earlier one, as
+/// with `collect`, which sorts them first: one more instance of the standard library's sort in
+/// the browser build, see `crate::sort`).
 fn map_of(pairs: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
-    for (k, v) in pairs {
-        map.insert(k, v);
-    }
+    map.extend(pairs);
     map
 }
 

@@ -15,9 +15,16 @@ pub const MAX_LINKS_PER_SPAN: usize = 128;
 /// Truncates a string value to at most `limit` bytes on a char boundary; `true` if cut.
 #[inline]
 pub(crate) fn truncate_value(value: &mut Value, limit: usize) -> bool {
+    may_truncate(value, limit) && cut_value(value, limit)
+}
+
+/// Whether [`truncate_value`] may cut `value`: a string over `limit` bytes, or an array of
+/// strings (its items are checked one by one).
+#[inline]
+fn may_truncate(value: &Value, limit: usize) -> bool {
     match value {
-        Value::String(s) if s.as_str().len() <= limit => false,
-        Value::String(_) | Value::Array(opentelemetry::Array::String(_)) => cut_value(value, limit),
+        Value::String(s) => s.as_str().len() > limit,
+        Value::Array(opentelemetry::Array::String(_)) => true,
         _ => false,
     }
 }
@@ -110,12 +117,7 @@ pub(crate) fn sanitize_in_place(
                 }
             }
         }
-        let long = match &attrs[i].value {
-            Value::String(s) => s.as_str().len() > value_limit,
-            Value::Array(opentelemetry::Array::String(_)) => true,
-            _ => false,
-        };
-        if long || crate::redact::may_route(key) {
+        if may_truncate(&attrs[i].value, value_limit) || crate::redact::may_route(key) {
             fix(&mut attrs[i]);
         }
     }
