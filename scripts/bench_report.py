@@ -122,9 +122,24 @@ def ir_rows(text: str, runtime: str) -> list[tuple[str, str, str, str, str]]:
     """Rows of an instruction table: lines `IR scenario  crosstrace  sdk  ratio x`."""
     rows = []
     for line in text.splitlines():
-        m = re.match(r"IR (.+?) +([\d,]+) +([\d,]+) +([\d.]+)x$", line)
+        m = re.match(IR_LINE, line)
         if m:
             rows.append((runtime, m[1].strip(), m[2], m[3], f"{m[4]}x"))
+    return rows
+
+
+# `IR scenario  crosstrace  sdk  ratio x`, and for Python `loop alone  ratio x` after it.
+IR_LINE = r"IR (.+?) +([\d,]+) +([\d,]+) +([\d.]+)x(?: +([\d,]+) +([\d.]+)x)?$"
+
+
+def loop_rows(text: str) -> list[tuple[str, str, str]]:
+    """Python's instruction lines that say what the loop alone costs: scenario, the loop's
+    instructions, the ratio of what each library adds beyond it."""
+    rows = []
+    for line in text.splitlines():
+        m = re.match(IR_LINE, line)
+        if m and m[5]:
+            rows.append((m[1].strip(), m[5], f"{m[6]}x"))
     return rows
 
 
@@ -184,6 +199,19 @@ def main() -> int:
     lines += [f"| {r} | {s} | {c} | {k} | {x} |" for r, s, c, k, x in irs]
     if not irs:
         lines.append("| — | no instruction counts were printed | | | |")
+    loops = loop_rows(texts.get("python.txt", ""))
+    if loops:
+        lines += [
+            "",
+            "Python's counts include the benchmark's own loop: building a fresh attribute dict",
+            "per span, the call. That loop alone, and the ratio of what each library adds beyond",
+            "it (a library that cost nothing would still be at the loop's count, which bounds",
+            "the ratio above):",
+            "",
+            "| scenario | loop alone | SDK / crosstrace, beyond the loop |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {s} | {n} | {x} |" for s, n, x in loops]
     lines += ["", "## Each benchmark as it printed", ""]
     for name, title, command, how in SECTIONS:
         lines += [f"### {title}", "", f"`{command}`. {how}", ""]
