@@ -50,7 +50,17 @@ pub(crate) fn links_of(links: Vec<LinkArg<'_>>) -> PyResult<Vec<crosstrace::Link
 /// An attribute from a Python value: str, bool, int, float; a list or tuple of them becomes
 /// its text (as the OpenTelemetry API allows sequences); `None` is no attribute.
 pub(crate) fn key_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<KeyValue>> {
-    let k = || crosstrace::binding::intern::key(key);
+    crosstrace::binding::intern::with_keys(|keys| key_value_in(keys, key, value))
+}
+
+/// [`key_value`] with the thread's interned keys at hand.
+#[inline]
+fn key_value_in(
+    keys: &crosstrace::binding::intern::Keys<'_>,
+    key: &str,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<Option<KeyValue>> {
+    let k = || keys.key(key);
     // Most common first; bool before int (Python's bool is an int).
     if let Ok(s) = value.cast::<PyString>() {
         Ok(Some(KeyValue::new(k(), s.to_str()?.to_owned())))
@@ -81,12 +91,16 @@ pub(crate) fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyV
         return Ok(Vec::new());
     };
     let mut out = Vec::with_capacity(attrs.len());
-    for (k, v) in attrs.iter() {
-        let key = k
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err("attribute keys must be str".to_owned()))?;
-        out.extend(key_value(key.to_str()?, &v)?);
-    }
+    // The thread's interned keys reached once for the dict, not once per key.
+    crosstrace::binding::intern::with_keys(|keys| {
+        for (k, v) in attrs.iter() {
+            let key = k
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("attribute keys must be str".to_owned()))?;
+            out.extend(key_value_in(keys, key.to_str()?, &v)?);
+        }
+        Ok::<_, PyErr>(())
+    })?;
     Ok(out)
 }
 

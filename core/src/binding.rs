@@ -99,7 +99,9 @@ pub fn config_from_json_value(
 
 /// Interned attribute keys and strings (see the module's own docs in the source).
 pub mod intern {
-    pub use crate::intern::{global, key, key_from_bytes, string, string_from_bytes, MAX_LEN};
+    pub use crate::intern::{
+        global, key, key_from_bytes, string, string_from_bytes, with_keys, Keys, MAX_LEN,
+    };
 }
 
 /// Contexts and correlations as JSON, the form the bindings' tests and the C API exchange.

@@ -62,16 +62,49 @@ thread_local! {
     static STRINGS: RefCell<Map> = RefCell::new(Map::default());
 }
 
-/// Slots of [`RECENT`].
-const RECENT_SLOTS: usize = 64;
+/// [`RECENT`] has 128 sets of two slots (6 KiB per thread). Two, because with one slot per
+/// address two of a span's 20 keys share it more often than not (the birthday bound: 256
+/// single slots give 21 strings a shared one 56% of the time), and then evict each other on
+/// every span.
+const RECENT_SET_BITS: u32 = 7;
+const RECENT_WAYS: usize = 2;
+type Recent = [Cell<(usize, &'static str)>; RECENT_WAYS << RECENT_SET_BITS];
 
 thread_local! {
     /// The strings last interned on this thread by the address their bytes came at: a binding
     /// hands over the same name or key from the same place (a Python `str` object, a C
     /// literal) on every span, and one comparison of the bytes there is cheaper than hashing
     /// them. (No destructor: no registration check on access.)
-    static RECENT: [Cell<(usize, &'static str)>; RECENT_SLOTS] =
-        const { [const { Cell::new((0, "")) }; RECENT_SLOTS] };
+    static RECENT: Recent = const { [const { Cell::new((0, "")) }; RECENT_WAYS << RECENT_SET_BITS] };
+}
+
+/// The first slot of the set of [`RECENT`] for bytes at `addr`: the top bits of a multiply,
+/// which every bit of the address moves (objects of one size sit a fixed stride apart, which
+/// the address's low bits alone would map to a few sets).
+#[inline]
+fn recent_set(addr: usize) -> usize {
+    ((addr as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT_SET_BITS)) as usize
+        * RECENT_WAYS
+}
+
+/// The string interned last from `bytes`' address, if those bytes are still there.
+#[inline]
+fn recent_find(r: &Recent, bytes: &[u8]) -> Option<&'static str> {
+    let addr = bytes.as_ptr() as usize;
+    let set = recent_set(addr);
+    r[set..set + RECENT_WAYS].iter().find_map(|slot| {
+        let (a, s) = slot.get();
+        // The bytes are compared: what is at an address may have changed since.
+        (a == addr && s.as_bytes() == bytes).then_some(s)
+    })
+}
+
+/// Notes `s`, interned from bytes at `addr`, first in its set; the set's other slot keeps the
+/// one that was first (two strings sharing a set both stay).
+fn recent_put(r: &Recent, addr: usize, s: &'static str) {
+    let set = recent_set(addr);
+    r[set + 1].set(r[set].get());
+    r[set].set((addr, s));
 }
 
 /// Keeps leaked strings reachable (for leak checkers), shares them across threads (a string
@@ -92,6 +125,31 @@ pub fn key_from_bytes(bytes: &[u8]) -> Result<Key, std::str::Utf8Error> {
         Cow::Borrowed(s) => Key::from_static_str(s),
         Cow::Owned(s) => Key::new(s),
     })
+}
+
+/// The thread's cache of recently interned strings, reached once for a run of strings: a
+/// binding converting a span's attributes interns every key through one [`with_keys`] where
+/// [`key`] reaches the thread's caches once per key.
+#[derive(Debug)]
+pub struct Keys<'a> {
+    recent: &'a Recent,
+}
+
+impl Keys<'_> {
+    /// [`key`]`(s)`: the same key, found here when `s` is where this thread last interned it.
+    #[inline]
+    pub fn key(&self, s: &str) -> Key {
+        match recent_find(self.recent, s.as_bytes()) {
+            Some(k) => Key::from_static_str(k),
+            None => key(s),
+        }
+    }
+}
+
+/// Runs `f` with this thread's [`Keys`].
+pub fn with_keys<R>(f: impl FnOnce(&Keys<'_>) -> R) -> R {
+    // No destructor: `with` cannot find the cache gone, even while the thread exits.
+    RECENT.with(|recent| f(&Keys { recent }))
 }
 
 /// `s` interned for the process, whatever this thread's cache holds: `None` when `s` is longer
@@ -139,13 +197,8 @@ fn interned(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
     if bytes.len() > MAX_LEN {
         return Ok(Cow::Owned(std::str::from_utf8(bytes)?.to_owned()));
     }
-    let addr = bytes.as_ptr() as usize;
-    let slot = ((addr >> 3) ^ (addr >> 11)) % RECENT_SLOTS;
-    if let Ok((a, s)) = RECENT.try_with(|r| r[slot].get()) {
-        // The bytes are compared: what is at an address may have changed since.
-        if a == addr && s.as_bytes() == bytes {
-            return Ok(Cow::Borrowed(s));
-        }
+    if let Ok(Some(s)) = RECENT.try_with(|r| recent_find(r, bytes)) {
+        return Ok(Cow::Borrowed(s));
     }
     let got = STRINGS
         .try_with(|m| {
@@ -165,7 +218,7 @@ fn interned(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
         })
         .unwrap_or_else(|_| Ok(Cow::Owned(std::str::from_utf8(bytes)?.to_owned())))?;
     if let Cow::Borrowed(s) = got {
-        let _ = RECENT.try_with(|r| r[slot].set((addr, s)));
+        let _ = RECENT.try_with(|r| recent_put(r, bytes.as_ptr() as usize, s));
     }
     Ok(got)
 }
@@ -225,5 +278,39 @@ mod tests {
             string_from_bytes(&buf).is_err(),
             "invalid UTF-8 is refused, not recalled"
         );
+    }
+
+    /// Two strings whose addresses share a set of the recent-address cache both stay found:
+    /// with one slot per set they evicted each other, and the keys of a span that shared one
+    /// were hashed again on every span.
+    #[test]
+    fn strings_sharing_a_recent_set_both_stay() {
+        // Two places in one buffer that fall in one set.
+        let buf = vec![b'k'; 1 << 16];
+        let first = recent_set(buf.as_ptr() as usize);
+        let other = (1..buf.len() - 8)
+            .find(|&i| recent_set(buf[i..].as_ptr() as usize) == first)
+            .expect("another offset in the same set");
+        let (a, b) = (&buf[..8], &buf[other..other + 8]);
+        RECENT.with(|r| {
+            for cell in r {
+                cell.set((0, ""));
+            }
+        });
+        let (ka, kb) = (key_from_bytes(a).unwrap(), key_from_bytes(b).unwrap());
+        assert_eq!((ka.as_str(), kb.as_str()), ("kkkkkkkk", "kkkkkkkk"));
+        RECENT.with(|r| {
+            assert_eq!(recent_find(r, a), Some("kkkkkkkk"), "the first one stays");
+            assert_eq!(
+                recent_find(r, b),
+                Some("kkkkkkkk"),
+                "the second one is found"
+            );
+        });
+        // And through the binding's `Keys`, with no second lookup.
+        with_keys(|k| {
+            assert_eq!(k.key(std::str::from_utf8(a).unwrap()).as_str(), "kkkkkkkk");
+            assert_eq!(k.key(std::str::from_utf8(b).unwrap()).as_str(), "kkkkkkkk");
+        });
     }
 }
