@@ -15,7 +15,7 @@ step "core: the span metrics' per-thread rings under miri (writers, a concurrent
 # Several seeds: miri's weak-memory emulation picks which stale values a load may see per seed,
 # and one seed alone can miss an ordering that is too weak (a Relaxed store of a ring's head).
 MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-many-seeds=0..4" miri_test crosstrace metrics::local:: \
-  --no-default-features
+  --no-default-features --features span-metrics
 
 bash scripts/c.sh test
 bash scripts/wasm.sh test

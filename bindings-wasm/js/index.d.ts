@@ -36,7 +36,7 @@ export interface TracingConfig {
   attributeValueLengthLimit?: number;
   attributeCountLimit?: number;
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'off';
-  /** Span-derived metrics from every span (default true). */
+  /** Span-derived metrics from every span (default true; the browser build has none). */
   metricsEnabled?: boolean;
   /** Duration histogram bounds in ms, ascending. */
   metricsBucketsMs?: number[];
@@ -154,7 +154,8 @@ export function extract(
     | { rawHeaders: string[] },
 ): Context;
 export function health(): Health;
-/** The span metrics in the Prometheus text format. */
+/** The span metrics in the Prometheus text format; empty with the browser build, which computes
+ * none (the full build does: Node, edge runtimes). */
 export function metricsText(): string;
 export function flush(): Promise<void>;
 export function shutdown(): Promise<void>;

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crosstrace_wasm::{
-    extract, health, init, inject, resource_object, span_context, span_end, span_ids,
+    extract, health, init, inject, metrics_text, resource_object, span_context, span_end, span_ids,
     span_set_attribute, start_span, Context,
 };
 use js_sys::{Object, Reflect};
@@ -274,4 +274,26 @@ fn the_browser_build_refuses_the_encoders_it_leaves_out() {
         "backend": "jaeger", "endpoint": "http://127.0.0.1:4318/v1/traces"
     })))
     .unwrap();
+}
+
+#[wasm_bindgen_test]
+fn the_browser_build_computes_no_span_metrics() {
+    // Span metrics are the full build's: a page has no one to scrape them, and leaving them
+    // out saves every span their recording. Asked for or not, the browser build has none.
+    init(&js(&serde_json::json!({
+        "backend": "none", "serviceName": "metrics-test", "metricsEnabled": true
+    })))
+    .unwrap();
+    let root = Context::default();
+    let span = start_span("GET /stock", 1, &root, &JsValue::UNDEFINED, None).unwrap();
+    span_end(span);
+    let (text, h) = (metrics_text(), json(&health()));
+    assert_eq!(h["spans_ended"], 1);
+    if cfg!(feature = "full") {
+        assert!(text.contains("metrics-test"), "{text}");
+        assert_eq!(h["metrics_enabled"], true);
+    } else {
+        assert_eq!(text, "");
+        assert_eq!(h["metrics_enabled"], false);
+    }
 }

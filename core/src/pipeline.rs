@@ -12,7 +12,9 @@ use crate::config::TracingConfig;
 use crate::export::BatchProcessor;
 use crate::health::Counters;
 use crate::limits::{truncate_value, MAX_LINKS_PER_SPAN};
-use crate::metrics::{MetricsSnapshot, SpanMetrics};
+#[cfg(feature = "span-metrics")]
+use crate::metrics::SpanMetrics;
+use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::record::SpanRecord;
 use crate::redact::Policy;
 use crate::sampling::sampler_of;
@@ -30,7 +32,7 @@ pub(crate) struct Pipeline {
     pub(crate) processor: BatchProcessor,
     pub(crate) shut_down: AtomicBool,
     /// Span-derived metrics, when on.
-    pub(crate) metrics: Option<Arc<SpanMetrics>>,
+    pub(crate) metrics: Option<Metrics>,
     /// The ratio of roots the sampler keeps (for the metrics' `sampling_rate_configured`).
     sampling_rate: f64,
     /// The metrics files shared with the host's other processes (`metrics_dir`), when set.
@@ -74,6 +76,7 @@ impl Pipeline {
             redaction: Policy::new(&config.redact_keys).unwrap_or_default(),
             processor,
             shut_down: AtomicBool::new(false),
+            #[cfg(feature = "span-metrics")]
             metrics: config.metrics_enabled.then(|| {
                 SpanMetrics::new(
                     &config.service_name,
@@ -82,6 +85,8 @@ impl Pipeline {
                 )
                 .shared()
             }),
+            #[cfg(not(feature = "span-metrics"))]
+            metrics: None,
             sampling_rate: config.sampling_rate_in_effect(),
             #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
             metrics_files,

@@ -131,6 +131,7 @@ thread_local! {
 /// a thread with no shard for them.
 static REGISTRY: Mutex<Vec<(u64, Weak<SpanMetrics>)>> = Mutex::new(Vec::new());
 
+#[cfg_attr(not(feature = "span-metrics"), allow(dead_code))]
 pub(super) fn register(m: &Arc<SpanMetrics>) {
     let mut r = registry();
     r.retain(|(_, w)| w.strong_count() > 0);

@@ -48,6 +48,40 @@ pub(crate) const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 /// The `span_name` of overflow series.
 pub(crate) const OVERFLOW_NAME: &str = "_overflow";
 
+/// What a pipeline holds its span metrics by. Without the `span-metrics` feature a type with no
+/// values: a pipeline's `Option<Metrics>` is then always `None`, the compiler knows it, and
+/// every path through the metrics compiles away (with only a few `cfg`s: construction, and
+/// [`MetricsOnly`], which holds a [`Live`] to be as impossible).
+#[cfg(feature = "span-metrics")]
+pub(crate) type Metrics = Arc<SpanMetrics>;
+
+/// See the other definition: the metrics' handle when they are compiled out (no values).
+#[cfg(not(feature = "span-metrics"))]
+#[derive(Debug)]
+pub(crate) enum Metrics {}
+
+#[cfg(not(feature = "span-metrics"))]
+impl std::ops::Deref for Metrics {
+    type Target = Arc<SpanMetrics>;
+    fn deref(&self) -> &Arc<SpanMetrics> {
+        match *self {}
+    }
+}
+
+/// Held by a [`MetricsOnly`]: nothing, or without the `span-metrics` feature a value that
+/// cannot exist (so neither can a metrics-only span, nor the code that ends one).
+#[cfg(feature = "span-metrics")]
+type Live = ();
+#[cfg(not(feature = "span-metrics"))]
+type Live = Metrics;
+
+#[cfg(feature = "span-metrics")]
+fn live(_: &Metrics) -> Live {}
+#[cfg(not(feature = "span-metrics"))]
+fn live(m: &Metrics) -> Live {
+    match *m {}
+}
+
 /// Attribute keys that label metrics.
 pub(crate) mod keys {
     /// Server route template (`http_route` label of server spans).
@@ -212,6 +246,7 @@ pub(crate) struct MetricsOnly {
     /// Unset, ok or error, as [`status_index`] numbers them.
     status: u8,
     hints: Option<Box<Hints<'static>>>,
+    _live: Live,
 }
 
 impl MetricsOnly {
@@ -219,7 +254,7 @@ impl MetricsOnly {
     pub(crate) fn new(
         counters: &crate::health::Counters,
         value_limit: usize,
-        metrics: &Arc<SpanMetrics>,
+        metrics: &Metrics,
         name: Cow<'static, str>,
         kind: SpanKind,
         start: Stamp,
@@ -237,6 +272,7 @@ impl MetricsOnly {
             value_limit,
             kind,
             status: 0,
+            _live: live(metrics),
         }
     }
 
@@ -541,6 +577,7 @@ impl Hasher for Identity {
 impl SpanMetrics {
     /// Metrics for `service_name` with histogram bounds `buckets_ms` (ascending) and at most
     /// `max_series` label sets.
+    #[cfg_attr(not(feature = "span-metrics"), allow(dead_code))]
     pub(crate) fn new(service_name: &str, buckets_ms: &[f64], max_series: usize) -> SpanMetrics {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         SpanMetrics {
@@ -561,6 +598,7 @@ impl SpanMetrics {
 
     /// Shares these metrics with spans: an unsampled span holds only their id and finds
     /// them by it when it ends (on another thread, or after its thread's shard was evicted).
+    #[cfg_attr(not(feature = "span-metrics"), allow(dead_code))]
     pub(crate) fn shared(self) -> Arc<SpanMetrics> {
         let m = Arc::new(self);
         local::register(&m);
