@@ -55,7 +55,8 @@ case "${1:-}" in
       "http://127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
     ;;
   bench)
-    install_package
+    # pip's progress to stderr: stdout is the bench's report (docs/benchmarks.md quotes it).
+    install_package >&2
     "$PY" bindings-python/bench/bench.py
     # Instructions per span under callgrind: a C helper issues its client requests (zero the
     # counters before a scenario's spans, dump them after its flush).
