@@ -508,6 +508,7 @@ export function health() {
 /**
  * The span-derived metrics (every span, sampled or not) in the Prometheus text format:
  * `traces_total`, the `duration` histogram in ms, `duration_quantile`, the sampling gauges.
+ * Empty with the browser build, which computes none (the full build does).
  */
 export function metricsText() {
   return raw.metricsText();

@@ -380,7 +380,8 @@ pub fn span_end_at(span: u32, end_ms: f64) -> Result<(), JsValue> {
     Ok(())
 }
 
-/// Whether the span records (sampled, or measured for the span metrics; not ended).
+/// Whether the span records (sampled, or measured for the span metrics — the full build only;
+/// not ended).
 #[wasm_bindgen(js_name = spanIsRecording)]
 pub fn span_is_recording(span: u32) -> bool {
     with_span(span, |s| s.is_recording()).unwrap_or(false)
