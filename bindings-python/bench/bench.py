@@ -331,7 +331,7 @@ def instructions(helper: str) -> None:
         ct, sdk, loop = (counts[lib][scenario] / N_IR for lib in ("crosstrace", "sdk", "harness"))
         print(
             f"IR {SCENARIOS[scenario]:<46} {ct:12,.0f} {sdk:18,.0f} {sdk / ct:7.1f}x"
-            f" {loop:11,.0f} {(sdk - loop) / (ct - loop):10.1f}x"
+            f" {loop:11,.0f} {(sdk - loop) / max(ct - loop, 1):10.1f}x"
         )
     print(
         "(loop alone: the scenario's loop building its attribute dicts, no tracing; both"

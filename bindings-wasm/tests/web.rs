@@ -281,7 +281,8 @@ fn the_browser_build_computes_no_span_metrics() {
     // Span metrics are the full build's: a page has no one to scrape them, and leaving them
     // out saves every span their recording. Asked for or not, the browser build has none.
     init(&js(&serde_json::json!({
-        "backend": "none", "serviceName": "metrics-test", "metricsEnabled": true
+        "backend": "none", "serviceName": "metrics-test", "metricsEnabled": true,
+        "metricsMaxSeries": 500
     })))
     .unwrap();
     let root = Context::default();
@@ -295,5 +296,14 @@ fn the_browser_build_computes_no_span_metrics() {
     } else {
         assert_eq!(text, "");
         assert_eq!(h["metrics_enabled"], false);
+        // A metrics setting given to a build without them is said, not ignored silently.
+        let warned = h["warnings"].as_array().unwrap().iter();
+        assert!(
+            warned
+                .clone()
+                .any(|w| w.as_str().unwrap().contains("span-metrics")),
+            "{:?}",
+            h["warnings"]
+        );
     }
 }

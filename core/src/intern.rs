@@ -99,12 +99,18 @@ fn recent_find(r: &Recent, bytes: &[u8]) -> Option<&'static str> {
     })
 }
 
-/// Notes `s`, interned from bytes at `addr`, first in its set; the set's other slot keeps the
-/// one that was first (two strings sharing a set both stay).
+/// Notes `s`, interned from bytes at `addr`, first in its set; the others move down one and the
+/// last one leaves (two strings sharing a set both stay). A slot that held `addr` (its bytes
+/// have changed since) is taken over in place: one address is never in two slots.
 fn recent_put(r: &Recent, addr: usize, s: &'static str) {
-    let set = recent_set(addr);
-    r[set + 1].set(r[set].get());
-    r[set].set((addr, s));
+    let set = &r[recent_set(addr)..][..RECENT_WAYS];
+    let last = (set.iter())
+        .position(|slot| slot.get().0 == addr)
+        .unwrap_or(RECENT_WAYS - 1);
+    for i in (1..=last).rev() {
+        set[i].set(set[i - 1].get());
+    }
+    set[0].set((addr, s));
 }
 
 /// Keeps leaked strings reachable (for leak checkers), shares them across threads (a string
@@ -148,7 +154,9 @@ impl Keys<'_> {
 
 /// Runs `f` with this thread's [`Keys`].
 pub fn with_keys<R>(f: impl FnOnce(&Keys<'_>) -> R) -> R {
-    // No destructor: `with` cannot find the cache gone, even while the thread exits.
+    // The cache has no destructor: where thread-locals are native (every target the bindings
+    // ship for) `with` cannot find it gone, even while the thread exits. (Where they are OS keys
+    // it could, after the thread's destructors ran: no binding converts attributes then.)
     RECENT.with(|recent| f(&Keys { recent }))
 }
 
@@ -273,6 +281,10 @@ mod tests {
         buf.copy_from_slice(b"omega");
         assert_eq!(string_from_bytes(&buf).unwrap(), "omega");
         assert_eq!(key_from_bytes(&buf[..3]).unwrap().as_str(), "ome");
+        // Each string from that address took its slot over: it is in one slot, not three.
+        let addr = buf.as_ptr() as usize;
+        let slots = RECENT.with(|r| r.iter().filter(|s| s.get().0 == addr).count());
+        assert_eq!(slots, 1, "one slot per address");
         buf[0] = 0xff;
         assert!(
             string_from_bytes(&buf).is_err(),
@@ -307,7 +319,7 @@ mod tests {
                 "the second one is found"
             );
         });
-        // And through the binding's `Keys`, with no second lookup.
+        // The binding's `Keys` give the same keys.
         with_keys(|k| {
             assert_eq!(k.key(std::str::from_utf8(a).unwrap()).as_str(), "kkkkkkkk");
             assert_eq!(k.key(std::str::from_utf8(b).unwrap()).as_str(), "kkkkkkkk");

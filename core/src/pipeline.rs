@@ -49,7 +49,10 @@ impl Pipeline {
     ) -> crate::error::Result<Pipeline> {
         let (root_sampler, parent_based) = sampler_of(config);
         #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
-        let metrics_files = match (&config.metrics_dir, config.metrics_enabled) {
+        let metrics_files = match (
+            &config.metrics_dir,
+            config.metrics_enabled && cfg!(feature = "span-metrics"),
+        ) {
             (Some(dir), true) => Some(Arc::new(
                 crate::metrics::files::Files::new(
                     dir,

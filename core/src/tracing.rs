@@ -121,6 +121,14 @@ impl Tracing {
                     }
                 }));
             }
+            #[cfg(not(feature = "span-metrics"))]
+            if config.metrics_enabled && config.sets_span_metrics() {
+                counters.add_warning(
+                    "the span metrics settings have no effect: span metrics are not in this build \
+                     (the core's `span-metrics` feature; the npm package's full build has them)",
+                    false,
+                );
+            }
             #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
             if config.metrics_dir.is_some() {
                 counters.add_warning(

@@ -293,7 +293,8 @@ pub struct TracingConfig {
     /// crosstrace's own diagnostics threshold (`OTEL_LOG_LEVEL`).
     pub log_level: LogLevel,
     /// Span-derived metrics from every span, sampled or not (`CROSSTRACE_METRICS`); read with
-    /// [`Tracing::metrics`](crate::Tracing::metrics).
+    /// [`Tracing::metrics`](crate::Tracing::metrics). Only with the `span-metrics` feature (on by
+    /// default): without it there are none, and health says so (`metrics_enabled: false`).
     pub metrics_enabled: bool,
     /// Duration histogram bucket upper bounds in ms, ascending (`CROSSTRACE_METRICS_BUCKETS_MS`).
     pub metrics_buckets_ms: Vec<f64>,
@@ -571,6 +572,16 @@ impl TracingConfig {
                 Err(ConfigError::new("config", "", all.to_string()))
             }
         }
+    }
+
+    /// Whether a span metrics setting differs from its default (the switch aside).
+    #[cfg_attr(feature = "span-metrics", allow(dead_code))]
+    pub(crate) fn sets_span_metrics(&self) -> bool {
+        let d = TracingConfig::default();
+        self.metrics_buckets_ms != d.metrics_buckets_ms
+            || self.metrics_max_series != d.metrics_max_series
+            || self.metrics_dir.is_some()
+            || self.metrics_sync_interval_millis != d.metrics_sync_interval_millis
     }
 
     /// The names of the fields (as serde sees them: snake_case).

@@ -113,10 +113,9 @@ pub(crate) fn stamp() -> Stamp {
 #[cfg(unix)]
 #[inline]
 fn now_nanos() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    // SAFETY: `timespec` is plain integers (and, on some 32-bit targets, private padding),
+    // for which all zeroes is a value.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
     // SAFETY: `ts` is a valid, writable `timespec`; CLOCK_REALTIME exists on every Unix.
     if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } != 0 || ts.tv_sec < 0 {
         return unix_nanos(now());
