@@ -25,12 +25,28 @@ const waiting = [];
 channel.port1.onmessage = () => waiting.shift()();
 const tick = () => new Promise((r) => { waiting.push(r); channel.port2.postMessage(0); });
 const attrs3 = (i) => ({ 'order.id': i, store: 'berlin-01', express: true });
-const KEYS20 = Array.from({ length: 20 }, (_, k) => (k % 2 ? 'k' + k : 'order.attribute.' + k));
-const attrs20 = (i) => {
-  const o = {};
-  for (let k = 0; k < 20; k++) o[KEYS20[k]] = k % 3 === 0 ? 'v' + i : k % 3 === 1 ? i + k : k % 2 === 0;
-  return o;
-};
+const attrs20 = (i) => ({
+  'http.request.method': 'POST',
+  'url.path': '/api/orders',
+  'url.scheme': 'https',
+  'server.address': 'orders.internal',
+  'server.port': 8443,
+  'http.response.status_code': 201,
+  'http.route': '/api/orders',
+  'user_agent.original': 'retail-storefront/2.4',
+  'client.address': '10.1.2.3',
+  'network.protocol.version': '1.1',
+  'order.id': i,
+  'order.total': 129.95,
+  'order.items': 4,
+  store: 'berlin-01',
+  express: true,
+  'customer.tier': 'gold',
+  'payment.method': 'card',
+  'db.system.name': 'postgresql',
+  'db.collection.name': 'orders',
+  'etl.stage': 'silver',
+});
 const results = [];
 try {
   await ct.init({ backend: 'none', maxQueueSize: 262144, exportMaxBatchSize: 512 });
