@@ -19,34 +19,12 @@ const page = (n, rounds) => `<!doctype html><meta charset="utf-8"><title>bench</
 <script type="module">
 import * as ct from '/pkg/index.js';
 import { BasicTracerProvider, BatchSpanProcessor } from '/otel-sdk.js';
+import { attrs3, attrs20 } from '/attributes.js';
 const N = ${n}, ROUNDS = ${rounds}, CHUNK = 256;
 const channel = new MessageChannel();
 const waiting = [];
 channel.port1.onmessage = () => waiting.shift()();
 const tick = () => new Promise((r) => { waiting.push(r); channel.port2.postMessage(0); });
-const attrs3 = (i) => ({ 'order.id': i, store: 'berlin-01', express: true });
-const attrs20 = (i) => ({
-  'http.request.method': 'POST',
-  'url.path': '/api/orders',
-  'url.scheme': 'https',
-  'server.address': 'orders.internal',
-  'server.port': 8443,
-  'http.response.status_code': 201,
-  'http.route': '/api/orders',
-  'user_agent.original': 'retail-storefront/2.4',
-  'client.address': '10.1.2.3',
-  'network.protocol.version': '1.1',
-  'order.id': i,
-  'order.total': 129.95,
-  'order.items': 4,
-  store: 'berlin-01',
-  express: true,
-  'customer.tier': 'gold',
-  'payment.method': 'card',
-  'db.system.name': 'postgresql',
-  'db.collection.name': 'orders',
-  'etl.stage': 'silver',
-});
 const results = [];
 try {
   await ct.init({ backend: 'none', maxQueueSize: 262144, exportMaxBatchSize: 512 });
@@ -97,6 +75,11 @@ try {
 /** The Chromium rows: [label, crosstrace, OpenTelemetry-JS], each { wall, cpu } in ns/span. */
 export async function browserRows(n, rounds) {
   const dir = mkdtempSync(join(tmpdir(), 'crosstrace-bench-'));
+  // The Node bench's attributes, served as a module of the page.
+  writeFileSync(
+    join(dir, 'attributes.js'),
+    readFileSync(new URL('./attributes.mjs', import.meta.url)),
+  );
   writeFileSync(
     join(dir, 'entry.mjs'),
     "export { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';\n",

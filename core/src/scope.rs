@@ -31,23 +31,27 @@ impl Scope {
     /// The scope named `name`, at `version`, with `schema_url` (the same one for the same
     /// three).
     pub fn new(name: &str, version: Option<&str>, schema_url: Option<&str>) -> Scope {
-        // crosstrace's own, asked for by name (a tracer named after it): the same pointer, as
-        // for every other scope (exporters group spans by it).
-        if name == SCOPE_NAME && version == Some(env!("CARGO_PKG_VERSION")) && schema_url.is_none()
-        {
-            return Scope::crosstrace();
-        }
         let key: ScopeKey = (
             name.to_owned(),
             version.map(str::to_owned),
             schema_url.map(str::to_owned),
         );
         let mut g = scopes();
-        let all = g.get_or_insert_with(HashMap::new);
+        // The table starts with crosstrace's own scope: asked for by name (a tracer named
+        // after it), it is the same pointer, as every scope is (exporters group spans by it).
+        let all = g.get_or_insert_with(|| {
+            let own = (
+                SCOPE_NAME.to_owned(),
+                Some(env!("CARGO_PKG_VERSION").to_owned()),
+                None,
+            );
+            HashMap::from([(own, Scope::crosstrace().0)])
+        });
         if let Some(s) = all.get(&key) {
             return Scope(s);
         }
-        if all.len() >= MAX_SCOPES {
+        // Past the own scope, MAX_SCOPES of the program's.
+        if all.len() > MAX_SCOPES {
             static WARNED: AtomicBool = AtomicBool::new(false);
             if !WARNED.swap(true, Ordering::Relaxed) {
                 crate::diag::log(
