@@ -472,7 +472,8 @@ export function getCorrelationId() {
   return currentContext().correlationId() ?? undefined;
 }
 
-/** Writes propagation headers (traceparent, baggage, b3, uber-trace-id, x-correlation-id) of
+/** Writes propagation headers (traceparent, baggage, x-correlation-id; b3 and uber-trace-id in
+ * the full build) of
  * `from` (a Span or Context; default the current one) into a Headers or a plain object. */
 export function inject(headers, from) {
   requireInit();

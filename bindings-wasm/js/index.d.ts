@@ -32,6 +32,8 @@ export interface TracingConfig {
   instrumentHttp?: boolean;
   instrumentLogging?: boolean;
   resourceAttributes?: Record<string, string>;
+  /** Default tracecontext and baggage in the browser build, which has no other (`init` refuses
+   * b3, b3multi and jaeger there); the full build (Node, edge runtimes) adds b3 and jaeger. */
   propagators?: Array<'tracecontext' | 'baggage' | 'b3' | 'b3multi' | 'jaeger'>;
   attributeValueLengthLimit?: number;
   attributeCountLimit?: number;

@@ -64,7 +64,15 @@ fn js_headers(h: &Value) -> JsValue {
     }
 }
 
-fn init_propagators(case: &Value) {
+/// Whether this build has every one of the propagators: all of them in the full build, the
+/// W3C formats in the browser build.
+fn w3c_only<'a>(mut kinds: impl Iterator<Item = &'a str>) -> bool {
+    cfg!(feature = "full") || kinds.all(|p| matches!(p, "tracecontext" | "baggage" | "none"))
+}
+
+/// Sets up the case's propagators; `false` when the case names one this build leaves out (B3
+/// and Jaeger are the full build's), which the setup must then refuse by name.
+fn init_propagators(case: &Value) -> bool {
     let props: Vec<&str> = case["propagators"]
         .as_array()
         .unwrap()
@@ -77,7 +85,18 @@ fn init_propagators(case: &Value) {
         props.join(",")
     };
     let cfg = serde_json::json!({ "OTEL_BACKEND": "none", "OTEL_PROPAGATORS": list });
-    init(&js(&cfg)).unwrap();
+    let built = w3c_only(props.iter().copied());
+    if built {
+        init(&js(&cfg)).unwrap();
+    } else {
+        let e: js_sys::Error = init(&js(&cfg)).unwrap_err().dyn_into().unwrap();
+        let msg = String::from(e.message());
+        assert!(
+            msg.contains("OTEL_PROPAGATORS") && msg.contains("not in this build"),
+            "{list}: {msg}"
+        );
+    }
+    built
 }
 
 #[wasm_bindgen_test]
@@ -95,10 +114,34 @@ fn config_vectors() {
                 // what these vectors check.
                 env.entry("OTEL_BACKEND").or_insert("none".into());
                 env.insert("OTEL_BACKEND".into(), "none".into());
+                let asks = env.get("OTEL_PROPAGATORS").and_then(Value::as_str);
+                if asks.is_some_and(|list| !w3c_only(list.split(',').map(str::trim))) {
+                    // B3 and Jaeger are the full build's: refused, by name.
+                    let e: js_sys::Error = init(&js(&Value::Object(env)))
+                        .unwrap_err()
+                        .dyn_into()
+                        .unwrap();
+                    assert!(
+                        String::from(e.message()).contains("not in this build"),
+                        "{name}"
+                    );
+                    continue;
+                }
                 init(&js(&Value::Object(env))).unwrap_or_else(|e| panic!("{name}: {e:?}"));
                 let got = json(&crosstrace_wasm::config_object());
                 for (k, want) in case["expect"].as_object().unwrap() {
                     if k == "backend" || k == "endpoint" {
+                        continue;
+                    }
+                    if k == "propagators" && !cfg!(feature = "full") {
+                        // The browser build's defaults are the W3C formats of the defaults.
+                        let w3c: Vec<&Value> = want
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .filter(|p| w3c_only([p.as_str().unwrap()].into_iter()))
+                            .collect();
+                        assert_eq!(got[k], serde_json::json!(w3c), "{name}");
                         continue;
                     }
                     // JS has one number type: 30.0 reads back as 30.
@@ -126,7 +169,9 @@ fn config_vectors() {
 fn extract_vectors() {
     for case in vectors(include_str!("../../tests/vectors/propagation_extract.json")) {
         let name = case["name"].as_str().unwrap();
-        init_propagators(&case);
+        if !init_propagators(&case) {
+            continue;
+        }
         let cx = extract(&js_headers(&case["headers"]));
         let got: Value = serde_json::from_str(&cx.to_json()).unwrap();
         let expect = &case["expect"];
@@ -154,7 +199,9 @@ fn extract_vectors() {
 fn inject_vectors() {
     for case in vectors(include_str!("../../tests/vectors/propagation_inject.json")) {
         let name = case["name"].as_str().unwrap();
-        init_propagators(&case);
+        if !init_propagators(&case) {
+            continue;
+        }
         let cx = Context::from_json(&case["context"].to_string()).unwrap();
         let headers = inject(&cx);
         let got: Value =
@@ -274,6 +321,46 @@ fn the_browser_build_refuses_the_encoders_it_leaves_out() {
         "backend": "jaeger", "endpoint": "http://127.0.0.1:4318/v1/traces"
     })))
     .unwrap();
+}
+
+#[wasm_bindgen_test]
+fn the_browser_build_propagates_the_w3c_formats() {
+    // B3 and Jaeger are the full build's: by default the browser build writes traceparent and
+    // baggage only (no extra header for a server's CORS policy to allow), and a config naming
+    // b3 or jaeger is refused, saying where they are.
+    init(&js(&serde_json::json!({ "backend": "none" }))).unwrap();
+    let parent = extract(&js(&serde_json::json!({
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "b3": "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"
+    })));
+    let written = json(&inject(&parent));
+    assert_eq!(
+        written["traceparent"],
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    );
+    let names: Vec<&String> = written.as_object().unwrap().keys().collect();
+    for kind in ["b3", "b3multi", "jaeger"] {
+        let result = init(&js(&serde_json::json!({
+            "backend": "none", "propagators": ["tracecontext", kind]
+        })));
+        if cfg!(feature = "full") {
+            result.unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+            continue;
+        }
+        let e: js_sys::Error = result.unwrap_err().dyn_into().unwrap();
+        assert_eq!(String::from(e.name()), "CrosstraceConfigError", "{kind}");
+        let msg = String::from(e.message());
+        assert!(
+            msg.contains("propagators") && msg.contains("crosstrace/edge"),
+            "{kind}: {msg}"
+        );
+    }
+    if cfg!(feature = "full") {
+        assert!(written.get("b3").is_some(), "{written}");
+        assert!(written.get("uber-trace-id").is_some(), "{written}");
+    } else {
+        assert_eq!(names, ["traceparent"], "{written}");
+    }
 }
 
 #[wasm_bindgen_test]

@@ -478,6 +478,10 @@ impl TracingConfig {
                 source_name: "OTEL_SERVICE_NAME".into(),
                 ..e
             },
+            "propagators" => ConfigError {
+                source_name: "OTEL_PROPAGATORS".into(),
+                ..e
+            },
             _ => e,
         })?;
         Ok(c)

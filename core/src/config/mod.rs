@@ -139,6 +139,30 @@ impl PropagatorKind {
             PropagatorKind::Jaeger => "jaeger",
         }
     }
+
+    /// Whether this build has the format: B3 and Jaeger are features (`propagator-b3`,
+    /// `propagator-jaeger`, default on), which the browser build of the npm package leaves out.
+    pub fn is_built(self) -> bool {
+        match self {
+            PropagatorKind::TraceContext | PropagatorKind::Baggage => true,
+            PropagatorKind::B3 | PropagatorKind::B3Multi => cfg!(feature = "propagator-b3"),
+            PropagatorKind::Jaeger => cfg!(feature = "propagator-jaeger"),
+        }
+    }
+
+    /// The default formats (`OTEL_PROPAGATORS` unset): tracecontext, baggage, b3 and jaeger,
+    /// those this build has.
+    pub fn defaults() -> Vec<PropagatorKind> {
+        [
+            PropagatorKind::TraceContext,
+            PropagatorKind::Baggage,
+            PropagatorKind::B3,
+            PropagatorKind::Jaeger,
+        ]
+        .into_iter()
+        .filter(|k| k.is_built())
+        .collect()
+    }
 }
 
 impl FromStr for PropagatorKind {
@@ -447,12 +471,7 @@ impl Default for TracingConfig {
             instrument_http: true,
             instrument_logging: true,
             resource_attributes: BTreeMap::new(),
-            propagators: vec![
-                PropagatorKind::TraceContext,
-                PropagatorKind::Baggage,
-                PropagatorKind::B3,
-                PropagatorKind::Jaeger,
-            ],
+            propagators: PropagatorKind::defaults(),
             attribute_value_length_limit: defaults::ATTRIBUTE_VALUE_LENGTH_LIMIT,
             attribute_count_limit: defaults::ATTRIBUTE_COUNT_LIMIT,
             log_level: LogLevel::Info,
@@ -694,6 +713,28 @@ impl TracingConfig {
             if let Some(expected) = check_metrics_dir(dir) {
                 return Err(ConfigError::new("metrics_dir", dir.as_str(), expected));
             }
+        }
+        if let Some(missing) = self.propagators.iter().find(|k| !k.is_built()) {
+            return Err(ConfigError::new(
+                "propagators",
+                self.propagators
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                format!(
+                    "{} (or none): {} is not in this build (B3 and Jaeger propagation are the \
+                     features `propagator-b3` and `propagator-jaeger`; in the npm package the \
+                     full build has them: the node, workerd and edge-light export conditions, \
+                     or import 'crosstrace/edge')",
+                    PropagatorKind::defaults()
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    missing.as_str()
+                ),
+            ));
         }
         crate::redact::Policy::new(&self.redact_keys).map_err(|wrong| {
             ConfigError::new(

@@ -10,8 +10,14 @@
 //! A header received on several lines: `tracestate` and `baggage` lines are one list, combined
 //! in order (RFC 9110 §5.3); two `traceparent` lines make it invalid (a new trace); for B3,
 //! Jaeger and `x-correlation-id` the first line counts.
+//!
+//! B3 and Jaeger are features (`propagator-b3`, `propagator-jaeger`, default on): a build
+//! without them never sees those kinds, which the config refuses (see
+//! [`PropagatorKind::is_built`]).
 
+#[cfg(feature = "propagator-b3")]
 mod b3;
+#[cfg(feature = "propagator-jaeger")]
 mod jaeger;
 mod w3c;
 
@@ -209,7 +215,6 @@ impl Propagators {
             baggage.extend(c.baggage_entries());
             carrier.set(correlation::HEADER, c.id().to_owned());
         }
-        let debug = cx.debug();
         let mut dropped = 0;
         for kind in &self.kinds {
             match (kind, span) {
@@ -217,11 +222,15 @@ impl Propagators {
                     w3c::inject_traceparent(s, cx.trace_state_header().as_deref(), carrier)
                 }
                 (PropagatorKind::Baggage, _) => dropped += w3c::inject_baggage(&baggage, carrier),
-                (PropagatorKind::B3, Some(s)) => b3::inject_single(s, debug, carrier),
-                (PropagatorKind::B3Multi, Some(s)) => b3::inject_multi(s, debug, carrier),
+                #[cfg(feature = "propagator-b3")]
+                (PropagatorKind::B3, Some(s)) => b3::inject_single(s, cx.debug(), carrier),
+                #[cfg(feature = "propagator-b3")]
+                (PropagatorKind::B3Multi, Some(s)) => b3::inject_multi(s, cx.debug(), carrier),
+                #[cfg(feature = "propagator-jaeger")]
                 (PropagatorKind::Jaeger, Some(s)) => {
-                    dropped += jaeger::inject(s, debug, &baggage, carrier)
+                    dropped += jaeger::inject(s, cx.debug(), &baggage, carrier)
                 }
+                // No span to write; or a kind not in this build, which the config refuses.
                 _ => {}
             }
         }
@@ -242,8 +251,13 @@ impl Propagators {
             let mut got = match kind {
                 PropagatorKind::TraceContext => w3c::extract_traceparent(carrier),
                 PropagatorKind::Baggage => w3c::extract_baggage(carrier),
+                #[cfg(feature = "propagator-b3")]
                 PropagatorKind::B3 | PropagatorKind::B3Multi => b3::extract(carrier),
+                #[cfg(feature = "propagator-jaeger")]
                 PropagatorKind::Jaeger => jaeger::extract(carrier),
+                // Not in this build: the config refuses it.
+                #[allow(unreachable_patterns)]
+                _ => Extracted::default(),
             };
             dropped += got.dropped;
             // The merged baggage keeps to the limits of one header too: a source that would
@@ -283,6 +297,7 @@ pub(crate) fn is_lower_hex(s: &str) -> bool {
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+#[cfg(feature = "propagator-jaeger")]
 pub(crate) fn is_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_hexdigit())
 }
