@@ -9,9 +9,9 @@ use crate::{export, js_error, tracing, State, STATE};
 
 #[wasm_bindgen]
 extern "C" {
-    /// JS's `String(value)`.
-    #[wasm_bindgen(js_name = String)]
-    fn js_string(value: &JsValue) -> String;
+    /// JS's `String(value)`, which throws for a value whose `toString` throws or nests too deep.
+    #[wasm_bindgen(catch, js_name = String)]
+    fn js_string(value: &JsValue) -> Result<String, JsValue>;
 }
 
 fn camel_to_snake(s: &str) -> String {
@@ -40,7 +40,7 @@ fn text_of(v: &JsValue) -> String {
             format!("{f:?}")
         }
     } else {
-        js_string(v)
+        js_string(v).unwrap_or_else(|_| "(a value String() cannot show)".into())
     }
 }
 
@@ -76,17 +76,9 @@ pub(crate) fn config_from_js(obj: &JsValue) -> Result<TracingConfig, CoreError> 
         .map(|(k, v)| (camel_to_snake(&k), v))
         .collect();
     let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-    let object = |fields: &[(String, JsValue)]| {
-        let o = Object::new();
-        for (k, v) in fields {
-            let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-        }
-        JsValue::from(o)
-    };
-    TracingConfig::from_fields(
+    TracingConfig::from_values(
         &names,
-        || serde_wasm_bindgen::from_value(object(&fields)),
-        |i| serde_wasm_bindgen::from_value(object(&fields[i..=i])),
+        |i| crate::field_value(&fields[i].1),
         |i| text_of(&fields[i].1),
     )
     // The core names a bad field (snake_case); say it as the caller wrote it.

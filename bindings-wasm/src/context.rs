@@ -61,15 +61,15 @@ impl Context {
         if !v.is_object() || Array::is_array(&v) {
             return Err(invalid("json", json, "a JSON object"));
         }
-        let input: crosstrace::binding::interop::ContextInput = serde_wasm_bindgen::from_value(v)
-            .map_err(|_| {
-            invalid(
-                "json",
-                json,
-                "the vectors' context shape (ids, flags and tracestate as strings, sampled \
+        let input = crosstrace::binding::interop::ContextInput::from_value(&crate::field_value(&v))
+            .ok_or_else(|| {
+                invalid(
+                    "json",
+                    json,
+                    "the vectors' context shape (ids, flags and tracestate as strings, sampled \
                      and debug as booleans, baggage and correlation fields as objects of strings)",
-            )
-        })?;
+                )
+            })?;
         crosstrace::binding::interop::context_from_input(input)
             .map(|inner| Context { inner })
             .map_err(|e| js_error(&e))

@@ -13,7 +13,10 @@
 
 use std::cell::RefCell;
 
+use crosstrace::config::FieldValue;
 use crosstrace::{Error as CoreError, Tracing};
+use js_sys::Array;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 
 mod config;
@@ -46,6 +49,60 @@ extern "C" {
     /// back as an error instead of unwinding through this module.
     #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
     fn entries(obj: &JsValue) -> Result<js_sys::Array, JsValue>;
+    /// JS's `Number(value)` (a BigInt as the nearest number).
+    #[wasm_bindgen(js_name = Number)]
+    fn js_number(value: &JsValue) -> f64;
+}
+
+/// A JS value as the core reads config objects and contexts from it (no serde: its
+/// deserializers and serde-wasm-bindgen's were a sixth of the browser build's download).
+fn field_value(v: &JsValue) -> FieldValue {
+    value_within(v, 0)
+}
+
+/// Lists and objects deeper than this are of a kind no field takes: read no further (the
+/// shapes read are at most three deep, and a hostile nesting must not run the stack out).
+const MAX_DEPTH: u32 = 8;
+
+fn value_within(v: &JsValue, depth: u32) -> FieldValue {
+    if let Some(b) = v.as_bool() {
+        FieldValue::Bool(b)
+    } else if let Some(n) = v.as_f64() {
+        FieldValue::Number(n)
+    } else if v.is_bigint() {
+        // JS's Number(): exact up to 2^53, where every bound of a count lies; beyond, out of
+        // bounds either way.
+        FieldValue::Number(js_number(v))
+    } else if let Some(s) = v.as_string() {
+        FieldValue::Str(s)
+    } else if v.is_null() {
+        FieldValue::Null
+    } else if depth >= MAX_DEPTH {
+        FieldValue::Other
+    } else if Array::is_array(v) {
+        FieldValue::List(
+            Array::from(v)
+                .iter()
+                .map(|v| value_within(&v, depth + 1))
+                .collect(),
+        )
+    } else if v.is_object() && !v.is_function() {
+        let entries = entries(v).unwrap_or_default();
+        FieldValue::Map(
+            entries
+                .iter()
+                .map(|e| {
+                    let pair: Array = e.unchecked_into();
+                    (
+                        pair.get(0).as_string().unwrap_or_default(),
+                        value_within(&pair.get(1), depth + 1),
+                    )
+                })
+                .collect(),
+        )
+    } else {
+        FieldValue::Other
+    }
 }
 
 /// A serde value as a plain JS value, as `JSON.parse` would give it (objects for maps, `null`

@@ -394,3 +394,64 @@ fn the_browser_build_computes_no_span_metrics() {
         );
     }
 }
+
+#[wasm_bindgen_test]
+fn config_objects_are_read_by_kind_and_bound() {
+    // Read without serde: every kind a field takes, and what it does not.
+    init(&js(&serde_json::json!({
+        "backend": "none", "serviceName": "kinds", "instrumentDb": false,
+        "headers": {"x-api-key": "k"}, "propagators": ["baggage", "tracecontext"],
+        "redactKeys": ["default", "ssn"], "samplingRate": 0.5, "maxQueueSize": 4096,
+        "otlpProtocol": null
+    })))
+    .unwrap();
+    let c = json(&crosstrace_wasm::config_object());
+    assert_eq!(c["service_name"], "kinds");
+    assert_eq!(c["instrument_db"], false);
+    assert_eq!(c["headers"]["x-api-key"], "k");
+    assert_eq!(
+        c["propagators"],
+        serde_json::json!(["baggage", "tracecontext"])
+    );
+    assert_eq!(c["redact_keys"], serde_json::json!(["default", "ssn"]));
+    assert_eq!(c["max_queue_size"], 4096);
+    let refused = |config: JsValue| -> String {
+        let e: js_sys::Error = init(&config).unwrap_err().dyn_into().unwrap();
+        assert_eq!(String::from(e.name()), "CrosstraceConfigError");
+        String::from(e.message())
+    };
+    // 2^32 + 5 is not 5 where a usize has 32 bits.
+    let msg = refused(js(&serde_json::json!({ "maxQueueSize": 4_294_967_301u64 })));
+    assert!(
+        msg.contains("maxQueueSize") && msg.contains("4294967301"),
+        "{msg}"
+    );
+    let msg = refused(js(&serde_json::json!({ "instrumentDb": "yes" })));
+    assert!(
+        msg.contains("instrumentDb") && msg.contains("a boolean"),
+        "{msg}"
+    );
+    let msg = refused(js(&serde_json::json!({ "backend": "OTLP" })));
+    assert!(
+        msg.contains("backend") && msg.contains("otlp, jaeger"),
+        "{msg}"
+    );
+    // A nesting deeper than any field's is refused, not followed down the stack.
+    let mut nested = JsValue::from("b3");
+    for _ in 0..10_000 {
+        let list = js_sys::Array::new();
+        list.push(&nested);
+        nested = list.into();
+    }
+    let deep = Object::new();
+    Reflect::set(&deep, &"propagators".into(), &nested).unwrap();
+    let deep = JsValue::from(deep);
+    let msg = refused(deep);
+    assert!(msg.contains("propagators"), "{msg}");
+    let deep_context = format!(
+        "{{\"baggage\": {}\"v\"{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    assert!(Context::from_json(&deep_context).is_err());
+}

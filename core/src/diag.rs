@@ -51,6 +51,17 @@ pub enum LogLevel {
 impl LogLevel {
     /// Accepted names.
     pub const ACCEPTED: &'static str = "one of debug, info, warn, error, off";
+
+    /// The name (`OTEL_LOG_LEVEL`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Off => "off",
+        }
+    }
 }
 
 impl FromStr for LogLevel {

@@ -8,6 +8,7 @@ use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::FieldValue;
 use crate::context::{Context, Correlation};
 use crate::error::{Error, Result};
 use crate::propagation::parse_span_context;
@@ -200,4 +201,162 @@ pub fn context_from_input(v: ContextInput) -> Result<Context> {
         cx = cx.with_correlation(Correlation::new(c.id, c.user_id, c.operation, c.fields)?);
     }
     Ok(cx)
+}
+
+impl ContextInput {
+    /// The vectors' shape from a value a binding read from its language's objects (a JS object),
+    /// without serde (whose deserializers the npm package's browser build leaves out); `None`
+    /// when a field has the wrong kind. Other fields are ignored, as serde's reading does; the
+    /// two agree (`from_value_agrees_with_serde` below).
+    pub fn from_value(v: &FieldValue) -> Option<ContextInput> {
+        let FieldValue::Map(fields) = v else {
+            return None;
+        };
+        let mut c = ContextInput::default();
+        for (k, v) in fields {
+            match k.as_str() {
+                "trace_id" => c.trace_id = optional(v, text)?,
+                "span_id" => c.span_id = optional(v, text)?,
+                "sampled" => c.sampled = optional(v, boolean)?,
+                "flags" => c.flags = optional(v, text)?,
+                "debug" => c.debug = optional(v, boolean)?,
+                "tracestate" => c.tracestate = optional(v, text)?,
+                "baggage" => c.baggage = optional(v, texts)?,
+                "correlation" => c.correlation = optional(v, correlation)?,
+                _ => {}
+            }
+        }
+        Some(c)
+    }
+}
+
+/// `null` as `None`, else `some(v)` (`None`: the wrong kind).
+fn optional<T>(v: &FieldValue, some: impl FnOnce(&FieldValue) -> Option<T>) -> Option<Option<T>> {
+    match v {
+        FieldValue::Null => Some(None),
+        v => some(v).map(Some),
+    }
+}
+
+fn text(v: &FieldValue) -> Option<String> {
+    match v {
+        FieldValue::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn boolean(v: &FieldValue) -> Option<bool> {
+    match v {
+        FieldValue::Bool(b) => Some(*b),
+        _ => None,
+    }
+}
+
+/// An object of strings, inserted one by one (see [`map_of`]).
+fn texts(v: &FieldValue) -> Option<BTreeMap<String, String>> {
+    let FieldValue::Map(entries) = v else {
+        return None;
+    };
+    let mut map = BTreeMap::new();
+    for (k, v) in entries {
+        map.insert(k.clone(), text(v)?);
+    }
+    Some(map)
+}
+
+fn correlation(v: &FieldValue) -> Option<CorrelationShape> {
+    let FieldValue::Map(fields) = v else {
+        return None;
+    };
+    let mut c = CorrelationShape::default();
+    for (k, v) in fields {
+        match k.as_str() {
+            "id" => c.id = optional(v, text)?,
+            "user_id" => c.user_id = optional(v, text)?,
+            "operation" => c.operation = optional(v, text)?,
+            "fields" => c.fields = texts(v)?,
+            _ => {}
+        }
+    }
+    Some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field_value(v: &Value) -> FieldValue {
+        match v {
+            Value::Null => FieldValue::Null,
+            Value::Bool(b) => FieldValue::Bool(*b),
+            Value::Number(n) => FieldValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+            Value::String(s) => FieldValue::Str(s.clone()),
+            Value::Array(a) => FieldValue::List(a.iter().map(field_value).collect()),
+            Value::Object(o) => {
+                FieldValue::Map(o.iter().map(|(k, v)| (k.clone(), field_value(v))).collect())
+            }
+        }
+    }
+
+    /// The vectors' contexts, each field of them of every kind: read alike, or refused by both.
+    #[test]
+    fn from_value_agrees_with_serde() {
+        let vectors: Value =
+            serde_json::from_str(include_str!("../../tests/vectors/propagation_inject.json"))
+                .unwrap();
+        let mut cases: Vec<Value> = vectors["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["context"].clone())
+            .collect();
+        let full = json!({
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+            "sampled": false, "flags": "02", "debug": true, "tracestate": "a=1",
+            "baggage": {"k": "v"}, "ignored": [1],
+            "correlation": {"id": "c-1", "user_id": "u", "operation": "op",
+                            "fields": {"tenant": "t"}, "other": 1}
+        });
+        cases.push(full.clone());
+        let kinds = [
+            json!(null),
+            json!(1),
+            json!("x"),
+            json!(true),
+            json!([]),
+            json!({}),
+            json!({"k": 1}),
+            json!({"k": "v"}),
+        ];
+        for key in full.as_object().unwrap().keys() {
+            for v in &kinds {
+                let mut c = full.clone();
+                c[key] = v.clone();
+                cases.push(c);
+            }
+        }
+        for key in ["id", "user_id", "operation", "fields"] {
+            for v in &kinds {
+                let mut c = full.clone();
+                c["correlation"][key] = v.clone();
+                cases.push(c);
+            }
+        }
+        cases.extend([json!([]), json!("x"), json!(null)]);
+        let (mut read, mut refused) = (0, 0);
+        for case in &cases {
+            let by_serde = ContextInput::deserialize(case).ok();
+            let by_value = ContextInput::from_value(&field_value(case));
+            assert_eq!(by_serde, by_value, "{case}");
+            if by_value.is_some() {
+                read += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(read > 20 && refused > 50, "{read} read, {refused} refused");
+        let c = ContextInput::from_value(&field_value(&full)).unwrap();
+        assert_eq!(c.correlation.unwrap().fields["tenant"], "t");
+    }
 }

@@ -291,11 +291,9 @@ impl TracingConfig {
             "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
             "OTEL_EXPORTER_OTLP_COMPRESSION",
         ]) {
-            c.compression = match raw.trim().to_ascii_lowercase().as_str() {
-                "gzip" => Compression::Gzip,
-                "none" => Compression::None,
-                _ => return Err(ConfigError::new(var, raw, "gzip or none")),
-            };
+            c.compression = raw
+                .parse::<Compression>()
+                .map_err(|()| ConfigError::new(var, raw.as_str(), "gzip or none"))?;
         }
 
         if let Some(ms) = env.millis(

@@ -2,8 +2,10 @@
 //! environment (see [`env`]).
 
 mod env;
+mod fields;
 
 pub use env::VARIABLES;
+pub use fields::FieldValue;
 
 pub use crate::diag::LogLevel;
 use std::collections::BTreeMap;
@@ -253,6 +255,30 @@ pub enum Compression {
     None,
     /// gzip, where the protocol allows it.
     Gzip,
+}
+
+impl Compression {
+    /// Accepted names, for error messages.
+    pub const ACCEPTED: &'static str = "one of none, gzip";
+
+    /// The name (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+        }
+    }
+}
+
+impl FromStr for Compression {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Compression::None,
+            "gzip" => Compression::Gzip,
+            _ => return Err(()),
+        })
+    }
 }
 
 /// The whole configuration. Build it with [`TracingConfig::builder`], [`TracingConfig::from_env`],
@@ -547,9 +573,9 @@ impl TracingConfig {
         )
     }
 
-    /// A config from the fields of an object, deserialized with whatever deserializer the
-    /// binding reads its objects with (serde_json here, the JS values themselves in the wasm
-    /// binding), validated. `all` deserializes every field; when that fails, `one(i)`
+    /// A config from the fields of an object, deserialized with whatever serde deserializer
+    /// the binding reads its objects with (serde_json: [`TracingConfig::from_json`]), validated
+    /// (without serde: [`TracingConfig::from_values`]). `all` deserializes every field; when that fails, `one(i)`
     /// deserializes field `i` alone, and the first that fails is named, with `given(i)`, its
     /// value as the caller gave it.
     pub fn from_fields<E: fmt::Display>(
@@ -558,24 +584,9 @@ impl TracingConfig {
         one: impl Fn(usize) -> Result<TracingConfig, E>,
         given: impl Fn(usize) -> String,
     ) -> Result<TracingConfig, ConfigError> {
-        // Not every deserializer sees fields the struct does not name (serde-wasm-bindgen reads
-        // only the named ones), so unknown fields are refused here, for all of them.
-        let known = field_names();
-        if let Some(i) = names.iter().position(|n| !known.contains(n)) {
-            let list = known
-                .iter()
-                .map(|f| format!("`{f}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(ConfigError::new(
-                names[i],
-                given(i),
-                format!(
-                    "a TracingConfig field (unknown field `{}`, expected one of {list})",
-                    names[i]
-                ),
-            ));
-        }
+        // Not every deserializer sees fields the struct does not name, so unknown fields are
+        // refused here, for all of them.
+        Self::check_known(names, &given)?;
         match all() {
             Ok(c) => {
                 c.validate()?;
@@ -591,6 +602,27 @@ impl TracingConfig {
                 Err(ConfigError::new("config", "", all.to_string()))
             }
         }
+    }
+
+    /// An error naming the first of `names` that is not a field.
+    fn check_known(names: &[&str], given: &impl Fn(usize) -> String) -> Result<(), ConfigError> {
+        let known = field_names();
+        let Some(i) = names.iter().position(|n| !known.contains(n)) else {
+            return Ok(());
+        };
+        let list = known
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(ConfigError::new(
+            names[i],
+            given(i),
+            format!(
+                "a TracingConfig field (unknown field `{}`, expected one of {list})",
+                names[i]
+            ),
+        ))
     }
 
     /// Whether a span metrics setting differs from its default (the switch aside).

@@ -1,0 +1,353 @@
+//! A config from field values a binding read from its own language's objects, without a serde
+//! deserializer: [`TracingConfig::from_values`]. The npm package reads its config objects this
+//! way; serde's derived deserializer and serde-wasm-bindgen were a sixth of its browser
+//! download. serde stays what Rust code and the JSON of the other bindings deserialize with; the
+//! config vectors hold the two equal (`from_values_agrees_with_serde` below, and each binding's
+//! run of the vectors).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use super::{
+    numeric_expected, Backend, Compression, LogLevel, OtlpProtocol, PropagatorKind, SamplerKind,
+    TracingConfig,
+};
+use crate::error::ConfigError;
+
+/// A field's value as a binding reads it: JSON's kinds, as a JS object holds them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    /// `null`: `None` for an optional field, refused for the others.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number (a JS BigInt too: above 2^53, as infinity, which no field accepts).
+    Number(f64),
+    /// A string.
+    Str(String),
+    /// A list (a JS array).
+    List(Vec<FieldValue>),
+    /// An object's entries, in order.
+    Map(Vec<(String, FieldValue)>),
+    /// A kind no field takes (a function, a symbol): refused, naming the field.
+    Other,
+}
+
+impl TracingConfig {
+    /// A config from fields given by name (snake_case), validated: `value(i)` is field `i`'s
+    /// value and `given(i)` its text as the caller wrote it, for errors. Starts from the
+    /// defaults; an unknown name, a value of the wrong kind or out of bounds is a
+    /// [`ConfigError`] naming the field, as [`TracingConfig::from_fields`] gives.
+    pub fn from_values(
+        names: &[&str],
+        value: impl Fn(usize) -> FieldValue,
+        given: impl Fn(usize) -> String,
+    ) -> Result<TracingConfig, ConfigError> {
+        Self::check_known(names, &given)?;
+        let mut c = TracingConfig::default();
+        for (i, name) in names.iter().enumerate() {
+            c.set(name, &value(i)).map_err(|expected| {
+                let expected = match expected {
+                    NUMBER => numeric_expected(name).unwrap_or_else(|| "a number".into()),
+                    text => text.into(),
+                };
+                ConfigError::new(*name, given(i), expected)
+            })?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Sets the field `name` (known: [`TracingConfig::check_known`] ran) to `v`; what the field
+    /// takes when `v` is not that ([`NUMBER`] for a number field's words).
+    #[inline(never)]
+    fn set(&mut self, name: &str, v: &FieldValue) -> Result<(), &'static str> {
+        match name {
+            "enabled" => self.enabled = boolean(v)?,
+            "auto_instrument" => self.auto_instrument = boolean(v)?,
+            "instrument_db" => self.instrument_db = boolean(v)?,
+            "instrument_http" => self.instrument_http = boolean(v)?,
+            "instrument_logging" => self.instrument_logging = boolean(v)?,
+            "metrics_enabled" => self.metrics_enabled = boolean(v)?,
+            "service_name" => self.service_name = string(v)?,
+            "service_version" => self.service_version = string(v)?,
+            "environment" => self.environment = string(v)?,
+            "endpoint" => self.endpoint = optional(v, string)?,
+            "metrics_dir" => self.metrics_dir = optional(v, string)?,
+            "backend" => self.backend = named(v, Backend::ACCEPTED, Backend::as_str)?,
+            "otlp_protocol" => {
+                self.otlp_protocol = optional(v, |v| {
+                    named(v, OtlpProtocol::ACCEPTED, OtlpProtocol::as_str)
+                })?
+            }
+            "compression" => {
+                self.compression = named(v, Compression::ACCEPTED, Compression::as_str)?
+            }
+            "sampler" => self.sampler = named(v, SamplerKind::ACCEPTED, SamplerKind::as_str)?,
+            "log_level" => self.log_level = named(v, LogLevel::ACCEPTED, LogLevel::as_str)?,
+            "sampling_rate" => self.sampling_rate = number(v)?,
+            "export_timeout_seconds" => self.export_timeout_seconds = number(v)?,
+            "export_attempt_timeout_seconds" => self.export_attempt_timeout_seconds = number(v)?,
+            "export_max_batch_size" => self.export_max_batch_size = size(v)?,
+            "max_queue_size" => self.max_queue_size = size(v)?,
+            "attribute_value_length_limit" => self.attribute_value_length_limit = size(v)?,
+            "attribute_count_limit" => self.attribute_count_limit = size(v)?,
+            "metrics_max_series" => self.metrics_max_series = size(v)?,
+            "max_body_bytes" => self.max_body_bytes = size(v)?,
+            "schedule_delay_millis" => self.schedule_delay_millis = count(v)?,
+            "metrics_sync_interval_millis" => self.metrics_sync_interval_millis = count(v)?,
+            "headers" => self.headers = strings_by_key(v)?,
+            "resource_attributes" => self.resource_attributes = strings_by_key(v)?,
+            "redact_keys" => self.redact_keys = list(v, "a list of strings", string)?,
+            "metrics_buckets_ms" => self.metrics_buckets_ms = list(v, "a list of numbers", number)?,
+            "propagators" => {
+                self.propagators = list(v, PropagatorKind::ACCEPTED, |v| {
+                    named(v, PropagatorKind::ACCEPTED, PropagatorKind::as_str)
+                })?
+            }
+            // `check_known` refused every other name.
+            _ => return Err("a TracingConfig field"),
+        }
+        Ok(())
+    }
+}
+
+/// The error of a number field: its words come from [`numeric_expected`].
+const NUMBER: &str = "a number";
+
+fn boolean(v: &FieldValue) -> Result<bool, &'static str> {
+    match v {
+        FieldValue::Bool(b) => Ok(*b),
+        _ => Err("a boolean"),
+    }
+}
+
+fn string(v: &FieldValue) -> Result<String, &'static str> {
+    match v {
+        FieldValue::Str(s) => Ok(s.clone()),
+        _ => Err("a string"),
+    }
+}
+
+fn optional<T>(
+    v: &FieldValue,
+    some: impl FnOnce(&FieldValue) -> Result<T, &'static str>,
+) -> Result<Option<T>, &'static str> {
+    match v {
+        FieldValue::Null => Ok(None),
+        v => some(v).map(Some),
+    }
+}
+
+/// A number for a field of `f64`, any value: [`TracingConfig::validate`] checks its bounds.
+fn number(v: &FieldValue) -> Result<f64, &'static str> {
+    match v {
+        FieldValue::Number(n) => Ok(*n),
+        _ => Err(NUMBER),
+    }
+}
+
+/// 2^53 - 1: JS's `Number.MAX_SAFE_INTEGER`.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A whole number for a count: one a double holds exactly (up to 2^53), as serde-wasm-bindgen
+/// took them, and JSON's integers (beyond, no count's bounds reach). Its bounds are
+/// [`TracingConfig::validate`]'s.
+fn count(v: &FieldValue) -> Result<u64, &'static str> {
+    match v {
+        FieldValue::Number(n) if (0.0..=MAX_SAFE_INTEGER).contains(n) && n.fract() == 0.0 => {
+            Ok(*n as u64)
+        }
+        _ => Err(NUMBER),
+    }
+}
+
+/// A count of a `usize` field: one that fits it (on wasm32, 32 bits: 2^32 + 5 is not 5).
+fn size(v: &FieldValue) -> Result<usize, &'static str> {
+    usize::try_from(count(v)?).map_err(|_| NUMBER)
+}
+
+/// One of an enum's names, exactly as it is written (`as_str`; the environment's parser also
+/// takes other cases and aliases, serde does not).
+fn named<T: FromStr + Copy>(
+    v: &FieldValue,
+    accepted: &'static str,
+    as_str: impl Fn(T) -> &'static str,
+) -> Result<T, &'static str> {
+    match v {
+        FieldValue::Str(s) => s
+            .parse::<T>()
+            .ok()
+            .filter(|t| as_str(*t) == s)
+            .ok_or(accepted),
+        _ => Err(accepted),
+    }
+}
+
+fn list<T>(
+    v: &FieldValue,
+    accepted: &'static str,
+    item: impl Fn(&FieldValue) -> Result<T, &'static str>,
+) -> Result<Vec<T>, &'static str> {
+    match v {
+        FieldValue::List(items) => items
+            .iter()
+            .map(|v| item(v).map_err(|_| accepted))
+            .collect(),
+        _ => Err(accepted),
+    }
+}
+
+fn strings_by_key(v: &FieldValue) -> Result<BTreeMap<String, String>, &'static str> {
+    const EXPECTED: &str = "an object of strings";
+    let FieldValue::Map(entries) = v else {
+        return Err(EXPECTED);
+    };
+    // By insertion, as serde builds a map (collecting would sort first).
+    let mut map = BTreeMap::new();
+    for (k, v) in entries {
+        map.insert(k.clone(), string(v).map_err(|_| EXPECTED)?);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::field_names;
+    use serde_json::{json, Value};
+
+    /// A JSON value as a binding's [`FieldValue`] (the vectors' "NaN" and "inf" strings and
+    /// huge integers as the numbers a JS caller gives).
+    fn field_value(v: &Value) -> FieldValue {
+        match v {
+            Value::Null => FieldValue::Null,
+            Value::Bool(b) => FieldValue::Bool(*b),
+            Value::Number(n) => FieldValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+            Value::String(s) => FieldValue::Str(s.clone()),
+            Value::Array(a) => FieldValue::List(a.iter().map(field_value).collect()),
+            Value::Object(o) => {
+                FieldValue::Map(o.iter().map(|(k, v)| (k.clone(), field_value(v))).collect())
+            }
+        }
+    }
+
+    fn from_values(config: &Value) -> Result<TracingConfig, ConfigError> {
+        let fields: Vec<(&String, &Value)> = config.as_object().unwrap().iter().collect();
+        let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+        TracingConfig::from_values(
+            &names,
+            |i| field_value(fields[i].1),
+            // As `from_json` gives them.
+            |i| match fields[i].1 {
+                Value::String(s) => s.clone(),
+                Value::Number(n) if n.is_f64() => format!("{:?}", n.as_f64().unwrap()),
+                other => other.to_string(),
+            },
+        )
+    }
+
+    /// Every field by both paths, right and wrong: the same config, or an error naming the
+    /// same field.
+    #[test]
+    fn from_values_agrees_with_serde() {
+        let vectors: Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/config_fields.json"))
+                .unwrap();
+        let mut cases: Vec<Value> = vectors["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            // The vectors' "NaN", "inf" and 2^64 stand for numbers JSON cannot hold: JSON
+            // gives serde a string there, which a number field refuses by both paths.
+            .map(|c| c["config"].clone())
+            .collect();
+        let wrong_kind = [
+            json!(1),
+            json!("x"),
+            json!(true),
+            json!(null),
+            json!([]),
+            json!({}),
+            json!(["x"]),
+            json!({"k": 1}),
+        ];
+        let valid = json!({
+            "enabled": false, "service_name": "svc", "service_version": "2", "environment": "e",
+            "backend": "otlp", "endpoint": "http://127.0.0.1:4318/v1/traces",
+            "otlp_protocol": "http/protobuf", "headers": {"x-api-key": "k"},
+            "compression": "gzip", "sampler": "traceidratio", "sampling_rate": 0.25,
+            "export_timeout_seconds": 2.5, "export_attempt_timeout_seconds": 1,
+            "export_max_batch_size": 10, "max_queue_size": 20, "schedule_delay_millis": 30,
+            "auto_instrument": false, "instrument_db": false, "instrument_http": false,
+            "instrument_logging": false, "resource_attributes": {"team": "retail"},
+            "propagators": ["baggage", "tracecontext"], "attribute_value_length_limit": 40,
+            "attribute_count_limit": 50, "log_level": "warn", "metrics_enabled": false,
+            "metrics_buckets_ms": [1, 2.5, 10], "metrics_max_series": 60,
+            "redact_keys": ["default", "ssn"], "max_body_bytes": 70, "metrics_dir": null,
+            "metrics_sync_interval_millis": 80
+        });
+        assert_eq!(
+            valid.as_object().unwrap().len(),
+            field_names().len(),
+            "every field"
+        );
+        cases.push(valid.clone());
+        for (name, _) in valid.as_object().unwrap() {
+            for v in &wrong_kind {
+                cases.push(json!({ name.as_str(): v }));
+            }
+        }
+        // Names by case and alias, which the environment's parser takes and serde does not.
+        for (name, v) in [
+            ("backend", "OTLP"),
+            ("otlp_protocol", "http"),
+            ("log_level", "warning"),
+            ("sampler", " always_on"),
+            ("compression", "GZIP"),
+        ] {
+            cases.push(json!({ name: v }));
+        }
+        cases.push(json!({"propagators": ["tracecontext", "b4"]}));
+        cases.push(json!({"max_queue_size": 1e19, "export_max_batch_size": 1}));
+        cases.push(json!({"no_such_field": 1}));
+        let mut errors = 0;
+        for config in &cases {
+            let by_serde = TracingConfig::from_json(&config.to_string());
+            let by_values = from_values(config);
+            match (&by_serde, &by_values) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{config}"),
+                (Err(a), Err(b)) => {
+                    errors += 1;
+                    assert_eq!(a.source_name, b.source_name, "{config}");
+                    assert_eq!(a.value, b.value, "{config}");
+                }
+                _ => panic!("{config}: serde {by_serde:?}, values {by_values:?}"),
+            }
+        }
+        assert!(errors > 300, "{errors} errors of {} cases", cases.len());
+        assert_eq!(
+            from_values(&valid).unwrap().propagators,
+            [PropagatorKind::Baggage, PropagatorKind::TraceContext]
+        );
+    }
+
+    #[test]
+    fn a_wrong_kind_says_what_the_field_takes() {
+        let e = from_values(&json!({"instrument_db": "yes"})).unwrap_err();
+        assert_eq!(
+            (
+                e.source_name.as_str(),
+                e.value.as_str(),
+                e.expected.as_str()
+            ),
+            ("instrument_db", "yes", "a boolean")
+        );
+        let e = from_values(&json!({"max_queue_size": 1.5})).unwrap_err();
+        assert!(e.expected.contains("1048576"), "{e:?}");
+        let e = from_values(&json!({"backend": "Zipkin"})).unwrap_err();
+        assert_eq!(e.expected, crate::config::Backend::ACCEPTED);
+        let e = from_values(&json!({"headers": {"a": 1}})).unwrap_err();
+        assert_eq!(e.expected, "an object of strings");
+    }
+}
