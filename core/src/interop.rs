@@ -159,16 +159,18 @@ pub fn context_from_json(v: &Value) -> Result<Context> {
 pub fn context_from_input(v: ContextInput) -> Result<Context> {
     let mut cx = Context::new();
     if let Some(t) = &v.trace_id {
-        let s = v
-            .span_id
-            .as_deref()
-            .ok_or_else(|| invalid(format!("{v:?}"), "span_id as a string"))?;
+        let s = v.span_id.as_deref().ok_or_else(|| {
+            invalid(
+                format!("trace_id {t} without a span_id"),
+                "span_id as a string",
+            )
+        })?;
         let sampled = v.sampled.unwrap_or(true);
         let flags = match v.flags.as_deref() {
             Some(f) => u8::from_str_radix(f, 16)
                 .ok()
                 .filter(|_| f.len() == 2)
-                .ok_or_else(|| invalid(format!("{v:?}"), "flags as two hex digits"))?,
+                .ok_or_else(|| invalid(format!("flags {f}"), "flags as two hex digits"))?,
             None => 0,
         };
         let sc = parse_span_context(t, s, sampled)?;
@@ -176,7 +178,7 @@ pub fn context_from_input(v: ContextInput) -> Result<Context> {
         let list = match v.tracestate.as_deref().filter(|h| !h.is_empty()) {
             Some(h) => Some(
                 crate::propagation::parse_tracestate(h)
-                    .ok_or_else(|| invalid(format!("{v:?}"), "a valid tracestate"))?,
+                    .ok_or_else(|| invalid(format!("tracestate {h}"), "a valid tracestate"))?,
             ),
             None => None,
         };
