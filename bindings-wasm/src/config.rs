@@ -37,7 +37,7 @@ fn text_of(v: &JsValue) -> String {
         if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
             (f as i64).to_string()
         } else {
-            format!("{f:?}")
+            crosstrace::binding::number_text(f)
         }
     } else {
         js_string(v).unwrap_or_else(|_| "(a value String() cannot show)".into())

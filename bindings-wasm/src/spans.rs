@@ -358,7 +358,7 @@ fn epoch_millis(ms: f64) -> Result<std::time::SystemTime, JsValue> {
     if !(ms.is_finite() && ms >= 0.0) {
         return Err(invalid(
             "time",
-            &ms.to_string(),
+            &crosstrace::binding::number_text(ms),
             "milliseconds since the Unix epoch (a finite, non-negative number or a Date)",
         ));
     }

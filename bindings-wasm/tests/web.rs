@@ -455,3 +455,26 @@ fn config_objects_are_read_by_kind_and_bound() {
     );
     assert!(Context::from_json(&deep_context).is_err());
 }
+
+#[wasm_bindgen_test]
+fn numbers_print_through_js_as_rust_writes_them() {
+    // The browser build has no float printing of its own: JS's String() writes numbers in
+    // messages, with Rust's spelling where the two differ.
+    use crosstrace::binding::number_text;
+    assert_eq!(number_text(1e300), "1e300");
+    assert_eq!(number_text(2.5e-7), "2.5e-7");
+    assert_eq!(number_text(0.25), "0.25");
+    assert_eq!(number_text(f64::INFINITY), "inf");
+    assert_eq!(number_text(f64::NEG_INFINITY), "-inf");
+    assert_eq!(number_text(f64::NAN), "NaN");
+    // A sampling rate out of bounds is named as given.
+    let e: js_sys::Error = init(&js(&serde_json::json!({ "samplingRate": 1e300 })))
+        .unwrap_err()
+        .dyn_into()
+        .unwrap();
+    assert!(
+        String::from(e.message()).contains("1e300"),
+        "{:?}",
+        e.message()
+    );
+}

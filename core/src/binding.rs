@@ -15,6 +15,7 @@ use crate::scope::Scope;
 use crate::span::Span;
 
 pub use crate::global::{global_generation, with_global, GlobalCopy};
+pub use crate::platform::number_text;
 pub use crate::propagation::parse_span_context;
 
 /// [`Tracing`](crate::Tracing)'s entry points for bindings.

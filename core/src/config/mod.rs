@@ -431,10 +431,18 @@ fn check_seconds(field: &str, v: f64) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::new(
             field,
-            format!("{v:?}"),
-            format!("a number of seconds from 0.001 to {max}"),
+            crate::platform::number_text(v),
+            seconds_expected(),
         ))
     }
+}
+
+/// What a timeout in seconds accepts (its bound a whole number of seconds: no float printing).
+fn seconds_expected() -> String {
+    format!(
+        "a number of seconds from 0.001 to {}",
+        bounds::MAX_TIMEOUT_MILLIS / 1000
+    )
 }
 
 /// Defaults of the specification.
@@ -679,7 +687,7 @@ impl TracingConfig {
         if !(0.0..=1.0).contains(&self.sampling_rate) {
             return Err(ConfigError::new(
                 "sampling_rate",
-                format!("{:?}", self.sampling_rate),
+                crate::platform::number_text(self.sampling_rate),
                 "a number from 0.0 to 1.0",
             ));
         }
@@ -795,7 +803,14 @@ impl TracingConfig {
         if let Some(expected) = check_buckets(&self.metrics_buckets_ms) {
             return Err(ConfigError::new(
                 "metrics_buckets_ms",
-                format!("{:?}", self.metrics_buckets_ms),
+                format!(
+                    "[{}]",
+                    self.metrics_buckets_ms
+                        .iter()
+                        .map(|b| crate::platform::number_text(*b))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 expected,
             ));
         }
@@ -966,13 +981,10 @@ fn field_names() -> &'static [&'static str] {
 
 /// What a numeric field accepts, in the words of [`TracingConfig::validate`].
 fn numeric_expected(field: &str) -> Option<String> {
-    let max_timeout = bounds::MAX_TIMEOUT_MILLIS as f64 / 1000.0;
     let count = |unit, max: usize| whole(unit, 1, max as u64);
     Some(match field {
         "sampling_rate" => "a number from 0.0 to 1.0".into(),
-        "export_timeout_seconds" | "export_attempt_timeout_seconds" => {
-            format!("a number of seconds from 0.001 to {max_timeout}")
-        }
+        "export_timeout_seconds" | "export_attempt_timeout_seconds" => seconds_expected(),
         "max_queue_size" => count("spans", bounds::MAX_QUEUE_SIZE),
         "export_max_batch_size" => count("spans", bounds::MAX_EXPORT_BATCH_SIZE),
         "schedule_delay_millis" => whole("milliseconds", 1, bounds::MAX_SCHEDULE_DELAY_MILLIS),

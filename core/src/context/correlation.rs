@@ -108,9 +108,15 @@ impl Correlation {
 
     /// `(key, value)` pairs as carried in baggage.
     pub fn baggage_entries(&self) -> impl Iterator<Item = (String, String)> + '_ {
-        self.attributes
-            .iter()
-            .map(|kv| (kv.key.to_string(), kv.value.as_str().into_owned()))
+        // Every value is a string (made from the correlation's own strings); matching it, not
+        // `Value::as_str`, keeps the printing of floats out of the browser build.
+        self.attributes.iter().map(|kv| {
+            let value = match &kv.value {
+                opentelemetry::Value::String(s) => s.as_str().to_owned(),
+                _ => String::new(),
+            };
+            (kv.key.to_string(), value)
+        })
     }
 
     /// Rebuilds a correlation from baggage entries (`correlation.*`, `user.id`); the rest of the

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
-use opentelemetry::Value;
+use opentelemetry::{Array, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
@@ -140,10 +140,28 @@ fn status_text(status: &Status) -> String {
     }
 }
 
+/// A value as the trees show it: strings quoted and escaped, the rest as `Display` writes them
+/// (numbers through [`crate::platform::float_display`]: no float printing on wasm32).
 fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{:?}", s.as_str()),
-        other => other.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::I64(i) => i.to_string(),
+        Value::F64(f) => crate::platform::float_display(*f),
+        Value::Array(a) => {
+            let items: Vec<String> = match a {
+                Array::Bool(v) => v.iter().map(bool::to_string).collect(),
+                Array::I64(v) => v.iter().map(i64::to_string).collect(),
+                Array::F64(v) => v
+                    .iter()
+                    .map(|f| crate::platform::float_display(*f))
+                    .collect(),
+                Array::String(v) => v.iter().map(|s| format!("\"{s}\"")).collect(),
+                _ => Vec::new(),
+            };
+            format!("[{}]", items.join(","))
+        }
+        _ => String::new(),
     }
 }
 
@@ -224,10 +242,11 @@ fn render_node(
                 .unwrap_or(0);
             let _ = write!(
                 out,
-                "{indent}{} [{}] {:.3} ms {} span={}",
+                "{indent}{} [{}] {}.{:03} ms {} span={}",
                 span.name,
                 kind_name(&span.span_kind),
-                micros as f64 / 1000.0,
+                micros / 1000,
+                micros % 1000,
                 status_text(&span.status),
                 span.span_context.span_id(),
             );

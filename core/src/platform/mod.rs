@@ -24,12 +24,50 @@ pub(crate) fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_nanos((ms * 1_000_000.0) as u64)
 }
 
+/// A number as text, for messages and the console's trees: Rust's `{:?}` (the shortest text
+/// that reads back as the same number: `0.25`, `1e300`, `NaN`, `inf`). On wasm32, JS's
+/// `String()` gives that text (with `1e300` for JS's `1e+300`, `inf` for `Infinity`): Rust's
+/// float printing was 8 KB of the browser download, and these were its only uses there. (JS
+/// writes a few in the other notation: `1e21` as Rust's `1e21` but `0.000001` as Rust's `1e-6`.)
+pub fn number_text(n: f64) -> String {
+    #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
+    {
+        let s = wasm::js_string(n);
+        match s.as_str() {
+            "Infinity" => "inf".into(),
+            "-Infinity" => "-inf".into(),
+            _ if s.contains("e+") => s.replace("e+", "e"),
+            _ => s,
+        }
+    }
+    #[cfg(not(all(target_arch = "wasm32", not(target_os = "wasi"))))]
+    {
+        format!("{n:?}")
+    }
+}
+
+/// A number as `Display` writes it (`1`, `2.5`), for the console's trees; on wasm32 JS's
+/// `String()` (see [`number_text`]; JS writes below 1e-6 and from 1e21 with an exponent).
+pub(crate) fn float_display(n: f64) -> String {
+    #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
+    {
+        wasm::js_string(n)
+    }
+    #[cfg(not(all(target_arch = "wasm32", not(target_os = "wasi"))))]
+    {
+        n.to_string()
+    }
+}
+
 #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
 mod wasm {
     use wasm_bindgen::prelude::*;
 
     #[wasm_bindgen]
     extern "C" {
+        /// JS's `String(number)`.
+        #[wasm_bindgen(js_name = String)]
+        pub(super) fn js_string(n: f64) -> String;
         type Performance;
         #[wasm_bindgen(thread_local_v2, js_namespace = globalThis, js_name = performance)]
         static PERFORMANCE: Option<Performance>;
