@@ -185,10 +185,9 @@ pub fn init(config: &JsValue) -> Result<(), JsValue> {
     Ok(())
 }
 
-/// The settings in force, as an object of their snake_case fields (for tests; not exported to
-/// JS).
-pub fn config_object() -> JsValue {
-    crate::to_js(tracing().config())
+/// The settings in force (for tests; not exported to JS).
+pub fn config_in_force() -> TracingConfig {
+    tracing().config().clone()
 }
 
 /// The configured batch size (the wrapper flushes when this many spans wait).

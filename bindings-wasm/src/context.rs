@@ -49,7 +49,7 @@ impl Context {
     #[wasm_bindgen(js_name = toJSON)]
     pub fn to_json(&self) -> String {
         let shape = crosstrace::binding::interop::context_shape(&self.inner);
-        js_sys::JSON::stringify(&crate::to_js(&shape))
+        js_sys::JSON::stringify(&crate::to_js(&shape.to_value()))
             .map(String::from)
             .unwrap_or_default()
     }

@@ -7,7 +7,7 @@ use crate::tracing;
 /// The health report, as an object with the specification's field names.
 #[wasm_bindgen]
 pub fn health() -> JsValue {
-    crate::to_js(&tracing().health())
+    crate::to_js(&tracing().health().to_value())
 }
 
 /// Spans waiting for export.

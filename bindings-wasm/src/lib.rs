@@ -26,7 +26,7 @@ mod health;
 mod spans;
 
 pub use config::{
-    batch_size, config_object, init, resource_object, schedule_delay_millis, set_host_name,
+    batch_size, config_in_force, init, resource_object, schedule_delay_millis, set_host_name,
 };
 pub use context::{extract, inject, Context};
 pub use export::{flush, shutdown};
@@ -105,12 +105,24 @@ fn value_within(v: &JsValue, depth: u32) -> FieldValue {
     }
 }
 
-/// A serde value as a plain JS value, as `JSON.parse` would give it (objects for maps, `null`
-/// for `None`).
-fn to_js<T: serde::Serialize + ?Sized>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::NULL)
+/// A core value as the plain JS value `JSON.parse` would give (objects for maps, `null` for
+/// `None`; whole numbers as numbers).
+fn to_js(value: &FieldValue) -> JsValue {
+    match value {
+        FieldValue::Null | FieldValue::Other => JsValue::NULL,
+        FieldValue::Bool(b) => JsValue::from_bool(*b),
+        FieldValue::Number(n) => JsValue::from_f64(*n),
+        FieldValue::Whole(n) => JsValue::from_f64(*n as f64),
+        FieldValue::Str(s) => JsValue::from_str(s),
+        FieldValue::List(items) => items.iter().map(to_js).collect::<Array>().into(),
+        FieldValue::Map(entries) => {
+            let o = js_sys::Object::new();
+            for (k, v) in entries {
+                let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), &to_js(v));
+            }
+            o.into()
+        }
+    }
 }
 
 fn invalid(argument: &'static str, value: &str, expected: &'static str) -> JsValue {

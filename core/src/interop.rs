@@ -205,6 +205,49 @@ pub fn context_from_input(v: ContextInput) -> Result<Context> {
     Ok(cx)
 }
 
+impl ContextShape {
+    /// The shape as a [`FieldValue`] map, as its `Serialize` writes it (for bindings without
+    /// serde: the npm package's browser build); `to_value_agrees_with_serde` below.
+    pub fn to_value(&self) -> FieldValue {
+        let text = |s: &str| FieldValue::Str(s.to_owned());
+        let texts = |m: &BTreeMap<String, String>| {
+            FieldValue::Map(m.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+        };
+        let span = self.span.as_ref().map_or(FieldValue::Null, |s| {
+            FieldValue::Map(vec![
+                ("trace_id".into(), text(&s.trace_id)),
+                ("span_id".into(), text(&s.span_id)),
+                ("sampled".into(), FieldValue::Bool(s.sampled)),
+                ("flags".into(), text(&s.flags)),
+                ("debug".into(), FieldValue::Bool(s.debug)),
+                ("remote".into(), FieldValue::Bool(s.remote)),
+                ("tracestate".into(), text(&s.tracestate)),
+            ])
+        });
+        let correlation = self.correlation.as_ref().map_or(FieldValue::Null, |c| {
+            let mut m = vec![(
+                "id".to_owned(),
+                c.id.as_deref().map_or(FieldValue::Null, text),
+            )];
+            if let Some(u) = &c.user_id {
+                m.push(("user_id".into(), text(u)));
+            }
+            if let Some(o) = &c.operation {
+                m.push(("operation".into(), text(o)));
+            }
+            if !c.fields.is_empty() {
+                m.push(("fields".into(), texts(&c.fields)));
+            }
+            FieldValue::Map(m)
+        });
+        FieldValue::Map(vec![
+            ("span".into(), span),
+            ("baggage".into(), texts(&self.baggage)),
+            ("correlation".into(), correlation),
+        ])
+    }
+}
+
 impl ContextInput {
     /// The vectors' shape from a value a binding read from its language's objects (a JS object),
     /// without serde (whose deserializers the npm package's browser build leaves out); `None`
@@ -358,6 +401,25 @@ mod tests {
             }
         }
         assert!(read > 20 && refused > 50, "{read} read, {refused} refused");
+        // And out: every context read, as serde writes its shape.
+        let mut written = 0;
+        for case in &cases {
+            let Some(input) = ContextInput::from_value(&field_value(case)) else {
+                continue;
+            };
+            let Ok(cx) = context_from_input(input) else {
+                continue;
+            };
+            let shape = context_shape(&cx);
+            let by_serde = serde_json::to_value(&shape).unwrap();
+            assert_eq!(
+                crate::health::tests::json_of(&shape.to_value()),
+                by_serde,
+                "{case}"
+            );
+            written += 1;
+        }
+        assert!(written > 20, "{written} written");
         let c = ContextInput::from_value(&field_value(&full)).unwrap();
         assert_eq!(c.correlation.unwrap().fields["tenant"], "t");
     }

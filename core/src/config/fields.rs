@@ -14,15 +14,20 @@ use super::{
 };
 use crate::error::ConfigError;
 
-/// A field's value as a binding reads it: JSON's kinds, as a JS object holds them.
+/// A value as bindings exchange them with the core without serde: JSON's kinds, as a JS object
+/// holds them. Config objects and contexts come in as these ([`TracingConfig::from_values`],
+/// `ContextInput::from_value`); health and contexts go out as these (`Health::to_value`,
+/// `ContextShape::to_value`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     /// `null`: `None` for an optional field, refused for the others.
     Null,
     /// A boolean.
     Bool(bool),
-    /// A number (a JS BigInt too: above 2^53, as infinity, which no field accepts).
+    /// A number (from JS: a BigInt too, as the nearest number).
     Number(f64),
+    /// A whole number, exactly (what the core's own values give: counters, timestamps).
+    Whole(u64),
     /// A string.
     Str(String),
     /// A list (a JS array).
@@ -143,6 +148,7 @@ fn optional<T>(
 fn number(v: &FieldValue) -> Result<f64, &'static str> {
     match v {
         FieldValue::Number(n) => Ok(*n),
+        FieldValue::Whole(n) => Ok(*n as f64),
         _ => Err(NUMBER),
     }
 }
@@ -158,6 +164,7 @@ fn count(v: &FieldValue) -> Result<u64, &'static str> {
         FieldValue::Number(n) if (0.0..=MAX_SAFE_INTEGER).contains(n) && n.fract() == 0.0 => {
             Ok(*n as u64)
         }
+        FieldValue::Whole(n) => Ok(*n),
         _ => Err(NUMBER),
     }
 }

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::config::FieldValue;
 use crate::diag;
 use crate::diag::LogLevel;
 
@@ -345,8 +346,174 @@ pub struct Health {
 }
 
 impl Health {
+    /// The report as a [`FieldValue`] map, field for field what its `Serialize` writes (for
+    /// bindings without serde: the npm package's browser build). `to_value_agrees_with_serde`
+    /// holds the two equal.
+    pub fn to_value(&self) -> FieldValue {
+        let text = |s: &str| FieldValue::Str(s.to_owned());
+        let optional = |s: &Option<String>| s.as_deref().map_or(FieldValue::Null, text);
+        let whole = FieldValue::Whole;
+        let c = &self.counts;
+        let fields: [(&str, FieldValue); 35] = [
+            ("tracing_enabled", FieldValue::Bool(self.tracing_enabled)),
+            ("shut_down", FieldValue::Bool(self.shut_down)),
+            ("service_name", text(&self.service_name)),
+            ("service_version", text(&self.service_version)),
+            ("environment", text(&self.environment)),
+            ("backend", text(&self.backend)),
+            ("endpoint", optional(&self.endpoint)),
+            ("protocol", optional(&self.protocol)),
+            ("sampler", text(&self.sampler)),
+            ("sampling_rate", FieldValue::Number(self.sampling_rate)),
+            (
+                "propagators",
+                FieldValue::List(self.propagators.iter().map(|p| text(p)).collect()),
+            ),
+            ("queue_capacity", whole(self.queue_capacity as u64)),
+            ("spans_started", whole(c.spans_started)),
+            ("spans_ended", whole(c.spans_ended)),
+            ("spans_sampled_out", whole(c.spans_sampled_out)),
+            ("spans_exported", whole(c.spans_exported)),
+            (
+                "spans_dropped_queue_full",
+                whole(c.spans_dropped_queue_full),
+            ),
+            ("spans_export_failed", whole(c.spans_export_failed)),
+            ("export_failures", whole(c.export_failures)),
+            (
+                "spans_started_after_shutdown",
+                whole(c.spans_started_after_shutdown),
+            ),
+            ("attributes_truncated", whole(c.attributes_truncated)),
+            ("attributes_redacted", whole(c.attributes_redacted)),
+            ("attributes_dropped", whole(c.attributes_dropped)),
+            ("events_dropped", whole(c.events_dropped)),
+            ("baggage_entries_dropped", whole(c.baggage_entries_dropped)),
+            ("queue_depth", whole(c.queue_depth)),
+            (
+                "last_export_error",
+                self.last_export_error
+                    .as_ref()
+                    .map_or(FieldValue::Null, |e| {
+                        FieldValue::Map(vec![
+                            ("kind".into(), text(&e.kind)),
+                            ("message".into(), text(&e.message)),
+                            ("unix_ms".into(), whole(e.unix_ms)),
+                        ])
+                    }),
+            ),
+            (
+                "last_export_success_unix_ms",
+                self.last_export_success_unix_ms
+                    .map_or(FieldValue::Null, whole),
+            ),
+            (
+                "warnings",
+                FieldValue::List(self.warnings.iter().map(|w| text(w)).collect()),
+            ),
+            ("metrics_enabled", FieldValue::Bool(self.metrics_enabled)),
+            ("metrics_series", whole(self.metrics_series as u64)),
+            ("metrics_overflowed", whole(self.metrics_overflowed)),
+            ("metrics_dir", optional(&self.metrics_dir)),
+            ("metrics_files_skipped", whole(self.metrics_files_skipped)),
+            (
+                "metrics_file_write_failures",
+                whole(self.metrics_file_write_failures),
+            ),
+        ];
+        FieldValue::Map(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
     /// As a JSON string.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// A [`FieldValue`] as the JSON a binding's JS value of it stringifies to.
+    pub(crate) fn json_of(v: &FieldValue) -> Value {
+        match v {
+            FieldValue::Null | FieldValue::Other => Value::Null,
+            FieldValue::Bool(b) => json!(b),
+            FieldValue::Number(n) => json!(n),
+            FieldValue::Whole(n) => json!(n),
+            FieldValue::Str(s) => json!(s),
+            FieldValue::List(items) => Value::Array(items.iter().map(json_of).collect()),
+            FieldValue::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json_of(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Every field, set and unset: the same object, in the same order, as serde writes.
+    #[test]
+    fn to_value_agrees_with_serde() {
+        let full = Health {
+            tracing_enabled: true,
+            shut_down: true,
+            service_name: "svc".into(),
+            service_version: "2".into(),
+            environment: "e".into(),
+            backend: "otlp".into(),
+            endpoint: Some("http://h/v1/traces".into()),
+            protocol: Some("http/protobuf".into()),
+            sampler: "traceidratio".into(),
+            sampling_rate: 0.25,
+            propagators: vec!["tracecontext".into(), "baggage".into()],
+            queue_capacity: 2048,
+            counts: SpanCounts {
+                spans_started: 1,
+                spans_ended: 2,
+                spans_sampled_out: 3,
+                spans_exported: 4,
+                spans_dropped_queue_full: 5,
+                spans_export_failed: 6,
+                export_failures: 7,
+                spans_started_after_shutdown: 8,
+                attributes_truncated: 9,
+                attributes_redacted: 10,
+                attributes_dropped: 11,
+                events_dropped: 12,
+                baggage_entries_dropped: 13,
+                queue_depth: u64::MAX,
+            },
+            last_export_error: Some(ExportErrorRecord {
+                kind: "timeout".into(),
+                message: "m".into(),
+                unix_ms: 14,
+            }),
+            last_export_success_unix_ms: Some(15),
+            warnings: vec!["w".into()],
+            metrics_enabled: true,
+            metrics_series: 16,
+            metrics_overflowed: 17,
+            metrics_dir: Some("/d".into()),
+            metrics_files_skipped: 18,
+            metrics_file_write_failures: 19,
+        };
+        let empty = Health {
+            endpoint: None,
+            protocol: None,
+            last_export_error: None,
+            last_export_success_unix_ms: None,
+            metrics_dir: None,
+            warnings: Vec::new(),
+            ..full.clone()
+        };
+        for h in [full, empty] {
+            let by_serde = serde_json::to_value(&h).unwrap();
+            let by_value = json_of(&h.to_value());
+            assert_eq!(by_value, by_serde);
+            let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(&by_value), keys(&by_serde));
+        }
     }
 }
