@@ -13,7 +13,7 @@
 
 use std::cell::RefCell;
 
-use crosstrace::config::FieldValue;
+use crosstrace::FieldValue;
 use crosstrace::{Error as CoreError, Tracing};
 use js_sys::Array;
 use wasm_bindgen::JsCast;

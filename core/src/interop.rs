@@ -8,10 +8,10 @@ use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::FieldValue;
 use crate::context::{Context, Correlation};
 use crate::error::{Error, Result};
 use crate::propagation::parse_span_context;
+use crate::value::FieldValue;
 
 /// A context in the vectors' shape, as written: `span` is `None` without a parent.
 #[derive(Debug, Clone, PartialEq, Serialize)]

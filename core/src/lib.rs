@@ -33,6 +33,7 @@ mod scope;
 mod sort;
 pub mod span;
 mod tracing;
+mod value;
 
 pub use config::{
     Backend, Compression, LogLevel, OtlpProtocol, PropagatorKind, SamplerKind, TracingConfig,
@@ -51,6 +52,7 @@ pub use record::{Batch, SpanRecord};
 pub use scope::{Scope, MAX_SCOPES, SCOPE_NAME};
 pub use span::{Parent, Span};
 pub use tracing::{SpanBuilder, Tracing};
+pub use value::FieldValue;
 
 /// Re-exports of the OpenTelemetry types in crosstrace's API.
 pub use opentelemetry::trace::{

@@ -5,7 +5,6 @@ mod env;
 mod fields;
 
 pub use env::VARIABLES;
-pub use fields::FieldValue;
 
 pub use crate::diag::LogLevel;
 use std::collections::BTreeMap;

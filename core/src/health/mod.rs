@@ -8,9 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::config::FieldValue;
 use crate::diag;
 use crate::diag::LogLevel;
+use crate::value::FieldValue;
 
 /// Keeps a group of counters on cache lines of its own, so the application threads (span start)
 /// and the export thread never write the same line.

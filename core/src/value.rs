@@ -1,0 +1,28 @@
+//! Values as bindings exchange them with the core without serde: [`FieldValue`], JSON's kinds.
+//! The npm package reads config objects and contexts as these and writes health and contexts
+//! as these; serde's derives and serde-wasm-bindgen were a sixth of its browser download.
+
+/// A value as bindings exchange them with the core without serde: JSON's kinds, as a JS object
+/// holds them. Config objects and contexts come in as these
+/// ([`TracingConfig::from_values`](crate::TracingConfig::from_values),
+/// `ContextInput::from_value`); health and contexts go out as these
+/// ([`Health::to_value`](crate::Health::to_value), `ContextShape::to_value`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    /// `null`: `None` for an optional field, refused for the others.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number (from JS: a BigInt too, as the nearest number).
+    Number(f64),
+    /// A whole number, exactly (what the core's own values give: counters, timestamps).
+    Whole(u64),
+    /// A string.
+    Str(String),
+    /// A list (a JS array).
+    List(Vec<FieldValue>),
+    /// An object's entries, in order.
+    Map(Vec<(String, FieldValue)>),
+    /// A kind no field takes (a function, a symbol): refused, naming the field.
+    Other,
+}
