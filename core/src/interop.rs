@@ -207,7 +207,7 @@ pub fn context_from_input(v: ContextInput) -> Result<Context> {
 
 impl ContextShape {
     /// The shape as a [`FieldValue`] map, as its `Serialize` writes it (for bindings without
-    /// serde: the npm package's browser build); `to_value_agrees_with_serde` below.
+    /// serde: the npm package's browser build); `context_from_value_agrees_with_serde` in tests/vectors.rs.
     pub fn to_value(&self) -> FieldValue {
         let text = |s: &str| FieldValue::Str(s.to_owned());
         let texts = |m: &BTreeMap<String, String>| {
@@ -252,7 +252,7 @@ impl ContextInput {
     /// The vectors' shape from a value a binding read from its language's objects (a JS object),
     /// without serde (whose deserializers the npm package's browser build leaves out); `None`
     /// when a field has the wrong kind. Other fields are ignored, as serde's reading does; the
-    /// two agree (`from_value_agrees_with_serde` below).
+    /// two agree (`context_from_value_agrees_with_serde` in tests/vectors.rs).
     pub fn from_value(v: &FieldValue) -> Option<ContextInput> {
         let FieldValue::Map(fields) = v else {
             return None;
@@ -324,103 +324,4 @@ fn correlation(v: &FieldValue) -> Option<CorrelationShape> {
         }
     }
     Some(c)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn field_value(v: &Value) -> FieldValue {
-        match v {
-            Value::Null => FieldValue::Null,
-            Value::Bool(b) => FieldValue::Bool(*b),
-            Value::Number(n) => FieldValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-            Value::String(s) => FieldValue::Str(s.clone()),
-            Value::Array(a) => FieldValue::List(a.iter().map(field_value).collect()),
-            Value::Object(o) => {
-                FieldValue::Map(o.iter().map(|(k, v)| (k.clone(), field_value(v))).collect())
-            }
-        }
-    }
-
-    /// The vectors' contexts, each field of them of every kind: read alike, or refused by both.
-    #[test]
-    fn from_value_agrees_with_serde() {
-        let vectors: Value =
-            serde_json::from_str(include_str!("../../tests/vectors/propagation_inject.json"))
-                .unwrap();
-        let mut cases: Vec<Value> = vectors["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["context"].clone())
-            .collect();
-        let full = json!({
-            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
-            "sampled": false, "flags": "02", "debug": true, "tracestate": "a=1",
-            "baggage": {"k": "v"}, "ignored": [1],
-            "correlation": {"id": "c-1", "user_id": "u", "operation": "op",
-                            "fields": {"tenant": "t"}, "other": 1}
-        });
-        cases.push(full.clone());
-        let kinds = [
-            json!(null),
-            json!(1),
-            json!("x"),
-            json!(true),
-            json!([]),
-            json!({}),
-            json!({"k": 1}),
-            json!({"k": "v"}),
-        ];
-        for key in full.as_object().unwrap().keys() {
-            for v in &kinds {
-                let mut c = full.clone();
-                c[key] = v.clone();
-                cases.push(c);
-            }
-        }
-        for key in ["id", "user_id", "operation", "fields"] {
-            for v in &kinds {
-                let mut c = full.clone();
-                c["correlation"][key] = v.clone();
-                cases.push(c);
-            }
-        }
-        cases.extend([json!([]), json!("x"), json!(null)]);
-        let (mut read, mut refused) = (0, 0);
-        for case in &cases {
-            let by_serde = ContextInput::deserialize(case).ok();
-            let by_value = ContextInput::from_value(&field_value(case));
-            assert_eq!(by_serde, by_value, "{case}");
-            if by_value.is_some() {
-                read += 1;
-            } else {
-                refused += 1;
-            }
-        }
-        assert!(read > 20 && refused > 50, "{read} read, {refused} refused");
-        // And out: every context read, as serde writes its shape.
-        let mut written = 0;
-        for case in &cases {
-            let Some(input) = ContextInput::from_value(&field_value(case)) else {
-                continue;
-            };
-            let Ok(cx) = context_from_input(input) else {
-                continue;
-            };
-            let shape = context_shape(&cx);
-            let by_serde = serde_json::to_value(&shape).unwrap();
-            assert_eq!(
-                crate::health::tests::json_of(&shape.to_value()),
-                by_serde,
-                "{case}"
-            );
-            written += 1;
-        }
-        assert!(written > 20, "{written} written");
-        let c = ContextInput::from_value(&field_value(&full)).unwrap();
-        assert_eq!(c.correlation.unwrap().fields["tenant"], "t");
-    }
 }

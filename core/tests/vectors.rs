@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use crosstrace::{Correlation, ErrorKind, KeyValue, PropagatorKind, Propagators, TracingConfig};
+use crosstrace::binding::interop::{context_from_input, context_shape, ContextInput};
+use crosstrace::{
+    Correlation, ErrorKind, FieldValue, KeyValue, PropagatorKind, Propagators, TracingConfig,
+};
 use serde_json::{json, Value};
 
 fn vectors(name: &str) -> Value {
@@ -317,4 +320,207 @@ fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
+/// A JSON value as a binding's [`FieldValue`] (numbers as JS gives them).
+fn field_value(v: &Value) -> FieldValue {
+    match v {
+        Value::Null => FieldValue::Null,
+        Value::Bool(b) => FieldValue::Bool(*b),
+        Value::Number(n) => FieldValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => FieldValue::Str(s.clone()),
+        Value::Array(a) => FieldValue::List(a.iter().map(field_value).collect()),
+        Value::Object(o) => {
+            FieldValue::Map(o.iter().map(|(k, v)| (k.clone(), field_value(v))).collect())
+        }
+    }
+}
+
+/// A [`FieldValue`] as the JSON a binding's JS value of it stringifies to.
+fn json_of(v: &FieldValue) -> Value {
+    match v {
+        FieldValue::Bool(b) => json!(b),
+        FieldValue::Number(n) => json!(n),
+        FieldValue::Whole(n) => json!(n),
+        FieldValue::Str(s) => json!(s),
+        FieldValue::List(items) => Value::Array(items.iter().map(json_of).collect()),
+        FieldValue::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), json_of(v)))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+/// A config by [`TracingConfig::from_values`], given as the JSON `from_json` reads.
+fn config_from_values(config: &Value) -> Result<TracingConfig, crosstrace::ConfigError> {
+    let fields: Vec<(&String, &Value)> = config.as_object().unwrap().iter().collect();
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    TracingConfig::from_values(
+        &names,
+        |i| field_value(fields[i].1),
+        // As `from_json` gives them.
+        |i| match fields[i].1 {
+            Value::String(s) => s.clone(),
+            Value::Number(n) if n.is_f64() => format!("{:?}", n.as_f64().unwrap()),
+            other => other.to_string(),
+        },
+    )
+}
+
+// The serde-free paths of the npm package (config objects and contexts in, contexts out) against
+// serde's, which Rust code and the other bindings use: the same result for every vector, and
+// every field of every kind.
+
+/// Every field by both paths, right and wrong: the same config, or an error naming the
+/// same field.
+#[test]
+fn config_from_values_agrees_with_serde() {
+    let mut cases: Vec<Value> = cases(&vectors("config_fields.json"))
+        .iter()
+        // The vectors' "NaN", "inf" and 2^64 stand for numbers JSON cannot hold: JSON
+        // gives serde a string there, which a number field refuses by both paths.
+        .map(|c| c["config"].clone())
+        .collect();
+    let wrong_kind = [
+        json!(1),
+        json!("x"),
+        json!(true),
+        json!(null),
+        json!([]),
+        json!({}),
+        json!(["x"]),
+        json!({"k": 1}),
+    ];
+    let valid = json!({
+        "enabled": false, "service_name": "svc", "service_version": "2", "environment": "e",
+        "backend": "otlp", "endpoint": "http://127.0.0.1:4318/v1/traces",
+        "otlp_protocol": "http/protobuf", "headers": {"x-api-key": "k"},
+        "compression": "gzip", "sampler": "traceidratio", "sampling_rate": 0.25,
+        "export_timeout_seconds": 2.5, "export_attempt_timeout_seconds": 1,
+        "export_max_batch_size": 10, "max_queue_size": 20, "schedule_delay_millis": 30,
+        "auto_instrument": false, "instrument_db": false, "instrument_http": false,
+        "instrument_logging": false, "resource_attributes": {"team": "retail"},
+        "propagators": ["baggage", "tracecontext"], "attribute_value_length_limit": 40,
+        "attribute_count_limit": 50, "log_level": "warn", "metrics_enabled": false,
+        "metrics_buckets_ms": [1, 2.5, 10], "metrics_max_series": 60,
+        "redact_keys": ["default", "ssn"], "max_body_bytes": 70, "metrics_dir": null,
+        "metrics_sync_interval_millis": 80
+    });
+    assert_eq!(
+        valid.as_object().unwrap().len(),
+        TracingConfig::field_names().len(),
+        "every field"
+    );
+    cases.push(valid.clone());
+    for (name, _) in valid.as_object().unwrap() {
+        for v in &wrong_kind {
+            cases.push(json!({ name.as_str(): v }));
+        }
+    }
+    // Names by case and alias, which the environment's parser takes and serde does not.
+    for (name, v) in [
+        ("backend", "OTLP"),
+        ("otlp_protocol", "http"),
+        ("log_level", "warning"),
+        ("sampler", " always_on"),
+        ("compression", "GZIP"),
+    ] {
+        cases.push(json!({ name: v }));
+    }
+    cases.push(json!({"propagators": ["tracecontext", "b4"]}));
+    cases.push(json!({"max_queue_size": 1e19, "export_max_batch_size": 1}));
+    cases.push(json!({"no_such_field": 1}));
+    let mut errors = 0;
+    for config in &cases {
+        let by_serde = TracingConfig::from_json(&config.to_string());
+        let by_values = config_from_values(config);
+        match (&by_serde, &by_values) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{config}"),
+            (Err(a), Err(b)) => {
+                errors += 1;
+                assert_eq!(a.source_name, b.source_name, "{config}");
+                assert_eq!(a.value, b.value, "{config}");
+            }
+            _ => panic!("{config}: serde {by_serde:?}, values {by_values:?}"),
+        }
+    }
+    assert!(errors > 300, "{errors} errors of {} cases", cases.len());
+    assert_eq!(
+        config_from_values(&valid).unwrap().propagators,
+        [PropagatorKind::Baggage, PropagatorKind::TraceContext]
+    );
+}
+
+/// The vectors' contexts, each field of them of every kind: read alike, or refused by both.
+#[test]
+fn context_from_value_agrees_with_serde() {
+    let mut cases: Vec<Value> = cases(&vectors("propagation_inject.json"))
+        .iter()
+        .map(|c| c["context"].clone())
+        .collect();
+    let full = json!({
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+        "sampled": false, "flags": "02", "debug": true, "tracestate": "a=1",
+        "baggage": {"k": "v"}, "ignored": [1],
+        "correlation": {"id": "c-1", "user_id": "u", "operation": "op",
+                        "fields": {"tenant": "t"}, "other": 1}
+    });
+    cases.push(full.clone());
+    let kinds = [
+        json!(null),
+        json!(1),
+        json!("x"),
+        json!(true),
+        json!([]),
+        json!({}),
+        json!({"k": 1}),
+        json!({"k": "v"}),
+    ];
+    for key in full.as_object().unwrap().keys() {
+        for v in &kinds {
+            let mut c = full.clone();
+            c[key] = v.clone();
+            cases.push(c);
+        }
+    }
+    for key in ["id", "user_id", "operation", "fields"] {
+        for v in &kinds {
+            let mut c = full.clone();
+            c["correlation"][key] = v.clone();
+            cases.push(c);
+        }
+    }
+    cases.extend([json!([]), json!("x"), json!(null)]);
+    let (mut read, mut refused) = (0, 0);
+    for case in &cases {
+        let by_serde = <ContextInput as serde::Deserialize>::deserialize(case).ok();
+        let by_value = ContextInput::from_value(&field_value(case));
+        assert_eq!(by_serde, by_value, "{case}");
+        if by_value.is_some() {
+            read += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(read > 20 && refused > 50, "{read} read, {refused} refused");
+    // And out: every context read, as serde writes its shape.
+    let mut written = 0;
+    for case in &cases {
+        let Some(input) = ContextInput::from_value(&field_value(case)) else {
+            continue;
+        };
+        let Ok(cx) = context_from_input(input) else {
+            continue;
+        };
+        let shape = context_shape(&cx);
+        let by_serde = serde_json::to_value(&shape).unwrap();
+        assert_eq!(json_of(&shape.to_value()), by_serde, "{case}");
+        written += 1;
+    }
+    assert!(written > 20, "{written} written");
+    let c = ContextInput::from_value(&field_value(&full)).unwrap();
+    assert_eq!(c.correlation.unwrap().fields["tenant"], "t");
 }

@@ -431,12 +431,12 @@ impl Health {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use serde_json::{json, Value};
 
     /// A [`FieldValue`] as the JSON a binding's JS value of it stringifies to.
-    pub(crate) fn json_of(v: &FieldValue) -> Value {
+    fn json_of(v: &FieldValue) -> Value {
         match v {
             FieldValue::Null | FieldValue::Other => Value::Null,
             FieldValue::Bool(b) => json!(b),
