@@ -296,15 +296,15 @@ impl Span {
         // Drop calls this too: an ended or non-recording span reads no clock.
         match std::mem::replace(&mut self.state, State::Done) {
             State::Recording(mut data, started, p) => {
-                // The end, and the duration for the metrics: from the counter when the start
-                // was read from it, else from the two wall-clock times.
+                // The end, and the duration for the metrics: the start moved on by the time
+                // between the two stamps (one clock read, no conversion), or the time given.
                 let (end, nanos) = match time {
-                    None if started.is_ticks() => {
+                    None => {
                         let nanos = started.nanos_until(crate::platform::stamp());
                         (data.start_time + Duration::from_nanos(nanos), nanos)
                     }
-                    t => {
-                        let end = t.unwrap_or_else(crate::platform::now).max(data.start_time);
+                    Some(t) => {
+                        let end = t.max(data.start_time);
                         let d = end.duration_since(data.start_time).unwrap_or_default();
                         (end, d.as_nanos() as u64)
                     }

@@ -348,10 +348,7 @@ impl Tracing {
         };
         let (start, started) = match start_time {
             Some(t) => (t, Stamp::at(t)),
-            None => {
-                let now = crate::platform::now();
-                (now, crate::platform::stamp_of(now))
-            }
+            None => crate::platform::start_now(),
         };
         let data = Box::new(SpanRecord {
             span_context: context.clone(),

@@ -1,7 +1,7 @@
 //! The only place that knows native from wasm32: the clock, randomness and whether a background
 //! export thread exists.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 pub(crate) mod fork;
 mod random;
@@ -120,18 +120,18 @@ impl Stamp {
         tsc::converted(self.0 & !TICKS)
     }
 
+    /// Whether this stamp came from the counter.
+    #[cfg(test)]
+    pub(crate) fn is_ticks(self) -> bool {
+        self.0 & TICKS != 0
+    }
+
     /// Nanoseconds from `self` to `end`, 0 if `end` is earlier.
     pub(crate) fn nanos_until(self, end: Stamp) -> u64 {
         if self.0 & end.0 & TICKS != 0 {
             return tsc::nanos((end.0 & !TICKS).saturating_sub(self.0 & !TICKS));
         }
         end.unix_nanos().saturating_sub(self.unix_nanos())
-    }
-
-    /// Whether this stamp came from the counter (then a span's end time is its start time moved
-    /// on by [`Stamp::nanos_until`], with no wall-clock read).
-    pub(crate) fn is_ticks(self) -> bool {
-        self.0 & TICKS != 0
     }
 }
 
@@ -169,13 +169,17 @@ fn now_nanos() -> u64 {
     unix_nanos(now())
 }
 
-/// A stamp of `now` (just read from [`now`]): a counter read once calibrated, else `now` itself
-/// (no second clock read).
-#[inline]
-pub(crate) fn stamp_of(now: SystemTime) -> Stamp {
+/// Now, as the wall-clock time a span starts at and the stamp its duration is measured from:
+/// the counter beside the wall clock once it is calibrated, else one clock read for both (the
+/// time made from the stamp's nanoseconds, not read again and converted: `SystemTime`'s
+/// `duration_since` the epoch was half the cost of the read).
+pub(crate) fn start_now() -> (SystemTime, Stamp) {
     match tsc::ticks() {
-        Some(t) => Stamp(t | TICKS),
-        None => Stamp::at(now),
+        Some(t) => (now(), Stamp(t | TICKS)),
+        None => {
+            let n = now_nanos() & !TICKS;
+            (SystemTime::UNIX_EPOCH + Duration::from_nanos(n), Stamp(n))
+        }
     }
 }
 
@@ -418,6 +422,20 @@ mod tests {
             "never negative"
         );
         assert!(!Stamp::at(t).is_ticks());
+    }
+
+    /// A span's start: the wall-clock time and the stamp of one moment (without the counter,
+    /// one clock read: the time is the stamp's nanoseconds).
+    #[test]
+    fn a_start_is_one_moment() {
+        let before = SystemTime::now();
+        let (t, s) = start_now();
+        let after = SystemTime::now();
+        assert!(before <= t && t <= after, "{before:?} {t:?} {after:?}");
+        if !s.is_ticks() {
+            assert_eq!(Stamp::at(t), s);
+        }
+        assert!(s.nanos_until(stamp()) < 1_000_000_000);
     }
 
     /// The counter is calibrated after 100 ms of stamps where the kernel trusts it, and then
