@@ -238,7 +238,7 @@ fn render_node(
             let micros = span
                 .end_time
                 .duration_since(span.start_time)
-                .map(|d| d.as_micros())
+                .map(|d| d.as_micros() as u64)
                 .unwrap_or(0);
             let _ = write!(
                 out,
