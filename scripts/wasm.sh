@@ -120,9 +120,11 @@ size_report() {
 
 unit_tests() {
   ensure_apt chromium chromium-driver
-  step "wasm: wasm-bindgen-test with the shared vectors, in Node"
+  step "wasm: wasm-bindgen-test with the shared vectors, in Node (the browser build's features, then the full build's)"
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     cargo test -p crosstrace-wasm --target wasm32-unknown-unknown --features env --test web
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test -p crosstrace-wasm --target wasm32-unknown-unknown --features full --test web
   step "wasm: wasm-bindgen-test with the shared vectors, in headless Chromium"
   (cd bindings-wasm && CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \

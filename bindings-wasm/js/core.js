@@ -200,6 +200,13 @@ function applyExportScope() {
   const scope = exportScope;
   raw.setFetch(scope === null ? undefined : (url, init) => scope(() => fetch(url, init)));
 }
+/** The headers the configured propagators may write (for the OpenTelemetry API propagator). */
+export function _propagationFields() {
+  return raw
+    ? raw.propagationFields()
+    : ['traceparent', 'tracestate', 'baggage', 'x-correlation-id'];
+}
+
 export function _setExportScope(scope) {
   exportScope = scope;
   if (initialised) applyExportScope();

@@ -16,7 +16,14 @@ import {
   trace,
 } from '@opentelemetry/api';
 
-import { Context, _setExportScope, extract, inject, startSpan } from './core.js';
+import {
+  Context,
+  _propagationFields,
+  _setExportScope,
+  extract,
+  inject,
+  startSpan,
+} from './core.js';
 
 /** Where an extracted crosstrace context (its baggage and correlation) rides in an API context. */
 const CROSSTRACE_CONTEXT = createContextKey('crosstrace context');
@@ -276,19 +283,7 @@ export class CrosstracePropagator {
     return out;
   }
   fields() {
-    return [
-      'traceparent',
-      'tracestate',
-      'baggage',
-      'b3',
-      'x-b3-traceid',
-      'x-b3-spanid',
-      'x-b3-parentspanid',
-      'x-b3-sampled',
-      'x-b3-flags',
-      'uber-trace-id',
-      'x-correlation-id',
-    ];
+    return _propagationFields();
   }
 }
 

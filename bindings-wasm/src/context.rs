@@ -122,6 +122,18 @@ impl Context {
     }
 }
 
+/// Every header the configured propagators may write (the OpenTelemetry API propagator's
+/// `fields()`): the browser build's W3C ones, or with b3 and jaeger in the full build.
+#[wasm_bindgen(js_name = propagationFields)]
+pub fn propagation_fields() -> Array {
+    tracing()
+        .propagators()
+        .fields()
+        .into_iter()
+        .map(JsValue::from_str)
+        .collect()
+}
+
 /// The propagation headers of `cx`, as a plain object (lowercase names).
 #[wasm_bindgen]
 pub fn inject(cx: &Context) -> Object {

@@ -355,11 +355,22 @@ fn the_browser_build_propagates_the_w3c_formats() {
             "{kind}: {msg}"
         );
     }
+    init(&js(&serde_json::json!({ "backend": "none" }))).unwrap();
+    let fields: Vec<String> = crosstrace_wasm::propagation_fields()
+        .iter()
+        .map(|f| f.as_string().unwrap())
+        .collect();
     if cfg!(feature = "full") {
         assert!(written.get("b3").is_some(), "{written}");
         assert!(written.get("uber-trace-id").is_some(), "{written}");
+        assert!(fields.iter().any(|f| f == "b3"), "{fields:?}");
     } else {
         assert_eq!(names, ["traceparent"], "{written}");
+        // The OpenTelemetry API propagator's fields() names what this build writes.
+        assert_eq!(
+            fields,
+            ["traceparent", "tracestate", "baggage", "x-correlation-id"]
+        );
     }
 }
 
@@ -420,6 +431,15 @@ fn config_objects_are_read_by_kind_and_bound() {
         assert_eq!(String::from(e.name()), "CrosstraceConfigError");
         String::from(e.message())
     };
+    // A Map (or a Headers) for a map field: its pairs, as an object's entries.
+    let headers = js_sys::Map::new();
+    headers.set(&"authorization".into(), &"Bearer t".into());
+    let config = Object::new();
+    Reflect::set(&config, &"backend".into(), &"none".into()).unwrap();
+    Reflect::set(&config, &"headers".into(), &headers).unwrap();
+    init(&config.into()).unwrap();
+    let c = serde_json::to_value(crosstrace_wasm::config_in_force()).unwrap();
+    assert_eq!(c["headers"]["authorization"], "Bearer t");
     // 2^32 + 5 is not 5 where a usize has 32 bits.
     let msg = refused(js(&serde_json::json!({ "maxQueueSize": 4_294_967_301u64 })));
     assert!(

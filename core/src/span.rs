@@ -300,7 +300,7 @@ impl Span {
                 // between the two stamps (one clock read, no conversion), or the time given.
                 let (end, nanos) = match time {
                     None => {
-                        let nanos = started.nanos_until(crate::platform::stamp());
+                        let nanos = started.nanos_until(started.now_alike());
                         (data.start_time + Duration::from_nanos(nanos), nanos)
                     }
                     Some(t) => {

@@ -347,7 +347,13 @@ impl Tracing {
             }
         };
         let (start, started) = match start_time {
-            Some(t) => (t, Stamp::at(t)),
+            // Before 1970 is no time a span can be exported at (OTLP counts from the epoch,
+            // unsigned): the epoch, so that the end, the start moved on by the stamps' gap, is
+            // now.
+            Some(t) => {
+                let t = t.max(std::time::SystemTime::UNIX_EPOCH);
+                (t, Stamp::at(t))
+            }
             None => crate::platform::start_now(),
         };
         let data = Box::new(SpanRecord {

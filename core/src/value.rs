@@ -1,6 +1,7 @@
 //! Values as bindings exchange them with the core without serde: [`FieldValue`], JSON's kinds.
 //! The npm package reads config objects and contexts as these and writes health and contexts
-//! as these; serde's derives and serde-wasm-bindgen were a sixth of its browser download.
+//! as these; serde's derives and serde-wasm-bindgen were 6 KB of its browser download (4.6 in,
+//! 1.5 out).
 
 /// A value as bindings exchange them with the core without serde: JSON's kinds, as a JS object
 /// holds them. Config objects and contexts come in as these

@@ -1009,3 +1009,35 @@ fn an_export_of_crosstraces_own_gets_the_records_and_says_each_spans_fate() {
         Some("http_400")
     );
 }
+
+/// A span's times: started now, it ends after it started, by the time between; started at a
+/// time given by hand, it ends now; started before 1970 (no time OTLP can carry), at the epoch.
+#[test]
+fn start_and_end_times() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let (t, c) = tracing_with(config());
+    let before = SystemTime::now();
+    let mut now = t.start("now");
+    std::thread::sleep(Duration::from_millis(20));
+    now.end();
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    t.span("given").start_time(an_hour_ago).start().end();
+    t.span("before 1970")
+        .start_time(UNIX_EPOCH - Duration::from_secs(10))
+        .start()
+        .end();
+    let after = SystemTime::now();
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    let by = |name: &str| spans.iter().find(|s| s.name == name).unwrap().clone();
+    let s = by("now");
+    assert!(before <= s.start_time && s.end_time <= after, "{s:?}");
+    let took = s.end_time.duration_since(s.start_time).unwrap();
+    assert!(took >= Duration::from_millis(20), "{took:?}");
+    let s = by("given");
+    assert_eq!(s.start_time, an_hour_ago);
+    assert!(before <= s.end_time && s.end_time <= after, "{s:?}");
+    let s = by("before 1970");
+    assert_eq!(s.start_time, UNIX_EPOCH);
+    assert!(before <= s.end_time && s.end_time <= after, "{s:?}");
+}

@@ -24,21 +24,16 @@ pub(crate) fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_nanos((ms * 1_000_000.0) as u64)
 }
 
-/// A number as text, for messages and the console's trees: Rust's `{:?}` (the shortest text
-/// that reads back as the same number: `0.25`, `1e300`, `NaN`, `inf`). On wasm32, JS's
-/// `String()` gives that text (with `1e300` for JS's `1e+300`, `inf` for `Infinity`): Rust's
-/// float printing was 8 KB of the browser download, and these were its only uses there. (JS
-/// writes a few in the other notation: `1e21` as Rust's `1e21` but `0.000001` as Rust's `1e-6`.)
+/// A number as text, for messages: the shortest text that reads back as the same number.
+/// Natively Rust's `{:?}` (`0.25`, `2.0`, `1e300`, `NaN`, `inf`). On wasm32 JS's `String()`,
+/// with Rust's spelling of exponents and infinities (`1e300` for `1e+300`, `inf` for
+/// `Infinity`) but JS's of the rest (`2` for `2.0`, `0` for `-0.0`, `0.00001` for `1e-5`,
+/// `10000000000000000` for `1e16`): Rust's float printing was 9.7 KB of the browser download,
+/// and these and [`float_display`] were its only uses there.
 pub fn number_text(n: f64) -> String {
     #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
     {
-        let s = wasm::js_string(n);
-        match s.as_str() {
-            "Infinity" => "inf".into(),
-            "-Infinity" => "-inf".into(),
-            _ if s.contains("e+") => s.replace("e+", "e"),
-            _ => s,
-        }
+        js_number_text(n)
     }
     #[cfg(not(all(target_arch = "wasm32", not(target_os = "wasi"))))]
     {
@@ -46,16 +41,29 @@ pub fn number_text(n: f64) -> String {
     }
 }
 
-/// A number as `Display` writes it (`1`, `2.5`), for the console's trees; on wasm32 JS's
-/// `String()` (see [`number_text`]; JS writes below 1e-6 and from 1e21 with an exponent).
+/// A number as `Display` writes it (`1`, `2.5`, `inf`), for the console's trees; on wasm32
+/// JS's `String()` (see [`number_text`]: JS writes below 1e-6 and from 1e21 with an exponent,
+/// where `Display` writes every digit).
 pub(crate) fn float_display(n: f64) -> String {
     #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
     {
-        wasm::js_string(n)
+        js_number_text(n)
     }
     #[cfg(not(all(target_arch = "wasm32", not(target_os = "wasi"))))]
     {
         n.to_string()
+    }
+}
+
+/// JS's `String(n)`, with Rust's spelling of exponents and infinities.
+#[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
+fn js_number_text(n: f64) -> String {
+    let s = wasm::js_string(n);
+    match s.as_str() {
+        "Infinity" => "inf".into(),
+        "-Infinity" => "-inf".into(),
+        _ if s.contains("e+") => s.replace("e+", "e"),
+        _ => s,
     }
 }
 
@@ -121,9 +129,19 @@ impl Stamp {
     }
 
     /// Whether this stamp came from the counter.
-    #[cfg(test)]
     pub(crate) fn is_ticks(self) -> bool {
         self.0 & TICKS != 0
+    }
+
+    /// Now, as a stamp of this one's kind: the counter's for a counter stamp, else Unix
+    /// nanoseconds (one clock read: a start time given by hand is not measured against the
+    /// counter, which would convert it through a fresh pair of readings).
+    pub(crate) fn now_alike(self) -> Stamp {
+        if self.is_ticks() {
+            stamp()
+        } else {
+            Stamp(now_nanos() & !TICKS)
+        }
     }
 
     /// Nanoseconds from `self` to `end`, 0 if `end` is earlier.
@@ -436,6 +454,17 @@ mod tests {
             assert_eq!(Stamp::at(t), s);
         }
         assert!(s.nanos_until(stamp()) < 1_000_000_000);
+    }
+
+    /// A start given by hand is measured against the wall clock, in nanoseconds: a second ago
+    /// is a second, with no counter involved.
+    #[test]
+    fn a_start_given_by_hand_ends_by_the_wall_clock() {
+        let given = Stamp::at(SystemTime::now() - Duration::from_secs(1));
+        let end = given.now_alike();
+        assert!(!end.is_ticks());
+        let gap = given.nanos_until(end);
+        assert!((1_000_000_000..2_000_000_000).contains(&gap), "{gap}");
     }
 
     /// The counter is calibrated after 100 ms of stamps where the kernel trusts it, and then

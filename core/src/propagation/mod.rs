@@ -147,10 +147,12 @@ pub struct Propagators {
 }
 
 impl Propagators {
-    /// Composes the given formats, in order.
+    /// Composes the given formats, in order; those this build leaves out (see
+    /// [`PropagatorKind::is_built`], which a config's validation refuses) are left out here too,
+    /// so that [`Propagators::fields`] names only headers that can be written.
     pub fn new(kinds: &[PropagatorKind]) -> Self {
         Propagators {
-            kinds: kinds.to_vec(),
+            kinds: kinds.iter().copied().filter(|k| k.is_built()).collect(),
         }
     }
 
