@@ -29,7 +29,7 @@ pub(crate) fn now() -> SystemTime {
 /// with Rust's spelling of exponents and infinities (`1e300` for `1e+300`, `inf` for
 /// `Infinity`) but JS's of the rest (`2` for `2.0`, `0` for `-0.0`, `0.00001` for `1e-5`,
 /// `10000000000000000` for `1e16`): Rust's float printing was 9.7 KB of the browser download,
-/// and these and [`float_display`] were its only uses there.
+/// and these and the console's were its only uses there.
 pub fn number_text(n: f64) -> String {
     #[cfg(all(target_arch = "wasm32", not(target_os = "wasi")))]
     {
