@@ -55,7 +55,13 @@ pub(crate) fn config_from_js(obj: &JsValue) -> Result<TracingConfig, CoreError> 
             expected: "a plain object",
         });
     }
-    let entries: Vec<(String, JsValue)> = Object::entries(obj.unchecked_ref())
+    // A getter that throws is an error of the config, not an exception through this module.
+    let entries: Vec<(String, JsValue)> = crate::entries(obj)
+        .map_err(|e| CoreError::InvalidArgument {
+            argument: "config",
+            value: text_of(&e).chars().take(200).collect(),
+            expected: "an object whose fields can be read",
+        })?
         .iter()
         .map(|e| {
             let pair: Array = e.unchecked_into();

@@ -440,6 +440,15 @@ fn config_objects_are_read_by_kind_and_bound() {
     init(&config.into()).unwrap();
     let c = serde_json::to_value(crosstrace_wasm::config_in_force()).unwrap();
     assert_eq!(c["headers"]["authorization"], "Bearer t");
+    // A field whose getter throws: an error, not an exception through the module.
+    let throwing = js_sys::eval("({ get serviceName() { throw new Error('no name'); } })").unwrap();
+    let e: js_sys::Error = init(&throwing).unwrap_err().dyn_into().unwrap();
+    assert_eq!(String::from(e.name()), "CrosstraceInvalidArgumentError");
+    assert!(
+        String::from(e.message()).contains("no name"),
+        "{:?}",
+        e.message()
+    );
     // 2^32 + 5 is not 5 where a usize has 32 bits.
     let msg = refused(js(&serde_json::json!({ "maxQueueSize": 4_294_967_301u64 })));
     assert!(
