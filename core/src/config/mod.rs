@@ -582,9 +582,9 @@ impl TracingConfig {
 
     /// A config from the fields of an object, deserialized with whatever serde deserializer
     /// the binding reads its objects with (serde_json: [`TracingConfig::from_json`]), validated
-    /// (without serde: [`TracingConfig::from_values`]). `all` deserializes every field; when that fails, `one(i)`
-    /// deserializes field `i` alone, and the first that fails is named, with `given(i)`, its
-    /// value as the caller gave it.
+    /// (without serde: [`TracingConfig::from_values`]). `all` deserializes every field; when
+    /// that fails, `one(i)` deserializes field `i` alone, and the first that fails is named,
+    /// with `given(i)`, its value as the caller gave it.
     pub fn from_fields<E: fmt::Display>(
         names: &[&str],
         all: impl FnOnce() -> Result<TracingConfig, E>,
