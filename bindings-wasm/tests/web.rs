@@ -339,6 +339,18 @@ fn the_browser_build_propagates_the_w3c_formats() {
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     );
     let names: Vec<&String> = written.as_object().unwrap().keys().collect();
+    // Set as an edge runtime's environment would be: named as set.
+    let result = init(&js(&serde_json::json!({
+        "OTEL_BACKEND": "none", "OTEL_PROPAGATORS": "tracecontext, B3"
+    })));
+    if !cfg!(feature = "full") {
+        let e: js_sys::Error = result.unwrap_err().dyn_into().unwrap();
+        let msg = String::from(e.message());
+        assert!(
+            msg.contains("OTEL_PROPAGATORS=\"tracecontext, B3\""),
+            "{msg}"
+        );
+    }
     for kind in ["b3", "b3multi", "jaeger"] {
         let result = init(&js(&serde_json::json!({
             "backend": "none", "propagators": ["tracecontext", kind]

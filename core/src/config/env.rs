@@ -456,8 +456,10 @@ impl TracingConfig {
             .bool("OTEL_INSTRUMENT_LOGGING")?
             .unwrap_or(c.instrument_logging);
 
-        if let Some((var, raw)) = env.get("OTEL_PROPAGATORS") {
-            c.propagators = parse_propagators(var, &raw)?;
+        // Kept for the error of a format this build leaves out, which names the variable as set.
+        let propagators_given = env.get("OTEL_PROPAGATORS");
+        if let Some((var, raw)) = &propagators_given {
+            c.propagators = parse_propagators(var, raw)?;
         }
         if let Some(level) = env.parse::<LogLevel>("OTEL_LOG_LEVEL", LogLevel::ACCEPTED)? {
             c.log_level = level;
@@ -478,6 +480,7 @@ impl TracingConfig {
             },
             "propagators" => ConfigError {
                 source_name: "OTEL_PROPAGATORS".into(),
+                value: propagators_given.map_or(e.value, |(_, raw)| raw),
                 ..e
             },
             _ => e,
