@@ -207,7 +207,8 @@ pub fn context_from_input(v: ContextInput) -> Result<Context> {
 
 impl ContextShape {
     /// The shape as a [`FieldValue`] map, as its `Serialize` writes it (for bindings without
-    /// serde: the npm package's browser build); `context_from_value_agrees_with_serde` in tests/vectors.rs.
+    /// serde: the npm package's browser build); `context_from_value_agrees_with_serde` in
+    /// tests/vectors.rs holds the two equal.
     pub fn to_value(&self) -> FieldValue {
         let text = |s: &str| FieldValue::Str(s.to_owned());
         let texts = |m: &BTreeMap<String, String>| {
@@ -262,11 +263,11 @@ impl ContextInput {
             match k.as_str() {
                 "trace_id" => c.trace_id = optional(v, text)?,
                 "span_id" => c.span_id = optional(v, text)?,
-                "sampled" => c.sampled = optional(v, boolean)?,
+                "sampled" => c.sampled = optional(v, FieldValue::as_bool)?,
                 "flags" => c.flags = optional(v, text)?,
-                "debug" => c.debug = optional(v, boolean)?,
+                "debug" => c.debug = optional(v, FieldValue::as_bool)?,
                 "tracestate" => c.tracestate = optional(v, text)?,
-                "baggage" => c.baggage = optional(v, texts)?,
+                "baggage" => c.baggage = optional(v, FieldValue::text_map)?,
                 "correlation" => c.correlation = optional(v, correlation)?,
                 _ => {}
             }
@@ -277,36 +278,14 @@ impl ContextInput {
 
 /// `null` as `None`, else `some(v)` (`None`: the wrong kind).
 fn optional<T>(v: &FieldValue, some: impl FnOnce(&FieldValue) -> Option<T>) -> Option<Option<T>> {
-    match v {
-        FieldValue::Null => Some(None),
-        v => some(v).map(Some),
+    match v.non_null() {
+        None => Some(None),
+        Some(v) => some(v).map(Some),
     }
 }
 
 fn text(v: &FieldValue) -> Option<String> {
-    match v {
-        FieldValue::Str(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn boolean(v: &FieldValue) -> Option<bool> {
-    match v {
-        FieldValue::Bool(b) => Some(*b),
-        _ => None,
-    }
-}
-
-/// An object of strings, inserted one by one (see [`map_of`]).
-fn texts(v: &FieldValue) -> Option<BTreeMap<String, String>> {
-    let FieldValue::Map(entries) = v else {
-        return None;
-    };
-    let mut map = BTreeMap::new();
-    for (k, v) in entries {
-        map.insert(k.clone(), text(v)?);
-    }
-    Some(map)
+    v.as_text().map(str::to_owned)
 }
 
 fn correlation(v: &FieldValue) -> Option<CorrelationShape> {
@@ -319,7 +298,7 @@ fn correlation(v: &FieldValue) -> Option<CorrelationShape> {
             "id" => c.id = optional(v, text)?,
             "user_id" => c.user_id = optional(v, text)?,
             "operation" => c.operation = optional(v, text)?,
-            "fields" => c.fields = texts(v)?,
+            "fields" => c.fields = v.text_map()?,
             _ => {}
         }
     }

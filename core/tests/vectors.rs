@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crosstrace::binding::interop::{context_from_input, context_shape, ContextInput};
+use crosstrace::health::{ExportErrorRecord, Health, SpanCounts};
 use crosstrace::{
     Correlation, ErrorKind, FieldValue, KeyValue, PropagatorKind, Propagators, TracingConfig,
 };
@@ -542,4 +543,96 @@ fn context_from_value_agrees_with_serde() {
     assert!(written > 20, "{written} written");
     let c = ContextInput::from_value(&field_value(&full)).unwrap();
     assert_eq!(c.correlation.unwrap().fields["tenant"], "t");
+}
+
+/// JS has one number type: a whole double (`5.0`, `-0.0`) is a count there, where JSON's
+/// serde reading refuses a float for one (the one difference between the two paths).
+#[test]
+fn a_whole_double_is_a_count() {
+    let c =
+        config_from_values(&json!({"max_queue_size": 5.0, "export_max_batch_size": 5})).unwrap();
+    assert_eq!(c.max_queue_size, 5);
+    let c = config_from_values(&json!({"max_body_bytes": -0.0})).unwrap();
+    assert_eq!(c.max_body_bytes, 0);
+    assert!(TracingConfig::from_json(r#"{"max_queue_size": 5.0}"#).is_err());
+}
+
+#[test]
+fn a_wrong_kind_says_what_the_field_takes() {
+    let e = config_from_values(&json!({"instrument_db": "yes"})).unwrap_err();
+    assert_eq!(
+        (
+            e.source_name.as_str(),
+            e.value.as_str(),
+            e.expected.as_str()
+        ),
+        ("instrument_db", "yes", "a boolean")
+    );
+    let e = config_from_values(&json!({"max_queue_size": 1.5})).unwrap_err();
+    assert!(e.expected.contains("1048576"), "{e:?}");
+    let e = config_from_values(&json!({"backend": "Zipkin"})).unwrap_err();
+    assert_eq!(e.expected, crosstrace::Backend::ACCEPTED);
+    let e = config_from_values(&json!({"headers": {"a": 1}})).unwrap_err();
+    assert_eq!(e.expected, "an object of strings");
+}
+
+/// Every field, set and unset: the same object, in the same order, as serde writes.
+#[test]
+fn health_to_value_agrees_with_serde() {
+    let full = Health {
+        tracing_enabled: true,
+        shut_down: true,
+        service_name: "svc".into(),
+        service_version: "2".into(),
+        environment: "e".into(),
+        backend: "otlp".into(),
+        endpoint: Some("http://h/v1/traces".into()),
+        protocol: Some("http/protobuf".into()),
+        sampler: "traceidratio".into(),
+        sampling_rate: 0.25,
+        propagators: vec!["tracecontext".into(), "baggage".into()],
+        queue_capacity: 2048,
+        counts: SpanCounts {
+            spans_started: 1,
+            spans_ended: 2,
+            spans_sampled_out: 3,
+            spans_exported: 4,
+            spans_dropped_queue_full: 5,
+            spans_export_failed: 6,
+            export_failures: 7,
+            spans_started_after_shutdown: 8,
+            attributes_truncated: 9,
+            attributes_redacted: 10,
+            attributes_dropped: 11,
+            events_dropped: 12,
+            baggage_entries_dropped: 13,
+            queue_depth: u64::MAX,
+        },
+        last_export_error: Some(ExportErrorRecord {
+            kind: "timeout".into(),
+            message: "m".into(),
+            unix_ms: 14,
+        }),
+        last_export_success_unix_ms: Some(15),
+        warnings: vec!["w".into()],
+        metrics_enabled: true,
+        metrics_series: 16,
+        metrics_overflowed: 17,
+        metrics_dir: Some("/d".into()),
+        metrics_files_skipped: 18,
+        metrics_file_write_failures: 19,
+    };
+    let empty = Health {
+        endpoint: None,
+        protocol: None,
+        last_export_error: None,
+        last_export_success_unix_ms: None,
+        metrics_dir: None,
+        warnings: Vec::new(),
+        ..full.clone()
+    };
+    for h in [full, empty] {
+        // As text: the same keys and values, in the same order.
+        assert_eq!(text_of(&h.to_value()), serde_json::to_string(&h).unwrap());
+    }
 }

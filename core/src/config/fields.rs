@@ -99,27 +99,18 @@ impl TracingConfig {
 const NUMBER: &str = "a number";
 
 fn boolean(v: &FieldValue) -> Result<bool, &'static str> {
-    match v {
-        FieldValue::Bool(b) => Ok(*b),
-        _ => Err("a boolean"),
-    }
+    v.as_bool().ok_or("a boolean")
 }
 
 fn string(v: &FieldValue) -> Result<String, &'static str> {
-    match v {
-        FieldValue::Str(s) => Ok(s.clone()),
-        _ => Err("a string"),
-    }
+    v.as_text().map(str::to_owned).ok_or("a string")
 }
 
 fn optional<T>(
     v: &FieldValue,
     some: impl FnOnce(&FieldValue) -> Result<T, &'static str>,
 ) -> Result<Option<T>, &'static str> {
-    match v {
-        FieldValue::Null => Ok(None),
-        v => some(v).map(Some),
-    }
+    v.non_null().map(some).transpose()
 }
 
 /// A number for a field of `f64`, any value: [`TracingConfig::validate`] checks its bounds.
@@ -184,80 +175,5 @@ fn list<T>(
 }
 
 fn strings_by_key(v: &FieldValue) -> Result<BTreeMap<String, String>, &'static str> {
-    const EXPECTED: &str = "an object of strings";
-    let FieldValue::Map(entries) = v else {
-        return Err(EXPECTED);
-    };
-    // By insertion, as serde builds a map (collecting would sort first).
-    let mut map = BTreeMap::new();
-    for (k, v) in entries {
-        map.insert(k.clone(), string(v).map_err(|_| EXPECTED)?);
-    }
-    Ok(map)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{json, Value};
-
-    /// A JSON value as a binding's [`FieldValue`] (the vectors' "NaN" and "inf" strings and
-    /// huge integers as the numbers a JS caller gives).
-    fn field_value(v: &Value) -> FieldValue {
-        match v {
-            Value::Null => FieldValue::Null,
-            Value::Bool(b) => FieldValue::Bool(*b),
-            Value::Number(n) => FieldValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-            Value::String(s) => FieldValue::Str(s.clone()),
-            Value::Array(a) => FieldValue::List(a.iter().map(field_value).collect()),
-            Value::Object(o) => {
-                FieldValue::Map(o.iter().map(|(k, v)| (k.clone(), field_value(v))).collect())
-            }
-        }
-    }
-
-    fn from_values(config: &Value) -> Result<TracingConfig, ConfigError> {
-        let fields: Vec<(&String, &Value)> = config.as_object().unwrap().iter().collect();
-        let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-        TracingConfig::from_values(
-            &names,
-            |i| field_value(fields[i].1),
-            // As `from_json` gives them.
-            |i| match fields[i].1 {
-                Value::String(s) => s.clone(),
-                Value::Number(n) if n.is_f64() => format!("{:?}", n.as_f64().unwrap()),
-                other => other.to_string(),
-            },
-        )
-    }
-
-    /// JS has one number type: a whole double (`5.0`, `-0.0`) is a count there, where JSON's
-    /// serde reading refuses a float for one (the one difference between the two paths).
-    #[test]
-    fn a_whole_double_is_a_count() {
-        let c = from_values(&json!({"max_queue_size": 5.0, "export_max_batch_size": 5})).unwrap();
-        assert_eq!(c.max_queue_size, 5);
-        let c = from_values(&json!({"max_body_bytes": -0.0})).unwrap();
-        assert_eq!(c.max_body_bytes, 0);
-        assert!(TracingConfig::from_json(r#"{"max_queue_size": 5.0}"#).is_err());
-    }
-
-    #[test]
-    fn a_wrong_kind_says_what_the_field_takes() {
-        let e = from_values(&json!({"instrument_db": "yes"})).unwrap_err();
-        assert_eq!(
-            (
-                e.source_name.as_str(),
-                e.value.as_str(),
-                e.expected.as_str()
-            ),
-            ("instrument_db", "yes", "a boolean")
-        );
-        let e = from_values(&json!({"max_queue_size": 1.5})).unwrap_err();
-        assert!(e.expected.contains("1048576"), "{e:?}");
-        let e = from_values(&json!({"backend": "Zipkin"})).unwrap_err();
-        assert_eq!(e.expected, crate::config::Backend::ACCEPTED);
-        let e = from_values(&json!({"headers": {"a": 1}})).unwrap_err();
-        assert_eq!(e.expected, "an object of strings");
-    }
+    v.text_map().ok_or("an object of strings")
 }

@@ -347,8 +347,8 @@ pub struct Health {
 
 impl Health {
     /// The report as a [`FieldValue`] map, field for field what its `Serialize` writes (for
-    /// bindings without serde: the npm package's browser build). `to_value_agrees_with_serde`
-    /// holds the two equal.
+    /// bindings without serde: the npm package's browser build);
+    /// `health_to_value_agrees_with_serde` (tests/vectors.rs) holds the two equal.
     pub fn to_value(&self) -> FieldValue {
         let text = |s: &str| FieldValue::Str(s.to_owned());
         let optional = |s: &Option<String>| s.as_deref().map_or(FieldValue::Null, text);
@@ -427,108 +427,5 @@ impl Health {
     /// As a JSON string.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{json, Value};
-
-    /// A [`FieldValue`] as JSON text, keys in its order (serde_json's `Value` sorts them).
-    fn text_of(v: &FieldValue) -> String {
-        match v {
-            FieldValue::List(items) => {
-                let items: Vec<String> = items.iter().map(text_of).collect();
-                format!("[{}]", items.join(","))
-            }
-            FieldValue::Map(entries) => {
-                let entries: Vec<String> = entries
-                    .iter()
-                    .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), text_of(v)))
-                    .collect();
-                format!("{{{}}}", entries.join(","))
-            }
-            other => json_of(other).to_string(),
-        }
-    }
-
-    /// A [`FieldValue`] as the JSON a binding's JS value of it stringifies to.
-    fn json_of(v: &FieldValue) -> Value {
-        match v {
-            FieldValue::Null | FieldValue::Other => Value::Null,
-            FieldValue::Bool(b) => json!(b),
-            FieldValue::Number(n) => json!(n),
-            FieldValue::Whole(n) => json!(n),
-            FieldValue::Str(s) => json!(s),
-            FieldValue::List(items) => Value::Array(items.iter().map(json_of).collect()),
-            FieldValue::Map(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json_of(v)))
-                    .collect(),
-            ),
-        }
-    }
-
-    /// Every field, set and unset: the same object, in the same order, as serde writes.
-    #[test]
-    fn to_value_agrees_with_serde() {
-        let full = Health {
-            tracing_enabled: true,
-            shut_down: true,
-            service_name: "svc".into(),
-            service_version: "2".into(),
-            environment: "e".into(),
-            backend: "otlp".into(),
-            endpoint: Some("http://h/v1/traces".into()),
-            protocol: Some("http/protobuf".into()),
-            sampler: "traceidratio".into(),
-            sampling_rate: 0.25,
-            propagators: vec!["tracecontext".into(), "baggage".into()],
-            queue_capacity: 2048,
-            counts: SpanCounts {
-                spans_started: 1,
-                spans_ended: 2,
-                spans_sampled_out: 3,
-                spans_exported: 4,
-                spans_dropped_queue_full: 5,
-                spans_export_failed: 6,
-                export_failures: 7,
-                spans_started_after_shutdown: 8,
-                attributes_truncated: 9,
-                attributes_redacted: 10,
-                attributes_dropped: 11,
-                events_dropped: 12,
-                baggage_entries_dropped: 13,
-                queue_depth: u64::MAX,
-            },
-            last_export_error: Some(ExportErrorRecord {
-                kind: "timeout".into(),
-                message: "m".into(),
-                unix_ms: 14,
-            }),
-            last_export_success_unix_ms: Some(15),
-            warnings: vec!["w".into()],
-            metrics_enabled: true,
-            metrics_series: 16,
-            metrics_overflowed: 17,
-            metrics_dir: Some("/d".into()),
-            metrics_files_skipped: 18,
-            metrics_file_write_failures: 19,
-        };
-        let empty = Health {
-            endpoint: None,
-            protocol: None,
-            last_export_error: None,
-            last_export_success_unix_ms: None,
-            metrics_dir: None,
-            warnings: Vec::new(),
-            ..full.clone()
-        };
-        for h in [full, empty] {
-            // As text: the same keys and values, in the same order.
-            assert_eq!(text_of(&h.to_value()), serde_json::to_string(&h).unwrap());
-        }
     }
 }
