@@ -200,11 +200,10 @@ function applyExportScope() {
   const scope = exportScope;
   raw.setFetch(scope === null ? undefined : (url, init) => scope(() => fetch(url, init)));
 }
-/** The headers the configured propagators may write (for the OpenTelemetry API propagator). */
+/** The headers the configured propagators may write (for the OpenTelemetry API propagator):
+ * the core's list; none before the module is loaded, when nothing can be written. */
 export function _propagationFields() {
-  return raw
-    ? raw.propagationFields()
-    : ['traceparent', 'tracestate', 'baggage', 'x-correlation-id'];
+  return raw ? raw.propagationFields() : [];
 }
 
 export function _setExportScope(scope) {
