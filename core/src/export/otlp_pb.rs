@@ -1,13 +1,13 @@
 //! OTLP protobuf written straight from the span records: no intermediate `opentelemetry-proto`
 //! messages (each attribute key and string value copied into a `String`, each id into a `Vec`,
-//! then freed) and one buffer of the exact size. The bytes are those `prost` writes for the
-//! request `opentelemetry-proto`'s transform builds (same fields, same order, defaults omitted
-//! as proto3 does); a test compares the two byte for byte.
+//! then freed). The bytes are those `prost` writes for the request `opentelemetry-proto`'s
+//! transform builds (same fields, same order, defaults omitted as proto3 does); a test compares
+//! the two byte for byte.
 //!
-//! Each message has a `*_len` function (its body's length, computed from the data) and a
-//! `put_*` function (writes the body); a nested message is written as its tag, its length and
-//! its body. Lengths are recomputed where a parent needs them, which is arithmetic on
-//! lengths: cheaper than allocating.
+//! One pass: a nested message is written as its tag, a one-byte placeholder for its length
+//! ([`begin`]) and its body; [`end`] writes the length, moving the body right in the rare case
+//! it needs more than one byte (bodies of 128 bytes and more: a span, a scope's spans, the
+//! request). Nothing is measured before it is written.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,12 +21,6 @@ const FIXED64: u64 = 1;
 const LEN: u64 = 2;
 const FIXED32: u64 = 5;
 
-/// Bytes of `v` as a varint (prost's formula).
-#[inline]
-fn varint_len(v: u64) -> usize {
-    ((((v | 1).leading_zeros() ^ 63) * 9 + 73) / 64) as usize
-}
-
 #[inline]
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -37,19 +31,33 @@ fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 #[inline]
-fn key_len(field: u64) -> usize {
-    varint_len(field << 3)
-}
-
-#[inline]
 fn put_key(buf: &mut Vec<u8>, field: u64, wire: u64) {
     put_varint(buf, (field << 3) | wire);
 }
 
-/// A length-delimited field of `len` body bytes, whole.
+/// Starts a nested message in `field`: its tag and a one-byte placeholder for its length.
+/// Returns where its body starts, for [`end`].
 #[inline]
-fn field_len(field: u64, len: usize) -> usize {
-    key_len(field) + varint_len(len as u64) + len
+fn begin(buf: &mut Vec<u8>, field: u64) -> usize {
+    put_key(buf, field, LEN);
+    buf.push(0);
+    buf.len()
+}
+
+/// Ends the message whose body starts at `body`: writes its length before it, moving the body
+/// right when the length takes more than the placeholder's byte.
+fn end(buf: &mut Vec<u8>, body: usize) {
+    let len = buf.len() - body;
+    if len < 0x80 {
+        buf[body - 1] = len as u8;
+        return;
+    }
+    let mut prefix = Vec::with_capacity(10);
+    put_varint(&mut prefix, len as u64);
+    let n = prefix.len();
+    buf.resize(buf.len() + n - 1, 0);
+    buf.copy_within(body..body + len, body + n - 1);
+    buf[body - 1..body - 1 + n].copy_from_slice(&prefix);
 }
 
 #[inline]
@@ -61,27 +69,9 @@ fn put_bytes(buf: &mut Vec<u8>, field: u64, bytes: &[u8]) {
 
 /// A string or bytes field, omitted when empty (proto3).
 #[inline]
-fn opt_bytes_len(field: u64, bytes: &[u8]) -> usize {
-    if bytes.is_empty() {
-        0
-    } else {
-        field_len(field, bytes.len())
-    }
-}
-
-#[inline]
 fn put_opt_bytes(buf: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     if !bytes.is_empty() {
         put_bytes(buf, field, bytes);
-    }
-}
-
-#[inline]
-fn opt_varint_len(field: u64, v: u64) -> usize {
-    if v == 0 {
-        0
-    } else {
-        key_len(field) + varint_len(v)
     }
 }
 
@@ -94,28 +84,10 @@ fn put_opt_varint(buf: &mut Vec<u8>, field: u64, v: u64) {
 }
 
 #[inline]
-fn opt_fixed64_len(field: u64, v: u64) -> usize {
-    if v == 0 {
-        0
-    } else {
-        key_len(field) + 8
-    }
-}
-
-#[inline]
 fn put_opt_fixed64(buf: &mut Vec<u8>, field: u64, v: u64) {
     if v != 0 {
         put_key(buf, field, FIXED64);
         buf.extend_from_slice(&v.to_le_bytes());
-    }
-}
-
-#[inline]
-fn opt_fixed32_len(field: u64, v: u32) -> usize {
-    if v == 0 {
-        0
-    } else {
-        key_len(field) + 4
     }
 }
 
@@ -134,130 +106,68 @@ fn nanos(t: SystemTime) -> u64 {
 
 // --- AnyValue, KeyValue -------------------------------------------------------------------
 
-/// One element of an array, as a value.
-enum Item<'a> {
-    Bool(bool),
-    I64(i64),
-    F64(f64),
-    Str(&'a str),
+/// A scalar AnyValue's body: the oneof's field is present even at its default.
+#[inline]
+fn put_string(buf: &mut Vec<u8>, s: &str) {
+    put_bytes(buf, 1, s.as_bytes());
 }
 
-impl Item<'_> {
-    /// The AnyValue body: the oneof's field is present even at its default.
-    #[inline]
-    fn len(&self) -> usize {
-        match self {
-            Item::Bool(_) => 2,
-            Item::I64(v) => 1 + varint_len(*v as u64),
-            Item::F64(_) => 9,
-            Item::Str(s) => field_len(1, s.len()),
-        }
+#[inline]
+fn put_bool(buf: &mut Vec<u8>, b: bool) {
+    put_key(buf, 2, VARINT);
+    buf.push(u8::from(b));
+}
+
+#[inline]
+fn put_i64(buf: &mut Vec<u8>, v: i64) {
+    put_key(buf, 3, VARINT);
+    put_varint(buf, v as u64);
+}
+
+#[inline]
+fn put_f64(buf: &mut Vec<u8>, v: f64) {
+    put_key(buf, 4, FIXED64);
+    buf.extend_from_slice(&v.to_le_bytes());
+}
+
+/// An ArrayValue (field 5 of AnyValue): each element an AnyValue in its field 1.
+fn put_array<T>(buf: &mut Vec<u8>, items: &[T], put: fn(&mut Vec<u8>, &T)) {
+    let array = begin(buf, 5);
+    for item in items {
+        let any = begin(buf, 1);
+        put(buf, item);
+        end(buf, any);
     }
-
-    #[inline]
-    fn put(&self, buf: &mut Vec<u8>) {
-        match self {
-            Item::Bool(b) => {
-                put_key(buf, 2, VARINT);
-                buf.push(u8::from(*b));
-            }
-            Item::I64(v) => {
-                put_key(buf, 3, VARINT);
-                put_varint(buf, *v as u64);
-            }
-            Item::F64(v) => {
-                put_key(buf, 4, FIXED64);
-                buf.extend_from_slice(&v.to_le_bytes());
-            }
-            Item::Str(s) => put_bytes(buf, 1, s.as_bytes()),
-        }
-    }
-}
-
-/// Whether this encoder knows the array's element type (the enum is non-exhaustive; an unknown
-/// one is written as its text, as an unknown value is).
-fn known(a: &Array) -> bool {
-    matches!(
-        a,
-        Array::Bool(_) | Array::I64(_) | Array::F64(_) | Array::String(_)
-    )
-}
-
-/// The items of an array value.
-fn items(a: &Array) -> Box<dyn Iterator<Item = Item<'_>> + '_> {
-    match a {
-        Array::Bool(v) => Box::new(v.iter().map(|b| Item::Bool(*b))),
-        Array::I64(v) => Box::new(v.iter().map(|i| Item::I64(*i))),
-        Array::F64(v) => Box::new(v.iter().map(|f| Item::F64(*f))),
-        Array::String(v) => Box::new(v.iter().map(|s| Item::Str(s.as_str()))),
-        _ => Box::new(std::iter::empty()),
-    }
-}
-
-/// The ArrayValue body: each element an AnyValue in field 1.
-fn array_len(a: &Array) -> usize {
-    items(a).map(|i| field_len(1, i.len())).sum()
+    end(buf, array);
 }
 
 /// The AnyValue body of `v`.
-#[inline]
-fn any_len(v: &Value) -> usize {
-    match v {
-        Value::Bool(b) => Item::Bool(*b).len(),
-        Value::I64(i) => Item::I64(*i).len(),
-        Value::F64(f) => Item::F64(*f).len(),
-        Value::String(s) => Item::Str(s.as_str()).len(),
-        Value::Array(a) if known(a) => field_len(5, array_len(a)),
-        // A kind this encoder does not know (the enum is non-exhaustive; none exists in the
-        // opentelemetry version built with): an empty string.
-        _ => field_len(1, 0),
-    }
-}
-
-#[inline]
 fn put_any(buf: &mut Vec<u8>, v: &Value) {
     match v {
-        Value::Bool(b) => Item::Bool(*b).put(buf),
-        Value::I64(i) => Item::I64(*i).put(buf),
-        Value::F64(f) => Item::F64(*f).put(buf),
-        Value::String(s) => Item::Str(s.as_str()).put(buf),
-        Value::Array(a) if known(a) => {
-            put_key(buf, 5, LEN);
-            put_varint(buf, array_len(a) as u64);
-            for i in items(a) {
-                put_key(buf, 1, LEN);
-                put_varint(buf, i.len() as u64);
-                i.put(buf);
-            }
-        }
-        _ => put_bytes(buf, 1, b""),
+        Value::Bool(b) => put_bool(buf, *b),
+        Value::I64(i) => put_i64(buf, *i),
+        Value::F64(f) => put_f64(buf, *f),
+        Value::String(s) => put_string(buf, s.as_str()),
+        Value::Array(Array::Bool(a)) => put_array(buf, a, |buf, b| put_bool(buf, *b)),
+        Value::Array(Array::I64(a)) => put_array(buf, a, |buf, i| put_i64(buf, *i)),
+        Value::Array(Array::F64(a)) => put_array(buf, a, |buf, f| put_f64(buf, *f)),
+        Value::Array(Array::String(a)) => put_array(buf, a, |buf, s| put_string(buf, s.as_str())),
+        // A kind this encoder does not know (the enums are non-exhaustive; none exists in the
+        // opentelemetry version built with): an empty string.
+        _ => put_string(buf, ""),
     }
 }
 
-/// The KeyValue body: the key (omitted when empty) and the value (always present).
-#[inline]
-fn kv_len(key: &str, v: &Value) -> usize {
-    opt_bytes_len(1, key.as_bytes()) + field_len(2, any_len(v))
-}
-
-#[inline]
-fn put_kv(buf: &mut Vec<u8>, key: &str, v: &Value) {
-    put_opt_bytes(buf, 1, key.as_bytes());
-    put_key(buf, 2, LEN);
-    put_varint(buf, any_len(v) as u64);
-    put_any(buf, v);
-}
-
-/// Repeated KeyValue in `field`.
-fn attrs_len<'a>(field: u64, kvs: impl Iterator<Item = (&'a str, &'a Value)>) -> usize {
-    kvs.map(|(k, v)| field_len(field, kv_len(k, v))).sum()
-}
-
+/// Repeated KeyValue in `field`: each the key (omitted when empty) and the value (always
+/// present).
 fn put_attrs<'a>(buf: &mut Vec<u8>, field: u64, kvs: impl Iterator<Item = (&'a str, &'a Value)>) {
     for (k, v) in kvs {
-        put_key(buf, field, LEN);
-        put_varint(buf, kv_len(k, v) as u64);
-        put_kv(buf, k, v);
+        let kv = begin(buf, field);
+        put_opt_bytes(buf, 1, k.as_bytes());
+        let any = begin(buf, 2);
+        put_any(buf, v);
+        end(buf, any);
+        end(buf, kv);
     }
 }
 
@@ -282,104 +192,39 @@ fn flags(sc: &SpanContext, parent_remote: bool) -> u32 {
     u32::from(sc.trace_flags().to_u8()) | 0x100 | if parent_remote { 0x200 } else { 0 }
 }
 
-fn status_parts(s: &Status) -> (u64, &str) {
-    match s {
-        Status::Unset => (0, ""),
-        Status::Ok => (1, ""),
-        Status::Error { description } => (2, description),
+/// A span context's trace state header: empty for almost every span (not built then).
+fn put_trace_state(buf: &mut Vec<u8>, field: u64, sc: &SpanContext) {
+    let ts = sc.trace_state();
+    if *ts != opentelemetry::trace::TraceState::NONE {
+        put_opt_bytes(buf, field, ts.header().as_bytes());
     }
 }
 
-fn status_len(s: &Status) -> usize {
-    let (code, message) = status_parts(s);
-    opt_bytes_len(2, message.as_bytes()) + opt_varint_len(3, code)
-}
-
-fn event_len(e: &opentelemetry::trace::Event) -> usize {
-    opt_fixed64_len(1, nanos(e.timestamp))
-        + opt_bytes_len(2, e.name.as_bytes())
-        + attrs_len(3, pairs(&e.attributes))
-        + opt_varint_len(4, u64::from(e.dropped_attributes_count))
-}
-
 fn put_event(buf: &mut Vec<u8>, e: &opentelemetry::trace::Event) {
+    let event = begin(buf, 11);
     put_opt_fixed64(buf, 1, nanos(e.timestamp));
     put_opt_bytes(buf, 2, e.name.as_bytes());
     put_attrs(buf, 3, pairs(&e.attributes));
     put_opt_varint(buf, 4, u64::from(e.dropped_attributes_count));
+    end(buf, event);
 }
 
-fn link_len(l: &Link, state: &str) -> usize {
-    field_len(1, 16)
-        + field_len(2, 8)
-        + opt_bytes_len(3, state.as_bytes())
-        + attrs_len(4, pairs(&l.attributes))
-        + opt_varint_len(5, u64::from(l.dropped_attributes_count))
-        + opt_fixed32_len(6, flags(&l.span_context, l.span_context.is_remote()))
-}
-
-fn put_link(buf: &mut Vec<u8>, l: &Link, state: &str) {
+fn put_link(buf: &mut Vec<u8>, l: &Link) {
+    let link = begin(buf, 13);
     put_bytes(buf, 1, &l.span_context.trace_id().to_bytes());
     put_bytes(buf, 2, &l.span_context.span_id().to_bytes());
-    put_opt_bytes(buf, 3, state.as_bytes());
+    put_trace_state(buf, 3, &l.span_context);
     put_attrs(buf, 4, pairs(&l.attributes));
     put_opt_varint(buf, 5, u64::from(l.dropped_attributes_count));
     put_opt_fixed32(buf, 6, flags(&l.span_context, l.span_context.is_remote()));
+    end(buf, link);
 }
 
-/// What a span's encoding needs that is not a plain field: its trace state header (built
-/// once; empty for almost every span) and its links' ones.
-struct Prepared {
-    state: String,
-    link_states: Vec<String>,
-}
-
-impl Prepared {
-    fn of(s: &SpanRecord) -> Prepared {
-        let header = |sc: &SpanContext| {
-            let ts = sc.trace_state();
-            if *ts == opentelemetry::trace::TraceState::NONE {
-                String::new()
-            } else {
-                ts.header()
-            }
-        };
-        Prepared {
-            state: header(&s.span_context),
-            link_states: s.links.iter().map(|l| header(&l.span_context)).collect(),
-        }
-    }
-}
-
-fn span_len(s: &SpanRecord, p: &Prepared) -> usize {
-    let parent = s.parent_span_id != opentelemetry::trace::SpanId::INVALID;
-    field_len(1, 16)
-        + field_len(2, 8)
-        + opt_bytes_len(3, p.state.as_bytes())
-        + if parent { field_len(4, 8) } else { 0 }
-        + opt_bytes_len(5, s.name.as_bytes())
-        + key_len(6)
-        + 1
-        + opt_fixed64_len(7, nanos(s.start_time))
-        + opt_fixed64_len(8, nanos(s.end_time))
-        + attrs_len(9, pairs(&s.attributes))
-        + opt_varint_len(10, u64::from(s.dropped_attributes_count))
-        + (s.events.iter())
-            .map(|e| field_len(11, event_len(e)))
-            .sum::<usize>()
-        + opt_varint_len(12, u64::from(s.events.dropped_count))
-        + (s.links.iter().zip(&p.link_states))
-            .map(|(l, st)| field_len(13, link_len(l, st)))
-            .sum::<usize>()
-        + opt_varint_len(14, u64::from(s.links.dropped_count))
-        + field_len(15, status_len(&s.status))
-        + opt_fixed32_len(16, flags(&s.span_context, s.parent_span_is_remote))
-}
-
-fn put_span(buf: &mut Vec<u8>, s: &SpanRecord, p: &Prepared) {
+fn put_span(buf: &mut Vec<u8>, s: &SpanRecord) {
+    let span = begin(buf, 2);
     put_bytes(buf, 1, &s.span_context.trace_id().to_bytes());
     put_bytes(buf, 2, &s.span_context.span_id().to_bytes());
-    put_opt_bytes(buf, 3, p.state.as_bytes());
+    put_trace_state(buf, 3, &s.span_context);
     if s.parent_span_id != opentelemetry::trace::SpanId::INVALID {
         put_bytes(buf, 4, &s.parent_span_id.to_bytes());
     }
@@ -391,34 +236,30 @@ fn put_span(buf: &mut Vec<u8>, s: &SpanRecord, p: &Prepared) {
     put_attrs(buf, 9, pairs(&s.attributes));
     put_opt_varint(buf, 10, u64::from(s.dropped_attributes_count));
     for e in s.events.iter() {
-        put_key(buf, 11, LEN);
-        put_varint(buf, event_len(e) as u64);
         put_event(buf, e);
     }
     put_opt_varint(buf, 12, u64::from(s.events.dropped_count));
-    for (l, st) in s.links.iter().zip(&p.link_states) {
-        put_key(buf, 13, LEN);
-        put_varint(buf, link_len(l, st) as u64);
-        put_link(buf, l, st);
+    for l in s.links.iter() {
+        put_link(buf, l);
     }
     put_opt_varint(buf, 14, u64::from(s.links.dropped_count));
-    put_key(buf, 15, LEN);
-    put_varint(buf, status_len(&s.status) as u64);
-    let (code, message) = status_parts(&s.status);
+    let status = begin(buf, 15);
+    let (code, message) = match &s.status {
+        Status::Unset => (0, ""),
+        Status::Ok => (1, ""),
+        Status::Error { description } => (2, &description[..]),
+    };
     put_opt_bytes(buf, 2, message.as_bytes());
     put_opt_varint(buf, 3, code);
+    end(buf, status);
     put_opt_fixed32(buf, 16, flags(&s.span_context, s.parent_span_is_remote));
+    end(buf, span);
 }
 
 // --- Scope, resource, request -------------------------------------------------------------
 
-fn scope_len(s: &InstrumentationScope) -> usize {
-    opt_bytes_len(1, s.name().as_bytes())
-        + opt_bytes_len(2, s.version().unwrap_or_default().as_bytes())
-        + attrs_len(3, s.attributes().map(|kv| (kv.key.as_str(), &kv.value)))
-}
-
 fn put_scope(buf: &mut Vec<u8>, s: &InstrumentationScope) {
+    let scope = begin(buf, 1);
     put_opt_bytes(buf, 1, s.name().as_bytes());
     put_opt_bytes(buf, 2, s.version().unwrap_or_default().as_bytes());
     put_attrs(
@@ -426,6 +267,7 @@ fn put_scope(buf: &mut Vec<u8>, s: &InstrumentationScope) {
         3,
         s.attributes().map(|kv| (kv.key.as_str(), &kv.value)),
     );
+    end(buf, scope);
 }
 
 /// Whether two scopes are equal, their attributes compared in order (scopes with the same
@@ -456,53 +298,28 @@ pub(crate) fn encode(spans: &[SpanRecord], resource: &Resource) -> Vec<u8> {
             None => groups.push((scope, vec![i])),
         }
     }
-    let prepared: Vec<Prepared> = spans.iter().map(Prepared::of).collect();
-    let lens: Vec<usize> = (spans.iter().zip(&prepared))
-        .map(|(s, p)| span_len(s, p))
-        .collect();
-    let group_len = |scope: &InstrumentationScope, members: &[usize]| {
-        field_len(1, scope_len(scope))
-            + members
-                .iter()
-                .map(|i| field_len(2, lens[*i]))
-                .sum::<usize>()
-            + opt_bytes_len(3, scope.schema_url().unwrap_or_default().as_bytes())
-    };
-    let resource_attrs = || resource.iter().map(|(k, v)| (k.as_str(), v));
-    let resource_len = attrs_len(1, resource_attrs());
-    let schema = resource.schema_url().unwrap_or_default();
-    let resource_spans_len = field_len(1, resource_len)
-        + (groups.iter())
-            .map(|(scope, m)| field_len(2, group_len(scope, m)))
-            .sum::<usize>()
-        + opt_bytes_len(3, schema.as_bytes());
-    let total = field_len(1, resource_spans_len);
-
-    let mut buf = Vec::with_capacity(total);
-    put_key(&mut buf, 1, LEN);
-    put_varint(&mut buf, resource_spans_len as u64);
-    put_key(&mut buf, 1, LEN);
-    put_varint(&mut buf, resource_len as u64);
-    put_attrs(&mut buf, 1, resource_attrs());
+    // A first guess at the size (a span with a few attributes takes about 150 bytes).
+    let mut buf = Vec::with_capacity(256 + 192 * spans.len());
+    let resource_spans = begin(&mut buf, 1);
+    let r = begin(&mut buf, 1);
+    put_attrs(&mut buf, 1, resource.iter().map(|(k, v)| (k.as_str(), v)));
+    end(&mut buf, r);
     for (scope, members) in &groups {
-        put_key(&mut buf, 2, LEN);
-        put_varint(&mut buf, group_len(scope, members) as u64);
-        put_key(&mut buf, 1, LEN);
-        put_varint(&mut buf, scope_len(scope) as u64);
+        let scope_spans = begin(&mut buf, 2);
         put_scope(&mut buf, scope);
         for i in members {
-            put_key(&mut buf, 2, LEN);
-            put_varint(&mut buf, lens[*i] as u64);
-            put_span(&mut buf, &spans[*i], &prepared[*i]);
+            put_span(&mut buf, &spans[*i]);
         }
         put_opt_bytes(
             &mut buf,
             3,
             scope.schema_url().unwrap_or_default().as_bytes(),
         );
+        end(&mut buf, scope_spans);
     }
+    let schema = resource.schema_url().unwrap_or_default();
     put_opt_bytes(&mut buf, 3, schema.as_bytes());
-    debug_assert_eq!(buf.len(), total);
+    end(&mut buf, resource_spans);
     buf
 }
 
@@ -624,7 +441,8 @@ mod tests {
     }
 
     /// The bytes are exactly those prost writes for the transform's request, for spans that
-    /// use every field, every value type, two scopes (interleaved) and a resource with a schema.
+    /// use every field, every value type, two scopes (interleaved), a resource with a schema, and
+    /// lengths of one, two and three bytes.
     #[test]
     fn bytes_are_the_transform_and_prost_ones() {
         let resource = Resource::builder_empty()
@@ -645,6 +463,15 @@ mod tests {
             (spans.clone(), &resource),
             (spans[..1].to_vec(), &plain),
             (vec![], &plain),
+            (
+                // Lengths of three bytes (a value, its span, the request: bodies moved right).
+                vec![{
+                    let mut s = spans[0].clone();
+                    s.attributes.push(KeyValue::new("big", "y".repeat(20_000)));
+                    s
+                }],
+                &plain,
+            ),
             (
                 // Scopes interleaved: grouped in order of first appearance, batch order kept.
                 vec![
