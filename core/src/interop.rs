@@ -102,8 +102,8 @@ pub fn correlation_shape(c: Option<&Correlation>) -> Option<CorrelationShape> {
 }
 
 /// A map of pairs, inserted one by one by `extend` (a later key replaces an earlier one, as
-/// with `collect`, which sorts them first: one more instance of the standard library's sort in
-/// the browser build, see `crate::sort`).
+/// with `collect`, which sorts them first: an instance of the standard library's sort, which
+/// the browser build otherwise has none of, see `crate::sort`).
 fn map_of(pairs: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     map.extend(pairs);

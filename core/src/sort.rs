@@ -5,7 +5,8 @@
 //! (console trees, redaction's edits and names, the metrics text, propagation's header names,
 //! contexts as JSON, scope comparison). None is on the common span path (redaction sorts its
 //! edits only for a value it rewrites), so they sort a permutation of indices through one
-//! shared function and move the elements into place after: an index vector more per sort.
+//! shared function and move the elements into place after: two index vectors more per sort
+//! (the permutation and the merge's scratch).
 //! That function is a plain merge sort, not the standard library's (7 KiB of `.wasm` even as
 //! one instance, for lists that are short or, for the metrics text, sorted once per scrape).
 
@@ -32,32 +33,50 @@ pub(crate) fn sort<T: Ord>(v: &mut [T]) {
 }
 
 /// Sorts `order` by `cmp`, stably: a bottom-up merge sort (runs of 1, 2, 4, ... merged in
-/// pairs, ties taken from the left run), `n log n` comparisons at most.
+/// pairs, ties taken from the left run), `n log n` comparisons at most. The passes go from
+/// `order` to a scratch vector and back.
 #[inline(never)]
 fn sort_indices(order: &mut [usize], cmp: &mut dyn FnMut(usize, usize) -> Ordering) {
     let n = order.len();
-    let mut from = order.to_vec();
-    let mut to = vec![0; n];
+    let mut scratch = vec![0; n];
+    let mut in_scratch = false;
     let mut width = 1;
     while width < n {
-        for lo in (0..n).step_by(2 * width) {
-            let mid = (lo + width).min(n);
-            let hi = (lo + 2 * width).min(n);
-            let (mut i, mut j) = (lo, mid);
-            for slot in &mut to[lo..hi] {
-                if i < mid && (j == hi || cmp(from[i], from[j]) != Ordering::Greater) {
-                    *slot = from[i];
-                    i += 1;
-                } else {
-                    *slot = from[j];
-                    j += 1;
-                }
-            }
+        if in_scratch {
+            merge_pass(&scratch, order, width, cmp);
+        } else {
+            merge_pass(order, &mut scratch, width, cmp);
         }
-        std::mem::swap(&mut from, &mut to);
+        in_scratch = !in_scratch;
         width *= 2;
     }
-    order.copy_from_slice(&from);
+    if in_scratch {
+        order.copy_from_slice(&scratch);
+    }
+}
+
+/// Merges each pair of sorted runs of `width` in `from` into `to`.
+fn merge_pass(
+    from: &[usize],
+    to: &mut [usize],
+    width: usize,
+    cmp: &mut dyn FnMut(usize, usize) -> Ordering,
+) {
+    let n = from.len();
+    for lo in (0..n).step_by(2 * width) {
+        let mid = (lo + width).min(n);
+        let hi = (lo + 2 * width).min(n);
+        let (mut i, mut j) = (lo, mid);
+        for slot in &mut to[lo..hi] {
+            if i < mid && (j == hi || cmp(from[i], from[j]) != Ordering::Greater) {
+                *slot = from[i];
+                i += 1;
+            } else {
+                *slot = from[j];
+                j += 1;
+            }
+        }
+    }
 }
 
 /// Moves `v[order[i]]` to `i` for every `i`, one cycle of the permutation at a time (a cycle

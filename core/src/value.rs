@@ -56,8 +56,8 @@ impl FieldValue {
     }
 
     /// An object of strings as a map, inserted one by one as serde builds one (collecting
-    /// would sort first: one more instance of the standard library's sort in the browser
-    /// build); `None` for any other value.
+    /// would sort first: an instance of the standard library's sort, which the browser build
+    /// otherwise has none of); `None` for any other value.
     pub fn text_map(&self) -> Option<BTreeMap<String, String>> {
         let FieldValue::Map(entries) = self else {
             return None;
