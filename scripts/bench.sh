@@ -28,7 +28,8 @@ for what, spans, label in (("attrs_short", 1, "span + 3 attributes (s, i, b)"),
                            ("attrs", 1, "span + 3 attributes (longer keys)"),
                            ("attrs20", 1, "span + 20 attributes"),
                            ("nested", 2, "nested parent + child (per span)"),
-                           ("off", 1, "sampled out (span metrics on)")):
+                           ("off", 1, "sampled out (span metrics on)"),
+                           ("otlp", 1, "span + 3 attributes, OTLP/HTTP export")):
     ct, sdk = ((ir(who, what, 12_000) - ir(who, what, 2_000)) / (10_000 * spans)
                for who in ("ct", "sdk"))
     print(f"IR {label:<43} {ct:12,.0f} {sdk:18,.0f} {sdk / ct:7.2f}x")
