@@ -347,6 +347,9 @@ fn release_interned_value() {
 
 fn reserve_interned_value() -> bool {
     use std::sync::atomic::Ordering::Relaxed;
+    // `try_update` from Rust 1.95 on, which nightly (miri's toolchain) deprecates this name
+    // for; the MSRV (1.88) has only this one.
+    #[allow(deprecated)]
     INTERNED_VALUES
         .fetch_update(Relaxed, Relaxed, |n| {
             (n < INTERNED_VALUES_MAX).then_some(n + 1)

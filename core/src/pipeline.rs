@@ -265,9 +265,9 @@ impl Pipeline {
 }
 
 /// A lock's guard, held only to be dropped.
-#[cfg(unix)]
+#[cfg(all(unix, feature = "native", not(target_arch = "wasm32")))]
 trait Guard {}
-#[cfg(unix)]
+#[cfg(all(unix, feature = "native", not(target_arch = "wasm32")))]
 impl<T> Guard for T {}
 
 impl Drop for Pipeline {
