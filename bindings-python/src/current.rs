@@ -7,9 +7,7 @@
 use std::cell::RefCell;
 
 use crosstrace::binding::GlobalCopy;
-use pyo3::exceptions::{
-    PyException, PyGeneratorExit, PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError,
-};
+use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -57,7 +55,8 @@ struct Attach {
     attach_span: Py<PyAny>,
     /// The package's `_detach(token)`.
     detach: Py<PyAny>,
-    /// `contextlib.ContextDecorator.__call__`: what a `create_span` used as a decorator does.
+    /// The package's `_decorate_block(block, func)`: what a `create_span` used as a decorator
+    /// does (`contextlib.ContextDecorator`'s call, a coroutine's or generator's body included).
     decorate: Py<PyAny>,
 }
 
@@ -388,8 +387,9 @@ pub(crate) fn let_go_of_this_thread() {
 /// A span that is current inside a with-block: started when the block is entered (under
 /// ``parent``, a span or a context such as ``extract`` gives, else the current span and
 /// context; at ``start_time``, ns since the Unix epoch, else now), ended when it is left. An
-/// exception escaping the block is recorded on the span (not ``GeneratorExit``,
-/// ``KeyboardInterrupt`` or ``SystemExit``) and re-raised. One block at a time per object.
+/// exception escaping the block is recorded on the span (an ``Exception``: not
+/// ``GeneratorExit``, ``KeyboardInterrupt``, ``SystemExit`` or ``CancelledError``) and
+/// re-raised. One block at a time per object.
 /// Also a decorator: a new span per call.
 //
 // (Native because a with-block is how Python code most often makes a span: in Python, entering
@@ -633,13 +633,12 @@ fn in_use<B: Block>(name: &Bound<'_, PyAny>) -> PyErr {
     }
 }
 
-/// Whether an exception leaving a with-block or a decorated call is recorded on its span: not
-/// the ones that end a generator, the program or a wait (`GeneratorExit`, `SystemExit`,
-/// `KeyboardInterrupt`).
+/// Whether an exception leaving a with-block or a decorated call is recorded on its span: an
+/// `Exception`, as the OpenTelemetry API's `use_span` takes it. Not the `BaseException`s that
+/// end a generator, the program, a wait or a task (`GeneratorExit`, `SystemExit`,
+/// `KeyboardInterrupt`, asyncio's `CancelledError`: a cancelled request is no failure).
 fn recorded(e: &Bound<'_, PyAny>) -> bool {
-    !e.is_instance_of::<PyGeneratorExit>()
-        && !e.is_instance_of::<PyKeyboardInterrupt>()
-        && !e.is_instance_of::<PySystemExit>()
+    e.is_instance_of::<PyException>()
 }
 
 /// Ends a span `start_span` returned (this module's, ended here; another kind through its

@@ -549,6 +549,100 @@ def test_decorators_keep_signature_name_doc_and_kind() -> None:
     assert asyncio.run(insert([1, 2])) == 2
 
 
+def test_a_decorated_generator_is_current_only_while_its_body_runs(traced: Collector) -> None:
+    """A traced generator's span covers its steps and is its body's parent, but is not current
+    in the caller between steps: two interleaved generators never leave an ended span current,
+    and one abandoned early ends its span without an error. Async generators alike."""
+    seen: list[str | None] = []
+
+    def current() -> str | None:
+        span = crosstrace.get_current_span()
+        return span.name if span is not None else None
+
+    @crosstrace.trace_function
+    def a():
+        seen.append(current())
+        yield 1
+        seen.append(current())
+        yield 2
+
+    @crosstrace.trace_function
+    def b():
+        yield 1
+        yield 2
+        yield 3
+
+    for _ in a():
+        assert current() is None, "the generator's span leaked into its caller"
+    for _ in zip(a(), b(), strict=False):
+        pass
+    assert current() is None
+    assert all(name is not None and name.endswith(".a") for name in seen), seen
+    early = a()
+    next(early)
+    early.close()
+
+    @crosstrace.trace_function
+    async def ag():
+        seen.append(current())
+        yield 1
+        yield 2
+
+    async def main() -> list[str | None]:
+        outside = []
+        async for _ in ag():
+            outside.append(current())
+            break
+        await asyncio.sleep(0)
+        return [*outside, current()]
+
+    with crosstrace.create_span("caller"):
+        # The caller's own span stays current around and after the abandoned async generator.
+        assert asyncio.run(main()) == ["caller", "caller"]
+    crosstrace.force_flush()
+    spans = [s for s, _ in traced.spans() if s.name.endswith((".a", ".b", ".ag"))]
+    assert len(spans) == 5, [s.name for s in spans]  # a three times, b, ag
+    assert all(s.status.code == 0 for s in spans), "closing a generator early is no error"
+
+
+def test_create_span_decorates_coroutines_and_generators(traced: Collector) -> None:
+    """``@create_span`` on ``async def`` covers the awaited body (the span is current in it, and
+    ends after it); on a generator function it covers the steps. A cancelled task is not an
+    error."""
+
+    @crosstrace.create_span("awaited")
+    async def work() -> str | None:
+        await asyncio.sleep(0.01)
+        span = crosstrace.get_current_span()
+        return span.name if span is not None else None
+
+    @crosstrace.create_span("stepped")
+    def steps():
+        span = crosstrace.get_current_span()
+        yield span.name if span is not None else None
+
+    assert asyncio.run(work()) == "awaited"
+    assert list(steps()) == ["stepped"]
+
+    async def cancelled() -> None:
+        async def sleeper() -> None:
+            with crosstrace.create_span("cancelled"):
+                await asyncio.sleep(10)
+
+        task = asyncio.ensure_future(sleeper())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    crosstrace.force_flush()
+    spans = traced.by_name()
+    assert spans["awaited"].end_time_unix_nano - spans["awaited"].start_time_unix_nano >= 10_000_000
+    assert spans["stepped"].status.code == 0
+    assert spans["cancelled"].status.code == 0 and not spans["cancelled"].events
+
+
 def test_database_and_etl_helpers_use_the_shared_attribute_names(traced: Collector) -> None:
     @crosstrace.trace_database_operation("insert", "sales_transactions")
     def insert() -> None:

@@ -387,7 +387,9 @@ class _activate:  # noqa: N801 (used like the context-manager function it replac
         if span is None:
             return
         try:
-            if e is not None and not isinstance(e, (GeneratorExit, KeyboardInterrupt, SystemExit)):
+            # An Exception, as the API's use_span: not GeneratorExit, KeyboardInterrupt,
+            # SystemExit or asyncio's CancelledError (a cancelled task is no failure).
+            if isinstance(e, Exception):
                 span.record_exception(e)
         finally:
             _detach(token)
@@ -415,6 +417,130 @@ def _start_span_in_python(
 # crosstrace span or none, now), else through _start_span_in_python. With the API's own
 # contextvars runtime (contexts never change once made), the parent derived from a context
 # object is kept for the next span under the same object.
+class _StepsIn:
+    """Awaits ``awaitable`` with each of its steps run in ``ctx``: an async generator's body
+    sees its own context, and its caller never does."""
+
+    __slots__ = ("_ctx", "_it")
+
+    def __init__(self, ctx: contextvars.Context, awaitable: Any) -> None:
+        self._ctx = ctx
+        self._it = awaitable.__await__()
+
+    def __await__(self) -> Any:
+        run, it = self._ctx.run, self._it
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                out = run(it.throw, error) if error is not None else run(it.send, value)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                value, error = (yield out), None
+            except BaseException as e:  # noqa: BLE001 (handed to the awaited step)
+                value, error = None, e
+
+
+def _wrap_generator(func: Callable[..., Any], block: Callable[[], Any]) -> Callable[..., Any]:
+    """A generator function whose every generator runs in a span of its own (``block()``, a
+    context manager, entered at the first step and left at the last). The span is current
+    while the generator's body runs, not in its caller between steps: the body runs in a copy
+    of the context it was started in."""
+
+    @functools.wraps(func)
+    def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = contextvars.copy_context()
+        cm = block()
+        ctx.run(cm.__enter__)
+        try:
+            gen = ctx.run(func, *args, **kwargs)
+        except BaseException as e:
+            ctx.run(cm.__exit__, type(e), e, e.__traceback__)
+            raise
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                item = ctx.run(gen.throw, error) if error is not None else ctx.run(gen.send, value)
+            except StopIteration as stop:
+                ctx.run(cm.__exit__, None, None, None)
+                return stop.value
+            except BaseException as e:
+                ctx.run(cm.__exit__, type(e), e, e.__traceback__)
+                raise
+            try:
+                value, error = (yield item), None
+            except GeneratorExit:
+                # Closed early (or collected): the body is closed in its context; no error.
+                try:
+                    ctx.run(gen.close)
+                finally:
+                    ctx.run(cm.__exit__, None, None, None)
+                raise
+            except BaseException as e:  # noqa: BLE001 (thrown into the body)
+                value, error = None, e
+
+    return gen_wrapper
+
+
+def _wrap_async_generator(func: Callable[..., Any], block: Callable[[], Any]) -> Callable[..., Any]:
+    """As ``_wrap_generator``, for an async generator function."""
+
+    @functools.wraps(func)
+    async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = contextvars.copy_context()
+        cm = block()
+        ctx.run(cm.__enter__)
+        try:
+            agen = ctx.run(func, *args, **kwargs)
+        except BaseException as e:
+            ctx.run(cm.__exit__, type(e), e, e.__traceback__)
+            raise
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = agen.athrow(error) if error is not None else agen.asend(value)
+                item = await _StepsIn(ctx, step)
+            except StopAsyncIteration:
+                ctx.run(cm.__exit__, None, None, None)
+                return
+            except BaseException as e:
+                ctx.run(cm.__exit__, type(e), e, e.__traceback__)
+                raise
+            try:
+                value, error = (yield item), None
+            except GeneratorExit:
+                try:
+                    await _StepsIn(ctx, agen.aclose())
+                finally:
+                    ctx.run(cm.__exit__, None, None, None)
+                raise
+            except BaseException as e:  # noqa: BLE001 (thrown into the body)
+                value, error = None, e
+
+    return agen_wrapper
+
+
+def _decorate_block(block: Any, func: Callable[..., Any]) -> Callable[..., Any]:
+    """``create_span`` as a decorator: each call in a block of its own (``_recreate_cm``); a
+    coroutine function's awaited body, and a generator's steps, included."""
+    if inspect.isasyncgenfunction(func):
+        return _wrap_async_generator(func, block._recreate_cm)
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with block._recreate_cm():
+                return await func(*args, **kwargs)
+
+        return async_wrapper
+    if inspect.isgeneratorfunction(func):
+        return _wrap_generator(func, block._recreate_cm)
+    return contextlib.ContextDecorator.__call__(block, func)  # type: ignore[arg-type]
+
+
 _native.set_context_keys(
     _CX_KEY,
     _SPAN_KEY,
@@ -426,7 +552,7 @@ _native.set_context_keys(
     otel_context.Context,
     _attach_span,
     _detach,
-    contextlib.ContextDecorator.__call__,
+    _decorate_block,
 )
 start_span = _native.start_span
 _call_traced = _native.call_traced
@@ -465,15 +591,7 @@ def _decorate(start_traced: Callable[[Callable[..., Any]], Span]) -> Callable[[F
 
     def decorator(func: F) -> F:
         if inspect.isasyncgenfunction(func):
-
-            @functools.wraps(func)
-            async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                span = start(func)
-                with _activate(span):
-                    async for item in func(*args, **kwargs):
-                        yield item
-
-            return agen_wrapper  # type: ignore[return-value]
+            return _wrap_async_generator(func, lambda: _activate(start(func)))  # type: ignore[return-value]
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -483,13 +601,7 @@ def _decorate(start_traced: Callable[[Callable[..., Any]], Span]) -> Callable[[F
 
             return async_wrapper  # type: ignore[return-value]
         if inspect.isgeneratorfunction(func):
-
-            @functools.wraps(func)
-            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with _activate(start(func)):
-                    return (yield from func(*args, **kwargs))
-
-            return gen_wrapper  # type: ignore[return-value]
+            return _wrap_generator(func, lambda: _activate(start(func)))  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
