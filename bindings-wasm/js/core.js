@@ -264,6 +264,9 @@ export function _init(config = {}, hostName = undefined) {
   }
 }
 
+/** The handle of an ended span: no slot has its index (spans.rs keeps fewer live spans). */
+const ENDED = 0xffffffff;
+
 /** A span. `end()` is idempotent; attributes take strings, numbers, booleans and bigints. */
 export class Span {
   constructor(handle) {
@@ -310,10 +313,14 @@ export class Span {
    * stay readable if they were read before `end()`.
    */
   end(endTime) {
+    const h = this._h;
+    // The handle is let go of: its slot is reused by later spans, and after 4096 reuses its
+    // generation comes round again; a late call on this object must not reach one of them.
+    this._h = ENDED;
     let depth;
-    if (endTime === undefined || endTime === null) depth = raw.spanEnd(this._h);
+    if (endTime === undefined || endTime === null) depth = raw.spanEnd(h);
     else {
-      raw.spanEndAt(this._h, timeInput(endTime));
+      raw.spanEndAt(h, timeInput(endTime));
       depth = raw.queueDepth();
     }
     if (depth >= batchSize) flushSoon();
@@ -327,7 +334,9 @@ export class Span {
   }
   /** For tests: ends without the flush-at-batch-size check. */
   _end_without_flush() {
-    raw.spanEnd(this._h);
+    const h = this._h;
+    this._h = ENDED;
+    raw.spanEnd(h);
   }
   _idPair() {
     if (this._ids === null || this._ids === '') {

@@ -13,8 +13,10 @@ use crate::{entries, invalid, tracing};
 /// Live spans, addressed from JS by integer handles: `index | generation << 20`. Handing JS a
 /// wasm-bindgen object per span would register each with a FinalizationRegistry, and the
 /// garbage collector's work on those cells dominated the cost of a span. A span leaves the table
-/// when it ends; a stale handle (an ended span's) is refused. Past [`MAX_LIVE`] open spans, new
-/// ones are not recorded (a program that never ends its spans cannot grow memory forever).
+/// when it ends; a stale handle (an ended span's) is refused until its slot's 12-bit generation
+/// comes round again (4096 reuses), so core.js's `Span` lets go of its handle when it ends
+/// (`u32::MAX`, an index no slot has). Past [`MAX_LIVE`] open spans, new ones are not recorded
+/// (a program that never ends its spans cannot grow memory forever).
 struct Slab {
     slots: Vec<(u32, Option<crosstrace::Span>)>,
     free: Vec<u32>,

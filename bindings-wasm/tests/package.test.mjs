@@ -207,6 +207,20 @@ test('spans: parents, withSpan over async functions, rejections recorded', async
   await c.close();
 });
 
+test('an ended span object never reaches a later span, however often its slot is reused', async () => {
+  await ct.init({ serviceName: 'reuse', backend: 'none' });
+  const a = ct.startSpan('a');
+  a.end();
+  // One span at a time: each reuses a's slot, and the 4096th has a's generation again.
+  for (let i = 0; i < 4095; i++) ct.startSpan('x').end();
+  const b = ct.startSpan('b');
+  a.setAttribute('late', 1);
+  a.end();
+  assert.equal(b.isRecording(), true, 'a late end() on an ended span left another span alone');
+  b.end();
+  assert.equal(b.isRecording(), false);
+});
+
 test('JS values cross as JSON would: undefined is unset; a throwing getter is an error', async () => {
   // Settings and correlation fields set to undefined are left out (as when they crossed as JSON).
   await ct.init({
