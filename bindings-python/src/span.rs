@@ -66,15 +66,7 @@ impl Span {
         exception: &Bound<'_, PyAny>,
         set_status: bool,
     ) -> PyResult<()> {
-        let py = exception.py();
-        let ty = exception.get_type();
-        let type_name = ty.qualname()?.to_string();
-        let message = exception.str()?.to_string();
-        let format = otel_attr(py, &FORMAT_EXCEPTION, "traceback", "format_exception")?;
-        let lines = format.call1((&ty, exception, exception.getattr("__traceback__")?))?;
-        let stack: String = PyString::new(py, "")
-            .call_method1("join", (lines,))?
-            .extract()?;
+        let (type_name, message, stack) = exception_parts(exception)?;
         self.with(|s| match set_status {
             true => s.record_exception(&type_name, &message, Some(&stack)),
             false => s.add_exception_event(&type_name, &message, Some(&stack)),
@@ -86,6 +78,25 @@ impl Span {
     fn trace_state_header(&self) -> Option<String> {
         self.with(|s| s.context().trace_state_header().map(Cow::into_owned))
     }
+}
+
+/// An exception's type (module-qualified outside `builtins`, as opentelemetry-sdk writes it),
+/// message and formatted stack trace.
+fn exception_parts(exception: &Bound<'_, PyAny>) -> PyResult<(String, String, String)> {
+    let py = exception.py();
+    let ty = exception.get_type();
+    let qualname = ty.qualname()?.to_string();
+    let type_name = match ty.module() {
+        Ok(m) if m.to_str()? != "builtins" && !m.to_str()?.is_empty() => format!("{m}.{qualname}"),
+        _ => qualname,
+    };
+    let message = exception.str()?.to_string();
+    let format = otel_attr(py, &FORMAT_EXCEPTION, "traceback", "format_exception")?;
+    let lines = format.call1((&ty, exception, exception.getattr("__traceback__")?))?;
+    let stack: String = PyString::new(py, "")
+        .call_method1("join", (lines,))?
+        .extract()?;
+    Ok((type_name, message, stack))
 }
 
 /// An attribute of a module of the OpenTelemetry API, imported once.
@@ -187,7 +198,9 @@ impl Span {
         })
     }
 
-    /// Records `exception` as an event (type, message, stack trace) and sets error status.
+    /// Records `exception` as an `exception` event (type, message, stack trace; with
+    /// `escaped`, `exception.escaped`; `attributes` added, replacing those by key), at
+    /// `timestamp` (ns since the Unix epoch) or now, and sets error status.
     #[pyo3(signature = (exception, attributes=None, timestamp=None, escaped=false))]
     fn record_exception(
         &self,
@@ -196,8 +209,35 @@ impl Span {
         timestamp: Option<u64>,
         escaped: bool,
     ) -> PyResult<()> {
-        let _ = (attributes, timestamp, escaped);
-        guard(|| self.record_exception_of(exception, true))
+        use crosstrace::span::exception as names;
+        guard(|| {
+            let extra = match attributes {
+                Some(a) if !a.is_none() => convert::attributes(Some(&as_dict(a)?))?,
+                _ => Vec::new(),
+            };
+            if extra.is_empty() && timestamp.is_none() && !escaped {
+                return self.record_exception_of(exception, true);
+            }
+            let (type_name, message, stack) = exception_parts(exception)?;
+            let mut attrs = vec![
+                crosstrace::KeyValue::new(names::TYPE, type_name),
+                crosstrace::KeyValue::new(names::MESSAGE, message.clone()),
+                crosstrace::KeyValue::new(names::STACKTRACE, stack),
+            ];
+            if escaped {
+                attrs.push(crosstrace::KeyValue::new("exception.escaped", true));
+            }
+            attrs.retain(|kv| !extra.iter().any(|e| e.key == kv.key));
+            attrs.extend(extra);
+            self.with(|s| {
+                match timestamp {
+                    Some(ns) => s.add_event_at(names::EVENT, unix_nanos(ns), attrs),
+                    None => s.add_event(names::EVENT, attrs),
+                }
+                s.set_status(crosstrace::Status::error(message));
+            });
+            Ok(())
+        })
     }
 
     /// Sets the status: "ok", "error" or "unset" (the specification), or the API's `Status`

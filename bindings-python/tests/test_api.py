@@ -484,6 +484,37 @@ def test_a_span_is_an_opentelemetry_span(traced: Collector) -> None:
     assert ev["exception.type"] == "KeyError" and "Traceback" in ev["exception.stacktrace"]
 
 
+class PaymentDeclined(Exception):
+    """An exception outside builtins: its type is recorded with its module."""
+
+
+def test_record_exception_takes_attributes_timestamp_and_escaped(traced: Collector) -> None:
+    """``record_exception``'s optional arguments reach the event as opentelemetry-sdk's do:
+    ``attributes`` added (replacing the exception's own by key), ``timestamp`` as its time,
+    ``escaped`` as ``exception.escaped``; the type is module-qualified outside builtins."""
+    span = crosstrace.start_span("charge")
+    try:
+        raise PaymentDeclined("card declined")
+    except PaymentDeclined as e:
+        span.record_exception(
+            e,
+            attributes={"retry": 1, "exception.message": "declined (redacted)"},
+            timestamp=1_700_000_000_000_000_000,
+            escaped=True,
+        )
+    span.end()
+    crosstrace.force_flush()
+    charge = traced.by_name()["charge"]
+    event = charge.events[0]
+    assert event.name == "exception" and event.time_unix_nano == 1_700_000_000_000_000_000
+    ev = attrs(event)
+    assert ev["exception.type"] == f"{__name__}.PaymentDeclined"
+    assert ev["exception.message"] == "declined (redacted)"
+    assert ev["retry"] == 1 and ev["exception.escaped"] is True
+    assert [a.key for a in event.attributes].count("exception.message") == 1
+    assert charge.status.code == 2
+
+
 def test_spans_under_another_tracers_span_continue_its_trace() -> None:
     """start_span's native path hands spans under a foreign current span to the Python path."""
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
