@@ -522,7 +522,7 @@ impl SpanBlock {
 
 /// What `use_span` does with an `Exception` leaving its block, on a recording `span`: the
 /// exception's event with `record`, the error status ("Type: message") with `set_status`.
-fn on_exception(
+pub(crate) fn on_exception(
     span: &Bound<'_, PyAny>,
     e: &Bound<'_, PyAny>,
     record: bool,

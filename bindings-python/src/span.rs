@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Mutex;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyString;
@@ -29,6 +29,9 @@ struct Inner {
     span: crosstrace::Span,
     /// What `name` shows (the core keeps the name only in recorded spans).
     name: Cow<'static, str>,
+    /// What `with span:` does with an `Exception` leaving the block: record its event, set
+    /// the error status (the OpenTelemetry API's `start_span` flags; both by default).
+    on_exit: (bool, bool),
 }
 
 impl Span {
@@ -39,7 +42,11 @@ impl Span {
         kind: crosstrace::SpanKind,
     ) -> Span {
         Span {
-            inner: Mutex::new(Inner { span, name }),
+            inner: Mutex::new(Inner {
+                span,
+                name,
+                on_exit: (true, true),
+            }),
             kind,
         }
     }
@@ -376,14 +383,32 @@ impl Span {
         slf
     }
 
-    #[pyo3(signature = (_exc_type=None, _exc=None, _tb=None))]
+    /// Ends the span; an `Exception` leaving the block is recorded first (its event, and the
+    /// error status "Type: message"), as opentelemetry-sdk's spans do, unless the API's
+    /// `start_span` was given `record_exception=False` or `set_status_on_exception=False`.
+    #[pyo3(signature = (_exc_type=None, exc=None, _tb=None))]
     fn __exit__(
-        &self,
+        slf: &Bound<'_, Self>,
         _exc_type: Option<&Bound<'_, PyAny>>,
-        _exc: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
         _tb: Option<&Bound<'_, PyAny>>,
-    ) {
-        self.with(|s| s.end());
+    ) -> PyResult<()> {
+        let this = slf.get();
+        let (record, set_status) = this.inner.lock().unwrap_or_else(|e| e.into_inner()).on_exit;
+        let recorded = match exc {
+            Some(e) if e.is_instance_of::<PyException>() && (record || set_status) => {
+                crate::current::on_exception(slf.as_any(), e, record, set_status)
+            }
+            _ => Ok(()),
+        };
+        this.with(|s| s.end());
+        recorded
+    }
+
+    /// What `with span:` does with an escaping exception (the API's `start_span` flags).
+    fn _on_exit(&self, record_exception: bool, set_status_on_exception: bool) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).on_exit =
+            (record_exception, set_status_on_exception);
     }
 
     fn __repr__(&self) -> String {

@@ -94,6 +94,30 @@ def test_start_as_current_span_is_current_inside_records_errors_and_decorates(
     assert any(d.span_id in parents for d in decorated), "the inner call nests in the outer"
 
 
+def test_a_span_used_as_a_context_manager_records_what_escapes(traced: Collector) -> None:
+    """``with tracer.start_span(...)`` records an escaping Exception (its event, the error
+    status "Type: message") and ends the span, as opentelemetry-sdk's spans do, unless
+    start_span was told not to; a BaseException such as SystemExit is not recorded."""
+    tracer = otel_trace.get_tracer("ctx")
+    with pytest.raises(ValueError), tracer.start_span("boom"):
+        raise ValueError("boom")
+    with pytest.raises(ValueError):
+        with tracer.start_span("silent", record_exception=False, set_status_on_exception=False):
+            raise ValueError("silent")
+    with pytest.raises(ValueError), tracer.start_span("status-only", record_exception=False):
+        raise ValueError("status only")
+    with pytest.raises(SystemExit), tracer.start_span("exit"):
+        raise SystemExit(0)
+    crosstrace.force_flush()
+    spans = traced.by_name()
+    boom = spans["boom"]
+    assert (boom.status.code, boom.status.message) == (2, "ValueError: boom")
+    assert [e.name for e in boom.events] == ["exception"]
+    assert spans["silent"].status.code == 0 and not spans["silent"].events
+    assert spans["status-only"].status.code == 2 and not spans["status-only"].events
+    assert spans["exit"].status.code == 0 and not spans["exit"].events
+
+
 def test_start_as_current_span_takes_every_argument_of_the_api(traced: Collector) -> None:
     """Beside the common call (the current context, now, no links): an explicit context, links,
     a start time, a kind, and the exception flags, each as the API defines them."""

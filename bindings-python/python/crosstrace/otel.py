@@ -73,9 +73,12 @@ class Tracer(otel_trace.Tracer):
         set_status_on_exception: bool = True,
     ) -> Span:
         k = _KINDS.get(kind, "internal")
-        return _native.start_span_under(
+        span = _native.start_span_under(
             name, _context_of(context), k, attributes, start_time, self._scope, _links(links)
         )
+        if not (record_exception and set_status_on_exception):
+            span._on_exit(record_exception, set_status_on_exception)
+        return span
 
     def start_as_current_span(  # type: ignore[override]
         self,
