@@ -281,8 +281,14 @@ export class Span {
     for (const [k, v] of Object.entries(attributes)) raw.spanSetAttribute(this._h, k, v);
     return this;
   }
-  addEvent(name, attributes) {
-    raw.spanAddEvent(this._h, name, attributes);
+  /** An event, now or at `time` (a Date or ms since the Unix epoch). */
+  addEvent(name, attributes, time) {
+    raw.spanAddEvent(
+      this._h,
+      name,
+      attributes,
+      time === undefined || time === null ? undefined : timeInput(time),
+    );
     return this;
   }
   /** Links this span to `to` (a Span, or a Context from `extract`), with attributes. */

@@ -75,7 +75,8 @@ export declare class Context {
 export declare class Span {
   setAttribute(key: string, value: AttributeValue): this;
   setAttributes(attributes: Attributes): this;
-  addEvent(name: string, attributes?: Attributes): this;
+  /** An event, now or at `time` (a Date or ms since the Unix epoch). */
+  addEvent(name: string, attributes?: Attributes, time?: Date | number): this;
   /** Links this span to `to` (a Span, or a Context from `extract`), with attributes. */
   addLink(to: Span | Context, attributes?: Attributes): this;
   /** Renames the span (e.g. once the route is known). */

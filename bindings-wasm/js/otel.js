@@ -131,12 +131,17 @@ class OtelSpan {
     for (const k of Object.keys(attributes || {})) this.setAttribute(k, attributes[k]);
     return this;
   }
-  addEvent(name, attributesOrTime, _time) {
+  /** `addEvent(name, attributes?, time?)` or `addEvent(name, time)`, time an API TimeInput
+   * (HrTime, Date, epoch or performance.now() ms: the web instrumentations' network timings). */
+  addEvent(name, attributesOrTime, time) {
+    const isTime = (t) => Array.isArray(t) || t instanceof Date || typeof t === 'number';
     const attrs =
-      attributesOrTime && typeof attributesOrTime === 'object' && !Array.isArray(attributesOrTime)
+      attributesOrTime && typeof attributesOrTime === 'object' && !isTime(attributesOrTime)
         ? cleanAttributes(attributesOrTime)
         : undefined;
-    quietly(() => this._span.addEvent(String(name), attrs));
+    const at = epochMillis(isTime(attributesOrTime) ? attributesOrTime : time);
+    const when = Number.isFinite(at) && at >= 1e12 ? at : undefined;
+    quietly(() => this._span.addEvent(String(name), attrs, when));
     return this;
   }
   addLink(link) {
@@ -183,14 +188,16 @@ class OtelSpan {
     }
   }
   /** An `exception` event, as the API specifies: the status is the caller's to set. */
-  recordException(exception, _time) {
+  recordException(exception, time) {
     const e = typeof exception === 'string' ? { message: exception } : exception || {};
     const attrs = {};
     const type = e.name || (e.code !== undefined ? String(e.code) : undefined);
     if (type) attrs['exception.type'] = String(type);
     if (e.message !== undefined) attrs['exception.message'] = String(e.message);
     if (e.stack !== undefined) attrs['exception.stacktrace'] = String(e.stack);
-    quietly(() => this._span.addEvent('exception', attrs));
+    const at = epochMillis(time);
+    const when = Number.isFinite(at) && at >= 1e12 ? at : undefined;
+    quietly(() => this._span.addEvent('exception', attrs, when));
   }
 }
 

@@ -319,12 +319,20 @@ pub fn span_set_attribute(span: u32, key: &str, value: &JsValue) -> Result<(), J
     Ok(())
 }
 
-/// Adds an event with attributes (an object).
+/// Adds an event with attributes (an object), now or at `at_ms` (ms since the Unix epoch).
 #[wasm_bindgen(js_name = spanAddEvent)]
-pub fn span_add_event(span: u32, name: &str, attrs: &JsValue) -> Result<(), JsValue> {
+pub fn span_add_event(
+    span: u32,
+    name: &str,
+    attrs: &JsValue,
+    at_ms: Option<f64>,
+) -> Result<(), JsValue> {
     let a = attributes(attrs)?;
-    with_span(span, |s| {
-        s.add_event(crosstrace::binding::intern::string(name), a)
+    let at = at_ms.map(epoch_millis).transpose()?;
+    let name = crosstrace::binding::intern::string(name);
+    with_span(span, |s| match at {
+        Some(t) => s.add_event_at(name, t, a),
+        None => s.add_event(name, a),
     });
     Ok(())
 }

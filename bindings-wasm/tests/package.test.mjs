@@ -207,6 +207,35 @@ test('spans: parents, withSpan over async functions, rejections recorded', async
   await c.close();
 });
 
+test('events keep the time they are given', async () => {
+  const c = await collector();
+  await ct.init({
+    serviceName: 'timed',
+    backend: 'otlp',
+    endpoint: c.url,
+    scheduleDelayMillis: 60000,
+  });
+  const span = ct.startSpan('timed');
+  span.addEvent('at a date', { n: 1 }, new Date(1_700_000_000_000));
+  span.addEvent('at ms', undefined, 1_700_000_000_250.5);
+  span.addEvent('now');
+  assert.throws(() => span.addEvent('too early', {}, 5), {
+    name: 'CrosstraceInvalidArgumentError',
+  });
+  span.end();
+  await ct.flush();
+  const [s] = c.requests
+    .map((r) => TraceRequest.decode(r.body))
+    .flatMap((req) => req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
+  const times = Object.fromEntries(
+    s.events.map((e) => [e.name, BigInt(e.timeUnixNano.toString())]),
+  );
+  assert.equal(times['at a date'], 1_700_000_000_000_000_000n);
+  assert.equal(times['at ms'], 1_700_000_000_250_500_000n);
+  assert.ok(times.now > 1_700_000_000_000_000_000n && !('too early' in times));
+  await c.close();
+});
+
 test('an ended span object never reaches a later span, however often its slot is reused', async () => {
   await ct.init({ serviceName: 'reuse', backend: 'none' });
   const a = ct.startSpan('a');

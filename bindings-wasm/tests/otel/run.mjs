@@ -55,6 +55,11 @@ function decode(bodies) {
             traceId: hex(s.traceId),
             spanId: hex(s.spanId),
             parent: s.parentSpanId && s.parentSpanId.length ? hex(s.parentSpanId) : '',
+            start: BigInt(s.startTimeUnixNano.toString()),
+            events: s.events.map((e) => ({
+              name: e.name,
+              time: BigInt(e.timeUnixNano.toString()),
+            })),
             attrs: Object.fromEntries(
               s.attributes.map((a) => [a.key, a.value.stringValue ?? String(a.value.intValue)]),
             ),
@@ -202,7 +207,15 @@ assert.ok(
   pageSpans.some((s) => s.name === 'documentFetch' && s.parent === load.spanId),
   'document-load: documentFetch under documentLoad',
 );
-checks += 3;
+// The instrumentation adds its performance timings as events when the load is over, each at
+// the time measured (a performance.now() number): fetchStart is the span's start, not the time
+// of the call.
+const fetchStart = load.events.find((e) => e.name === 'fetchStart');
+assert.ok(fetchStart, 'document-load: a fetchStart event');
+const gap =
+  fetchStart.time > load.start ? fetchStart.time - load.start : load.start - fetchStart.time;
+assert.ok(gap < 1_000_000n, `document-load: fetchStart at the span's start (${gap} ns apart)`);
+checks += 5;
 noExportSpans(pageSpans);
 console.log(`otel (Chromium): ${pageSpans.length} spans exported through crosstrace`);
 rmSync(project, { recursive: true, force: true });
