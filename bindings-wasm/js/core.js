@@ -187,7 +187,22 @@ function requireInit() {
   }
 }
 
+/** The current context outside crosstrace's own stack: `crosstrace/otel` gives the
+ * OpenTelemetry API's active span (an instrumented server's, a startActiveSpan's), so spans
+ * of crosstrace's API nest under it; null when it has none. */
+let outerContext = null;
+export function _setOuterContext(fn) {
+  outerContext = fn;
+}
+
 function currentContext() {
+  if (stack.length > 0) return stack[stack.length - 1];
+  return (outerContext !== null && outerContext()) || root;
+}
+
+/** The current crosstrace context: the innermost `withSpan`'s, else the root one (for
+ * `crosstrace/otel`: the parent of an API span started where the API has no span). */
+export function _currentContext() {
   return stack.length > 0 ? stack[stack.length - 1] : root;
 }
 

@@ -18,8 +18,10 @@ import {
 
 import {
   Context,
+  _currentContext,
   _propagationFields,
   _setExportScope,
+  _setOuterContext,
   extract,
   inject,
   startSpan,
@@ -82,13 +84,19 @@ function contextOf(sc, cx) {
   return extract(headers);
 }
 
-/** The parent an API context names: a crosstrace span, a foreign span context, or only the
- * baggage and correlation of an extracted one. */
-function parentIn(cx) {
+/** The crosstrace context an API context names: a crosstrace span's, a foreign span
+ * context's, or the baggage and correlation of an extracted one; null when it names none. */
+function namedIn(cx) {
   const span = trace.getSpan(cx);
   if (span instanceof OtelSpan) return span._context();
   if (span && isSpanContextValid(span.spanContext())) return contextOf(span.spanContext(), cx);
-  return cx.getValue(CROSSTRACE_CONTEXT) ?? new Context();
+  return cx.getValue(CROSSTRACE_CONTEXT) ?? null;
+}
+
+/** The parent of an API span started in `cx`: what `cx` names, else crosstrace's own current
+ * context (an instrumented call inside `withSpan` is that span's child). */
+function parentIn(cx) {
+  return namedIn(cx) ?? _currentContext();
 }
 
 /** Runs `fn`, swallowing what it throws: the API's methods never throw. */
@@ -342,6 +350,14 @@ export function registerOpenTelemetry(options = {}) {
   _setExportScope((fn) =>
     apiContext.with(apiContext.active().setValue(SUPPRESS_TRACING, true), fn),
   );
+  // crosstrace's own API nests under the API's active span when it has no span of its own.
+  _setOuterContext(() => {
+    try {
+      return namedIn(apiContext.active());
+    } catch {
+      return null;
+    }
+  });
   const result = {
     provider,
     tracerProvider: trace.setGlobalTracerProvider(provider),

@@ -75,6 +75,12 @@ async function main() {
   late.end();
   const carrier = {};
   api.propagation.inject(api.trace.setSpan(api.context.active(), done), carrier);
+  // crosstrace's own API and the OpenTelemetry API nest with each other, both ways.
+  ct.withSpan('ct outer', () => tracer.startSpan('api inner').end());
+  tracer.startActiveSpan('api outer', (span) => {
+    ct.startSpan('ct inner').end();
+    span.end();
+  });
   // The API never throws, whatever it is given.
   const odd = tracer.startSpan('odd values');
   odd.addEvent('e', { x: NaN, s: 'bad \ud83d' });

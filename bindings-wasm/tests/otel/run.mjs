@@ -126,6 +126,10 @@ assert.ok(
   'a span given odd values is still exported',
 );
 checks += 4;
+const named = (n) => nodeSpans.find((sp) => sp.name === n);
+assert.equal(named('api inner').parent, named('ct outer').spanId, 'an API span inside withSpan');
+assert.equal(named('ct inner').parent, named('api outer').spanId, 'startSpan inside an API span');
+checks += 2;
 noExportSpans(nodeSpans);
 console.log(`otel (Node): ${nodeSpans.length} spans exported through crosstrace`);
 
