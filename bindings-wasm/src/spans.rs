@@ -261,7 +261,9 @@ fn key_value(key: &str, value: &JsValue) -> Option<KeyValue> {
     } else if let Some(b) = value.as_bool() {
         Some(KeyValue::new(k, b))
     } else if let Some(n) = value.as_f64() {
-        if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+        // Whole numbers within i64 are integers, as in the packed form core.js writes (and as
+        // JSON carried them): 2**60 is the same attribute however it is set.
+        if n.fract() == 0.0 && n.abs() < -(i64::MIN as f64) {
             Some(KeyValue::new(k, n as i64))
         } else {
             Some(KeyValue::new(k, n))

@@ -207,6 +207,37 @@ test('spans: parents, withSpan over async functions, rejections recorded', async
   await c.close();
 });
 
+test('a whole number is an integer however it is set', async () => {
+  const c = await collector();
+  await ct.init({
+    serviceName: 'ints',
+    backend: 'otlp',
+    endpoint: c.url,
+    scheduleDelayMillis: 60000,
+  });
+  const span = ct.startSpan('ints', { attributes: { at_start: 2 ** 60, small: 3 } });
+  span.setAttribute('set_later', 2 ** 60);
+  span.setAttribute('fraction', 2.5);
+  span.end();
+  await ct.flush();
+  const [s] = c.requests
+    .map((r) => TraceRequest.decode(r.body))
+    .flatMap((req) => req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
+  const kinds = Object.fromEntries(
+    s.attributes.map((a) => [
+      a.key,
+      a.value.intValue != null ? `int ${a.value.intValue}` : 'double',
+    ]),
+  );
+  assert.deepEqual(kinds, {
+    at_start: `int ${2n ** 60n}`,
+    small: 'int 3',
+    set_later: `int ${2n ** 60n}`,
+    fraction: 'double',
+  });
+  await c.close();
+});
+
 test('events keep the time they are given', async () => {
   const c = await collector();
   await ct.init({
