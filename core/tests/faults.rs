@@ -277,9 +277,16 @@ fn a_backend_that_hangs_for_a_while_costs_one_attempt_timeout() {
         .find(|at| *at >= until)
         .expect("a request after the hang");
     let resumed = first_after - until;
+    // The last attempt that starts before the backend returns hangs for one attempt timeout,
+    // and the retry after it waits its backoff. At most five attempts start within the 5 s
+    // hang (each costs the 1 s timeout and a backoff of 100 ms, doubling, -50% at least), so
+    // that backoff is at most 1.6 s + 50% jitter = 2.4 s; 0.5 s more for the scheduler. (The
+    // bound was attempt + 1.5 s: a run where the fifth attempt started just before the
+    // backend returned resumed 2.68 s after it, as designed.)
+    let bound = attempt + Duration::from_millis(2_400) + Duration::from_millis(500);
     assert!(
-        resumed <= attempt + Duration::from_millis(1_500),
-        "export resumed {resumed:?} after the backend did"
+        resumed <= bound,
+        "export resumed {resumed:?} after the backend did (at most {bound:?})"
     );
     let hung = log.requests.iter().filter(|r| r.1 < until).count();
     assert!(hung >= 3, "attempts abandoned and retried: {hung} requests");
