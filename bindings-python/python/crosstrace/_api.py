@@ -413,10 +413,6 @@ def _start_span_in_python(
     return _native.start_span_under(name, parent, kind, attributes, start_time)
 
 
-# Starts a span (not made current): in one native call for the common case (under the current
-# crosstrace span or none, now), else through _start_span_in_python. With the API's own
-# contextvars runtime (contexts never change once made), the parent derived from a context
-# object is kept for the next span under the same object.
 class _StepsIn:
     """Awaits ``awaitable`` with each of its steps run in ``ctx``: an async generator's body
     sees its own context, and its caller never does."""
@@ -541,6 +537,10 @@ def _decorate_block(block: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     return contextlib.ContextDecorator.__call__(block, func)  # type: ignore[arg-type]
 
 
+# Starts a span (not made current): in one native call for the common case (under the current
+# crosstrace span or none, now), else through _start_span_in_python. With the API's own
+# contextvars runtime (contexts never change once made), the parent derived from a context
+# object is kept for the next span under the same object.
 _native.set_context_keys(
     _CX_KEY,
     _SPAN_KEY,
