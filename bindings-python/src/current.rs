@@ -637,7 +637,7 @@ fn in_use<B: Block>(name: &Bound<'_, PyAny>) -> PyErr {
 /// `Exception`, as the OpenTelemetry API's `use_span` takes it. Not the `BaseException`s that
 /// end a generator, the program, a wait or a task (`GeneratorExit`, `SystemExit`,
 /// `KeyboardInterrupt`, asyncio's `CancelledError`: a cancelled request is no failure).
-fn recorded(e: &Bound<'_, PyAny>) -> bool {
+pub(crate) fn recorded(e: &Bound<'_, PyAny>) -> bool {
     e.is_instance_of::<PyException>()
 }
 
@@ -942,7 +942,7 @@ impl ApiSpanBlock {
         let detached = detach(py, &keys(py)?.attach, token.bind(py));
         // As use_span: only an Exception (not GeneratorExit and the like) is an error. What
         // fails here (an exception whose `__str__` raises) is reported after the span ends.
-        let recorded = match exc.filter(|e| e.is_instance_of::<PyException>()) {
+        let recorded = match exc.filter(|e| recorded(e)) {
             Some(e) => on_exception(&span, e, record, set_status),
             None => Ok(()),
         };

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Mutex;
 
-use pyo3::exceptions::{PyException, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyString;
@@ -216,31 +216,19 @@ impl Span {
         timestamp: Option<u64>,
         escaped: bool,
     ) -> PyResult<()> {
-        use crosstrace::span::exception as names;
         guard(|| {
-            let extra = match attributes {
+            let mut extra = match attributes {
                 Some(a) if !a.is_none() => convert::attributes(Some(&as_dict(a)?))?,
                 _ => Vec::new(),
             };
-            if extra.is_empty() && timestamp.is_none() && !escaped {
-                return self.record_exception_of(exception, true);
+            let escaped_key = crosstrace::span::exception::ESCAPED;
+            if escaped && !extra.iter().any(|kv| kv.key.as_str() == escaped_key) {
+                extra.insert(0, crosstrace::KeyValue::new(escaped_key, true));
             }
             let (type_name, message, stack) = exception_parts(exception)?;
-            let mut attrs = vec![
-                crosstrace::KeyValue::new(names::TYPE, type_name),
-                crosstrace::KeyValue::new(names::MESSAGE, message.clone()),
-                crosstrace::KeyValue::new(names::STACKTRACE, stack),
-            ];
-            if escaped {
-                attrs.push(crosstrace::KeyValue::new("exception.escaped", true));
-            }
-            attrs.retain(|kv| !extra.iter().any(|e| e.key == kv.key));
-            attrs.extend(extra);
+            let at = timestamp.map(unix_nanos);
             self.with(|s| {
-                match timestamp {
-                    Some(ns) => s.add_event_at(names::EVENT, unix_nanos(ns), attrs),
-                    None => s.add_event(names::EVENT, attrs),
-                }
+                s.add_exception_event_with(&type_name, &message, Some(&stack), extra, at);
                 s.set_status(crosstrace::Status::error(message));
             });
             Ok(())
@@ -396,7 +384,7 @@ impl Span {
         let this = slf.get();
         let (record, set_status) = this.inner.lock().unwrap_or_else(|e| e.into_inner()).on_exit;
         let recorded = match exc {
-            Some(e) if e.is_instance_of::<PyException>() && (record || set_status) => {
+            Some(e) if crate::current::recorded(e) && (record || set_status) => {
                 crate::current::on_exception(slf.as_any(), e, record, set_status)
             }
             _ => Ok(()),

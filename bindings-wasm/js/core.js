@@ -196,8 +196,7 @@ export function _setOuterContext(fn) {
 }
 
 function currentContext() {
-  if (stack.length > 0) return stack[stack.length - 1];
-  return (outerContext !== null && outerContext()) || root;
+  return (stack.length === 0 && outerContext !== null && outerContext()) || _currentContext();
 }
 
 /** The current crosstrace context: the innermost `withSpan`'s, else the root one (for

@@ -52,6 +52,13 @@ function epochMillis(t) {
   return undefined;
 }
 
+/** A TimeInput as ms since the epoch where crosstrace takes it (a finite time from 2001 on);
+ * undefined otherwise, which means now (the API never throws). */
+function timeOrNow(t) {
+  const at = epochMillis(t);
+  return Number.isFinite(at) && at >= 1e12 ? at : undefined;
+}
+
 /** An attribute value crosstrace takes: arrays become their JSON text; null, undefined and
  * other values are dropped (the API never throws). */
 function attributeValue(v) {
@@ -147,8 +154,7 @@ class OtelSpan {
       attributesOrTime && typeof attributesOrTime === 'object' && !isTime(attributesOrTime)
         ? cleanAttributes(attributesOrTime)
         : undefined;
-    const at = epochMillis(isTime(attributesOrTime) ? attributesOrTime : time);
-    const when = Number.isFinite(at) && at >= 1e12 ? at : undefined;
+    const when = timeOrNow(isTime(attributesOrTime) ? attributesOrTime : time);
     quietly(() => this._span.addEvent(String(name), attrs, when));
     return this;
   }
@@ -181,9 +187,8 @@ class OtelSpan {
       this.spanContext();
       this._cx = this._span.context();
     });
-    const at = epochMillis(endTime);
     try {
-      this._span.end(Number.isFinite(at) && at >= 0 ? at : undefined);
+      this._span.end(timeOrNow(endTime));
     } catch {
       quietly(() => this._span.end());
     }
@@ -203,9 +208,7 @@ class OtelSpan {
     if (type) attrs['exception.type'] = String(type);
     if (e.message !== undefined) attrs['exception.message'] = String(e.message);
     if (e.stack !== undefined) attrs['exception.stacktrace'] = String(e.stack);
-    const at = epochMillis(time);
-    const when = Number.isFinite(at) && at >= 1e12 ? at : undefined;
-    quietly(() => this._span.addEvent('exception', attrs, when));
+    quietly(() => this._span.addEvent('exception', attrs, timeOrNow(time)));
   }
 }
 

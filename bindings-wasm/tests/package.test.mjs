@@ -12,6 +12,13 @@ const require = createRequire(new URL('../dev/package.json', import.meta.url));
 const otlp = require('@opentelemetry/otlp-transformer/build/src/generated/root.js');
 const TraceRequest = otlp.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 
+/** Every exported span of the OTLP bodies, as decoded. */
+function decodedSpans(requests) {
+  return requests
+    .map((r) => TraceRequest.decode(r.body))
+    .flatMap((req) => req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
+}
+
 /** Every exported span of the OTLP bodies, with its attributes as JS values. */
 function exportedSpans(requests) {
   const value = (v) =>
@@ -19,13 +26,10 @@ function exportedSpans(requests) {
     v.boolValue ??
     (v.intValue !== undefined && v.intValue !== null ? BigInt(v.intValue.toString()) : undefined) ??
     v.doubleValue;
-  return requests
-    .map((r) => TraceRequest.decode(r.body))
-    .flatMap((req) => req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)))
-    .map((s) => ({
-      name: s.name,
-      attrs: Object.fromEntries(s.attributes.map((a) => [a.key, value(a.value)])),
-    }));
+  return decodedSpans(requests).map((s) => ({
+    name: s.name,
+    attrs: Object.fromEntries(s.attributes.map((a) => [a.key, value(a.value)])),
+  }));
 }
 
 const vectors = (name) =>
@@ -220,9 +224,7 @@ test('a whole number is an integer however it is set', async () => {
   span.setAttribute('fraction', 2.5);
   span.end();
   await ct.flush();
-  const [s] = c.requests
-    .map((r) => TraceRequest.decode(r.body))
-    .flatMap((req) => req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
+  const [s] = decodedSpans(c.requests);
   const kinds = Object.fromEntries(
     s.attributes.map((a) => [
       a.key,
@@ -255,9 +257,7 @@ test('events keep the time they are given', async () => {
   });
   span.end();
   await ct.flush();
-  const [s] = c.requests
-    .map((r) => TraceRequest.decode(r.body))
-    .flatMap((req) => req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
+  const [s] = decodedSpans(c.requests);
   const times = Object.fromEntries(
     s.events.map((e) => [e.name, BigInt(e.timeUnixNano.toString())]),
   );

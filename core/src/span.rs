@@ -28,6 +28,8 @@ pub mod exception {
     pub const MESSAGE: &str = "exception.message";
     /// The stack trace.
     pub const STACKTRACE: &str = "exception.stacktrace";
+    /// Whether the exception was escaping the span's scope when recorded.
+    pub const ESCAPED: &str = "exception.escaped";
 }
 
 /// Where a new span's parent comes from.
@@ -213,6 +215,20 @@ impl Span {
         message: &str,
         stacktrace: Option<&str>,
     ) {
+        self.add_exception_event_with(type_name, message, stacktrace, Vec::new(), None);
+    }
+
+    /// [`Span::add_exception_event`] with the caller's `attributes` added, each replacing the
+    /// exception's own of its key (OpenTelemetry's `record_exception(attributes=...)`), at
+    /// `at` (`None`: now).
+    pub fn add_exception_event_with(
+        &mut self,
+        type_name: &str,
+        message: &str,
+        stacktrace: Option<&str>,
+        attributes: Vec<KeyValue>,
+        at: Option<SystemTime>,
+    ) {
         let mut attrs = vec![
             KeyValue::new(exception::TYPE, type_name.to_owned()),
             KeyValue::new(exception::MESSAGE, message.to_owned()),
@@ -220,7 +236,12 @@ impl Span {
         if let Some(st) = stacktrace {
             attrs.push(KeyValue::new(exception::STACKTRACE, st.to_owned()));
         }
-        self.add_event(exception::EVENT, attrs);
+        attrs.retain(|kv| !attributes.iter().any(|a| a.key == kv.key));
+        attrs.extend(attributes);
+        match at {
+            Some(t) => self.add_event_at(exception::EVENT, t, attrs),
+            None => self.add_event(exception::EVENT, attrs),
+        }
     }
 
     /// Records a Rust error (type name from `std::any::type_name`, message from `Display`, the

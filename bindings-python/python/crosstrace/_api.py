@@ -438,6 +438,34 @@ class _StepsIn:
                 value, error = None, e
 
 
+def _enter_in_copy(
+    block: Callable[[], Any], func: Callable[..., Any], args: Any, kwargs: Any
+) -> tuple[contextvars.Context, Any, Any]:
+    """The start of a wrapped (async) generator: a copy of the current context, the block
+    ``block()`` entered in it, and the generator ``func(*args, **kwargs)`` made in it (the
+    block left with the error if that fails)."""
+    ctx = contextvars.copy_context()
+    cm = block()
+    ctx.run(cm.__enter__)
+    try:
+        return ctx, cm, ctx.run(func, *args, **kwargs)
+    except BaseException as e:
+        ctx.run(cm.__exit__, type(e), e, e.__traceback__)
+        raise
+
+
+def _wrap_coroutine(func: Callable[..., Any], block: Callable[[], Any]) -> Callable[..., Any]:
+    """A coroutine function whose every call runs in a block of its own (``block()``), the
+    awaited body included."""
+
+    @functools.wraps(func)
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        with block():
+            return await func(*args, **kwargs)
+
+    return async_wrapper
+
+
 def _wrap_generator(func: Callable[..., Any], block: Callable[[], Any]) -> Callable[..., Any]:
     """A generator function whose every generator runs in a span of its own (``block()``, a
     context manager, entered at the first step and left at the last). The span is current
@@ -446,14 +474,7 @@ def _wrap_generator(func: Callable[..., Any], block: Callable[[], Any]) -> Calla
 
     @functools.wraps(func)
     def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = contextvars.copy_context()
-        cm = block()
-        ctx.run(cm.__enter__)
-        try:
-            gen = ctx.run(func, *args, **kwargs)
-        except BaseException as e:
-            ctx.run(cm.__exit__, type(e), e, e.__traceback__)
-            raise
+        ctx, cm, gen = _enter_in_copy(block, func, args, kwargs)
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -485,14 +506,7 @@ def _wrap_async_generator(func: Callable[..., Any], block: Callable[[], Any]) ->
 
     @functools.wraps(func)
     async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = contextvars.copy_context()
-        cm = block()
-        ctx.run(cm.__enter__)
-        try:
-            agen = ctx.run(func, *args, **kwargs)
-        except BaseException as e:
-            ctx.run(cm.__exit__, type(e), e, e.__traceback__)
-            raise
+        ctx, cm, agen = _enter_in_copy(block, func, args, kwargs)
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -525,13 +539,7 @@ def _decorate_block(block: Any, func: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.isasyncgenfunction(func):
         return _wrap_async_generator(func, block._recreate_cm)
     if inspect.iscoroutinefunction(func):
-
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            with block._recreate_cm():
-                return await func(*args, **kwargs)
-
-        return async_wrapper
+        return _wrap_coroutine(func, block._recreate_cm)
     if inspect.isgeneratorfunction(func):
         return _wrap_generator(func, block._recreate_cm)
     return contextlib.ContextDecorator.__call__(block, func)  # type: ignore[arg-type]
@@ -593,13 +601,7 @@ def _decorate(start_traced: Callable[[Callable[..., Any]], Span]) -> Callable[[F
         if inspect.isasyncgenfunction(func):
             return _wrap_async_generator(func, lambda: _activate(start(func)))  # type: ignore[return-value]
         if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with _activate(start(func)):
-                    return await func(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]
+            return _wrap_coroutine(func, lambda: _activate(start(func)))  # type: ignore[return-value]
         if inspect.isgeneratorfunction(func):
             return _wrap_generator(func, lambda: _activate(start(func)))  # type: ignore[return-value]
 

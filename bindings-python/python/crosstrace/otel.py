@@ -5,7 +5,6 @@ spans into crosstrace unchanged, nested with crosstrace's own spans."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -16,7 +15,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Link, SpanKind
 
 from . import _native
-from ._api import Span, _context_of
+from ._api import Span, _context_of, _wrap_coroutine
 from .propagator import CrosstracePropagator
 
 _KINDS = {
@@ -130,13 +129,7 @@ def _decorate(block: _native.ApiSpanBlock, func: Callable[..., Any]) -> Callable
     """``start_as_current_span`` as a decorator, as the API's own: each call in a block of its
     own, a coroutine function's awaited body included."""
     if inspect.iscoroutinefunction(func):
-
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            with block._recreate_cm():
-                return await func(*args, **kwargs)
-
-        return async_wrapper
+        return _wrap_coroutine(func, block._recreate_cm)
     return contextlib.ContextDecorator.__call__(block, func)  # type: ignore[arg-type]
 
 
