@@ -1,6 +1,7 @@
 //! Export: where finished spans go (the core's [`wire::route`]), and `flush`, which drains the
 //! core's queue and sends each batch with `fetch`. The bytes, and what the answer means, are the
-//! core's ([`wire::Encoder`], [`wire::Verdict`]); a batch is sent once: not retried, not split.
+//! core's ([`wire::Encoder`], [`wire::Verdict`]); a batch is sent once: not retried, and split
+//! only to fit the browser's limit on a `keepalive` request.
 
 use crosstrace::binding::wire::{self, Encoder, Payload, Route, Unsupported, Verdict, Wire};
 use crosstrace::binding::TracingBinding;
@@ -135,14 +136,47 @@ fn request_init(
     init.into()
 }
 
-async fn send(
+/// The largest body sent with `keepalive`. Browsers refuse (as a network error) a keepalive
+/// request whose body, added to the page's other keepalive requests in flight, passes 64 KiB;
+/// exports go one at a time, and 8 KiB is left for the page's own beacons.
+const KEEPALIVE_BYTES: usize = 56 * 1024;
+
+/// Sends `payload`. With `keepalive`, a body over [`KEEPALIVE_BYTES`] is split into requests
+/// that fit, rather than refused whole by the browser; a single span over it goes as an
+/// ordinary request (which still arrives when the page lives on).
+async fn send_fitting(
     url: &str,
     headers: &[(String, String)],
     payload: Payload,
     keepalive: bool,
 ) -> Outcome {
+    let mut outcome = Outcome::exported(0);
+    let mut todo = vec![payload];
+    while let Some(payload) = todo.pop() {
+        let body = payload.encode();
+        let fits = body.len() <= KEEPALIVE_BYTES;
+        if keepalive && !fits && payload.span_count() > 1 {
+            // Two or more spans: `split` gives both halves.
+            if let Some((first, second)) = payload.split() {
+                todo.push(second);
+                todo.push(first);
+            }
+            continue;
+        }
+        outcome.merge(send(url, headers, &payload, body, keepalive && fits).await);
+    }
+    outcome
+}
+
+async fn send(
+    url: &str,
+    headers: &[(String, String)],
+    payload: &Payload,
+    body: Vec<u8>,
+    keepalive: bool,
+) -> Outcome {
     let n = payload.span_count() as u64;
-    let init = request_init(payload.encode(), payload.content_type(), headers, keepalive);
+    let init = request_init(body, payload.content_type(), headers, keepalive);
     let response = match async { JsFuture::from(start_fetch(url, &init)?).await }.await {
         Ok(r) => r,
         Err(e) => {
@@ -168,7 +202,7 @@ async fn send(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    // Not retried, not split: every verdict is final here.
+    // Not retried, nor split on a 413: every verdict is final here.
     payload.verdict(status, &body, url).outcome(n)
 }
 
@@ -200,7 +234,7 @@ pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
         left = left.saturating_sub(n as u64);
         let outcome = match (&target, &encoder) {
             (Target::Http { url, headers, .. }, Some(encoder)) => {
-                send(url, headers, encoder.payload(batch), keepalive).await
+                send_fitting(url, headers, encoder.payload(batch), keepalive).await
             }
             (Target::Console, _) => {
                 let spans: Vec<_> = batch.into_iter().map(|r| r.into_span_data()).collect();

@@ -60,12 +60,13 @@ const server = createServer((req, res) => {
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-async function runPage(otlpUrl, corr, hide = false) {
+async function runPage(otlpUrl, corr, hide = false, many = 0) {
   const done = new Promise((resolve) => {
     state.done = resolve;
   });
   const results = await loadPage(
-    `${origin}/page.html?otlp=${encodeURIComponent(otlpUrl)}&corr=${corr}&hide=${hide ? 1 : 0}`,
+    `${origin}/page.html?otlp=${encodeURIComponent(otlpUrl)}&corr=${corr}&hide=${hide ? 1 : 0}` +
+      `&many=${many}`,
     done,
   );
   assert.equal(results.error, undefined, results.error);
@@ -139,6 +140,22 @@ assert.equal(
   r1.checkoutSpanId,
 );
 checks += 1;
+
+// 1b. A page going away with more spans than one keepalive request may carry (browsers
+// refuse a keepalive body over 64 KiB, with the other keepalive requests in flight): every
+// span arrives, in requests each under that limit.
+state.otlp = [];
+const r3 = await runPage(`${origin}/v1/traces`, 'browser-corr-3', true, 300);
+assert.equal(r3.health.spans_export_failed, 0, JSON.stringify(r3.health.last_export_error));
+assert.equal(r3.health.spans_exported, 302);
+const bulk = state.otlp.flatMap((b) =>
+  Request.decode(b).resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)),
+);
+assert.equal(bulk.length, 302);
+assert.ok(state.otlp.length > 1, `${state.otlp.length} request(s)`);
+for (const b of state.otlp)
+  assert.ok(b.length <= 64 * 1024, `a keepalive body of ${b.length} bytes`);
+checks += 5;
 
 // 2. Straight to the real Jaeger's OTLP/HTTP receiver (cross-origin: CORS).
 const r2 = await runPage(jaegerOtlp, 'browser-corr-2');
