@@ -66,12 +66,26 @@ function idOf(map, intern, s) {
   return id;
 }
 
+/** The scratch buffer's first size, and the most it keeps between spans: one span's huge
+ * attribute must not hold its memory for good. */
+const SCRATCH_MIN = 1024;
+const SCRATCH_KEEP = 65536;
+
 /** Makes room for `n` bytes in the scratch buffer, and views of the memory as it is now (a
- * grown memory has a new buffer). */
+ * grown memory has a new buffer); throws when the module's memory cannot grow to it. */
 function room(n) {
   if (n > scratchLen) {
-    scratchLen = Math.max(n, 2 * scratchLen, 1024);
-    scratchAt = raw.scratch(scratchLen);
+    const len = Math.max(n, 2 * scratchLen, SCRATCH_MIN);
+    const at = raw.scratch(len);
+    if (at === 0) {
+      const e = new RangeError(
+        `invalid attributes: ${len} bytes of attributes do not fit in the module's memory; expected smaller values`,
+      );
+      e.name = 'CrosstraceInvalidArgumentError';
+      throw e;
+    }
+    scratchAt = at;
+    scratchLen = len;
   }
   // A grown memory detaches the old buffer: its views read as empty.
   if (bytes === null || bytes.byteLength === 0) {
@@ -112,11 +126,11 @@ function packAttributes(attributes) {
   const proto = Object.getPrototypeOf(attributes);
   if (packing || (proto !== Object.prototype && proto !== null)) return -1;
   packing = true;
+  let count = 0;
   try {
     // First the values and ids (interning may grow the module's memory), then the room, then
     // the bytes, from what was read.
     let need = 0;
-    let count = 0;
     for (const k in attributes) {
       const v = attributes[k];
       const t = typeof v;
@@ -164,9 +178,9 @@ function packAttributes(attributes) {
           at += 9;
       }
     }
-    for (let i = 0; i < count; i++) packValues[i] = undefined; // hold no user values
     return count;
   } finally {
+    for (let i = 0; i < count; i++) packValues[i] = undefined; // hold no user values
     packing = false;
   }
 }
@@ -431,6 +445,10 @@ export function startSpan(name, options = {}) {
   }
   const id = typeof name === 'string' ? idOf(nameIds, raw.internName, name) : INLINE;
   const h = raw.startSpanPacked(id, id === INLINE ? name : undefined, k, cx, count, start);
+  if (scratchLen > SCRATCH_KEEP) {
+    scratchAt = raw.scratch(SCRATCH_MIN);
+    scratchLen = SCRATCH_MIN;
+  }
   if (h === START_FAILED) throw raw.takeError();
   return new Span(h);
 }

@@ -63,13 +63,20 @@ pub fn intern_name(name: &str) -> u32 {
     NAMES.with(|n| push_interned(n, || crosstrace::binding::intern::string(name)))
 }
 
-/// Makes the scratch buffer `len` bytes long; returns its address in linear memory, where
-/// core.js writes attributes before [`start_span_packed`]. The address holds until the next call.
+/// Makes the scratch buffer `len` bytes long, giving the memory back when it shrinks; returns
+/// its address in linear memory, where core.js writes attributes before [`start_span_packed`],
+/// or 0 when the memory cannot grow to `len` (the buffer is then as it was). The address holds
+/// until the next call.
 #[wasm_bindgen]
 pub fn scratch(len: u32) -> u32 {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
-        s.resize(len as usize, 0);
+        let (len, have) = (len as usize, s.len());
+        if len > have && s.try_reserve_exact(len - have).is_err() {
+            return 0;
+        }
+        s.resize(len, 0);
+        s.shrink_to_fit();
         s.as_mut_ptr() as u32
     })
 }

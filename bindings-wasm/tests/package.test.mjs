@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { test } from 'node:test';
 
 import * as ct from '../pkg/node.js';
+import * as glue from '../pkg/wasm/crosstrace_wasm.js';
 
 const require = createRequire(new URL('../dev/package.json', import.meta.url));
 const otlp = require('@opentelemetry/otlp-transformer/build/src/generated/root.js');
@@ -279,6 +280,23 @@ test('an ended span object never reaches a later span, however often its slot is
   assert.equal(b.isRecording(), true, 'a late end() on an ended span left another span alone');
   b.end();
   assert.equal(b.isRecording(), false);
+});
+
+test("a span's huge attribute does not keep the memory it crossed in", async () => {
+  await ct.init({ serviceName: 'huge', backend: 'none' });
+  const { memory } = await glue.default();
+  const big = (c) => c.repeat(4 << 20); // 4 Mi characters: 12 MiB of room to pack them
+  ct.startSpan('first', { attributes: { v: big('a') } }).end();
+  const grown = memory.buffer.byteLength;
+  // Packed, then passed as they are (a class's instance is not packed): each path needs the memory
+  // the other used, so the memory grows no further when neither keeps it.
+  for (let i = 0; i < 4; i++) {
+    ct.startSpan('packed', { attributes: { v: big('b') } }).end();
+    ct.startSpan('as they are', {
+      attributes: Object.assign(new (class Attrs {})(), { v: big('c') }),
+    }).end();
+  }
+  assert.equal(memory.buffer.byteLength, grown);
 });
 
 test('JS values cross as JSON would: undefined is unset; a throwing getter is an error', async () => {
