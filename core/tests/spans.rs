@@ -962,6 +962,66 @@ impl crosstrace::export::Export for Records {
     }
 }
 
+/// An exporter that says what became of only some of its spans, or of more than it had.
+#[derive(Debug)]
+struct Miscounts {
+    exported: u64,
+    failed: u64,
+}
+
+impl crosstrace::export::Export for Miscounts {
+    fn export_batch(
+        &self,
+        _batch: crosstrace::Batch,
+    ) -> crosstrace::export::BoxFuture<'_, crosstrace::export::Outcome> {
+        let mut outcome = crosstrace::export::Outcome::exported(self.exported);
+        if self.failed > 0 {
+            outcome.merge(crosstrace::export::Outcome::failed(
+                self.failed,
+                "http_400",
+                "refused",
+            ));
+        }
+        Box::pin(async move { outcome })
+    }
+}
+
+#[test]
+fn spans_an_exporter_does_not_account_for_are_counted_as_failed() {
+    // (exported, failed) said of a batch of 4: what health counts as exported and failed.
+    for ((exported, failed), want) in [
+        ((0, 0), (0, 4)),
+        ((1, 1), (1, 3)),
+        ((9, 0), (4, 0)),
+        ((3, 5), (3, 1)),
+    ] {
+        let t = Tracing::with_export(config(), Arc::new(Miscounts { exported, failed })).unwrap();
+        for _ in 0..4 {
+            t.span("job").start().end();
+        }
+        t.force_flush(FLUSH).unwrap();
+        let h = t.health();
+        assert_eq!(
+            (h.counts.spans_exported, h.counts.spans_export_failed),
+            want,
+            "the exporter said {exported} exported, {failed} failed: {h:?}"
+        );
+        assert_eq!(h.counts.queue_depth, 0);
+        if exported + failed < 4 {
+            let e = h
+                .last_export_error
+                .expect("an error for the unreported spans");
+            assert_eq!(e.kind, "unreported");
+            assert!(
+                e.message
+                    .contains(&format!("{} of the 4 spans", exported + failed)),
+                "{}",
+                e.message
+            );
+        }
+    }
+}
+
 #[test]
 fn an_export_of_crosstraces_own_gets_the_records_and_says_each_spans_fate() {
     let records = Arc::new(Records::default());

@@ -77,15 +77,40 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records the outcome of exporting `spans` spans that were taken from the queue.
+    /// Records the outcome of exporting `spans` spans that were taken from the queue. An
+    /// exporter that accounts for fewer spans than it was given loses none silently: the rest
+    /// are counted as failed (`unreported`); counts past `spans` are not counted.
     fn finish(&self, spans: usize, outcome: Outcome) {
         self.lock().in_flight -= spans;
-        if outcome.exported > 0 {
-            self.counters.export_succeeded(outcome.exported);
+        let mut left = spans as u64;
+        let exported = outcome.exported.min(left);
+        left -= exported;
+        if exported > 0 {
+            self.counters.export_succeeded(exported);
         }
         for f in outcome.failures {
-            self.counters.export_failed(f.spans, &f.kind, &f.message);
+            let n = f.spans.min(left);
+            left -= n;
+            if n > 0 {
+                self.counters.export_failed(n, &f.kind, &f.message);
+            }
         }
+        if left > 0 {
+            self.unreported(spans as u64, left);
+        }
+    }
+
+    #[cold]
+    fn unreported(&self, spans: u64, left: u64) {
+        self.counters.export_failed(
+            left,
+            "unreported",
+            &format!(
+                "the exporter said what became of {} of the {spans} spans it was given; the \
+                 other {left} are counted as failed",
+                spans - left
+            ),
+        );
     }
 }
 
