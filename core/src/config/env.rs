@@ -248,11 +248,13 @@ impl TracingConfig {
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
             ][..]
         };
+        let mut base_url = false;
         if let Some((var, raw)) = env.first(zipkin_endpoint) {
             let url = raw.trim().to_owned();
             super::validate_url(&url).map_err(|expected| {
                 ConfigError::new(var, crate::redact::Policy::builtin().url(&raw), expected)
             })?;
+            base_url = var == "OTEL_EXPORTER_OTLP_ENDPOINT";
             c.endpoint = Some(url);
         }
 
@@ -264,6 +266,13 @@ impl TracingConfig {
                 raw.parse::<OtlpProtocol>()
                     .map_err(|_| ConfigError::new(var, &raw, OtlpProtocol::ACCEPTED))?,
             );
+        }
+
+        // `OTEL_EXPORTER_OTLP_ENDPOINT` is the base URL of every signal, as OpenTelemetry
+        // specifies it: over HTTP, traces go to its path + `/v1/traces` (a collector behind a
+        // gateway's `/otlp` prefix), not to the base itself.
+        if let Some(url) = c.endpoint.as_deref().filter(|_| base_url) {
+            c.endpoint = Some(super::traces_url_of_base(url, &c));
         }
 
         for var in [

@@ -869,6 +869,13 @@ impl TracingConfig {
                 } else {
                     None
                 };
+                // An OTLP/HTTP receiver's base URL (`http://jaeger:4318`), as for otlp.
+                let url = match otlp_protocol {
+                    Some(p) if p != OtlpProtocol::Grpc && !has_path(&url) => {
+                        format!("{}/v1/traces", url.trim_end_matches('/'))
+                    }
+                    _ => url,
+                };
                 Some(ResolvedEndpoint { url, otlp_protocol })
             }
             Backend::Otlp => {
@@ -892,6 +899,30 @@ impl TracingConfig {
             }
         }
     }
+}
+
+/// The traces URL of an OTLP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`) under `config`'s backend
+/// and protocol: over HTTP, the base's path + `/v1/traces` (once: a base that already ends with
+/// it is kept); gRPC and the other backends take it as it is.
+pub(crate) fn traces_url_of_base(url: &str, config: &TracingConfig) -> String {
+    let http = match config.backend {
+        Backend::Otlp => config
+            .otlp_protocol
+            .unwrap_or_else(|| otlp_protocol_of(url)),
+        Backend::Jaeger if looks_like_otlp(url) => config
+            .otlp_protocol
+            .unwrap_or_else(|| otlp_protocol_of(url)),
+        _ => OtlpProtocol::Grpc,
+    } != OtlpProtocol::Grpc;
+    let (base, query) = match url.find(['?', '#']) {
+        Some(i) => url.split_at(i),
+        None => (url, ""),
+    };
+    let base = base.trim_end_matches('/');
+    if !http || base.ends_with("/v1/traces") {
+        return url.to_owned();
+    }
+    format!("{base}/v1/traces{query}")
 }
 
 fn port_of(url: &str) -> Option<u16> {
@@ -1301,6 +1332,74 @@ mod tests {
     }
 
     #[test]
+    fn the_standard_endpoint_is_a_base_url() {
+        let endpoint = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect();
+            TracingConfig::from_lookup(|k| {
+                pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            })
+            .unwrap()
+            .resolved_endpoint()
+            .unwrap()
+            .url
+        };
+        let base = |url: &str, backend: &str, protocol: Option<&str>| {
+            let mut pairs = vec![
+                ("OTEL_BACKEND", backend),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
+            ];
+            pairs.extend(protocol.map(|p| ("OTEL_EXPORTER_OTLP_PROTOCOL", p)));
+            endpoint(&pairs)
+        };
+        let proto = Some("http/protobuf");
+        // Over HTTP, the base's path + /v1/traces, once; a query stays at the end.
+        assert_eq!(
+            base("https://gw.example/otlp", "otlp", proto),
+            "https://gw.example/otlp/v1/traces"
+        );
+        assert_eq!(
+            base("https://gw.example/otlp/v1/traces", "otlp", proto),
+            "https://gw.example/otlp/v1/traces"
+        );
+        assert_eq!(
+            base("https://gw.example/otlp/?tenant=a", "otlp", proto),
+            "https://gw.example/otlp/v1/traces?tenant=a"
+        );
+        assert_eq!(
+            base("http://collector:4318", "otlp", None),
+            "http://collector:4318/v1/traces"
+        );
+        // gRPC takes the base as it is.
+        assert_eq!(
+            base("https://gw.example/otlp", "otlp", Some("grpc")),
+            "https://gw.example/otlp"
+        );
+        assert_eq!(base("http://b:4317", "otlp", None), "http://b:4317");
+        // Jaeger's OTLP/HTTP receiver, named by its base.
+        assert_eq!(
+            base("http://jaeger:4318/otlp", "jaeger", None),
+            "http://jaeger:4318/otlp/v1/traces"
+        );
+        // The signal's own variable, and crosstrace's, are the traces URL itself.
+        for var in [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_ENDPOINT",
+        ] {
+            assert_eq!(
+                endpoint(&[
+                    ("OTEL_BACKEND", "otlp"),
+                    (var, "https://gw.example/traces-in"),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                ]),
+                "https://gw.example/traces-in"
+            );
+        }
+    }
+
+    #[test]
     fn jaeger_sends_otlp_only_to_otlp_endpoints() {
         let mut c = TracingConfig {
             backend: Backend::Jaeger,
@@ -1314,6 +1413,11 @@ mod tests {
             c.resolved_endpoint().unwrap().otlp_protocol,
             Some(OtlpProtocol::Grpc)
         );
+        // Its OTLP/HTTP receiver named without a path gets the traces path, as for otlp.
+        c.endpoint = Some("http://jaeger:4318".into());
+        let r = c.resolved_endpoint().unwrap();
+        assert_eq!(r.url, "http://jaeger:4318/v1/traces");
+        assert_eq!(r.otlp_protocol, Some(OtlpProtocol::HttpProtobuf));
     }
 
     #[test]
