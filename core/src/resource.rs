@@ -118,7 +118,17 @@ fn fork_safe() {
     });
 }
 
-/// The resource of `config`: the defaults above, then `resource_attributes` over them.
+/// Resource attributes that config fields own (`service_name`, `service_version`,
+/// `environment`): the fields' values are exported, so health, metrics and spans agree.
+pub(crate) const FROM_FIELDS: [&str; 4] = [
+    "service.name",
+    "service.version",
+    "deployment.environment",
+    "deployment.environment.name",
+];
+
+/// The resource of `config`: the defaults above, then `resource_attributes` over them (except
+/// [`FROM_FIELDS`]).
 pub(crate) fn build(c: &TracingConfig) -> Resource {
     let mut attrs: Vec<KeyValue> = vec![
         KeyValue::new("service.version", c.service_version.clone()),
@@ -133,6 +143,9 @@ pub(crate) fn build(c: &TracingConfig) -> Resource {
         attrs.push(KeyValue::new("host.name", host));
     }
     for (k, v) in &c.resource_attributes {
+        if FROM_FIELDS.contains(&k.as_str()) {
+            continue;
+        }
         attrs.retain(|kv| kv.key.as_str() != k);
         attrs.push(KeyValue::new(k.clone(), v.clone()));
     }
@@ -222,6 +235,64 @@ mod tests {
         assert_eq!(get(&r, INSTANCE_ID).as_deref(), Some("pod-7"));
         assert_eq!(get(&r, "host.name").as_deref(), Some("edge-1"));
         assert!(matches!(in_this_process(&r), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_service_and_environment_are_the_configs_fields() {
+        // From the environment: ENVIRONMENT and OTEL_SERVICE_NAME win over
+        // OTEL_RESOURCE_ATTRIBUTES, in what is exported as in the config.
+        let vars = [
+            ("ENVIRONMENT", "staging"),
+            ("OTEL_SERVICE_NAME", "orders"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=production,service.name=legacy,team=checkout",
+            ),
+        ];
+        let c = TracingConfig::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        assert_eq!((&*c.environment, &*c.service_name), ("staging", "orders"));
+        let r = build(&c);
+        assert_eq!(
+            get(&r, "deployment.environment").as_deref(),
+            Some("staging")
+        );
+        assert_eq!(
+            get(&r, "deployment.environment.name").as_deref(),
+            Some("staging")
+        );
+        assert_eq!(get(&r, "service.name").as_deref(), Some("orders"));
+        assert_eq!(get(&r, "team").as_deref(), Some("checkout"));
+        // From the builder: a resource attribute of one of them sets the field, the later
+        // call winning.
+        let c = TracingConfig::builder()
+            .service_name("a")
+            .resource_attribute("service.name", "b")
+            .resource_attribute("deployment.environment.name", "qa")
+            .resource_attribute("service.version", "9.1")
+            .build()
+            .unwrap();
+        assert_eq!(
+            (&*c.service_name, &*c.environment, &*c.service_version),
+            ("b", "qa", "9.1")
+        );
+        let r = build(&c);
+        assert_eq!(get(&r, "service.name").as_deref(), Some("b"));
+        assert_eq!(get(&r, "deployment.environment").as_deref(), Some("qa"));
+        assert_eq!(get(&r, "service.version").as_deref(), Some("9.1"));
+        // A config made field by field: the fields are what is exported.
+        let mut c = TracingConfig::default();
+        c.resource_attributes
+            .insert("deployment.environment".into(), "production".into());
+        let r = build(&c);
+        assert_eq!(
+            get(&r, "deployment.environment"),
+            Some(c.environment.clone())
+        );
     }
 
     #[test]

@@ -226,8 +226,8 @@ impl TracingConfig {
                     .cloned()
             })
             .unwrap_or(c.environment);
-        // These three are config fields of their own; keep one source of truth.
-        for k in ["service.name", "service.version"] {
+        // Config fields of their own; keep one source of truth.
+        for k in crate::resource::FROM_FIELDS {
             c.resource_attributes.remove(k);
         }
 

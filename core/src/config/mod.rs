@@ -329,7 +329,9 @@ pub struct TracingConfig {
     pub instrument_http: bool,
     /// Put trace ids in log records (`OTEL_INSTRUMENT_LOGGING`).
     pub instrument_logging: bool,
-    /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES`).
+    /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES`). `service.name`,
+    /// `service.version` and `deployment.environment` (`.name`) here are not exported: the
+    /// fields above are (from the environment, these entries fill a field no variable set).
     pub resource_attributes: BTreeMap<String, String>,
     /// Propagation formats, in order (`OTEL_PROPAGATORS`).
     pub propagators: Vec<PropagatorKind>,
@@ -1193,11 +1195,21 @@ impl TracingConfigBuilder {
         self
     }
 
-    /// Adds one resource attribute.
+    /// Adds one resource attribute. `service.name`, `service.version` and
+    /// `deployment.environment` (or `.name`) set the config's field instead: the fields are
+    /// what spans, health and metrics say.
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.config
-            .resource_attributes
-            .insert(key.into(), value.into());
+        let (key, value) = (key.into(), value.into());
+        match key.as_str() {
+            "service.name" => self.config.service_name = value,
+            "service.version" => self.config.service_version = value,
+            "deployment.environment" | "deployment.environment.name" => {
+                self.config.environment = value
+            }
+            _ => {
+                self.config.resource_attributes.insert(key, value);
+            }
+        }
         self
     }
 
