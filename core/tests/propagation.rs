@@ -139,3 +139,68 @@ fn baggage_dropped_at_the_limits_is_counted() {
     // Left out by both formats that write baggage.
     assert_eq!(t.health().counts.baggage_entries_dropped, 183);
 }
+
+#[test]
+fn correlation_entries_survive_a_hop_whatever_else_came_with_them() {
+    let t = tracing();
+    // No correlation id anywhere: `user.id` and `correlation.*` are ordinary baggage, passed on.
+    let cx = t.extract(&headers(&[(
+        "baggage",
+        "user.id=alice,tenant=acme,correlation.step=2",
+    )]));
+    assert!(cx.correlation().is_none());
+    let mut kept: Vec<_> = cx.baggage().to_vec();
+    kept.sort();
+    assert_eq!(
+        kept,
+        headers(&[
+            ("correlation.step", "2"),
+            ("tenant", "acme"),
+            ("user.id", "alice")
+        ])
+    );
+    let out = injected(&t, &cx);
+    assert_eq!(
+        out["baggage"],
+        "user.id=alice,tenant=acme,correlation.step=2"
+    );
+
+    // An id, and entries a correlation refuses beside good ones: the bad ones are left out and
+    // counted, the rest make the correlation.
+    let long_user = "u".repeat(300);
+    let cx = t.extract(&headers(&[
+        ("x-correlation-id", "req-1"),
+        (
+            "baggage",
+            &format!(
+                "user.id={long_user},correlation.a+b=1,correlation.job_id=7,correlation.id=req-0,tenant=acme"
+            ),
+        ),
+    ]));
+    let c = cx
+        .correlation()
+        .expect("the header's id makes a correlation");
+    assert_eq!(c.id(), "req-1");
+    assert_eq!(c.user_id(), None);
+    assert_eq!(c.fields(), &[("job_id".to_owned(), "7".to_owned())][..]);
+    assert_eq!(cx.baggage(), &headers(&[("tenant", "acme")])[..]);
+    // The 300-byte user id, the field named `a+b` and the baggage's other id.
+    assert_eq!(t.health().counts.baggage_entries_dropped, 3);
+
+    // A correlation started over baggage that carries one of its keys: each key once, the
+    // correlation's value.
+    let cx = t
+        .extract(&headers(&[("baggage", "user.id=alice,tenant=acme")]))
+        .with_correlation(
+            crosstrace::Correlation::builder()
+                .id("req-2")
+                .user_id("bob")
+                .build()
+                .unwrap(),
+        );
+    let out = injected(&t, &cx);
+    assert_eq!(
+        out["baggage"],
+        "tenant=acme,correlation.id=req-2,user.id=bob"
+    );
+}

@@ -119,41 +119,58 @@ impl Correlation {
         })
     }
 
-    /// Rebuilds a correlation from baggage entries (`correlation.*`, `user.id`); the rest of the
-    /// baggage is returned. Invalid correlation values are dropped, never an error.
+    /// Rebuilds a correlation from baggage entries (`correlation.*`, `user.id`) and the
+    /// `x-correlation-id` header's value; the rest of the baggage is returned, with how many
+    /// entries were left out. Never an error: with no valid id (header or baggage), every entry
+    /// stays ordinary baggage, passed on as it came; with one, an entry whose value (or field
+    /// name) a correlation refuses is left out and counted, and the others are kept.
     pub(crate) fn from_baggage(
         entries: Vec<(String, String)>,
         header_id: Option<&str>,
-    ) -> (Option<Correlation>, Vec<(String, String)>) {
-        let mut b = Correlation::builder();
-        let mut rest = Vec::new();
-        let mut have_id = false;
+    ) -> (Option<Correlation>, Vec<(String, String)>, u64) {
+        let is_correlation = |k: &str| {
+            k == ID_KEY || k == USER_KEY || k == OPERATION_KEY || k.starts_with(FIELD_PREFIX)
+        };
+        // The explicit header wins over baggage: it is what HTTP clients set by hand. Else the
+        // last valid id in the baggage.
+        let id = header_id
+            .filter(|id| validate_id(id).is_ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                entries
+                    .iter()
+                    .rev()
+                    .find(|(k, v)| k == ID_KEY && validate_id(v).is_ok())
+                    .map(|(_, v)| v.clone())
+            });
+        let Some(id) = id else {
+            return (None, entries, 0);
+        };
+        let (mut b, mut rest, mut dropped) = (Correlation::builder().id(id.clone()), Vec::new(), 0);
         for (k, v) in entries {
-            if k == ID_KEY {
-                if validate_id(&v).is_ok() {
-                    have_id = true;
-                    b = b.id(v);
-                }
-            } else if k == USER_KEY {
-                b = b.user_id(v);
-            } else if k == OPERATION_KEY {
-                b = b.operation(v);
-            } else if let Some(field) = k.strip_prefix(FIELD_PREFIX) {
-                let field = field.to_owned();
-                b = b.field(field, v);
-            } else {
+            if !is_correlation(&k) {
                 rest.push((k, v));
+                continue;
+            }
+            if k == ID_KEY {
+                // The id is chosen above; another (or an invalid one) is not carried.
+                dropped += u64::from(v != id);
+                continue;
+            }
+            let with = |b: CorrelationBuilder| match k.strip_prefix(FIELD_PREFIX) {
+                _ if k == USER_KEY => b.user_id(v.clone()),
+                _ if k == OPERATION_KEY => b.operation(v.clone()),
+                Some(field) => b.field(field, v.clone()),
+                None => b,
+            };
+            // Checked alone, so one bad entry costs only itself.
+            if with(Correlation::builder().id(id.clone())).build().is_ok() {
+                b = with(b);
+            } else {
+                dropped += 1;
             }
         }
-        // The explicit header wins over baggage: it is what HTTP clients set by hand.
-        if let Some(id) = header_id.filter(|id| validate_id(id).is_ok()) {
-            have_id = true;
-            b = b.id(id);
-        }
-        if !have_id {
-            return (None, rest);
-        }
-        (b.build().ok(), rest)
+        (b.build().ok(), rest, dropped)
     }
 }
 

@@ -214,6 +214,8 @@ impl Propagators {
         let span = cx.span_context().filter(|s| s.is_valid());
         let mut baggage: Vec<(String, String)> = cx.baggage().to_vec();
         if let Some(c) = cx.correlation() {
+            // The correlation's entries replace baggage entries of the same keys.
+            baggage.retain(|(k, _)| !c.attributes().iter().any(|kv| kv.key.as_str() == k));
             baggage.extend(c.baggage_entries());
             carrier.set(correlation::HEADER, c.id().to_owned());
         }
@@ -271,7 +273,9 @@ impl Propagators {
             }
         }
         let header_id = carrier.get(correlation::HEADER).map(str::trim);
-        let (correlation, rest) = Correlation::from_baggage(baggage.into_entries(), header_id);
+        let (correlation, rest, left_out) =
+            Correlation::from_baggage(baggage.into_entries(), header_id);
+        dropped += left_out;
         let (span, propagated) = match parent {
             Some(p) => {
                 let span = p.span;
