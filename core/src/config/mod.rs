@@ -692,6 +692,16 @@ impl TracingConfig {
                 "a number from 0.0 to 1.0",
             ));
         }
+        if !self.sampler.uses_ratio() && self.sampling_rate != 1.0 {
+            return Err(ConfigError::new(
+                "sampling_rate",
+                crate::platform::number_text(self.sampling_rate),
+                format!(
+                    "no ratio with sampler={} (use a traceidratio sampler)",
+                    self.sampler.as_str()
+                ),
+            ));
+        }
         check_seconds("export_timeout_seconds", self.export_timeout_seconds)?;
         check_seconds(
             "export_attempt_timeout_seconds",
@@ -1341,6 +1351,37 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ]);
         assert_eq!(r.otlp_protocol, Some(OtlpProtocol::Grpc));
+    }
+
+    #[test]
+    fn a_ratio_with_a_sampler_that_takes_none_is_refused_however_it_is_given() {
+        let built = TracingConfig::builder()
+            .sampler(SamplerKind::AlwaysOn)
+            .sampling_rate(0.1)
+            .build();
+        let e = built.unwrap_err().to_string();
+        assert!(
+            e.contains("sampling_rate=\"0.1\"") && e.contains("sampler=always_on"),
+            "{e}"
+        );
+        let e = TracingConfig::from_json(
+            r#"{"sampler": "parentbased_always_off", "sampling_rate": 0.5}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sampling_rate=\"0.5\""), "{e}");
+        // 1 is every sampler's ratio; a ratio sampler takes any.
+        for (sampler, rate) in [
+            (SamplerKind::AlwaysOff, 1.0),
+            (SamplerKind::TraceIdRatio, 0.1),
+            (SamplerKind::ParentBasedTraceIdRatio, 0.0),
+        ] {
+            let c = TracingConfig::builder()
+                .sampler(sampler)
+                .sampling_rate(rate)
+                .build();
+            assert!(c.is_ok(), "{sampler:?} with {rate}: {c:?}");
+        }
     }
 
     #[test]
