@@ -222,6 +222,18 @@ impl Pipeline {
         }
     }
 
+    /// An event's attributes under a span's limits: sanitized, a repeated key's later value
+    /// replacing the earlier, past the count limit dropped (counted on the event and in
+    /// health).
+    pub(crate) fn event_attributes(&self, attributes: Vec<KeyValue>) -> (Vec<KeyValue>, u32) {
+        let mut attrs = Vec::with_capacity(attributes.len().min(self.count_limit));
+        let mut dropped = 0;
+        for kv in attributes {
+            self.push_attribute(&mut attrs, &mut dropped, kv);
+        }
+        (attrs, dropped)
+    }
+
     /// A span's links under the limits: see [`Pipeline::push_link`].
     pub(crate) fn links(&self, links: Vec<Link>) -> SpanLinks {
         let mut out = SpanLinks::default();
@@ -244,6 +256,7 @@ impl Pipeline {
         }
         if links.links.len() >= MAX_LINKS_PER_SPAN {
             links.dropped_count += 1;
+            Counters::add(&self.counters.app.links_dropped, 1);
             return;
         }
         let mut attrs = Vec::with_capacity(link.attributes.len());

@@ -174,7 +174,7 @@ impl Span {
         &mut self,
         name: impl Into<Cow<'static, str>>,
         time: SystemTime,
-        mut attributes: Vec<KeyValue>,
+        attributes: Vec<KeyValue>,
     ) {
         let State::Recording(data, _, p) = &mut self.state else {
             return;
@@ -184,12 +184,10 @@ impl Span {
             Counters::add(&p.counters.app.events_dropped, 1);
             return;
         }
-        for kv in &mut attributes {
-            p.sanitize(kv);
-        }
+        let (attributes, dropped) = p.event_attributes(attributes);
         data.events
             .events
-            .push(Event::new(name, time, attributes, 0));
+            .push(Event::new(name, time, attributes, dropped));
     }
 
     /// Adds a link to another span after the start (OpenTelemetry's `add_link`: the sampler
@@ -236,7 +234,7 @@ impl Span {
         if let Some(st) = stacktrace {
             attrs.push(KeyValue::new(exception::STACKTRACE, st.to_owned()));
         }
-        attrs.retain(|kv| !attributes.iter().any(|a| a.key == kv.key));
+        // The event's limits keep one attribute per key, the later value.
         attrs.extend(attributes);
         match at {
             Some(t) => self.add_event_at(exception::EVENT, t, attrs),

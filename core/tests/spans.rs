@@ -729,6 +729,7 @@ fn health_uses_the_specification_field_names() {
         "attributes_truncated",
         "attributes_dropped",
         "events_dropped",
+        "links_dropped",
         "warnings",
         "metrics_enabled",
     ] {
@@ -896,6 +897,42 @@ fn links_given_at_start_are_kept_under_the_limits() {
         vec![KeyValue::new("batch.reason", "fan-in o")],
         "link attributes are cut like a span's"
     );
+    assert_eq!(t.health().counts.links_dropped, 4, "and counted in health");
+}
+
+#[test]
+fn event_attributes_keep_to_a_spans_limits() {
+    let mut cfg = config();
+    cfg.attribute_count_limit = 3;
+    let (t, c) = tracing_with(cfg);
+    let mut span = t.start("load");
+    span.add_event(
+        "retry",
+        vec![
+            KeyValue::new("attempt", 1),
+            KeyValue::new("reason", "timeout"),
+            KeyValue::new("attempt", 2),
+            KeyValue::new("backoff_ms", 200),
+            KeyValue::new("host", "db-1"),
+            KeyValue::new("port", 5432),
+        ],
+    );
+    span.end();
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    let e = &spans[0].events.events[0];
+    // One value per key (OTLP asks keys to be unique), the later one; past the count, dropped
+    // and counted on the event and in health.
+    assert_eq!(
+        e.attributes,
+        vec![
+            KeyValue::new("attempt", 2),
+            KeyValue::new("reason", "timeout"),
+            KeyValue::new("backoff_ms", 200),
+        ]
+    );
+    assert_eq!(e.dropped_attributes_count, 2);
+    assert_eq!(t.health().counts.attributes_dropped, 2);
 }
 
 #[test]

@@ -605,6 +605,7 @@ fn health_to_value_agrees_with_serde() {
             attributes_redacted: 10,
             attributes_dropped: 11,
             events_dropped: 12,
+            links_dropped: 14,
             baggage_entries_dropped: 13,
             queue_depth: u64::MAX,
         },

@@ -36,6 +36,7 @@ pub(crate) struct AppCounters {
     pub(crate) attributes_redacted: AtomicU64,
     pub(crate) attributes_dropped: AtomicU64,
     pub(crate) events_dropped: AtomicU64,
+    pub(crate) links_dropped: AtomicU64,
     /// Baggage entries left out at the W3C limits (or undecodable), extracting or injecting.
     pub(crate) baggage_dropped: AtomicU64,
 }
@@ -191,6 +192,7 @@ impl Counters {
             attributes_redacted: g(&self.app.attributes_redacted),
             attributes_dropped: g(&self.app.attributes_dropped),
             events_dropped: g(&self.app.events_dropped),
+            links_dropped: g(&self.app.links_dropped),
             baggage_entries_dropped: g(&self.app.baggage_dropped),
             queue_depth: queue.depth,
         }
@@ -244,6 +246,7 @@ impl ForkHold<'_> {
             &app.attributes_redacted,
             &app.attributes_dropped,
             &app.events_dropped,
+            &app.links_dropped,
             &app.baggage_dropped,
             &export.exported,
             &export.export_failed,
@@ -285,6 +288,8 @@ pub struct SpanCounts {
     pub attributes_dropped: u64,
     /// Events dropped at the count limit.
     pub events_dropped: u64,
+    /// Links dropped at the count limit.
+    pub links_dropped: u64,
     /// Baggage entries left out at the W3C limits (8192 bytes, 180 entries) or undecodable,
     /// from any source (`baggage`, `uberctx-*`), extracting or injecting.
     pub baggage_entries_dropped: u64,
@@ -354,7 +359,7 @@ impl Health {
         let optional = |s: &Option<String>| s.as_deref().map_or(FieldValue::Null, text);
         let whole = FieldValue::Whole;
         let c = &self.counts;
-        let fields: [(&str, FieldValue); 35] = [
+        let fields: [(&str, FieldValue); 36] = [
             ("tracing_enabled", FieldValue::Bool(self.tracing_enabled)),
             ("shut_down", FieldValue::Bool(self.shut_down)),
             ("service_name", text(&self.service_name)),
@@ -388,6 +393,7 @@ impl Health {
             ("attributes_redacted", whole(c.attributes_redacted)),
             ("attributes_dropped", whole(c.attributes_dropped)),
             ("events_dropped", whole(c.events_dropped)),
+            ("links_dropped", whole(c.links_dropped)),
             ("baggage_entries_dropped", whole(c.baggage_entries_dropped)),
             ("queue_depth", whole(c.queue_depth)),
             (
