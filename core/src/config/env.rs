@@ -292,6 +292,7 @@ impl TracingConfig {
                         .join(","),
                     ..e
                 })?;
+                super::check_headers(var, &parsed)?;
                 c.headers.extend(parsed);
             }
         }
@@ -550,6 +551,23 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         TracingConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_bad_header_names_its_variable_never_its_value() {
+        for var in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            let e = cfg(&[(var, "x-api-key=abc,x-key/1=SECRET")]).unwrap_err();
+            let text = e.to_string();
+            assert_eq!(e.source_name, var, "{text}");
+            assert!(text.contains("x-key/1=REDACTED"), "{text}");
+            assert!(!text.contains("SECRET"), "{text}");
+        }
+        // Dots are header-name characters.
+        let c = cfg(&[("OTEL_EXPORTER_OTLP_HEADERS", "x.tenant=a")]).unwrap();
+        assert_eq!(c.headers["x.tenant"], "a");
     }
 
     #[test]

@@ -835,16 +835,7 @@ impl TracingConfig {
                 )
             })?;
         }
-        for (k, v) in &self.headers {
-            if !is_header_name(k) || v.chars().any(|c| c.is_control()) {
-                // A header's value is usually a credential: named, never shown.
-                return Err(ConfigError::new(
-                    "headers",
-                    format!("{k}={}", crate::redact::REDACTED),
-                    "HTTP header names (letters, digits, '-', '_') with printable values",
-                ));
-            }
-        }
+        check_headers("headers", &self.headers)?;
         for k in self.resource_attributes.keys() {
             if k.trim().is_empty() {
                 return Err(ConfigError::new(
@@ -969,6 +960,24 @@ pub fn is_jaeger_thrift_path(url: &str) -> bool {
         .next()
         .is_some_and(|u| u.trim_end_matches('/').ends_with("/api/traces"))
         || port_of(url) == Some(14268)
+}
+
+/// Checks headers for `variable` (a field, or the variable they came from): HTTP header names
+/// with printable values. A header's value is usually a credential: named, never shown.
+pub(crate) fn check_headers<'a>(
+    variable: &'static str,
+    headers: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), ConfigError> {
+    for (k, v) in headers {
+        if !is_header_name(k) || v.chars().any(|c| c.is_control()) {
+            return Err(ConfigError::new(
+                variable,
+                format!("{k}={}", crate::redact::REDACTED),
+                "HTTP header names (letters, digits, '-', '_', '.') with printable values",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_header_name(s: &str) -> bool {
