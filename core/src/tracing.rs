@@ -207,7 +207,9 @@ impl Tracing {
     }
 
     /// Runs `f` inside a new span (made current for its duration) and ends it. A returned
-    /// `Err` is recorded on the span.
+    /// `Err` is recorded on the span (an `exception` event whose type is `E`'s name, and the
+    /// error status), unless `f` ended the span itself; so is a panic, which then goes on
+    /// unwinding.
     pub fn in_span<T, E: std::fmt::Display>(
         &self,
         name: impl Into<Cow<'static, str>>,
@@ -216,13 +218,28 @@ impl Tracing {
         let mut span = self.start(name);
         let result = {
             let _guard = span.attach();
-            f(&mut span)
+            // The span is ended below either way; `f`'s state is not used after a panic.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut span)))
         };
-        if let Err(e) = &result {
-            span.record_exception("error", &e.to_string(), None);
+        match result {
+            Ok(result) => {
+                if let Err(e) = &result {
+                    span.record_exception(std::any::type_name::<E>(), &e.to_string(), None);
+                }
+                span.end();
+                result
+            }
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("a panic");
+                span.record_exception("panic", message, None);
+                span.end();
+                std::panic::resume_unwind(panic)
+            }
         }
-        span.end();
-        result
     }
 
     fn start_span(&self, b: SpanBuilder<'_>) -> Span {
@@ -424,9 +441,10 @@ impl Tracing {
         }
     }
 
-    /// Exports what is queued within `timeout`, then stops; new spans become no-ops. The report
-    /// says how many spans could not be sent. A second call returns
-    /// [`Error::AlreadyShutdown`].
+    /// Exports what is queued within `timeout`, then stops; new spans become no-ops. A timeout
+    /// is not an error (unlike `opentelemetry_sdk`'s shutdown): the report says it ran out
+    /// (`timed_out`) and how many spans were not yet exported (`unsent`), and health counts
+    /// them. A second call returns [`Error::AlreadyShutdown`].
     pub fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
         let Some(p) = &self.inner.pipeline else {
             return Ok(ShutdownReport::default());

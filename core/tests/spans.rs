@@ -346,7 +346,28 @@ fn the_resource_and_in_span_errors() {
     t.force_flush(FLUSH).unwrap();
     let spans = c.take();
     assert_eq!(spans[0].status, Status::error("disk full"));
-    assert_eq!(spans[0].events.events[0].name, "exception");
+    let e = &spans[0].events.events[0];
+    assert_eq!(e.name, "exception");
+    assert!(e
+        .attributes
+        .contains(&KeyValue::new("exception.type", "alloc::string::String")));
+
+    // A panic in the closure: recorded and the span ended, then the panic goes on.
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        t.in_span("load", |_| -> Result<(), String> { panic!("bad row 7") })
+    }));
+    assert!(panicked.is_err(), "the panic reaches the caller");
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].status, Status::error("bad row 7"));
+    let e = &spans[0].events.events[0];
+    assert!(e
+        .attributes
+        .contains(&KeyValue::new("exception.type", "panic")));
+    assert!(e
+        .attributes
+        .contains(&KeyValue::new("exception.message", "bad row 7")));
 }
 
 #[test]

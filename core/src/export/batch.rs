@@ -18,7 +18,9 @@ use crate::record::{Batch, SpanRecord};
 /// What `shutdown` achieved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// Spans still queued or in flight when the timeout ran out (counted as failed in health).
+    /// Spans not yet exported when the timeout ran out: those still queued are counted as
+    /// failed in health (`shutdown_timeout`); those being exported then are counted as that
+    /// export turns out, so some may yet be exported.
     pub unsent: u64,
     /// Whether the timeout ran out.
     pub timed_out: bool,
