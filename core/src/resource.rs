@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use opentelemetry::{Key, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 
-use crate::config::TracingConfig;
+use crate::config::{TracingConfig, FROM_FIELDS};
 use crate::platform::fork::Rank;
 
 /// `telemetry.sdk.name`.
@@ -118,17 +118,8 @@ fn fork_safe() {
     });
 }
 
-/// Resource attributes that config fields own (`service_name`, `service_version`,
-/// `environment`): the fields' values are exported, so health, metrics and spans agree.
-pub(crate) const FROM_FIELDS: [&str; 4] = [
-    "service.name",
-    "service.version",
-    "deployment.environment",
-    "deployment.environment.name",
-];
-
 /// The resource of `config`: the defaults above, then `resource_attributes` over them (except
-/// [`FROM_FIELDS`]).
+/// those the config's fields own, [`FROM_FIELDS`]).
 pub(crate) fn build(c: &TracingConfig) -> Resource {
     let mut attrs: Vec<KeyValue> = vec![
         KeyValue::new("service.version", c.service_version.clone()),

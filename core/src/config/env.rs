@@ -227,7 +227,7 @@ impl TracingConfig {
             })
             .unwrap_or(c.environment);
         // Config fields of their own; keep one source of truth.
-        for k in crate::resource::FROM_FIELDS {
+        for k in super::FROM_FIELDS {
             c.resource_attributes.remove(k);
         }
 

@@ -904,6 +904,15 @@ impl TracingConfig {
     }
 }
 
+/// Resource attributes that config fields own (`service_name`, `service_version`,
+/// `environment`): the fields' values are exported, so health, metrics and spans agree.
+pub(crate) const FROM_FIELDS: [&str; 4] = [
+    "service.name",
+    "service.version",
+    "deployment.environment",
+    "deployment.environment.name",
+];
+
 /// The traces URL of an OTLP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`) under `config`'s backend
 /// and protocol: over HTTP, the base's path + `/v1/traces` (once: a base that already ends with
 /// it is kept); gRPC and the other backends take it as it is.
