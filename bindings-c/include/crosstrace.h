@@ -217,6 +217,10 @@ ct_result ct_config_set(ct_config *config, const char *name, const char *value);
 
 // Validates a configuration and writes it, normalised, as JSON to `*out_json` (free with
 // `ct_string_free`). On a bad value returns `CT_ERR_CONFIG` and `ct_last_error()` names it.
+// Credentials are not shown (the README's Secrets; configuration errors hide the same): the
+// endpoint's userinfo is `REDACTED:REDACTED@` and its sensitive query values `REDACTED`, and
+// every export header (`OTEL_EXPORTER_OTLP_HEADERS`) has its name with the value `REDACTED`.
+// The configuration itself keeps them: `ct_init` exports with them.
 //
 // # Safety
 // `config` must come from `ct_config_new`; `out_json` must be a valid pointer.
@@ -257,7 +261,8 @@ ct_result ct_health_json(char **out_json);
 
 // Starts a span of `kind` (a `ct_span_kind`). `parent` NULL means the thread's current span (see `ct_span_enter`), or a
 // new trace when there is none. Writes the new span to `*out_span`; free it with
-// `ct_span_free` (which ends it if needed).
+// `ct_span_free` (which ends it if needed). `out_span` NULL is refused (CT_ERR_NULL_POINTER)
+// before any span starts, here and in every `ct_*span_start*`.
 //
 // # Safety
 // `name` must be a NUL-terminated string; `parent` NULL or a live span; `out_span` valid.
@@ -447,7 +452,8 @@ ct_result ct_etl_span_start(const char *operation,
                             const ct_span *parent,
                             ct_span **out_span);
 
-// Records ETL record counts; pass -1 for an unknown count.
+// Records ETL record counts; pass -1 for an unknown count. Another negative count is refused
+// with CT_ERR_INVALID_ARGUMENT, and nothing is recorded.
 //
 // # Safety
 // `span` a live span.
@@ -482,7 +488,9 @@ ct_result ct_span_set_db_rows(const ct_span *span, uint64_t rows, int is_write);
 ct_result ct_correlation_begin(const char *id, const char *user_id, const char *operation);
 
 // Adds a field (`job_id`) to the current correlation context; spans started afterwards carry
-// it as `correlation.<name>`. `CT_ERR_INVALID_ARGUMENT` when no correlation context is open.
+// it as `correlation.<name>`, until that correlation ends (`ct_correlation_end`): a field set
+// while a span is entered outlives its `ct_span_exit`. `CT_ERR_INVALID_ARGUMENT` when no
+// correlation context is open.
 //
 // # Safety
 // `name` and `value` NUL-terminated strings.
@@ -592,7 +600,8 @@ void ct_context_free(ct_context *context);
 // panic's message in `ct_last_error()`, and the host process goes on.
 ct_result ct_debug_panic(void);
 
-// The C name of a result code (`"CT_ERR_CONFIG"`). Static; never free it.
+// The C name of a result code (`"CT_ERR_CONFIG"`); `"CT_UNKNOWN_RESULT"` for any number that
+// is no result code (a newer library's, say). Static; never free it.
 const char *ct_result_name(ct_result result);
 
 #ifdef __cplusplus

@@ -66,8 +66,28 @@ fn build_config(config: &ct_config) -> Result<TracingConfig, FfiError> {
     Ok(TracingConfig::from_lookup(|k| config.vars.get(k).cloned())?)
 }
 
+/// `config` fit to show: its endpoint through its redaction policy (userinfo and sensitive
+/// query values `REDACTED`), every export header's value `REDACTED` (a header's value is
+/// usually a credential: the core's configuration errors name headers without their values).
+fn redacted(mut config: TracingConfig) -> TracingConfig {
+    use crosstrace::redact::{Policy, REDACTED};
+    // Valid: `build_config` checked it.
+    let policy = Policy::new(&config.redact_keys).unwrap_or_else(|_| Policy::builtin().clone());
+    if let Some(endpoint) = &mut config.endpoint {
+        *endpoint = policy.url(endpoint).into_owned();
+    }
+    for value in config.headers.values_mut() {
+        REDACTED.clone_into(value);
+    }
+    config
+}
+
 /// Validates a configuration and writes it, normalised, as JSON to `*out_json` (free with
 /// `ct_string_free`). On a bad value returns `CT_ERR_CONFIG` and `ct_last_error()` names it.
+/// Credentials are not shown (the README's Secrets; configuration errors hide the same): the
+/// endpoint's userinfo is `REDACTED:REDACTED@` and its sensitive query values `REDACTED`, and
+/// every export header (`OTEL_EXPORTER_OTLP_HEADERS`) has its name with the value `REDACTED`.
+/// The configuration itself keeps them: `ct_init` exports with them.
 ///
 /// # Safety
 /// `config` must come from `ct_config_new`; `out_json` must be a valid pointer.
@@ -79,12 +99,12 @@ pub unsafe extern "C" fn ct_config_to_json(
     guard(|| {
         // SAFETY: NULL or from `ct_config_new` and not freed (the caller's contract).
         let config = unsafe { ffi::handle(config, "config") }?;
-        let cfg = build_config(config)?;
+        let cfg = redacted(build_config(config)?);
         let json = serde_json::to_string(&cfg).map_err(|e| ffi::internal(e.to_string()))?;
         let json = to_c_string(json)?;
         // SAFETY: `out_json` is valid for writes (the caller's contract); the string is ours and
         // handed out nowhere else.
-        unsafe { out(out_json, json) }
+        unsafe { out(out_json, json, "out_json") }
     })
 }
 

@@ -37,7 +37,7 @@ pub unsafe extern "C" fn ct_context_from_traceparent(
         let cx = Box::into_raw(Box::new(ct_context(cx)));
         // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
         // ours and handed out nowhere else.
-        unsafe { out(out_context, cx) }
+        unsafe { out(out_context, cx, "out_context") }
     })
 }
 
@@ -82,7 +82,7 @@ pub unsafe extern "C" fn ct_context_with_correlation(
         let cx = Box::into_raw(Box::new(ct_context(cx)));
         // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
         // ours and handed out nowhere else.
-        unsafe { out(out_context, cx) }
+        unsafe { out(out_context, cx, "out_context") }
     })
 }
 
@@ -104,7 +104,7 @@ pub unsafe extern "C" fn ct_context_from_json(
         let cx = Box::into_raw(Box::new(ct_context(cx)));
         // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
         // ours and handed out nowhere else.
-        unsafe { out(out_context, cx) }
+        unsafe { out(out_context, cx, "out_context") }
     })
 }
 
@@ -124,7 +124,7 @@ pub unsafe extern "C" fn ct_context_to_json(
         let json = to_c_string(crosstrace::binding::interop::context_to_json(&cx.0).to_string())?;
         // SAFETY: `out_json` is valid for writes (the caller's contract); the string is ours and
         // handed out nowhere else.
-        unsafe { out(out_json, json) }
+        unsafe { out(out_json, json, "out_json") }
     })
 }
 

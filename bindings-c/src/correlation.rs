@@ -31,12 +31,14 @@ pub unsafe extern "C" fn ct_correlation_begin(
             )
         };
         let c = Correlation::new(owned(id), owned(user_id), owned(operation), [])?;
-        handles::push_context(crosstrace::Context::current().with_correlation(c))
+        handles::push_context(crosstrace::Context::current().with_correlation(c), true)
     })
 }
 
 /// Adds a field (`job_id`) to the current correlation context; spans started afterwards carry
-/// it as `correlation.<name>`. `CT_ERR_INVALID_ARGUMENT` when no correlation context is open.
+/// it as `correlation.<name>`, until that correlation ends (`ct_correlation_end`): a field set
+/// while a span is entered outlives its `ct_span_exit`. `CT_ERR_INVALID_ARGUMENT` when no
+/// correlation context is open.
 ///
 /// # Safety
 /// `name` and `value` NUL-terminated strings.
@@ -50,16 +52,7 @@ pub unsafe extern "C" fn ct_correlation_set_field(
         let name = unsafe { str_arg(name, "name") }?;
         // SAFETY: as `name`.
         let value = unsafe { str_arg(value, "value") }?;
-        let cx = crosstrace::Context::current();
-        let Some(c) = cx.correlation() else {
-            return Err(ffi::invalid(
-                "correlation",
-                "none",
-                "an open correlation context (ct_correlation_begin)",
-            ));
-        };
-        let c = c.with_field(name, value)?;
-        handles::replace_top_context(cx.with_correlation(c))
+        handles::change_correlation(|c| Ok(c.with_field(name, value)?))
     })
 }
 
@@ -82,6 +75,6 @@ pub unsafe extern "C" fn ct_correlation_id(out_id: *mut *mut c_char) -> ct_resul
         };
         // SAFETY: `out_id` is valid for writes (the caller's contract); the string (or NULL)
         // is ours and handed out nowhere else.
-        unsafe { out(out_id, id) }
+        unsafe { out(out_id, id, "out_id") }
     })
 }

@@ -7,7 +7,7 @@ use std::os::raw::c_int;
 
 use crosstrace::{Context, Span, SpanBuilder};
 
-use crate::ffi::{self, ct_result, guard, out, str_arg};
+use crate::ffi::{self, ct_result, guard, out, str_arg, FfiError};
 use crate::handles::{self, ct_span};
 
 /// Starts `b` under `parent`, or under the thread's current context when `None`.
@@ -30,6 +30,8 @@ pub unsafe extern "C" fn ct_etl_span_start(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
+        // Before anything starts: a span nobody can end must not be started.
+        ffi::out_arg(out_span, "out_span")?;
         // SAFETY: `operation` is NUL-terminated (the caller's contract).
         let op = unsafe { str_arg(operation, "operation") }?;
         // SAFETY: as `operation`.
@@ -38,11 +40,27 @@ pub unsafe extern "C" fn ct_etl_span_start(
         let span = handles::new_span(|t| start_under(t.etl_span(op, stage), parent.as_ref()))?;
         // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
         // and handed out nowhere else.
-        unsafe { out(out_span, span) }
+        unsafe { out(out_span, span, "out_span") }
     })
 }
 
-/// Records ETL record counts; pass -1 for an unknown count.
+/// A record count from C: `None` for -1 (unknown); another negative number is refused, naming
+/// the count (`argument`) and its value.
+fn count(n: i64, argument: &'static str) -> Result<Option<u64>, FfiError> {
+    match n {
+        -1 => Ok(None),
+        n => u64::try_from(n).map(Some).map_err(|_| {
+            ffi::invalid(
+                argument,
+                &n.to_string(),
+                "a count of 0 or more, or -1 for unknown",
+            )
+        }),
+    }
+}
+
+/// Records ETL record counts; pass -1 for an unknown count. Another negative count is refused
+/// with CT_ERR_INVALID_ARGUMENT, and nothing is recorded.
 ///
 /// # Safety
 /// `span` a live span.
@@ -54,9 +72,12 @@ pub unsafe extern "C" fn ct_span_set_etl_records(
     rejected: i64,
 ) -> ct_result {
     guard(|| {
-        let known = |n: i64| u64::try_from(n).ok();
-        handles::span_ref(span)?
-            .with(|s| s.set_etl_records(known(input), known(output), known(rejected)))
+        let (input, output, rejected) = (
+            count(input, "input")?,
+            count(output, "output")?,
+            count(rejected, "rejected")?,
+        );
+        handles::span_ref(span)?.with(|s| s.set_etl_records(input, output, rejected))
     })
 }
 
@@ -74,6 +95,8 @@ pub unsafe extern "C" fn ct_db_span_start(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
+        // Before anything starts: a span nobody can end must not be started.
+        ffi::out_arg(out_span, "out_span")?;
         // SAFETY: `system` is NUL-terminated (the caller's contract).
         let system = unsafe { str_arg(system, "system") }?;
         // SAFETY: as `system`.
@@ -85,7 +108,7 @@ pub unsafe extern "C" fn ct_db_span_start(
             handles::new_span(|t| start_under(t.db_span(system, op, coll), parent.as_ref()))?;
         // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
         // and handed out nowhere else.
-        unsafe { out(out_span, span) }
+        unsafe { out(out_span, span, "out_span") }
     })
 }
 

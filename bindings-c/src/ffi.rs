@@ -41,7 +41,32 @@ pub enum ct_result {
     CT_ERR_INVALID_ARGUMENT = 15,
 }
 
+/// What `ct_result_name` returns for a number that is no `ct_result` (NUL-terminated).
+const UNKNOWN_RESULT: &str = "CT_UNKNOWN_RESULT\0";
+
 impl ct_result {
+    /// Every code, for turning a number from C into one.
+    const ALL: [ct_result; 12] = [
+        ct_result::CT_OK,
+        ct_result::CT_ERR_PANIC,
+        ct_result::CT_ERR_NULL_POINTER,
+        ct_result::CT_ERR_INVALID_UTF8,
+        ct_result::CT_ERR_SPAN_ENDED,
+        ct_result::CT_ERR_INVALID_HANDLE,
+        ct_result::CT_ERR_CONFIG,
+        ct_result::CT_ERR_EXPORTER_SETUP,
+        ct_result::CT_ERR_EXPORT,
+        ct_result::CT_ERR_TIMEOUT,
+        ct_result::CT_ERR_ALREADY_SHUTDOWN,
+        ct_result::CT_ERR_INVALID_ARGUMENT,
+    ];
+
+    /// The code numbered `n`, if there is one. (A C `ct_result` is a `uint32_t` and may hold
+    /// any number; a Rust `ct_result` may not, so numbers from C are read as `u32`.)
+    fn from_number(n: u32) -> Option<ct_result> {
+        ct_result::ALL.into_iter().find(|r| *r as u32 == n)
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             ct_result::CT_OK => "CT_OK\0",
@@ -81,7 +106,23 @@ pub(crate) enum FfiError {
     Utf8(&'static str),
     SpanEnded,
     InvalidHandle(&'static str),
+    /// An error about one entry of an array argument (boxed, as `Core`: rare, and the result
+    /// of a call that succeeds stays small).
+    Entry(Box<EntryError>),
 }
+
+/// What [`FfiError::Entry`] holds: `array[index]`, the entry's key when it could be read, and
+/// the error about the entry.
+#[derive(Debug)]
+pub(crate) struct EntryError {
+    array: &'static str,
+    index: usize,
+    key: Option<String>,
+    error: FfiError,
+}
+
+/// Keys longer than this are cut (at a character) in messages about an entry.
+const KEY_IN_MESSAGE_MAX: usize = 100;
 
 impl From<Error> for FfiError {
     fn from(e: Error) -> Self {
@@ -103,6 +144,41 @@ impl FfiError {
             FfiError::Utf8(_) => ct_result::CT_ERR_INVALID_UTF8,
             FfiError::SpanEnded => ct_result::CT_ERR_SPAN_ENDED,
             FfiError::InvalidHandle(_) => ct_result::CT_ERR_INVALID_HANDLE,
+            FfiError::Entry(e) => e.error.code(),
+        }
+    }
+
+    /// This error, about the entry with `key` of an array argument (its place is added by
+    /// [`FfiError::at`]).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn for_key(self, key: &str) -> FfiError {
+        FfiError::Entry(Box::new(EntryError {
+            array: "",
+            index: 0,
+            // Shown quoted and escaped (`{:?}`): a control character cannot garble the message.
+            key: Some(key.chars().take(KEY_IN_MESSAGE_MAX).collect()),
+            error: self,
+        }))
+    }
+
+    /// This error, about entry `index` of the array argument `array`:
+    /// `attributes[1] (key "db.name"): string_value is NULL: expected a valid pointer`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn at(self, array: &'static str, index: usize) -> FfiError {
+        match self {
+            FfiError::Entry(mut e) => {
+                e.array = array;
+                e.index = index;
+                FfiError::Entry(e)
+            }
+            error => FfiError::Entry(Box::new(EntryError {
+                array,
+                index,
+                key: None,
+                error,
+            })),
         }
     }
 
@@ -114,6 +190,18 @@ impl FfiError {
             FfiError::SpanEnded => "the span was already ended".into(),
             FfiError::InvalidHandle(what) => {
                 format!("{what} is not a live crosstrace handle (freed already?)")
+            }
+            FfiError::Entry(e) => {
+                let EntryError {
+                    array,
+                    index,
+                    key,
+                    error,
+                } = &**e;
+                match key {
+                    Some(key) => format!("{array}[{index}] (key {key:?}): {}", error.message()),
+                    None => format!("{array}[{index}]: {}", error.message()),
+                }
             }
         }
     }
@@ -516,22 +604,36 @@ impl Reclaim for *mut *mut c_char {
     }
 }
 
-/// Writes `v` to the out-parameter `p`; when `p` is NULL, frees `v` instead.
+/// Writes `v` to the out-parameter `p` (named `arg` in the error); when `p` is NULL, frees `v`
+/// instead. A call whose output has effects beyond itself (a started span) checks its
+/// out-parameter first, with [`out_arg`].
 ///
 /// # Safety
 /// `p` NULL or valid for writes of a `T` (and aligned); `v` as [`Reclaim::reclaim`] requires
 /// (allocated by this library, handed out nowhere else).
-pub(crate) unsafe fn out<T: Reclaim>(p: *mut T, v: T) -> Result<(), FfiError> {
+pub(crate) unsafe fn out<T: Reclaim>(p: *mut T, v: T, arg: &'static str) -> Result<(), FfiError> {
     if p.is_null() {
         // SAFETY: `v` is this library's and handed out nowhere else (the caller's contract),
         // and is not written anywhere now.
         unsafe { v.reclaim() };
-        return Err(FfiError::Null("out parameter"));
+        return Err(FfiError::Null(arg));
     }
     // SAFETY: `p` is not NULL (checked), so valid for writes and aligned (the caller's
     // contract); what it held is the caller's, not dropped.
     unsafe { p.write(v) };
     Ok(())
+}
+
+/// An out-parameter checked before the call does anything: NULL is refused (named `arg`), so
+/// that a call that could not hand out its result has not started a span (which would be ended,
+/// exported and counted, unseen by the caller) or done any other work.
+#[inline(always)]
+pub(crate) fn out_arg<T>(p: *mut T, arg: &'static str) -> Result<(), FfiError> {
+    if p.is_null() {
+        Err(FfiError::Null(arg))
+    } else {
+        Ok(())
+    }
 }
 
 pub(crate) fn cstring(s: String) -> Result<CString, FfiError> {
@@ -694,16 +796,49 @@ pub extern "C" fn ct_debug_panic() -> ct_result {
     guard(|| panic!("ct_debug_panic was called"))
 }
 
-/// The C name of a result code (`"CT_ERR_CONFIG"`). Static; never free it.
+/// How C passes a `ct_result`: the header's `ct_result`, a `uint32_t` that may hold any number.
+/// (Hidden from cbindgen, which then writes the parameter as the header's `ct_result`: the C
+/// signature stays `ct_result_name(ct_result result)`.)
+/// cbindgen:ignore
+mod from_c {
+    #[allow(non_camel_case_types)]
+    pub type ct_result = u32;
+}
+
+/// The C name of a result code (`"CT_ERR_CONFIG"`); `"CT_UNKNOWN_RESULT"` for any number that
+/// is no result code (a newer library's, say). Static; never free it.
 #[no_mangle]
-pub extern "C" fn ct_result_name(result: ct_result) -> *const c_char {
-    result.name().as_ptr().cast()
+pub extern "C" fn ct_result_name(result: from_c::ct_result) -> *const c_char {
+    ct_result::from_number(result)
+        .map_or(UNKNOWN_RESULT, ct_result::name)
+        .as_ptr()
+        .cast()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{clear_last_error, last_error_ptr, set_last_error, LAST_ERROR_MAX};
+    use super::{
+        clear_last_error, ct_result, ct_result_name, last_error_ptr, set_last_error, LAST_ERROR_MAX,
+    };
     use std::ffi::CStr;
+
+    fn name(n: u32) -> &'static str {
+        // SAFETY: `ct_result_name` returns a static NUL-terminated string.
+        unsafe { CStr::from_ptr(ct_result_name(n)) }
+            .to_str()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_number_has_a_result_name() {
+        for r in ct_result::ALL {
+            assert_eq!(name(r as u32), r.name().trim_end_matches('\0'));
+        }
+        assert_eq!(name(10), "CT_ERR_CONFIG");
+        for n in [6, 9, 16, 99, u32::MAX] {
+            assert_eq!(name(n), "CT_UNKNOWN_RESULT", "{n}");
+        }
+    }
 
     fn last_error() -> Option<String> {
         let p = last_error_ptr();

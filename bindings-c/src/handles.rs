@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crosstrace::binding::GlobalCopy;
-use crosstrace::{ContextGuard, SpanContext, Tracing};
+use crosstrace::{ContextGuard, Correlation, SpanContext, Tracing};
 
 use crate::ffi::{FfiError, Reclaim};
 
@@ -151,7 +151,17 @@ thread_local! {
             tracing: GlobalCopy::new(),
         }
     };
-    static STACK: RefCell<Vec<ContextGuard>> = const { RefCell::new(Vec::new()) };
+    /// The thread's context stack (`ct_span_enter`, `ct_correlation_begin`); the context of
+    /// its top entry is the thread's current one.
+    static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An entry of the thread's context stack.
+struct Entry {
+    /// Restores the context of the entry below when dropped.
+    guard: ContextGuard,
+    /// Pushed by `ct_correlation_begin` (it opened a correlation), not `ct_span_enter`.
+    opens_correlation: bool,
 }
 
 impl Slab {
@@ -504,9 +514,19 @@ fn stack_gone() -> FfiError {
     )
 }
 
-pub(crate) fn push_context(cx: crosstrace::Context) -> Result<(), FfiError> {
+/// Makes `cx` the thread's current context, on top of its stack; `opens_correlation` when
+/// `ct_correlation_begin` pushes it.
+pub(crate) fn push_context(
+    cx: crosstrace::Context,
+    opens_correlation: bool,
+) -> Result<(), FfiError> {
     STACK
-        .try_with(|s| s.borrow_mut().push(cx.attach()))
+        .try_with(|s| {
+            s.borrow_mut().push(Entry {
+                guard: cx.attach(),
+                opens_correlation,
+            })
+        })
         .map_err(|_| stack_gone())
 }
 
@@ -519,17 +539,74 @@ pub(crate) fn pop_context() -> Result<(), FfiError> {
             drop(g);
             Ok(())
         }
-        None => Err(crate::ffi::invalid(
-            "context stack",
-            "empty",
-            "a ct_span_enter or ct_correlation_begin to undo",
-        )),
+        None => Err(nothing_to_undo()),
     }
 }
 
-pub(crate) fn replace_top_context(cx: crosstrace::Context) -> Result<(), FfiError> {
-    pop_context()?;
-    push_context(cx)
+fn nothing_to_undo() -> FfiError {
+    crate::ffi::invalid(
+        "context stack",
+        "empty",
+        "a ct_span_enter or ct_correlation_begin to undo",
+    )
+}
+
+/// Replaces the thread's current correlation with `change(current)` wherever the stack holds
+/// it: on the top entry and each below it that carries the same correlation, down to the one
+/// that opened it (its `ct_correlation_begin`, or the lowest of them: a span entered whose
+/// context brought its own correlation). So a field set while a span is entered is the
+/// correlation's: the span's entry carries it while entered, and the correlation's entry after
+/// `ct_span_exit`, until `ct_correlation_end`; entries below (outer correlations) keep theirs.
+/// An error (nothing changed) when the current context has no correlation.
+pub(crate) fn change_correlation(
+    change: impl FnOnce(&Correlation) -> Result<Correlation, FfiError>,
+) -> Result<(), FfiError> {
+    let no_correlation = || {
+        crate::ffi::invalid(
+            "correlation",
+            "none",
+            "an open correlation context (ct_correlation_begin)",
+        )
+    };
+    let current = crosstrace::Context::current();
+    let Some(old) = current.correlation() else {
+        return Err(no_correlation());
+    };
+    let new = change(old)?;
+    let changed = STACK
+        .try_with(|s| {
+            let mut s = s.borrow_mut();
+            // Each entry's context is the current one while it is on top: taken, then its guard
+            // dropped (restoring the one below), down to the entry that opened the correlation.
+            let mut taken: Vec<(crosstrace::Context, bool)> = Vec::new();
+            while let Some(entry) = s.pop() {
+                let cx = crosstrace::Context::current();
+                let opens = entry.opens_correlation;
+                drop(entry.guard);
+                taken.push((cx, opens));
+                let below_carries_it =
+                    !s.is_empty() && crosstrace::Context::current().correlation() == Some(old);
+                if opens || !below_carries_it {
+                    break;
+                }
+            }
+            // Pushed again in order, each with the new correlation (its parent span and baggage
+            // unchanged).
+            for (cx, opens_correlation) in taken.into_iter().rev() {
+                s.push(Entry {
+                    guard: cx.with_correlation(new.clone()).attach(),
+                    opens_correlation,
+                });
+            }
+            !s.is_empty()
+        })
+        .map_err(|_| stack_gone())?;
+    if changed {
+        Ok(())
+    } else {
+        // A current correlation the stack does not hold (not opened through C): not changed.
+        Err(no_correlation())
+    }
 }
 
 #[cfg(test)]

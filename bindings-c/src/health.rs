@@ -17,7 +17,7 @@ pub unsafe extern "C" fn ct_metrics_text(out_text: *mut *mut c_char) -> ct_resul
         let text = to_c_string(tracing().metrics_text())?;
         // SAFETY: `out_text` is valid for writes (the caller's contract); the string is ours and
         // handed out nowhere else.
-        unsafe { out(out_text, text) }
+        unsafe { out(out_text, text, "out_text") }
     })
 }
 
@@ -31,6 +31,6 @@ pub unsafe extern "C" fn ct_health_json(out_json: *mut *mut c_char) -> ct_result
         let json = to_c_string(tracing().health().to_json())?;
         // SAFETY: `out_json` is valid for writes (the caller's contract); the string is ours and
         // handed out nowhere else.
-        unsafe { out(out_json, json) }
+        unsafe { out(out_json, json, "out_json") }
     })
 }

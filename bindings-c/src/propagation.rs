@@ -98,7 +98,7 @@ pub unsafe extern "C" fn ct_inject_lines(
         let ptr = Box::into_raw(lines.into_boxed_slice()).cast::<*mut c_char>();
         // SAFETY: `out_lines` is valid for writes (the caller's contract); the array is ours
         // and handed out nowhere else.
-        unsafe { out(out_lines, ptr) }?;
+        unsafe { out(out_lines, ptr, "out_lines") }?;
         // SAFETY: not NULL (checked above), so valid for a write (the caller's contract).
         unsafe { *out_len = len };
         Ok(())
@@ -144,7 +144,7 @@ pub unsafe extern "C" fn ct_extract(
         let cx = Box::into_raw(Box::new(ct_context(cx)));
         // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
         // ours and handed out nowhere else.
-        unsafe { out(out_context, cx) }
+        unsafe { out(out_context, cx, "out_context") }
     })
 }
 
@@ -168,7 +168,7 @@ pub unsafe extern "C" fn ct_extract_headers(
         let cx = Box::into_raw(Box::new(ct_context(cx)));
         // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
         // ours and handed out nowhere else.
-        unsafe { out(out_context, cx) }
+        unsafe { out(out_context, cx, "out_context") }
     })
 }
 
@@ -189,6 +189,6 @@ pub unsafe extern "C" fn ct_extract_lines(
         let cx = Box::into_raw(Box::new(ct_context(cx)));
         // SAFETY: `out_context` is valid for writes (the caller's contract); the context is
         // ours and handed out nowhere else.
-        unsafe { out(out_context, cx) }
+        unsafe { out(out_context, cx, "out_context") }
     })
 }

@@ -119,7 +119,8 @@ fn start(
 
 /// Starts a span of `kind` (a `ct_span_kind`). `parent` NULL means the thread's current span (see `ct_span_enter`), or a
 /// new trace when there is none. Writes the new span to `*out_span`; free it with
-/// `ct_span_free` (which ends it if needed).
+/// `ct_span_free` (which ends it if needed). `out_span` NULL is refused (CT_ERR_NULL_POINTER)
+/// before any span starts, here and in every `ct_*span_start*`.
 ///
 /// # Safety
 /// `name` must be a NUL-terminated string; `parent` NULL or a live span; `out_span` valid.
@@ -131,13 +132,15 @@ pub unsafe extern "C" fn ct_span_start(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
+        // Before anything starts: a span nobody can end must not be started.
+        ffi::out_arg(out_span, "out_span")?;
         // SAFETY: `name` is NUL-terminated (the caller's contract).
         let name = unsafe { ffi::name_arg(name, "name") }?;
         let parent = handles::parent_context(parent)?;
         let span = start(name, kind, parent, Vec::new())?;
         // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
         // and handed out nowhere else.
-        unsafe { out(out_span, span) }
+        unsafe { out(out_span, span, "out_span") }
     })
 }
 
@@ -156,11 +159,13 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
+        // Before anything starts: a span nobody can end must not be started.
+        ffi::out_arg(out_span, "out_span")?;
         // SAFETY: `name` is NUL-terminated (the caller's contract).
         let name = unsafe { ffi::name_arg(name, "name") }?;
         let kv = |a: &ct_attribute| -> Result<KeyValue, FfiError> {
             // SAFETY: an entry's key is NUL-terminated (the caller's contract).
-            let key = unsafe { ffi::key_arg(a.key, "attribute key") }?;
+            let key = unsafe { ffi::key_arg(a.key, "key") }?;
             // SAFETY: an entry's string value is NULL or NUL-terminated (the caller's
             // contract).
             unsafe { value_of(key, a.r#type, a.string_value, a.int_value, a.double_value) }
@@ -171,11 +176,12 @@ pub unsafe extern "C" fn ct_span_start_with_attributes(
         let span = start(name, kind, parent, attrs)?;
         // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
         // and handed out nowhere else.
-        unsafe { out(out_span, span) }
+        unsafe { out(out_span, span, "out_span") }
     })
 }
 
-/// `len` attributes at `attributes` (NULL when `len` is 0), each converted by `kv`.
+/// `len` attributes at `attributes` (NULL when `len` is 0), each converted by `kv`. An error
+/// names the entry: `attributes[1] (key "db.name"): ...`.
 ///
 /// # Safety
 /// `attributes` NULL (with `len` 0) or `len` valid entries.
@@ -190,13 +196,13 @@ unsafe fn attributes_of<A>(
     let attributes = unsafe { ffi::slice_arg(attributes, len, "attributes") }?;
     // One allocation of the exact size (the span keeps this vector).
     let mut out = Vec::with_capacity(len);
-    for a in attributes {
-        out.push(kv(a)?);
+    for (i, a) in attributes.iter().enumerate() {
+        out.push(kv(a).map_err(|e| e.at("attributes", i))?);
     }
     Ok(out)
 }
 
-/// The attribute `key` = the value field `type` names.
+/// The attribute `key` = the value field `type` names. An error names the key.
 ///
 /// # Safety
 /// `string_value` NULL or NUL-terminated.
@@ -210,9 +216,10 @@ unsafe fn value_of(
 ) -> Result<KeyValue, FfiError> {
     Ok(match r#type {
         // SAFETY: NULL or NUL-terminated (the caller's contract).
-        0 => KeyValue::new(key, unsafe {
-            ffi::value_arg(string_value, "string_value")
-        }?),
+        0 => match unsafe { ffi::value_arg(string_value, "string_value") } {
+            Ok(v) => KeyValue::new(key, v),
+            Err(e) => return Err(e.for_key(key.as_str())),
+        },
         1 => KeyValue::new(key, int_value),
         2 => KeyValue::new(key, double_value),
         3 => KeyValue::new(key, int_value != 0),
@@ -221,7 +228,8 @@ unsafe fn value_of(
                 "attribute type",
                 &other.to_string(),
                 "a ct_attribute_type (CT_ATTRIBUTE_STRING .. CT_ATTRIBUTE_BOOL)",
-            ))
+            )
+            .for_key(key.as_str()))
         }
     })
 }
@@ -265,9 +273,11 @@ pub unsafe extern "C" fn ct_span_start_interned(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
+        // Before anything starts: a span nobody can end must not be started.
+        ffi::out_arg(out_span, "out_span")?;
         let name = interned::lookup(name, "name")?;
         let kv = |a: &ct_interned_attribute| -> Result<KeyValue, FfiError> {
-            let key = interned_key(a.key, "attribute key")?;
+            let key = interned_key(a.key, "key")?;
             // SAFETY: an entry's string value is NULL or NUL-terminated (the caller's
             // contract).
             unsafe { value_of(key, a.r#type, a.string_value, a.int_value, a.double_value) }
@@ -278,7 +288,7 @@ pub unsafe extern "C" fn ct_span_start_interned(
         let span = start(name.into(), kind, parent, attrs)?;
         // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
         // and handed out nowhere else.
-        unsafe { out(out_span, span) }
+        unsafe { out(out_span, span, "out_span") }
     })
 }
 
@@ -299,6 +309,8 @@ pub unsafe extern "C" fn ct_span_start_from(
     out_span: *mut *mut ct_span,
 ) -> ct_result {
     guard(|| {
+        // Before anything starts: a span nobody can end must not be started.
+        ffi::out_arg(out_span, "out_span")?;
         // SAFETY: `name` is NUL-terminated (the caller's contract).
         let name = unsafe { ffi::name_arg(name, "name") }?;
         let extracted = if context.is_null() {
@@ -313,7 +325,7 @@ pub unsafe extern "C" fn ct_span_start_from(
         let span = start(name, kind, Some(cx), Vec::new())?;
         // SAFETY: `out_span` is valid for writes (the caller's contract); the handle is ours
         // and handed out nowhere else.
-        unsafe { out(out_span, span) }
+        unsafe { out(out_span, span, "out_span") }
     })
 }
 
@@ -622,7 +634,7 @@ pub unsafe extern "C" fn ct_span_span_id(span: *const ct_span, out: *mut c_char)
 pub unsafe extern "C" fn ct_span_enter(span: *const ct_span) -> ct_result {
     guard(|| {
         let cx = handles::span_ref(span)?.context()?;
-        handles::push_context(cx)
+        handles::push_context(cx, false)
     })
 }
 
