@@ -217,6 +217,27 @@ mod tests {
     }
 
     #[test]
+    fn the_order_values_come_in_does_not_change_the_sketch() {
+        // Values into buckets the sketch has, below its first bucket and above its last
+        // (growing either way), in three orders: one sketch.
+        let values: Vec<f64> = (0..500).map(|i| 0.01 * 1.03f64.powi(i % 250)).collect();
+        let sketch = |order: &mut dyn Iterator<Item = f64>| {
+            let mut s = Sketch::default();
+            order.for_each(|v| s.add(v));
+            s
+        };
+        let as_made = sketch(&mut values.iter().copied());
+        let reversed = sketch(&mut values.iter().rev().copied());
+        let halves_swapped = sketch(&mut values[250..].iter().chain(&values[..250]).copied());
+        assert_eq!(as_made, reversed);
+        assert_eq!(as_made, halves_swapped);
+        assert_eq!(as_made.count(), 500);
+        let (offset, counts, _, _) = as_made.parts();
+        assert_eq!(counts.iter().sum::<u64>(), 500);
+        assert_eq!(offset, Sketch::key(0.01));
+    }
+
+    #[test]
     fn every_value_is_within_1_over_128_of_its_representative() {
         for i in 1..100_000 {
             let v = f64::from(i) * 0.0137 + 1e-5;
