@@ -1,6 +1,7 @@
 //! The JSON shapes of the shared vectors (`tests/vectors/`), in one place, so every binding reads
 //! and writes contexts the same way: `{"trace_id", "span_id", "sampled", "tracestate",
-//! "baggage": {k: v}, "correlation": {"id", "user_id", "operation", "fields": {k: v}}}`.
+//! "baggage": {k: v}, "correlation": {"id", "user_id", "operation", "fields": {k: v}}}` in,
+//! the parent as a `span` object out (read back in too).
 
 use std::collections::BTreeMap;
 
@@ -61,9 +62,12 @@ pub struct CorrelationShape {
 
 /// A context in the vectors' flat input shape: `trace_id`, `span_id`, `sampled`, `flags` (two
 /// hex digits; `sampled` decides bit 0), `debug`, `tracestate`, `baggage`, `correlation`, all
-/// optional; other fields are ignored.
+/// optional; other fields are ignored. The parent may also come as [`context_to_json`] writes
+/// it, a `span` object of those fields (and `remote`), so a context written is read back.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 pub struct ContextInput {
+    /// The parent as [`context_to_json`] writes it (the flat fields win over it).
+    pub span: Option<SpanInput>,
     /// 32 hex digits (with `span_id`: the parent).
     pub trace_id: Option<String>,
     /// 16 hex digits.
@@ -80,6 +84,25 @@ pub struct ContextInput {
     pub baggage: Option<BTreeMap<String, String>>,
     /// Correlation.
     pub correlation: Option<CorrelationShape>,
+}
+
+/// A parent span as [`context_to_json`] writes it, each field optional.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+pub struct SpanInput {
+    /// 32 hex digits.
+    pub trace_id: Option<String>,
+    /// 16 hex digits.
+    pub span_id: Option<String>,
+    /// The sampled flag.
+    pub sampled: Option<bool>,
+    /// The trace-flags byte, two hex digits.
+    pub flags: Option<String>,
+    /// The B3/Jaeger debug state.
+    pub debug: Option<bool>,
+    /// Whether the span came from another process (false when absent).
+    pub remote: Option<bool>,
+    /// A `tracestate` header.
+    pub tracestate: Option<String>,
 }
 
 fn invalid(value: String, expected: &'static str) -> Error {
@@ -156,7 +179,17 @@ pub fn context_from_json(v: &Value) -> Result<Context> {
 }
 
 /// Builds a context from the vectors' flat shape, however the binding read it.
-pub fn context_from_input(v: ContextInput) -> Result<Context> {
+pub fn context_from_input(mut v: ContextInput) -> Result<Context> {
+    let mut remote = false;
+    if let Some(s) = v.span.take() {
+        remote = s.remote.unwrap_or(false);
+        v.trace_id = v.trace_id.or(s.trace_id);
+        v.span_id = v.span_id.or(s.span_id);
+        v.sampled = v.sampled.or(s.sampled);
+        v.flags = v.flags.or(s.flags);
+        v.debug = v.debug.or(s.debug);
+        v.tracestate = v.tracestate.or(s.tracestate);
+    }
     let mut cx = Context::new();
     if let Some(t) = &v.trace_id {
         let s = v.span_id.as_deref().ok_or_else(|| {
@@ -191,7 +224,7 @@ pub fn context_from_input(v: ContextInput) -> Result<Context> {
                 sc.trace_id(),
                 sc.span_id(),
                 flags,
-                false,
+                remote,
                 sdk_state,
             ))
             .with_propagated(list.as_deref(), v.debug.unwrap_or(false));
@@ -261,6 +294,7 @@ impl ContextInput {
         let mut c = ContextInput::default();
         for (k, v) in fields {
             match k.as_str() {
+                "span" => c.span = optional(v, span)?,
                 "trace_id" => c.trace_id = optional(v, text)?,
                 "span_id" => c.span_id = optional(v, text)?,
                 "sampled" => c.sampled = optional(v, FieldValue::as_bool)?,
@@ -286,6 +320,26 @@ fn optional<T>(v: &FieldValue, some: impl FnOnce(&FieldValue) -> Option<T>) -> O
 
 fn text(v: &FieldValue) -> Option<String> {
     v.as_text().map(str::to_owned)
+}
+
+fn span(v: &FieldValue) -> Option<SpanInput> {
+    let FieldValue::Map(fields) = v else {
+        return None;
+    };
+    let mut s = SpanInput::default();
+    for (k, v) in fields {
+        match k.as_str() {
+            "trace_id" => s.trace_id = optional(v, text)?,
+            "span_id" => s.span_id = optional(v, text)?,
+            "sampled" => s.sampled = optional(v, FieldValue::as_bool)?,
+            "flags" => s.flags = optional(v, text)?,
+            "debug" => s.debug = optional(v, FieldValue::as_bool)?,
+            "remote" => s.remote = optional(v, FieldValue::as_bool)?,
+            "tracestate" => s.tracestate = optional(v, text)?,
+            _ => {}
+        }
+    }
+    Some(s)
 }
 
 fn correlation(v: &FieldValue) -> Option<CorrelationShape> {

@@ -474,6 +474,32 @@ fn config_from_values_agrees_with_serde() {
 }
 
 /// The vectors' contexts, each field of them of every kind: read alike, or refused by both.
+/// A context written as JSON reads back as itself: a binding can store or send it and pick
+/// it up again (the C `ct_context_to_json` / `ct_context_from_json`, Python, npm).
+#[test]
+fn a_written_context_reads_back_as_itself() {
+    let p = Propagators::new(&[PropagatorKind::TraceContext, PropagatorKind::Baggage]);
+    let cx = p.extract(&vec![
+        (
+            "traceparent".to_owned(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+        ),
+        ("tracestate".to_owned(), "vendor=v1".to_owned()),
+        (
+            "baggage".to_owned(),
+            "tenant=acme,correlation.id=req-9,user.id=u1".to_owned(),
+        ),
+    ]);
+    let written = crosstrace::binding::interop::context_to_json(&cx);
+    assert!(written["span"].is_object(), "{written}");
+    let read = crosstrace::binding::interop::context_from_json(&written).unwrap();
+    assert_eq!(
+        crosstrace::binding::interop::context_to_json(&read),
+        written
+    );
+    assert_eq!(read.span_context(), cx.span_context());
+}
+
 #[test]
 fn context_from_value_agrees_with_serde() {
     let mut cases: Vec<Value> = cases(&vectors("propagation_inject.json"))
@@ -509,6 +535,21 @@ fn context_from_value_agrees_with_serde() {
         for v in &kinds {
             let mut c = full.clone();
             c["correlation"][key] = v.clone();
+            cases.push(c);
+        }
+    }
+    // The parent as a written context has it: a `span` object.
+    let nested = json!({
+        "span": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+                 "sampled": true, "flags": "01", "debug": false, "remote": true,
+                 "tracestate": "a=1"},
+        "baggage": {"k": "v"}
+    });
+    cases.push(nested.clone());
+    for key in ["trace_id", "sampled", "remote", "tracestate"] {
+        for v in &kinds {
+            let mut c = nested.clone();
+            c["span"][key] = v.clone();
             cases.push(c);
         }
     }
