@@ -171,3 +171,18 @@ def test_vectors_redaction() -> None:
             max_bytes = case.get("max_bytes", 1 << 16)
             got = n.redact_body(case["content_type"], given.encode(), max_bytes)
             assert got == want, case["name"]
+
+
+def test_a_config_shown_hides_its_credentials() -> None:
+    config = crosstrace.TracingConfig(
+        backend="otlp",
+        endpoint="https://user:S3CR3T-u@collector.example:4318/v1/traces?token=S3CR3T-t&tenant=a",
+        headers={"x-api-key": "S3CR3T-k", "authorization": "Bearer S3CR3T-b"},
+    )
+    for shown in (repr(config), str(config), f"{config}"):
+        assert "S3CR3T" not in shown, shown
+        assert "collector.example:4318" in shown and "tenant=a" in shown, shown
+        assert "'x-api-key': 'REDACTED'" in shown, shown
+    # The config itself keeps them: export authenticates with them.
+    assert config.headers["x-api-key"] == "S3CR3T-k"
+    assert "S3CR3T-u" in (config.endpoint or "")

@@ -104,6 +104,19 @@ class TracingConfig:
     def __post_init__(self) -> None:
         self.to_json()
 
+    def __repr__(self) -> str:
+        """The fields, as a dataclass shows them, with the credentials redacted: the endpoint's
+        userinfo and secret query values, and every header's value (a config is often logged)."""
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "endpoint" and value:
+                value = _native.redact_url(value)
+            elif f.name == "headers":
+                value = dict.fromkeys(value, "REDACTED")
+            shown.append(f"{f.name}={value!r}")
+        return f"TracingConfig({', '.join(shown)})"
+
     @classmethod
     def from_env(cls) -> TracingConfig:
         """Reads the OTEL_* environment (the core's rules); raises ConfigError on a bad value."""
