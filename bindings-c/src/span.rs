@@ -238,8 +238,9 @@ unsafe fn value_of(
 /// to `*out_id`: the `_interned` functions take it instead of the string, and skip reading and
 /// comparing the string on every call. The same string always gets the same id, on any
 /// thread; ids and their strings last for the process (32,767 at most, sharing the library's
-/// bound on interned names and keys: intern what recurs, not per-request data). An id not
-/// handed out by `ct_intern` is refused with CT_ERR_INVALID_ARGUMENT.
+/// bound on interned names and keys: intern what recurs, not per-request data; the last 2,048
+/// places are kept for `ct_intern`, so names and keys passed as strings never use them all).
+/// An id not handed out by `ct_intern` is refused with CT_ERR_INVALID_ARGUMENT.
 ///
 /// # Safety
 /// `s` a NUL-terminated string; `out_id` valid for a write.

@@ -4,7 +4,8 @@
 //! string is a `&'static str` (no reference count to bump on one core and drop on another).
 //!
 //! The cache is per thread (no lock on the hot path) and bounded: past [`MAX_ENTRIES`] distinct
-//! strings on a thread, or `16 × MAX_ENTRIES` in the process, new ones are simply copied.
+//! strings on a thread, or `15 × MAX_ENTRIES` in the process, new ones are simply copied (the
+//! last `MAX_ENTRIES` of the process's room are kept for strings interned on request, [`global`]).
 //! Interned strings live for the process, which the bound keeps small; a global list keeps them
 //! reachable.
 
@@ -118,6 +119,9 @@ fn recent_put(r: &Recent, addr: usize, s: &'static str) {
 static ALL: LazyLock<Mutex<HashSet<&'static str, BuildHasherDefault<FxHasher>>>> =
     LazyLock::new(Mutex::default);
 const MAX_TOTAL: usize = 16 * MAX_ENTRIES;
+/// Of [`MAX_TOTAL`], what only [`global`] may take: strings a binding interns on request (C's
+/// `ct_intern`) still find room when the names and keys spans passed have filled the rest.
+const RESERVED: usize = MAX_ENTRIES;
 
 /// An attribute key for `s`: a `'static` key (cloned and dropped without touching memory)
 /// when the caches have room, else a copy.
@@ -164,6 +168,11 @@ pub fn with_keys<R>(f: impl FnOnce(&Keys<'_>) -> R) -> R {
 /// than [`MAX_LEN`] or the process's bound is reached. For bindings that hand out their own
 /// handles to interned strings (the C binding's ids).
 pub fn global(s: &str) -> Option<&'static str> {
+    global_within(s, MAX_TOTAL)
+}
+
+/// [`global`] while the process holds fewer than `bound` strings.
+fn global_within(s: &str, bound: usize) -> Option<&'static str> {
     if s.len() > MAX_LEN {
         return None;
     }
@@ -171,7 +180,7 @@ pub fn global(s: &str) -> Option<&'static str> {
     if let Some(n) = all.get(s) {
         return Some(n);
     }
-    if all.len() >= MAX_TOTAL {
+    if all.len() >= bound {
         return None;
     }
     let leaked: &'static str = Box::leak(s.into());
@@ -218,7 +227,7 @@ fn interned(bytes: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
             if m.len() >= MAX_ENTRIES {
                 return Ok(Cow::Owned(s.to_owned()));
             }
-            let Some(interned) = global(s) else {
+            let Some(interned) = global_within(s, MAX_TOTAL - RESERVED) else {
                 return Ok(Cow::Owned(s.to_owned()));
             };
             m.insert(bytes.into(), interned);
