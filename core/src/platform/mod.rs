@@ -1,5 +1,6 @@
-//! The only place that knows native from wasm32: the clock, randomness and whether a background
-//! export thread exists.
+//! What differs between native targets and wasm32 at the lowest level: the clock, randomness,
+//! number text and signal blocking. (Above it, the export thread, stderr and the metrics files
+//! are native-only too; ARCHITECTURE.md lists where.)
 
 use std::time::{Duration, SystemTime};
 
