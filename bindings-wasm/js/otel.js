@@ -84,11 +84,23 @@ function cleanAttributes(attributes) {
 function contextOf(sc, cx) {
   const stored = cx.getValue(CROSSTRACE_CONTEXT);
   if (stored && stored.traceId() === sc.traceId && stored.spanId() === sc.spanId) return stored;
-  const flags = (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED ? '01' : '00';
-  const headers = { traceparent: `00-${sc.traceId}-${sc.spanId}-${flags}` };
+  // Read as a written context's parent, not through the configured propagators: a config
+  // without W3C tracecontext (b3 only) would not read a `traceparent` back.
+  const span = {
+    trace_id: sc.traceId,
+    span_id: sc.spanId,
+    sampled: (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED,
+    remote: sc.isRemote === true,
+  };
   const state = sc.traceState && sc.traceState.serialize();
-  if (state) headers.tracestate = state;
-  return extract(headers);
+  try {
+    return Context.fromJSON(
+      JSON.stringify({ span: state ? { ...span, tracestate: state } : span }),
+    );
+  } catch {
+    // A tracestate crosstrace refuses: the parent without it (the ids were checked valid).
+    return Context.fromJSON(JSON.stringify({ span }));
+  }
 }
 
 /** The crosstrace context an API context names: a crosstrace span's, a foreign span

@@ -91,6 +91,29 @@ async function main() {
   await new Promise((r) => setTimeout(r, 300));
   await ct.flush();
   await ct.shutdown();
+  // A parent from another SDK (a span context the API wraps) under a config without W3C
+  // tracecontext: still the parent.
+  await ct.init({
+    serviceName: 'otel-node',
+    backend: 'otlp',
+    endpoint: `${origin}/v1/traces`,
+    scheduleDelayMillis: 60000,
+    propagators: ['b3'],
+  });
+  const foreign = {
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+    traceFlags: api.TraceFlags.SAMPLED,
+    isRemote: true,
+  };
+  tracer
+    .startSpan(
+      'foreign child',
+      {},
+      api.trace.setSpan(api.ROOT_CONTEXT, api.trace.wrapSpanContext(foreign)),
+    )
+    .end();
+  await ct.shutdown();
   server.close();
   console.log(
     JSON.stringify({
@@ -98,6 +121,7 @@ async function main() {
       bodies,
       health: ct.health(),
       late: { parent: done.spanContext(), child: late.spanContext(), carrier },
+      foreign,
     }),
   );
 }

@@ -121,11 +121,15 @@ const late = nodeSpans.find((sp) => sp.name === 'late child');
 assert.equal(late.traceId, node.late.parent.traceId, 'a child of an ended span: same trace');
 assert.equal(late.parent, node.late.parent.spanId);
 assert.match(node.late.carrier.traceparent ?? '', new RegExp(node.late.parent.spanId));
+const foreignChild = nodeSpans.find((sp) => sp.name === 'foreign child');
+assert.ok(foreignChild, 'the span under a foreign parent is exported');
+assert.equal(foreignChild.traceId, node.foreign.traceId, "another SDK's parent, without W3C");
+assert.equal(foreignChild.parent, node.foreign.spanId);
 assert.ok(
   nodeSpans.some((sp) => sp.name === 'odd values'),
   'a span given odd values is still exported',
 );
-checks += 4;
+checks += 7;
 const named = (n) => nodeSpans.find((sp) => sp.name === n);
 assert.equal(named('api inner').parent, named('ct outer').spanId, 'an API span inside withSpan');
 assert.equal(named('ct inner').parent, named('api outer').spanId, 'startSpan inside an API span');
