@@ -37,6 +37,10 @@ export interface TracingConfig {
   propagators?: Array<'tracecontext' | 'baggage' | 'b3' | 'b3multi' | 'jaeger'>;
   attributeValueLengthLimit?: number;
   attributeCountLimit?: number;
+  /** Most events per span (default 128; 0 keeps none); further ones are dropped and counted. */
+  eventCountLimit?: number;
+  /** Most links per span (default 128; 0 keeps none); further ones are dropped and counted. */
+  linkCountLimit?: number;
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'off';
   /** Span-derived metrics from every span (default true; the browser build has none). */
   metricsEnabled?: boolean;

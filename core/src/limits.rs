@@ -5,11 +5,13 @@
 
 use opentelemetry::{KeyValue, StringValue, Value};
 
-/// Most events per span (the OpenTelemetry default); further ones are dropped and counted.
+/// Most events per span by default (OpenTelemetry's; `event_count_limit`,
+/// `OTEL_SPAN_EVENT_COUNT_LIMIT`); further ones are dropped and counted.
 pub const MAX_EVENTS_PER_SPAN: usize = 128;
 
-/// Most links a span keeps (the OpenTelemetry default of `OTEL_SPAN_LINK_COUNT_LIMIT`); further
-/// ones are dropped and counted in the span's `dropped_count`.
+/// Most links a span keeps by default (OpenTelemetry's; `link_count_limit`,
+/// `OTEL_SPAN_LINK_COUNT_LIMIT`); further ones are dropped and counted in the span's
+/// `dropped_count` and in health.
 pub const MAX_LINKS_PER_SPAN: usize = 128;
 
 /// Truncates a string value to at most `limit` bytes on a char boundary; `true` if cut.

@@ -11,7 +11,7 @@ use opentelemetry_sdk::trace::{Sampler, SpanLinks};
 use crate::config::TracingConfig;
 use crate::export::BatchProcessor;
 use crate::health::Counters;
-use crate::limits::{truncate_value, MAX_LINKS_PER_SPAN};
+use crate::limits::truncate_value;
 #[cfg(feature = "span-metrics")]
 use crate::metrics::SpanMetrics;
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -27,6 +27,10 @@ pub(crate) struct Pipeline {
     pub(crate) parent_based: bool,
     pub(crate) value_limit: usize,
     pub(crate) count_limit: usize,
+    /// Most events a span keeps (`event_count_limit`).
+    pub(crate) event_limit: usize,
+    /// Most links a span keeps (`link_count_limit`).
+    link_limit: usize,
     /// The redaction policy (`TracingConfig::redact_keys`), applied to every attribute.
     pub(crate) redaction: Policy,
     pub(crate) processor: BatchProcessor,
@@ -75,6 +79,8 @@ impl Pipeline {
             parent_based,
             value_limit: config.attribute_value_length_limit,
             count_limit: config.attribute_count_limit,
+            event_limit: config.event_count_limit,
+            link_limit: config.link_count_limit,
             // Valid: `validate` checked the names.
             redaction: Policy::new(&config.redact_keys).unwrap_or_default(),
             processor,
@@ -243,7 +249,7 @@ impl Pipeline {
         out
     }
 
-    /// Adds a link under the limits: at most [`MAX_LINKS_PER_SPAN`] (further ones counted in
+    /// Adds a link under the limits: at most `link_count_limit` (further ones counted in
     /// `dropped_count`), its attributes sanitized and limited as a span's are. A link to an
     /// invalid span context is kept only when it says something (attributes or a
     /// tracestate), as the specification asks.
@@ -254,7 +260,7 @@ impl Pipeline {
         {
             return;
         }
-        if links.links.len() >= MAX_LINKS_PER_SPAN {
+        if links.links.len() >= self.link_limit {
             links.dropped_count += 1;
             Counters::add(&self.counters.app.links_dropped, 1);
             return;

@@ -12,7 +12,6 @@ use opentelemetry::KeyValue;
 
 use crate::context::{Carried, Context};
 use crate::health::Counters;
-use crate::limits::MAX_EVENTS_PER_SPAN;
 use crate::metrics::MetricsOnly;
 use crate::pipeline::Pipeline;
 use crate::platform::Stamp;
@@ -179,7 +178,7 @@ impl Span {
         let State::Recording(data, _, p) = &mut self.state else {
             return;
         };
-        if data.events.events.len() >= MAX_EVENTS_PER_SPAN {
+        if data.events.events.len() >= p.event_limit {
             data.events.dropped_count += 1;
             Counters::add(&p.counters.app.events_dropped, 1);
             return;

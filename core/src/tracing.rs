@@ -707,8 +707,8 @@ impl<'a> SpanBuilder<'a> {
         self
     }
     /// Links to other spans (given at start, as OpenTelemetry's API does; visible to the
-    /// sampler): each a span context and attributes, under the limits of
-    /// [`MAX_LINKS_PER_SPAN`](crate::MAX_LINKS_PER_SPAN) and the attribute limits.
+    /// sampler): each a span context and attributes, under the config's `link_count_limit` and
+    /// the attribute limits.
     pub fn links(mut self, links: impl IntoIterator<Item = Link>) -> Self {
         self.extras.links.extend(links);
         self

@@ -922,6 +922,43 @@ fn links_given_at_start_are_kept_under_the_limits() {
 }
 
 #[test]
+fn event_and_link_counts_keep_to_the_configs_limits() {
+    use crosstrace::{Link, SpanContext, TraceFlags, TraceState};
+    use opentelemetry::trace::{SpanId, TraceId};
+    let mut cfg = config();
+    cfg.event_count_limit = 2;
+    cfg.link_count_limit = 1;
+    let (t, c) = tracing_with(cfg);
+    let linked = SpanContext::new(
+        TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+        SpanId::from(0x00f0_67aa_0ba9_02b7),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    );
+    let mut span = t
+        .span("batch")
+        .links(vec![
+            Link::with_context(linked.clone()),
+            Link::with_context(linked.clone()),
+        ])
+        .start();
+    span.add_link(Link::with_context(linked));
+    for i in 0..5 {
+        span.add_event("row", vec![KeyValue::new("i", i)]);
+    }
+    span.end();
+    t.force_flush(FLUSH).unwrap();
+    let spans = c.take();
+    assert_eq!(spans[0].events.events.len(), 2);
+    assert_eq!(spans[0].events.dropped_count, 3);
+    assert_eq!(spans[0].links.links.len(), 1);
+    assert_eq!(spans[0].links.dropped_count, 2);
+    let h = t.health().counts;
+    assert_eq!((h.events_dropped, h.links_dropped), (3, 2));
+}
+
+#[test]
 fn event_attributes_keep_to_a_spans_limits() {
     let mut cfg = config();
     cfg.attribute_count_limit = 3;

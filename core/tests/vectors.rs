@@ -423,7 +423,8 @@ fn config_from_values_agrees_with_serde() {
         "auto_instrument": false, "instrument_db": false, "instrument_http": false,
         "instrument_logging": false, "resource_attributes": {"team": "retail"},
         "propagators": ["baggage", "tracecontext"], "attribute_value_length_limit": 40,
-        "attribute_count_limit": 50, "log_level": "warn", "metrics_enabled": false,
+        "attribute_count_limit": 50, "event_count_limit": 0, "link_count_limit": 90,
+        "log_level": "warn", "metrics_enabled": false,
         "metrics_buckets_ms": [1, 2.5, 10], "metrics_max_series": 60,
         "redact_keys": ["default", "ssn"], "max_body_bytes": 70, "metrics_dir": null,
         "metrics_sync_interval_millis": 80

@@ -90,6 +90,8 @@ class TracingConfig:
     propagators: list[str] = dataclasses.field(default_factory=lambda: list(_D["propagators"]))
     attribute_value_length_limit: int = _D["attribute_value_length_limit"]
     attribute_count_limit: int = _D["attribute_count_limit"]
+    event_count_limit: int = _D["event_count_limit"]
+    link_count_limit: int = _D["link_count_limit"]
     log_level: str = _D["log_level"]
     metrics_enabled: bool = _D["metrics_enabled"]
     metrics_buckets_ms: list[float] = dataclasses.field(

@@ -59,6 +59,8 @@ pub const VARIABLES: &[&str] = &[
     "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
     "OTEL_ATTRIBUTE_COUNT_LIMIT",
     "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_EVENT_COUNT_LIMIT",
+    "OTEL_SPAN_LINK_COUNT_LIMIT",
     "OTEL_LOG_LEVEL",
     "CROSSTRACE_METRICS",
     "CROSSTRACE_METRICS_BUCKETS_MS",
@@ -392,6 +394,13 @@ impl TracingConfig {
         )? {
             c.attribute_count_limit = n;
         }
+        let max = bounds::MAX_EVENT_OR_LINK_COUNT as u64;
+        if let Some(n) = env.whole_from(&["OTEL_SPAN_EVENT_COUNT_LIMIT"], 0, max, "events")? {
+            c.event_count_limit = n as usize;
+        }
+        if let Some(n) = env.whole_from(&["OTEL_SPAN_LINK_COUNT_LIMIT"], 0, max, "links")? {
+            c.link_count_limit = n as usize;
+        }
 
         c.metrics_enabled = env.bool("CROSSTRACE_METRICS")?.unwrap_or(c.metrics_enabled);
         if let Some((var, raw)) = env.get("CROSSTRACE_METRICS_BUCKETS_MS") {
@@ -551,6 +560,21 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         TracingConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn event_and_link_count_limits_come_from_their_variables() {
+        let c = cfg(&[
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "0"),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "32"),
+        ])
+        .unwrap();
+        assert_eq!((c.event_count_limit, c.link_count_limit), (0, 32));
+        let d = TracingConfig::default();
+        assert_eq!((d.event_count_limit, d.link_count_limit), (128, 128));
+        let e = cfg(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "-1")]).unwrap_err();
+        assert_eq!(e.source_name, "OTEL_SPAN_LINK_COUNT_LIMIT");
+        assert!(e.to_string().contains("links from 0 to 65536"), "{e}");
     }
 
     #[test]

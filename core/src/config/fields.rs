@@ -75,6 +75,8 @@ impl TracingConfig {
             "max_queue_size" => self.max_queue_size = size(v)?,
             "attribute_value_length_limit" => self.attribute_value_length_limit = size(v)?,
             "attribute_count_limit" => self.attribute_count_limit = size(v)?,
+            "event_count_limit" => self.event_count_limit = size(v)?,
+            "link_count_limit" => self.link_count_limit = size(v)?,
             "metrics_max_series" => self.metrics_max_series = size(v)?,
             "max_body_bytes" => self.max_body_bytes = size(v)?,
             "schedule_delay_millis" => self.schedule_delay_millis = count(v)?,

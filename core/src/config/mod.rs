@@ -341,6 +341,12 @@ pub struct TracingConfig {
     /// Most attributes per span; further ones are dropped and counted
     /// (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`).
     pub attribute_count_limit: usize,
+    /// Most events per span; further ones are dropped and counted
+    /// (`OTEL_SPAN_EVENT_COUNT_LIMIT`; 0 keeps none).
+    pub event_count_limit: usize,
+    /// Most links per span; further ones are dropped and counted
+    /// (`OTEL_SPAN_LINK_COUNT_LIMIT`; 0 keeps none).
+    pub link_count_limit: usize,
     /// crosstrace's own diagnostics threshold (`OTEL_LOG_LEVEL`).
     pub log_level: LogLevel,
     /// Span-derived metrics from every span, sampled or not (`CROSSTRACE_METRICS`); read with
@@ -389,6 +395,8 @@ pub mod bounds {
     pub const MAX_ATTRIBUTE_VALUE_LENGTH: usize = 1 << 20;
     /// `attribute_count_limit`, attributes.
     pub const MAX_ATTRIBUTE_COUNT: usize = 1 << 16;
+    /// `event_count_limit` and `link_count_limit`, events and links per span.
+    pub const MAX_EVENT_OR_LINK_COUNT: usize = 1 << 16;
     /// `metrics_max_series`, label sets.
     pub const MAX_METRICS_SERIES: usize = 20_000;
     /// `metrics_buckets_ms`: bounds per histogram.
@@ -509,6 +517,8 @@ impl Default for TracingConfig {
             propagators: PropagatorKind::defaults(),
             attribute_value_length_limit: defaults::ATTRIBUTE_VALUE_LENGTH_LIMIT,
             attribute_count_limit: defaults::ATTRIBUTE_COUNT_LIMIT,
+            event_count_limit: crate::limits::MAX_EVENTS_PER_SPAN,
+            link_count_limit: crate::limits::MAX_LINKS_PER_SPAN,
             log_level: LogLevel::Info,
             metrics_enabled: true,
             metrics_buckets_ms: crate::metrics::DEFAULT_BUCKETS_MS.to_vec(),
@@ -746,6 +756,18 @@ impl TracingConfig {
             bounds::MAX_METRICS_SERIES,
             "label sets",
         )?;
+        for (field, v, unit) in [
+            ("event_count_limit", self.event_count_limit, "events"),
+            ("link_count_limit", self.link_count_limit, "links"),
+        ] {
+            check_whole(
+                field,
+                v as u64,
+                0,
+                bounds::MAX_EVENT_OR_LINK_COUNT as u64,
+                unit,
+            )?;
+        }
         check_whole(
             "max_body_bytes",
             self.max_body_bytes as u64,
@@ -1050,6 +1072,8 @@ fn numeric_expected(field: &str) -> Option<String> {
         "schedule_delay_millis" => whole("milliseconds", 1, bounds::MAX_SCHEDULE_DELAY_MILLIS),
         "attribute_value_length_limit" => count("bytes", bounds::MAX_ATTRIBUTE_VALUE_LENGTH),
         "attribute_count_limit" => count("attributes", bounds::MAX_ATTRIBUTE_COUNT),
+        "event_count_limit" => whole("events", 0, bounds::MAX_EVENT_OR_LINK_COUNT as u64),
+        "link_count_limit" => whole("links", 0, bounds::MAX_EVENT_OR_LINK_COUNT as u64),
         "metrics_max_series" => count("label sets", bounds::MAX_METRICS_SERIES),
         "max_body_bytes" => whole("bytes", 0, bounds::MAX_BODY_BYTES as u64),
         "metrics_sync_interval_millis" => whole(
@@ -1183,6 +1207,10 @@ impl TracingConfigBuilder {
         attribute_value_length_limit: usize,
         /// See [`TracingConfig::attribute_count_limit`].
         attribute_count_limit: usize,
+        /// See [`TracingConfig::event_count_limit`].
+        event_count_limit: usize,
+        /// See [`TracingConfig::link_count_limit`].
+        link_count_limit: usize,
         /// See [`TracingConfig::log_level`].
         log_level: LogLevel,
         /// See [`TracingConfig::metrics_enabled`].
