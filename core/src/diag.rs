@@ -17,6 +17,15 @@ pub(crate) fn enabled(level: LogLevel) -> bool {
     level != LogLevel::Off && level as u8 >= LEVEL.load(Ordering::Relaxed)
 }
 
+/// A caught panic's message (`panic!`'s text), or "a panic" when it carried something else.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
+}
+
 pub(crate) fn log(level: LogLevel, message: &str) {
     if enabled(level) {
         let tag = match level {

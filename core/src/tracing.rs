@@ -230,12 +230,7 @@ impl Tracing {
                 result
             }
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .copied()
-                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("a panic");
-                span.record_exception("panic", message, None);
+                span.record_exception("panic", crate::diag::panic_message(&*panic), None);
                 span.end();
                 std::panic::resume_unwind(panic)
             }

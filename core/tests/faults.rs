@@ -20,6 +20,8 @@ use prost::Message;
 enum Reply {
     Status(u16, &'static [(&'static str, &'static str)], Vec<u8>),
     Hang(Duration),
+    /// 200, after a while.
+    Slow(Duration),
     Close,
 }
 
@@ -137,6 +139,13 @@ fn handle(conn: TcpStream, log: &Mutex<Log>, behaviour: &Behaviour) {
             Reply::Hang(d) => {
                 std::thread::sleep(d);
                 return;
+            }
+            Reply::Slow(d) => {
+                std::thread::sleep(d);
+                let head = "HTTP/1.1 200 X\r\ncontent-length: 0\r\n\r\n";
+                if w.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
             }
             Reply::Close => return,
         }
@@ -321,6 +330,63 @@ fn too_large_splits_the_batch_until_it_fits() {
         accepted, 8,
         "each span sent in exactly one accepted request"
     );
+}
+
+/// After a 413, the halves share the batch's deadline: a slow first half leaves the second
+/// only what is left, and the batch's outcome is each half's (not the batch processor's safety
+/// net failing every span, the accepted half included).
+#[test]
+fn the_halves_of_a_split_batch_share_its_deadline() {
+    let s = serve(move |i, spans| match (i, spans) {
+        (_, 3..) => Reply::Status(413, &[], Vec::new()),
+        // The first half: accepted after 1.5 s of the 2 s deadline.
+        (1, _) => Reply::Slow(Duration::from_millis(1500)),
+        // The second: no answer. With a deadline of its own it would wait 2 s, past the batch
+        // processor's net (the export timeout + 1 s), which fails every span of the batch.
+        _ => Reply::Hang(Duration::from_secs(5)),
+    });
+    let t = tracing_to(&s.url, 2.0);
+    spans(&t, 4);
+    let c = assert_accounted(&t);
+    assert_eq!((c.spans_exported, c.spans_export_failed), (2, 2), "{c:?}");
+    assert_eq!(t.health().last_export_error.unwrap().kind, "timeout");
+}
+
+/// A redirect is not followed: it would turn the POST into a GET without the spans (301, 302).
+/// The batch fails with the answer, which says where the endpoint moved.
+#[test]
+fn a_redirect_drops_the_batch_and_sends_no_get() {
+    let s = serve(|_, _| {
+        Reply::Status(
+            301,
+            &[("location", "https://collector.example/v1/traces")],
+            Vec::new(),
+        )
+    });
+    let t = tracing_to(&s.url, 5.0);
+    spans(&t, 3);
+    let c = assert_accounted(&t);
+    assert_eq!((c.spans_exported, c.spans_export_failed), (0, 3));
+    assert_eq!(s.requests(), vec![3], "one POST, no GET after it");
+    let e = t.health().last_export_error.unwrap();
+    assert_eq!(e.kind, "http_301");
+    assert!(
+        e.message.contains("https://collector.example/v1/traces"),
+        "{}",
+        e.message
+    );
+}
+
+/// `Retry-After: 0` from an overloaded backend does not make the retries back to back.
+#[test]
+fn retry_after_zero_still_backs_off() {
+    let s = serve(|_, _| Reply::Status(429, &[("retry-after", "0")], Vec::new()));
+    let t = tracing_to(&s.url, 1.0);
+    spans(&t, 2);
+    let c = assert_accounted(&t);
+    assert_eq!(c.spans_export_failed, 2);
+    let n = s.requests().len();
+    assert!((2..=8).contains(&n), "{n} requests in one second");
 }
 
 #[test]

@@ -191,6 +191,32 @@ fn partial_success_is_counted() {
     assert_eq!(h.last_export_error.unwrap().kind, "partial_success");
 }
 
+/// A partial success that rejects nothing is the server's warning: every span exported, the
+/// message kept.
+#[test]
+fn a_partial_success_warning_is_kept() {
+    let (url, _) = serve(|_| {
+        Ok(ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 0,
+                error_message: "deprecated attribute keys".into(),
+            }),
+        })
+    });
+    let h = export(&url, 3);
+    assert_eq!(
+        (h.counts.spans_exported, h.counts.spans_export_failed),
+        (3, 0)
+    );
+    let e = h.last_export_error.unwrap();
+    assert_eq!(e.kind, "partial_success_warning");
+    assert!(
+        e.message.contains("deprecated attribute keys"),
+        "{}",
+        e.message
+    );
+}
+
 /// Configured headers travel as gRPC metadata on every call.
 #[test]
 fn headers_are_sent_as_metadata() {

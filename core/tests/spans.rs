@@ -1081,6 +1081,109 @@ impl crosstrace::export::Export for Miscounts {
     }
 }
 
+/// An exporter that panics on its first batch, then exports.
+#[derive(Debug, Default)]
+struct PanicsOnce {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl crosstrace::export::Export for PanicsOnce {
+    fn export_batch(
+        &self,
+        batch: crosstrace::Batch,
+    ) -> crosstrace::export::BoxFuture<'_, crosstrace::export::Outcome> {
+        let n = batch.len() as u64;
+        let first = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        Box::pin(async move {
+            assert!(!first, "the exporter's own bug");
+            crosstrace::export::Outcome::exported(n)
+        })
+    }
+}
+
+#[test]
+fn a_panicking_exporter_fails_its_batch_and_exports_the_next() {
+    let t = Tracing::with_export(config(), Arc::new(PanicsOnce::default())).unwrap();
+    for _ in 0..3 {
+        t.span("a").start().end();
+    }
+    t.force_flush(FLUSH).unwrap();
+    t.span("b").start().end();
+    t.force_flush(FLUSH).unwrap();
+    let h = t.health();
+    assert_eq!(
+        (
+            h.counts.spans_export_failed,
+            h.counts.spans_exported,
+            h.counts.queue_depth
+        ),
+        (3, 1, 0),
+        "{h:?}"
+    );
+    let e = t.health().last_export_error.unwrap();
+    assert_eq!(e.kind, "exporter_panic");
+    assert!(
+        e.message.contains("the exporter's own bug"),
+        "{}",
+        e.message
+    );
+}
+
+/// An exporter that takes `0` to answer.
+#[derive(Debug)]
+struct Slow(Duration);
+
+impl crosstrace::export::Export for Slow {
+    fn export_batch(
+        &self,
+        batch: crosstrace::Batch,
+    ) -> crosstrace::export::BoxFuture<'_, crosstrace::export::Outcome> {
+        let (n, wait) = (batch.len() as u64, self.0);
+        Box::pin(async move {
+            tokio::time::sleep(wait).await;
+            crosstrace::export::Outcome::exported(n)
+        })
+    }
+}
+
+#[test]
+fn spans_unsent_at_a_shutdown_timeout_are_counted_when_it_returns() {
+    let t = Tracing::with_export(
+        TracingConfig {
+            max_queue_size: 100,
+            export_max_batch_size: 4,
+            ..config()
+        },
+        Arc::new(Slow(Duration::from_secs(3))),
+    )
+    .unwrap();
+    for _ in 0..10 {
+        t.span("job").start().end();
+    }
+    let report = t.shutdown(Duration::from_millis(200)).unwrap();
+    assert!(report.timed_out);
+    assert_eq!(report.unsent, 10);
+    // Final when shutdown returns: the process may exit now.
+    let h = t.health();
+    assert_eq!(
+        (
+            h.counts.spans_export_failed,
+            h.counts.spans_exported,
+            h.counts.queue_depth
+        ),
+        (10, 0, 0),
+        "{h:?}"
+    );
+    assert_eq!(h.last_export_error.unwrap().kind, "shutdown_timeout");
+    // The export in progress ends later; its spans are not counted again.
+    std::thread::sleep(Duration::from_millis(3300));
+    let h = t.health();
+    assert_eq!(
+        (h.counts.spans_export_failed, h.counts.spans_exported),
+        (10, 0)
+    );
+}
+
 #[test]
 fn spans_an_exporter_does_not_account_for_are_counted_as_failed() {
     // (exported, failed) said of a batch of 4: what health counts as exported and failed.

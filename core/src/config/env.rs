@@ -295,7 +295,10 @@ impl TracingConfig {
                     ..e
                 })?;
                 super::check_headers(var, &parsed)?;
-                c.headers.extend(parsed);
+                // Header names are case-insensitive: lowercased, so the traces variable (read
+                // second) replaces the general one's `Authorization` as well as `authorization`.
+                c.headers
+                    .extend(parsed.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
             }
         }
 
@@ -575,6 +578,18 @@ mod tests {
         let e = cfg(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "-1")]).unwrap_err();
         assert_eq!(e.source_name, "OTEL_SPAN_LINK_COUNT_LIMIT");
         assert!(e.to_string().contains("links from 0 to 65536"), "{e}");
+    }
+
+    #[test]
+    fn the_traces_headers_win_over_the_general_ones_whatever_their_case() {
+        let c = cfg(&[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=A,X-Tenant=t"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "Authorization=B"),
+        ])
+        .unwrap();
+        assert_eq!(c.headers.len(), 2, "{:?}", c.headers);
+        assert_eq!(c.headers["authorization"], "B");
+        assert_eq!(c.headers["x-tenant"], "t");
     }
 
     #[test]

@@ -83,7 +83,14 @@ impl Shared {
     /// exporter that accounts for fewer spans than it was given loses none silently: the rest
     /// are counted as failed (`unreported`); counts past `spans` are not counted.
     fn finish(&self, spans: usize, outcome: Outcome) {
-        self.lock().in_flight -= spans;
+        {
+            let mut st = self.lock();
+            if st.abandon {
+                // Counted as failed when shutdown timed out.
+                return;
+            }
+            st.in_flight -= spans;
+        }
         let mut left = spans as u64;
         let exported = outcome.exported.min(left);
         left -= exported;
@@ -95,6 +102,9 @@ impl Shared {
             left -= n;
             if n > 0 {
                 self.counters.export_failed(n, &f.kind, &f.message);
+            } else if f.spans == 0 && !f.message.is_empty() {
+                // A warning that lost no span (an OTLP partial success rejecting none).
+                self.counters.record_error(&f.kind, &f.message);
             }
         }
         if left > 0 {
@@ -362,12 +372,28 @@ impl BatchProcessor {
                     let _ = h.thread.join();
                     return ShutdownReport::default();
                 }
-                // Gave up: tell the worker to discard the rest; count what was not sent.
+                // Gave up: every span not exported yet, queued or being exported, is counted
+                // as failed now (health is final when shutdown returns, and the process may
+                // exit); the worker discards the rest, and the outcome of an export still in
+                // progress is not counted again.
                 let unsent = {
                     let mut st = self.shared.lock();
                     st.abandon = true;
-                    (st.spans.len() + st.in_flight) as u64
+                    let n = (st.spans.len() + st.in_flight) as u64;
+                    st.spans.clear();
+                    st.in_flight = 0;
+                    n
                 };
+                if unsent > 0 {
+                    self.shared.counters.export_failed(
+                        unsent,
+                        "shutdown_timeout",
+                        &format!(
+                            "{unsent} spans not exported when shutdown timed out after {} ms",
+                            timeout.as_millis()
+                        ),
+                    );
+                }
                 self.shared.wake.notify_all();
                 return ShutdownReport {
                     unsent,
@@ -546,17 +572,29 @@ mod worker {
                 let batch: crate::record::Batch = taken.drain(..n).collect();
                 // Exporters bound themselves by the export timeout; this is the safety net.
                 let limit = export_timeout + Duration::from_secs(1);
-                let outcome = rt
-                    .block_on(async {
+                // An exporter that panics (one of the user's, through `with_export`) fails its
+                // batch; the thread goes on exporting, and the spans are counted.
+                let exported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    rt.block_on(async {
                         tokio::time::timeout(limit, exporter.export_batch(batch)).await
                     })
-                    .unwrap_or_else(|_| {
-                        Outcome::failed(
-                            n as u64,
-                            "timeout",
-                            format!("export took longer than {} ms", limit.as_millis()),
-                        )
-                    });
+                }));
+                let outcome = match exported {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => Outcome::failed(
+                        n as u64,
+                        "timeout",
+                        format!("export took longer than {} ms", limit.as_millis()),
+                    ),
+                    Err(panic) => Outcome::failed(
+                        n as u64,
+                        "exporter_panic",
+                        format!(
+                            "the exporter panicked: {}",
+                            crate::diag::panic_message(&*panic)
+                        ),
+                    ),
+                };
                 shared.finish(n, outcome);
                 if shared.lock().abandon && !taken.is_empty() {
                     let rest = taken.len();

@@ -186,6 +186,18 @@ impl GrpcExporter {
                     }],
                 }
             }
+            // A warning with nothing rejected: recorded, no span lost.
+            Ok(Some(p)) if !p.error_message.is_empty() => Outcome {
+                exported: n,
+                failures: vec![Failure {
+                    spans: 0,
+                    kind: "partial_success_warning".into(),
+                    message: format!(
+                        "{} accepted all {n} spans with a warning: {}",
+                        self.shown, p.error_message
+                    ),
+                }],
+            },
             Ok(Some(_)) => Outcome::exported(n),
             Err((kind, message)) => Outcome::failed(n, kind, message),
         }

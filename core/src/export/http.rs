@@ -6,7 +6,7 @@
 //! other statuses drop it with the reason; OTLP partial success is counted.
 
 use std::io::Write as _;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use opentelemetry_sdk::Resource;
@@ -56,6 +56,9 @@ impl HttpExporter {
         }
         let client = reqwest::Client::builder()
             .user_agent(concat!("crosstrace/", env!("CARGO_PKG_VERSION")))
+            // A redirect would turn the POST into a body-less GET (301, 302): a 3xx is the
+            // answer, and drops the batch saying where the endpoint moved.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| setup(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpExporter {
@@ -71,11 +74,15 @@ impl HttpExporter {
     }
 
     async fn send_all(&self, payload: Payload) -> Outcome {
+        // One deadline for the batch, shared by the requests a 413 splits it into: what one
+        // half used is not given again to the other (the batch processor's safety net would
+        // otherwise cut the batch and count every span failed, the halves sent included).
+        let deadline = Instant::now() + self.deadline;
         let mut outcome = Outcome::default();
         let mut pending = vec![payload];
         while let Some(p) = pending.pop() {
             let n = p.span_count() as u64;
-            match self.send_one(&p).await {
+            match self.send_one(&p, deadline).await {
                 Verdict::TooLarge { .. } => match p.split() {
                     Some((a, b)) => {
                         pending.push(b);
@@ -93,16 +100,16 @@ impl HttpExporter {
         outcome
     }
 
-    /// Sends one payload, retrying transient failures within the export deadline. (A split
-    /// after 413 starts a new deadline for each half: each half is a batch of its own.)
-    async fn send_one(&self, payload: &Payload) -> Verdict {
+    /// Sends one payload, retrying transient failures until the batch's `deadline`.
+    async fn send_one(&self, payload: &Payload, deadline: Instant) -> Verdict {
         let (body, content_type) = (payload.encode(), payload.content_type());
         let gzip = self.gzip && payload.compressible();
         let body = Bytes::from(if gzip { gzip_bytes(&body) } else { body });
         // An attempt that times out is dropped with its connection (hyper does not pool a
         // connection whose request was abandoned), so the retry connects afresh.
-        let result = retry::run(
+        let result = retry::run_until(
             &self.shown,
+            deadline,
             self.deadline,
             self.attempt_timeout,
             |timeout| {
@@ -134,8 +141,23 @@ impl HttpExporter {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(parse_retry_after);
+                    let moved_to = resp
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(|l| crate::redact::Policy::builtin().url(l).into_owned());
                     let body = read_body(resp).await;
-                    attempt(payload.verdict(status, &body, &self.shown), after)
+                    let verdict = match (payload.verdict(status, &body, &self.shown), moved_to) {
+                        // Not followed (see the client): say where the endpoint moved.
+                        (Verdict::Drop { kind, message }, Some(to)) => Verdict::Drop {
+                            kind,
+                            message: format!(
+                                "{message} (redirected to {to}, not followed: set the endpoint to it)"
+                            ),
+                        },
+                        (verdict, _) => verdict,
+                    };
+                    attempt(verdict, after)
                 }
             },
         )

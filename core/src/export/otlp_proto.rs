@@ -109,14 +109,39 @@ pub(super) fn partial_success(body: &[u8], encoding: Encoding) -> Option<(u64, S
     if body.is_empty() {
         return None;
     }
-    let response = match encoding {
-        Encoding::Protobuf => ExportTraceServiceResponse::decode(body).ok()?,
+    let (rejected, message) = match encoding {
+        Encoding::Protobuf => {
+            let p = ExportTraceServiceResponse::decode(body)
+                .ok()?
+                .partial_success?;
+            (p.rejected_spans.max(0) as u64, p.error_message)
+        }
         #[cfg(feature = "otlp-json")]
-        Encoding::Json => serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()?,
+        Encoding::Json => json_partial_success(body)?,
         #[cfg(not(feature = "otlp-json"))]
         Encoding::Json => return None,
     };
-    let p = response.partial_success?;
-    (p.rejected_spans > 0 || !p.error_message.is_empty())
-        .then(|| (p.rejected_spans.max(0) as u64, p.error_message))
+    (rejected > 0 || !message.is_empty()).then_some((rejected, message))
+}
+
+/// The partial success of an OTLP/JSON answer. Read field by field: OTLP/JSON writes a 64-bit
+/// integer as a decimal string (the Collector does: `"rejectedSpans": "3"`) or a number, and
+/// names fields in lowerCamelCase (snake_case is accepted too).
+#[cfg(feature = "otlp-json")]
+fn json_partial_success(body: &[u8]) -> Option<(u64, String)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let field = |o: &serde_json::Value, camel: &str, snake: &str| {
+        o.get(camel).or_else(|| o.get(snake)).cloned()
+    };
+    let p = field(&v, "partialSuccess", "partial_success")?;
+    let rejected = match field(&p, "rejectedSpans", "rejected_spans") {
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().unwrap_or(0),
+        _ => 0,
+    };
+    let message = match field(&p, "errorMessage", "error_message") {
+        Some(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    };
+    Some((rejected, message))
 }

@@ -1,6 +1,7 @@
 //! The OTLP retry loop shared by the HTTP and gRPC transports: exponential backoff with ±50%
-//! jitter from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], a server-given delay (`Retry-After`,
-//! gRPC `RetryInfo`) used instead when present, and one total deadline per batch: a retry that
+//! jitter from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], at least a server-given delay
+//! (`Retry-After`, gRPC `RetryInfo`; one of 0 does not make the retries back to back), and one
+//! total deadline per batch (its halves, after a 413, share it): a retry that
 //! would end past it is not attempted. Each attempt has a timeout of its own (at most what is
 //! left of the deadline): a backend that accepts a connection and never answers costs one
 //! attempt, and the transports retry on a fresh connection.
@@ -32,13 +33,28 @@ pub(crate) async fn run<T, F, Fut>(
     what: &str,
     budget: Duration,
     per_attempt: Duration,
+    attempt: F,
+) -> Result<T, (String, String)>
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Attempt<T>>,
+{
+    run_until(what, Instant::now() + budget, budget, per_attempt, attempt).await
+}
+
+/// [`run`] against a `deadline` set earlier (a batch's, shared by the requests it was split
+/// into); `budget` is the whole of it, for messages.
+pub(crate) async fn run_until<T, F, Fut>(
+    what: &str,
+    deadline: Instant,
+    budget: Duration,
+    per_attempt: Duration,
     mut attempt: F,
 ) -> Result<T, (String, String)>
 where
     F: FnMut(Duration) -> Fut,
     Fut: Future<Output = Attempt<T>>,
 {
-    let deadline = Instant::now() + budget;
     let mut backoff = INITIAL_BACKOFF;
     let mut last = (String::from("timeout"), String::from("no attempt finished"));
     loop {
@@ -62,7 +78,9 @@ where
                 message,
                 after,
             } => {
-                let wait = after.unwrap_or_else(|| jitter(backoff));
+                // The server's delay is a floor: "retry after 0" from an overloaded backend
+                // must not turn the backoff into back-to-back requests.
+                let wait = jitter(backoff).max(after.unwrap_or_default());
                 if wait >= deadline.saturating_duration_since(Instant::now()) {
                     return Err((
                         kind,
@@ -104,6 +122,34 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_asking_to_retry_at_once_still_gets_the_backoff() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime");
+        let mut calls = 0;
+        let gave_up = rt.block_on(run(
+            "the test",
+            Duration::from_millis(700),
+            Duration::from_millis(100),
+            |_| {
+                calls += 1;
+                async {
+                    Attempt::<()>::Retry {
+                        kind: "http_429".into(),
+                        message: "busy".into(),
+                        after: Some(Duration::ZERO),
+                    }
+                }
+            },
+        ));
+        assert!(gave_up.is_err());
+        // Back to back, hundreds of calls would fit in 700 ms; with the backoff (50–150 ms,
+        // doubling) a handful.
+        assert!((2..=6).contains(&calls), "{calls} attempts");
+    }
 
     #[test]
     fn a_deadline_passed_while_waiting_reports_the_last_failure_not_a_timeout() {

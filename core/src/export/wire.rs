@@ -85,11 +85,23 @@ impl Wire {
         match status {
             200..=299 => Verdict::Accepted {
                 rejected: self.partial_success(body).map(|(rejected, message)| {
-                    let rejected = rejected.min(spans);
-                    Failure {
-                        spans: rejected,
-                        kind: "partial_success".into(),
-                        message: format!("{shown} rejected {rejected} of {spans} spans: {message}"),
+                    match rejected.min(spans) {
+                        // A warning (OTLP allows one with nothing rejected): recorded, no span
+                        // lost.
+                        0 => Failure {
+                            spans: 0,
+                            kind: "partial_success_warning".into(),
+                            message: format!(
+                                "{shown} accepted all {spans} spans with a warning: {message}"
+                            ),
+                        },
+                        rejected => Failure {
+                            spans: rejected,
+                            kind: "partial_success".into(),
+                            message: format!(
+                                "{shown} rejected {rejected} of {spans} spans: {message}"
+                            ),
+                        },
                     }
                 }),
             },
@@ -738,6 +750,27 @@ mod tests {
                 Wire::OtlpHttp(Encoding::Json).verdict(4, 200, &body, SHOWN),
                 Verdict::Accepted { rejected: None }
             );
+            // OTLP/JSON writes 64-bit integers as decimal strings (the Collector does), and
+            // readers accept either.
+            let json = br#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"quota"}}"#;
+            let o = Wire::OtlpHttp(Encoding::Json)
+                .verdict(4, 200, json, SHOWN)
+                .outcome(4);
+            assert_eq!((o.exported, o.failures[0].spans), (1, 3), "{o:?}");
+            assert!(o.failures[0].message.contains("quota"));
+        }
+    }
+
+    #[test]
+    fn a_partial_success_rejecting_nothing_is_a_warning_that_loses_no_span() {
+        let body = partial_success_protobuf(0, "attribute keys will be cut from next week");
+        for wire in [Wire::OtlpHttp(Encoding::Protobuf), Wire::OtlpGrpc] {
+            let o = wire.verdict(5, 200, &body, SHOWN).outcome(5);
+            assert_eq!(o.exported, 5, "{wire:?}");
+            assert_eq!(o.failures.len(), 1);
+            assert_eq!(o.failures[0].spans, 0);
+            assert_eq!(o.failures[0].kind, "partial_success_warning");
+            assert!(o.failures[0].message.contains("cut from next week"));
         }
     }
 
