@@ -12,7 +12,8 @@
 //! Cardinality is bounded twice: id-like path segments of span names (`/orders/123`,
 //! UUIDs, long hex) become `{id}`, and past `metrics_max_series` label sets new ones are counted
 //! in one overflow series per kind and status (`otel_metric_overflow="true"`), which keeps totals
-//! and error rates exact; how many spans went there is `metrics_overflow_total`.
+//! and error rates exact (a label set admitted before the cap still gets its other statuses, so
+//! its own error rate is exact too); how many spans went there is `metrics_overflow_total`.
 //!
 //! Exposition is the Prometheus text format ([`MetricsSnapshot::prometheus_text`]); durations are in
 //! milliseconds, as the specification's `HighLatency` alert (`> 1000`) implies.
@@ -512,15 +513,27 @@ pub(crate) struct SpanMetrics {
     overflowed: AtomicU64,
 }
 
-/// The span name with query strings cut and id-like path segments replaced by `{id}`; borrowed
-/// when nothing changes (the common case, no allocation).
+/// The span name with a URL's query string cut and id-like path segments replaced by `{id}`;
+/// borrowed when nothing changes (the common case, no allocation). A `?` cuts only after a URL
+/// path (`GET /orders?page=2`, `https://host/x?y`): in a SQL statement (`... WHERE id = ?`) it is
+/// a placeholder, and the name stays whole.
 pub(crate) fn template_name(name: &str) -> Cow<'_, str> {
     let bytes = name.as_bytes();
     // Fast path, no allocation: nothing to template without a '/' or a '?'.
     if !bytes.iter().any(|b| *b == b'/' || *b == b'?') {
         return Cow::Borrowed(name);
     }
-    let base = name.split_once('?').map_or(name, |(b, _)| b);
+    let base = match name.split_once('?') {
+        Some((before, _)) => {
+            let word = before.rsplit(' ').next().unwrap_or(before);
+            if word.starts_with('/') || word.contains("://") {
+                before
+            } else {
+                name
+            }
+        }
+        None => name,
+    };
     let idlike = |seg: &str| {
         let n = seg.len();
         n > 0
@@ -719,9 +732,33 @@ impl SpanMetrics {
                     && k.target_service.as_deref() == target
             })
         });
+        // Past the cap, a label set that has a series already still gets its other statuses:
+        // an endpoint's errors keep its name, so its error rate stays exact (at most one
+        // series per status of each admitted set, 3x the cap).
+        let admitted = |t: &Table| {
+            t.series.len() < self.max_series
+                || (0..STATUS_LABELS.len() as u8).any(|other| {
+                    let hash = fnv(&[
+                        name.as_bytes(),
+                        &[ki, other],
+                        route.unwrap_or("\u{0}").as_bytes(),
+                        target.unwrap_or("\u{0}").as_bytes(),
+                    ]);
+                    t.index.get(&hash).is_some_and(|ids| {
+                        ids.iter().any(|i| {
+                            let k = &t.series[*i as usize].0;
+                            k.kind_status == (ki, other)
+                                && !k.overflow
+                                && k.span_name == name
+                                && k.http_route.as_deref() == route
+                                && k.target_service.as_deref() == target
+                        })
+                    })
+                })
+        };
         match found {
             Some(i) => i as usize,
-            None if t.series.len() < self.max_series => self.insert(
+            None if admitted(t) => self.insert(
                 t,
                 hash,
                 SeriesKey {
@@ -1041,6 +1078,40 @@ mod tests {
             Cow::Borrowed(_)
         ));
         assert_eq!(template_name("/v1/items/deadbeef"), "/v1/items/deadbeef");
+        // A `?` cuts a URL's query string, not a SQL statement's placeholders.
+        assert_eq!(
+            template_name("https://api.example/v2/orders/77?expand=items"),
+            "https://api.example/v2/orders/{id}"
+        );
+        for sql in [
+            "SELECT * FROM users WHERE id = ?",
+            "UPDATE users SET name = ? WHERE id = ?",
+            "INSERT INTO t VALUES (?, ?)",
+        ] {
+            assert!(
+                matches!(template_name(sql), Cow::Borrowed(s) if s == sql),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_endpoint_past_the_series_cap_keeps_its_errors() {
+        let m = SpanMetrics::new("svc", &[1.0], 2);
+        let none = Hints::default();
+        let mut t = m.lock();
+        let ok_a = m.find(&mut t, "a", 0, 0, &none);
+        let _b = m.find(&mut t, "b", 0, 0, &none);
+        // The cap is reached: `a`'s error gets a series of its own, `c` goes to overflow.
+        let err_a = m.find(&mut t, "a", 0, 2, &none);
+        let c = m.find(&mut t, "c", 0, 2, &none);
+        let key = |i: usize| t.series[i].0.clone();
+        assert_ne!(ok_a, err_a);
+        assert_eq!((&*key(err_a).span_name, key(err_a).status), ("a", "error"));
+        assert!(key(c).overflow);
+        assert_eq!(key(c).status, "error");
+        drop(t);
+        assert_eq!(m.overflowed(), 1);
     }
 
     #[test]
