@@ -1,6 +1,7 @@
 //! Span metrics shared by the processes of one host through a directory (`metrics_dir`), the
 //! way `prometheus_client`'s multiprocess mode shares its values: each process writes a
-//! snapshot of its table to a file of its own (`<service>-<pid>-<instance id>.ctm`, replaced
+//! snapshot of its table to a file of its own (`<service>-<pid>-<instance id>.ctm`, and
+//! `-<n>` before the extension for the process's later pipelines; replaced
 //! atomically: written beside it, then renamed), and rendering merges every file of the
 //! directory — those of exited processes too, whose spans still count — with this process's own
 //! table. Counts, sums, bucket counts, min and max are exact; the quantile sketches merge
@@ -303,6 +304,10 @@ fn file_stem(service: &str) -> String {
 pub(crate) struct Files {
     dir: PathBuf,
     stem: String,
+    /// This process's how-manieth `Files` (0 for the first): a second pipeline in the process
+    /// (tracing set up again, or two `Tracing`s) writes a file of its own, so the first's counts
+    /// stay counted rather than being overwritten (which Prometheus would see as a reset).
+    seq: u64,
     interval: Duration,
     /// One write at a time (a render and the timer), so the file never goes back in time.
     write: Mutex<()>,
@@ -335,9 +340,11 @@ impl Files {
     /// [`Files::start`]ed.
     pub(crate) fn new(dir: &str, service: &str, interval: Duration) -> std::io::Result<Files> {
         std::fs::create_dir_all(dir)?;
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         Ok(Files {
             dir: PathBuf::from(dir),
             stem: file_stem(service),
+            seq: NEXT.fetch_add(1, Ordering::Relaxed),
             interval,
             write: Mutex::new(()),
             temp: AtomicU64::new(0),
@@ -352,14 +359,13 @@ impl Files {
     }
 
     /// This process's file: named by the service, the process id and the instance id (a forked
-    /// child has its own of both).
+    /// child has its own of both), and for a later pipeline of the process its number.
     pub(crate) fn own_file(&self, instance_id: &str) -> PathBuf {
-        self.dir.join(format!(
-            "{}-{}-{}.{EXTENSION}",
-            self.stem,
-            std::process::id(),
-            instance_id
-        ))
+        let (stem, pid) = (&self.stem, std::process::id());
+        self.dir.join(match self.seq {
+            0 => format!("{stem}-{pid}-{instance_id}.{EXTENSION}"),
+            n => format!("{stem}-{pid}-{instance_id}-{n}.{EXTENSION}"),
+        })
     }
 
     fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
