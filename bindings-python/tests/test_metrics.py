@@ -305,3 +305,15 @@ def test_a_sampled_out_span_converts_only_the_attributes_its_metrics_use() -> No
     )
     with pytest.raises(TypeError, match="unconvertible"):
         crosstrace.start_span("internal.work", {"unconvertible": object()})
+
+
+def test_the_exposition_passes_promtools_lint() -> None:
+    """The golden text every binding renders byte for byte (the shared span program's) passes
+    ``promtool check metrics``: a CI job that lints ``/metrics`` accepts it."""
+    out = subprocess.run(
+        [promtool(), "check", "metrics"],
+        input=GOLDEN,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

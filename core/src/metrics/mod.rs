@@ -941,7 +941,9 @@ impl MetricsSnapshot {
         family(
             &mut out,
             "duration_quantile",
-            "gauge",
+            // Prometheus keeps the `quantile` label for summaries (promtool refuses it on a
+            // gauge); the count and sum are `duration`'s.
+            "summary",
             "Span duration quantiles in milliseconds over every status of a span name, from a \
              DDSketch; each is within 1% (1/128) of the true quantile.",
         );
