@@ -62,6 +62,7 @@ impl Pipeline {
                     dir,
                     &config.service_name,
                     config.metrics_sync_interval(),
+                    config.metrics_max_series,
                 )
                 .map_err(|e| {
                     crate::error::ConfigError::new(

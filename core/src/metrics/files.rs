@@ -282,6 +282,96 @@ pub(crate) fn merge(into: &mut MetricsSnapshot, other: &MetricsSnapshot) -> Resu
     Ok(())
 }
 
+/// Keeps a merged snapshot to the series cap each process keeps to: every process admits at most
+/// `max_series` label sets (name, kind, route, target; a set keeps its statuses), but their
+/// union across files (workers recycled over a day) need not. The busiest sets are kept; the
+/// others' series are folded into the overflow series of their kind and status, and their spans
+/// counted in `overflowed`, as a process does past its cap.
+pub(crate) fn bound(s: &mut MetricsSnapshot, max_series: usize) {
+    type Set<'a> = (&'a str, u8, Option<&'a str>, Option<&'a str>);
+    fn set(k: &SeriesKey) -> Set<'_> {
+        (
+            k.span_name.as_str(),
+            k.kind_status.0,
+            k.http_route.as_deref(),
+            k.target_service.as_deref(),
+        )
+    }
+    let mut spans: HashMap<Set<'_>, u64> = HashMap::new();
+    for (k, st) in s.series.iter().filter(|(k, _)| !k.overflow) {
+        *spans.entry(set(k)).or_default() += st.count;
+    }
+    if spans.len() <= max_series {
+        return;
+    }
+    let mut sets: Vec<(Set<'_>, u64)> = spans.into_iter().collect();
+    // The busiest first; ties in label order, so every scrape keeps the same ones.
+    crate::sort::sort_by(&mut sets, |a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let kept: std::collections::HashSet<(String, u8, Option<String>, Option<String>)> = sets
+        [..max_series]
+        .iter()
+        .map(|((n, k, r, t), _)| {
+            (
+                (*n).to_owned(),
+                *k,
+                r.map(str::to_owned),
+                t.map(str::to_owned),
+            )
+        })
+        .collect();
+    let bounds = s.buckets_ms.len();
+    let mut overflow: Vec<(SeriesKey, SeriesStats)> = Vec::new();
+    let mut folded = 0;
+    let series = std::mem::take(&mut s.series);
+    for (k, st) in series {
+        let owned = (
+            k.span_name.clone(),
+            k.kind_status.0,
+            k.http_route.clone(),
+            k.target_service.clone(),
+        );
+        if k.overflow || kept.contains(&owned) {
+            s.series.push((k, st));
+            continue;
+        }
+        folded += st.count;
+        let (ki, si) = k.kind_status;
+        let i = match s
+            .series
+            .iter()
+            .chain(&overflow)
+            .position(|(o, _)| o.overflow && o.kind_status == (ki, si))
+        {
+            Some(i) => i,
+            None => {
+                overflow.push((
+                    SeriesKey {
+                        span_name: super::OVERFLOW_NAME.to_owned(),
+                        span_kind: KIND_LABELS[ki as usize],
+                        status: STATUS_LABELS[si as usize],
+                        http_route: None,
+                        target_service: None,
+                        overflow: true,
+                        kind_status: (ki, si),
+                    },
+                    SeriesStats::empty(bounds),
+                ));
+                s.series.len() + overflow.len() - 1
+            }
+        };
+        let n = s.series.len();
+        let target = if i < n {
+            &mut s.series[i].1
+        } else {
+            &mut overflow[i - n].1
+        };
+        target.merge(&st);
+    }
+    s.series.extend(overflow);
+    crate::sort::sort_by(&mut s.series, |a, b| a.0.cmp(&b.0));
+    s.overflowed += folded;
+}
+
 /// A service name as part of a file name: ASCII letters, digits, `.`, `_` and `-` kept, the
 /// rest `_`, at most 64 bytes.
 fn file_stem(service: &str) -> String {
@@ -304,6 +394,9 @@ fn file_stem(service: &str) -> String {
 pub(crate) struct Files {
     dir: PathBuf,
     stem: String,
+    /// The series cap (`metrics_max_series`), which a merged scrape keeps to as each process's
+    /// table does.
+    max_series: usize,
     /// This process's how-manieth `Files` (0 for the first): a second pipeline in the process
     /// (tracing set up again, or two `Tracing`s) writes a file of its own, so the first's counts
     /// stay counted rather than being overwritten (which Prometheus would see as a reset).
@@ -338,13 +431,19 @@ pub(crate) struct ForkHold<'a> {
 impl Files {
     /// Files in `dir` (made if missing) for `service`, written every `interval` once
     /// [`Files::start`]ed.
-    pub(crate) fn new(dir: &str, service: &str, interval: Duration) -> std::io::Result<Files> {
+    pub(crate) fn new(
+        dir: &str,
+        service: &str,
+        interval: Duration,
+        max_series: usize,
+    ) -> std::io::Result<Files> {
         std::fs::create_dir_all(dir)?;
         static NEXT: AtomicU64 = AtomicU64::new(0);
         Ok(Files {
             dir: PathBuf::from(dir),
             stem: file_stem(service),
             seq: NEXT.fetch_add(1, Ordering::Relaxed),
+            max_series,
             interval,
             write: Mutex::new(()),
             temp: AtomicU64::new(0),
@@ -446,6 +545,7 @@ impl Files {
                 self.skip(&path, why);
             }
         }
+        bound(&mut own, self.max_series);
         own
     }
 
@@ -597,6 +697,55 @@ mod tests {
         }
     }
 
+    /// The union of processes' tables keeps to the series cap: the busiest label sets stay,
+    /// each with all its statuses; the rest are counted in the overflow series of their kind
+    /// and status, so totals stay exact.
+    #[test]
+    fn a_merged_scrape_keeps_to_the_series_cap() {
+        let mut s = table(&[
+            ("busy", 1),
+            ("busy", 2),
+            ("busy", 3),
+            ("mid", 1),
+            ("mid", 2),
+        ]);
+        merge(&mut s, &table(&[("rare-1", 1), ("rare-2", 1)])).unwrap();
+        // `busy`'s errors: a second status of a kept set.
+        let m = SpanMetrics::new("svc", &[1.0, 10.0], 100).shared();
+        m.record_locked(
+            &std::borrow::Cow::Borrowed("busy"),
+            1,
+            2,
+            &Default::default(),
+            5,
+        );
+        merge(&mut s, &m.snapshot(1.0, 1, 0)).unwrap();
+        let total = |s: &MetricsSnapshot| s.series.iter().map(|(_, st)| st.count).sum::<u64>();
+        let before = total(&s);
+        bound(&mut s, 2);
+        let names: Vec<(&str, &str)> = s
+            .series
+            .iter()
+            .map(|(k, _)| (k.span_name.as_str(), k.status))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("_overflow", "ok"),
+                ("busy", "error"),
+                ("busy", "ok"),
+                ("mid", "ok")
+            ]
+        );
+        assert_eq!(total(&s), before, "every span still counted");
+        assert_eq!(s.overflowed, 2);
+        // Within the cap: unchanged.
+        let mut t = table(&[("a", 1), ("b", 1)]);
+        let same = t.clone();
+        bound(&mut t, 2);
+        assert_eq!(t.series.len(), same.series.len());
+    }
+
     fn temp_dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("ct-files-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -610,7 +759,7 @@ mod tests {
     #[test]
     fn two_tables_written_to_a_dir_merge_exactly() {
         let dir = temp_dir("merge");
-        let files = Files::new(dir.to_str().unwrap(), "svc", Duration::from_secs(1)).unwrap();
+        let files = Files::new(dir.to_str().unwrap(), "svc", Duration::from_secs(1), 100).unwrap();
         let a_spans: Vec<(&'static str, u64)> =
             (1..=500).map(|i| ("GET /a", i * 250_000)).collect();
         let b_spans: Vec<(&'static str, u64)> = (1..=300)
@@ -680,7 +829,7 @@ mod tests {
     #[test]
     fn a_failed_write_is_counted() {
         let dir = temp_dir("unwritable");
-        let files = Files::new(dir.to_str().unwrap(), "svc", Duration::from_secs(1)).unwrap();
+        let files = Files::new(dir.to_str().unwrap(), "svc", Duration::from_secs(1), 100).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         let a = table(&[("x", 1_000_000)]);
         files.write("p", || Some(a.clone()));
