@@ -534,20 +534,7 @@ pub(crate) fn template_name(name: &str) -> Cow<'_, str> {
         }
         None => name,
     };
-    let idlike = |seg: &str| {
-        let n = seg.len();
-        n > 0
-            && (seg.bytes().all(|b| b.is_ascii_digit())
-                || (n == 36
-                    && seg.bytes().enumerate().all(|(i, b)| match i {
-                        8 | 13 | 18 | 23 => b == b'-',
-                        _ => b.is_ascii_hexdigit(),
-                    }))
-                || (n >= 16
-                    && seg.bytes().all(|b| b.is_ascii_hexdigit())
-                    && seg.bytes().any(|b| b.is_ascii_digit())))
-    };
-    if base.len() == name.len() && !base.split('/').skip(1).any(idlike) {
+    if base.len() == name.len() && !base.split('/').skip(1).any(|seg| id_part(seg).is_some()) {
         return Cow::Borrowed(name);
     }
     let mut out = String::with_capacity(base.len());
@@ -555,9 +542,62 @@ pub(crate) fn template_name(name: &str) -> Cow<'_, str> {
         if i > 0 {
             out.push('/');
         }
-        out.push_str(if i > 0 && idlike(seg) { "{id}" } else { seg });
+        match id_part(seg).filter(|_| i > 0) {
+            // `{id}`, then what followed the id in the segment (an extension: `123.json`).
+            Some(rest) => {
+                out.push_str("{id}");
+                out.push_str(rest);
+            }
+            None => out.push_str(seg),
+        }
     }
     Cow::Owned(out)
+}
+
+/// Whether a path segment is an id, and if so what follows the id in it (`.json` of
+/// `123.json`, else ""). Ids: digits; a UUID; hex of 8 or more with a digit (`3f9a2b1c`); a ULID
+/// (26 of Crockford's base 32, a digit among them); a prefixed id (`cus_9s6XKzkNRiz8i3`,
+/// `ORD-10023`: letters, `_` or `-`, then 4 or more digits or 10 or more letters and digits with
+/// a digit); anything with an `@` (an email address).
+fn id_part(seg: &str) -> Option<&str> {
+    let (id, rest) = match seg.find('.') {
+        // An extension after digits (`123.json`); other dotted segments (`v1.2`, a file name)
+        // are not split.
+        Some(i) if i > 0 && seg[..i].bytes().all(|b| b.is_ascii_digit()) => seg.split_at(i),
+        _ => (seg, ""),
+    };
+    let n = id.len();
+    let digit = id.bytes().any(|b| b.is_ascii_digit());
+    let is_id = n > 0
+        && (id.bytes().all(|b| b.is_ascii_digit())
+            || (n == 36
+                && id.bytes().enumerate().all(|(i, b)| match i {
+                    8 | 13 | 18 | 23 => b == b'-',
+                    _ => b.is_ascii_hexdigit(),
+                }))
+            || (n >= 8 && digit && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            || (n == 26
+                && digit
+                && id.bytes().all(|b| {
+                    b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b))
+                }))
+            || id.contains('@')
+            || prefixed(id));
+    is_id.then_some(rest)
+}
+
+/// `cus_9s6XKzkNRiz8i3`, `ORD-10023`: a short word of letters, `_` or `-`, then an id part (4 or
+/// more digits, or 10 or more letters and digits with a digit).
+fn prefixed(seg: &str) -> bool {
+    let Some(at) = seg.find(['_', '-']) else {
+        return false;
+    };
+    let (word, id) = (&seg[..at], &seg[at + 1..]);
+    let digits = id.bytes().filter(u8::is_ascii_digit).count();
+    (1..=8).contains(&word.len())
+        && word.bytes().all(|b| b.is_ascii_alphabetic())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        && (digits >= 4 && digits == id.len() || (id.len() >= 10 && digits > 0))
 }
 
 /// A hash of the label parts (intern's word-at-a-time hasher; each part ends with its length).
@@ -1080,6 +1120,29 @@ mod tests {
             Cow::Borrowed(_)
         ));
         assert_eq!(template_name("/v1/items/deadbeef"), "/v1/items/deadbeef");
+        // The id formats of common APIs, each one series.
+        for (path, templated) in [
+            ("/orders/01ARZ3NDEKTSV4RRFFQ69G5FAV", "/orders/{id}"),
+            ("/customers/cus_9s6XKzkNRiz8i3", "/customers/{id}"),
+            ("/orders/123.json", "/orders/{id}.json"),
+            ("/orders/ORD-10023", "/orders/{id}"),
+            ("/commits/3f9a2b1c", "/commits/{id}"),
+            ("/users/alice@example.com", "/users/{id}"),
+        ] {
+            assert_eq!(template_name(path), templated, "{path}");
+        }
+        // Words stay: versions, slugs, file names, short hex words.
+        for path in [
+            "/v2/users",
+            "/api/users/me",
+            "/blog/hello-world",
+            "/static/app.v2.js",
+            "/items/deadbeef",
+            "/oauth/callback",
+            "/reports/q3-summary",
+        ] {
+            assert!(matches!(template_name(path), Cow::Borrowed(_)), "{path}");
+        }
         // A `?` cuts a URL's query string, not a SQL statement's placeholders.
         assert_eq!(
             template_name("https://api.example/v2/orders/77?expand=items"),
