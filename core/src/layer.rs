@@ -194,10 +194,14 @@ struct Special {
 }
 
 impl Special {
+    /// `otel.status_code`, with `otel.status_description` as an error's; a description alone
+    /// is an error (as tracing-opentelemetry reads it).
     fn status(&self) -> Option<Status> {
-        match self.status? {
-            true => Some(Status::Ok),
-            false => Some(Status::error(self.description.clone().unwrap_or_default())),
+        match (self.status, &self.description) {
+            (Some(true), _) => Some(Status::Ok),
+            (Some(false), d) => Some(Status::error(d.clone().unwrap_or_default())),
+            (None, Some(d)) => Some(Status::error(d.clone())),
+            (None, None) => None,
         }
     }
 }

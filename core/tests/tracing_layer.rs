@@ -424,3 +424,22 @@ fn opentelemetry_api_spans_nest_under_the_entered_tracing_span() {
     assert_eq!(otel.instrumentation_scope.name(), "lib");
     assert!(is_child(inner, otel));
 }
+
+#[test]
+fn a_status_description_alone_is_an_error() {
+    let (t, c, dispatch) = setup();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let s = tracing::info_span!(
+            "r",
+            otel.status_code = tracing::field::Empty,
+            otel.status_description = tracing::field::Empty
+        );
+        s.record("otel.status_code", "error");
+        s.record("otel.status_description", "out of memory");
+        drop(s);
+        let _s = tracing::info_span!("d", otel.status_description = "disk full").entered();
+    });
+    let got = spans(&t, &c);
+    assert_eq!(named(&got, "r").status, Status::error("out of memory"));
+    assert_eq!(named(&got, "d").status, Status::error("disk full"));
+}
