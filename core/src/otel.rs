@@ -34,7 +34,15 @@
 //! `tracing` layer attaches it), else none (a new trace). So spans of the OpenTelemetry API,
 //! crosstrace's own and `tracing`'s nest in one tree. To start a new trace whatever is
 //! current, store an empty crosstrace context:
-//! `opentelemetry::Context::new().with_value(crosstrace::Context::new())`.
+//! `opentelemetry::Context::new().with_value(crosstrace::Context::new())`. The bridge is one
+//! way: crosstrace's own spans (`Tracing::start`) and `inject_current` read crosstrace's current
+//! context, not the API's current span; start them with the API context's span as parent
+//! ([`from_otel_context`]) inside an API span.
+//!
+//! **Recording.** While span metrics are on (the default), a span the sampler dropped still
+//! records for them (OpenTelemetry's RECORD_ONLY): `is_recording()` is true and only
+//! `span_context().is_sampled()` says it will not be exported. Code that guards costly
+//! attributes with `is_recording()` should test `is_sampled()` too, or turn metrics off.
 
 use std::borrow::Cow;
 use std::time::SystemTime;
