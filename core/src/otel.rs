@@ -377,8 +377,25 @@ impl Carrier for Extract<'_> {
 
 impl opentelemetry::propagation::TextMapPropagator for Propagator {
     fn inject_context(&self, cx: &opentelemetry::Context, injector: &mut dyn Injector) {
-        let cx = from_otel_context(cx);
-        self.target.with(|t| t.inject(&cx, &mut Inject(injector)));
+        use opentelemetry::baggage::BaggageExt as _;
+        let mut ours = from_otel_context(cx);
+        // The API's baggage (`Context::current_with_baggage`) travels too, over crosstrace's
+        // entries of the same keys: it is what the caller set last.
+        let api = cx.baggage();
+        if api.len() > 0 {
+            let mut entries: Vec<(String, String)> = ours
+                .baggage()
+                .iter()
+                .filter(|(k, _)| api.get(k.as_str()).is_none())
+                .cloned()
+                .collect();
+            entries.extend(
+                api.into_iter()
+                    .map(|(k, (v, _))| (k.to_string(), v.as_str().to_owned())),
+            );
+            ours = ours.with_baggage(entries);
+        }
+        self.target.with(|t| t.inject(&ours, &mut Inject(injector)));
     }
 
     fn extract_with_context(
@@ -386,10 +403,20 @@ impl opentelemetry::propagation::TextMapPropagator for Propagator {
         cx: &opentelemetry::Context,
         extractor: &dyn Extractor,
     ) -> opentelemetry::Context {
+        use opentelemetry::baggage::BaggageExt as _;
         let extracted = self.target.with(|t| t.extract(&Extract(extractor)));
         // Everything continuing a caller comes from the caller (`Context::continuing`).
         let span = extracted.span_context().cloned();
-        let out = cx.with_value(extracted);
+        // The baggage as the API's too, where API code reads it (`cx.baggage()`).
+        let baggage: Vec<KeyValue> = extracted
+            .baggage()
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        let out = match baggage.is_empty() {
+            true => cx.with_value(extracted),
+            false => cx.with_baggage(baggage).with_value(extracted),
+        };
         match span {
             Some(sc) => out.with_remote_span_context(sc),
             None => out,

@@ -242,3 +242,34 @@ fn the_propagator_continues_a_caller() {
         .unwrap()
         .contains(&server.span_context.span_id().to_string()));
 }
+
+/// The API's own baggage (`Context::current_with_baggage`, `cx.baggage()`) goes out and comes
+/// in through the propagator, as with the SDK's `BaggagePropagator`.
+#[test]
+fn the_propagator_carries_the_apis_baggage() {
+    use opentelemetry::baggage::BaggageExt;
+    use opentelemetry::propagation::TextMapPropagator;
+    let (t, _c) = setup();
+    let propagator = crosstrace::otel::Propagator::new(t.clone());
+    // Out: the API's entries, over crosstrace's entry of the same key.
+    let ours = t.extract(&HashMap::from([(
+        "baggage".to_owned(),
+        "tenant=old,region=eu".to_owned(),
+    )]));
+    let cx = crosstrace::otel::to_otel_context(&ours).with_baggage([
+        KeyValue::new("tenant", "acme"),
+        KeyValue::new("plan", "pro"),
+    ]);
+    let mut out = HashMap::new();
+    propagator.inject_context(&cx, &mut out);
+    let mut sent: Vec<&str> = out["baggage"].split(',').collect();
+    sent.sort_unstable();
+    assert_eq!(sent, ["plan=pro", "region=eu", "tenant=acme"]);
+    // In: readable as the API's baggage.
+    let incoming = HashMap::from([("baggage".to_owned(), "tenant=acme".to_owned())]);
+    let cx = propagator.extract(&incoming);
+    assert_eq!(
+        cx.baggage().get("tenant").map(|v| v.as_str().to_owned()),
+        Some("acme".to_owned())
+    );
+}
