@@ -382,7 +382,7 @@ impl opentelemetry::propagation::TextMapPropagator for Propagator {
         // The API's baggage (`Context::current_with_baggage`) travels too, over crosstrace's
         // entries of the same keys: it is what the caller set last.
         let api = cx.baggage();
-        if api.len() > 0 {
+        if !api.is_empty() {
             let mut entries: Vec<(String, String)> = ours
                 .baggage()
                 .iter()
