@@ -36,6 +36,36 @@ pub(crate) fn extract(headers: &Bound<'_, PyAny>) -> Context {
     }
 }
 
+/// The one format `name` (`b3`, `b3multi`, `jaeger`, `tracecontext`, `baggage`), whatever the
+/// configured propagators: for the propagator the OpenTelemetry API loads under that name.
+fn one_format(name: &str) -> PyResult<crosstrace::Propagators> {
+    let kind: crosstrace::PropagatorKind = name.parse().map_err(|()| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "invalid propagator={name:?}: expected {}",
+            crosstrace::PropagatorKind::ACCEPTED
+        ))
+    })?;
+    Ok(crosstrace::Propagators::new(&[kind]))
+}
+
+/// The headers of `context` in the one format `name`: the core's propagator of it (no
+/// `x-correlation-id`, which is crosstrace's own).
+#[pyfunction]
+pub(crate) fn inject_format(context: &Context, name: &str) -> PyResult<Vec<(String, String)>> {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    one_format(name)?.inject(&context.inner, &mut headers);
+    headers.retain(|(k, _)| !k.eq_ignore_ascii_case(crosstrace::context::correlation::HEADER));
+    Ok(headers)
+}
+
+/// A context from `(name, value)` lines read in the one format `name` only.
+#[pyfunction]
+pub(crate) fn extract_format(lines: Vec<(String, String)>, name: &str) -> PyResult<Context> {
+    Ok(Context {
+        inner: one_format(name)?.extract(&lines),
+    })
+}
+
 /// The headers the configured propagators write (and `x-correlation-id`).
 #[pyfunction]
 pub(crate) fn propagation_fields() -> Vec<&'static str> {

@@ -231,3 +231,76 @@ def test_metrics_route_serves_the_span_metrics(api: tuple[str, Collector]) -> No
     assert total("GET /boom", "error", "/boom") == 1
     # Scrapes are not traced.
     assert not any(dict(labels).get("span_name") == "GET /metrics" for _, labels in got)
+
+
+def queries(collector: Collector, parent: str) -> list[str]:
+    """Which instrumentation (the last part of its scope's name) made each span of an SQLite
+    query under the span ``parent`` (hex id)."""
+    crosstrace.force_flush()
+    with collector.lock:
+        return [
+            ss.scope.name.rsplit(".", 1)[-1]
+            for r in collector.requests
+            for rs in r.resource_spans
+            for ss in rs.scope_spans
+            for s in ss.spans
+            if s.parent_span_id == bytes.fromhex(parent)
+            and attrs(s).get("db.system") == "sqlite"
+            and ("db.statement" in attrs(s) or "db.query.text" in attrs(s))
+        ]
+
+
+def test_a_query_through_sqlalchemy_is_one_client_span(traced: Collector) -> None:
+    """sqlite3's instrumentation wraps the connections SQLAlchemy opens: each query was traced
+    twice, by SQLAlchemy's instrumentation and by the driver's. SQLAlchemy's is kept (it knows
+    more); the driver's stays for queries made on the driver directly, and for engines made
+    before instrumenting (which SQLAlchemy's instrumentation does not see)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine("sqlite://")  # (after setup_tracing, as an app's would be)
+    with crosstrace.create_span("through-sqlalchemy") as through:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text("create table orders (id integer)"))
+            conn.execute(sqlalchemy.text("insert into orders values (:id)"), [{"id": 1}, {"id": 2}])
+            assert conn.execute(sqlalchemy.text("select count(*) from orders")).scalar() == 2
+    assert queries(traced, through.span_id) == ["sqlalchemy"] * 3
+    with crosstrace.create_span("directly") as directly:
+        sqlite3.connect(":memory:").cursor().execute("select 1")
+        untraced_engine = sqlalchemy.create_engine.__wrapped__("sqlite://")
+        with untraced_engine.connect() as conn:
+            conn.execute(sqlalchemy.text("select 2"))
+    assert queries(traced, directly.span_id) == ["sqlite3", "sqlite3"]
+
+
+def test_the_status_says_which_instrumentations_are_crosstraces_and_active(
+    traced: Collector,
+) -> None:
+    """A later setup_tracing that does not allow an instrumentation turns off the one the
+    earlier setup turned on (it replaces that setup): the status says what is. One another
+    caller instrumented first is not counted as crosstrace's, nor turned off by it."""
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+    echo = Echo()
+    try:
+        assert "requests" in crosstrace.get_instrumentation_status()["instrumented_libraries"]
+        crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none", auto_instrument=False))
+        status = crosstrace.get_instrumentation_status()
+        assert status["instrumented_libraries"] == []
+        assert status["not_instrumented"]["requests"] == "OTEL_AUTO_INSTRUMENT=false"
+        assert not RequestsInstrumentor().is_instrumented_by_opentelemetry
+        requests.get(echo.url, timeout=5)
+        assert "traceparent" not in echo.headers[-1], "what the status says is so"
+        # Another caller instruments requests, with its own provider, before the next setup.
+        RequestsInstrumentor().instrument(tracer_provider=SdkTracerProvider())
+        crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+        status = crosstrace.get_instrumentation_status()
+        assert "requests" not in status["instrumented_libraries"]
+        assert "another caller" in status["not_instrumented"]["requests"]
+        assert "httpx" in status["instrumented_libraries"]
+        crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none", instrument_http=False))
+        assert RequestsInstrumentor().is_instrumented_by_opentelemetry, "not crosstrace's"
+    finally:
+        if RequestsInstrumentor().is_instrumented_by_opentelemetry:
+            RequestsInstrumentor().uninstrument()
+        echo.server.shutdown()

@@ -205,3 +205,123 @@ def test_a_continued_span_takes_only_the_headers_correlation() -> None:
                 got = crosstrace.inject({}, span).get("x-correlation-id")
                 assert got == case["expect_correlation_id"], label
                 span.end()
+
+
+# A process whose tracer provider is the OpenTelemetry SDK's, crosstrace not set up: what the
+# propagators OTEL_PROPAGATORS names inject, and what they read back.
+OTHER_SDK = """
+import json
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())
+with trace.get_tracer("sdk").start_as_current_span("call") as span:
+    carrier = {}
+    propagate.inject(carrier)
+    ids = [format(span.get_span_context().trace_id, "032x"),
+           format(span.get_span_context().span_id, "016x")]
+read = {}
+for name, headers in json.loads(%r).items():
+    sc = trace.get_current_span(propagate.extract(headers)).get_span_context()
+    read[name] = format(sc.trace_id, "032x") if sc.is_valid else None
+print(json.dumps({"carrier": carrier, "ids": ids, "read": read}))
+"""
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+INCOMING = {
+    "traceparent": {"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01"},
+    "b3": {"b3": f"{TRACE}-00f067aa0ba902b7-1"},
+    "b3multi": {"X-B3-TraceId": TRACE, "X-B3-SpanId": "00f067aa0ba902b7", "X-B3-Sampled": "1"},
+    "jaeger": {"uber-trace-id": f"{TRACE}:00f067aa0ba902b7:0:1", "uberctx-k": "a%20b"},
+}
+
+
+def registered_entry_points(directory: pathlib.Path) -> None:
+    """A crosstrace distribution in ``directory`` holding the entry points pyproject.toml
+    declares: first on the path, it is the one the OpenTelemetry API finds (an installed copy
+    holds the ones of its build)."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((pathlib.Path(__file__).parents[1] / "pyproject.toml").read_text())
+    info = directory / "crosstrace-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: crosstrace\nVersion: 0.1.0\n")
+    groups = project["project"]["entry-points"]
+    (info / "entry_points.txt").write_text(
+        "".join(
+            f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in eps.items())
+            for group, eps in groups.items()
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("propagators", "written", "read"),
+    [
+        ("b3", ["b3"], ["b3", "b3multi"]),
+        ("b3multi", ["x-b3-sampled", "x-b3-spanid", "x-b3-traceid"], ["b3", "b3multi"]),
+        ("jaeger", ["uber-trace-id"], ["jaeger"]),
+        (
+            "tracecontext,b3multi",
+            ["traceparent", "x-b3-sampled", "x-b3-spanid", "x-b3-traceid"],
+            ["traceparent", "b3", "b3multi"],
+        ),
+    ],
+)
+def test_each_name_otel_propagators_takes_from_crosstrace_is_that_format_only(
+    tmp_path: pathlib.Path, propagators: str, written: list[str], read: list[str]
+) -> None:
+    """crosstrace registers b3, b3multi and jaeger with the OpenTelemetry API: each must write
+    (and read) its own format, not every format crosstrace is configured with."""
+    import os
+    import subprocess
+    import sys
+
+    registered_entry_points(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROSSTRACE_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    env["OTEL_PROPAGATORS"] = propagators
+    code = OTHER_SDK % json.dumps(INCOMING)
+    r = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    carrier, (trace_id, span_id) = out["carrier"], out["ids"]
+    assert sorted(k.lower() for k in carrier) == written
+    b3 = {k.lower(): v for k, v in carrier.items()}
+    if "b3" in b3:
+        assert b3["b3"] == f"{trace_id}-{span_id}-1"
+    if "x-b3-traceid" in b3:
+        assert [b3["x-b3-traceid"], b3["x-b3-spanid"], b3["x-b3-sampled"]] == [
+            trace_id,
+            span_id,
+            "1",
+        ]
+    if "uber-trace-id" in b3:
+        assert b3["uber-trace-id"] == f"{trace_id}:{span_id}:0:1"
+    assert {k for k, v in out["read"].items() if v == TRACE} == set(read)
+
+
+def test_the_jaeger_propagator_carries_baggage_as_uberctx() -> None:
+    """What it read comes out again: the trace's parent and its uberctx baggage."""
+    from crosstrace.propagator import B3MultiPropagator, B3Propagator, JaegerPropagator
+
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none", auto_instrument=False))
+    jaeger = JaegerPropagator()
+    ctx = jaeger.extract(INCOMING["jaeger"] | {"b3": f"{'1' * 32}-{'2' * 16}-1"})
+    out: dict[str, str] = {}
+    jaeger.inject(out, ctx)
+    assert out == {"uber-trace-id": f"{TRACE}:00f067aa0ba902b7:0:1", "uberctx-k": "a%20b"}
+    with crosstrace.correlation_context("order-1"), crosstrace.create_span("call") as span:
+        out = {}
+        jaeger.inject(out)
+        multi: dict[str, str] = {}
+        B3MultiPropagator().inject(multi)
+    assert out == {
+        "uber-trace-id": f"{span.trace_id}:{span.span_id}:0:1",
+        "uberctx-correlation.id": "order%2D1",  # as the core percent-encodes it
+    }
+    assert sorted(multi) == ["x-b3-sampled", "x-b3-spanid", "x-b3-traceid"]
+    assert B3Propagator().fields == {"b3"} and jaeger.fields == {"uber-trace-id"}
+    # Nothing injected without a span.
+    out = {}
+    jaeger.inject(out, otel_context.Context())
+    assert out == {}

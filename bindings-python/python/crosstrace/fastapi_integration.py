@@ -1,10 +1,11 @@
 """The specification's FastAPI integration: ``setup_tracing_middleware``.
 
-An ASGI middleware that gives each request a server span named by its route template, with the
-HTTP semantic-convention attributes; continues the caller's trace (traceparent / b3 / jaeger /
-baggage) and correlation (X-Correlation-ID, generated when absent and returned on the
-response); skips ``exclude_paths``; optionally records a bounded, textual request body. Header
-values such as Authorization, Cookie and Set-Cookie are never recorded.
+An ASGI middleware that gives each request (and each WebSocket connection) a server span named by
+its route template, mount prefixes included, with the HTTP semantic-convention attributes;
+continues the caller's trace (traceparent / b3 / jaeger / baggage) and correlation
+(X-Correlation-ID, generated when absent and returned on the response, exactly once); skips
+``exclude_paths``; optionally records a bounded, textual request body. Header values such as
+Authorization, Cookie and Set-Cookie are never recorded.
 """
 
 from __future__ import annotations
@@ -21,32 +22,136 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Content types whose bodies may be recorded (prefixes); anything else counts as binary.
+_CORRELATION_HEADER = b"x-correlation-id"
+# The messages that start a response, and so carry its headers: an HTTP response, a WebSocket
+# handshake's acceptance, and a WebSocket handshake's denial response (the ASGI extension).
+_RESPONSE_STARTS = ("http.response.start", "websocket.accept", "websocket.http.response.start")
 
 
-def _route_template(scope: Scope) -> str | None:
-    route = scope.get("route")
-    if route is not None and getattr(route, "path", None):
-        return str(route.path)
-    app = scope.get("app")
-    if app is None:
-        return None
+def _path_in_app(scope: Scope) -> str:
+    """The request's path within the application: without the ``root_path`` it is served under
+    (``FastAPI(root_path="/api")`` or a proxy's prefix), as Starlette's routing matches it. A
+    path that does not start with the root path (the proxy already removed it) is that path."""
+    path: str = scope.get("path", "/")
+    root = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    rest = path[len(root) :]
+    if not rest:
+        return "/"
+    return rest if rest.startswith("/") else path
+
+
+def _candidates(routes: Iterable[Any]) -> Iterable[tuple[Any, Any]]:
+    """Each route as (what matches, the route itself). FastAPI >= 0.137 keeps an included
+    router's routes in the router, their paths without its prefix: its ``iter_route_contexts``
+    gives each with its whole path (what the OpenTelemetry FastAPI instrumentation reads)."""
     try:
-        from starlette.routing import Match
+        from fastapi.routing import iter_route_contexts
+    except ImportError:
+        return ((route, route) for route in routes)
+    return ((ctx, ctx.original_route) for ctx in iter_route_contexts(list(routes)))
+
+
+def _match_template(routes: Iterable[Any], scope: Scope) -> str | None:
+    """The template of the route ``scope`` matches among ``routes``, as Starlette's router
+    chooses it (the first full match, else the first partial one: a 405), through mounts:
+    each mount's template, then the template matched inside it. None when nothing matches (a
+    mounted router that matches nothing is a 404 too)."""
+    try:
+        from starlette.routing import Host, Match, Mount
     except ImportError:
         return None
-    for r in getattr(app, "routes", []):
+    chosen: tuple[Any, Any, Any] | None = None
+    for candidate, route in _candidates(routes):
         try:
-            match, _ = r.matches(scope)
+            match, child = candidate.matches(scope)
         except Exception:  # noqa: BLE001 (a route that cannot match is not ours to fix)
             continue
         if match == Match.FULL:
-            return str(getattr(r, "path", "")) or None
-    return None
+            chosen = (candidate, route, child)
+            break
+        if match == Match.PARTIAL and chosen is None:
+            chosen = (candidate, route, child)
+    if chosen is None:
+        return None
+    candidate, route, child = chosen
+    prefix = str(getattr(candidate, "path", "") or "")
+    if isinstance(route, (Mount, Host)):
+        inner = route.routes
+        if not inner:
+            # A mounted ASGI app without routes (StaticFiles, say): the mount is the route.
+            return prefix or None
+        rest = _match_template(inner, {**scope, **child})
+        return prefix + rest if rest else None
+    return prefix or None
+
+
+def _route_template(app: Any, scope: Scope, root_path: str) -> str | None:
+    """The template of the route that handled the request, within the application. The one
+    the router recorded (``scope["route"]``) when it is one of the application's own routes.
+    Otherwise its path may lack a prefix: a mount's routes record their own templates (the
+    mount's child scope moves ``root_path`` on), and so do an included router's on FastAPI >=
+    0.137. Then the request is matched again from the application's routes, prefixes kept:
+    ``/v1/users/{id}`` and ``/v2/users/{id}`` stay two routes."""
+    route = scope.get("route")
+    routes = getattr(app, "routes", None) or ()
+    if route is not None and scope.get("root_path", "") == root_path:
+        path = getattr(route, "path", None)
+        if path and (app is None or any(r is route for r in routes)):
+            return str(path)
+    if app is None:
+        return None
+    return _match_template(routes, {**scope, "root_path": root_path})
+
+
+def _exception_type(e: BaseException) -> str:
+    """``error.type``: the exception's type, module-qualified outside builtins."""
+    cls = type(e)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _normal_close(e: BaseException) -> bool:
+    """A WebSocket the client closed normally (1000, 1001): the connection's end, no failure."""
+    return type(e).__name__ == "WebSocketDisconnect" and getattr(e, "code", None) in (1000, 1001)
+
+
+def _valid_correlation_id(value: str) -> bool:
+    try:
+        _native.validate_correlation_id(value)
+    except Exception:  # noqa: BLE001 (InvalidArgumentError or a TypeError: not an id)
+        return False
+    return True
+
+
+def _with_correlation_header(
+    headers: Iterable[tuple[bytes, bytes]] | None, request_id: str
+) -> tuple[list[tuple[bytes, bytes]], str]:
+    """The response's headers with exactly one X-Correlation-ID, and its value. The handler's
+    own (the first, if it set several) wins when it is a valid correlation id: the application
+    chose it. Otherwise the request's (received or generated), which one that crosstrace refuses
+    (see ``validate_correlation_id``) replaces, since a caller could never continue it."""
+    out: list[tuple[bytes, bytes]] = []
+    own: bytes | None = None
+    for name, value in headers or ():
+        if name.lower() == _CORRELATION_HEADER:
+            if own is None:
+                own = value
+            continue
+        out.append((name, value))
+    chosen = request_id
+    if own is not None:
+        text = own.decode("latin-1").strip()
+        if _valid_correlation_id(text):
+            chosen = text
+    out.append((_CORRELATION_HEADER, chosen.encode("latin-1")))
+    return out, chosen
 
 
 class TracingMiddleware:
-    """The ASGI middleware ``setup_tracing_middleware`` installs."""
+    """The ASGI middleware ``setup_tracing_middleware`` installs. It may also wrap any ASGI
+    application directly: ``TracingMiddleware(app, ...)``."""
 
     def __init__(
         self,
@@ -65,17 +170,31 @@ class TracingMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        # Paths as the application's routes see them: without the root path.
+        path = _path_in_app(scope)
         if (
             self.metrics_route is not None
-            and scope["type"] == "http"
-            and scope.get("path") == self.metrics_route
+            and kind == "http"
+            and path == self.metrics_route
             and scope.get("method", "GET") in ("GET", "HEAD")
         ):
             await _serve_metrics(scope, send)
             return
-        if scope["type"] != "http" or scope.get("path") in self.exclude_paths:
+        if path in self.exclude_paths:
             await self.app(scope, receive, send)
             return
+        await self._traced(scope, receive, send)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = scope["type"] == "websocket"
+        # What the routers will change in the scope (a mount's root_path, the app a mounted
+        # application sets), as it was on the way in: the route template is found from them.
+        app = scope.get("app")
+        root_path = scope.get("root_path", "")
         raw_headers = scope.get("headers") or []
         # The raw lines: a header received on several lines keeps all of them (tracestate and
         # baggage lines are one list; two traceparent lines are invalid).
@@ -87,10 +206,13 @@ class TracingMiddleware:
         # without one gets a new id.
         cx = incoming if incoming.correlation_id else incoming.with_correlation()
         attributes: dict[str, Any] = {
-            "http.request.method": method,
             "url.path": path,
-            "url.scheme": scope.get("scheme", "http"),
+            "url.scheme": scope.get("scheme", "ws" if websocket else "http"),
         }
+        if websocket:
+            attributes["network.protocol.name"] = "websocket"
+        else:
+            attributes["http.request.method"] = method
         if scope.get("query_string"):
             # Recorded through the core's redaction policy (secret parameters' values, as every
             # `url.query` attribute is).
@@ -107,8 +229,10 @@ class TracingMiddleware:
             attributes["user_agent.original"] = headers["user-agent"]
         if self.service_name:
             attributes["service.component"] = self.service_name
-        span = _api.start_span(f"{method} {path}", attributes, kind="server", parent=cx)
-        correlation_id = cx.correlation_id or ""
+        start_name = path if websocket else f"{method} {path}"
+        span = _api.start_span(start_name, attributes, kind="server", parent=cx)
+        request_id = cx.correlation_id or ""
+        correlation_id = request_id
         content_type = headers.get("content-type", "")
         # The body's cap: the middleware's own, else the configuration's (max_body_bytes),
         # within the configuration's bound.
@@ -117,9 +241,11 @@ class TracingMiddleware:
         if cap is None:
             cap = config.max_body_bytes if config is not None else 0
         cap = max(0, min(cap, 65_536))
-        record_body = self.include_request_body and cap > 0
+        record_body = self.include_request_body and cap > 0 and not websocket
         body = bytearray()
-        status_code = 500
+        # None until a response starts: a request that ends without one (cancelled, or failed
+        # before anything was sent) has no status code to record.
+        status_code: int | None = None
 
         async def receive_wrapper() -> Message:
             message = await receive()
@@ -130,32 +256,48 @@ class TracingMiddleware:
             return message
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-                response_headers = list(message.get("headers", []))
-                response_headers.append((b"x-correlation-id", correlation_id.encode("latin-1")))
+            nonlocal status_code, correlation_id
+            kind = message["type"]
+            if kind in _RESPONSE_STARTS:
+                # 101: what accepting a WebSocket handshake answers.
+                status_code = 101 if kind == "websocket.accept" else message["status"]
+                response_headers, correlation_id = _with_correlation_header(
+                    message.get("headers"), request_id
+                )
                 message = {**message, "headers": response_headers}
             await send(message)
 
+        failure: BaseException | None = None
         token = _api._attach_span(span, own_context=True)  # (its parent: the request's headers)
         try:
-            await self.app(scope, receive_wrapper, send_wrapper)
-        except BaseException as e:
-            span.record_exception(e)
+            await self.app(scope, receive_wrapper if record_body else receive, send_wrapper)
+        except Exception as e:
+            # An Exception, as crosstrace's own spans record them: not asyncio's CancelledError
+            # (a cancelled request is no failure), KeyboardInterrupt or SystemExit; nor a
+            # WebSocket its client closed normally.
+            if not (websocket and _normal_close(e)):
+                failure = e
+                span.record_exception(e)
             raise
         finally:
             _api._detach(token)
-            route = _route_template(scope)
+            route = _route_template(app, scope, root_path)
             if route:
-                span.update_name(f"{method} {route}")
+                span.update_name(route if websocket else f"{method} {route}")
                 span.set_attribute("http.route", route)
             else:
                 # No route matched (404s, scanners): the method alone, as the semantic
                 # conventions say, so raw paths never become span names or metric series.
-                span.update_name(method)
-            span.set_attribute("http.response.status_code", status_code)
-            if status_code >= 500:
+                span.update_name("websocket" if websocket else method)
+            if status_code is not None:
+                span.set_attribute("http.response.status_code", status_code)
+            if correlation_id != request_id:
+                # The handler's own X-Correlation-ID, which the response carries.
+                span.set_attribute("correlation.id", correlation_id)
+            if failure is not None:
+                span.set_attribute("error.type", _exception_type(failure))
+            elif status_code is not None and status_code >= 500:
+                span.set_attribute("error.type", str(status_code))
                 span.set_status("error", f"HTTP {status_code}")
             if body:
                 # Redacted by the core's policy (JSON, form and multipart fields; a binary body
@@ -183,6 +325,49 @@ async def _serve_metrics(scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
+def _mounted_apps(app: Any) -> Iterable[Any]:
+    """The applications mounted in ``app`` (``app.mount``, ``Mount``, ``Host``), at any depth."""
+    try:
+        from starlette.routing import Host, Mount
+    except ImportError:
+        return
+    pending = list(getattr(app, "routes", None) or ())
+    seen: set[int] = set()
+    while pending:
+        route = pending.pop()
+        if not isinstance(route, (Mount, Host)) or id(route) in seen:
+            continue
+        seen.add(id(route))
+        # A mount's own middleware wraps its app; the application is the one it was given.
+        yield getattr(route, "_base_app", route.app)
+        pending.extend(route.routes)
+
+
+def _leave_server_spans_to_crosstrace(app: Any) -> None:
+    """Turns off what else would give ``app``'s requests a server span: the OpenTelemetry
+    FastAPI instrumentation (auto-instrumentation applies it to every app made after
+    ``setup_tracing``; or ``FastAPIInstrumentor.instrument_app`` by hand) and FastAPI's own
+    telemetry (FastAPI >= 0.16x traces requests through the global tracer provider, which is
+    crosstrace's once tracing is set up). Its metrics and logs, if configured, stay on."""
+    if getattr(app, "_is_instrumented_by_opentelemetry", False):
+        # uninstrument_app builds the middleware stack, after which Starlette refuses
+        # add_middleware ("Cannot add middleware after an application has started"): an app
+        # that had not started is left as it was, open to middleware.
+        built = getattr(app, "middleware_stack", None)
+        with contextlib.suppress(Exception):
+            from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+            FastAPIInstrumentor.uninstrument_app(app)
+        if built is None and hasattr(app, "middleware_stack"):
+            app.middleware_stack = None
+    for config in (
+        getattr(app, "_telemetry", None),
+        getattr(getattr(app, "_native_telemetry", None), "config", None),
+    ):
+        if isinstance(config, dict) and "tracing" in config:
+            config["tracing"] = False
+
+
 def setup_tracing_middleware(
     app: Any,
     service_name: str | None = None,
@@ -191,32 +376,51 @@ def setup_tracing_middleware(
     max_body_bytes: int | None = None,
     metrics_route: str | None = None,
 ) -> Any:
-    """Adds crosstrace's tracing middleware to a FastAPI (or any Starlette) app. If the
-    OpenTelemetry FastAPI instrumentation already instrumented the app, or FastAPI's own
-    telemetry would trace it, those are turned off for this app: one server span per request.
-    With ``metrics_route`` (e.g. ``"/metrics"``) the middleware also serves the span metrics
-    there in the Prometheus text format."""
-    if getattr(app, "_is_instrumented_by_opentelemetry", False):
-        with contextlib.suppress(Exception):
-            from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    """Adds crosstrace's tracing middleware to a FastAPI (or any Starlette) app, before it
+    starts. It goes around the whole middleware stack, Starlette's error handling included (as
+    the OpenTelemetry FastAPI instrumentation's does), so an unhandled exception's 500 is
+    recorded and carries X-Correlation-ID like any response. If the OpenTelemetry FastAPI
+    instrumentation instrumented the app (or an app mounted in it), or FastAPI's own telemetry
+    would trace it, those are turned off for it: one server span per request.
 
-            FastAPIInstrumentor.uninstrument_app(app)
-    # FastAPI >= 0.16x traces requests itself through the global tracer provider (crosstrace's,
-    # once tracing is set up): that would be a second server span per request.
-    for config in (
-        getattr(app, "_telemetry", None),
-        getattr(getattr(app, "_native_telemetry", None), "config", None),
-    ):
-        if isinstance(config, dict) and "tracing" in config:
-            config["tracing"] = False
-    app.add_middleware(
-        TracingMiddleware,
-        service_name=service_name,
-        include_request_body=include_request_body,
-        exclude_paths=list(exclude_paths),
-        max_body_bytes=max_body_bytes,
-        metrics_route=metrics_route,
+    ``exclude_paths`` and ``metrics_route`` are paths within the app (without its root path).
+    With ``metrics_route`` (e.g. ``"/metrics"``) the middleware also serves the span metrics
+    there in the Prometheus text format. Called again, the new options replace the old."""
+    if not callable(getattr(app, "build_middleware_stack", None)):
+        raise TypeError(
+            f"setup_tracing_middleware(app): expected a FastAPI or Starlette application, got "
+            f"{type(app).__qualname__} (wrap another ASGI application in TracingMiddleware)"
+        )
+    if getattr(app, "middleware_stack", None) is not None:
+        raise RuntimeError(
+            f"setup_tracing_middleware(app): {type(app).__qualname__} has already started (its "
+            "middleware stack is built); set up the middleware before the application serves"
+        )
+    _leave_server_spans_to_crosstrace(app)
+    for mounted in _mounted_apps(app):
+        _leave_server_spans_to_crosstrace(mounted)
+    # The stack as the app builds it (uninstrumented), without this middleware: a second call
+    # replaces the first.
+    original = (
+        getattr(app, "_crosstrace_build_middleware_stack", None) or app.build_middleware_stack
     )
+    excluded = list(exclude_paths)
+
+    def build_middleware_stack() -> ASGIApp:
+        # Built as the app starts: apps mounted since setup are quietened too.
+        for mounted in _mounted_apps(app):
+            _leave_server_spans_to_crosstrace(mounted)
+        return TracingMiddleware(
+            original(),
+            service_name=service_name,
+            include_request_body=include_request_body,
+            exclude_paths=excluded,
+            max_body_bytes=max_body_bytes,
+            metrics_route=metrics_route,
+        )
+
+    app._crosstrace_build_middleware_stack = original
+    app.build_middleware_stack = build_middleware_stack
     return app
 
 

@@ -1,10 +1,14 @@
-"""crosstrace's propagation as an OpenTelemetry ``TextMapPropagator``. While crosstrace is set up
-it is the OpenTelemetry API's global propagator, so the official instrumentations inject what
-crosstrace's configured propagators write. It is also registered (entry points) under the names
-``b3``, ``b3multi`` and ``jaeger``, which the OpenTelemetry API looks up from OTEL_PROPAGATORS when
-it is imported. This module imports the rest of crosstrace only when used."""
+"""crosstrace's propagation as OpenTelemetry ``TextMapPropagator``s. While crosstrace is set up,
+``CrosstracePropagator`` is the OpenTelemetry API's global propagator, so the official
+instrumentations inject what crosstrace's configured propagators write. The API looks up the
+names in OTEL_PROPAGATORS when it is imported, among installed entry points: crosstrace registers
+``b3``, ``b3multi`` and ``jaeger``, each the propagator of that one format (as the
+opentelemetry-propagator-b3 and -jaeger packages' are), for a process whose tracer provider is
+another SDK's. This module imports the rest of crosstrace only when used."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
@@ -30,7 +34,63 @@ def _ignores_case(getter: Getter[CarrierT], carrier: CarrierT, names: list[str])
     return getter.get(carrier, probe) == getter.get(carrier, names[0])
 
 
-class CrosstracePropagator(TextMapPropagator):
+class _Propagator(TextMapPropagator):
+    """Extraction into crosstrace's context, through the core, of the headers ``_reads``
+    takes."""
+
+    def extract(
+        self,
+        carrier: CarrierT,
+        context: otel_context.Context | None = None,
+        getter: Getter[CarrierT] = default_getter,
+    ) -> otel_context.Context:
+        from ._api import _CX_KEY, _otel_trace_state
+
+        cx = self._extract_lines(self._lines(carrier, getter))
+        ctx = otel_context.set_value(_CX_KEY, cx, context)
+        if cx.trace_id and cx.span_id:
+            remote = SpanContext(
+                int(cx.trace_id, 16),
+                int(cx.span_id, 16),
+                True,
+                TraceFlags(cx.trace_flags),
+                _otel_trace_state(cx.tracestate),
+            )
+            ctx = otel_trace.set_span_in_context(NonRecordingSpan(remote), ctx)
+        return ctx
+
+    def _extract_lines(self, lines: list[tuple[str, str]]) -> Any:
+        """A crosstrace context from the lines read: through the configured propagators."""
+        from . import _native
+
+        return _native.extract(lines)
+
+    def _reads(self, name: str) -> bool:
+        """Whether extraction reads the header ``name`` (lowercase): every one, here."""
+        return True
+
+    def _lines(self, carrier: CarrierT, getter: Getter[CarrierT]) -> list[tuple[str, str]]:
+        """Every line of every header ``_reads`` takes. The getter returns a list per name; a
+        name may be listed once per line (the ASGI getter) and in several cases. A
+        case-insensitive getter gives every line for each spelling (asked once); a
+        case-sensitive one gives each spelling's own (all asked)."""
+        spellings: dict[str, list[str]] = {}
+        for name in getter.keys(carrier):
+            names = spellings.setdefault(name.lower(), [])
+            if name not in names:
+                names.append(name)
+        headers: list[tuple[str, str]] = []
+        for lower, names in spellings.items():
+            if not self._reads(lower):
+                continue
+            if len(names) > 1 and _ignores_case(getter, carrier, names):
+                names = names[:1]
+            for name in names:
+                headers.extend((name, value) for value in getter.get(carrier, name) or ())
+        return headers
+
+
+class CrosstracePropagator(_Propagator):
     """Injects what crosstrace's configured propagators write — tracecontext, baggage, b3,
     jaeger, and X-Correlation-ID — from crosstrace's context; extracts into it."""
 
@@ -46,45 +106,78 @@ class CrosstracePropagator(TextMapPropagator):
         for name, value in _native.inject(_context_of(context)):
             setter.set(carrier, name, value)
 
-    def extract(
-        self,
-        carrier: CarrierT,
-        context: otel_context.Context | None = None,
-        getter: Getter[CarrierT] = default_getter,
-    ) -> otel_context.Context:
-        from . import _native
-        from ._api import _CX_KEY, _otel_trace_state
-
-        # Every line of every header. The getter returns a list per name; a name may be listed
-        # once per line (the ASGI getter) and in several cases. A case-insensitive getter gives
-        # every line for each spelling (asked once); a case-sensitive one gives each spelling's
-        # own (all asked).
-        spellings: dict[str, list[str]] = {}
-        for name in getter.keys(carrier):
-            names = spellings.setdefault(name.lower(), [])
-            if name not in names:
-                names.append(name)
-        headers: list[tuple[str, str]] = []
-        for names in spellings.values():
-            if len(names) > 1 and _ignores_case(getter, carrier, names):
-                names = names[:1]
-            for name in names:
-                headers.extend((name, value) for value in getter.get(carrier, name) or ())
-        cx = _native.extract(headers)
-        ctx = otel_context.set_value(_CX_KEY, cx, context)
-        if cx.trace_id and cx.span_id:
-            remote = SpanContext(
-                int(cx.trace_id, 16),
-                int(cx.span_id, 16),
-                True,
-                TraceFlags(cx.trace_flags),
-                _otel_trace_state(cx.tracestate),
-            )
-            ctx = otel_trace.set_span_in_context(NonRecordingSpan(remote), ctx)
-        return ctx
-
     @property
     def fields(self) -> set[str]:
         from . import _native
 
         return set(_native.propagation_fields())
+
+
+class _OneFormat(_Propagator):
+    """The propagator of one format, registered under its name (``OTEL_PROPAGATORS``): the
+    core's propagator of that format, whatever crosstrace's configured ones. It writes that
+    format only, from crosstrace's context or another SDK's current span, and reads that format
+    only."""
+
+    #: The format, as OTEL_PROPAGATORS names it.
+    FORMAT = ""
+    #: The headers it reads: names, lowercase.
+    READS: frozenset[str] = frozenset()
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: otel_context.Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        from . import _native
+        from ._api import _context_of
+
+        for name, value in _native.inject_format(_context_of(context), self.FORMAT):
+            setter.set(carrier, name, value)
+
+    def _extract_lines(self, lines: list[tuple[str, str]]) -> Any:
+        from . import _native
+
+        return _native.extract_format(lines, self.FORMAT)
+
+    def _reads(self, name: str) -> bool:
+        return name in self.READS
+
+    @property
+    def fields(self) -> set[str]:
+        return set(self.READS)
+
+
+class B3Propagator(_OneFormat):
+    """``b3``: the single ``b3`` header. Reads the single header, else the ``X-B3-*`` ones (as
+    OpenTelemetry's B3 propagators do)."""
+
+    FORMAT = "b3"
+    READS = frozenset({"b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags"})
+
+    @property
+    def fields(self) -> set[str]:
+        return {"b3"}
+
+
+class B3MultiPropagator(B3Propagator):
+    """``b3multi``: the ``X-B3-TraceId``, ``X-B3-SpanId`` and ``X-B3-Sampled`` headers
+    (``X-B3-Flags: 1`` for debug, which implies sampled)."""
+
+    FORMAT = "b3multi"
+
+    @property
+    def fields(self) -> set[str]:
+        return {"x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags"}
+
+
+class JaegerPropagator(_OneFormat):
+    """``jaeger``: ``uber-trace-id`` and the baggage (the correlation's entries included, as
+    crosstrace's baggage carries them) as ``uberctx-*`` headers."""
+
+    FORMAT = "jaeger"
+    READS = frozenset({"uber-trace-id"})
+
+    def _reads(self, name: str) -> bool:
+        return name in self.READS or name.startswith("uberctx-")
