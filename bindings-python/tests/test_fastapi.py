@@ -289,3 +289,42 @@ def test_a_websocket_connection_is_a_server_span(traced: Collector) -> None:
     assert a["http.response.status_code"] == 101
     assert a["correlation.id"] == "chat-1"
     assert one(traced, "message").parent_span_id == server.span_id
+
+
+def test_a_scrape_does_not_stall_the_event_loop(
+    traced: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering the metrics (with ``metrics_dir``: files written and read) runs off the event
+    loop: a request that arrives during a slow scrape is answered before the scrape ends."""
+    import time
+
+    from crosstrace import _api
+
+    def slow_metrics_text() -> str:
+        time.sleep(0.5)
+        return "# a slow render\n"
+
+    monkeypatch.setattr(_api, "metrics_text", slow_metrics_text)
+    app = fastapi.FastAPI()
+    add_items(app)
+    setup_tracing_middleware(app, metrics_route="/metrics")
+    finished: list[str] = []
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+            async def get(path: str) -> None:
+                r = await client.get(path)
+                assert r.status_code == 200
+                finished.append(path)
+
+            scrape = asyncio.ensure_future(get("/metrics"))
+            await asyncio.sleep(0.05)
+            await get("/items/1")
+            await scrape
+
+    asyncio.run(run())
+    assert finished == ["/items/1", "/metrics"]
+    # The request was traced; the scrape was not.
+    assert [s.name for s in spans(traced)] == ["GET /items/{item_id}"]

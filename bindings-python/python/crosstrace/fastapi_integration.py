@@ -310,8 +310,12 @@ class TracingMiddleware:
 
 async def _serve_metrics(scope: Scope, send: Send) -> None:
     """The span metrics in the Prometheus text format (not traced: scrapes would drown the
-    service's own traffic)."""
-    body = _api.metrics_text().encode("utf-8")
+    service's own traffic). Rendered on a worker thread: with ``metrics_dir`` it writes this
+    process's file and reads every other one (tens of ms at thousands of series), which must not
+    stall the event loop's other requests (the render lets go of the GIL)."""
+    import anyio.to_thread
+
+    body = (await anyio.to_thread.run_sync(_api.metrics_text)).encode("utf-8")
     await send(
         {
             "type": "http.response.start",
