@@ -322,8 +322,10 @@ pub(crate) fn bound(s: &mut MetricsSnapshot, max_series: usize) {
     let bounds = s.buckets_ms.len();
     let mut overflow: Vec<(SeriesKey, SeriesStats)> = Vec::new();
     let mut folded = 0;
-    let series = std::mem::take(&mut s.series);
-    for (k, st) in series {
+    // The kept series first, existing overflow series among them (a folded set joins its kind's
+    // and status's, never a second one with the same labels), then the folded ones.
+    let mut folding = Vec::new();
+    for (k, st) in std::mem::take(&mut s.series) {
         let owned = (
             k.span_name.clone(),
             k.kind_status.0,
@@ -332,8 +334,11 @@ pub(crate) fn bound(s: &mut MetricsSnapshot, max_series: usize) {
         );
         if k.overflow || kept.contains(&owned) {
             s.series.push((k, st));
-            continue;
+        } else {
+            folding.push((k, st));
         }
+    }
+    for (k, st) in folding {
         folded += st.count;
         let (ki, si) = k.kind_status;
         let i = match s
@@ -702,6 +707,29 @@ mod tests {
     /// and status, so totals stay exact.
     #[test]
     fn a_merged_scrape_keeps_to_the_series_cap() {
+        // A worker past its cap has an overflow series already; names sort before `_overflow`
+        // (`GET ...`) as well as after it.
+        let m = SpanMetrics::new("svc", &[1.0, 10.0], 1).shared();
+        for name in ["GET /kept", "GET /over"] {
+            m.record_locked(
+                &std::borrow::Cow::Borrowed(name),
+                1,
+                1,
+                &Default::default(),
+                5,
+            );
+        }
+        let mut capped = m.snapshot(1.0, 2, 0);
+        merge(&mut capped, &table(&[("GET /a", 1), ("GET /b", 1)])).unwrap();
+        bound(&mut capped, 1);
+        let overflow: Vec<u64> = capped
+            .series
+            .iter()
+            .filter(|(k, _)| k.overflow)
+            .map(|(_, st)| st.count)
+            .collect();
+        assert_eq!(overflow, [3], "one overflow series: {:?}", capped.series);
+
         let mut s = table(&[
             ("busy", 1),
             ("busy", 2),

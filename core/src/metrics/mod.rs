@@ -561,9 +561,16 @@ pub(crate) fn template_name(name: &str) -> Cow<'_, str> {
 /// a digit); anything with an `@` (an email address).
 fn id_part(seg: &str) -> Option<&str> {
     let (id, rest) = match seg.find('.') {
-        // An extension after digits (`123.json`); other dotted segments (`v1.2`, a file name)
-        // are not split.
-        Some(i) if i > 0 && seg[..i].bytes().all(|b| b.is_ascii_digit()) => seg.split_at(i),
+        // An extension after digits (`123.json`); other dotted segments (a version `4.17.21`,
+        // an address, a file name) are not split.
+        Some(i)
+            if i > 0
+                && seg[..i].bytes().all(|b| b.is_ascii_digit())
+                && seg.len() > i + 1
+                && seg[i + 1..].bytes().all(|b| b.is_ascii_alphabetic()) =>
+        {
+            seg.split_at(i)
+        }
         _ => (seg, ""),
     };
     let n = id.len();
@@ -1140,6 +1147,7 @@ mod tests {
             "/items/deadbeef",
             "/oauth/callback",
             "/reports/q3-summary",
+            "/pkg/lodash/4.17.21",
         ] {
             assert!(matches!(template_name(path), Cow::Borrowed(_)), "{path}");
         }
