@@ -339,13 +339,13 @@ fn too_large_splits_the_batch_until_it_fits() {
 fn the_halves_of_a_split_batch_share_its_deadline() {
     let s = serve(move |i, spans| match (i, spans) {
         (_, 3..) => Reply::Status(413, &[], Vec::new()),
-        // The first half: accepted after 1.5 s of the 2 s deadline.
-        (1, _) => Reply::Slow(Duration::from_millis(1500)),
-        // The second: no answer. With a deadline of its own it would wait 2 s, past the batch
-        // processor's net (the export timeout + 1 s), which fails every span of the batch.
-        _ => Reply::Hang(Duration::from_secs(5)),
+        // The first half: accepted after 2 s of the 4 s deadline.
+        (1, _) => Reply::Slow(Duration::from_secs(2)),
+        // The second: no answer. With a deadline of its own it would wait 4 s, to 6 s, past the
+        // batch processor's net (the export timeout + 1 s), which fails every span of the batch.
+        _ => Reply::Hang(Duration::from_secs(8)),
     });
-    let t = tracing_to(&s.url, 2.0);
+    let t = tracing_to(&s.url, 4.0);
     spans(&t, 4);
     let c = assert_accounted(&t);
     assert_eq!((c.spans_exported, c.spans_export_failed), (2, 2), "{c:?}");

@@ -18,9 +18,9 @@ use crate::record::{Batch, SpanRecord};
 /// What `shutdown` achieved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// Spans not yet exported when the timeout ran out: those still queued are counted as
-    /// failed in health (`shutdown_timeout`); those being exported then are counted as that
-    /// export turns out, so some may yet be exported.
+    /// Spans not yet exported when the timeout ran out, queued or being exported: all counted
+    /// as failed in health (`shutdown_timeout`) by the time `shutdown` returns; the outcome of an
+    /// export still in progress is not counted.
     pub unsent: u64,
     /// Whether the timeout ran out.
     pub timed_out: bool,
