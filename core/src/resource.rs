@@ -275,15 +275,29 @@ mod tests {
         assert_eq!(get(&r, "service.name").as_deref(), Some("b"));
         assert_eq!(get(&r, "deployment.environment").as_deref(), Some("qa"));
         assert_eq!(get(&r, "service.version").as_deref(), Some("9.1"));
-        // A config made field by field: the fields are what is exported.
+        // A config made field by field (a struct, JSON, a binding's object): an attribute fills
+        // a field left at its default, a field set explicitly wins; either way the resource
+        // says what the field says.
         let mut c = TracingConfig::default();
         c.resource_attributes
             .insert("deployment.environment".into(), "production".into());
+        c.resource_attributes
+            .insert("service.name".into(), "orders".into());
+        c.service_version = "3.0.0".into();
+        c.resource_attributes
+            .insert("service.version".into(), "2.0.0".into());
+        let c = c.with_resource_fields();
+        assert_eq!(
+            (&*c.environment, &*c.service_name, &*c.service_version),
+            ("production", "orders", "3.0.0")
+        );
         let r = build(&c);
         assert_eq!(
-            get(&r, "deployment.environment"),
-            Some(c.environment.clone())
+            get(&r, "deployment.environment").as_deref(),
+            Some("production")
         );
+        assert_eq!(get(&r, "service.name").as_deref(), Some("orders"));
+        assert_eq!(get(&r, "service.version").as_deref(), Some("3.0.0"));
     }
 
     #[test]

@@ -94,6 +94,7 @@ impl Tracing {
 
     fn build(config: TracingConfig, exporter: Option<ExporterFactory>) -> Result<Tracing> {
         config.validate()?;
+        let config = config.with_resource_fields();
         crate::diag::set_level(config.log_level);
         let counters = Arc::new(Counters::default());
         let resource = crate::resource::build(&config);
@@ -438,8 +439,8 @@ impl Tracing {
 
     /// Exports what is queued within `timeout`, then stops; new spans become no-ops. A timeout
     /// is not an error (unlike `opentelemetry_sdk`'s shutdown): the report says it ran out
-    /// (`timed_out`) and how many spans were not yet exported (`unsent`), and health counts
-    /// them. A second call returns [`Error::AlreadyShutdown`].
+    /// (`timed_out`) and how many spans were not yet exported (`unsent`), which health counts
+    /// as failed before it returns. A second call returns [`Error::AlreadyShutdown`].
     pub fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport> {
         let Some(p) = &self.inner.pipeline else {
             return Ok(ShutdownReport::default());

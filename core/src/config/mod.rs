@@ -935,6 +935,45 @@ pub(crate) const FROM_FIELDS: [&str; 4] = [
     "deployment.environment.name",
 ];
 
+impl TracingConfig {
+    /// The config with `service.name`, `service.version` and `deployment.environment` (or
+    /// `.name`) of `resource_attributes` in their fields where those are still the defaults (a
+    /// field set explicitly wins), and out of the attributes: the fields are what spans, health
+    /// and metrics say ([`FROM_FIELDS`]). The environment's reading does the same; this is for
+    /// configs made as structs, JSON or the bindings' objects.
+    pub(crate) fn with_resource_fields(mut self) -> TracingConfig {
+        let defaults = TracingConfig::default();
+        let mut take = |key: &str, field: &mut String, default: &str| {
+            if let Some(v) = self.resource_attributes.remove(key) {
+                if field == default {
+                    *field = v;
+                }
+            }
+        };
+        take(
+            "service.name",
+            &mut self.service_name,
+            &defaults.service_name,
+        );
+        take(
+            "service.version",
+            &mut self.service_version,
+            &defaults.service_version,
+        );
+        take(
+            "deployment.environment",
+            &mut self.environment,
+            &defaults.environment,
+        );
+        take(
+            "deployment.environment.name",
+            &mut self.environment,
+            &defaults.environment,
+        );
+        self
+    }
+}
+
 /// The traces URL of an OTLP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`) under `config`'s backend
 /// and protocol: over HTTP, the base's path + `/v1/traces` (once: a base that already ends with
 /// it is kept); gRPC and the other backends take it as it is.
