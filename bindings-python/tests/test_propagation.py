@@ -325,3 +325,21 @@ def test_the_jaeger_propagator_carries_baggage_as_uberctx() -> None:
     out = {}
     jaeger.inject(out, otel_context.Context())
     assert out == {}
+
+
+def test_a_format_absent_leaves_what_another_propagator_of_a_composite_read() -> None:
+    """OTEL_PROPAGATORS=jaeger,b3 with only Jaeger's headers: b3, second, finds nothing of its
+    own and keeps the parent and uberctx baggage jaeger read."""
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.propagators.composite import CompositePropagator
+
+    from crosstrace.propagator import B3Propagator, JaegerPropagator
+
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none", auto_instrument=False))
+    both = CompositePropagator([JaegerPropagator(), B3Propagator()])
+    ctx = both.extract(INCOMING["jaeger"])
+    parent = otel_trace.get_current_span(ctx).get_span_context()
+    assert f"{parent.trace_id:032x}" == TRACE
+    out: dict[str, str] = {}
+    JaegerPropagator().inject(out, ctx)
+    assert out.get("uberctx-k") == "a%20b", out

@@ -313,9 +313,15 @@ async def _serve_metrics(scope: Scope, send: Send) -> None:
     service's own traffic). Rendered on a worker thread: with ``metrics_dir`` it writes this
     process's file and reads every other one (tens of ms at thousands of series), which must not
     stall the event loop's other requests (the render lets go of the GIL)."""
-    import anyio.to_thread
+    try:
+        import anyio.to_thread
+    except ImportError:  # an ASGI app without Starlette's dependencies: asyncio's executor
+        import asyncio
 
-    body = (await anyio.to_thread.run_sync(_api.metrics_text)).encode("utf-8")
+        text = await asyncio.get_running_loop().run_in_executor(None, _api.metrics_text)
+    else:
+        text = await anyio.to_thread.run_sync(_api.metrics_text)
+    body = text.encode("utf-8")
     await send(
         {
             "type": "http.response.start",

@@ -38,6 +38,10 @@ class _Propagator(TextMapPropagator):
     """Extraction into crosstrace's context, through the core, of the headers ``_reads``
     takes."""
 
+    #: One format of a composite: a carrier without its headers leaves the context as it was.
+    #: (crosstrace's own propagator reads every format: it sets crosstrace's context always.)
+    _ONE_OF_SEVERAL = False
+
     def extract(
         self,
         carrier: CarrierT,
@@ -46,7 +50,12 @@ class _Propagator(TextMapPropagator):
     ) -> otel_context.Context:
         from ._api import _CX_KEY, _otel_trace_state
 
-        cx = self._extract_lines(self._lines(carrier, getter))
+        lines = self._lines(carrier, getter)
+        if not lines and self._ONE_OF_SEVERAL:
+            # Nothing of this format: what an earlier propagator of a composite
+            # (OTEL_PROPAGATORS=jaeger,b3) extracted stays.
+            return context if context is not None else otel_context.get_current()
+        cx = self._extract_lines(lines)
         ctx = otel_context.set_value(_CX_KEY, cx, context)
         if cx.trace_id and cx.span_id:
             remote = SpanContext(
@@ -119,6 +128,7 @@ class _OneFormat(_Propagator):
     format only, from crosstrace's context or another SDK's current span, and reads that format
     only."""
 
+    _ONE_OF_SEVERAL = True
     #: The format, as OTEL_PROPAGATORS names it.
     FORMAT = ""
     #: The headers it reads: names, lowercase.
