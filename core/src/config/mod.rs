@@ -938,38 +938,30 @@ pub(crate) const FROM_FIELDS: [&str; 4] = [
 impl TracingConfig {
     /// The config with `service.name`, `service.version` and `deployment.environment` (or
     /// `.name`) of `resource_attributes` in their fields where those are still the defaults (a
-    /// field set explicitly wins), and out of the attributes: the fields are what spans, health
-    /// and metrics say ([`FROM_FIELDS`]). The environment's reading does the same; this is for
+    /// field set explicitly wins): the fields are what spans, health and metrics say
+    /// ([`FROM_FIELDS`]). The environment's reading does the same; this is for
     /// configs made as structs, JSON or the bindings' objects.
     pub(crate) fn with_resource_fields(mut self) -> TracingConfig {
-        let defaults = TracingConfig::default();
-        let mut take = |key: &str, field: &mut String, default: &str| {
-            if let Some(v) = self.resource_attributes.remove(key) {
-                if field == default {
-                    *field = v;
-                }
+        for (key, default) in [
+            ("service.name", defaults::SERVICE_NAME),
+            ("service.version", defaults::SERVICE_VERSION),
+            ("deployment.environment", defaults::ENVIRONMENT),
+            ("deployment.environment.name", defaults::ENVIRONMENT),
+        ] {
+            // Left in the attributes: the resource skips them (`FROM_FIELDS`). (Removing
+            // them would bring a BTreeMap's removal into the browser build, 2 KiB.)
+            let Some(v) = self.resource_attributes.get(key).cloned() else {
+                continue;
+            };
+            let field = match key {
+                "service.name" => &mut self.service_name,
+                "service.version" => &mut self.service_version,
+                _ => &mut self.environment,
+            };
+            if field == default {
+                *field = v;
             }
-        };
-        take(
-            "service.name",
-            &mut self.service_name,
-            &defaults.service_name,
-        );
-        take(
-            "service.version",
-            &mut self.service_version,
-            &defaults.service_version,
-        );
-        take(
-            "deployment.environment",
-            &mut self.environment,
-            &defaults.environment,
-        );
-        take(
-            "deployment.environment.name",
-            &mut self.environment,
-            &defaults.environment,
-        );
+        }
         self
     }
 }
