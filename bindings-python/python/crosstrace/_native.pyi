@@ -39,6 +39,8 @@ __all__ = [
     "health",
     "metrics_text",
     "propagation_fields",
+    "inject_format",
+    "extract_format",
     "init",
     "inject",
     "set_etl_records",
