@@ -11,7 +11,7 @@ use opentelemetry_sdk::trace::{Sampler, SpanLinks};
 use crate::config::TracingConfig;
 use crate::export::BatchProcessor;
 use crate::health::Counters;
-use crate::limits::truncate_value;
+use crate::limits::{sanitize_in_place, truncate_value, Duplicate};
 #[cfg(feature = "span-metrics")]
 use crate::metrics::SpanMetrics;
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -229,16 +229,38 @@ impl Pipeline {
         }
     }
 
-    /// An event's attributes under a span's limits: sanitized, a repeated key's later value
-    /// replacing the earlier, past the count limit dropped (counted on the event and in
-    /// health).
-    pub(crate) fn event_attributes(&self, attributes: Vec<KeyValue>) -> (Vec<KeyValue>, u32) {
-        let mut attrs = Vec::with_capacity(attributes.len().min(self.count_limit));
-        let mut dropped = 0;
-        for kv in attributes {
-            self.push_attribute(&mut attrs, &mut dropped, kv);
+    /// `attributes` (a span's at its start, an event's) under the limits: sanitized, a repeated
+    /// key's later value replacing the earlier, past the count limit dropped (counted in
+    /// `dropped` and in health). The common case — within the count, no key repeated — keeps
+    /// the vector: no copy.
+    #[inline]
+    pub(crate) fn limited(
+        &self,
+        attributes: &mut Vec<KeyValue>,
+        dropped: &mut u32,
+    ) -> Vec<KeyValue> {
+        let sanitized = (attributes.len() <= self.count_limit)
+            .then(|| sanitize_in_place(attributes, self.value_limit, |kv| self.sanitize(kv)));
+        match sanitized {
+            Some(Ok(())) => std::mem::take(attributes),
+            // A repeated key: the attributes before it are sanitized and their keys distinct;
+            // the others go in by key.
+            Some(Err(Duplicate { at })) => {
+                let rest = attributes.split_off(at);
+                let mut attrs = std::mem::take(attributes);
+                for kv in rest {
+                    self.push_attribute(&mut attrs, dropped, kv);
+                }
+                attrs
+            }
+            None => {
+                let mut attrs = Vec::with_capacity(self.count_limit);
+                for kv in attributes.drain(..) {
+                    self.push_attribute(&mut attrs, dropped, kv);
+                }
+                attrs
+            }
         }
-        (attrs, dropped)
     }
 
     /// A span's links under the limits: see [`Pipeline::push_link`].

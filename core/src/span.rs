@@ -173,7 +173,7 @@ impl Span {
         &mut self,
         name: impl Into<Cow<'static, str>>,
         time: SystemTime,
-        attributes: Vec<KeyValue>,
+        mut attributes: Vec<KeyValue>,
     ) {
         let State::Recording(data, _, p) = &mut self.state else {
             return;
@@ -183,7 +183,8 @@ impl Span {
             Counters::add(&p.counters.app.events_dropped, 1);
             return;
         }
-        let (attributes, dropped) = p.event_attributes(attributes);
+        let mut dropped = 0;
+        let attributes = p.limited(&mut attributes, &mut dropped);
         data.events
             .events
             .push(Event::new(name, time, attributes, dropped));

@@ -18,7 +18,6 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::export::{BatchProcessor, Export, ExporterFactory, ShutdownReport};
 use crate::health::{Counters, Health};
-use crate::limits::{sanitize_in_place, Duplicate};
 use crate::metrics::{MetricsOnly, MetricsSnapshot};
 use crate::pipeline::Pipeline;
 use crate::platform::Stamp;
@@ -330,27 +329,14 @@ impl Tracing {
         Counters::add(&p.counters.app.started, 1);
         let mut dropped = 0;
         let correlation = cx.correlation();
-        // The common case: the builder's vector becomes the span's, no copy.
-        let fits = correlation.is_none() && attributes.len() <= p.count_limit;
-        let sanitized =
-            fits.then(|| sanitize_in_place(attributes, p.value_limit, |kv| p.sanitize(kv)));
-        let attrs = match sanitized {
-            Some(Ok(())) => std::mem::take(attributes),
-            // A repeated key: the attributes before it are sanitized and their keys distinct;
-            // the others go in by key.
-            Some(Err(Duplicate { at })) => {
-                let rest = attributes.split_off(at);
-                let mut attrs = std::mem::take(attributes);
-                for kv in rest {
-                    p.push_attribute(&mut attrs, &mut dropped, kv);
-                }
-                attrs
-            }
+        let attrs = match correlation {
+            // The common case: the builder's vector becomes the span's, no copy.
+            None => p.limited(attributes, &mut dropped),
             // Correlation attributes first, then the span's, by key.
-            None => {
-                let extra = correlation.map_or(0, |c| c.attributes().len());
+            Some(correlation) => {
+                let extra = correlation.attributes().len();
                 let mut attrs = Vec::with_capacity(attributes.len() + extra);
-                for kv in correlation.into_iter().flat_map(|c| c.attributes()) {
+                for kv in correlation.attributes() {
                     p.push_attribute(&mut attrs, &mut dropped, kv.clone());
                 }
                 for kv in attributes.drain(..) {

@@ -1410,24 +1410,25 @@ mod tests {
             )
         );
         // Also when read from the environment.
-        let env = |pairs: &[(&str, &str)]| {
-            let pairs: Vec<(String, String)> = pairs
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect();
-            TracingConfig::from_lookup(|k| {
-                pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-            })
-            .unwrap()
-            .resolved_endpoint()
-            .unwrap()
-        };
-        let r = env(&[
+        let r = resolved_from_env(&[
             ("OTEL_BACKEND", "otlp"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ]);
         assert_eq!(r.otlp_protocol, Some(OtlpProtocol::Grpc));
+    }
+
+    /// Where a config read from these variables sends spans.
+    fn resolved_from_env(pairs: &[(&str, &str)]) -> ResolvedEndpoint {
+        TracingConfig::from_lookup(|k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+        .resolved_endpoint()
+        .unwrap()
     }
 
     #[test]
@@ -1463,19 +1464,7 @@ mod tests {
 
     #[test]
     fn the_standard_endpoint_is_a_base_url() {
-        let endpoint = |pairs: &[(&str, &str)]| {
-            let pairs: Vec<(String, String)> = pairs
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect();
-            TracingConfig::from_lookup(|k| {
-                pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-            })
-            .unwrap()
-            .resolved_endpoint()
-            .unwrap()
-            .url
-        };
+        let endpoint = |pairs: &[(&str, &str)]| resolved_from_env(pairs).url;
         let base = |url: &str, backend: &str, protocol: Option<&str>| {
             let mut pairs = vec![
                 ("OTEL_BACKEND", backend),

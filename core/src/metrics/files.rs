@@ -349,18 +349,7 @@ pub(crate) fn bound(s: &mut MetricsSnapshot, max_series: usize) {
         {
             Some(i) => i,
             None => {
-                overflow.push((
-                    SeriesKey {
-                        span_name: super::OVERFLOW_NAME.to_owned(),
-                        span_kind: KIND_LABELS[ki as usize],
-                        status: STATUS_LABELS[si as usize],
-                        http_route: None,
-                        target_service: None,
-                        overflow: true,
-                        kind_status: (ki, si),
-                    },
-                    SeriesStats::empty(bounds),
-                ));
+                overflow.push((SeriesKey::overflow(ki, si), SeriesStats::empty(bounds)));
                 s.series.len() + overflow.len() - 1
             }
         };

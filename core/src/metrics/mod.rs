@@ -343,6 +343,21 @@ pub struct SeriesKey {
     kind_status: (u8, u8),
 }
 
+impl SeriesKey {
+    /// The overflow series of a kind and status (past the series cap).
+    pub(crate) fn overflow(ki: u8, si: u8) -> SeriesKey {
+        SeriesKey {
+            span_name: OVERFLOW_NAME.to_owned(),
+            span_kind: KIND_LABELS[ki as usize],
+            status: STATUS_LABELS[si as usize],
+            http_route: None,
+            target_service: None,
+            overflow: true,
+            kind_status: (ki, si),
+        }
+    }
+}
+
 /// The numbers of one label set.
 #[derive(Debug, Clone)]
 pub struct SeriesStats {
@@ -844,19 +859,7 @@ impl SpanMetrics {
         });
         match existing {
             Some(i) => i as usize,
-            None => self.insert(
-                t,
-                hash,
-                SeriesKey {
-                    span_name: OVERFLOW_NAME.to_owned(),
-                    span_kind: KIND_LABELS[ki as usize],
-                    status: STATUS_LABELS[si as usize],
-                    http_route: None,
-                    target_service: None,
-                    overflow: true,
-                    kind_status: (ki, si),
-                },
-            ),
+            None => self.insert(t, hash, SeriesKey::overflow(ki, si)),
         }
     }
 
