@@ -156,36 +156,6 @@ fn forked_workers_write_their_own_files_and_every_render_merges_them_exactly() {
 }
 
 /// Without `metrics_dir` nothing is written and a render is this process's alone.
-/// Tracing set up again in one process (a test harness, a reload) writes a file of its own: the
-/// first setup's spans stay counted, so the host's counter never goes back (which Prometheus
-/// would take for a reset).
-#[test]
-fn tracing_set_up_again_keeps_the_first_setups_counts() {
-    let dir = std::env::temp_dir().join(format!("ct-metrics-again-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let config = TracingConfig {
-        service_name: "again".into(),
-        backend: Backend::None,
-        metrics_dir: Some(dir.to_str().unwrap().into()),
-        ..TracingConfig::default()
-    };
-    let first = Tracing::new(config.clone()).unwrap();
-    spans(&first, "job", 0, 5);
-    first.shutdown(Duration::from_secs(5)).unwrap();
-    drop(first);
-    let second = Tracing::new(config).unwrap();
-    spans(&second, "job", 0, 1);
-    let merged = second.merged_metrics().unwrap();
-    let count: u64 = merged
-        .series
-        .iter()
-        .filter(|(k, _)| k.span_name == "job")
-        .map(|(_, s)| s.count)
-        .sum();
-    assert_eq!(count, 6, "{:?}", ctm_files(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
 #[test]
 fn without_a_dir_the_metrics_are_the_process_own() {
     let t = Tracing::new(TracingConfig {
