@@ -10,8 +10,16 @@ TOOLS="$CROSSTRACE_CACHE/tools"
 PKG="$ROOT/bindings-wasm/pkg"
 # Two builds of one crate: the browser build (web/: profile wasm-web, OTLP/HTTP protobuf and the
 # console only) and the full build (wasm/: profile wasm-release, every encoder; Node's).
-RAW_WASM="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/crosstrace_wasm.wasm"
-RAW_WEB_WASM="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-web/crosstrace_wasm.wasm"
+# Both are built by nightly with the standard library compiled along (rust-src): its panics abort
+# without formatting a message (a panic in wasm32 traps either way, and no hook prints one: the
+# message code was 12 KB of the browser's download) and its size-optimised paths. Their own
+# target directory: nightly's artifacts kept apart from stable's.
+WASM_TARGET_DIR="$CROSSTRACE_CACHE/target-wasm-nightly"
+# (The flags go in as config, which adds them to .cargo/config.toml's; RUSTFLAGS would replace those.)
+WASM_NIGHTLY=(--config "target.wasm32-unknown-unknown.rustflags=['-Zunstable-options','-Cpanic=immediate-abort']"
+  -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
+RAW_WASM="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release/crosstrace_wasm.wasm"
+RAW_WEB_WASM="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-web/crosstrace_wasm.wasm"
 # wasm-opt's features for wasm-bindgen's output (Debian's binaryen breaks that output; the npm
 # package's wasm-opt does not).
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
@@ -21,6 +29,7 @@ export PATH="$TOOLS/bin:$DEV/node_modules/.bin:$PATH"
 
 ensure_tools() {
   ensure_rust
+  ensure_miri # nightly and its rust-src
   if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
     # Not --locked: the CLI's own lock file pins crates this registry may not serve.
     CARGO_TARGET_DIR="$CROSSTRACE_CACHE/tools-target" \
@@ -32,9 +41,12 @@ ensure_tools() {
 build() {
   ensure_tools
   step "wasm: build the npm package: the browser build, then the full build"
-  cargo build -p crosstrace-wasm --profile wasm-web --target wasm32-unknown-unknown
-  cargo build -p crosstrace-wasm --profile wasm-release --target wasm32-unknown-unknown \
-    --features full
+  local each
+  for each in "wasm-web" "wasm-release --features full"; do
+    # shellcheck disable=SC2086 # $each is a profile and its features, split on purpose
+    CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo +nightly build -p crosstrace-wasm \
+      --target wasm32-unknown-unknown "${WASM_NIGHTLY[@]}" --profile $each
+  done
   rm -rf "$PKG"
   mkdir -p "$PKG/wasm" "$PKG/web"
   # Each build has its own wasm-bindgen glue (the closures' shims are named per build).
@@ -89,7 +101,7 @@ size_report() {
   budget="$(node -p 'require("./bindings-wasm/size-budget.json").bytes')"
   named_raw="$(wc -c <"$named/named.wasm")"
   commit="$(git rev-parse --short HEAD)"
-  git diff --quiet HEAD -- core bindings-wasm/{src,js,Cargo.toml} Cargo.toml Cargo.lock ||
+  git diff --quiet HEAD -- core bindings-wasm/{src,js,Cargo.toml} Cargo.toml Cargo.lock scripts/wasm.sh ||
     commit="$commit with changes"
   kib() { awk -v n="$1" 'BEGIN { printf "%.1f KiB", n / 1024 }'; }
   {
