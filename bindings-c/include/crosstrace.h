@@ -236,7 +236,9 @@ ct_result ct_init_from_env(void);
 // `config` must come from `ct_config_new`.
 ct_result ct_init(const ct_config *config);
 
-// Exports everything queued, waiting at most `timeout_ms`.
+// Exports everything queued, waiting at most `timeout_ms`. `CT_ERR_EXPORT` when spans could
+// not be exported while it waited (`ct_last_error` says how many and why; they are lost, and
+// health counts them), `CT_ERR_TIMEOUT` when the export took longer.
 ct_result ct_force_flush(uint32_t timeout_ms);
 
 // Exports what is queued within `timeout_ms`, then stops; later spans are no-ops. Writes the

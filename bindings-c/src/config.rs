@@ -139,7 +139,9 @@ pub unsafe extern "C" fn ct_init(config: *const ct_config) -> ct_result {
     })
 }
 
-/// Exports everything queued, waiting at most `timeout_ms`.
+/// Exports everything queued, waiting at most `timeout_ms`. `CT_ERR_EXPORT` when spans could
+/// not be exported while it waited (`ct_last_error` says how many and why; they are lost, and
+/// health counts them), `CT_ERR_TIMEOUT` when the export took longer.
 #[no_mangle]
 pub extern "C" fn ct_force_flush(timeout_ms: u32) -> ct_result {
     guard(|| Ok(tracing().force_flush(Duration::from_millis(timeout_ms.into()))?))

@@ -31,13 +31,20 @@ pub(crate) fn add_warning(message: &str) -> bool {
     tracing().add_warning(message)
 }
 
-/// Exports everything queued (the GIL is released while waiting).
+/// Exports everything queued (the GIL is released while waiting): whether every span was
+/// exported. `False` when some could not be (lost, counted in health, whose last export error
+/// says why), as OpenTelemetry's `force_flush` answers: a backend that is down does not raise
+/// into the program. A timeout raises.
 #[pyfunction]
-pub(crate) fn force_flush(py: Python<'_>, timeout_seconds: f64) -> PyResult<()> {
+pub(crate) fn force_flush(py: Python<'_>, timeout_seconds: f64) -> PyResult<bool> {
     guard(|| {
         let timeout = timeout_arg(timeout_seconds)?;
         let t = tracing();
-        py.detach(|| t.force_flush(timeout)).map_err(py_err)
+        match py.detach(|| t.force_flush(timeout)) {
+            Ok(()) => Ok(true),
+            Err(crosstrace::Error::Export(_)) => Ok(false),
+            Err(e) => Err(py_err(e)),
+        }
     })
 }
 

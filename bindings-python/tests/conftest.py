@@ -22,6 +22,8 @@ class Collector:
         self.requests: list[ExportTraceServiceRequest] = []
         self.headers: list[dict[str, str]] = []
         self.lock = threading.Lock()
+        # The HTTP status every request gets (a test sets 400 to be refused).
+        self.status = 200
         collector = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -32,7 +34,7 @@ class Collector:
                 with collector.lock:
                     collector.requests.append(req)
                     collector.headers.append(dict(self.headers))
-                self.send_response(200)
+                self.send_response(collector.status)
                 self.send_header("content-type", "application/x-protobuf")
                 self.send_header("content-length", "0")
                 self.end_headers()

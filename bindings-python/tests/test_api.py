@@ -180,6 +180,28 @@ def test_errors_are_also_the_builtin_errors_they_mean() -> None:
         crosstrace.shutdown_tracing(0.1)
 
 
+def test_force_flush_says_whether_the_spans_were_exported(traced: Collector) -> None:
+    """A flush whose spans the backend refused returns False (the spans are lost: health says
+    why), not None as if they had arrived; it does not raise. The OpenTelemetry API provider's
+    ``force_flush`` answers the same, as the SDK's does."""
+    from crosstrace.otel import PROVIDER
+
+    crosstrace.start_span("accepted").end()
+    assert crosstrace.force_flush() is True
+    traced.status = 400
+    crosstrace.start_span("refused").end()
+    assert crosstrace.force_flush() is False
+    health = crosstrace.get_tracing_health()
+    assert health["spans_export_failed"] == 1
+    assert health["last_export_error"]["kind"] == "http_400"
+    crosstrace.start_span("refused.too").end()
+    assert PROVIDER.force_flush(10_000) is False
+    traced.status = 200
+    crosstrace.start_span("accepted.again").end()
+    assert PROVIDER.force_flush() is True
+    assert sorted(traced.by_name()) == ["accepted", "accepted.again", "refused", "refused.too"]
+
+
 def test_star_import_does_not_shadow_the_builtin_timeout_error() -> None:
     import builtins
     import warnings

@@ -413,6 +413,11 @@ impl Tracing {
 
     /// Exports everything queued, waiting at most `timeout`.
     /// With `metrics_dir`, this process's metrics file is written too.
+    ///
+    /// [`Error::Export`] when spans could not be exported while it waited (a backend that
+    /// refused them, or could not be reached, until the retries ran out): they are lost, and
+    /// counted in health's `spans_export_failed` as well. [`Error::Timeout`] when the export
+    /// took longer than `timeout`; the spans still go out, or fail, afterwards.
     pub fn force_flush(&self, timeout: Duration) -> Result<()> {
         match &self.inner.pipeline {
             Some(p) => {

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crosstrace::{Backend, LogLevel, OtlpProtocol, Tracing, TracingConfig};
+
+mod common;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -114,7 +116,7 @@ fn export(url: &str, n: usize) -> crosstrace::Health {
     for i in 0..n {
         t.start(format!("s{i}"));
     }
-    t.force_flush(Duration::from_secs(60)).unwrap();
+    common::flush(&t, Duration::from_secs(60));
     let h = t.health();
     let c = h.counts;
     assert_eq!(
@@ -234,7 +236,7 @@ fn headers_are_sent_as_metadata() {
     })
     .unwrap();
     t.start("one");
-    t.force_flush(Duration::from_secs(30)).unwrap();
+    common::flush(&t, Duration::from_secs(30));
     assert_eq!(t.health().counts.spans_exported, 1);
     assert_eq!(calls.lock().unwrap().len(), 1);
     assert_eq!(
@@ -262,7 +264,7 @@ fn a_hanging_server_fails_the_batch_at_the_timeout() {
     t.start("a");
     t.start("b");
     let t0 = Instant::now();
-    t.force_flush(Duration::from_secs(30)).unwrap();
+    common::flush(&t, Duration::from_secs(30));
     let took = t0.elapsed();
     let h = t.health();
     assert_eq!(h.counts.spans_export_failed, 2, "{h:?}");

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crosstrace::{Backend, OtlpProtocol, Tracing, TracingConfig};
 
+mod common;
+
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -25,7 +27,7 @@ fn export_to_nowhere(protocol: OtlpProtocol, url: String) {
     for _ in 0..3 {
         t.start("lost");
     }
-    t.force_flush(Duration::from_secs(30)).unwrap();
+    assert_eq!(common::flush(&t, Duration::from_secs(30)), 3);
     let h = t.health();
     assert_eq!(h.counts.spans_ended, 3);
     assert_eq!(h.counts.spans_export_failed, 3, "{}", h.to_json());

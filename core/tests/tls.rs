@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crosstrace::{Backend, LogLevel, OtlpProtocol, Tracing, TracingConfig};
+
+mod common;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -176,7 +178,7 @@ fn export_to(port: u16) -> crosstrace::Health {
     for _ in 0..3 {
         t.start("over-tls");
     }
-    t.force_flush(Duration::from_secs(30)).unwrap();
+    common::flush(&t, Duration::from_secs(30));
     t.health()
 }
 

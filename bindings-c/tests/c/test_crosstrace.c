@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -371,6 +374,34 @@ static void test_null_out_span_starts_nothing(void) {
     CHECK(health_num("spans_started") == 0);
     CHECK(health_num("spans_ended") == 0);
     CHECK(health_num("spans_exported") == 0);
+}
+
+/* A flush whose spans could not be exported says so (CT_ERR_EXPORT, with how many and why), as
+ * health counts them: a caller that checks the flush before exiting learns they are lost. */
+static void test_flush_reports_lost_spans(void) {
+    current_test = "flush reports lost spans";
+    /* A port nobody listens on: bound, then closed (connections are refused). */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    CHECK(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+          getsockname(s, (struct sockaddr *)&a, &len) == 0);
+    close(s);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d/v1/traces", ntohs(a.sin_port));
+    const char *kv[] = {"OTEL_BACKEND", "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint,
+                        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf",
+                        "OTEL_EXPORTER_OTLP_TIMEOUT", "1000", "OTEL_LOG_LEVEL", "off", NULL};
+    init_with(kv);
+    ct_span *span = NULL;
+    CHECK_RC(ct_span_start("lost", CT_SPAN_KIND_INTERNAL, NULL, &span), CT_OK);
+    CHECK_RC(ct_span_end(span), CT_OK);
+    CHECK_RC(ct_force_flush(20000), CT_ERR_EXPORT);
+    CHECK(ct_last_error() != NULL &&
+          strstr(ct_last_error(), "1 span could not be exported while flushing") != NULL);
+    CHECK(health_num("spans_export_failed") == 1);
+    /* Nothing queued, nothing failed: the next flush is fine. */
+    CHECK_RC(ct_force_flush(20000), CT_OK);
 }
 
 /* An error about an attribute array names the entry (its index, and its key when readable). */
@@ -1521,6 +1552,7 @@ int main(int argc, char **argv) {
     test_spans_ids_parents_and_health();
     test_correlation_and_propagation();
     test_null_out_span_starts_nothing();
+    test_flush_reports_lost_spans();
     test_attribute_errors_name_the_entry();
     test_etl_records_refuse_negatives();
     test_correlation_field_survives_span_exit();

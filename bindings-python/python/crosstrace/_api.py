@@ -242,9 +242,12 @@ def shutdown_tracing(timeout: float = 10.0) -> int:
     return _native.shutdown(timeout)
 
 
-def force_flush(timeout: float = 10.0) -> None:
-    """Exports everything queued, waiting at most ``timeout`` seconds."""
-    _native.force_flush(timeout)
+def force_flush(timeout: float = 10.0) -> bool:
+    """Exports everything queued, waiting at most ``timeout`` seconds. Returns whether every
+    span was exported: ``False`` when some could not be (they are lost; ``health()`` counts
+    them in ``spans_export_failed`` and says why in ``last_export_error``). Raises
+    ``CrosstraceTimeoutError`` (a ``TimeoutError``) when the export takes longer."""
+    return _native.force_flush(timeout)
 
 
 def _flush_at_exit() -> None:

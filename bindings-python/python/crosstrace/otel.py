@@ -149,6 +149,24 @@ class TracerProvider(otel_trace.TracerProvider):
         # (Scope attributes are not kept: see crosstrace::Scope.)
         return Tracer(instrumenting_module_name, instrumenting_library_version, schema_url)
 
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """As the SDK's provider: exports everything queued, and says whether every span was
+        exported within ``timeout_millis`` (code written for the SDK calls it, the AWS Lambda
+        instrumentation after each invocation among others). Never raises."""
+        from . import _api
+
+        try:
+            return _api.force_flush(max(timeout_millis, 0) / 1000)
+        except Exception:
+            return False
+
+    def shutdown(self) -> None:
+        """As the SDK's provider: exports what is queued, then stops crosstrace's tracing (the
+        process's one pipeline, whoever set it up)."""
+        from . import _api
+
+        _api.shutdown_tracing()
+
 
 PROVIDER = TracerProvider()
 

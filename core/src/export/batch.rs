@@ -338,25 +338,56 @@ impl BatchProcessor {
     pub(crate) fn force_flush(&self, timeout: Duration) -> Result<()> {
         #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
         {
+            let failed = || {
+                self.shared
+                    .counters
+                    .export
+                    .export_failed
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            };
             let (tx, rx) = std::sync::mpsc::channel();
-            {
+            let before = {
                 let mut st = self.lock();
                 if st.stop {
                     return Err(crate::Error::AlreadyShutdown);
                 }
                 st.flush_waiters.push(tx);
-            }
+                failed()
+            };
             self.shared.wake.notify_one();
-            rx.recv_timeout(timeout).map_err(|_| crate::Error::Timeout {
-                operation: "flush",
-                timeout_ms: timeout.as_millis() as u64,
-            })
+            rx.recv_timeout(timeout)
+                .map_err(|_| crate::Error::Timeout {
+                    operation: "flush",
+                    timeout_ms: timeout.as_millis() as u64,
+                })?;
+            // Spans that failed while this flush waited: queued before it, or in flight. (A
+            // failure of another thread's spans in that window is counted too: it is as lost.)
+            match failed().saturating_sub(before) {
+                0 => Ok(()),
+                n => Err(self.flush_failed(n)),
+            }
         }
         #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
         {
             let _ = timeout;
             Ok(())
         }
+    }
+
+    #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+    #[cold]
+    fn flush_failed(&self, spans: u64) -> crate::Error {
+        let why = self
+            .shared
+            .counters
+            .last_error()
+            .map(|e| format!(" (the last error, {}: {})", e.kind, e.message))
+            .unwrap_or_default();
+        crate::Error::Export(format!(
+            "{spans} span{} could not be exported while flushing{why}; health counts them in \
+             spans_export_failed",
+            if spans == 1 { "" } else { "s" }
+        ))
     }
 
     /// Exports what is queued within `timeout`, then stops the worker and the exporter.
