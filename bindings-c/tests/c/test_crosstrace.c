@@ -389,9 +389,17 @@ static void test_flush_reports_lost_spans(void) {
     close(s);
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d/v1/traces", ntohs(a.sin_port));
-    const char *kv[] = {"OTEL_BACKEND", "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint,
-                        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf",
-                        "OTEL_EXPORTER_OTLP_TIMEOUT", "1000", "OTEL_LOG_LEVEL", "off", NULL};
+    const char *kv[] = {"OTEL_BACKEND",
+                        "otlp",
+                        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                        endpoint,
+                        "OTEL_EXPORTER_OTLP_PROTOCOL",
+                        "http/protobuf",
+                        "OTEL_EXPORTER_OTLP_TIMEOUT",
+                        "1000",
+                        "OTEL_LOG_LEVEL",
+                        "off",
+                        NULL};
     init_with(kv);
     ct_span *span = NULL;
     CHECK_RC(ct_span_start("lost", CT_SPAN_KIND_INTERNAL, NULL, &span), CT_OK);
