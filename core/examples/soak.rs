@@ -90,10 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         h.spans_exported,
         h.spans_dropped_queue_full,
         h.spans_export_failed,
-        if flushed.is_err() {
-            ", flush timed out"
-        } else {
-            ""
+        match flushed {
+            Err(crosstrace::Error::Timeout { .. }) => ", flush timed out",
+            Err(_) => ", flush reported spans not exported",
+            Ok(()) => "",
         },
     );
     Ok(())

@@ -226,6 +226,41 @@ fn a_rejecting_server_drops_the_batch_with_the_reason_and_no_retry() {
     assert!(e.message.contains("bad payload"), "{}", e.message);
 }
 
+/// A flush waiting behind a hung export when shutdown gives up on the queue is answered as the
+/// worker lets the queue go (the tracing was shut down), not left to wait out its own timeout.
+#[test]
+fn a_flush_waiting_when_shutdown_gives_up_is_answered() {
+    let s = serve(|_, _| Reply::Hang(Duration::from_secs(20)));
+    let t = tracing_to(&s.url, 1.0);
+    t.start("in-flight");
+    let first = {
+        let t = t.clone();
+        std::thread::spawn(move || t.force_flush(Duration::from_secs(30)))
+    };
+    // The export thread is now stuck on "in-flight"; the second flush waits for the next round.
+    std::thread::sleep(Duration::from_millis(200));
+    t.start("queued");
+    let second = {
+        let t = t.clone();
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            (t.force_flush(Duration::from_secs(30)), t0.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let report = t.shutdown(Duration::from_millis(100)).unwrap();
+    assert!(report.timed_out, "{report:?}");
+    let (flushed, took) = second.join().unwrap();
+    assert!(
+        matches!(flushed, Err(crosstrace::Error::AlreadyShutdown)),
+        "{flushed:?}"
+    );
+    assert!(took < Duration::from_secs(10), "answered after {took:?}");
+    assert!(first.join().unwrap().is_err());
+    let c = t.health().counts;
+    assert_eq!((c.spans_exported, c.spans_export_failed), (0, 2), "{c:?}");
+}
+
 #[test]
 fn a_hanging_server_fails_the_batch_at_the_deadline() {
     let s = serve(|_, _| Reply::Hang(Duration::from_secs(20)));

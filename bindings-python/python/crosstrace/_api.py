@@ -243,10 +243,12 @@ def shutdown_tracing(timeout: float = 10.0) -> int:
 
 
 def force_flush(timeout: float = 10.0) -> bool:
-    """Exports everything queued, waiting at most ``timeout`` seconds. Returns whether every
-    span was exported: ``False`` when some could not be (they are lost; ``health()`` counts
-    them in ``spans_export_failed`` and says why in ``last_export_error``). Raises
-    ``CrosstraceTimeoutError`` (a ``TimeoutError``) when the export takes longer."""
+    """Exports everything queued, waiting at most ``timeout`` seconds. Returns whether the
+    spans it waited for were exported: ``False`` when some could not be (they are lost;
+    ``get_tracing_health()`` counts them in ``spans_export_failed`` and says why in
+    ``last_export_error``; spans dropped at a full queue are counted apart, in
+    ``spans_dropped_queue_full``). Raises ``CrosstraceTimeoutError`` (a ``TimeoutError``) when
+    the export takes longer."""
     return _native.force_flush(timeout)
 
 

@@ -355,11 +355,14 @@ impl BatchProcessor {
                 failed()
             };
             self.shared.wake.notify_one();
-            rx.recv_timeout(timeout)
-                .map_err(|_| crate::Error::Timeout {
+            rx.recv_timeout(timeout).map_err(|e| match e {
+                std::sync::mpsc::RecvTimeoutError::Timeout => crate::Error::Timeout {
                     operation: "flush",
                     timeout_ms: timeout.as_millis() as u64,
-                })?;
+                },
+                // Shutdown gave up on the queue while this flush waited.
+                std::sync::mpsc::RecvTimeoutError::Disconnected => crate::Error::AlreadyShutdown,
+            })?;
             // Spans that failed while this flush waited: queued before it, or in flight. (A
             // failure of another thread's spans in that window is counted too: it is as lost.)
             match failed().saturating_sub(before) {
@@ -583,6 +586,9 @@ mod worker {
                 if st.abandon {
                     let n = st.spans.len();
                     st.spans.clear();
+                    // A flush still waiting is answered now (its channel closes: the tracing
+                    // was shut down), not left to its timeout.
+                    st.flush_waiters.clear();
                     drop(st);
                     if n > 0 {
                         shared.counters.export_failed(
