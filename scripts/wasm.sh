@@ -10,13 +10,16 @@ TOOLS="$CROSSTRACE_CACHE/tools"
 PKG="$ROOT/bindings-wasm/pkg"
 # Two builds of one crate: the browser build (web/: profile wasm-web, OTLP/HTTP protobuf and the
 # console only) and the full build (wasm/: profile wasm-release, every encoder; Node's).
-# Both are built by nightly with the standard library compiled along (rust-src): its panics abort
-# without formatting a message (a panic in wasm32 traps either way, and no hook prints one: the
-# message code was 12 KB of the browser's download) and its size-optimised paths. Their own
-# target directory: nightly's artifacts kept apart from stable's.
+# Both are built by a pinned nightly with the standard library compiled along (rust-src): its
+# panics abort without formatting a message (a panic in wasm32 traps either way, and no hook
+# prints one: the message code was 12 KB of the browser's download) and its size-optimised
+# paths. Pinned: the flags are unstable (`-Cpanic=immediate-abort` exists since 2025-09), and the
+# package's bytes should not depend on whichever nightly a machine has. Their own target
+# directory: nightly's artifacts kept apart from stable's.
+WASM_NIGHTLY=nightly-2026-10-30
 WASM_TARGET_DIR="$CROSSTRACE_CACHE/target-wasm-nightly"
 # (The flags go in as config, which adds them to .cargo/config.toml's; RUSTFLAGS would replace those.)
-WASM_NIGHTLY=(--config "target.wasm32-unknown-unknown.rustflags=['-Zunstable-options','-Cpanic=immediate-abort']"
+WASM_NIGHTLY_FLAGS=(--config "target.wasm32-unknown-unknown.rustflags=['-Zunstable-options','-Cpanic=immediate-abort']"
   -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
 RAW_WASM="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release/crosstrace_wasm.wasm"
 RAW_WEB_WASM="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-web/crosstrace_wasm.wasm"
@@ -29,7 +32,10 @@ export PATH="$TOOLS/bin:$DEV/node_modules/.bin:$PATH"
 
 ensure_tools() {
   ensure_rust
-  ensure_miri # nightly and its rust-src
+  if ! rustup component list --toolchain "$WASM_NIGHTLY" --installed 2>/dev/null |
+    grep -q '^rust-src'; then
+    rustup toolchain install "$WASM_NIGHTLY" --profile minimal --component rust-src
+  fi
   if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
     # Not --locked: the CLI's own lock file pins crates this registry may not serve.
     CARGO_TARGET_DIR="$CROSSTRACE_CACHE/tools-target" \
@@ -44,8 +50,8 @@ build() {
   local each
   for each in "wasm-web" "wasm-release --features full"; do
     # shellcheck disable=SC2086 # $each is a profile and its features, split on purpose
-    CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo +nightly build -p crosstrace-wasm \
-      --target wasm32-unknown-unknown "${WASM_NIGHTLY[@]}" --profile $each
+    CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "+$WASM_NIGHTLY" build -p crosstrace-wasm \
+      --target wasm32-unknown-unknown "${WASM_NIGHTLY_FLAGS[@]}" --profile $each
   done
   rm -rf "$PKG"
   mkdir -p "$PKG/wasm" "$PKG/web"
@@ -176,10 +182,12 @@ case "${1:-}" in
     # size with the same tools; bench.mjs reports it beside the two packages.
     floor="$CROSSTRACE_CACHE/size-floor"
     rm -rf "$floor"
-    cargo build -q --release --manifest-path bindings-wasm/size-floor/Cargo.toml \
-      --target wasm32-unknown-unknown
+    # (The package's nightly and standard library built along, as the package is.)
+    CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "+$WASM_NIGHTLY" build -q --release \
+      --manifest-path bindings-wasm/size-floor/Cargo.toml --target wasm32-unknown-unknown \
+      "${WASM_NIGHTLY_FLAGS[@]}"
     wasm-bindgen --target web --out-dir "$floor" --no-typescript \
-      "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/crosstrace_wasm_size_floor.wasm"
+      "$WASM_TARGET_DIR/wasm32-unknown-unknown/release/crosstrace_wasm_size_floor.wasm"
     wasm-opt -Oz --strip-debug --strip-producers "${WASM_OPT_FEATURES[@]}" \
       -o "$floor/crosstrace_wasm_size_floor_bg.wasm" "$floor/crosstrace_wasm_size_floor_bg.wasm"
     CT_SIZE_FLOOR_DIR="$floor" node bindings-wasm/bench/bench.mjs
