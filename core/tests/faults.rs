@@ -448,6 +448,46 @@ fn partial_success_counts_the_rejected_spans() {
     assert!(e.message.contains("invalid attributes"));
 }
 
+/// A flush that lost spans names the error that lost them, not a later warning that lost none
+/// (health's last error is that warning).
+#[test]
+fn a_flush_names_the_error_that_lost_its_spans() {
+    let s = serve(|i, _| {
+        if i == 0 {
+            return Reply::Status(400, &[], b"bad payload".to_vec());
+        }
+        let body = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 0,
+                error_message: "an attribute was renamed".into(),
+            }),
+        }
+        .encode_to_vec();
+        Reply::Status(200, &[], body)
+    });
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::Otlp,
+        endpoint: Some(s.url.clone()),
+        otlp_protocol: Some(OtlpProtocol::HttpProtobuf),
+        export_max_batch_size: 1,
+        schedule_delay_millis: 60_000,
+        log_level: crosstrace::LogLevel::Off,
+        ..TracingConfig::default()
+    })
+    .unwrap();
+    t.start("refused");
+    t.start("accepted");
+    let m = match t.force_flush(Duration::from_secs(30)) {
+        Err(crosstrace::Error::Export(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert!(m.starts_with("1 span could not be exported"), "{m}");
+    assert!(m.contains("http_400") && m.contains("bad payload"), "{m}");
+    assert!(!m.contains("renamed"), "{m}");
+    let last = t.health().last_export_error.unwrap();
+    assert!(last.message.contains("renamed"), "{last:?}");
+}
+
 #[test]
 fn a_backend_down_at_start_that_comes_back_gets_the_later_spans() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

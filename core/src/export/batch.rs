@@ -383,7 +383,7 @@ impl BatchProcessor {
         let why = self
             .shared
             .counters
-            .last_error()
+            .last_loss()
             .map(|e| format!(" (the last error, {}: {})", e.kind, e.message))
             .unwrap_or_default();
         crate::Error::Export(format!(

@@ -68,10 +68,17 @@ pub struct Counters {
     pub(crate) app: Padded<AppCounters>,
     pub(crate) export: Padded<ExportCounters>,
     warned_queue_full: AtomicBool,
-    last_error: Mutex<Option<ExportErrorRecord>>,
+    last_error: Mutex<LastErrors>,
     warned_kinds: Mutex<Vec<String>>,
     /// Health's `warnings`: found at startup, or added while running.
     warnings: Mutex<Vec<String>>,
+}
+
+/// The last error of any kind (health's), and the last one that lost spans (a flush's).
+#[derive(Debug, Default)]
+struct LastErrors {
+    any: Option<ExportErrorRecord>,
+    lost: Option<ExportErrorRecord>,
 }
 
 /// The last export error.
@@ -113,13 +120,17 @@ impl Counters {
     pub(crate) fn export_failed(&self, spans: u64, kind: &str, message: &str) {
         Self::add(&self.export.export_failed, spans);
         Self::add(&self.export.export_failures, 1);
-        self.record_error(kind, message);
+        self.record(kind, message, true);
     }
 
     /// Records an error (also one that loses no span, like a misconfiguration warning). The
     /// message is redacted first: it reaches stderr and health, and an exporter's error text
     /// can quote a URL with credentials.
     pub(crate) fn record_error(&self, kind: &str, message: &str) {
+        self.record(kind, message, false);
+    }
+
+    fn record(&self, kind: &str, message: &str, lost_spans: bool) {
         let message = &*crate::redact::Policy::builtin().text(message);
         let first = {
             let mut seen = self.warned_kinds.lock().unwrap_or_else(|e| e.into_inner());
@@ -136,11 +147,16 @@ impl Counters {
                 &format!("export error ({kind}): {message} (further ones are counted in health)"),
             );
         }
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(ExportErrorRecord {
+        let record = ExportErrorRecord {
             kind: kind.to_owned(),
             message: message.to_owned(),
             unix_ms: unix_ms(crate::platform::now()),
-        });
+        };
+        let mut last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        if lost_spans {
+            last.lost = Some(record.clone());
+        }
+        last.any = Some(record);
     }
 
     /// Adds a warning (redacted) unless it is there already, logging it at `warn` when `log`
@@ -198,11 +214,18 @@ impl Counters {
         }
     }
 
+    /// The last error, whatever it was (health's `last_export_error`).
     pub(crate) fn last_error(&self) -> Option<ExportErrorRecord> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.last_errors().any.clone()
+    }
+
+    /// The last error that lost spans (not a warning that lost none, nor a setup error).
+    pub(crate) fn last_loss(&self) -> Option<ExportErrorRecord> {
+        self.last_errors().lost.clone()
+    }
+
+    fn last_errors(&self) -> std::sync::MutexGuard<'_, LastErrors> {
+        self.last_error.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn last_success_unix_ms(&self) -> Option<u64> {
@@ -226,7 +249,7 @@ impl Counters {
 pub(crate) struct ForkHold<'a> {
     counters: &'a Counters,
     warned_kinds: std::sync::MutexGuard<'a, Vec<String>>,
-    last_error: std::sync::MutexGuard<'a, Option<ExportErrorRecord>>,
+    last_error: std::sync::MutexGuard<'a, LastErrors>,
     /// Held, not cleared: what was wrong in the parent still is in the child.
     _warnings: std::sync::MutexGuard<'a, Vec<String>>,
 }
@@ -257,7 +280,7 @@ impl ForkHold<'_> {
         }
         c.warned_queue_full.store(false, Ordering::Relaxed);
         self.warned_kinds.clear();
-        *self.last_error = None;
+        *self.last_error = LastErrors::default();
     }
 }
 
