@@ -220,6 +220,11 @@ impl Counters {
     }
 
     /// The last error that lost spans (not a warning that lost none, nor a setup error).
+    /// Read by a native flush (elsewhere the host's flush reports nothing).
+    #[cfg_attr(
+        not(all(feature = "native", not(target_arch = "wasm32"))),
+        allow(dead_code)
+    )]
     pub(crate) fn last_loss(&self) -> Option<ExportErrorRecord> {
         self.last_errors().lost.clone()
     }
