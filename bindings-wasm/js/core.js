@@ -568,10 +568,17 @@ export function metricsText() {
   return raw.metricsText();
 }
 
-/** Exports everything queued. */
+/**
+ * Exports everything queued. Resolves to whether the spans it waited for were exported: `false`
+ * when some could not be (lost, counted in `health().spans_export_failed`, with the reason in
+ * `last_export_error`). It does not reject for that, as OpenTelemetry-JS's `forceFlush`.
+ */
 export async function flush() {
+  const failed = () => raw.health().spans_export_failed;
+  const before = failed();
   if (flushing) await flushing;
   await flushSoon();
+  return failed() === before;
 }
 
 /** Exports what is queued, then stops: later spans are no-ops. */

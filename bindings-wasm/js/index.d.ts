@@ -164,5 +164,7 @@ export function health(): Health;
 /** The span metrics in the Prometheus text format; empty with the browser build, which computes
  * none (the full build does: Node, edge runtimes). */
 export function metricsText(): string;
-export function flush(): Promise<void>;
+/** Exports everything queued; resolves to whether the spans it waited for were exported (`false`
+ * when some could not be: `health()` counts them and says why). Never rejects for that. */
+export function flush(): Promise<boolean>;
 export function shutdown(): Promise<void>;

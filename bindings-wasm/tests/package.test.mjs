@@ -199,7 +199,7 @@ test('spans: parents, withSpan over async functions, rejections recorded', async
   const other = ct.startSpan('unrelated');
   assert.notEqual(other.traceId, trace, 'no current span outside withSpan');
   other.end();
-  await ct.flush();
+  assert.equal(await ct.flush(), true, 'every span exported');
   const h = ct.health();
   assert.equal(h.spans_exported, 4);
   assert.equal(h.spans_export_failed, 0);
@@ -485,7 +485,7 @@ test('a full queue drops and counts; export errors are counted', async () => {
     s._end_without_flush();
   }
   assert.equal(ct.health().spans_dropped_queue_full, 15);
-  await ct.flush();
+  assert.equal(await ct.flush(), false, 'the flush says its spans were lost');
   const h = ct.health();
   assert.equal(h.spans_export_failed, 10);
   assert.equal(h.last_export_error.kind, 'http_503');

@@ -41,11 +41,12 @@ export async function main(): Promise<number> {
   const kept: boolean = timed.sampled;
   const text: string = metricsText();
   const series: number = health().metrics_series;
-  await flush();
+  const exported: boolean = await flush();
   await shutdown();
   return (
     total +
     Number(kept) +
+    Number(exported) +
     text.length +
     series +
     id.length +
