@@ -418,6 +418,8 @@ impl Tracing {
     /// refused them, or could not be reached, until the retries ran out): they are lost, and
     /// counted in health's `spans_export_failed` as well. [`Error::Timeout`] when the export
     /// took longer than `timeout`; the spans still go out, or fail, afterwards.
+    /// [`Error::AlreadyShutdown`] when tracing was shut down, or a shutdown gave up on the
+    /// queue while this waited.
     pub fn force_flush(&self, timeout: Duration) -> Result<()> {
         match &self.inner.pipeline {
             Some(p) => {
