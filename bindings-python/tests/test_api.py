@@ -202,6 +202,18 @@ def test_force_flush_says_whether_the_spans_were_exported(traced: Collector) -> 
     assert sorted(traced.by_name()) == ["accepted", "accepted.again", "refused", "refused.too"]
 
 
+def test_the_otel_providers_shutdown_exports_then_stops(traced: Collector) -> None:
+    """``TracerProvider.shutdown()`` (called by code written for the SDK) exports what is
+    queued and stops tracing: a later span is counted, not exported."""
+    from crosstrace.otel import PROVIDER
+
+    crosstrace.start_span("before.shutdown").end()
+    PROVIDER.shutdown()
+    assert list(traced.by_name()) == ["before.shutdown"]
+    crosstrace.start_span("after.shutdown").end()
+    assert crosstrace.get_tracing_health()["spans_started_after_shutdown"] == 1
+
+
 def test_star_import_does_not_shadow_the_builtin_timeout_error() -> None:
     import builtins
     import warnings
