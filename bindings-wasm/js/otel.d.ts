@@ -12,6 +12,10 @@ import type {
 /** The API TracerProvider: every tracer makes crosstrace spans. */
 export declare class CrosstraceTracerProvider implements TracerProvider {
   getTracer(name: string, version?: string, options?: { schemaUrl?: string }): Tracer;
+  /** Exports everything queued (crosstrace's `flush()`), as the SDK's provider does. */
+  forceFlush(): Promise<void>;
+  /** Exports what is queued, then stops crosstrace (`shutdown()`), as the SDK's provider does. */
+  shutdown(): Promise<void>;
 }
 
 /** crosstrace's propagators (OTEL_PROPAGATORS) as an API TextMapPropagator. */

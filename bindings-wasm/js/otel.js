@@ -23,7 +23,9 @@ import {
   _setExportScope,
   _setOuterContext,
   extract,
+  flush,
   inject,
+  shutdown,
   startSpan,
 } from './core.js';
 
@@ -269,6 +271,15 @@ export class CrosstraceTracerProvider {
   }
   getTracer(_name, _version, _options) {
     return this._tracer;
+  }
+  /** As the SDK's provider: exports everything queued (crosstrace's `flush()`). Code written for
+   * OpenTelemetry-JS calls it: the AWS Lambda instrumentation before each invocation returns. */
+  async forceFlush() {
+    await flush();
+  }
+  /** As the SDK's provider: exports what is queued, then stops crosstrace (`shutdown()`). */
+  async shutdown() {
+    await shutdown();
   }
 }
 

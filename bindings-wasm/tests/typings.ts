@@ -62,5 +62,7 @@ const registered = registerOpenTelemetry({ contextManager: false });
 const provider: CrosstraceTracerProvider = registered.provider;
 const tracer = provider.getTracer('checkout', '1.0.0');
 tracer.startSpan('typed').end();
+const flushed: Promise<void> = provider.forceFlush();
+void flushed;
 const linked: boolean = registered.tracerProvider && registered.propagator;
 void linked;

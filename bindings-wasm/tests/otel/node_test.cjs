@@ -89,8 +89,9 @@ async function main() {
   odd.end(NaN);
   await ct.flush();
   await new Promise((r) => setTimeout(r, 300));
-  await ct.flush();
-  await ct.shutdown();
+  // The provider's SDK-shaped flush and shutdown (code written for OpenTelemetry-JS calls them).
+  await registered.provider.forceFlush();
+  await registered.provider.shutdown();
   // A parent from another SDK (a span context the API wraps) under a config without W3C
   // tracecontext: still the parent.
   await ct.init({
