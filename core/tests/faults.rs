@@ -160,15 +160,34 @@ fn ok() -> Reply {
 
 fn tracing_to(url: &str, timeout_s: f64) -> Tracing {
     Tracing::new(TracingConfig {
+        export_timeout_seconds: timeout_s,
+        ..config_to(url)
+    })
+    .unwrap()
+}
+
+/// OTLP/HTTP protobuf to `url`, exporting only when flushed (or at batch size), quietly.
+fn config_to(url: &str) -> TracingConfig {
+    TracingConfig {
         backend: Backend::Otlp,
         endpoint: Some(url.to_owned()),
         otlp_protocol: Some(OtlpProtocol::HttpProtobuf),
-        export_timeout_seconds: timeout_s,
         schedule_delay_millis: 60_000,
         log_level: crosstrace::LogLevel::Off,
         ..TracingConfig::default()
-    })
-    .unwrap()
+    }
+}
+
+/// An OTLP answer of partial success: `rejected` spans refused, with `message`.
+fn partial_success(rejected: i64, message: &str) -> Reply {
+    let body = ExportTraceServiceResponse {
+        partial_success: Some(ExportTracePartialSuccess {
+            rejected_spans: rejected,
+            error_message: message.into(),
+        }),
+    }
+    .encode_to_vec();
+    Reply::Status(200, &[], body)
 }
 
 /// Ends `n` spans and flushes them (the flush agreeing with health).
@@ -429,16 +448,7 @@ fn retry_after_zero_still_backs_off() {
 
 #[test]
 fn partial_success_counts_the_rejected_spans() {
-    let s = serve(|_, _| {
-        let body = ExportTraceServiceResponse {
-            partial_success: Some(ExportTracePartialSuccess {
-                rejected_spans: 2,
-                error_message: "2 spans had invalid attributes".into(),
-            }),
-        }
-        .encode_to_vec();
-        Reply::Status(200, &[], body)
-    });
+    let s = serve(|_, _| partial_success(2, "2 spans had invalid attributes"));
     let t = tracing_to(&s.url, 10.0);
     spans(&t, 5);
     let c = assert_accounted(&t);
@@ -452,27 +462,13 @@ fn partial_success_counts_the_rejected_spans() {
 /// (health's last error is that warning).
 #[test]
 fn a_flush_names_the_error_that_lost_its_spans() {
-    let s = serve(|i, _| {
-        if i == 0 {
-            return Reply::Status(400, &[], b"bad payload".to_vec());
-        }
-        let body = ExportTraceServiceResponse {
-            partial_success: Some(ExportTracePartialSuccess {
-                rejected_spans: 0,
-                error_message: "an attribute was renamed".into(),
-            }),
-        }
-        .encode_to_vec();
-        Reply::Status(200, &[], body)
+    let s = serve(|i, _| match i {
+        0 => Reply::Status(400, &[], b"bad payload".to_vec()),
+        _ => partial_success(0, "an attribute was renamed"),
     });
     let t = Tracing::new(TracingConfig {
-        backend: Backend::Otlp,
-        endpoint: Some(s.url.clone()),
-        otlp_protocol: Some(OtlpProtocol::HttpProtobuf),
         export_max_batch_size: 1,
-        schedule_delay_millis: 60_000,
-        log_level: crosstrace::LogLevel::Off,
-        ..TracingConfig::default()
+        ..config_to(&s.url)
     })
     .unwrap();
     t.start("refused");
