@@ -90,6 +90,19 @@ impl Context {
         })
     }
 
+    /// The baggage entries, in order (correlation fields apart: see `correlation`).
+    fn baggage(&self) -> Vec<(String, String)> {
+        self.inner.baggage().to_vec()
+    }
+
+    /// A copy with these baggage entries instead (correlation and parent kept). The W3C
+    /// limits apply when it is injected.
+    fn with_baggage(&self, entries: Vec<(String, String)>) -> Context {
+        Context {
+            inner: self.inner.with_baggage(entries),
+        }
+    }
+
     /// A copy whose parent span is `other`'s, with its trace's tracestate and debug flag
     /// (baggage and correlation kept from this one).
     fn with_parent_of(&self, other: &Context) -> Context {

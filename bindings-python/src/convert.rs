@@ -47,8 +47,10 @@ pub(crate) fn links_of(links: Vec<LinkArg<'_>>) -> PyResult<Vec<crosstrace::Link
         .collect()
 }
 
-/// An attribute from a Python value: str, bool, int, float; a list or tuple of them becomes
-/// its text (as the OpenTelemetry API allows sequences); `None` is no attribute.
+/// An attribute from a Python value: str, bool, int, float, or a sequence (list or tuple) of
+/// one of them, as the OpenTelemetry API allows. `None` is no attribute. A value of any other
+/// type is left out with a warning in health, as the SDK leaves it out with a logged warning:
+/// setting an attribute never raises into the program.
 pub(crate) fn key_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<KeyValue>> {
     crosstrace::binding::intern::with_keys(|keys| key_value_in(keys, key, value))
 }
@@ -75,17 +77,103 @@ fn key_value_in(
         Ok(Some(KeyValue::new(k(), value.extract::<f64>()?)))
     } else if value.is_none() {
         Ok(None)
-    } else if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
-        Ok(Some(KeyValue::new(k(), value.str()?.to_string())))
     } else {
-        Err(PyTypeError::new_err(format!(
-            "attribute {key:?}: expected str, int, float or bool, got {}",
-            value.get_type().name()?
-        )))
+        match sequence(value)? {
+            Ok(array) => Ok(Some(KeyValue::new(k(), crosstrace::Value::Array(array)))),
+            Err(what) => {
+                left_out(&what);
+                Ok(None)
+            }
+        }
     }
 }
 
-/// The attributes of a dict (its keys must be `str`); `None` values are left out.
+/// A list or tuple of one type (str, bool, int within 64 bits, or float) as an array; else
+/// what the value is, for the warning.
+fn sequence(value: &Bound<'_, PyAny>) -> PyResult<Result<crosstrace::Array, String>> {
+    use crosstrace::Array;
+    let type_name =
+        |v: &Bound<'_, PyAny>| -> PyResult<String> { Ok(v.get_type().name()?.to_string()) };
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = value.cast::<PyList>() {
+        l.iter().collect()
+    } else if let Ok(t) = value.cast::<PyTuple>() {
+        t.iter().collect()
+    } else {
+        return Ok(Err(type_name(value)?));
+    };
+    let Some(first) = items.first() else {
+        return Ok(Ok(Array::String(Vec::new())));
+    };
+    let mixed = |v: &Bound<'_, PyAny>| -> PyResult<String> {
+        Ok(format!(
+            "a sequence mixing {} and {}",
+            type_name(first)?,
+            type_name(v)?
+        ))
+    };
+    if first.is_instance_of::<PyString>() {
+        let mut out = Vec::with_capacity(items.len());
+        for v in &items {
+            match v.cast::<PyString>() {
+                Ok(s) => out.push(s.to_str()?.to_owned().into()),
+                Err(_) => return Ok(Err(mixed(v)?)),
+            }
+        }
+        Ok(Ok(Array::String(out)))
+    } else if first.is_instance_of::<PyBool>() {
+        let mut out = Vec::with_capacity(items.len());
+        for v in &items {
+            match v.cast::<PyBool>() {
+                Ok(b) => out.push(b.is_true()),
+                Err(_) => return Ok(Err(mixed(v)?)),
+            }
+        }
+        Ok(Ok(Array::Bool(out)))
+    } else if first.is_instance_of::<PyInt>() {
+        let mut out = Vec::with_capacity(items.len());
+        for v in &items {
+            if !v.is_instance_of::<PyInt>() || v.is_instance_of::<PyBool>() {
+                return Ok(Err(mixed(v)?));
+            }
+            match v.extract::<i64>() {
+                Ok(i) => out.push(i),
+                Err(_) => return Ok(Err("a sequence with an int beyond 64 bits".to_owned())),
+            }
+        }
+        Ok(Ok(Array::I64(out)))
+    } else if first.is_instance_of::<PyFloat>() {
+        let mut out = Vec::with_capacity(items.len());
+        for v in &items {
+            if !v.is_instance_of::<PyFloat>() {
+                return Ok(Err(mixed(v)?));
+            }
+            out.push(v.extract::<f64>()?);
+        }
+        Ok(Ok(Array::F64(out)))
+    } else {
+        Ok(Err(format!("a sequence of {}", type_name(first)?)))
+    }
+}
+
+/// Warns, as [`left_out`] does, of an attribute whose key is not a `str`.
+fn left_out_key(key: &Bound<'_, PyAny>) -> PyResult<()> {
+    crate::export::add_warning(&format!(
+        "an attribute was left out: its key was of type {}, where str is expected",
+        key.get_type().name()?
+    ));
+    Ok(())
+}
+
+/// Warns, in health and on stderr, once per kind of value, that an attribute was left out.
+fn left_out(what: &str) {
+    crate::export::add_warning(&format!(
+        "an attribute was left out: its value was {what}, where str, int, float, bool or a list \
+         or tuple of one of them is expected"
+    ));
+}
+
+/// The attributes of a dict; `None` values are left out, and so (with a warning, see
+/// [`key_value`]) are keys that are not `str` and values of other types.
 pub(crate) fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyValue>> {
     let Some(attrs) = attrs else {
         return Ok(Vec::new());
@@ -94,9 +182,10 @@ pub(crate) fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyV
     // The thread's interned keys reached once for the dict, not once per key.
     crosstrace::binding::intern::with_keys(|keys| {
         for (k, v) in attrs.iter() {
-            let key = k
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err("attribute keys must be str".to_owned()))?;
+            let Ok(key) = k.cast::<PyString>() else {
+                left_out_key(&k)?;
+                continue;
+            };
             out.extend(key_value_in(keys, key.to_str()?, &v)?);
         }
         Ok::<_, PyErr>(())

@@ -908,6 +908,10 @@ impl ApiSpanBlock {
                 }
             }
         }
+        // Under an explicit context (one `propagate.extract` made), the span's own context
+        // becomes current with it, as `create_span(parent=...)` does: the correlation and
+        // baggage the caller's headers brought reach what runs inside the block.
+        let own_context = context.is_some();
         let span = match span {
             Some(s) => s,
             None => hooks
@@ -915,7 +919,7 @@ impl ApiSpanBlock {
                 .bind(py)
                 .call1((&name, context, kind, attributes, links, start_time, scope))?,
         };
-        enter_with(slf, keys, span, false)
+        enter_with(slf, keys, span, own_context)
     }
 
     #[pyo3(signature = (_exc_type=None, exc=None, _tb=None))]

@@ -75,6 +75,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(propagation::inject, m)?,
         wrap_pyfunction!(propagation::extract, m)?,
         wrap_pyfunction!(propagation::propagation_fields, m)?,
+        wrap_pyfunction!(propagation::extraction_fields, m)?,
         wrap_pyfunction!(propagation::inject_format, m)?,
         wrap_pyfunction!(propagation::extract_format, m)?,
         wrap_pyfunction!(context::validate_correlation_id, m)?,

@@ -71,3 +71,10 @@ pub(crate) fn extract_format(lines: Vec<(String, String)>, name: &str) -> PyResu
 pub(crate) fn propagation_fields() -> Vec<&'static str> {
     tracing().propagators().fields()
 }
+
+/// The headers extraction reads, by name (and `x-correlation-id`; `uberctx-*` aside): asked of
+/// a carrier whose getter lists none of its keys (Celery's and pika's).
+#[pyfunction]
+pub(crate) fn extraction_fields() -> Vec<&'static str> {
+    tracing().propagators().extract_fields()
+}

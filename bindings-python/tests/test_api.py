@@ -114,6 +114,17 @@ def test_flush_and_shutdown_refuse_a_bad_timeout(timeout: float) -> None:
             call(timeout)
 
 
+def test_a_refused_shutdown_timeout_leaves_tracing_running(traced: Collector) -> None:
+    """`shutdown_tracing` with a bad timeout raises and stops nothing: the spans queued are
+    still exported by a later shutdown."""
+    crosstrace.start_span("queued").end()
+    with pytest.raises(crosstrace.InvalidArgumentError, match="timeout"):
+        crosstrace.shutdown_tracing(7200)
+    crosstrace.start_span("after the refusal").end()
+    assert crosstrace.shutdown_tracing() == 0
+    assert set(traced.by_name()) == {"queued", "after the refusal"}
+
+
 def test_vectors_propagation() -> None:
     for case in load("propagation_extract.json")["cases"]:
         props = case["propagators"]

@@ -349,3 +349,66 @@ def test_a_forked_child_is_another_service_instance(traced: Collector) -> None:
     child = resource_of(traced, "in-forked-child")["service.instance.id"]
     assert parent != child
     assert uuid.UUID(child).version == 4
+
+
+def test_values_the_api_does_not_take_are_left_out_with_a_warning_never_raised(
+    traced: Collector,
+) -> None:
+    """As the SDK: an attribute whose value (or key) is of another type is left out with a
+    warning, never raised into the program; lists and tuples of one type are arrays."""
+    tracer = otel_trace.get_tracer("attrs")
+    with tracer.start_as_current_span("bad-at-start", attributes={"b": b"raw", "ok": 1}) as s:
+        s.set_attribute("d", object())
+        s.set_attributes({3: "int key", "n": None, "mixed": [1, "a"], "tags": ["a", "b"]})  # type: ignore[dict-item]
+        s.set_attribute("ints", (1, 2, 3))
+        s.add_event("e", {"b": b"x", "kept": True})
+
+    @crosstrace.trace_function(name="decorated")
+    def job() -> str:
+        crosstrace.set_span_attribute("rows", bytearray(b"1"))
+        return "done"
+
+    assert job() == "done"
+    with crosstrace.create_span("block", {"f": {1: 2}}):
+        pass
+    crosstrace.force_flush()
+    spans = traced.by_name()
+    got = attrs(spans["bad-at-start"])
+    assert set(got) == {"ok", "tags", "ints"}
+    assert [v.string_value for v in got["tags"].values] == ["a", "b"]
+    assert [v.int_value for v in got["ints"].values] == [1, 2, 3]
+    assert set(attrs(spans["bad-at-start"].events[0])) == {"kept"}
+    assert "rows" not in attrs(spans["decorated"])
+    assert "f" not in attrs(spans["block"])
+    warnings = crosstrace.get_tracing_health()["warnings"]
+    for what in ("bytes", "object", "bytearray", "dict", "a sequence mixing int and str"):
+        assert any(f"its value was {what}," in w for w in warnings), (what, warnings)
+    assert any("its key was of type int" in w for w in warnings), warnings
+
+
+def test_start_as_current_span_under_an_extracted_context_carries_its_correlation_inside(
+    traced: Collector,
+) -> None:
+    """The API's manual propagation (`context=propagate.extract(headers)`): what runs inside
+    the block (children, outgoing headers) keeps the correlation the caller sent, as
+    `create_span(parent=...)` does."""
+    from opentelemetry import propagate
+
+    incoming = {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "x-correlation-id": "order-42",
+    }
+    tracer = otel_trace.get_tracer("consumer")
+    with tracer.start_as_current_span("process", context=propagate.extract(incoming)):
+        assert crosstrace.get_correlation_id() == "order-42"
+        outgoing: dict[str, str] = {}
+        propagate.inject(outgoing)
+        crosstrace.start_span("child").end()
+    # Outside the block the correlation is gone again.
+    assert crosstrace.get_correlation_id() is None
+    crosstrace.force_flush()
+    spans = traced.by_name()
+    assert outgoing["x-correlation-id"] == "order-42"
+    assert outgoing["traceparent"].split("-")[1] == "0af7651916cd43dd8448eb211c80319c"
+    assert attrs(spans["child"])["correlation.id"] == "order-42"
+    assert spans["child"].parent_span_id == spans["process"].span_id

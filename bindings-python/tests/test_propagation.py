@@ -343,3 +343,68 @@ def test_a_format_absent_leaves_what_another_propagator_of_a_composite_read() ->
     out: dict[str, str] = {}
     JaegerPropagator().inject(out, ctx)
     assert out.get("uberctx-k") == "a%20b", out
+
+
+class _NoKeysGetter:
+    """A getter that answers for named headers only and lists no keys, as the Celery and pika
+    instrumentations' getters do (their carriers are a task request, message properties)."""
+
+    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        return None if value is None else [value]
+
+    def keys(self, carrier: dict[str, str]) -> list[str]:
+        return []
+
+
+def test_a_getter_that_lists_no_keys_still_gives_the_callers_context() -> None:
+    crosstrace.setup_tracing(
+        crosstrace.TracingConfig(backend="none", propagators=["tracecontext", "baggage", "b3"])
+    )
+    carrier = {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "baggage": "tenant=acme",
+        "x-correlation-id": "order-42",
+    }
+    ctx = CrosstracePropagator().extract(carrier, getter=_NoKeysGetter())  # type: ignore[arg-type]
+    sc = otel_trace.get_current_span(ctx).get_span_context()
+    assert format(sc.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    got = json.loads(otel_context.get_value(_CX_KEY, ctx).to_json())
+    assert got["baggage"] == {"tenant": "acme"}
+    assert got["correlation"]["id"] == "order-42"
+    # A format named by OTEL_PROPAGATORS reads its own headers the same way.
+    from crosstrace.propagator import B3Propagator
+
+    b3 = B3Propagator().extract(
+        {"b3": "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1"},
+        getter=_NoKeysGetter(),  # type: ignore[arg-type]
+    )
+    assert otel_trace.get_current_span(b3).get_span_context().span_id == 0xB7AD6B7169203331
+
+
+def test_the_apis_baggage_goes_out_and_comes_in() -> None:
+    """Baggage set through `opentelemetry.baggage` is injected, and baggage received is where
+    `opentelemetry.baggage` reads it, as with the API's own baggage propagator."""
+    from opentelemetry import baggage
+
+    crosstrace.setup_tracing(
+        crosstrace.TracingConfig(backend="none", propagators=["tracecontext", "baggage"])
+    )
+    propagator = CrosstracePropagator()
+    received = propagator.extract({"baggage": "tenant=acme,region=eu"})
+    assert baggage.get_all(received) == {"tenant": "acme", "region": "eu"}
+    # Set later through the API: replaces the same key, adds a new one.
+    ctx = baggage.set_baggage("tenant", "globex", received)
+    ctx = baggage.set_baggage("plan", "gold", ctx)
+    headers: dict[str, str] = {}
+    propagator.inject(headers, ctx)
+    entries = dict(e.split("=", 1) for e in headers["baggage"].split(","))
+    assert entries == {"tenant": "globex", "region": "eu", "plan": "gold"}
+    # The current context's baggage, when none is given.
+    token = otel_context.attach(baggage.set_baggage("only", "current"))
+    try:
+        current: dict[str, str] = {}
+        propagator.inject(current)
+    finally:
+        otel_context.detach(token)
+    assert current["baggage"] == "only=current"

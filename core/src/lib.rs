@@ -58,7 +58,7 @@ pub use value::FieldValue;
 pub use opentelemetry::trace::{
     Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
-pub use opentelemetry::{Key, KeyValue, StringValue, Value};
+pub use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
 pub use opentelemetry_sdk::trace::SpanData;
 
 /// The crate README's Rust examples, compiled and run as doctests so they stay true.

@@ -239,7 +239,14 @@ def shutdown_tracing(timeout: float = 10.0) -> int:
         if _state.shut_down:
             return 0
         _state.shut_down = True
-    return _native.shutdown(timeout)
+    try:
+        return _native.shutdown(timeout)
+    except (_native.InvalidArgumentError, TypeError):
+        # A bad timeout is refused before anything stops: tracing still runs, and a later
+        # call (or the exit's) must still export what is queued.
+        with _lock:
+            _state.shut_down = False
+        raise
 
 
 def force_flush(timeout: float = 10.0) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.propagators.textmap import (
@@ -32,6 +33,21 @@ def _ignores_case(getter: Getter[CarrierT], carrier: CarrierT, names: list[str])
     if probe in names:
         return False
     return getter.get(carrier, probe) == getter.get(carrier, names[0])
+
+
+def _with_api_baggage(context: otel_context.Context | None) -> Any:
+    """crosstrace's context of ``context`` with the OpenTelemetry API's baggage in it
+    (``opentelemetry.baggage.set_baggage``): its entries replace crosstrace's of the same key
+    (they were set later, or are the same ones extracted)."""
+    from ._api import _context_of
+
+    cx = _context_of(context)
+    api = otel_baggage.get_all(context)
+    if not api:
+        return cx
+    entries = [(k, v) for k, v in cx.baggage() if k not in api]
+    entries.extend((k, str(v)) for k, v in api.items())
+    return cx.with_baggage(entries)
 
 
 class _Propagator(TextMapPropagator):
@@ -57,6 +73,10 @@ class _Propagator(TextMapPropagator):
             return context if context is not None else otel_context.get_current()
         cx = self._extract_lines(lines)
         ctx = otel_context.set_value(_CX_KEY, cx, context)
+        # The baggage received, also where the OpenTelemetry API reads it
+        # (`opentelemetry.baggage.get_all`), as its own baggage propagator leaves it.
+        for key, value in cx.baggage():
+            ctx = otel_baggage.set_baggage(key, value, ctx)
         if cx.trace_id and cx.span_id:
             remote = SpanContext(
                 int(cx.trace_id, 16),
@@ -78,6 +98,13 @@ class _Propagator(TextMapPropagator):
         """Whether extraction reads the header ``name`` (lowercase): every one, here."""
         return True
 
+    def _named(self) -> list[str]:
+        """The headers extraction reads, by name: asked of the getter when its ``keys`` does
+        not list them (the Celery and pika instrumentations' getters list no key at all)."""
+        from . import _native
+
+        return _native.extraction_fields()
+
     def _lines(self, carrier: CarrierT, getter: Getter[CarrierT]) -> list[tuple[str, str]]:
         """Every line of every header ``_reads`` takes. The getter returns a list per name; a
         name may be listed once per line (the ASGI getter) and in several cases. A
@@ -96,6 +123,9 @@ class _Propagator(TextMapPropagator):
                 names = names[:1]
             for name in names:
                 headers.extend((name, value) for value in getter.get(carrier, name) or ())
+        for name in self._named():
+            if name not in spellings:
+                headers.extend((name, value) for value in getter.get(carrier, name) or ())
         return headers
 
 
@@ -110,9 +140,8 @@ class CrosstracePropagator(_Propagator):
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
         from . import _native
-        from ._api import _context_of
 
-        for name, value in _native.inject(_context_of(context)):
+        for name, value in _native.inject(_with_api_baggage(context)):
             setter.set(carrier, name, value)
 
     @property
@@ -141,9 +170,8 @@ class _OneFormat(_Propagator):
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
         from . import _native
-        from ._api import _context_of
 
-        for name, value in _native.inject_format(_context_of(context), self.FORMAT):
+        for name, value in _native.inject_format(_with_api_baggage(context), self.FORMAT):
             setter.set(carrier, name, value)
 
     def _extract_lines(self, lines: list[tuple[str, str]]) -> Any:
@@ -153,6 +181,9 @@ class _OneFormat(_Propagator):
 
     def _reads(self, name: str) -> bool:
         return name in self.READS
+
+    def _named(self) -> list[str]:
+        return sorted(self.READS)
 
     @property
     def fields(self) -> set[str]:
