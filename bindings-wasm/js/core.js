@@ -347,14 +347,16 @@ export class Span {
    * stay readable if they were read before `end()`.
    */
   end(endTime) {
+    // A bad time throws before the handle is let go of: the span can still be ended.
+    const at = endTime === undefined || endTime === null ? undefined : timeInput(endTime);
     const h = this._h;
     // The handle is let go of: its slot is reused by later spans, and after 4096 reuses its
     // generation comes round again; a late call on this object must not reach one of them.
     this._h = ENDED;
     let depth;
-    if (endTime === undefined || endTime === null) depth = raw.spanEnd(h);
+    if (at === undefined) depth = raw.spanEnd(h);
     else {
-      raw.spanEndAt(h, timeInput(endTime));
+      raw.spanEndAt(h, at);
       depth = raw.queueDepth();
     }
     if (depth >= batchSize) flushSoon();
@@ -404,8 +406,9 @@ function parentContext(parent) {
 
 function timeInput(t) {
   const ms = t instanceof Date ? t.getTime() : t;
-  // performance.now() values (ms since the page loaded) would silently become 1970.
-  if (typeof ms !== 'number' || !(ms >= 1e12)) {
+  // performance.now() values (ms since the page loaded) would silently become 1970; past a
+  // Date's range (8.64e15 ms) is no time either.
+  if (typeof ms !== 'number' || !(ms >= 1e12 && ms <= 8.64e15)) {
     const e = new Error(`time: expected a Date or ms since the Unix epoch, got ${String(t)}`);
     e.name = 'CrosstraceInvalidArgumentError';
     throw e;
@@ -571,10 +574,11 @@ export function metricsText() {
 /**
  * Exports everything queued. Resolves to whether the spans it waited for were exported: `false`
  * when some could not be (lost, counted in `health().spans_export_failed`, with the reason in
- * `last_export_error`). It does not reject for that, as OpenTelemetry-JS's `forceFlush`.
+ * `last_export_error`). It does not reject for that, as OpenTelemetry-JS's `forceFlush`. Spans
+ * of a setup a later `init` replaced go out too, as that setup said (and count in the answer).
  */
 export async function flush() {
-  const failed = () => raw.health().spans_export_failed;
+  const failed = () => raw.spansExportFailed();
   const before = failed();
   if (flushing) await flushing;
   await flushSoon();

@@ -87,13 +87,26 @@ export declare class Span {
   updateName(name: string): this;
   recordException(error: unknown): this;
   setStatus(code: 'ok' | 'error' | 'unset', description?: string): this;
-  /** Ends the span, now or at `endTime` (a Date or ms since the Unix epoch). */
+  /**
+   * Ends the span, now or at `endTime` (a Date or ms since the Unix epoch). A bad `endTime`
+   * throws CrosstraceInvalidArgumentError and leaves the span open.
+   */
   end(endTime?: Date | number): void;
   isRecording(): boolean;
   /** Whether the sampler kept this span's trace (read it before `end()`). */
   readonly sampled: boolean;
+  /**
+   * The trace id, 32 hex digits. Read it (or `context()`) before `end()` to keep it: ending
+   * lets go of the span, and an id never read is then `''` (reading it on every span would
+   * double the cost of a span).
+   */
   readonly traceId: string;
+  /** The span id, 16 hex digits; kept after `end()` as `traceId` is. */
   readonly spanId: string;
+  /**
+   * The context for children of this span (and for `inject`). Kept after `end()` if read before
+   * it; read after it for the first time, an empty context (children would start a new trace).
+   */
   context(): Context;
 }
 

@@ -70,30 +70,52 @@ pub(crate) fn config_from_js(obj: &JsValue) -> Result<TracingConfig, CoreError> 
         // As JSON would: a field set to `undefined` is not set.
         .filter(|(_, v)| !v.is_undefined())
         .collect();
-    let env_like = !entries.is_empty()
-        && entries.iter().all(|(k, _)| {
-            k.starts_with("OTEL_") || k.starts_with("CROSSTRACE_") || k == "ENVIRONMENT"
-        });
+    // An environment (Node's `process.env`, an edge worker's `env`) holds other variables and
+    // bindings beside the `OTEL_*` ones: it is told apart by holding no `TracingConfig` field
+    // and at least one variable-shaped name, and only the variables crosstrace reads are read.
+    let env_like = entries.iter().any(|(k, _)| variable_shaped(k))
+        && !entries.iter().any(|(k, _)| is_field(k));
     if env_like {
         return from_environment(entries);
     }
-    let fields: Vec<(String, JsValue)> = entries
+    // (the name as written, the field it names)
+    let fields: Vec<(String, String, JsValue)> = entries
         .into_iter()
-        .map(|(k, v)| (camel_to_snake(&k), v))
+        .map(|(k, v)| (camel_to_snake(&k), k, v))
         .collect();
-    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = fields.iter().map(|(n, _, _)| n.as_str()).collect();
     TracingConfig::from_values(
         &names,
-        |i| crate::field_value(&fields[i].1),
-        |i| text_of(&fields[i].1),
+        |i| crate::field_value(&fields[i].2),
+        |i| text_of(&fields[i].2),
     )
     // The core names a bad field (snake_case); say it as the caller wrote it.
     .map_err(|mut e| {
-        if e.source_name.contains('_') {
-            e.source_name = snake_to_camel(&e.source_name);
+        if let Some((_, written, _)) = fields.iter().find(|(n, _, _)| *n == e.source_name) {
+            e.source_name = written.clone();
         }
         CoreError::Config(e)
     })
+}
+
+/// Whether `key`, in camelCase, is a [`TracingConfig`] field.
+fn is_field(key: &str) -> bool {
+    let name = camel_to_snake(key);
+    TracingConfig::field_names().contains(&name.as_str())
+}
+
+/// Whether `key` looks like an environment variable: upper-case letters, digits and `_`.
+fn variable_shaped(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Whether the environment variable `key` is one crosstrace reads.
+#[cfg_attr(feature = "env", allow(dead_code))]
+fn read_by_crosstrace(key: &str) -> bool {
+    key.starts_with("OTEL_") || key.starts_with("CROSSTRACE_") || key == "ENVIRONMENT"
 }
 
 /// `OTEL_*` strings, read as the core reads the environment.
@@ -109,11 +131,10 @@ fn from_environment(entries: Vec<(String, JsValue)>) -> Result<TracingConfig, Co
 /// download, and a page has no environment to read (edge runtimes get the full build).
 #[cfg(not(feature = "env"))]
 fn from_environment(entries: Vec<(String, JsValue)>) -> Result<TracingConfig, CoreError> {
-    let name = entries
-        .into_iter()
-        .next()
-        .map(|(k, _)| k)
-        .unwrap_or_default();
+    // An environment without crosstrace's variables asks for nothing: the defaults.
+    let Some((name, _)) = entries.into_iter().find(|(k, _)| read_by_crosstrace(k)) else {
+        return Ok(TracingConfig::default());
+    };
     Err(CoreError::Config(crosstrace::ConfigError {
         source_name: name,
         value: "an OTEL_* setting".into(),
@@ -123,22 +144,6 @@ fn from_environment(entries: Vec<(String, JsValue)>) -> Result<TracingConfig, Co
                    or import 'crosstrace/edge')"
             .into(),
     }))
-}
-
-fn snake_to_camel(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut upper = false;
-    for c in s.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The `telemetry.sdk.language` of the JS runtime calling: `nodejs` where Node's `process`
@@ -187,7 +192,10 @@ pub fn init(config: &JsValue) -> Result<(), JsValue> {
     let target = export::target_of(&config).map_err(|e| js_error(&e))?;
     crosstrace::binding::resource::set_sdk_language(sdk_language());
     let tracing = Tracing::new(config).map_err(|e| js_error(&e))?;
-    STATE.with(|s| *s.borrow_mut() = Some(State { tracing, target }));
+    // The spans the setup replaced still holds go out as it said (`flush`), not nowhere.
+    if let Some(old) = STATE.with(|s| s.borrow_mut().replace(State { tracing, target })) {
+        crate::retire(old);
+    }
     Ok(())
 }
 

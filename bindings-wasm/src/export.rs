@@ -207,17 +207,25 @@ async fn send(
 }
 
 /// Exports everything queued, batch by batch; `keepalive` lets the requests outlive a page
-/// that is being hidden or closed.
+/// that is being hidden or closed. What setups replaced by a later `init` still hold goes
+/// first, as each said.
 #[wasm_bindgen]
 pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
-    let Some((tracing, target)) = STATE.with(|s| {
-        s.borrow()
-            .as_ref()
-            .map(|s| (s.tracing.clone(), s.target.clone()))
-    }) else {
-        return Ok(());
-    };
-    let encoder = match &target {
+    let mut setups = crate::retired();
+    let replaced = setups.len();
+    setups.extend(STATE.with(|s| s.borrow().clone()));
+    for (i, s) in setups.iter().enumerate() {
+        drain(&s.tracing, &s.target, keepalive).await;
+        if i + 1 == replaced {
+            crate::forget_emptied();
+        }
+    }
+    Ok(())
+}
+
+/// Exports what `tracing` has queued now to `target`.
+async fn drain(tracing: &crosstrace::Tracing, target: &Target, keepalive: bool) {
+    let encoder = match target {
         Target::Http { wire, .. } => Some(Encoder::new(*wire, tracing.resource())),
         Target::Console | Target::Discard => None,
     };
@@ -228,11 +236,11 @@ pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
     while left > 0 {
         let batch = tracing.take_batch();
         if batch.is_empty() {
-            return Ok(());
+            return;
         }
         let n = batch.len();
         left = left.saturating_sub(n as u64);
-        let outcome = match (&target, &encoder) {
+        let outcome = match (target, &encoder) {
             (Target::Http { url, headers, .. }, Some(encoder)) => {
                 send_fitting(url, headers, encoder.payload(batch), keepalive).await
             }
@@ -245,7 +253,6 @@ pub async fn flush(keepalive: bool) -> Result<(), JsValue> {
         };
         tracing.report_export(n, outcome);
     }
-    Ok(())
 }
 
 /// Exports what is queued, then stops: later spans are no-ops.

@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use crosstrace::FieldValue;
 use crosstrace::{Error as CoreError, Tracing};
 use js_sys::Array;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
 mod config;
@@ -154,6 +155,7 @@ fn invalid(argument: &'static str, value: &str, expected: &'static str) -> JsVal
     })
 }
 
+#[derive(Clone)]
 struct State {
     tracing: Tracing,
     target: export::Target,
@@ -161,6 +163,81 @@ struct State {
 
 thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    /// Setups a later `init` replaced while they still held spans (queued, or started and not
+    /// yet ended): `flush` exports those as their setup said, and forgets each setup once it
+    /// holds none. (A native instance's export thread does the same on its own.)
+    static RETIRED: RefCell<Vec<State>> = const { RefCell::new(Vec::new()) };
+    /// Spans of forgotten setups that could not be exported (for `flush`'s answer).
+    static RETIRED_FAILED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether `t` still holds spans: queued, or recording and not yet ended.
+fn holds_spans(t: &Tracing) -> bool {
+    let c = t.health().counts;
+    c.queue_depth > 0 || c.spans_started > c.spans_sampled_out + c.spans_ended
+}
+
+/// Replaced setups kept at most: one whose span never ends is kept until this many more
+/// are replaced.
+const MAX_RETIRED: usize = 8;
+
+/// Keeps `old`, replaced by a new setup, for `flush` while it holds spans. Past
+/// [`MAX_RETIRED`], the oldest is let go of, and what it still held is named in the current
+/// setup's health warnings.
+fn retire(old: State) {
+    if !holds_spans(&old.tracing) {
+        return;
+    }
+    let dropped = RETIRED.with(|r| {
+        let mut r = r.borrow_mut();
+        r.push(old);
+        (r.len() > MAX_RETIRED).then(|| r.remove(0))
+    });
+    if let Some(gone) = dropped {
+        let c = gone.tracing.health().counts;
+        let in_flight = c
+            .spans_started
+            .saturating_sub(c.spans_sampled_out + c.spans_ended);
+        let held = c.queue_depth + in_flight;
+        tracing().add_warning(
+            "init replaced more than 8 setups that still held spans: the oldest was let go of, \
+             and the spans it held (queued, or not yet ended) will not be exported",
+        );
+        RETIRED_FAILED.with(|f| f.set(f.get() + held + c.spans_export_failed));
+    }
+}
+
+/// The setups replaced that still hold spans.
+fn retired() -> Vec<State> {
+    RETIRED.with(|r| r.borrow().clone())
+}
+
+/// Forgets the replaced setups that hold no more spans, keeping count of their failures.
+fn forget_emptied() {
+    RETIRED.with(|r| {
+        r.borrow_mut().retain(|s| {
+            let keep = holds_spans(&s.tracing);
+            if !keep {
+                let failed = s.tracing.health().counts.spans_export_failed;
+                RETIRED_FAILED.with(|f| f.set(f.get() + failed));
+            }
+            keep
+        })
+    });
+}
+
+/// Spans that could not be exported, by this setup and by the ones it replaced: what `flush`
+/// compares before and after.
+#[wasm_bindgen(js_name = spansExportFailed)]
+pub fn spans_export_failed() -> f64 {
+    let retired: u64 = RETIRED.with(|r| {
+        r.borrow()
+            .iter()
+            .map(|s| s.tracing.health().counts.spans_export_failed)
+            .sum()
+    });
+    (tracing().health().counts.spans_export_failed + retired + RETIRED_FAILED.with(|f| f.get()))
+        as f64
 }
 
 fn tracing() -> Tracing {

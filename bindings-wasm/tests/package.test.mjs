@@ -66,6 +66,27 @@ test('config: camelCase fields and OTEL_* strings, errors are named Error object
     return true;
   });
   await assert.rejects(ct.init({ sampleRate: 1 }), { name: 'CrosstraceConfigError' });
+  // An edge worker's env (or process.env) holds other bindings and variables: only the
+  // OTEL_* ones are read, and an env without any asks for the defaults.
+  await ct.init({
+    OTEL_SERVICE_NAME: 'edge-kv',
+    OTEL_BACKEND: 'none',
+    ENVIRONMENT: 'prod',
+    NODE_ENV: 'production',
+    API_TOKEN: 'secret',
+    MY_KV: { get() {} },
+    myQueue: {},
+  });
+  assert.equal(ct.health().service_name, 'edge-kv');
+  assert.equal(ct.health().environment, 'prod');
+  await ct.init({ PATH: '/usr/bin', HOME: '/root' });
+  assert.equal(ct.health().service_name, 'retail-etl-pipeline');
+  // A config of fields names a bad key as it was written.
+  await assert.rejects(ct.init({ serviceName: 'x', OTEL_BACKEND: 'none' }), (e) => {
+    assert.equal(e.name, 'CrosstraceConfigError');
+    assert.match(e.message, /^invalid OTEL_BACKEND="none"/);
+    return true;
+  });
   await assert.rejects(ct.init({ backend: 'otlp', endpoint: 'http://127.0.0.1:4317' }), {
     name: 'CrosstraceExporterSetupError',
     message: /gRPC/,
@@ -580,6 +601,45 @@ test('flush exports what was queued when called, even when its export makes span
   assert.equal(requests.length, 1, 'one export for the 3 spans queued at the call');
   assert.equal(ct.health().queue_depth, 1, "the export's own server span waits for the next flush");
   await new Promise((r) => server.close(r));
+});
+
+test('a bad end time throws and leaves the span open, to be ended', async () => {
+  await ct.init({ backend: 'none' });
+  const before = ct.health();
+  for (const bad of [performance.now(), Infinity, new Date(NaN), 1e300]) {
+    const s = ct.startSpan('late');
+    assert.throws(() => s.end(bad), { name: 'CrosstraceInvalidArgumentError' });
+    assert.equal(s.isRecording(), true);
+    s.end();
+  }
+  const after = ct.health();
+  assert.equal(after.spans_started - before.spans_started, 4);
+  assert.equal(after.spans_ended - before.spans_ended, 4);
+});
+
+test('a second init exports what the first setup still held, as it said', async () => {
+  const first = await collector();
+  const second = await collector();
+  await ct.flush(); // what earlier tests left queued goes (or fails) now, not in the answers below
+  await ct.init({ backend: 'otlp', endpoint: first.url, scheduleDelayMillis: 60000 });
+  ct.startSpan('queued before').end();
+  const live = ct.startSpan('ended after');
+  await ct.init({ backend: 'otlp', endpoint: second.url, scheduleDelayMillis: 60000 });
+  live.end();
+  ct.startSpan('new setup').end();
+  assert.equal(await ct.flush(), true);
+  const names = (c) => exportedSpans(c.requests).map((s) => s.name);
+  assert.deepEqual(names(first).sort(), ['ended after', 'queued before']);
+  assert.deepEqual(names(second), ['new setup']);
+  // A failure of the replaced setup is flush's answer too.
+  const down = await collector(503);
+  await ct.init({ backend: 'otlp', endpoint: down.url, scheduleDelayMillis: 60000 });
+  ct.startSpan('to a refusing backend').end();
+  await ct.init({ backend: 'none' });
+  assert.equal(await ct.flush(), false);
+  assert.equal(down.requests.length, 1);
+  assert.equal(await ct.flush(), true);
+  await Promise.all([first.close(), second.close(), down.close()]);
 });
 
 test('shutdown exports what is queued; later spans are no-ops', async () => {
