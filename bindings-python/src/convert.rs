@@ -156,7 +156,7 @@ fn sequence(value: &Bound<'_, PyAny>) -> PyResult<Result<crosstrace::Array, Stri
 }
 
 /// Warns, as [`left_out`] does, of an attribute whose key is not a `str`.
-fn left_out_key(key: &Bound<'_, PyAny>) -> PyResult<()> {
+pub(crate) fn left_out_key(key: &Bound<'_, PyAny>) -> PyResult<()> {
     crate::export::add_warning(&format!(
         "an attribute was left out: its key was of type {}, where str is expected",
         key.get_type().name()?

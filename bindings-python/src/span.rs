@@ -129,10 +129,14 @@ static STATUS_CODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 #[pymethods]
 impl Span {
-    /// Sets an attribute (str, int, float or bool; None is ignored).
-    fn set_attribute(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Sets an attribute: str, int, float, bool, or a list or tuple of one of them; None is
+    /// ignored, and a value (or key) of another type is left out with a warning in health.
+    fn set_attribute(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         guard(|| {
-            if let Some(kv) = key_value(key, value)? {
+            let Ok(key) = key.cast::<pyo3::types::PyString>() else {
+                return convert::left_out_key(key);
+            };
+            if let Some(kv) = key_value(key.to_str()?, value)? {
                 self.with(|s| s.set_attribute(kv));
             }
             Ok(())
