@@ -333,7 +333,7 @@ impl Visit for EventFields {
 thread_local! {
     /// The spans this thread entered, innermost last, each with the crosstrace context that
     /// was current before it.
-    static ENTERED: RefCell<Vec<(Id, Option<Context>)>> = const { RefCell::new(Vec::new()) };
+    static ENTERED: RefCell<Vec<(Id, Option<crate::context::Current>)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl<S> tracing_subscriber::Layer<S> for CrosstraceLayer<S>
@@ -380,10 +380,11 @@ where
                 None => {
                     // No tracing parent: the OpenTelemetry API's current span, else
                     // crosstrace's current context.
+                    // (Unless crosstrace's current context was made current inside that span.)
                     let otel = opentelemetry::Context::map_current(|cx| {
                         cx.has_active_span()
                             .then(|| cx.span().span_context().clone())
-                            .filter(|sc| sc.is_valid())
+                            .filter(|sc| sc.is_valid() && !Context::current_is_inside(sc))
                     });
                     match otel {
                         Some(sc) => {
@@ -515,7 +516,7 @@ where
             if i == e.len() {
                 // The innermost: what was current before it is current again.
                 if let Some(previous) = previous {
-                    Context::swap_current(previous);
+                    Context::restore_current(previous);
                 }
             } else {
                 // Exited out of order: the span entered after it now restores what was

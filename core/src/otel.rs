@@ -31,7 +31,9 @@
 //! ([`to_otel_context`], the [`Propagator`]'s `extract`), else from crosstrace's current
 //! context ([`crate::Context::current`]). Without a span in it, the parent is that crosstrace
 //! context's: a span attached with [`crate::Span::attach`], or the `tracing` span entered (the
-//! `tracing` layer attaches it), else none (a new trace). So spans of the OpenTelemetry API,
+//! `tracing` layer attaches it), else none (a new trace). A span that context holds is the
+//! parent instead when the context was made current inside the API context's span (a `tracing`
+//! span entered in `in_span`): it is the innermost. So spans of the OpenTelemetry API,
 //! crosstrace's own and `tracing`'s nest in one tree. To start a new trace whatever is
 //! current, store an empty crosstrace context:
 //! `opentelemetry::Context::new().with_value(crosstrace::Context::new())`. The bridge is one
@@ -72,6 +74,11 @@ impl Target {
     }
 }
 
+/// Notes that the OpenTelemetry API bridge is in use (see [`crate::context::API_BRIDGED`]).
+fn bridged() {
+    crate::context::API_BRIDGED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// crosstrace as an OpenTelemetry [`TracerProvider`](api::TracerProvider): its tracers start
 /// crosstrace spans. Install it with [`install`] or `opentelemetry::global::set_tracer_provider`.
 #[derive(Debug, Clone, Default)]
@@ -98,6 +105,7 @@ impl api::TracerProvider for TracerProvider {
     type Tracer = Tracer;
 
     fn tracer_with_scope(&self, scope: InstrumentationScope) -> Tracer {
+        bridged();
         // An empty name: crosstrace's own scope (the API lets the provider choose).
         let scope = if scope.name().is_empty() {
             Scope::crosstrace()
@@ -267,7 +275,8 @@ impl api::Span for Span {
 /// which also gives the parent when the OpenTelemetry context has no span. What a span started
 /// through [`Tracer`] under `cx` starts under; what [`Propagator`] injects.
 pub fn from_otel_context(cx: &opentelemetry::Context) -> Context {
-    let base = match cx.get::<Context>() {
+    let stored = cx.get::<Context>();
+    let base = match stored {
         Some(stored) => stored.clone(),
         None => Context::current(),
     };
@@ -275,6 +284,11 @@ pub fn from_otel_context(cx: &opentelemetry::Context) -> Context {
         let span = cx.span();
         let sc = span.span_context();
         if sc.is_valid() {
+            // crosstrace's current context made current inside this span (a `tracing` span
+            // entered, a span attached) is the innermost: its span is the parent.
+            if stored.is_none() && Context::current_is_inside(sc) {
+                return base;
+            }
             return base.with_span_context(sc.clone());
         }
     }
@@ -312,6 +326,7 @@ impl Propagator {
     /// Propagation as `tracing` is configured (its propagators; baggage dropped at the W3C
     /// limits is counted in its health).
     pub fn new(tracing: Tracing) -> Propagator {
+        bridged();
         let fields = fields_of(&tracing);
         Propagator {
             target: Target(Some(tracing)),
@@ -323,6 +338,7 @@ impl Propagator {
     /// call is made. (Its [`fields`](opentelemetry::propagation::TextMapPropagator::fields)
     /// are those of the instance installed when this was made.)
     pub fn global() -> Propagator {
+        bridged();
         Propagator {
             fields: with_global(fields_of),
             target: Target(None),

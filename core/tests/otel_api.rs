@@ -273,3 +273,69 @@ fn the_propagator_carries_the_apis_baggage() {
         Some("acme".to_owned())
     );
 }
+
+/// A crosstrace span attached inside an API span (started under it through
+/// `from_otel_context`, as the module's docs say) is the parent of the API spans inside it.
+#[test]
+fn a_crosstrace_span_attached_inside_an_api_span_is_the_next_api_spans_parent() {
+    let (t, c) = setup();
+    let tracer = t.tracer_provider().tracer("nest");
+    tracer.in_span("api outer", |cx| {
+        let mut middle = t
+            .span("crosstrace middle")
+            .parent_context(&crosstrace::otel::from_otel_context(&cx))
+            .start();
+        {
+            let _attached = middle.attach();
+            drop(tracer.start("api inner"));
+        }
+        middle.end();
+        drop(tracer.start("api after"));
+    });
+    let spans = spans(&t, &c);
+    let outer = named(&spans, "api outer");
+    let middle = named(&spans, "crosstrace middle");
+    assert!(is_child(middle, outer));
+    assert!(is_child(named(&spans, "api inner"), middle));
+    assert!(is_child(named(&spans, "api after"), outer));
+}
+
+/// The exporter given to `with_exporter` gets the resource spans are exported with: the
+/// service fields filled from `resource_attributes` as `Tracing::resource` has them.
+#[test]
+fn an_sdk_exporter_gets_the_resource_the_instance_reports() {
+    use opentelemetry::Key;
+    use opentelemetry_sdk::Resource;
+    #[derive(Debug, Clone, Default)]
+    struct Resourced(Arc<Mutex<Option<Resource>>>);
+    impl SpanExporter for Resourced {
+        async fn export(&self, _: Vec<SpanData>) -> OTelSdkResult {
+            Ok(())
+        }
+        fn set_resource(&mut self, r: &Resource) {
+            *self.0.lock().unwrap() = Some(r.clone());
+        }
+    }
+    let seen = Resourced::default();
+    let config = TracingConfig {
+        resource_attributes: [
+            ("service.name".to_owned(), "orders".to_owned()),
+            (
+                "deployment.environment.name".to_owned(),
+                "staging".to_owned(),
+            ),
+        ]
+        .into(),
+        ..TracingConfig::default()
+    };
+    let t = Tracing::with_exporter(config, seen.clone()).unwrap();
+    let got = seen.0.lock().unwrap().clone().unwrap();
+    for key in ["service.name", "deployment.environment.name"] {
+        let key = Key::from_static_str(key);
+        assert_eq!(got.get(&key), t.resource().get(&key), "{key}");
+    }
+    assert_eq!(
+        got.get(&Key::from_static_str("service.name")),
+        Some(Value::from("orders"))
+    );
+}

@@ -425,6 +425,39 @@ fn opentelemetry_api_spans_nest_under_the_entered_tracing_span() {
     assert!(is_child(inner, otel));
 }
 
+/// An API span, a `tracing` span entered inside it, an API span inside that: the innermost
+/// parent wins each time, and the API's propagator injects the entered `tracing` span.
+#[test]
+fn a_tracing_span_entered_inside_an_api_span_is_the_parent_of_the_api_spans_inside_it() {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    let (t, c, d) = setup();
+    let tracer = t.tracer_provider().tracer("lib");
+    let propagator = crosstrace::otel::Propagator::new(t.clone());
+    let mut injected = HashMap::new();
+    tracing::dispatcher::with_default(&d, || {
+        tracer.in_span("api outer", |_| {
+            let entered = tracing::info_span!(parent: None, "tracing middle").entered();
+            tracer.in_span("api inner", |_| {
+                let _deepest = tracing::info_span!(parent: None, "tracing deepest").entered();
+            });
+            propagator.inject(&mut injected);
+            drop(entered);
+            // Exited: the API's span is the innermost again.
+            drop(tracer.start("api after"));
+        });
+    });
+    let spans = spans(&t, &c);
+    let outer = named(&spans, "api outer");
+    let middle = named(&spans, "tracing middle");
+    let inner = named(&spans, "api inner");
+    assert!(is_child(middle, outer));
+    assert!(is_child(inner, middle), "{:?}", names(&spans));
+    assert!(is_child(named(&spans, "tracing deepest"), inner));
+    assert!(is_child(named(&spans, "api after"), outer));
+    assert!(injected["traceparent"].contains(&middle.span_context.span_id().to_string()));
+}
+
 #[test]
 fn a_status_description_alone_is_an_error() {
     let (t, c, dispatch) = setup();

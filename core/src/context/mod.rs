@@ -7,9 +7,10 @@
 pub mod correlation;
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use opentelemetry::trace::{SpanContext, TraceId};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 
 pub use correlation::{Correlation, CorrelationBuilder};
 
@@ -63,8 +64,46 @@ impl Carried {
     }
 }
 
+/// The thread's current context, and the OpenTelemetry API's span that was current when it was
+/// made current (see [`API_BRIDGED`]).
+#[derive(Debug, Default)]
+pub(crate) struct Current {
+    cx: Context,
+    api_span: Option<(TraceId, SpanId)>,
+}
+
 thread_local! {
-    static CURRENT: RefCell<Context> = RefCell::new(Context::default());
+    static CURRENT: RefCell<Current> = RefCell::new(Current::default());
+}
+
+/// Set once the OpenTelemetry API bridge is used ([`crate::otel`]'s tracers and propagators):
+/// from then on, making a context current notes the API's current span, so that the bridge can
+/// tell which of the two was made current last (a `tracing` span entered inside an API span is
+/// the parent of the API spans started inside it, not a sibling).
+pub(crate) static API_BRIDGED: AtomicBool = AtomicBool::new(false);
+
+/// The OpenTelemetry API's current span, when the bridge is in use.
+fn api_span_now() -> Option<(TraceId, SpanId)> {
+    if !API_BRIDGED.load(Ordering::Relaxed) {
+        return None;
+    }
+    opentelemetry::Context::map_current(|cx| {
+        if !cx.has_active_span() {
+            return None;
+        }
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+    })
+}
+
+impl Current {
+    fn new(cx: Context) -> Current {
+        Current {
+            cx,
+            api_span: api_span_now(),
+        }
+    }
 }
 
 impl Context {
@@ -83,11 +122,11 @@ impl Context {
     /// Runs `f` with the thread's current context borrowed, without cloning it (an empty one
     /// while the thread's thread-locals are torn down).
     pub(crate) fn with_current<R>(f: impl FnOnce(&Context) -> R) -> R {
-        match CURRENT.try_with(|c| c as *const RefCell<Context>) {
+        match CURRENT.try_with(|c| c as *const RefCell<Current>) {
             // SAFETY: this thread's slot, which lives until the thread's thread-locals are torn
             // down; that does not start during this call. (A pointer rather than a closure for
             // `try_with`: `f` need not be kept aside for the case below.)
-            Ok(c) => f(&unsafe { &*c }.borrow()),
+            Ok(c) => f(&unsafe { &*c }.borrow().cx),
             Err(_) => f(&Context::default()),
         }
     }
@@ -96,8 +135,9 @@ impl Context {
     /// restored. (While the thread's thread-locals are torn down there is no current context
     /// to set: spans started then have no parent from it.)
     pub fn attach(self) -> ContextGuard {
+        let current = Current::new(self);
         let previous = CURRENT
-            .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), self))
+            .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), current))
             .ok();
         ContextGuard {
             previous,
@@ -109,10 +149,28 @@ impl Context {
     /// the thread's thread-locals are torn down): for the `tracing` layer, whose enters and
     /// exits are not guards on one stack frame.
     #[cfg(feature = "tracing")]
-    pub(crate) fn swap_current(cx: Context) -> Option<Context> {
+    pub(crate) fn swap_current(cx: Context) -> Option<Current> {
+        let current = Current::new(cx);
         CURRENT
-            .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), cx))
+            .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), current))
             .ok()
+    }
+
+    /// Makes current again what [`Context::swap_current`] returned.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn restore_current(previous: Current) {
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+    }
+
+    /// Whether the thread's current context has a span and was made current while `api`, an
+    /// OpenTelemetry API span, was the API's current one: then it is the innermost of the two.
+    pub(crate) fn current_is_inside(api: &SpanContext) -> bool {
+        CURRENT
+            .try_with(|c| {
+                let c = c.borrow();
+                c.cx.span.is_some() && c.api_span == Some((api.trace_id(), api.span_id()))
+            })
+            .unwrap_or(false)
     }
 
     /// The parent span, if any.
@@ -277,7 +335,7 @@ impl Context {
 #[derive(Debug)]
 #[must_use = "the context is detached again when the guard drops"]
 pub struct ContextGuard {
-    previous: Option<Context>,
+    previous: Option<Current>,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
