@@ -66,7 +66,9 @@ impl Tracing {
         config: TracingConfig,
         mut exporter: E,
     ) -> Result<Tracing> {
-        let resource = crate::resource::build(&config);
+        // The resource spans are exported with (`Tracing::resource`): the config's service
+        // fields filled from its resource attributes first, as `build` does.
+        let resource = crate::resource::build(&config.clone().with_resource_fields());
         exporter.set_resource(&resource);
         let exporter = Arc::new(exporter);
         Self::build(
@@ -107,6 +109,22 @@ impl Tracing {
             for w in &warnings {
                 counters.record_error("misconfigured_endpoint", w);
                 counters.add_warning(w, false);
+            }
+            // The usual OpenTelemetry deployment sets only the endpoint (the specification's
+            // default exporter is OTLP; crosstrace's is the console): say where spans go.
+            #[cfg(feature = "native")]
+            if let (crate::config::Backend::Console, Some(endpoint)) =
+                (config.backend, &config.endpoint)
+            {
+                counters.add_warning(
+                    &format!(
+                        "an endpoint is set ({}) but the backend is console, so spans are \
+                         printed, not sent: set OTEL_TRACES_EXPORTER=otlp (or OTEL_BACKEND, or \
+                         the config's backend) to send them",
+                        crate::redact::Policy::builtin().url(endpoint)
+                    ),
+                    true,
+                );
             }
             let processor = BatchProcessor::start(&config, exporter, counters.clone())?;
             let pipeline = Arc::new(Pipeline::new(&config, processor, counters.clone())?);

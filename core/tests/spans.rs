@@ -760,6 +760,30 @@ fn health_uses_the_specification_field_names() {
     }
 }
 
+/// The usual OpenTelemetry deployment sets an OTLP endpoint and no exporter; crosstrace's
+/// default backend is the console, which would print the spans silently.
+#[test]
+fn an_endpoint_with_the_console_backend_is_called_out() {
+    let t = Tracing::new(TracingConfig {
+        backend: Backend::Console,
+        endpoint: Some("http://user:secret@collector:4318".into()),
+        ..config()
+    })
+    .unwrap();
+    let h = t.health();
+    assert_eq!(h.warnings.len(), 1, "{:?}", h.warnings);
+    assert!(h.warnings[0].contains("backend is console"), "{}", h.warnings[0]);
+    assert!(!h.warnings[0].contains("secret"), "{}", h.warnings[0]);
+    // Not an export error: nothing failed.
+    assert!(h.last_export_error.is_none());
+    let quiet = Tracing::new(TracingConfig {
+        backend: Backend::Console,
+        ..config()
+    })
+    .unwrap();
+    assert!(quiet.health().warnings.is_empty());
+}
+
 #[test]
 fn otlp_pointed_at_jaeger_thrift_is_called_out() {
     let t = Tracing::new(TracingConfig {
