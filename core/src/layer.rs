@@ -20,7 +20,9 @@
 //!
 //! - A span becomes a crosstrace span when `tracing` creates it, named by its name (or its
 //!   `otel.name` field), of kind `otel.kind` (`server`, `client`, `producer`, `consumer`, else
-//!   internal), with its fields as attributes (recorded later: set then); `otel.status_code`
+//!   internal; given when the span is made: a kind recorded later is not applied, where
+//!   `tracing-opentelemetry` applies one until the first enter), with its fields as attributes
+//!   (recorded later: set then); `otel.status_code`
 //!   (`ok`, `error`) and `otel.status_description` set its status. It ends when `tracing`
 //!   closes it (its last handle dropped).
 //! - Parent: the span's `tracing` parent (explicit, or the current span), across `.await` with
