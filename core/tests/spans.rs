@@ -772,7 +772,11 @@ fn an_endpoint_with_the_console_backend_is_called_out() {
     .unwrap();
     let h = t.health();
     assert_eq!(h.warnings.len(), 1, "{:?}", h.warnings);
-    assert!(h.warnings[0].contains("backend is console"), "{}", h.warnings[0]);
+    assert!(
+        h.warnings[0].contains("backend is console"),
+        "{}",
+        h.warnings[0]
+    );
     assert!(!h.warnings[0].contains("secret"), "{}", h.warnings[0]);
     // Not an export error: nothing failed.
     assert!(h.last_export_error.is_none());
