@@ -237,7 +237,8 @@ class OtelTracer {
         kind: ['internal', 'server', 'client', 'producer', 'consumer'][options.kind ?? 0],
         attributes: cleanAttributes(options.attributes),
         parent: options.root ? new Context() : parentIn(cx),
-        startTime: epochMillis(options.startTime),
+        // A start time crosstrace refuses is now, as the end's is (the span is still made).
+        startTime: timeOrNow(options.startTime),
       });
       const otel = new OtelSpan(span);
       if (options.links) otel.addLinks(options.links);

@@ -87,6 +87,7 @@ async function main() {
   odd.recordException(new Error('bad \ud83d'));
   odd.setAttribute('n', Infinity);
   odd.end(NaN);
+  tracer.startSpan('odd start', { startTime: NaN }).end();
   await ct.flush();
   await new Promise((r) => setTimeout(r, 300));
   // The provider's SDK-shaped flush and shutdown (code written for OpenTelemetry-JS calls them).

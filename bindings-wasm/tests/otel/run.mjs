@@ -129,7 +129,11 @@ assert.ok(
   nodeSpans.some((sp) => sp.name === 'odd values'),
   'a span given odd values is still exported',
 );
-checks += 7;
+assert.ok(
+  nodeSpans.some((sp) => sp.name === 'odd start'),
+  'a span given a start time crosstrace refuses starts now, and is exported',
+);
+checks += 8;
 const named = (n) => nodeSpans.find((sp) => sp.name === n);
 assert.equal(named('api inner').parent, named('ct outer').spanId, 'an API span inside withSpan');
 assert.equal(named('ct inner').parent, named('api outer').spanId, 'startSpan inside an API span');
