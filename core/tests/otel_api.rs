@@ -339,3 +339,25 @@ fn an_sdk_exporter_gets_the_resource_the_instance_reports() {
         Some(Value::from("orders"))
     );
 }
+
+/// The same span made current again inside an API span (more baggage or a correlation, a
+/// future's context polled again) is not inside it: the API span stays the parent.
+#[test]
+fn the_outer_span_attached_again_inside_an_api_span_is_not_the_parent() {
+    let (t, c) = setup();
+    let tracer = t.tracer_provider().tracer("again");
+    let outer = t.start("crosstrace outer");
+    let _attached = outer.attach();
+    tracer.in_span("api span", |_| {
+        let correlated = Context::current()
+            .with_correlation(Correlation::builder().id("again-1").build().unwrap());
+        let _again = correlated.attach();
+        drop(tracer.start("api child"));
+    });
+    drop(_attached);
+    drop(outer);
+    let spans = spans(&t, &c);
+    let api = named(&spans, "api span");
+    assert!(is_child(api, named(&spans, "crosstrace outer")));
+    assert!(is_child(named(&spans, "api child"), api));
+}

@@ -87,23 +87,46 @@ fn api_span_now() -> Option<(TraceId, SpanId)> {
     if !API_BRIDGED.load(Ordering::Relaxed) {
         return None;
     }
-    opentelemetry::Context::map_current(|cx| {
-        if !cx.has_active_span() {
-            return None;
-        }
-        let span = cx.span();
-        let sc = span.span_context();
-        sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+    // The API's thread-local may be gone while this thread's are torn down (its accessor then
+    // panics): no API span then.
+    std::panic::catch_unwind(|| {
+        opentelemetry::Context::map_current(|cx| {
+            if !cx.has_active_span() {
+                return None;
+            }
+            let span = cx.span();
+            let sc = span.span_context();
+            sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+        })
     })
+    .unwrap_or(None)
 }
 
 impl Current {
-    fn new(cx: Context) -> Current {
-        Current {
-            cx,
-            api_span: api_span_now(),
-        }
+    /// Makes `cx` the thread's current context; returns the one it replaces (`None` while the
+    /// thread's thread-locals are torn down). A context with the same span as the current one
+    /// (the same span with more baggage or a correlation, a future's context polled again)
+    /// keeps the note of when that span was made current: it is no more inside an API span
+    /// made current since.
+    fn replace(cx: Context) -> Option<Current> {
+        CURRENT
+            .try_with(|c| {
+                let mut c = c.borrow_mut();
+                let same_span = ids(c.cx.span.as_ref()) == ids(cx.span.as_ref());
+                let api_span = if same_span {
+                    c.api_span
+                } else {
+                    api_span_now()
+                };
+                std::mem::replace(&mut *c, Current { cx, api_span })
+            })
+            .ok()
     }
+}
+
+/// A span context's trace and span ids.
+fn ids(sc: Option<&SpanContext>) -> Option<(TraceId, SpanId)> {
+    sc.map(|sc| (sc.trace_id(), sc.span_id()))
 }
 
 impl Context {
@@ -135,10 +158,7 @@ impl Context {
     /// restored. (While the thread's thread-locals are torn down there is no current context
     /// to set: spans started then have no parent from it.)
     pub fn attach(self) -> ContextGuard {
-        let current = Current::new(self);
-        let previous = CURRENT
-            .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), current))
-            .ok();
+        let previous = Current::replace(self);
         ContextGuard {
             previous,
             _not_send: std::marker::PhantomData,
@@ -150,10 +170,7 @@ impl Context {
     /// exits are not guards on one stack frame.
     #[cfg(feature = "tracing")]
     pub(crate) fn swap_current(cx: Context) -> Option<Current> {
-        let current = Current::new(cx);
-        CURRENT
-            .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), current))
-            .ok()
+        Current::replace(cx)
     }
 
     /// Makes current again what [`Context::swap_current`] returned.
@@ -168,7 +185,7 @@ impl Context {
         CURRENT
             .try_with(|c| {
                 let c = c.borrow();
-                c.cx.span.is_some() && c.api_span == Some((api.trace_id(), api.span_id()))
+                c.cx.span.is_some() && c.api_span == ids(Some(api))
             })
             .unwrap_or(false)
     }
