@@ -380,6 +380,12 @@ def test_a_getter_that_lists_no_keys_still_gives_the_callers_context() -> None:
         getter=_NoKeysGetter(),  # type: ignore[arg-type]
     )
     assert otel_trace.get_current_span(b3).get_span_context().span_id == 0xB7AD6B7169203331
+    # Each header is asked for once, whatever formats share it.
+    crosstrace.setup_tracing(
+        crosstrace.TracingConfig(backend="none", propagators=["b3", "b3multi"])
+    )
+    fields = crosstrace._native.extraction_fields()
+    assert len(fields) == len(set(fields)) and "b3" in fields
 
 
 def test_the_apis_baggage_goes_out_and_comes_in() -> None:

@@ -112,17 +112,11 @@ impl Tracing {
             }
             // The usual OpenTelemetry deployment sets only the endpoint (the specification's
             // default exporter is OTLP; crosstrace's is the console): say where spans go.
-            #[cfg(feature = "native")]
-            if let (crate::config::Backend::Console, Some(endpoint)) =
-                (config.backend, &config.endpoint)
-            {
+            if config.backend == crate::config::Backend::Console && config.endpoint.is_some() {
                 counters.add_warning(
-                    &format!(
-                        "an endpoint is set ({}) but the backend is console, so spans are \
-                         printed, not sent: set OTEL_TRACES_EXPORTER=otlp (or OTEL_BACKEND, or \
-                         the config's backend) to send them",
-                        crate::redact::Policy::builtin().url(endpoint)
-                    ),
+                    "an endpoint is set but the backend is console, so spans are printed, not \
+                     sent: set OTEL_TRACES_EXPORTER=otlp (or OTEL_BACKEND, or the config's \
+                     backend) to send them",
                     true,
                 );
             }

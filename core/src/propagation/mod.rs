@@ -198,8 +198,14 @@ impl Propagators {
             });
         }
         out.push(correlation::HEADER);
-        out.dedup();
-        out
+        // Each once (b3 and b3multi read the same headers).
+        let mut once = Vec::with_capacity(out.len());
+        for f in out {
+            if !once.contains(&f) {
+                once.push(f);
+            }
+        }
+        once
     }
 
     /// Writes `cx` into `carrier` in every configured format, plus `x-correlation-id` when `cx`
