@@ -65,7 +65,9 @@ fn key_value_in(
     let k = || keys.key(key);
     // Most common first; bool before int (Python's bool is an int).
     if let Ok(s) = value.cast::<PyString>() {
-        Ok(Some(KeyValue::new(k(), s.to_str()?.to_owned())))
+        // Lossy: a lone surrogate (a file name `os.fsdecode` could not decode) becomes U+FFFD
+        // rather than an exception out of setting an attribute.
+        Ok(Some(KeyValue::new(k(), s.to_string_lossy().into_owned())))
     } else if let Ok(b) = value.cast::<PyBool>() {
         Ok(Some(KeyValue::new(k(), b.is_true())))
     } else if value.is_instance_of::<PyInt>() {
@@ -115,7 +117,7 @@ fn sequence(value: &Bound<'_, PyAny>) -> PyResult<Result<crosstrace::Array, Stri
         let mut out = Vec::with_capacity(items.len());
         for v in &items {
             match v.cast::<PyString>() {
-                Ok(s) => out.push(s.to_str()?.to_owned().into()),
+                Ok(s) => out.push(s.to_string_lossy().into_owned().into()),
                 Err(_) => return Ok(Err(mixed(v)?)),
             }
         }
@@ -186,7 +188,7 @@ pub(crate) fn attributes(attrs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<KeyV
                 left_out_key(&k)?;
                 continue;
             };
-            out.extend(key_value_in(keys, key.to_str()?, &v)?);
+            out.extend(key_value_in(keys, &key.to_string_lossy(), &v)?);
         }
         Ok::<_, PyErr>(())
     })?;

@@ -136,7 +136,7 @@ impl Span {
             let Ok(key) = key.cast::<pyo3::types::PyString>() else {
                 return convert::left_out_key(key);
             };
-            if let Some(kv) = key_value(key.to_str()?, value)? {
+            if let Some(kv) = key_value(&key.to_string_lossy(), value)? {
                 self.with(|s| s.set_attribute(kv));
             }
             Ok(())

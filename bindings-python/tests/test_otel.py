@@ -363,6 +363,11 @@ def test_values_the_api_does_not_take_are_left_out_with_a_warning_never_raised(
         s.set_attribute("ints", (1, 2, 3))
         s.add_event("e", {"b": b"x", "kept": True})
 
+    # A lone surrogate (a file name os.fsdecode could not decode) is kept, replaced.
+    odd = os.fsdecode(b"report-\xff.csv")
+    with tracer.start_as_current_span("surrogate", attributes={"file": odd}) as s2:
+        s2.set_attribute("files", [odd])
+
     @crosstrace.trace_function(name="decorated")
     def job() -> str:
         crosstrace.set_span_attribute("rows", bytearray(b"1"))
@@ -379,6 +384,8 @@ def test_values_the_api_does_not_take_are_left_out_with_a_warning_never_raised(
     assert [v.int_value for v in got["ints"].values] == [1, 2, 3]
     assert set(attrs(spans["bad-at-start"].events[0])) == {"kept"}
     assert "rows" not in attrs(spans["decorated"])
+    kept = attrs(spans["surrogate"])["file"]
+    assert kept.startswith("report-") and kept.endswith(".csv") and "\ufffd" in kept, kept
     assert "f" not in attrs(spans["block"])
     warnings = crosstrace.get_tracing_health()["warnings"]
     for what in ("bytes", "object", "bytearray", "dict", "a sequence mixing int and str"):
