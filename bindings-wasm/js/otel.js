@@ -58,7 +58,7 @@ function epochMillis(t) {
  * undefined otherwise, which means now (the API never throws). */
 function timeOrNow(t) {
   const at = epochMillis(t);
-  return Number.isFinite(at) && at >= 1e12 ? at : undefined;
+  return Number.isFinite(at) && at >= 1e12 && at <= 8.64e15 ? at : undefined;
 }
 
 /** An attribute value crosstrace takes: arrays become their JSON text; null, undefined and

@@ -78,7 +78,18 @@ pub(crate) fn config_from_js(obj: &JsValue) -> Result<TracingConfig, CoreError> 
     if env_like {
         return from_environment(entries);
     }
-    // (the name as written, the field it names)
+    // A key that is no field is named as written (the core would name its snake_case form).
+    if let Some((k, v)) = entries.iter().find(|(k, _)| !is_field(k)) {
+        return Err(CoreError::Config(crosstrace::ConfigError {
+            source_name: k.clone(),
+            value: text_of(v),
+            expected: "a TracingConfig field in camelCase (serviceName, serviceVersion, \
+                       environment, backend, endpoint, samplingRate, ...) or, in the full build, \
+                       OTEL_* variables"
+                .into(),
+        }));
+    }
+    // (the field it names, the name as written)
     let fields: Vec<(String, String, JsValue)> = entries
         .into_iter()
         .map(|(k, v)| (camel_to_snake(&k), k, v))

@@ -85,8 +85,13 @@ test('config: camelCase fields and OTEL_* strings, errors are named Error object
   await assert.rejects(ct.init({ serviceName: 'x', OTEL_BACKEND: 'none' }), (e) => {
     assert.equal(e.name, 'CrosstraceConfigError');
     assert.match(e.message, /^invalid OTEL_BACKEND="none"/);
+    assert.match(e.message, /expected a TracingConfig field in camelCase \(serviceName/);
+    assert.doesNotMatch(e.message, /_o_t_e_l/);
     return true;
   });
+  // An endpoint with the console backend (the default) prints spans: said in health.
+  await ct.init({ endpoint: 'http://127.0.0.1:4318/v1/traces' });
+  assert.ok(ct.health().warnings.some((w) => w.includes('backend is console')));
   await assert.rejects(ct.init({ backend: 'otlp', endpoint: 'http://127.0.0.1:4317' }), {
     name: 'CrosstraceExporterSetupError',
     message: /gRPC/,

@@ -88,6 +88,7 @@ async function main() {
   odd.setAttribute('n', Infinity);
   odd.end(NaN);
   tracer.startSpan('odd start', { startTime: NaN }).end();
+  tracer.startSpan('odd start', { startTime: 1e300 }).end();
   await ct.flush();
   await new Promise((r) => setTimeout(r, 300));
   // The provider's SDK-shaped flush and shutdown (code written for OpenTelemetry-JS calls them).
