@@ -114,47 +114,49 @@ fn sequence(value: &Bound<'_, PyAny>) -> PyResult<Result<crosstrace::Array, Stri
         ))
     };
     if first.is_instance_of::<PyString>() {
-        let mut out = Vec::with_capacity(items.len());
-        for v in &items {
-            match v.cast::<PyString>() {
-                Ok(s) => out.push(s.to_string_lossy().into_owned().into()),
-                Err(_) => return Ok(Err(mixed(v)?)),
-            }
-        }
-        Ok(Ok(Array::String(out)))
+        let text = |v: &Bound<'_, PyAny>| {
+            let s = v.cast::<PyString>().ok()?;
+            Some(Ok(s.to_string_lossy().into_owned().into()))
+        };
+        Ok(all(&items, mixed, text)?.map(Array::String))
     } else if first.is_instance_of::<PyBool>() {
-        let mut out = Vec::with_capacity(items.len());
-        for v in &items {
-            match v.cast::<PyBool>() {
-                Ok(b) => out.push(b.is_true()),
-                Err(_) => return Ok(Err(mixed(v)?)),
-            }
-        }
-        Ok(Ok(Array::Bool(out)))
+        let flag = |v: &Bound<'_, PyAny>| Some(Ok(v.cast::<PyBool>().ok()?.is_true()));
+        Ok(all(&items, mixed, flag)?.map(Array::Bool))
     } else if first.is_instance_of::<PyInt>() {
-        let mut out = Vec::with_capacity(items.len());
-        for v in &items {
-            if !v.is_instance_of::<PyInt>() || v.is_instance_of::<PyBool>() {
-                return Ok(Err(mixed(v)?));
-            }
-            match v.extract::<i64>() {
-                Ok(i) => out.push(i),
-                Err(_) => return Ok(Err("a sequence with an int beyond 64 bits".to_owned())),
-            }
-        }
-        Ok(Ok(Array::I64(out)))
+        let int = |v: &Bound<'_, PyAny>| {
+            (v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>()).then(|| {
+                v.extract::<i64>()
+                    .map_err(|_| "a sequence with an int beyond 64 bits".to_owned())
+            })
+        };
+        Ok(all(&items, mixed, int)?.map(Array::I64))
     } else if first.is_instance_of::<PyFloat>() {
-        let mut out = Vec::with_capacity(items.len());
-        for v in &items {
-            if !v.is_instance_of::<PyFloat>() {
-                return Ok(Err(mixed(v)?));
-            }
-            out.push(v.extract::<f64>()?);
-        }
-        Ok(Ok(Array::F64(out)))
+        let float = |v: &Bound<'_, PyAny>| {
+            v.is_instance_of::<PyFloat>()
+                .then(|| v.extract::<f64>().map_err(|e| e.to_string()))
+        };
+        Ok(all(&items, mixed, float)?.map(Array::F64))
     } else {
         Ok(Err(format!("a sequence of {}", type_name(first)?)))
     }
+}
+
+/// Every item through `one` (`None`: not of the sequence's type, then `mixed` says what the
+/// sequence was; `Some(Err(why))`: of its type but not representable); what stopped it if any.
+fn all<'py, T>(
+    items: &[Bound<'py, PyAny>],
+    mixed: impl Fn(&Bound<'py, PyAny>) -> PyResult<String>,
+    one: impl Fn(&Bound<'py, PyAny>) -> Option<Result<T, String>>,
+) -> PyResult<Result<Vec<T>, String>> {
+    let mut out = Vec::with_capacity(items.len());
+    for v in items {
+        match one(v) {
+            Some(Ok(x)) => out.push(x),
+            Some(Err(why)) => return Ok(Err(why)),
+            None => return Ok(Err(mixed(v)?)),
+        }
+    }
+    Ok(Ok(out))
 }
 
 /// Warns, as [`left_out`] does, of an attribute whose key is not a `str`.

@@ -171,10 +171,16 @@ thread_local! {
     static RETIRED_FAILED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// Whether `t` still holds spans: queued, or recording and not yet ended.
+/// The spans a setup with these counts still holds: queued, or recording and not yet ended.
+fn held(c: &crosstrace::health::SpanCounts) -> u64 {
+    c.queue_depth
+        + c.spans_started
+            .saturating_sub(c.spans_sampled_out + c.spans_ended)
+}
+
+/// Whether `t` still holds spans.
 fn holds_spans(t: &Tracing) -> bool {
-    let c = t.health().counts;
-    c.queue_depth > 0 || c.spans_started > c.spans_sampled_out + c.spans_ended
+    held(&t.health().counts) > 0
 }
 
 /// Replaced setups kept at most: one whose span never ends is kept until this many more
@@ -195,15 +201,11 @@ fn retire(old: State) {
     });
     if let Some(gone) = dropped {
         let c = gone.tracing.health().counts;
-        let in_flight = c
-            .spans_started
-            .saturating_sub(c.spans_sampled_out + c.spans_ended);
-        let held = c.queue_depth + in_flight;
         tracing().add_warning(
             "init replaced more than 8 setups that still held spans: the oldest was let go of, \
              and the spans it held (queued, or not yet ended) will not be exported",
         );
-        RETIRED_FAILED.with(|f| f.set(f.get() + held + c.spans_export_failed));
+        RETIRED_FAILED.with(|f| f.set(f.get() + held(&c) + c.spans_export_failed));
     }
 }
 
@@ -216,10 +218,10 @@ fn retired() -> Vec<State> {
 fn forget_emptied() {
     RETIRED.with(|r| {
         r.borrow_mut().retain(|s| {
-            let keep = holds_spans(&s.tracing);
+            let c = s.tracing.health().counts;
+            let keep = held(&c) > 0;
             if !keep {
-                let failed = s.tracing.health().counts.spans_export_failed;
-                RETIRED_FAILED.with(|f| f.set(f.get() + failed));
+                RETIRED_FAILED.with(|f| f.set(f.get() + c.spans_export_failed));
             }
             keep
         })
