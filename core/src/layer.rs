@@ -71,7 +71,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 
-use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt};
+use opentelemetry::trace::{Link, SpanKind, Status};
 use opentelemetry::{Key, KeyValue, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
@@ -82,7 +82,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::context::Context;
 use crate::global::with_global;
 use crate::scope::Scope;
-use crate::span::{exception, Parent};
+use crate::span::exception;
 use crate::tracing::Tracing;
 
 /// The crosstrace span of a `tracing` span, in its extensions.
@@ -379,23 +379,9 @@ where
                 .scope(self.scope);
             match &parent {
                 Some(cx) => b.parent_context(cx).start(),
-                None => {
-                    // No tracing parent: the OpenTelemetry API's current span, else
-                    // crosstrace's current context.
-                    // (Unless crosstrace's current context was made current inside that span.)
-                    let otel = opentelemetry::Context::map_current(|cx| {
-                        cx.has_active_span()
-                            .then(|| cx.span().span_context().clone())
-                            .filter(|sc| sc.is_valid() && !Context::current_is_inside(sc))
-                    });
-                    match otel {
-                        Some(sc) => {
-                            let cx = Context::current().with_span_context(sc);
-                            b.parent_context(&cx).start()
-                        }
-                        None => b.parent(Parent::Current).start(),
-                    }
-                }
+                // No tracing parent: the OpenTelemetry API's current span, else crosstrace's
+                // current context (the one made current last).
+                None => Context::with_current_parent(true, |cx| b.parent_context(cx).start()),
             }
         });
         if let Some(status) = special.status() {

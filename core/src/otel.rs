@@ -36,10 +36,12 @@
 //! span entered in `in_span`): it is the innermost. So spans of the OpenTelemetry API,
 //! crosstrace's own and `tracing`'s nest in one tree. To start a new trace whatever is
 //! current, store an empty crosstrace context:
-//! `opentelemetry::Context::new().with_value(crosstrace::Context::new())`. The bridge is one
-//! way: crosstrace's own spans (`Tracing::start`) and `inject_current` read crosstrace's current
-//! context, not the API's current span; start them with the API context's span as parent
-//! ([`from_otel_context`]) inside an API span.
+//! `opentelemetry::Context::new().with_value(crosstrace::Context::new())`. The other way
+//! round, once a tracer or propagator of this module is made, crosstrace's own spans started
+//! with no parent given (`Tracing::start`, `in_span`) and `inject_current` take the API's
+//! current span as the parent, with crosstrace's current baggage and correlation, unless
+//! crosstrace's current context was made current inside that span: the one made current last
+//! is the parent.
 //!
 //! **Recording.** While span metrics are on (the default), a span the sampler dropped still
 //! records for them (OpenTelemetry's RECORD_ONLY): `is_recording()` is true and only

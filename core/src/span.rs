@@ -34,7 +34,8 @@ pub mod exception {
 /// Where a new span's parent comes from.
 #[derive(Debug, Clone, Copy, Default)]
 pub enum Parent<'a> {
-    /// The thread's current context ([`Context::current`]).
+    /// The thread's current context ([`Context::current`]); once `crosstrace::otel` is in use,
+    /// the OpenTelemetry API's current span when it was made current after that context.
     #[default]
     Current,
     /// No parent: a new trace (baggage and correlation of the current context are kept).

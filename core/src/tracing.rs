@@ -260,7 +260,7 @@ impl Tracing {
         } = b;
         match parent {
             Parent::Context(cx) => self.start_in(cx, false, name, kind, &mut attributes, extras),
-            Parent::Current => Context::with_current(|cx| {
+            Parent::Current => Context::with_current_parent(false, |cx| {
                 self.start_in(cx, false, name, kind, &mut attributes, extras)
             }),
             Parent::Root => Context::with_current(|cx| {
@@ -396,9 +396,11 @@ impl Tracing {
         self.count_baggage_dropped(dropped);
     }
 
-    /// Writes the thread's current context into `carrier`.
+    /// Writes the thread's current context into `carrier` (the OpenTelemetry API's current
+    /// span when it was made current after it, once `crosstrace::otel` is in use: the context
+    /// a span started now would have as its parent).
     pub fn inject_current(&self, carrier: &mut dyn Carrier) {
-        Context::with_current(|cx| self.inject(cx, carrier));
+        Context::with_current_parent(false, |cx| self.inject(cx, carrier));
     }
 
     /// Reads a context from `carrier`. Never fails: bad headers give an empty context.
@@ -604,7 +606,7 @@ impl Tracing {
         };
         match parent {
             Some(cx) => self.start_in(cx, false, name, kind, &mut attributes, extras),
-            None => Context::with_current(|cx| {
+            None => Context::with_current_parent(false, |cx| {
                 self.start_in(cx, false, name, kind, &mut attributes, extras)
             }),
         }

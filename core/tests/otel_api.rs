@@ -361,3 +361,32 @@ fn the_outer_span_attached_again_inside_an_api_span_is_not_the_parent() {
     assert!(is_child(api, named(&spans, "crosstrace outer")));
     assert!(is_child(named(&spans, "api child"), api));
 }
+
+/// A crosstrace span started with no parent given inside an API span (`in_span`) is that
+/// span's child, and `inject_current` there sends it; a crosstrace span attached inside the
+/// API span is, in turn, the parent of the crosstrace spans started inside it.
+#[test]
+fn a_crosstrace_span_started_inside_an_api_span_is_its_child() {
+    let (t, c) = setup();
+    let tracer = t.tracer_provider().tracer("two-way");
+    let mut sent = HashMap::new();
+    tracer.in_span("api outer", |_| {
+        let mut middle = t.start("crosstrace middle");
+        t.inject_current(&mut sent);
+        {
+            let _attached = middle.attach();
+            drop(t.start("crosstrace inner"));
+        }
+        middle.end();
+    });
+    let spans = spans(&t, &c);
+    let outer = named(&spans, "api outer");
+    let middle = named(&spans, "crosstrace middle");
+    assert!(is_child(middle, outer));
+    assert!(is_child(named(&spans, "crosstrace inner"), middle));
+    let traceparent = sent.get("traceparent").unwrap();
+    assert!(
+        traceparent.contains(&outer.span_context.span_id().to_string()),
+        "{traceparent}"
+    );
+}

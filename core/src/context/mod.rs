@@ -87,18 +87,22 @@ fn api_span_now() -> Option<(TraceId, SpanId)> {
     if !API_BRIDGED.load(Ordering::Relaxed) {
         return None;
     }
-    // The API's thread-local may be gone while this thread's are torn down (its accessor then
-    // panics): no API span then.
-    std::panic::catch_unwind(|| {
+    api_current_span(|sc| (sc.trace_id(), sc.span_id()))
+}
+
+/// `f` of the OpenTelemetry API's current span, if it has a valid one. The API's thread-local
+/// may be gone while this thread's are torn down (its accessor then panics): no API span then.
+fn api_current_span<R>(f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         opentelemetry::Context::map_current(|cx| {
             if !cx.has_active_span() {
                 return None;
             }
             let span = cx.span();
             let sc = span.span_context();
-            sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+            sc.is_valid().then(|| f(sc))
         })
-    })
+    }))
     .unwrap_or(None)
 }
 
@@ -177,6 +181,22 @@ impl Context {
     #[cfg(feature = "tracing")]
     pub(crate) fn restore_current(previous: Current) {
         let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+    }
+
+    /// Runs `f` with the context a span started with no parent given starts under: the
+    /// thread's current context, or — once the OpenTelemetry API bridge is in use, or always
+    /// with `read_api` (the `tracing` layer's spans) — the API's current span with the current
+    /// context's baggage and correlation, unless crosstrace's context was made current inside
+    /// that span. Of the two current contexts, the one made current last is the parent.
+    pub(crate) fn with_current_parent<R>(read_api: bool, f: impl FnOnce(&Context) -> R) -> R {
+        if read_api || API_BRIDGED.load(Ordering::Relaxed) {
+            let api =
+                api_current_span(SpanContext::clone).filter(|sc| !Context::current_is_inside(sc));
+            if let Some(sc) = api {
+                return f(&Context::current().with_span_context(sc));
+            }
+        }
+        Context::with_current(f)
     }
 
     /// Whether the thread's current context has a span and was made current while `api`, an
