@@ -53,9 +53,35 @@ export interface TracingConfig {
 /** `OTEL_*` variables as strings, as edge runtimes bind their environment (read by the full
  * build: Node, edge runtimes, `crosstrace/edge`; the browser build refuses them). */
 export type OtelEnvironment = {
-  [name: `OTEL_${string}` | `CROSSTRACE_${string}`]: string;
+  [name: `OTEL_${string}` | `CROSSTRACE_${string}`]: string | undefined;
   ENVIRONMENT?: string;
 };
+
+/** A name of `K` in capitals (it has a letter, none in lower case): what `init` takes for an
+ * environment's variable. */
+type UpperCaseName<K> = K extends string
+  ? K extends Uppercase<K>
+    ? K extends Lowercase<K>
+      ? never
+      : K
+    : never
+  : never;
+
+/** What `init` asks of an environment object `E` declared as its runtime's typings declare it
+ * (an edge worker's `Env` interface with its other bindings, Node's `process.env`): a name in
+ * capitals, as `init` tells an environment from a `TracingConfig` by, and strings in its
+ * `OTEL_*`, `CROSSTRACE_*` and `ENVIRONMENT` variables; `never` otherwise. */
+export type EnvironmentOf<E> = string extends keyof E
+  ? OtelEnvironment
+  : [UpperCaseName<keyof E>] extends [never]
+    ? never
+    : {
+        [
+          K in keyof E as K extends `OTEL_${string}` | `CROSSTRACE_${string}` | 'ENVIRONMENT'
+            ? K
+            : never
+        ]?: string | undefined;
+      };
 
 /** An immutable propagation context: parent span, baggage, correlation. */
 export declare class Context {
@@ -156,6 +182,7 @@ export type WasmSource =
 /** Loads the WebAssembly module (called by `init`); `source` overrides where it comes from. */
 export function ready(source?: WasmSource): Promise<void>;
 export function init(config?: TracingConfig | OtelEnvironment): Promise<void>;
+export function init<E extends object>(env: E & EnvironmentOf<E>): Promise<void>;
 export function startSpan(name: string, options?: StartSpanOptions): Span;
 export function withSpan<T>(name: string, fn: (span: Span) => T, options?: StartSpanOptions): T;
 export function withCorrelation<T>(fields: CorrelationFields, fn: (correlationId: string) => T): T;

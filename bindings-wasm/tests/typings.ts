@@ -18,9 +18,31 @@ import {
 
 const config: TracingConfig = { serviceName: 'storefront', backend: 'otlp', samplingRate: 0.5 };
 
+// Environments as their runtimes' typings declare them: Node's `process.env` (@types/node's
+// `ProcessEnv`), an edge worker's `Env` with its other bindings, one with no OTEL_* variable.
+interface ProcessEnv {
+  [key: string]: string | undefined;
+  TZ?: string;
+}
+interface WorkerEnv {
+  OTEL_SERVICE_NAME: string;
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  API_TOKEN: string;
+  ORDERS: { get(key: string): Promise<string | null> };
+}
+interface BareEnv {
+  ORDERS: object;
+}
+declare const processEnv: ProcessEnv;
+declare const workerEnv: WorkerEnv;
+declare const bareEnv: BareEnv;
+
 export async function main(): Promise<number> {
   await init(config);
   await init({ OTEL_SERVICE_NAME: 'edge', OTEL_BACKEND: 'none' });
+  await init(processEnv);
+  await init(workerEnv);
+  await init(bareEnv);
   const span: Span = startSpan('checkout', { kind: 'server', attributes: { items: 3, vip: true } });
   span.setAttribute('total', 12.5).addEvent('priced', { currency: 'EUR' });
   const total: number = await withSpan('async work', async (s) => {
