@@ -453,6 +453,8 @@ def check_mirror(
             )
             if n != want:
                 problems.append(f"{side}: {n} collectors run {config}, the tested tier has {want}")
+    cargo = (root / "Cargo.toml").read_text()
+    version = re.search(r'(?m)^version = "([^"]+)"', cargo)[1]
     images = [s.get("image", "") for s in project["services"].values()] + [
         c.get("image", "")
         for o in objs
@@ -465,6 +467,11 @@ def check_mirror(
             problems.append(
                 f"{image}: scripts/cluster.sh runs Kafka {defaults.get('KAFKA_VERSION')}"
             )
+        # The services' images are built from this repository: tagged with its version, which
+        # is also what a registry holds them under (never `latest`, which Kubernetes pulls
+        # again on every start).
+        if repo.startswith("crosstrace/") and tag != version:
+            problems.append(f"{image}: the repository's version is {version}")
         # Jaeger v2.N is its Go module's v1.(N+63): 2.13.0 is the v1.76.0 scripts/jaeger.sh builds.
         if repo == "jaegertracing/jaeger" and jaeger_module:
             want = f"2.{int(jaeger_module.group(1)) - 63}.0"
