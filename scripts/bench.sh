@@ -54,6 +54,30 @@ for name, label in (("c_span_3_attributes", "a call per attribute"),
     else:
         sys.exit(f"no RESULT {name} in {sys.argv[1]}")
 PY
+step "C: instructions per span under callgrind, beside the Rust core"
+# The same loops one side at a time (`crosstrace-c-bench probe SIDE N`), 2,000 and 12,000 spans.
+python3 - "$CARGO_TARGET_DIR/release/crosstrace-c-bench" <<'PY' | tee "$out/c_ir.txt"
+import re, subprocess, sys, tempfile
+bench = sys.argv[1]
+def ir(side, n):
+    with tempfile.NamedTemporaryFile() as f:
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={f.name}",
+                        bench, "probe", side, str(n)], check=True, capture_output=True)
+        return int(re.search(rb"^(?:summary|totals): (\d+)", f.read(), re.M)[1])
+def per_span(side):
+    return (ir(side, 12_000) - ir(side, 2_000)) / 10_000
+print("instructions per span (callgrind, all threads; the difference of 2,000- and 12,000-span runs)")
+print(f"{'span + 3 attributes':<46} {'C':>12} {'Rust core':>12} {'C/Rust':>8}")
+rust = {"rust": per_span("rust"), "rust_short": per_span("rust_short")}
+for side, base, label in (("c0", "rust", "a call per attribute"),
+                          ("c1", "rust", "attributes at start"),
+                          ("c2", "rust", "interned keys, a call per attribute"),
+                          ("c3", "rust", "interned keys, attributes at start"),
+                          ("c4", "rust_short", "one-letter keys, a call per attribute")):
+    c = per_span(side)
+    print(f"IRC {label:<42} {c:12,.0f} {rust[base]:12,.0f} {c / rust[base]:7.2f}x")
+print("(goal: C within 1.2x of Rust)")
+PY
 
 step "python: per-span cost beside opentelemetry-sdk"
 bash scripts/python.sh bench | tee "$out/python.txt"

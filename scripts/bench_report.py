@@ -39,6 +39,12 @@ SECTIONS = [
         "Ratios of neighbouring rounds, C loop against the Rust core used directly.",
     ),
     (
+        "c_ir.txt",
+        "C: instructions per span, libcrosstrace beside the Rust core",
+        "valgrind --tool=callgrind on `crosstrace-c-bench probe SIDE N`",
+        "Every thread counted; the difference of a 2,000- and a 12,000-span run per loop.",
+    ),
+    (
         "python.txt",
         "Python: crosstrace beside opentelemetry-sdk",
         "bash scripts/python.sh bench",
@@ -199,6 +205,21 @@ def main() -> int:
     lines += [f"| {r} | {s} | {c} | {k} | {x} |" for r, s, c, k, x in irs]
     if not irs:
         lines.append("| — | no instruction counts were printed | | | |")
+    c_ir_line = r"^IRC (.+?) +([\d,]+) +([\d,]+) +([\d.]+)x$"
+    c_irs = [
+        (m[1].strip(), m[2], m[3], f"{m[4]}x")
+        for m in re.finditer(c_ir_line, texts.get("c_ir.txt", ""), re.M)
+    ]
+    if c_irs:
+        lines += [
+            "",
+            "C beside the Rust core, instructions per span (span + 3 attributes; the goal is",
+            "C within 1.2x of Rust):",
+            "",
+            "| C loop | C | Rust core | C / Rust |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {s} | {c} | {r} | {x} |" for s, c, r, x in c_irs]
     loops = loop_rows(texts.get("python.txt", ""))
     if loops:
         lines += [

@@ -55,43 +55,27 @@ fn main() {
         ..crosstrace::TracingConfig::default()
     })
     .expect("the Rust side's tracing");
-    let mut rust = || {
-        for _ in 0..N {
-            let mut s = t
-                .span("checkout")
-                .attributes([
-                    crosstrace::KeyValue::new("order.id", 12345_i64),
-                    crosstrace::KeyValue::new("store", "berlin-01"),
-                    crosstrace::KeyValue::new("express", true),
-                ])
-                .start();
-            s.end();
+    let mut rust = || rust_spans(&t, N, false);
+    let mut rust_short = || rust_spans(&t, N, true);
+    // `probe SIDE N`: only that side's loop, N spans, for callgrind (`scripts/bench.sh` runs
+    // each side at two N; the difference is what the spans cost).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [probe, side, n] = args.as_slice() {
+        assert_eq!(probe, "probe", "usage: crosstrace-c-bench [probe SIDE N]");
+        let n: u64 = n.parse().expect("N: a number of spans");
+        match side.as_str() {
+            "rust" => rust_spans(&t, n, false),
+            "rust_short" => rust_spans(&t, n, true),
+            c => c_spans(
+                c.trim_start_matches('c')
+                    .parse()
+                    .expect("SIDE: rust, rust_short, c0..c4"),
+                n,
+            ),
         }
-        t.force_flush(Duration::from_secs(60)).expect("flush");
-    };
-    let mut rust_short = || {
-        for _ in 0..N {
-            let mut s = t
-                .span("checkout")
-                .attributes([
-                    crosstrace::KeyValue::new("s", "berlin-01"),
-                    crosstrace::KeyValue::new("i", 12345_i64),
-                    crosstrace::KeyValue::new("b", true),
-                ])
-                .start();
-            s.end();
-        }
-        t.force_flush(Duration::from_secs(60)).expect("flush");
-    };
-    let c = |mode: i32| {
-        move || {
-            // SAFETY: as above.
-            let failed = unsafe { ctbench_spans(N as libc::c_long, mode) };
-            assert_eq!(failed, 0, "C calls failed");
-            // SAFETY: as above.
-            assert_eq!(unsafe { ctbench_flush() }, 0);
-        }
-    };
+        return;
+    }
+    let c = |mode: i32| move || c_spans(mode, N);
     let (mut per_call, mut at_start, mut interned_per_call, mut interned_at_start) =
         (c(0), c(1), c(2), c(3));
     let mut short_keys = c(4);
@@ -196,4 +180,36 @@ fn main() {
         );
     }
     println!("(goal: C within 1.2x of Rust)");
+}
+
+/// `n` spans with 3 attributes through the Rust core (`short`: one-letter keys), then a flush.
+fn rust_spans(t: &crosstrace::Tracing, n: u64, short: bool) {
+    use crosstrace::KeyValue;
+    for _ in 0..n {
+        let attributes = if short {
+            [
+                KeyValue::new("s", "berlin-01"),
+                KeyValue::new("i", 12345_i64),
+                KeyValue::new("b", true),
+            ]
+        } else {
+            [
+                KeyValue::new("order.id", 12345_i64),
+                KeyValue::new("store", "berlin-01"),
+                KeyValue::new("express", true),
+            ]
+        };
+        let mut s = t.span("checkout").attributes(attributes).start();
+        s.end();
+    }
+    t.force_flush(Duration::from_secs(60)).expect("flush");
+}
+
+/// `n` spans through the C loop of `spans.c` in `mode`, then a flush.
+fn c_spans(mode: i32, n: u64) {
+    // SAFETY: plain C functions of spans.c, called from one thread.
+    let failed = unsafe { ctbench_spans(n as libc::c_long, mode) };
+    assert_eq!(failed, 0, "C calls failed");
+    // SAFETY: as above.
+    assert_eq!(unsafe { ctbench_flush() }, 0);
 }
