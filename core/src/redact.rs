@@ -107,10 +107,11 @@ impl fmt::Debug for Policy {
 }
 
 /// The attribute keys whose values [`Policy::attribute`] reads as URLs.
-const URL_KEYS: [&str; 5] = [
+const URL_KEYS: [&str; 6] = [
     "url.full",
     "http.url",
     "url.original",
+    "url.path",
     "http.target",
     "db.connection_string",
 ];
@@ -302,6 +303,11 @@ impl Policy {
         if max_bytes == 0 {
             return None;
         }
+        // Text in UTF-16 or UTF-32 (its ASCII with NUL bytes between) would hide its keys from
+        // the redaction rules and show its secrets: like any body with NULs, it is not text.
+        if body.contains(&0) {
+            return None;
+        }
         let text = String::from_utf8_lossy(body);
         let kind = match media_kind(content_type)? {
             BodyKind::Multipart("") => match sniff(&text) {
@@ -354,8 +360,8 @@ impl Policy {
     /// URL, query, body, header or exception text; `true` if the value changed. Only string
     /// values and string arrays are touched, and only these keys:
     ///
-    /// - `url.full`, `http.url`, `url.original`, `http.target`, `db.connection_string`:
-    ///   [`Policy::url`]
+    /// - `url.full`, `http.url`, `url.original`, `url.path`, `http.target`,
+    ///   `db.connection_string`: [`Policy::url`]
     /// - `url.query`, `http.query_string`: [`Policy::query`]
     /// - `http.request.body`, `http.response.body`: as a body whose type is sniffed (`{` or `[`
     ///   first: JSON; `--boundary` first line: multipart; `=` and no whitespace: form; else
@@ -470,13 +476,13 @@ impl Policy {
         while start <= b.len() {
             // One pass over the parameter: where its `=` is, whether its key needs decoding,
             // whether its value has a `:` (so may be a URL).
-            let (mut end, mut eq, mut encoded, mut colon) = (start, None, false, false);
+            let (mut end, mut eq, mut encoded, mut value_encoded) = (start, None, false, false);
             while end < b.len() {
                 match b[end] {
                     b'&' | b';' => break,
                     b'=' if eq.is_none() => eq = Some(end),
                     b'%' | b'+' if eq.is_none() => encoded = true,
-                    b':' if eq.is_some() => colon = true,
+                    b'%' | b'+' => value_encoded = true,
                     _ => {}
                 }
                 end += 1;
@@ -498,9 +504,29 @@ impl Policy {
             };
             if sensitive {
                 out.push(Edit::new(base, value, REDACTED));
-            } else if depth == 0 && colon && find_scheme_end(&q[value.clone()], 0).is_some() {
-                self.url_edits(&q[value.clone()], base + value.start, 1, out);
+            } else if depth == 0 {
+                self.value_edits(&q[value.clone()], base + value.start, value_encoded, out);
             }
+        }
+    }
+
+    /// The edits of a value that a key that is not sensitive holds (a query or form parameter's,
+    /// a JSON string's, a multipart field's), found at `base`: the secrets free text would have
+    /// in it ([`Policy::text`]: a URL's, `Bearer`/`Basic` credentials, JWTs; not the pairs of
+    /// sensitive keys, which in a value are more often words than keys); a URL's own query
+    /// values are not read again. An `encoded` value
+    /// (percent- or `+`-encoded, or JSON-escaped) is read decoded, and becomes `REDACTED` whole
+    /// when any of these is in it.
+    fn value_edits(&self, v: &str, base: usize, encoded: bool, out: &mut Vec<Edit>) {
+        if !encoded {
+            self.text_edits_at(v, base, 1, false, out);
+            return;
+        }
+        let decoded = decode_key(v);
+        let mut edits = Vec::new();
+        self.text_edits_at(&decoded, 0, 1, false, &mut edits);
+        if matches!(apply(&decoded, edits), Cow::Owned(_)) {
+            out.push(Edit::new(base, 0..v.len(), REDACTED));
         }
     }
 
@@ -530,6 +556,18 @@ impl Policy {
             }
             let colon = skip_ws(b, end);
             if b.get(colon) != Some(&b':') {
+                // A string value (of a key that is not sensitive, or in an array).
+                let inner = &s[i + 1..end - 1];
+                if inner.contains('\\') {
+                    let mut edits = Vec::new();
+                    let unescaped = json_unescape(inner);
+                    self.text_edits_at(&unescaped, 0, 1, false, &mut edits);
+                    if matches!(apply(&unescaped, edits), Cow::Owned(_)) {
+                        out.push(Edit::new(base, i..end, "\"REDACTED\""));
+                    }
+                } else {
+                    self.text_edits_at(inner, base + i + 1, 1, false, out);
+                }
                 i = end;
                 continue;
             }
@@ -594,8 +632,10 @@ impl Policy {
             if !content.is_empty() {
                 let sensitive = head.name.is_some_and(|n| self.is_sensitive(n));
                 match head.content_type.map(media_kind) {
-                    // A plain field, not sensitive: recorded as it is.
-                    None if !head.file && !sensitive => {}
+                    // A plain field, not sensitive: as a value is.
+                    None if !head.file && !sensitive => {
+                        self.value_edits(&s[content.clone()], base + content.start, false, out)
+                    }
                     // A typed part: by its type's rule (nested multipart is for files).
                     Some(Some(kind))
                         if !head.file && !sensitive && !matches!(kind, BodyKind::Multipart(_)) =>
@@ -615,6 +655,12 @@ impl Policy {
 
     /// The edits of [`Policy::text`] for `s`, found at `base`.
     fn text_edits(&self, s: &str, base: usize, out: &mut Vec<Edit>) {
+        self.text_edits_at(s, base, 0, true, out);
+    }
+
+    /// [`Policy::text_edits`], its URLs' edits at `depth` (see [`Policy::url_edits`]); the
+    /// values of sensitive keys' pairs (`k=v`, `k: v`) only with `pairs`.
+    fn text_edits_at(&self, s: &str, base: usize, depth: u8, pairs: bool, out: &mut Vec<Edit>) {
         let b = s.as_bytes();
         // URLs first; the pair rules below skip them.
         let mut urls: Vec<Range<usize>> = Vec::new();
@@ -622,7 +668,7 @@ impl Policy {
         while let Some(p) = find_scheme_end(s, from) {
             let url = url_around(b, p);
             if !url.is_empty() {
-                self.url_edits(&s[url.clone()], base + url.start, 0, out);
+                self.url_edits(&s[url.clone()], base + url.start, depth, out);
                 from = url.end.max(p + 3);
                 urls.push(url);
             } else {
@@ -640,7 +686,7 @@ impl Policy {
                 continue;
             }
             let found = match b[i] {
-                b'=' | b':' => self.pair_value(s, i, &urls[next_url..], base, out),
+                b'=' | b':' if pairs => self.pair_value(s, i, &urls[next_url..], base, out),
                 b'b' | b'B' => scheme_credentials(b, i, base, out),
                 b'e' => jwt(b, i, base, out),
                 _ => None,
@@ -710,19 +756,28 @@ impl Policy {
                 let mut end = value_end(v);
                 // `Authorization: Basic dTpw`: the scheme stays, the credentials after it go
                 // (however short: after a sensitive key they are no prose).
-                match credentials_after(b, v, end) {
-                    Some(token) => (token.start, token.end),
-                    None => {
-                        for url in urls {
-                            if url.start >= end {
-                                break;
-                            }
-                            if url.end > end {
-                                end = value_end(url.end);
-                            }
+                if let Some(token) = credentials_after(b, v, end) {
+                    (token.start, token.end)
+                } else if suffix_match(&b[k..key_end], b"authorization").is_some() {
+                    // Another scheme (`Token …`, `Digest username=…, response=…`): an
+                    // authorization's whole value, to the end of its line.
+                    (v, line_end(b, v))
+                } else if let Some(token_end) =
+                    word_and_token_end(b, v, end).filter(|_| b[i] == b':')
+                {
+                    // `secret: Token abc123`: a word and credentials after it, both (as a
+                    // header is written: `=` pairs hold one word).
+                    (v, token_end)
+                } else {
+                    for url in urls {
+                        if url.start >= end {
+                            break;
                         }
-                        (v, end)
+                        if url.end > end {
+                            end = value_end(url.end);
+                        }
                     }
+                    (v, end)
                 }
             }
         };
@@ -1180,6 +1235,70 @@ fn credentials_after(b: &[u8], word: usize, word_end: usize) -> Option<Range<usi
         end += 1;
     }
     (end > start).then_some(start..end)
+}
+
+/// An exporter endpoint as a configuration error repeats it: [`Policy::url`] of the built-in
+/// policy; and when the value is too malformed for that to find its userinfo (no `://`:
+/// `user:pw@host`, `http//u:pw@host`, `http:/u:pw@host`), what comes before its last `@`
+/// (before any `?` or `#`) becomes `REDACTED`, but for a scheme-like prefix (`http:/`).
+pub(crate) fn endpoint_shown(raw: &str) -> String {
+    let shown = Policy::builtin().url(raw);
+    if raw.contains("://") {
+        return shown.into_owned();
+    }
+    let b = shown.as_bytes();
+    let end = find_byte(&shown, 0, |c| c == b'?' || c == b'#').unwrap_or(b.len());
+    let Some(at) = b[..end].iter().rposition(|&c| c == b'@') else {
+        return shown.into_owned();
+    };
+    let letters = b[..at]
+        .iter()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .count();
+    let prefix = if letters > 0 && b.get(letters) == Some(&b':') {
+        letters
+            + 1
+            + b[letters + 1..at]
+                .iter()
+                .take_while(|&&c| c == b'/')
+                .count()
+    } else {
+        0
+    };
+    format!("{}{REDACTED}{}", &shown[..prefix], &shown[at..])
+}
+
+/// The end of the line `from` is in (before its `\r` or `\n`), or of `b`.
+fn line_end(b: &[u8], from: usize) -> usize {
+    (from..b.len())
+        .find(|&j| matches!(b[j], b'\r' | b'\n'))
+        .unwrap_or(b.len())
+}
+
+/// After a sensitive key, `b[word..word_end]` a word shaped like an authentication scheme
+/// (a letter, then letters, digits and `-`) followed by blanks and a token68 run: the end of
+/// that run. The word alone is not taken for the whole secret when credentials follow it.
+fn word_and_token_end(b: &[u8], word: usize, word_end: usize) -> Option<usize> {
+    let w = &b[word..word_end];
+    let shaped = w.first().is_some_and(u8::is_ascii_alphabetic)
+        && w.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-');
+    if !shaped || !matches!(b.get(word_end), Some(b' ' | b'\t')) {
+        return None;
+    }
+    let mut start = word_end;
+    while matches!(b.get(start), Some(b' ' | b'\t')) {
+        start += 1;
+    }
+    let mut end = start;
+    while end < b.len() && is_token68(b[end]) {
+        end += 1;
+    }
+    // token68's `=` pads its end: `name=value` after the word is another pair, and `name:` a
+    // key, not credentials.
+    let padded = b[start..end].iter().rposition(|&c| c != b'=');
+    let credentials = padded.is_some_and(|last| !b[start..start + last].contains(&b'='))
+        && b.get(end) != Some(&b':');
+    credentials.then_some(end)
 }
 
 /// A token68 byte (RFC 9110 credentials: base64, base64url and the like).
@@ -1755,6 +1874,71 @@ mod tests {
         assert!(!out.contains("hunter2") && !out.contains("t1") && !out.contains("1234"));
     }
 
+    /// Queries, forms, JSON and multipart fields: a value of a key that is not sensitive keeps
+    /// no credentials, JWT or URL secret that free text would lose, encoded or not.
+    #[test]
+    fn credentials_inside_values_are_redacted() {
+        const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.S3CR3Tsig";
+        assert_eq!(query("note=Bearer%20S3CR3T04&a=1"), "note=REDACTED&a=1");
+        assert_eq!(query("note=Bearer+S3CR3T04"), "note=REDACTED");
+        assert_eq!(query(&format!("t={JWT}&a=1")), "t=REDACTED&a=1");
+        assert_eq!(
+            query("next=https%3A%2F%2Fu%3AS3CR3T%40h%2F"),
+            "next=REDACTED"
+        );
+        assert_eq!(
+            body("application/x-www-form-urlencoded", &format!("data={JWT}")).as_deref(),
+            Some("data=REDACTED")
+        );
+        assert_eq!(
+            body(
+                "application/json",
+                r#"{"note":"Bearer S3CR3T01","n":["Basic dTpwYXNzd29yZA=="]}"#
+            )
+            .as_deref(),
+            Some(r#"{"note":"Bearer REDACTED","n":["Basic REDACTED"]}"#)
+        );
+        assert_eq!(
+            body(
+                "application/json",
+                r#"{"next":"https://u:S3CR3T@h/x?access_token=S3CR3T08&page=2"}"#
+            )
+            .as_deref(),
+            Some(r#"{"next":"https://REDACTED:REDACTED@h/x?access_token=REDACTED&page=2"}"#)
+        );
+        // Escaped slashes (PHP's json_encode): the string is read unescaped, and goes whole.
+        assert_eq!(
+            body("application/json", r#"{"next":"https:\/\/u:S3CR3T@h\/"}"#).as_deref(),
+            Some(r#"{"next":"REDACTED"}"#)
+        );
+        let multipart = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nsee {JWT}\r\n--b--\r\n"
+        );
+        assert_eq!(
+            body("multipart/form-data; boundary=b", &multipart).as_deref(),
+            Some(
+                "--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nsee REDACTED\r\n--b--\r\n"
+            )
+        );
+        // Values that hold none stay as they are; a key's words in a value are no pair.
+        assert_eq!(query("q=basic+auth&page=2"), "q=basic+auth&page=2");
+        assert_eq!(
+            body("application/json", r#"{"q":"password: reset"}"#).as_deref(),
+            Some(r#"{"q":"password: reset"}"#)
+        );
+    }
+
+    /// UTF-16 text hides its keys from the rules (NULs between the letters): not recorded.
+    #[test]
+    fn a_body_with_nul_bytes_is_not_text() {
+        let utf16: Vec<u8> =
+            r#"{"password":"S3CR3T12"}"#.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(
+            builtin().body("application/json; charset=utf-16", &utf16, 4096),
+            None
+        );
+    }
+
     #[test]
     fn json_escaped_keys_and_strings() {
         assert_eq!(
@@ -2017,6 +2201,26 @@ mod tests {
     }
 
     #[test]
+    fn malformed_endpoints_in_errors_hide_their_userinfo() {
+        for (raw, shown) in [
+            (
+                "user:S3CR3T07@collector:4318",
+                "user:REDACTED@collector:4318",
+            ),
+            ("http//u:S3CR3T@h:4318/v1", "REDACTED@h:4318/v1"),
+            ("https:/u:S3CR3T@h", "https:/REDACTED@h"),
+            ("http:u:p@w@h?x=@", "http:REDACTED@h?x=@"),
+            (
+                "http://u:S3CR3T@h:99999",
+                "http://REDACTED:REDACTED@h:99999",
+            ),
+            ("localhost:4318", "localhost:4318"),
+        ] {
+            assert_eq!(endpoint_shown(raw), shown, "{raw}");
+        }
+    }
+
+    #[test]
     fn text_pairs() {
         assert_eq!(
             text("password=hunter2 user=ann"),
@@ -2079,6 +2283,24 @@ mod tests {
             "invalid jwt REDACTED given"
         );
         assert_eq!(text("eyJustAWord and eyJa.b"), "eyJustAWord and eyJa.b");
+        // Other schemes: an authorization's whole value goes, to its line's end; after another
+        // sensitive key, a word and credentials both.
+        assert_eq!(
+            text("Authorization: Token ghp_S3CR3T12abc\nnext"),
+            "Authorization: REDACTED\nnext"
+        );
+        assert_eq!(
+            text(r#"Proxy-Authorization: Digest username="u", response="S3CR3T03""#),
+            "Proxy-Authorization: REDACTED"
+        );
+        assert_eq!(
+            text("x-api-key: ApiKey S3CR3T0a== (rejected)"),
+            "x-api-key: REDACTED (rejected)"
+        );
+        assert_eq!(
+            text("password: hunter2 user: ann"),
+            "password: REDACTED user: ann"
+        );
     }
 
     #[test]
@@ -2148,6 +2370,12 @@ mod tests {
         assert_eq!(
             attribute("http.target", "/x?sig=s"),
             (true, Value::from("/x?sig=REDACTED"))
+        );
+        // A path's parameters (`url.path`: what a server span records, the FastAPI
+        // middleware's included).
+        assert_eq!(
+            attribute("url.path", "/files/a;jsessionid=S3CR3T15"),
+            (true, Value::from("/files/a;jsessionid=REDACTED"))
         );
         assert_eq!(
             attribute("db.connection_string", "Server=s;Password=p"),
@@ -2242,7 +2470,7 @@ mod tests {
             "db.query.text",
             "http.request.method",
             "http.request.header",
-            "url.path",
+            "url.scheme",
             "custom.url.full",
             "",
         ] {

@@ -165,6 +165,8 @@ pub(crate) fn parse_key_values(
 ) -> Result<BTreeMap<String, String>, ConfigError> {
     const EXPECTED: &str =
         "comma-separated key=value pairs with non-empty keys, percent-encoded where needed";
+    // A resource attribute may hold a secret (`db.password=…`): not repeated in the error.
+    let shown = || crate::redact::Policy::builtin().text(raw).into_owned();
     let mut out = BTreeMap::new();
     for item in raw.split(',') {
         if item.trim().is_empty() {
@@ -172,16 +174,16 @@ pub(crate) fn parse_key_values(
         }
         let (k, v) = item
             .split_once('=')
-            .ok_or_else(|| ConfigError::new(var, raw, EXPECTED))?;
+            .ok_or_else(|| ConfigError::new(var, shown(), EXPECTED))?;
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s.trim())
                 .decode_utf8()
                 .map(|c| c.into_owned())
-                .map_err(|_| ConfigError::new(var, raw, EXPECTED))
+                .map_err(|_| ConfigError::new(var, shown(), EXPECTED))
         };
         let (k, v) = (decode(k)?, decode(v)?);
         if k.is_empty() || k.chars().any(char::is_whitespace) {
-            return Err(ConfigError::new(var, raw, EXPECTED));
+            return Err(ConfigError::new(var, shown(), EXPECTED));
         }
         out.insert(k, v);
     }
@@ -254,7 +256,7 @@ impl TracingConfig {
         if let Some((var, raw)) = env.first(zipkin_endpoint) {
             let url = raw.trim().to_owned();
             super::validate_url(&url).map_err(|expected| {
-                ConfigError::new(var, crate::redact::Policy::builtin().url(&raw), expected)
+                ConfigError::new(var, crate::redact::endpoint_shown(&raw), expected)
             })?;
             base_url = var == "OTEL_EXPORTER_OTLP_ENDPOINT";
             c.endpoint = Some(url);
@@ -590,6 +592,30 @@ mod tests {
         assert_eq!(c.headers.len(), 2, "{:?}", c.headers);
         assert_eq!(c.headers["authorization"], "B");
         assert_eq!(c.headers["x-tenant"], "t");
+    }
+
+    /// A value too malformed to parse is repeated in the error, but not the secret in it: an
+    /// endpoint's userinfo without `://`, a resource attribute named like a secret.
+    #[test]
+    fn a_malformed_value_is_shown_without_its_secret() {
+        for (var, raw) in [
+            ("OTEL_EXPORTER_ENDPOINT", "user:S3CR3T07@collector:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http//u:S3CR3T07@collector:4318",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https:/u:S3CR3T07@collector",
+            ),
+            ("OTEL_RESOURCE_ATTRIBUTES", "db.password=S3CR3T07,broken"),
+        ] {
+            let e = cfg(&[(var, raw)]).unwrap_err();
+            let text = e.to_string();
+            assert_eq!(e.source_name, var, "{text}");
+            assert!(!text.contains("S3CR3T07"), "{text}");
+            assert!(text.contains("REDACTED"), "{text}");
+        }
     }
 
     #[test]

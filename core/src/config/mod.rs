@@ -852,7 +852,7 @@ impl TracingConfig {
                 // An endpoint's userinfo and secret query values are not repeated in errors.
                 ConfigError::new(
                     "endpoint",
-                    crate::redact::Policy::builtin().url(endpoint),
+                    crate::redact::endpoint_shown(endpoint),
                     expected,
                 )
             })?;
@@ -1552,6 +1552,18 @@ mod tests {
         ] {
             assert!(validate_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_malformed_endpoint_is_refused_without_its_credentials() {
+        let e = TracingConfig {
+            backend: Backend::Otlp,
+            endpoint: Some("user:S3CR3T07@collector:4318".into()),
+            ..TracingConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.value, "user:REDACTED@collector:4318");
     }
 
     #[test]
