@@ -4,7 +4,7 @@
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-use super::{is_lower_hex, Carrier, Extracted};
+use super::{first_value, is_lower_hex, Carrier, Extracted};
 
 /// The sampling state to write: debug only with an accept decision (B3 cannot say debug
 /// without it; a Jaeger trace can, and it goes out as `0`).
@@ -89,11 +89,11 @@ fn extract_single(v: &str) -> Option<Extracted> {
 }
 
 fn extract_multi(carrier: &dyn Carrier) -> Option<Extracted> {
-    let t = trace_id(carrier.get("x-b3-traceid")?.trim())?;
-    let s = span_id(carrier.get("x-b3-spanid")?.trim())?;
+    let t = trace_id(first_value(carrier, "x-b3-traceid")?)?;
+    let s = span_id(first_value(carrier, "x-b3-spanid")?)?;
     // `X-B3-Flags: 1` is debug, which implies the accept decision whatever X-B3-Sampled says.
-    let debug = carrier.get("x-b3-flags").map(str::trim) == Some("1");
-    let sampled = match carrier.get("x-b3-sampled").map(str::trim) {
+    let debug = first_value(carrier, "x-b3-flags") == Some("1");
+    let sampled = match first_value(carrier, "x-b3-sampled") {
         _ if debug => true,
         // The multi header is lenient (the B3 specification lists `true` and `false`).
         Some(v) => match v.to_ascii_lowercase().as_str() {
@@ -107,8 +107,7 @@ fn extract_multi(carrier: &dyn Carrier) -> Option<Extracted> {
 }
 
 pub(super) fn extract(carrier: &dyn Carrier) -> Extracted {
-    carrier
-        .get("b3")
+    first_value(carrier, "b3")
         .and_then(extract_single)
         .or_else(|| extract_multi(carrier))
         .unwrap_or_default()

@@ -80,7 +80,7 @@ fn parse(v: &str) -> Option<(SpanContext, bool)> {
 }
 
 pub(super) fn extract(carrier: &dyn Carrier) -> Extracted {
-    let parsed = carrier.get(HEADER).and_then(parse);
+    let parsed = super::first_value(carrier, HEADER).and_then(parse);
     // Every `uberctx-*` name once (names match ignoring case), sorted: the result does not
     // depend on the carrier's order.
     let mut names: Vec<String> = carrier
@@ -110,11 +110,18 @@ pub(super) fn extract(carrier: &dyn Carrier) -> Extracted {
     }
     let (mut baggage, mut dropped) = (Vec::new(), 0);
     for name in names {
+        // Form-encoded, as Jaeger's clients write them (Go's `url.QueryEscape`, Java's
+        // `URLEncoder`): `+` is a space (a `+` itself comes as `%2B`, from crosstrace too).
         let value = carrier
             .get(&format!("{BAGGAGE_PREFIX}{name}"))
-            .and_then(|v| percent_decode_str(v).decode_utf8().ok());
+            .and_then(|v| {
+                percent_decode_str(&v.replace('+', " "))
+                    .decode_utf8()
+                    .ok()
+                    .map(std::borrow::Cow::into_owned)
+            });
         match value {
-            Some(v) => baggage.push((name, v.into_owned())),
+            Some(v) => baggage.push((name, v)),
             None => dropped += 1,
         }
     }

@@ -49,6 +49,16 @@ pub trait Carrier {
     fn keys(&self) -> Vec<&str>;
 }
 
+/// The value of a header that holds one value with no comma in it (`b3`, the `x-b3-*` headers,
+/// `uber-trace-id`, `x-correlation-id`), trimmed: its first line, and of that what comes before
+/// a `,`. A carrier that joined repeated lines with `,` (Node's and fetch's `Headers`,
+/// `requests`, a C getter as its header says) holds them as one value: the first one counts,
+/// as with separate lines.
+pub(crate) fn first_value<'a>(carrier: &'a dyn Carrier, key: &str) -> Option<&'a str> {
+    let v = carrier.get(key)?;
+    Some(v.split(',').next().unwrap_or(v).trim())
+}
+
 /// The values of every key that equals `key` ignoring ASCII case: the exact key first, then the
 /// others sorted by key (a map's order is not the order received).
 fn map_all<'a, I>(iter: I, key: &str) -> Vec<&'a str>
@@ -278,7 +288,7 @@ impl Propagators {
                 parent = Some(got);
             }
         }
-        let header_id = carrier.get(correlation::HEADER).map(str::trim);
+        let header_id = first_value(carrier, correlation::HEADER);
         let (correlation, rest, left_out) =
             Correlation::from_baggage(baggage.into_entries(), header_id);
         dropped += left_out;
