@@ -329,8 +329,6 @@ struct PipelineHold<'a> {
     #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
     _files: Option<Box<dyn Guard + 'a>>,
     metrics: Option<crate::metrics::ForkHold<'a>>,
-    /// The metrics start from zero in a forked child (their files hold the parent's).
-    metrics_from_zero: bool,
     processor: crate::export::ForkHold<'a>,
     counters: crate::health::ForkHold<'a>,
 }
@@ -340,19 +338,14 @@ struct PipelineHold<'a> {
 impl crate::platform::fork::Participant for Pipeline {
     fn hold_for_fork(&self) -> Box<dyn crate::platform::fork::Held + '_> {
         #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
-        let (files, from_zero) = (
-            self.metrics_files
-                .as_ref()
-                .map(|f| Box::new(f.hold_for_fork()) as Box<dyn Guard + '_>),
-            self.metrics_files.is_some(),
-        );
-        #[cfg(not(all(feature = "native", not(target_arch = "wasm32"))))]
-        let from_zero = false;
+        let files = self
+            .metrics_files
+            .as_ref()
+            .map(|f| Box::new(f.hold_for_fork()) as Box<dyn Guard + '_>);
         Box::new(PipelineHold {
             #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
             _files: files,
             metrics: self.metrics.as_ref().map(|m| m.hold_for_fork()),
-            metrics_from_zero: from_zero,
             processor: self.processor.hold_for_fork(),
             counters: self.counters.hold_for_fork(),
         })
@@ -364,7 +357,7 @@ impl crate::platform::fork::Held for PipelineHold<'_> {
     /// In the child, before the locks are let go: see the holders' `in_child`.
     fn in_child(&mut self) {
         if let Some(m) = &mut self.metrics {
-            m.in_child(self.metrics_from_zero);
+            m.in_child();
         }
         self.processor.in_child();
         self.counters.in_child();

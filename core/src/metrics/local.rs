@@ -90,7 +90,7 @@ impl Shard {
     }
 
     /// Lets every pending pair go unfolded and the sampled-out count go back to zero: in a
-    /// forked child starting its metrics from zero, under the table's lock (the only thread
+    /// forked child, which starts its metrics from zero, under the table's lock (the only thread
     /// left, the forking one, is inside the fork handler: no push runs).
     #[cfg(unix)]
     pub(super) fn discard(&self) {

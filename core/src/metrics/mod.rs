@@ -437,15 +437,13 @@ pub(crate) struct ForkHold<'a> {
 
 #[cfg(unix)]
 impl ForkHold<'_> {
-    /// In the child, before the lock is let go: with `from_zero` (the processes of a host share
-    /// their metrics through files, `metrics_dir`, so the parent's counts are in the parent's
-    /// file and must not be counted again in the child's), every count goes back to zero —
-    /// series kept, pending spans of the threads' rings let go, memory kept (nothing is
-    /// allocated in a fork handler). Without it the child keeps the parent's counts.
-    pub(crate) fn in_child(&mut self, from_zero: bool) {
-        if !from_zero {
-            return;
-        }
+    /// In the child, before the lock is let go: a new process counts its own spans, as its
+    /// health does (the parent's are the parent's: in its file with `metrics_dir`, in its own
+    /// scrape without; counted again in each worker, a sum over the workers would count the
+    /// spans before the fork once per worker). Every count goes back to zero — series kept,
+    /// pending spans of the threads' rings let go, memory kept (nothing is allocated in a fork
+    /// handler).
+    pub(crate) fn in_child(&mut self) {
         let t = &mut *self.table;
         for (_, s) in &mut t.series {
             s.clear();
@@ -716,7 +714,7 @@ impl SpanMetrics {
     }
 
     /// The table's lock, held across a fork (see [`crate::platform::fork`]). The child keeps the
-    /// parent's series and counts, unless [`ForkHold::in_child`] is asked to start it from zero.
+    /// parent's series, its counts back to zero ([`ForkHold::in_child`]).
     #[cfg(unix)]
     pub(crate) fn hold_for_fork(&self) -> ForkHold<'_> {
         ForkHold {
