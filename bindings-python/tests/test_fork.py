@@ -9,6 +9,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -173,3 +175,37 @@ def test_process_pool_executor_workers_spans_all_arrive(collector: Collector) ->
     with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as ex:
         list(ex.map(_make_spans, tasks))
     assert _arrived(collector, "executor", 4 * SPANS) == 4 * SPANS
+
+
+# A program that sets tracing up at module level, as scripts do: a spawned worker imports it
+# again (as `__mp_main__`) and so sets tracing up before its first task.
+SPAWN_MAIN = """
+import multiprocessing, os, crosstrace
+
+crosstrace.setup_tracing(crosstrace.TracingConfig(
+    service_name="py-spawn", backend="otlp", endpoint=os.environ["CT_TEST_ENDPOINT"],
+    otlp_protocol="http/protobuf", schedule_delay_millis=60_000))
+
+
+def work(i):
+    for _ in range(100):
+        crosstrace.start_span("spawn-task").end()
+    return i
+
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(2) as pool:  # its exit: terminate()
+        assert pool.map(work, range(4), chunksize=1) == list(range(4))
+"""
+
+
+def test_spawned_workers_set_up_at_module_level_flush_when_terminated(
+    collector: Collector, tmp_path: Any
+) -> None:
+    # spawn (macOS's and Windows' default) runs no after-fork hooks: the worker's flush at
+    # SIGTERM must start from the module-level setup itself.
+    script = tmp_path / "spawn_main.py"
+    script.write_text(SPAWN_MAIN)
+    env = dict(os.environ, CT_TEST_ENDPOINT=collector.url)
+    subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=120)
+    assert _arrived(collector, "spawn-task", 400) == 400

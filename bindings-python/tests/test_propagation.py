@@ -414,3 +414,37 @@ def test_the_apis_baggage_goes_out_and_comes_in() -> None:
     finally:
         otel_context.detach(token)
     assert current["baggage"] == "only=current"
+    # Removed through the API: left out, as the API's own propagator leaves it (code that
+    # strips an entry before calling out must not send it anyway); crosstrace's own baggage
+    # that the API never held stays.
+    stripped: dict[str, str] = {}
+    propagator.inject(stripped, baggage.remove_baggage("region", received))
+    assert stripped["baggage"] == "tenant=acme"
+    cleared: dict[str, str] = {}
+    propagator.inject(cleared, baggage.clear(received))
+    assert "baggage" not in cleared
+    own: dict[str, str] = {}
+    with crosstrace.use_context(crosstrace.extract({"baggage": "kept=1"})):
+        propagator.inject(own)
+    assert own["baggage"] == "kept=1"
+
+
+def test_inject_writes_into_mutable_mappings_and_lists_of_pairs() -> None:
+    """`inject` into what servers hand around: Starlette's `MutableHeaders` (a request's
+    `headers.mutablecopy()`), a list of pairs (raw ASGI headers, as `bytes`), replacing an
+    earlier line of the same header."""
+    from starlette.datastructures import MutableHeaders
+
+    crosstrace.setup_tracing(crosstrace.TracingConfig(backend="none"))
+    span = crosstrace.start_span("out")
+    try:
+        want = crosstrace.inject(context=span)["traceparent"]
+        mutable = crosstrace.inject(MutableHeaders({"x": "1"}), span)
+        assert mutable["traceparent"] == want and mutable["x"] == "1"
+        raw = crosstrace.inject([(b"x", b"1"), (b"Traceparent", b"stale")], span)
+        assert (b"traceparent", want.encode()) in raw and (b"x", b"1") in raw
+        assert not any(name.lower() == b"traceparent" and v == b"stale" for name, v in raw)
+        pairs = crosstrace.inject([], span)
+        assert ("traceparent", want) in pairs
+    finally:
+        span.end()

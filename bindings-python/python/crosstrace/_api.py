@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
@@ -142,8 +142,10 @@ class TracingConfig:
 class _State:
     config: TracingConfig | None = None
     shut_down: bool = False
-    # The multiprocessing worker whose exit flushes its spans (see _watch_worker).
+    # The multiprocessing worker whose exit flushes its spans, and the finalizer that does (see
+    # _watch_worker).
     worker_pid: int = 0
+    worker_flush: Any = None
 
 
 _state = _State()
@@ -222,7 +224,13 @@ def _init(config: TracingConfig | None) -> TracingConfig:
         _state.config = TracingConfig._from_json(normalised)
         _state.shut_down = False
     mp = sys.modules.get("multiprocessing")
-    if mp is not None and mp.parent_process() is not None:
+    # A multiprocessing child; or one still importing its parent's main module, as spawn and
+    # forkserver children do before their task (where a setup at module level runs): a spawned
+    # child runs no after-fork hooks, so its watch starts here. (``_inheriting`` is how
+    # multiprocessing itself tells that phase.)
+    if mp is not None and (
+        mp.parent_process() is not None or getattr(mp.current_process(), "_inheriting", False)
+    ):
         _watch_worker()
     return _state.config
 
@@ -254,9 +262,13 @@ def force_flush(timeout: float = 10.0) -> bool:
     spans it waited for were exported: ``False`` when some could not be (they are lost;
     ``get_tracing_health()`` counts them in ``spans_export_failed`` and says why in
     ``last_export_error``; spans dropped at a full queue are counted apart, in
-    ``spans_dropped_queue_full``). Raises ``CrosstraceTimeoutError`` (a ``TimeoutError``) when
-    the export takes longer."""
-    return _native.force_flush(timeout)
+    ``spans_dropped_queue_full``). After ``shutdown_tracing``, ``False``: nothing can be
+    exported any more (a forked worker's parent may have shut down before forking it). Raises
+    ``CrosstraceTimeoutError`` (a ``TimeoutError``) when the export takes longer."""
+    try:
+        return _native.force_flush(timeout)
+    except _native.AlreadyShutdownError:
+        return False
 
 
 def _flush_at_exit() -> None:
@@ -290,14 +302,20 @@ def _flush_worker() -> None:
 
 
 def _watch_worker(_: object = None) -> None:
-    """In a multiprocessing child (fork or forkserver) with tracing set up: flush its spans
+    """In a multiprocessing child (fork, forkserver or spawn) with tracing set up: flush its spans
     when it exits normally (a multiprocessing finalizer: Pool workers, ProcessPoolExecutor,
     Process) and when it is sent SIGTERM (Pool.terminate(), a Pool's with-block exit), if the
     worker has no SIGTERM handler of its own; the signal then ends it as before."""
-    if _state.config is None or _state.worker_pid == os.getpid():
+    if _state.config is None:
+        return
+    # Registered again when multiprocessing cleared it (a forkserver child starting its task
+    # after a setup made while it imported the main module).
+    flush = _state.worker_flush
+    if _state.worker_pid != os.getpid() or flush is None or not flush.still_active():
+        _state.worker_flush = multiprocessing.util.Finalize(None, _flush_worker, exitpriority=0)
+    if _state.worker_pid == os.getpid():
         return
     _state.worker_pid = os.getpid()
-    multiprocessing.util.Finalize(None, _flush_worker, exitpriority=0)
     # Natively (`flush_on_sigterm`): a Python handler would run only when the main thread next
     # runs Python, and a Pool worker blocked waiting for its next task would never end.
     if (
@@ -756,12 +774,38 @@ def get_correlation_id() -> str | None:
     return current_context().correlation_id
 
 
-def inject(headers: dict[str, str] | None = None, context: Any = None) -> dict[str, str]:
-    """Writes the propagation headers of ``context`` (default: current) into ``headers``."""
+_H = TypeVar("_H")
+
+
+@overload
+def inject(headers: None = None, context: Any = None) -> dict[str, str]: ...
+@overload
+def inject(headers: _H, context: Any = None) -> _H: ...
+def inject(headers: Any = None, context: Any = None) -> Any:
+    """Writes the propagation headers of ``context`` (default: current) into ``headers`` and
+    returns it: a ``dict`` (a new one when ``None``) or any mutable mapping (Starlette's
+    ``MutableHeaders``, requests' and httpx's headers), each header set; or a list of pairs
+    (raw ASGI headers), each header's earlier lines replaced by one (``bytes`` when the list's
+    names are)."""
     if isinstance(context, Span):
         context = context.context()
-    headers = {} if headers is None else headers
-    headers.update(_native.inject(context if context is not None else current_context()))
+    lines = _native.inject(context if context is not None else current_context())
+    if headers is None:
+        return dict(lines)
+    if isinstance(headers, list):
+        as_bytes = any(isinstance(item[0], bytes) for item in headers[:1])
+        names = {name for name, _ in lines}
+        headers[:] = [
+            item
+            for item in headers
+            if (item[0].decode("latin-1") if isinstance(item[0], bytes) else item[0]).lower()
+            not in names
+        ]
+        for name, value in lines:
+            headers.append((name.encode(), value.encode()) if as_bytes else (name, value))
+        return headers
+    for name, value in lines:
+        headers[name] = value
     return headers
 
 

@@ -8,7 +8,7 @@ another SDK's. This module imports the rest of crosstrace only when used."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
@@ -35,17 +35,26 @@ def _ignores_case(getter: Getter[CarrierT], carrier: CarrierT, names: list[str])
     return getter.get(carrier, probe) == getter.get(carrier, names[0])
 
 
+# The baggage keys an extraction also put in the OpenTelemetry API's baggage: one of them no
+# longer there was removed through the API (``remove_baggage``, ``clear``).
+_MIRRORED_KEY = otel_context.create_key("crosstrace-mirrored-baggage")
+
+
 def _with_api_baggage(context: otel_context.Context | None) -> Any:
     """crosstrace's context of ``context`` with the OpenTelemetry API's baggage in it
     (``opentelemetry.baggage.set_baggage``): its entries replace crosstrace's of the same key
-    (they were set later, or are the same ones extracted)."""
+    (they were set later, or are the same ones extracted), and an extracted entry removed
+    through the API is left out."""
     from ._api import _context_of
 
-    cx = _context_of(context)
-    api = otel_baggage.get_all(context)
-    if not api:
+    ctx = context if context is not None else otel_context.get_current()
+    cx = _context_of(ctx)
+    api = otel_baggage.get_all(ctx)
+    mirrored = cast(frozenset[str], ctx.get(_MIRRORED_KEY) or frozenset())
+    removed = {k for k in mirrored if k not in api}
+    if not api and not removed:
         return cx
-    entries = [(k, v) for k, v in cx.baggage() if k not in api]
+    entries = [(k, v) for k, v in cx.baggage() if k not in api and k not in removed]
     entries.extend((k, str(v)) for k, v in api.items())
     return cx.with_baggage(entries)
 
@@ -75,8 +84,11 @@ class _Propagator(TextMapPropagator):
         ctx = otel_context.set_value(_CX_KEY, cx, context)
         # The baggage received, also where the OpenTelemetry API reads it
         # (`opentelemetry.baggage.get_all`), as its own baggage propagator leaves it.
-        for key, value in cx.baggage():
+        received = cx.baggage()
+        for key, value in received:
             ctx = otel_baggage.set_baggage(key, value, ctx)
+        if received:
+            ctx = otel_context.set_value(_MIRRORED_KEY, frozenset(k for k, _ in received), ctx)
         if cx.trace_id and cx.span_id:
             remote = SpanContext(
                 int(cx.trace_id, 16),
