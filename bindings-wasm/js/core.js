@@ -529,15 +529,26 @@ export function getCorrelationId() {
 }
 
 /** Writes propagation headers (traceparent, baggage, x-correlation-id; b3 and uber-trace-id in
- * the full build) of
- * `from` (a Span or Context; default the current one) into a Headers or a plain object. */
+ * the full build) of `from` (a Span or Context; default the current one) into a `Headers` or
+ * `Map`, a `ClientRequest` (`setHeader`), an array of pairs, or a plain object. */
 export function inject(headers, from) {
   requireInit();
-  const values = raw.inject(parentContext(from));
-  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
-    for (const [k, v] of Object.entries(values)) headers.set(k, v);
+  const values = Object.entries(raw.inject(parentContext(from)));
+  if (Array.isArray(headers)) {
+    // Pairs: each header's earlier lines replaced by one.
+    const names = new Set(values.map(([k]) => k));
+    const kept = headers.filter(
+      (p) => !(Array.isArray(p) && names.has(String(p[0]).toLowerCase())),
+    );
+    headers.splice(0, headers.length, ...kept, ...values);
+  } else if (typeof headers.set === 'function') {
+    // `Headers`, a `Map`.
+    for (const [k, v] of values) headers.set(k, v);
+  } else if (typeof headers.setHeader === 'function') {
+    // Node's `ClientRequest` (an `OutgoingMessage`) before it is sent.
+    for (const [k, v] of values) headers.setHeader(k, v);
   } else {
-    Object.assign(headers, values);
+    Object.assign(headers, Object.fromEntries(values));
   }
   return headers;
 }

@@ -187,10 +187,17 @@ export function startSpan(name: string, options?: StartSpanOptions): Span;
 export function withSpan<T>(name: string, fn: (span: Span) => T, options?: StartSpanOptions): T;
 export function withCorrelation<T>(fields: CorrelationFields, fn: (correlationId: string) => T): T;
 export function getCorrelationId(): string | undefined;
-export function inject<H extends Headers | Record<string, string>>(
-  headers: H,
-  from?: Span | Context,
-): H;
+/** Writes the propagation headers of `from` (default: the current context) into `headers` and
+ * returns it: a `Headers` or `Map`, Node's `ClientRequest` before it is sent (`setHeader`), an
+ * array of `[name, value]` pairs (a header's earlier pairs replaced), or a plain object. */
+export function inject<
+  H extends
+    | Headers
+    | Map<string, string>
+    | Array<[string, string]>
+    | { setHeader(name: string, value: string): unknown }
+    | Record<string, string>,
+>(headers: H, from?: Span | Context): H;
 export function extract(
   headers:
     | Headers

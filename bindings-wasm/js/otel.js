@@ -31,6 +31,9 @@ import {
 
 /** Where an extracted crosstrace context (its baggage and correlation) rides in an API context. */
 const CROSSTRACE_CONTEXT = createContextKey('crosstrace context');
+/** The baggage keys an extraction also put in the API's baggage: one no longer there was
+ * removed through the API (`deleteBaggage`, `removeEntry`). */
+const MIRRORED_BAGGAGE = createContextKey('crosstrace mirrored baggage');
 /** The key of `@opentelemetry/core`'s suppressTracing (a `Symbol.for`, so the same symbol):
  * instrumentations and exporters set it around work that must not be traced. */
 const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
@@ -284,14 +287,33 @@ export class CrosstraceTracerProvider {
   }
 }
 
+/** `from` with the API's baggage of `cx` in it (`propagation.setBaggage`): its entries replace
+ * crosstrace's of the same key, and an extracted entry removed through the API is left out. */
+function withApiBaggage(from, cx) {
+  const api = propagation.getBaggage(cx);
+  const mirrored = cx.getValue(MIRRORED_BAGGAGE);
+  if (!api && !mirrored) return from;
+  const entries = api ? api.getAllEntries() : [];
+  const shape = JSON.parse((from ?? new Context()).toJSON());
+  const baggage = { ...shape.baggage };
+  const held = new Set(entries.map(([k]) => k));
+  for (const k of mirrored ?? []) if (!held.has(k)) delete baggage[k];
+  for (const [k, e] of entries) baggage[k] = e.value;
+  try {
+    return Context.fromJSON(JSON.stringify({ ...shape, baggage }));
+  } catch {
+    return from; // an entry crosstrace refuses (the API takes any key): crosstrace's own
+  }
+}
+
 /** W3C tracecontext and baggage, B3, Jaeger and X-Correlation-ID, as crosstrace is configured
- * (OTEL_PROPAGATORS), through the API's getter and setter. */
+ * (OTEL_PROPAGATORS), through the API's getter and setter; the API's baggage too. */
 export class CrosstracePropagator {
   inject(cx, carrier, setter) {
     try {
       const span = trace.getSpan(cx);
       const valid = span && isSpanContextValid(span.spanContext());
-      const from = valid ? parentIn(cx) : cx.getValue(CROSSTRACE_CONTEXT);
+      const from = withApiBaggage(valid ? parentIn(cx) : cx.getValue(CROSSTRACE_CONTEXT), cx);
       if (!from) return;
       for (const [k, v] of Object.entries(inject({}, from))) setter.set(carrier, k, v);
     } catch {
@@ -312,6 +334,17 @@ export class CrosstracePropagator {
       return cx;
     }
     let out = cx.setValue(CROSSTRACE_CONTEXT, found);
+    // The baggage received, also where the API reads it (`propagation.getBaggage`), as its own
+    // W3CBaggagePropagator leaves it.
+    const received = Object.entries(JSON.parse(found.toJSON()).baggage ?? {});
+    if (received.length > 0) {
+      const entries = Object.fromEntries(received.map(([k, v]) => [k, { value: v }]));
+      out = propagation.setBaggage(out, propagation.createBaggage(entries));
+      out = out.setValue(
+        MIRRORED_BAGGAGE,
+        received.map(([k]) => k),
+      );
+    }
     const traceId = found.traceId();
     const spanId = found.spanId();
     if (traceId && spanId) {

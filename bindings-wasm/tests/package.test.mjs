@@ -387,6 +387,29 @@ test('inject and extract with Headers and plain objects; correlation travels', a
   assert.equal(plain.traceId(), undefined, 'bad headers give an empty context');
 });
 
+test('inject writes into a Map, an array of pairs and a ClientRequest-like object', async () => {
+  await ct.init({ backend: 'none' });
+  const span = ct.startSpan('out', { kind: 'client' });
+  const want = ct.inject({}, span).traceparent;
+  assert.equal(ct.inject(new Map(), span).get('traceparent'), want);
+  const pairs = ct.inject(
+    [
+      ['x', '1'],
+      ['Traceparent', 'stale'],
+    ],
+    span,
+  );
+  assert.deepEqual(
+    pairs.filter(([k]) => k.toLowerCase() === 'traceparent'),
+    [['traceparent', want]],
+  );
+  assert.deepEqual(pairs[0], ['x', '1']);
+  const set = {};
+  ct.inject({ setHeader: (k, v) => (set[k] = v) }, span);
+  assert.equal(set.traceparent, want);
+  span.end();
+});
+
 test('attributes cross into wasm exactly: every type, any text, many keys and names', async () => {
   const c = await collector();
   await ct.init({

@@ -53,6 +53,8 @@ export async function main(): Promise<number> {
   const maybe: string | undefined = getCorrelationId();
   const headers = inject(new Headers(), span);
   const plain: Record<string, string> = inject({}, span.context());
+  const map: Map<string, string> = inject(new Map<string, string>(), span);
+  const pairs: Array<[string, string]> = inject([], span);
   const parent: Context = extract(headers);
   const child = startSpan('child', { parent });
   child.recordException(new Error('x'));
@@ -74,6 +76,8 @@ export async function main(): Promise<number> {
     id.length +
     (maybe?.length ?? 0) +
     Object.keys(plain).length +
+    map.size +
+    pairs.length +
     health().spans_ended
   );
 }

@@ -89,6 +89,31 @@ async function main() {
   odd.end(NaN);
   tracer.startSpan('odd start', { startTime: NaN }).end();
   tracer.startSpan('odd start', { startTime: 1e300 }).end();
+  // Baggage: what crosstrace extracts is the API's baggage, and the API's is what goes out
+  // (set, replaced and removed through it), as with OpenTelemetry-JS's baggage propagator.
+  const received = api.propagation.extract(api.ROOT_CONTEXT, {
+    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    baggage: 'tenant=acme,secret=s3cr3t',
+  });
+  const bag = api.propagation.getBaggage(received);
+  assert.deepEqual(
+    Object.fromEntries(bag.getAllEntries().map(([k, e]) => [k, e.value])),
+    { tenant: 'acme', secret: 's3cr3t' },
+    'extracted baggage is readable through the API',
+  );
+  const changed = bag.removeEntry('secret').setEntry('plan', { value: 'gold' });
+  const out = {};
+  api.propagation.inject(api.propagation.setBaggage(received, changed), out);
+  assert.deepEqual(out.baggage.split(',').sort(), ['plan=gold', 'tenant=acme']);
+  const fresh = {};
+  api.propagation.inject(
+    api.propagation.setBaggage(
+      api.ROOT_CONTEXT,
+      api.propagation.createBaggage({ k: { value: 'v' } }),
+    ),
+    fresh,
+  );
+  assert.equal(fresh.baggage, 'k=v', 'baggage set through the API alone goes out');
   await ct.flush();
   await new Promise((r) => setTimeout(r, 300));
   // The provider's SDK-shaped flush and shutdown (code written for OpenTelemetry-JS calls them).
