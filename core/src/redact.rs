@@ -303,11 +303,6 @@ impl Policy {
         if max_bytes == 0 {
             return None;
         }
-        // Text in UTF-16 or UTF-32 (its ASCII with NUL bytes between) would hide its keys from
-        // the redaction rules and show its secrets: like any body with NULs, it is not text.
-        if body.contains(&0) {
-            return None;
-        }
         let text = String::from_utf8_lossy(body);
         let kind = match media_kind(content_type)? {
             BodyKind::Multipart("") => match sniff(&text) {
@@ -316,6 +311,12 @@ impl Policy {
             },
             kind => kind,
         };
+        // Text in UTF-16 or UTF-32 (its ASCII with NUL bytes between) would hide its keys from
+        // the redaction rules and show its secrets: like any body with NULs, it is not text. (A
+        // multipart body's files hold NULs: there each part is judged, see `multipart_edits`.)
+        if !matches!(kind, BodyKind::Multipart(_)) && body.contains(&0) {
+            return None;
+        }
         let mut out = redact(&text, |s, edits| self.body_edits(kind, s, 0, edits)).into_owned();
         if out.len() > max_bytes {
             let mut end = max_bytes;
@@ -385,6 +386,10 @@ impl Policy {
             rewrite(value, |s| self.query(s))
         } else if BODY_KEYS.contains(&key) {
             rewrite(value, |s| {
+                if s.contains('\0') {
+                    // Not text (see `Policy::body`): nothing of it is kept.
+                    return Cow::Borrowed(REDACTED);
+                }
                 let kind = sniff(s);
                 redact(s, |s, edits| self.body_edits(kind, s, 0, edits))
             })
@@ -630,7 +635,9 @@ impl Policy {
             };
             let content = content_start..content_end;
             if !content.is_empty() {
-                let sensitive = head.name.is_some_and(|n| self.is_sensitive(n));
+                // A part with NULs is not text (a file, UTF-16): as a file is.
+                let sensitive = head.name.is_some_and(|n| self.is_sensitive(n))
+                    || s.as_bytes()[content.clone()].contains(&0);
                 match head.content_type.map(media_kind) {
                     // A plain field, not sensitive: as a value is.
                     None if !head.file && !sensitive => {
@@ -1242,14 +1249,13 @@ fn credentials_after(b: &[u8], word: usize, word_end: usize) -> Option<Range<usi
 /// `user:pw@host`, `http//u:pw@host`, `http:/u:pw@host`), what comes before its last `@`
 /// (before any `?` or `#`) becomes `REDACTED`, but for a scheme-like prefix (`http:/`).
 pub(crate) fn endpoint_shown(raw: &str) -> String {
-    let shown = Policy::builtin().url(raw);
-    if raw.contains("://") {
-        return shown.into_owned();
-    }
+    let shown = Policy::builtin().url(raw).into_owned();
     let b = shown.as_bytes();
-    let end = find_byte(&shown, 0, |c| c == b'?' || c == b'#').unwrap_or(b.len());
-    let Some(at) = b[..end].iter().rposition(|&c| c == b'@') else {
-        return shown.into_owned();
+    // An `@` before the first `://` (or anywhere, without one) is userinfo the URL rules could
+    // not see: a password may hold `?` or `#`, and a `://` may come later, in the query.
+    let head = find_scheme_end(&shown, 0).unwrap_or(b.len());
+    let Some(at) = b[..head].iter().rposition(|&c| c == b'@') else {
+        return shown;
     };
     let letters = b[..at]
         .iter()
@@ -1280,8 +1286,10 @@ fn line_end(b: &[u8], from: usize) -> usize {
 /// that run. The word alone is not taken for the whole secret when credentials follow it.
 fn word_and_token_end(b: &[u8], word: usize, word_end: usize) -> Option<usize> {
     let w = &b[word..word_end];
+    // (`REDACTED` and a word after it: a value redacted before, read again.)
     let shaped = w.first().is_some_and(u8::is_ascii_alphabetic)
-        && w.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-');
+        && w.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+        && w != REDACTED.as_bytes();
     if !shaped || !matches!(b.get(word_end), Some(b' ' | b'\t')) {
         return None;
     }
@@ -1295,9 +1303,14 @@ fn word_and_token_end(b: &[u8], word: usize, word_end: usize) -> Option<usize> {
     }
     // token68's `=` pads its end: `name=value` after the word is another pair, and `name:` a
     // key, not credentials.
-    let padded = b[start..end].iter().rposition(|&c| c != b'=');
-    let credentials = padded.is_some_and(|last| !b[start..start + last].contains(&b'='))
-        && b.get(end) != Some(&b':');
+    let token = &b[start..end];
+    let padded = token.iter().rposition(|&c| c != b'=');
+    // Credentials, not prose: as after `Basic`/`Bearer`, a word of fewer than 8 letters only
+    // is a word (`token: expired at 12:00`).
+    let prose = token.len() < 8 && token.iter().all(u8::is_ascii_alphabetic);
+    let credentials = padded.is_some_and(|last| !token[..last].contains(&b'='))
+        && b.get(end) != Some(&b':')
+        && !prose;
     credentials.then_some(end)
 }
 
@@ -1928,7 +1941,8 @@ mod tests {
         );
     }
 
-    /// UTF-16 text hides its keys from the rules (NULs between the letters): not recorded.
+    /// UTF-16 text hides its keys from the rules (NULs between the letters): not recorded. A
+    /// multipart body's binary file is its part's affair: the fields stay.
     #[test]
     fn a_body_with_nul_bytes_is_not_text() {
         let utf16: Vec<u8> =
@@ -1937,6 +1951,18 @@ mod tests {
             builtin().body("application/json; charset=utf-16", &utf16, 4096),
             None
         );
+        let text = String::from_utf8_lossy(&utf16).into_owned();
+        assert_eq!(
+            attribute("http.request.body", text),
+            (true, Value::from(REDACTED))
+        );
+        let upload =
+            b"--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--b\r\n\
+            Content-Disposition: form-data; name=\"f\"\r\n\r\n\x89PNG\x00\x00\r\n--b--\r\n";
+        let shown = builtin()
+            .body("multipart/form-data; boundary=b", upload, 4096)
+            .unwrap();
+        assert!(shown.contains("hello") && !shown.contains("PNG"), "{shown}");
     }
 
     #[test]
@@ -2209,7 +2235,19 @@ mod tests {
             ),
             ("http//u:S3CR3T@h:4318/v1", "REDACTED@h:4318/v1"),
             ("https:/u:S3CR3T@h", "https:/REDACTED@h"),
-            ("http:u:p@w@h?x=@", "http:REDACTED@h?x=@"),
+            ("http:u:p@w@h?x=1", "http:REDACTED@h?x=1"),
+            (
+                "user:S3?CR3T@collector:4318",
+                "user:REDACTED@collector:4318",
+            ),
+            (
+                "user:S3#CR3T@collector:4318",
+                "user:REDACTED@collector:4318",
+            ),
+            (
+                "user:S3CR3T@collector:4318/v1?next=http://x",
+                "user:REDACTED@collector:4318/v1?next=http://x",
+            ),
             (
                 "http://u:S3CR3T@h:99999",
                 "http://REDACTED:REDACTED@h:99999",
@@ -2300,6 +2338,20 @@ mod tests {
         assert_eq!(
             text("password: hunter2 user: ann"),
             "password: REDACTED user: ann"
+        );
+        // Prose after a sensitive key keeps its words, and a text redacted is redacted again
+        // to itself.
+        assert_eq!(text("token: expired at 12:00"), "token: REDACTED at 12:00");
+        for once in [
+            text("password: a b c d e f g h i j"),
+            text("x-api-key: ApiKey S3CR3T0a== (rejected)"),
+            text("Authorization: Token ghp_S3CR3T12abc\nnext"),
+        ] {
+            assert_eq!(text(&once), once);
+        }
+        assert_eq!(
+            text("password: a b c d e f g h i j"),
+            "password: REDACTED b c d e f g h i j"
         );
     }
 
