@@ -390,3 +390,39 @@ fn a_crosstrace_span_started_inside_an_api_span_is_its_child() {
         "{traceparent}"
     );
 }
+
+/// Inside an API context the propagator extracted (attached), a crosstrace span started with no
+/// parent given has the caller as its parent and the caller's correlation and baggage, and
+/// `inject_current` sends them on, as an API span started there does.
+#[test]
+fn a_crosstrace_span_in_an_extracted_api_context_keeps_the_callers_baggage() {
+    use opentelemetry::propagation::TextMapPropagator;
+    let (t, c) = setup();
+    let propagator = crosstrace::otel::Propagator::new(t.clone());
+    let headers = HashMap::from([
+        (
+            "traceparent".to_owned(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+        ),
+        ("x-correlation-id".to_owned(), "corr-9".to_owned()),
+        ("baggage".to_owned(), "tenant=acme".to_owned()),
+    ]);
+    let mut sent = HashMap::new();
+    {
+        let _attached = propagator.extract(&headers).attach();
+        drop(t.start("crosstrace in extracted"));
+        t.inject_current(&mut sent);
+    }
+    let spans = spans(&t, &c);
+    let s = named(&spans, "crosstrace in extracted");
+    assert_eq!(s.parent_span_id.to_string(), "b7ad6b7169203331");
+    assert_eq!(attr(s, "correlation.id"), Some(&Value::from("corr-9")));
+    assert_eq!(
+        sent.get("x-correlation-id").map(String::as_str),
+        Some("corr-9")
+    );
+    assert!(
+        sent.get("baggage").unwrap().contains("tenant=acme"),
+        "{sent:?}"
+    );
+}

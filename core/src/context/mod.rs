@@ -87,12 +87,13 @@ fn api_span_now() -> Option<(TraceId, SpanId)> {
     if !API_BRIDGED.load(Ordering::Relaxed) {
         return None;
     }
-    api_current_span(|sc| (sc.trace_id(), sc.span_id()))
+    api_current_span(|sc, _| (sc.trace_id(), sc.span_id()))
 }
 
-/// `f` of the OpenTelemetry API's current span, if it has a valid one. The API's thread-local
-/// may be gone while this thread's are torn down (its accessor then panics): no API span then.
-fn api_current_span<R>(f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
+/// `f` of the OpenTelemetry API's current span, if it has a valid one, and of its context. The
+/// API's thread-local may be gone while this thread's are torn down (its accessor then
+/// panics): no API span then.
+fn api_current_span<R>(f: impl FnOnce(&SpanContext, &opentelemetry::Context) -> R) -> Option<R> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         opentelemetry::Context::map_current(|cx| {
             if !cx.has_active_span() {
@@ -100,7 +101,7 @@ fn api_current_span<R>(f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
             }
             let span = cx.span();
             let sc = span.span_context();
-            sc.is_valid().then(|| f(sc))
+            sc.is_valid().then(|| f(sc, cx))
         })
     }))
     .unwrap_or(None)
@@ -185,15 +186,18 @@ impl Context {
 
     /// Runs `f` with the context a span started with no parent given starts under: the
     /// thread's current context, or — once the OpenTelemetry API bridge is in use, or always
-    /// with `read_api` (the `tracing` layer's spans) — the API's current span with the current
-    /// context's baggage and correlation, unless crosstrace's context was made current inside
-    /// that span. Of the two current contexts, the one made current last is the parent.
+    /// with `read_api` (the `tracing` layer's spans) — the API's current span, unless
+    /// crosstrace's context was made current inside that span. Of the two current contexts, the
+    /// one made current last is the parent. Under the API's span, baggage and correlation are
+    /// those of a crosstrace context stored in the API's (what `otel::Propagator` extracted),
+    /// else the current context's, as for an API span started there.
     pub(crate) fn with_current_parent<R>(read_api: bool, f: impl FnOnce(&Context) -> R) -> R {
         if read_api || API_BRIDGED.load(Ordering::Relaxed) {
-            let api =
-                api_current_span(SpanContext::clone).filter(|sc| !Context::current_is_inside(sc));
-            if let Some(sc) = api {
-                return f(&Context::current().with_span_context(sc));
+            let api = api_current_span(|sc, cx| (sc.clone(), cx.get::<Context>().cloned()))
+                .filter(|(sc, _)| !Context::current_is_inside(sc));
+            if let Some((sc, stored)) = api {
+                let base = stored.unwrap_or_else(Context::current);
+                return f(&base.with_span_context(sc));
             }
         }
         Context::with_current(f)
