@@ -427,6 +427,17 @@ def test_the_apis_baggage_goes_out_and_comes_in() -> None:
     with crosstrace.use_context(crosstrace.extract({"baggage": "kept=1"})):
         propagator.inject(own)
     assert own["baggage"] == "kept=1"
+    # Set again through crosstrace after the API removed or kept it: crosstrace's value goes.
+    for api_side in (baggage.remove_baggage("tenant", received), received):
+        token = otel_context.attach(api_side)
+        try:
+            later = crosstrace.current_context().with_baggage([("tenant", "beta")])
+            again: dict[str, str] = {}
+            with crosstrace.use_context(later):
+                propagator.inject(again)
+        finally:
+            otel_context.detach(token)
+        assert "tenant=beta" in again["baggage"].split(","), again
 
 
 def test_inject_writes_into_mutable_mappings_and_lists_of_pairs() -> None:

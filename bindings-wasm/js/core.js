@@ -530,11 +530,20 @@ export function getCorrelationId() {
 
 /** Writes propagation headers (traceparent, baggage, x-correlation-id; b3 and uber-trace-id in
  * the full build) of `from` (a Span or Context; default the current one) into a `Headers` or
- * `Map`, a `ClientRequest` (`setHeader`), an array of pairs, or a plain object. */
+ * `Map`, a `ClientRequest` (`setHeader`), an array of pairs (or Node's flat `[name, value,
+ * ...]`), or a plain object. */
 export function inject(headers, from) {
   requireInit();
   const values = Object.entries(raw.inject(parentContext(from)));
-  if (Array.isArray(headers)) {
+  if (Array.isArray(headers) && headers.length > 0 && !Array.isArray(headers[0])) {
+    // Node's flat form (`rawHeaders`, `http.request`'s `headers: [name, value, ...]`).
+    const names = new Set(values.map(([k]) => k));
+    const kept = [];
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      if (!names.has(String(headers[i]).toLowerCase())) kept.push(headers[i], headers[i + 1]);
+    }
+    headers.splice(0, headers.length, ...kept, ...values.flat());
+  } else if (Array.isArray(headers)) {
     // Pairs: each header's earlier lines replaced by one.
     const names = new Set(values.map(([k]) => k));
     const kept = headers.filter(

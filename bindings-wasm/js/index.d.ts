@@ -57,31 +57,38 @@ export type OtelEnvironment = {
   ENVIRONMENT?: string;
 };
 
-/** A name of `K` in capitals (it has a letter, none in lower case): what `init` takes for an
- * environment's variable. */
+/** A name of `K` shaped like an environment variable (capitals, digits and `_`, not a digit
+ * first, a letter in it): what `init` takes for one. */
 type UpperCaseName<K> = K extends string
   ? K extends Uppercase<K>
     ? K extends Lowercase<K>
       ? never
-      : K
+      : K extends `${string}${'-' | '.' | ' ' | '/' | ':'}${string}`
+        ? never
+        : K extends `${0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9}${string}`
+          ? never
+          : K
     : never
   : never;
 
 /** What `init` asks of an environment object `E` declared as its runtime's typings declare it
- * (an edge worker's `Env` interface with its other bindings, Node's `process.env`): a name in
- * capitals, as `init` tells an environment from a `TracingConfig` by, and strings in its
- * `OTEL_*`, `CROSSTRACE_*` and `ENVIRONMENT` variables; `never` otherwise. */
+ * (an edge worker's `Env` interface with its other bindings, Node's `process.env`): no
+ * `TracingConfig` field and a name shaped like a variable, as `init` tells an environment from
+ * a `TracingConfig` by, and strings in its `OTEL_*`, `CROSSTRACE_*` and `ENVIRONMENT`
+ * variables; `never` otherwise. */
 export type EnvironmentOf<E> = string extends keyof E
   ? OtelEnvironment
-  : [UpperCaseName<keyof E>] extends [never]
-    ? never
-    : {
-        [
-          K in keyof E as K extends `OTEL_${string}` | `CROSSTRACE_${string}` | 'ENVIRONMENT'
-            ? K
-            : never
-        ]?: string | undefined;
-      };
+  : [Extract<keyof E, keyof TracingConfig>] extends [never]
+    ? [UpperCaseName<keyof E>] extends [never]
+      ? never
+      : {
+          [
+            K in keyof E as K extends `OTEL_${string}` | `CROSSTRACE_${string}` | 'ENVIRONMENT'
+              ? K
+              : never
+          ]?: string | undefined;
+        }
+    : never;
 
 /** An immutable propagation context: parent span, baggage, correlation. */
 export declare class Context {
@@ -181,7 +188,8 @@ export type WasmSource =
 
 /** Loads the WebAssembly module (called by `init`); `source` overrides where it comes from. */
 export function ready(source?: WasmSource): Promise<void>;
-export function init(config?: TracingConfig | OtelEnvironment): Promise<void>;
+export function init(config?: TracingConfig): Promise<void>;
+export function init(env: OtelEnvironment): Promise<void>;
 export function init<E extends object>(env: E & EnvironmentOf<E>): Promise<void>;
 export function startSpan(name: string, options?: StartSpanOptions): Span;
 export function withSpan<T>(name: string, fn: (span: Span) => T, options?: StartSpanOptions): T;
@@ -189,12 +197,14 @@ export function withCorrelation<T>(fields: CorrelationFields, fn: (correlationId
 export function getCorrelationId(): string | undefined;
 /** Writes the propagation headers of `from` (default: the current context) into `headers` and
  * returns it: a `Headers` or `Map`, Node's `ClientRequest` before it is sent (`setHeader`), an
- * array of `[name, value]` pairs (a header's earlier pairs replaced), or a plain object. */
+ * array of `[name, value]` pairs or Node's flat `[name, value, ...]` (a header's earlier lines
+ * replaced), or a plain object. */
 export function inject<
   H extends
     | Headers
     | Map<string, string>
     | Array<[string, string]>
+    | string[]
     | { setHeader(name: string, value: string): unknown }
     | Record<string, string>,
 >(headers: H, from?: Span | Context): H;

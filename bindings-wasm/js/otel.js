@@ -31,8 +31,9 @@ import {
 
 /** Where an extracted crosstrace context (its baggage and correlation) rides in an API context. */
 const CROSSTRACE_CONTEXT = createContextKey('crosstrace context');
-/** The baggage keys an extraction also put in the API's baggage: one no longer there was
- * removed through the API (`deleteBaggage`, `removeEntry`). */
+/** The baggage an extraction also put in the API's baggage (key to value): an entry no longer
+ * there was removed through the API (`deleteBaggage`, `removeEntry`), one with another value
+ * there changed through it. */
 const MIRRORED_BAGGAGE = createContextKey('crosstrace mirrored baggage');
 /** The key of `@opentelemetry/core`'s suppressTracing (a `Symbol.for`, so the same symbol):
  * instrumentations and exporters set it around work that must not be traced. */
@@ -287,18 +288,26 @@ export class CrosstraceTracerProvider {
   }
 }
 
-/** `from` with the API's baggage of `cx` in it (`propagation.setBaggage`): its entries replace
- * crosstrace's of the same key, and an extracted entry removed through the API is left out. */
+/** `from` with the API's baggage of `cx` in it (`propagation.setBaggage`), whichever changed an
+ * entry since it was extracted: an entry set or changed through the API replaces crosstrace's,
+ * an extracted entry removed through the API is left out, one crosstrace changed since stays. */
 function withApiBaggage(from, cx) {
   const api = propagation.getBaggage(cx);
-  const mirrored = cx.getValue(MIRRORED_BAGGAGE);
-  if (!api && !mirrored) return from;
-  const entries = api ? api.getAllEntries() : [];
+  const mirrored = cx.getValue(MIRRORED_BAGGAGE) ?? {};
+  if (!api && Object.keys(mirrored).length === 0) return from;
+  const entries = new Map((api ? api.getAllEntries() : []).map(([k, e]) => [k, e.value]));
   const shape = JSON.parse((from ?? new Context()).toJSON());
   const baggage = { ...shape.baggage };
-  const held = new Set(entries.map(([k]) => k));
-  for (const k of mirrored ?? []) if (!held.has(k)) delete baggage[k];
-  for (const [k, e] of entries) baggage[k] = e.value;
+  for (const [k, v] of Object.entries(baggage)) {
+    const extracted = mirrored[k];
+    if (entries.has(k) && (extracted === undefined || entries.get(k) !== extracted)) {
+      baggage[k] = entries.get(k);
+    } else if (!entries.has(k) && v === extracted) {
+      delete baggage[k];
+    }
+  }
+  const held = new Set(Object.keys(shape.baggage ?? {}));
+  for (const [k, v] of entries) if (!held.has(k)) baggage[k] = v;
   try {
     return Context.fromJSON(JSON.stringify({ ...shape, baggage }));
   } catch {
@@ -340,10 +349,7 @@ export class CrosstracePropagator {
     if (received.length > 0) {
       const entries = Object.fromEntries(received.map(([k, v]) => [k, { value: v }]));
       out = propagation.setBaggage(out, propagation.createBaggage(entries));
-      out = out.setValue(
-        MIRRORED_BAGGAGE,
-        received.map(([k]) => k),
-      );
+      out = out.setValue(MIRRORED_BAGGAGE, Object.fromEntries(received));
     }
     const traceId = found.traceId();
     const spanId = found.spanId();

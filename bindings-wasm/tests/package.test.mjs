@@ -404,6 +404,8 @@ test('inject writes into a Map, an array of pairs and a ClientRequest-like objec
     [['traceparent', want]],
   );
   assert.deepEqual(pairs[0], ['x', '1']);
+  const flat = ct.inject(['x', '1', 'traceparent', 'stale'], span);
+  assert.deepEqual(flat, ['x', '1', ...Object.entries(ct.inject({}, span)).flat()]);
   const set = {};
   ct.inject({ setHeader: (k, v) => (set[k] = v) }, span);
   assert.equal(set.traceparent, want);

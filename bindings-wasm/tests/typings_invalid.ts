@@ -12,3 +12,4 @@ interface LowerCase {
 }
 declare const lower: LowerCase;
 await init(lower); // neither a TracingConfig nor an environment (no name in capitals)
+await init({ serviceName: 'svc', OTEL_BACKEND: 'none' }); // config and environment mixed

@@ -35,27 +35,36 @@ def _ignores_case(getter: Getter[CarrierT], carrier: CarrierT, names: list[str])
     return getter.get(carrier, probe) == getter.get(carrier, names[0])
 
 
-# The baggage keys an extraction also put in the OpenTelemetry API's baggage: one of them no
-# longer there was removed through the API (``remove_baggage``, ``clear``).
+# The baggage an extraction also put in the OpenTelemetry API's baggage (key to value): an
+# entry no longer there was removed through the API (``remove_baggage``, ``clear``), one with
+# another value there was changed through it.
 _MIRRORED_KEY = otel_context.create_key("crosstrace-mirrored-baggage")
 
 
 def _with_api_baggage(context: otel_context.Context | None) -> Any:
     """crosstrace's context of ``context`` with the OpenTelemetry API's baggage in it
-    (``opentelemetry.baggage.set_baggage``): its entries replace crosstrace's of the same key
-    (they were set later, or are the same ones extracted), and an extracted entry removed
-    through the API is left out."""
+    (``opentelemetry.baggage.set_baggage``), whichever changed an entry since it was extracted:
+    an entry set or changed through the API replaces crosstrace's, an extracted entry removed
+    through the API is left out, and one crosstrace set or changed since stays."""
     from ._api import _context_of
 
     ctx = context if context is not None else otel_context.get_current()
     cx = _context_of(ctx)
     api = otel_baggage.get_all(ctx)
-    mirrored = cast(frozenset[str], ctx.get(_MIRRORED_KEY) or frozenset())
-    removed = {k for k in mirrored if k not in api}
-    if not api and not removed:
+    mirrored = cast(dict[str, str], ctx.get(_MIRRORED_KEY) or {})
+    if not api and not mirrored:
         return cx
-    entries = [(k, v) for k, v in cx.baggage() if k not in api and k not in removed]
-    entries.extend((k, str(v)) for k, v in api.items())
+    entries = []
+    for k, v in cx.baggage():
+        extracted = mirrored.get(k)
+        if k in api and (extracted is None or str(api[k]) != extracted):
+            entries.append((k, str(api[k])))  # set or changed through the API
+        elif k not in api and v == extracted:
+            continue  # extracted, then removed through the API
+        else:
+            entries.append((k, v))  # crosstrace's own, or changed by crosstrace since
+    held = {k for k, _ in cx.baggage()}
+    entries.extend((k, str(v)) for k, v in api.items() if k not in held)
     return cx.with_baggage(entries)
 
 
@@ -88,7 +97,7 @@ class _Propagator(TextMapPropagator):
         for key, value in received:
             ctx = otel_baggage.set_baggage(key, value, ctx)
         if received:
-            ctx = otel_context.set_value(_MIRRORED_KEY, frozenset(k for k, _ in received), ctx)
+            ctx = otel_context.set_value(_MIRRORED_KEY, dict(received), ctx)
         if cx.trace_id and cx.span_id:
             remote = SpanContext(
                 int(cx.trace_id, 16),
