@@ -328,3 +328,64 @@ def test_a_scrape_does_not_stall_the_event_loop(
     assert finished == ["/items/1", "/metrics"]
     # The request was traced; the scrape was not.
     assert [s.name for s in spans(traced)] == ["GET /items/{item_id}"]
+
+
+def test_unknown_methods_are_other_and_name_no_span_or_series(traced: Collector) -> None:
+    """A method outside the semantic conventions' list (a scanner's) is `_OTHER`, its span is
+    named `HTTP` (with the route, when one matched), and it adds no metric series of its own."""
+    app = fastapi.FastAPI()
+    add_items(app)
+    setup_tracing_middleware(app)
+    client = TestClient(app)
+    for method in ("SPDPYFRC", "QWERTY"):
+        client.request(method, "/items/1")
+        client.request(method, "/nothing")
+    got = spans(traced)
+    assert sorted({s.name for s in got}) == ["HTTP", "HTTP /items/{item_id}"]
+    for s in got:
+        a = attrs(s)
+        assert a["http.request.method"] == "_OTHER"
+        assert a["http.request.method_original"] in ("SPDPYFRC", "QWERTY")
+    text = crosstrace.metrics_text()
+    assert "SPDPYFRC" not in text and "QWERTY" not in text
+
+
+def test_the_requests_baggage_is_the_apis_in_handlers(traced: Collector) -> None:
+    """Baggage a request carries is where `opentelemetry.baggage` reads it in the handler (as
+    an extraction through the API's propagator leaves it), and only for that request."""
+    from opentelemetry import baggage
+
+    app = fastapi.FastAPI()
+
+    @app.get("/tenant")
+    async def tenant() -> dict[str, Any]:
+        return dict(baggage.get_all())
+
+    setup_tracing_middleware(app)
+    client = TestClient(app)
+    r = client.get("/tenant", headers={"baggage": "tenant=acme"})
+    assert r.json() == {"tenant": "acme"}
+    assert client.get("/tenant").json() == {}
+
+
+def test_wrapping_an_app_directly_gives_one_named_server_span(traced: Collector) -> None:
+    """`TracingMiddleware(app)` around a FastAPI app: one server span per request (FastAPI's own
+    telemetry turned off, as setup_tracing_middleware does), named by the route template, a
+    mount's prefix included."""
+    from crosstrace.fastapi_integration import TracingMiddleware
+
+    app = fastapi.FastAPI()
+    sub = fastapi.FastAPI()
+
+    @sub.get("/things/{tid}")
+    async def thing(tid: int) -> dict[str, int]:
+        return {"id": tid}
+
+    app.mount("/sub", sub)
+    add_items(app)
+    client = TestClient(TracingMiddleware(app))
+    assert client.get("/sub/things/1").status_code == 200
+    assert client.get("/items/2").status_code == 200
+    got = spans(traced)
+    assert sorted(s.name for s in got) == ["GET /items/{item_id}", "GET /sub/things/{tid}"]
+    assert all(s.kind == SERVER for s in got)

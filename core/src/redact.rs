@@ -557,22 +557,15 @@ impl Policy {
             }
             let (end, closed) = json_string_end(b, i);
             if !closed {
+                // A body cut inside a string (a key or a value, unknown): what a value would
+                // lose, it loses.
+                self.json_string_edits(&s[i + 1..], base + i + 1, out);
                 return;
             }
             let colon = skip_ws(b, end);
             if b.get(colon) != Some(&b':') {
                 // A string value (of a key that is not sensitive, or in an array).
-                let inner = &s[i + 1..end - 1];
-                if inner.contains('\\') {
-                    let mut edits = Vec::new();
-                    let unescaped = json_unescape(inner);
-                    self.text_edits_at(&unescaped, 0, 1, false, &mut edits);
-                    if matches!(apply(&unescaped, edits), Cow::Owned(_)) {
-                        out.push(Edit::new(base, i..end, "\"REDACTED\""));
-                    }
-                } else {
-                    self.text_edits_at(inner, base + i + 1, 1, false, out);
-                }
+                self.json_string_edits(&s[i + 1..end - 1], base + i + 1, out);
                 i = end;
                 continue;
             }
@@ -589,6 +582,22 @@ impl Policy {
                 out.push(Edit::new(base, v..v_end, "\"REDACTED\""));
             }
             i = v_end.max(v + 1);
+        }
+    }
+
+    /// The edits of a JSON string's inside `inner` (found at `base`) that is not a sensitive
+    /// key's value: [`Policy::value_edits`]; escaped, it is read unescaped and becomes
+    /// `REDACTED` whole when anything in it is redacted.
+    fn json_string_edits(&self, inner: &str, base: usize, out: &mut Vec<Edit>) {
+        if !inner.contains('\\') {
+            self.text_edits_at(inner, base, 1, false, out);
+            return;
+        }
+        let unescaped = json_unescape(inner);
+        let mut edits = Vec::new();
+        self.text_edits_at(&unescaped, 0, 1, false, &mut edits);
+        if matches!(apply(&unescaped, edits), Cow::Owned(_)) {
+            out.push(Edit::new(base, 0..inner.len(), REDACTED));
         }
     }
 
@@ -1932,6 +1941,15 @@ mod tests {
             Some(
                 "--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nsee REDACTED\r\n--b--\r\n"
             )
+        );
+        // A JSON body cut short (a capped request body) inside a string that holds one.
+        assert_eq!(
+            body(
+                "application/json",
+                r#"{"pad":"x","note":"fwd Authorization: Basic dXNlcjpwYXNzd29yZA== from"#
+            )
+            .as_deref(),
+            Some(r#"{"pad":"x","note":"fwd Authorization: Basic REDACTED from"#)
         );
         // Values that hold none stay as they are; a key's words in a value are no pair.
         assert_eq!(query("q=basic+auth&page=2"), "q=basic+auth&page=2");

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from contextvars import Token
 from typing import Any
+
+from opentelemetry import context as otel_context
 
 from . import _api, _native
 
@@ -26,6 +29,14 @@ _CORRELATION_HEADER = b"x-correlation-id"
 # The messages that start a response, and so carry its headers: an HTTP response, a WebSocket
 # handshake's acceptance, and a WebSocket handshake's denial response (the ASGI extension).
 _RESPONSE_STARTS = ("http.response.start", "websocket.accept", "websocket.http.response.start")
+
+
+# The request methods of the HTTP semantic conventions (RFC 9110's and PATCH, QUERY); any other
+# is recorded as `_OTHER` (the method as sent in `http.request.method_original`) and named
+# `HTTP`, so that a scanner's invented methods become neither span names nor metric series.
+_KNOWN_METHODS = frozenset(
+    ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY")
+)
 
 
 def _path_in_app(scope: Scope) -> str:
@@ -151,7 +162,9 @@ def _with_correlation_header(
 
 class TracingMiddleware:
     """The ASGI middleware ``setup_tracing_middleware`` installs. It may also wrap any ASGI
-    application directly: ``TracingMiddleware(app, ...)``."""
+    application directly: ``TracingMiddleware(app, ...)`` (a FastAPI or Starlette app wrapped so
+    is quietened as ``setup_tracing_middleware`` does it, and its routes name the spans; only
+    ``setup_tracing_middleware`` also sees the 500 of an exception no handler took)."""
 
     def __init__(
         self,
@@ -163,6 +176,13 @@ class TracingMiddleware:
         metrics_route: str | None = None,
     ) -> None:
         self.app = app
+        # A Starlette or FastAPI application wrapped directly: its routes give the templates
+        # (the scope names it only inside it), and its own server spans are turned off.
+        self._routed = app if hasattr(app, "routes") else None
+        if self._routed is not None and callable(getattr(app, "build_middleware_stack", None)):
+            _leave_server_spans_to_crosstrace(app)
+            for mounted in _mounted_apps(app):
+                _leave_server_spans_to_crosstrace(mounted)
         self.metrics_route = metrics_route
         self.service_name = service_name
         self.include_request_body = include_request_body
@@ -193,7 +213,7 @@ class TracingMiddleware:
         websocket = scope["type"] == "websocket"
         # What the routers will change in the scope (a mount's root_path, the app a mounted
         # application sets), as it was on the way in: the route template is found from them.
-        app = scope.get("app")
+        app = scope.get("app") or self._routed
         root_path = scope.get("root_path", "")
         raw_headers = scope.get("headers") or []
         # The raw lines: a header received on several lines keeps all of them (tracestate and
@@ -201,6 +221,8 @@ class TracingMiddleware:
         incoming = _api.extract(raw_headers)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
         method = scope.get("method", "GET")
+        known = method in _KNOWN_METHODS
+        named = method if known else "HTTP"
         path = scope.get("path", "/")
         # extract() took X-Correlation-ID (or correlation.id from baggage) when valid; a request
         # without one gets a new id.
@@ -211,8 +233,11 @@ class TracingMiddleware:
         }
         if websocket:
             attributes["network.protocol.name"] = "websocket"
-        else:
+        elif known:
             attributes["http.request.method"] = method
+        else:
+            attributes["http.request.method"] = "_OTHER"
+            attributes["http.request.method_original"] = method
         if scope.get("query_string"):
             # Recorded through the core's redaction policy (secret parameters' values, as every
             # `url.query` attribute is).
@@ -229,7 +254,7 @@ class TracingMiddleware:
             attributes["user_agent.original"] = headers["user-agent"]
         if self.service_name:
             attributes["service.component"] = self.service_name
-        start_name = path if websocket else f"{method} {path}"
+        start_name = path if websocket else f"{named} {path}"
         span = _api.start_span(start_name, attributes, kind="server", parent=cx)
         request_id = cx.correlation_id or ""
         correlation_id = request_id
@@ -268,6 +293,9 @@ class TracingMiddleware:
             await send(message)
 
         failure: BaseException | None = None
+        # The baggage received, also where the OpenTelemetry API reads it in the handlers
+        # (`opentelemetry.baggage`), as an extraction through the API's propagator leaves it.
+        baggage_token = _mirror_baggage(cx)
         token = _api._attach_span(span, own_context=True)  # (its parent: the request's headers)
         try:
             await self.app(scope, receive_wrapper if record_body else receive, send_wrapper)
@@ -281,14 +309,16 @@ class TracingMiddleware:
             raise
         finally:
             _api._detach(token)
+            if baggage_token is not None:
+                otel_context.detach(baggage_token)
             route = _route_template(app, scope, root_path)
             if route:
-                span.update_name(route if websocket else f"{method} {route}")
+                span.update_name(route if websocket else f"{named} {route}")
                 span.set_attribute("http.route", route)
             else:
                 # No route matched (404s, scanners): the method alone, as the semantic
                 # conventions say, so raw paths never become span names or metric series.
-                span.update_name("websocket" if websocket else method)
+                span.update_name("websocket" if websocket else named)
             if status_code is not None:
                 span.set_attribute("http.response.status_code", status_code)
             if correlation_id != request_id:
@@ -333,6 +363,17 @@ async def _serve_metrics(scope: Scope, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+
+def _mirror_baggage(cx: Any) -> Token[otel_context.Context] | None:
+    """Makes the baggage of ``cx`` (extracted from a request) the OpenTelemetry API's current
+    baggage too; the token to detach, or None when there is none."""
+    received = cx.baggage()
+    if not received:
+        return None
+    from .propagator import _with_mirrored_baggage
+
+    return otel_context.attach(_with_mirrored_baggage(otel_context.get_current(), received))
 
 
 def _mounted_apps(app: Any) -> Iterable[Any]:

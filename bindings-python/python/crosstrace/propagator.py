@@ -41,6 +41,16 @@ def _ignores_case(getter: Getter[CarrierT], carrier: CarrierT, names: list[str])
 _MIRRORED_KEY = otel_context.create_key("crosstrace-mirrored-baggage")
 
 
+def _with_mirrored_baggage(
+    ctx: otel_context.Context, received: list[tuple[str, str]]
+) -> otel_context.Context:
+    """``ctx`` with the baggage received in the OpenTelemetry API's baggage, noted as such (see
+    ``_MIRRORED_KEY``)."""
+    for key, value in received:
+        ctx = otel_baggage.set_baggage(key, value, ctx)
+    return otel_context.set_value(_MIRRORED_KEY, dict(received), ctx)
+
+
 def _with_api_baggage(context: otel_context.Context | None) -> Any:
     """crosstrace's context of ``context`` with the OpenTelemetry API's baggage in it
     (``opentelemetry.baggage.set_baggage``), whichever changed an entry since it was extracted:
@@ -94,10 +104,8 @@ class _Propagator(TextMapPropagator):
         # The baggage received, also where the OpenTelemetry API reads it
         # (`opentelemetry.baggage.get_all`), as its own baggage propagator leaves it.
         received = cx.baggage()
-        for key, value in received:
-            ctx = otel_baggage.set_baggage(key, value, ctx)
         if received:
-            ctx = otel_context.set_value(_MIRRORED_KEY, dict(received), ctx)
+            ctx = _with_mirrored_baggage(ctx, received)
         if cx.trace_id and cx.span_id:
             remote = SpanContext(
                 int(cx.trace_id, 16),
