@@ -149,8 +149,11 @@ unit_tests() {
     cargo test -p crosstrace-wasm --target wasm32-unknown-unknown --features env --test web)
   step "wasm: the npm package under node:test"
   node --test bindings-wasm/tests/package.test.mjs
-  step "wasm: the typings compile (tsc --noEmit), and reject misuse"
+  step "wasm: the typings compile (tsc --noEmit), without the DOM library too, and reject misuse"
   tsc -p bindings-wasm/tests/tsconfig.json
+  tsc --noEmit --strict --module NodeNext --moduleResolution NodeNext --target ES2022 \
+    --lib ES2022 --types node --typeRoots bindings-wasm/dev/node_modules/@types \
+    bindings-wasm/tests/typings_node.ts
   local errors
   errors="$(tsc --noEmit --strict --module NodeNext --moduleResolution NodeNext --target ES2022 \
     --lib ES2022,DOM bindings-wasm/tests/typings_invalid.ts 2>&1 | grep -c 'error TS' || true)"

@@ -182,9 +182,19 @@ export interface Health {
   [key: string]: unknown;
 }
 
-/** Where the WebAssembly module comes from, when the default (next to the entry point) cannot work. */
+/** Where the WebAssembly module comes from, when the default (next to the entry point) cannot
+ * work: a compiled `WebAssembly.Module` (an `object` here, so that these typings need no DOM
+ * library: a Node project compiles them with @types/node alone), its bytes, a URL or a path,
+ * a `Request` or a `Response`, or a promise of one. */
 export type WasmSource =
-  WebAssembly.Module | BufferSource | URL | string | Request | Response | PromiseLike<Response>;
+  | object
+  | ArrayBuffer
+  | ArrayBufferView
+  | URL
+  | string
+  | Request
+  | Response
+  | PromiseLike<Response>;
 
 /** Loads the WebAssembly module (called by `init`); `source` overrides where it comes from. */
 export function ready(source?: WasmSource): Promise<void>;
