@@ -109,14 +109,40 @@ build_component() {
 
 # The release libraries (profile dist: fat LTO, no debug info): the static library is one
 # object with what the C API reaches, its debug sections (C objects of dependencies) stripped;
-# the shared library has its SONAME.
+# the shared library has its SONAME and only its dynamic symbols. With `portable` (the release
+# tarball), linked by zig against glibc 2.17, as the wheel is (manylinux2014): the tarball then
+# loads on any x86_64 Linux of the last decade, not only on one as new as the build machine.
 build_release() {
-  step "C: release libraries (profile dist: fat LTO, no debug info; a few minutes cold)"
-  cargo rustc -p crosstrace-c --profile dist --crate-type staticlib,cdylib -- \
-    -C link-arg=-Wl,-soname,libcrosstrace.so.$SOVERSION
-  RELEASE="$CARGO_TARGET_DIR/dist"
+  if [ "${1:-}" = portable ]; then
+    step "C: release libraries for glibc 2.17 (profile dist, linked by zig; a few minutes cold)"
+    ensure_zig
+    PATH="$DIST_VENV/bin:$PATH" "$TOOLS/bin/cargo-zigbuild" rustc -p crosstrace-c --profile dist \
+      --target "$PORTABLE_TARGET" --crate-type staticlib,cdylib -- \
+      -C link-arg=-Wl,-soname,libcrosstrace.so.$SOVERSION
+    RELEASE="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/dist"
+  else
+    step "C: release libraries (profile dist: fat LTO, no debug info; a few minutes cold)"
+    cargo rustc -p crosstrace-c --profile dist --crate-type staticlib,cdylib -- \
+      -C link-arg=-Wl,-soname,libcrosstrace.so.$SOVERSION
+    RELEASE="$CARGO_TARGET_DIR/dist"
+  fi
   strip --strip-debug "$RELEASE/libcrosstrace.a"
+  strip --strip-unneeded "$RELEASE/libcrosstrace.so"
 }
+
+# The target the release tarball is linked for, and what links it: zig from PyPI's ziglang (in
+# the venv scripts/dist.sh builds the wheel with) behind cargo-zigbuild.
+PORTABLE_TARGET="x86_64-unknown-linux-gnu.2.17"
+DIST_VENV="$CROSSTRACE_CACHE/dist-venv"
+ensure_zig() {
+  [ -x "$DIST_VENV/bin/python" ] || python3 -m venv "$DIST_VENV"
+  "$DIST_VENV/bin/pip" install -q "ziglang==0.17.1"
+  if ! "$TOOLS/bin/cargo-zigbuild" --version 2>/dev/null | grep -q "$CARGO_ZIGBUILD_VERSION"; then
+    CARGO_TARGET_DIR="$CROSSTRACE_CACHE/tools-target" \
+      cargo install cargo-zigbuild --version "=$CARGO_ZIGBUILD_VERSION" --locked --root "$TOOLS"
+  fi
+}
+CARGO_ZIGBUILD_VERSION="0.24.1"
 
 # Installs under $DESTDIR$PREFIX: lib/libcrosstrace.so.VERSION (with .so.SOVERSION and .so
 # links), lib/libcrosstrace.a, include/crosstrace.h, lib/pkgconfig/crosstrace.pc,
@@ -164,6 +190,7 @@ uninstall_from() {
 tarball() {
   local out="$1" name="crosstrace-c-$VERSION-linux-$(uname -m)"
   local stage="$BUILD/stage"
+  build_release portable
   rm -rf "$stage"
   install_to "/$name" "$stage" >/dev/null
   tar -C "$stage" -czf "$out/$name.tar.gz" "$name"
@@ -188,10 +215,18 @@ test_artifact() {
   grep -q "SONAME.*libcrosstrace.so.$SOVERSION" <<<"$(readelf -d "$so")" ||
     { echo "$so: no SONAME libcrosstrace.so.$SOVERSION" >&2; exit 1; }
   if grep -q '\.debug_info' <<<"$(readelf -S "$so")"; then echo "$so has debug info" >&2; exit 1; fi
+  # Loads where the wheel does: no glibc symbol newer than manylinux2014's 2.17.
+  local newest
+  newest="$(objdump -T "$so" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -n1)"
+  [ "$(printf '%s\n' "$newest" GLIBC_2.17 | sort -V | tail -n1)" = GLIBC_2.17 ] ||
+    { echo "$so needs $newest (the tarball promises glibc 2.17)" >&2; exit 1; }
+  if nm -D --defined-only "$so" | grep -v ' ct_' | grep -q .; then
+    echo "$so exports symbols other than ct_*" >&2; exit 1
+  fi
   local size
   size=$(stat -c %s "$a")
   [ "$size" -lt $((30 * 1024 * 1024)) ] || { echo "$a: $size bytes, over 30 MB" >&2; exit 1; }
-  echo "static $(du -h "$a" | cut -f1), shared $(du -h "$so" | cut -f1), SONAME libcrosstrace.so.$SOVERSION"
+  echo "static $(du -h "$a" | cut -f1), shared $(du -h "$so" | cut -f1), SONAME libcrosstrace.so.$SOVERSION, glibc symbols up to $newest"
   step "C artifact: the README's quick start, linked dynamically and statically, runs"
   awk '/^```c$/{on=1;next} /^```$/{on=0} on' README.md >"$dir/app.c"
   local pc="$prefix/lib/pkgconfig"
@@ -232,7 +267,11 @@ C
   step "C: make install PREFIX=... DESTDIR=... and make uninstall"
   rm -rf "$dir/destdir"
   make -s install PREFIX=/opt/crosstrace DESTDIR="$dir/destdir" >/dev/null
-  cmp "$dir/destdir/opt/crosstrace/lib/libcrosstrace.so.$VERSION" "$so"
+  # The same library, built for this machine's glibc (the tarball's is for 2.17): the same
+  # exported functions.
+  local installed="$dir/destdir/opt/crosstrace/lib/libcrosstrace.so.$VERSION"
+  diff <(nm -D --defined-only "$installed" | awk '{print $3}' | sort) \
+    <(nm -D --defined-only "$so" | awk '{print $3}' | sort)
   [ -f "$dir/destdir/opt/crosstrace/lib/libcrosstrace.a" ]
   [ -L "$dir/destdir/opt/crosstrace/lib/libcrosstrace.so.$SOVERSION" ]
   make -s uninstall PREFIX=/opt/crosstrace DESTDIR="$dir/destdir" >/dev/null
