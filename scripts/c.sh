@@ -119,7 +119,7 @@ build_release() {
     PATH="$DIST_VENV/bin:$PATH" "$TOOLS/bin/cargo-zigbuild" rustc -p crosstrace-c --profile dist \
       --target "$PORTABLE_TARGET" --crate-type staticlib,cdylib -- \
       -C link-arg=-Wl,-soname,libcrosstrace.so.$SOVERSION
-    RELEASE="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/dist"
+    RELEASE="$CARGO_TARGET_DIR/${PORTABLE_TARGET%.2.17}/dist"
   else
     step "C: release libraries (profile dist: fat LTO, no debug info; a few minutes cold)"
     cargo rustc -p crosstrace-c --profile dist --crate-type staticlib,cdylib -- \
@@ -132,10 +132,11 @@ build_release() {
 
 # The target the release tarball is linked for, and what links it: zig from PyPI's ziglang (in
 # the venv scripts/dist.sh builds the wheel with) behind cargo-zigbuild.
-PORTABLE_TARGET="x86_64-unknown-linux-gnu.2.17"
+PORTABLE_TARGET="$(uname -m)-unknown-linux-gnu.2.17"
 DIST_VENV="$CROSSTRACE_CACHE/dist-venv"
 ensure_zig() {
-  [ -x "$DIST_VENV/bin/python" ] || python3 -m venv "$DIST_VENV"
+  ensure_apt python3-venv
+  [ -x "$DIST_VENV/bin/pip" ] || { rm -rf "$DIST_VENV"; python3 -m venv "$DIST_VENV"; }
   "$DIST_VENV/bin/pip" install -q "ziglang==0.17.1"
   if ! "$TOOLS/bin/cargo-zigbuild" --version 2>/dev/null | grep -q "$CARGO_ZIGBUILD_VERSION"; then
     CARGO_TARGET_DIR="$CROSSTRACE_CACHE/tools-target" \

@@ -16,7 +16,8 @@ TOOLS_VENV="$CROSSTRACE_CACHE/dist-venv"
 
 # maturin, and zig (from PyPI's ziglang) to link the wheel against manylinux2014's glibc.
 ensure_build_tools() {
-  [ -x "$TOOLS_VENV/bin/python" ] || python3 -m venv "$TOOLS_VENV"
+  ensure_apt python3-venv
+  [ -x "$TOOLS_VENV/bin/pip" ] || { rm -rf "$TOOLS_VENV"; python3 -m venv "$TOOLS_VENV"; }
   "$TOOLS_VENV/bin/pip" install -q "maturin==1.16.0" "ziglang==0.17.1"
 }
 

@@ -389,3 +389,42 @@ def test_wrapping_an_app_directly_gives_one_named_server_span(traced: Collector)
     got = spans(traced)
     assert sorted(s.name for s in got) == ["GET /items/{item_id}", "GET /sub/things/{tid}"]
     assert all(s.kind == SERVER for s in got)
+
+
+def test_a_wrapped_app_with_a_root_path_or_mounted_elsewhere_names_its_spans(
+    traced: Collector,
+) -> None:
+    """`TracingMiddleware(app)` names spans by the wrapped app's routes: under the app's own
+    `root_path`, and when the wrapped app is mounted in another."""
+    from crosstrace.fastapi_integration import TracingMiddleware
+
+    api = fastapi.FastAPI(root_path="/api")
+
+    @api.get("/x/{y}")
+    async def x(y: int) -> dict[str, int]:
+        return {"y": y}
+
+    assert TestClient(TracingMiddleware(api)).get("/api/x/1").status_code == 200
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    sub = fastapi.FastAPI()
+    add_items(sub)
+    # (A plain Starlette app outside: no server span of its own.)
+    outer = Starlette(routes=[Mount("/sub", app=TracingMiddleware(sub))])
+    assert TestClient(outer).get("/sub/items/3").status_code == 200
+    assert sorted(s.name for s in spans(traced)) == ["GET /items/{item_id}", "GET /x/{y}"]
+
+
+def test_an_app_traced_twice_gives_one_server_span(traced: Collector) -> None:
+    """The same app under setup_tracing_middleware and wrapped again (or wrapped twice): the
+    outer middleware's span only, not two sibling server spans."""
+    from crosstrace.fastapi_integration import TracingMiddleware
+
+    app = fastapi.FastAPI()
+    add_items(app)
+    setup_tracing_middleware(app)
+    client = TestClient(TracingMiddleware(TracingMiddleware(app)))
+    assert client.get("/items/3", headers={"traceparent": TRACEPARENT}).status_code == 200
+    got = spans(traced)
+    assert [s.name for s in got] == ["GET /items/{item_id}"]

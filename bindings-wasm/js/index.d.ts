@@ -184,8 +184,8 @@ export interface Health {
 
 /** Where the WebAssembly module comes from, when the default (next to the entry point) cannot
  * work: a compiled `WebAssembly.Module` (an `object` here, so that these typings need no DOM
- * library: a Node project compiles them with @types/node alone), its bytes, a URL or a path,
- * a `Request` or a `Response`, or a promise of one. */
+ * library: a Node project compiles them with @types/node alone) or its bytes; in browsers and
+ * edge runtimes also a URL to fetch it from, a `Request` or a `Response`, or a promise of one. */
 export type WasmSource =
   | object
   | ArrayBuffer

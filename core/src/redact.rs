@@ -559,13 +559,13 @@ impl Policy {
             if !closed {
                 // A body cut inside a string (a key or a value, unknown): what a value would
                 // lose, it loses.
-                self.json_string_edits(&s[i + 1..], base + i + 1, out);
+                self.json_string_edits(&s[i + 1..], base + i + 1, true, out);
                 return;
             }
             let colon = skip_ws(b, end);
             if b.get(colon) != Some(&b':') {
                 // A string value (of a key that is not sensitive, or in an array).
-                self.json_string_edits(&s[i + 1..end - 1], base + i + 1, out);
+                self.json_string_edits(&s[i + 1..end - 1], base + i + 1, false, out);
                 i = end;
                 continue;
             }
@@ -586,16 +586,23 @@ impl Policy {
     }
 
     /// The edits of a JSON string's inside `inner` (found at `base`) that is not a sensitive
-    /// key's value: [`Policy::value_edits`]; escaped, it is read unescaped and becomes
-    /// `REDACTED` whole when anything in it is redacted.
-    fn json_string_edits(&self, inner: &str, base: usize, out: &mut Vec<Edit>) {
+    /// key's value: [`Policy::value_edits`], and [`cut_tail_edits`] when the body was `cut`
+    /// inside it; escaped, it is read unescaped and becomes `REDACTED` whole when anything in it
+    /// is redacted.
+    fn json_string_edits(&self, inner: &str, base: usize, cut: bool, out: &mut Vec<Edit>) {
         if !inner.contains('\\') {
             self.text_edits_at(inner, base, 1, false, out);
+            if cut {
+                cut_tail_edits(inner, base, out);
+            }
             return;
         }
         let unescaped = json_unescape(inner);
         let mut edits = Vec::new();
         self.text_edits_at(&unescaped, 0, 1, false, &mut edits);
+        if cut {
+            cut_tail_edits(&unescaped, 0, &mut edits);
+        }
         if matches!(apply(&unescaped, edits), Cow::Owned(_)) {
             out.push(Edit::new(base, 0..inner.len(), REDACTED));
         }
@@ -1283,6 +1290,32 @@ pub(crate) fn endpoint_shown(raw: &str) -> String {
     format!("{}{REDACTED}{}", &shown[..prefix], &shown[at..])
 }
 
+/// The end of a text cut short (a capped body's last, unfinished string), found at `base`: a
+/// credential the cut ran through has lost what tells it (its length, a URL's `@`), so its last
+/// token goes when it follows `Basic` or `Bearer`, holds a `://`, or starts a JWT (`eyJ`).
+fn cut_tail_edits(text: &str, base: usize, out: &mut Vec<Edit>) {
+    let b = text.as_bytes();
+    let start = b
+        .iter()
+        .rposition(|&c| c.is_ascii_whitespace() || c == b'"')
+        .map_or(0, |p| p + 1);
+    if start == b.len() {
+        return;
+    }
+    let word = text[..start]
+        .trim_end()
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or("");
+    let secret = word.eq_ignore_ascii_case("basic")
+        || word.eq_ignore_ascii_case("bearer")
+        || find_scheme_end(&text[start..], 0).is_some()
+        || b[start..].starts_with(b"eyJ");
+    if secret {
+        out.push(Edit::new(base, start..b.len(), REDACTED));
+    }
+}
+
 /// The end of the line `from` is in (before its `\r` or `\n`), or of `b`.
 fn line_end(b: &[u8], from: usize) -> usize {
     (from..b.len())
@@ -1951,6 +1984,23 @@ mod tests {
             .as_deref(),
             Some(r#"{"pad":"x","note":"fwd Authorization: Basic REDACTED from"#)
         );
+        // Cut inside the credential itself: what is left of it goes.
+        for (cut, shown) in [
+            (r#"{"a":"https://user:secretpw"#, r#"{"a":"REDACTED"#),
+            (
+                r#"{"note":"x Basic dXNlcjo"#,
+                r#"{"note":"x Basic REDACTED"#,
+            ),
+            (r#"{"note":"Bearer abcdefg"#, r#"{"note":"Bearer REDACTED"#),
+            (r#"{"t":"eyJhbGciOi"#, r#"{"t":"REDACTED"#),
+            (r#"{"note":"all is wel"#, r#"{"note":"all is wel"#),
+        ] {
+            assert_eq!(
+                body("application/json", cut).as_deref(),
+                Some(shown),
+                "{cut}"
+            );
+        }
         // Values that hold none stay as they are; a key's words in a value are no pair.
         assert_eq!(query("q=basic+auth&page=2"), "q=basic+auth&page=2");
         assert_eq!(

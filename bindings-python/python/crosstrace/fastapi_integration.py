@@ -34,17 +34,19 @@ _RESPONSE_STARTS = ("http.response.start", "websocket.accept", "websocket.http.r
 # The request methods of the HTTP semantic conventions (RFC 9110's and PATCH, QUERY); any other
 # is recorded as `_OTHER` (the method as sent in `http.request.method_original`) and named
 # `HTTP`, so that a scanner's invented methods become neither span names nor metric series.
+# The scope key an outer TracingMiddleware sets: an inner one (the same app wrapped twice, or a
+# mounted app with its own middleware) adds no second server span.
+_TRACED = "crosstrace.server_span"
 _KNOWN_METHODS = frozenset(
     ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY")
 )
 
 
-def _path_in_app(scope: Scope) -> str:
+def _path_in_app(scope: Scope, root: str) -> str:
     """The request's path within the application: without the ``root_path`` it is served under
     (``FastAPI(root_path="/api")`` or a proxy's prefix), as Starlette's routing matches it. A
     path that does not start with the root path (the proxy already removed it) is that path."""
     path: str = scope.get("path", "/")
-    root = scope.get("root_path", "")
     if not root or not path.startswith(root):
         return path
     rest = path[len(root) :]
@@ -179,6 +181,7 @@ class TracingMiddleware:
         # A Starlette or FastAPI application wrapped directly: its routes give the templates
         # (the scope names it only inside it), and its own server spans are turned off.
         self._routed = app if hasattr(app, "routes") else None
+        self._quietened = False
         if self._routed is not None and callable(getattr(app, "build_middleware_stack", None)):
             _leave_server_spans_to_crosstrace(app)
             for mounted in _mounted_apps(app):
@@ -189,13 +192,23 @@ class TracingMiddleware:
         self.exclude_paths = frozenset(exclude_paths)
         self.max_body_bytes = max_body_bytes
 
+    def _root_path(self, scope: Scope) -> str:
+        """The root path the request is served under: the scope's, else (an app wrapped
+        directly, which sets its own in the scope only once called) the wrapped app's."""
+        return scope.get("root_path") or str(getattr(self._routed, "root_path", "") or "")
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind != "http" and kind != "websocket":
+        if (kind != "http" and kind != "websocket") or scope.get(_TRACED):
             await self.app(scope, receive, send)
             return
+        if self._routed is not None and not self._quietened:
+            # Apps mounted since the wrap are quietened too, before the first request.
+            self._quietened = True
+            for mounted in _mounted_apps(self._routed):
+                _leave_server_spans_to_crosstrace(mounted)
         # Paths as the application's routes see them: without the root path.
-        path = _path_in_app(scope)
+        path = _path_in_app(scope, self._root_path(scope))
         if (
             self.metrics_route is not None
             and kind == "http"
@@ -213,8 +226,9 @@ class TracingMiddleware:
         websocket = scope["type"] == "websocket"
         # What the routers will change in the scope (a mount's root_path, the app a mounted
         # application sets), as it was on the way in: the route template is found from them.
-        app = scope.get("app") or self._routed
-        root_path = scope.get("root_path", "")
+        app = self._routed or scope.get("app")
+        root_path = self._root_path(scope)
+        scope = {**scope, _TRACED: True}
         raw_headers = scope.get("headers") or []
         # The raw lines: a header received on several lines keeps all of them (tracestate and
         # baggage lines are one list; two traceparent lines are invalid).
@@ -293,11 +307,12 @@ class TracingMiddleware:
             await send(message)
 
         failure: BaseException | None = None
-        # The baggage received, also where the OpenTelemetry API reads it in the handlers
-        # (`opentelemetry.baggage`), as an extraction through the API's propagator leaves it.
-        baggage_token = _mirror_baggage(cx)
-        token = _api._attach_span(span, own_context=True)  # (its parent: the request's headers)
+        baggage_token = token = None
         try:
+            # The baggage received, also where the OpenTelemetry API reads it in the handlers
+            # (`opentelemetry.baggage`), as an extraction through the API's propagator leaves it.
+            baggage_token = _mirror_baggage(cx)
+            token = _api._attach_span(span, own_context=True)  # (its parent: the headers)
             await self.app(scope, receive_wrapper if record_body else receive, send_wrapper)
         except Exception as e:
             # An Exception, as crosstrace's own spans record them: not asyncio's CancelledError
@@ -308,7 +323,8 @@ class TracingMiddleware:
                 span.record_exception(e)
             raise
         finally:
-            _api._detach(token)
+            if token is not None:
+                _api._detach(token)
             if baggage_token is not None:
                 otel_context.detach(baggage_token)
             route = _route_template(app, scope, root_path)
