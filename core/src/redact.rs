@@ -381,7 +381,12 @@ impl Policy {
     #[inline(never)]
     fn routed_attribute(&self, key: &str, value: &mut Value) -> bool {
         if URL_KEYS.contains(&key) {
-            rewrite(value, |s| self.url(s))
+            rewrite(value, |s| {
+                if is_plain_path(s) {
+                    return Cow::Borrowed(s); // (`url.path` of most spans: nothing to read)
+                }
+                self.url(s)
+            })
         } else if QUERY_KEYS.contains(&key) {
             rewrite(value, |s| self.query(s))
         } else if BODY_KEYS.contains(&key) {
@@ -1288,6 +1293,14 @@ pub(crate) fn endpoint_shown(raw: &str) -> String {
         0
     };
     format!("{}{REDACTED}{}", &shown[..prefix], &shown[at..])
+}
+
+/// A path with nothing [`Policy::url`] could redact: no parameters (`;`), query or fragment,
+/// and no authority (`//host`).
+fn is_plain_path(s: &str) -> bool {
+    s.starts_with('/')
+        && !s.starts_with("//")
+        && !s.bytes().any(|b| matches!(b, b';' | b'?' | b'#'))
 }
 
 /// The end of a text cut short (a capped body's last, unfinished string), found at `base`: a
@@ -2490,6 +2503,25 @@ mod tests {
         assert_eq!(
             attribute("http.target", "/x?sig=s"),
             (true, Value::from("/x?sig=REDACTED"))
+        );
+        // A plain path is left as it is, without being read as a URL (the common case); one
+        // with parameters, a query or an authority is read.
+        for plain in ["/api/orders", "/", "/a/b.c/d-e_f~%41"] {
+            assert!(is_plain_path(plain), "{plain}");
+            assert_eq!(builtin().url(plain), plain);
+        }
+        for not_plain in [
+            "//u:p@h/x",
+            "/a;jsessionid=x",
+            "/a?token=t",
+            "/a#access_token=t",
+            "a",
+        ] {
+            assert!(!is_plain_path(not_plain), "{not_plain}");
+        }
+        assert_eq!(
+            attribute("url.path", "//u:p@h/x"),
+            (true, Value::from("//REDACTED:REDACTED@h/x"))
         );
         // A path's parameters (`url.path`: what a server span records, the FastAPI
         // middleware's included).
