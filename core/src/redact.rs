@@ -1251,7 +1251,16 @@ fn is_auth_scheme(word: &[u8]) -> bool {
 /// When `b[word..word_end]` is an authentication scheme followed by spaces and credentials,
 /// the credentials' range.
 fn credentials_after(b: &[u8], word: usize, word_end: usize) -> Option<Range<usize>> {
-    if !is_auth_scheme(&b[word..word_end]) || !matches!(b.get(word_end), Some(b' ' | b'\t')) {
+    if !is_auth_scheme(&b[word..word_end]) {
+        return None;
+    }
+    token_after_blanks(b, word_end)
+}
+
+/// After a word ending at `word_end`: one or more blanks, then a token68 run (credentials);
+/// the run's range.
+fn token_after_blanks(b: &[u8], word_end: usize) -> Option<Range<usize>> {
+    if !matches!(b.get(word_end), Some(b' ' | b'\t')) {
         return None;
     }
     let mut start = word_end;
@@ -1345,17 +1354,10 @@ fn word_and_token_end(b: &[u8], word: usize, word_end: usize) -> Option<usize> {
     let shaped = w.first().is_some_and(u8::is_ascii_alphabetic)
         && w.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
         && w != REDACTED.as_bytes();
-    if !shaped || !matches!(b.get(word_end), Some(b' ' | b'\t')) {
+    if !shaped {
         return None;
     }
-    let mut start = word_end;
-    while matches!(b.get(start), Some(b' ' | b'\t')) {
-        start += 1;
-    }
-    let mut end = start;
-    while end < b.len() && is_token68(b[end]) {
-        end += 1;
-    }
+    let Range { start, end } = token_after_blanks(b, word_end)?;
     // token68's `=` pads its end: `name=value` after the word is another pair, and `name:` a
     // key, not credentials.
     let token = &b[start..end];

@@ -183,9 +183,7 @@ class TracingMiddleware:
         self._routed = app if hasattr(app, "routes") else None
         self._quietened = False
         if self._routed is not None and callable(getattr(app, "build_middleware_stack", None)):
-            _leave_server_spans_to_crosstrace(app)
-            for mounted in _mounted_apps(app):
-                _leave_server_spans_to_crosstrace(mounted)
+            _quieten(app)
         self.metrics_route = metrics_route
         self.service_name = service_name
         self.include_request_body = include_request_body
@@ -205,8 +203,7 @@ class TracingMiddleware:
         if self._routed is not None and not self._quietened:
             # Apps mounted since the wrap are quietened too, before the first request.
             self._quietened = True
-            for mounted in _mounted_apps(self._routed):
-                _leave_server_spans_to_crosstrace(mounted)
+            _quieten(self._routed, itself=False)
         # Paths as the application's routes see them: without the root path.
         path = _path_in_app(scope, self._root_path(scope))
         if (
@@ -435,6 +432,15 @@ def _leave_server_spans_to_crosstrace(app: Any) -> None:
             config["tracing"] = False
 
 
+def _quieten(app: Any, itself: bool = True) -> None:
+    """``_leave_server_spans_to_crosstrace`` for ``app`` (unless not ``itself``) and every app
+    mounted in it."""
+    if itself:
+        _leave_server_spans_to_crosstrace(app)
+    for mounted in _mounted_apps(app):
+        _leave_server_spans_to_crosstrace(mounted)
+
+
 def setup_tracing_middleware(
     app: Any,
     service_name: str | None = None,
@@ -463,9 +469,7 @@ def setup_tracing_middleware(
             f"setup_tracing_middleware(app): {type(app).__qualname__} has already started (its "
             "middleware stack is built); set up the middleware before the application serves"
         )
-    _leave_server_spans_to_crosstrace(app)
-    for mounted in _mounted_apps(app):
-        _leave_server_spans_to_crosstrace(mounted)
+    _quieten(app)
     # The stack as the app builds it (uninstrumented), without this middleware: a second call
     # replaces the first.
     original = (
@@ -475,8 +479,7 @@ def setup_tracing_middleware(
 
     def build_middleware_stack() -> ASGIApp:
         # Built as the app starts: apps mounted since setup are quietened too.
-        for mounted in _mounted_apps(app):
-            _leave_server_spans_to_crosstrace(mounted)
+        _quieten(app, itself=False)
         return TracingMiddleware(
             original(),
             service_name=service_name,
